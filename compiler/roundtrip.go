@@ -1,0 +1,109 @@
+package compiler
+
+import (
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"strings"
+
+	pg_query "github.com/pganalyze/pg_query_go/v5"
+)
+
+// RoundTrip checks one generated statement with PostgreSQL's own parser:
+// it must parse as exactly one statement, deparse, and parse back to the
+// same tree. PL/pgSQL function bodies are parsed too. A failure means the
+// compiler emitted SQL it did not mean to.
+func RoundTrip(sql string) error {
+	first, err := pg_query.Parse(sql)
+	if err != nil {
+		return fmt.Errorf("parse %q: %w", abbreviate(sql), err)
+	}
+	if n := len(first.Stmts); n != 1 {
+		return fmt.Errorf("%q holds %d statements, want exactly 1", abbreviate(sql), n)
+	}
+	deparsed, err := pg_query.Deparse(first)
+	if err != nil {
+		return fmt.Errorf("deparse %q: %w", abbreviate(sql), err)
+	}
+	a, err := pg_query.ParseToJSON(sql)
+	if err != nil {
+		return fmt.Errorf("parse %q: %w", abbreviate(sql), err)
+	}
+	b, err := pg_query.ParseToJSON(deparsed)
+	if err != nil {
+		return fmt.Errorf("re-parse of deparsed %q: %w", abbreviate(deparsed), err)
+	}
+	if !sameTree(a, b) {
+		return fmt.Errorf("%q does not survive a round-trip: deparsed as %q", abbreviate(sql), abbreviate(deparsed))
+	}
+	if isPlpgsqlFunction(first) {
+		if _, err := pg_query.ParsePlPgSqlToJSON(sql); err != nil {
+			return fmt.Errorf("PL/pgSQL body of %q: %w", abbreviate(sql), err)
+		}
+	}
+	return nil
+}
+
+func isPlpgsqlFunction(tree *pg_query.ParseResult) bool {
+	fn := tree.Stmts[0].Stmt.GetCreateFunctionStmt()
+	if fn == nil {
+		return false
+	}
+	for _, opt := range fn.Options {
+		d := opt.GetDefElem()
+		if d != nil && d.Defname == "language" && d.Arg.GetString_().GetSval() == "plpgsql" {
+			return true
+		}
+	}
+	return false
+}
+
+// sameTree compares two parse trees (as JSON) ignoring source positions,
+// which legitimately differ between the original and the deparsed text.
+func sameTree(a, b string) bool {
+	var ta, tb any
+	if json.Unmarshal([]byte(a), &ta) != nil || json.Unmarshal([]byte(b), &tb) != nil {
+		return false
+	}
+	return reflect.DeepEqual(dropPositions(ta), dropPositions(tb))
+}
+
+func dropPositions(v any) any {
+	switch t := v.(type) {
+	case map[string]any:
+		for k, child := range t {
+			if k == "location" || k == "stmt_location" || k == "stmt_len" {
+				delete(t, k)
+				continue
+			}
+			t[k] = dropPositions(child)
+		}
+	case []any:
+		for i, child := range t {
+			t[i] = dropPositions(child)
+		}
+	}
+	return v
+}
+
+func abbreviate(sql string) string {
+	sql = strings.Join(strings.Fields(sql), " ")
+	if len(sql) > 120 {
+		return sql[:117] + "..."
+	}
+	return sql
+}
+
+// splitStatements cuts a script into statements with PostgreSQL's parser,
+// each ending in ';'. Comments before a statement stay with it.
+func splitStatements(script string) []string {
+	parts, err := pg_query.SplitWithParser(script, true)
+	if err != nil {
+		panic(fmt.Sprintf("embedded runtime SQL does not parse: %v", err))
+	}
+	out := make([]string, 0, len(parts))
+	for _, p := range parts {
+		out = append(out, p+";")
+	}
+	return out
+}

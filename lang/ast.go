@@ -1,0 +1,182 @@
+// Package lang reads .iam files: lexing, parsing into a positioned AST,
+// canonical formatting and semantic checks that need no database.
+// It knows text and never SQL.
+package lang
+
+import (
+	"strings"
+
+	"github.com/alecthomas/participle/v2/lexer"
+)
+
+// File is one parsed .iam file. Comments are kept as entries so that
+// `iamc fmt` can put them back where they were.
+type File struct {
+	Name    string   `parser:""`
+	Entries []*Entry `parser:"@@*"`
+}
+
+// Entry is one top-level item of a file.
+type Entry struct {
+	Pos      lexer.Position
+	EndPos   lexer.Position
+	Comment  *Comment  `parser:"  @@"`
+	Identity *Identity `parser:"| @@"`
+	Roles    *Roles    `parser:"| @@"`
+	Groups   *Groups   `parser:"| @@"`
+	Resource *Resource `parser:"| @@"`
+}
+
+// Comment is a `#` comment, kept verbatim (without the newline).
+type Comment struct {
+	Pos  lexer.Position
+	Text string `parser:"@Comment"`
+}
+
+// Identity says which JWT claim holds the user id and its SQL type.
+//
+//	identity { claim 'sub'  type uuid }
+type Identity struct {
+	Pos    lexer.Position
+	EndPos lexer.Position
+	Items  []*IdentityItem `parser:"'identity' '{' @@* '}'"`
+}
+
+// IdentityItem is one line of an identity block.
+type IdentityItem struct {
+	Pos     lexer.Position
+	EndPos  lexer.Position
+	Comment *Comment `parser:"  @@"`
+	Claim   *String  `parser:"| 'claim' @@"`
+	Type    *Ident   `parser:"| 'type' @@"`
+}
+
+// Roles names the database roles the generated SQL is written for.
+//
+//	roles { authenticated web_user  anonymous web_anon  owner api_owner }
+type Roles struct {
+	Pos    lexer.Position
+	EndPos lexer.Position
+	Items  []*RoleItem `parser:"'roles' '{' @@* '}'"`
+}
+
+// RoleItem binds one role slot to a role name.
+type RoleItem struct {
+	Pos     lexer.Position
+	EndPos  lexer.Position
+	Comment *Comment `parser:"  @@"`
+	Slot    *Ident   `parser:"| @@"`
+	Role    *Ident   `parser:"  @@"`
+}
+
+// Groups is the group settings block. Its syntax is reserved: the
+// checker of this version refuses it (see SPEC.md, "Groups").
+//
+//	groups { api schema app  token claim 'groups' as member  admin role 'iam-admin' }
+type Groups struct {
+	Pos    lexer.Position
+	EndPos lexer.Position
+	Items  []*GroupsItem `parser:"'groups' '{' @@* '}'"`
+}
+
+// GroupsItem is one line of a groups block.
+type GroupsItem struct {
+	Pos        lexer.Position
+	EndPos     lexer.Position
+	Comment    *Comment    `parser:"  @@"`
+	APISchema  *Ident      `parser:"| 'api' 'schema' @@"`
+	TokenClaim *TokenClaim `parser:"| 'token' 'claim' @@"`
+	AdminRole  *String     `parser:"| 'admin' 'role' @@"`
+}
+
+// TokenClaim maps the groups named in a token claim to a membership role.
+type TokenClaim struct {
+	Pos   lexer.Position
+	Claim *String `parser:"@@"`
+	As    *Ident  `parser:"'as' @@"`
+}
+
+// Resource protects one table.
+type Resource struct {
+	Pos    lexer.Position
+	EndPos lexer.Position
+	Name   *QualifiedName  `parser:"'resource' @@"`
+	Items  []*ResourceItem `parser:"'{' @@* '}'"`
+}
+
+// ResourceItem is a column declaration, a rule or a comment.
+type ResourceItem struct {
+	Pos         lexer.Position
+	EndPos      lexer.Position
+	Comment     *Comment     `parser:"  @@"`
+	OwnerColumn *Ident       `parser:"| 'owner' 'column' @@"`
+	GroupColumn *GroupColumn `parser:"| 'group' 'column' @@"`
+	Rule        *Rule        `parser:"| @@"`
+}
+
+// GroupColumn names the column holding a row's group (reserved syntax).
+type GroupColumn struct {
+	Pos      lexer.Position
+	Column   *Ident `parser:"@@"`
+	Required bool   `parser:"@'required'?"`
+}
+
+// Rule grants permissions to a subject: `owner can read, write`.
+type Rule struct {
+	Pos     lexer.Position
+	EndPos  lexer.Position
+	Subject *Subject `parser:"@@ 'can'"`
+	Perms   []*Ident `parser:"@@ (',' @@)*"`
+}
+
+// Subject is who a rule is about.
+type Subject struct {
+	Pos lexer.Position
+	// Role is the membership role of a group rule: member, admin or owner.
+	Role *Ident `parser:"  'group' @@"`
+	Who  string `parser:"| @('owner' | 'authenticated' | 'anonymous')"`
+}
+
+// Kind is "group" for group rules, else the subject word.
+func (s *Subject) Kind() string {
+	if s.Role != nil {
+		return "group"
+	}
+	return s.Who
+}
+
+// QualifiedName is schema.table (schema required by the checker).
+type QualifiedName struct {
+	Pos   lexer.Position
+	Parts []*Ident `parser:"@@ ('.' @@)*"`
+}
+
+// Ident is an identifier as written: bare (folded to lower case, as
+// PostgreSQL does) or double-quoted (kept exactly).
+type Ident struct {
+	Pos lexer.Position
+	Raw string `parser:"@(Ident | QIdent | Number)"`
+}
+
+// String is a single-quoted literal.
+type String struct {
+	Pos lexer.Position
+	Raw string `parser:"@String"`
+}
+
+// Quoted reports whether the identifier was written in double quotes.
+func (i *Ident) Quoted() bool { return strings.HasPrefix(i.Raw, `"`) }
+
+// Name is the identifier's value: unquoted and unescaped, or folded to
+// lower case when bare, exactly as PostgreSQL reads it.
+func (i *Ident) Name() string {
+	if i.Quoted() {
+		return strings.ReplaceAll(i.Raw[1:len(i.Raw)-1], `""`, `"`)
+	}
+	return strings.ToLower(i.Raw)
+}
+
+// Value is the literal's value without quotes.
+func (s *String) Value() string {
+	return strings.ReplaceAll(s.Raw[1:len(s.Raw)-1], `''`, `'`)
+}

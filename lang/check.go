@@ -1,0 +1,312 @@
+package lang
+
+import (
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+
+	"github.com/alecthomas/participle/v2/lexer"
+)
+
+// MaxIdentLen is PostgreSQL's NAMEDATALEN-1: longer names are truncated
+// by the server, which would silently protect a different object.
+const MaxIdentLen = 63
+
+var bareIdent = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_$]*$`)
+
+// Check validates parsed files together and returns the model they mean.
+// All problems are reported at once, each with its position.
+func Check(files []*File) (*Model, error) {
+	c := &checker{
+		model:     &Model{Identity: DefaultIdentity, Roles: DefaultRoles},
+		resources: map[string]*ResourceModel{},
+	}
+	for _, f := range files {
+		for _, e := range f.Entries {
+			switch {
+			case e.Identity != nil:
+				c.identity(e.Identity)
+			case e.Roles != nil:
+				c.roles(e.Roles)
+			case e.Groups != nil:
+				c.errs.add(e.Groups.Pos, "the groups block is reserved syntax: groups are not implemented in this version of iamc (see SPEC.md, \"Groups\")")
+			case e.Resource != nil:
+				c.resource(e.Resource)
+			}
+		}
+	}
+	if c.model.Roles.Authenticated == c.model.Roles.Anonymous {
+		c.errs.add(c.rolesPos, "the authenticated and anonymous roles must differ (both are %q)", c.model.Roles.Anonymous)
+	}
+	if len(c.errs) > 0 {
+		return nil, c.errs
+	}
+	sort.Slice(c.model.Resources, func(i, j int) bool {
+		a, b := c.model.Resources[i], c.model.Resources[j]
+		if a.Schema != b.Schema {
+			return a.Schema < b.Schema
+		}
+		return a.Table < b.Table
+	})
+	return c.model, nil
+}
+
+type checker struct {
+	model       *Model
+	errs        ErrorList
+	identityPos *lexer.Position
+	rolesPos    lexer.Position
+	rolesSeen   bool
+	resources   map[string]*ResourceModel
+}
+
+func (c *checker) identity(id *Identity) {
+	if c.identityPos != nil {
+		c.errs.add(id.Pos, "identity is declared twice (first at %s): declare it once per policy directory", where(*c.identityPos))
+		return
+	}
+	c.identityPos = &id.Pos
+	seen := map[string]lexer.Position{}
+	for _, it := range id.Items {
+		switch {
+		case it.Claim != nil:
+			if c.once(seen, "claim", it.Pos) {
+				claim := it.Claim.Value()
+				if claim == "" {
+					c.errs.add(it.Claim.Pos, "the identity claim is empty: name the JWT claim holding the user id, e.g. claim 'sub'")
+				}
+				c.model.Identity.Claim = claim
+			}
+		case it.Type != nil:
+			if c.once(seen, "type", it.Pos) {
+				switch t := IdentityType(it.Type.Name()); t {
+				case UUID, Text:
+					c.model.Identity.Type = t
+				default:
+					c.errs.add(it.Type.Pos, "unknown identity type %q: expected uuid or text", it.Type.Raw)
+				}
+			}
+		}
+	}
+}
+
+func (c *checker) roles(r *Roles) {
+	if c.rolesSeen {
+		c.errs.add(r.Pos, "roles are declared twice (first at %s): declare them once per policy directory", where(c.rolesPos))
+		return
+	}
+	c.rolesSeen, c.rolesPos = true, r.Pos
+	seen := map[string]lexer.Position{}
+	for _, it := range r.Items {
+		if it.Slot == nil {
+			continue
+		}
+		slot := it.Slot.Name()
+		var target *string
+		switch slot {
+		case "authenticated":
+			target = &c.model.Roles.Authenticated
+		case "anonymous":
+			target = &c.model.Roles.Anonymous
+		case "owner":
+			target = &c.model.Roles.Owner
+		default:
+			c.errs.add(it.Slot.Pos, "unknown role slot %q: expected authenticated, anonymous or owner", it.Slot.Raw)
+			continue
+		}
+		if c.once(seen, slot, it.Pos) && c.ident(it.Role, "role name") {
+			*target = it.Role.Name()
+		}
+	}
+}
+
+func (c *checker) resource(r *Resource) {
+	name, ok := c.qualifiedName(r.Name)
+	if !ok {
+		return
+	}
+	key := name[0] + "." + name[1]
+	if prev, dup := c.resources[key]; dup {
+		c.errs.add(r.Name.Pos, "resource %s is declared twice (first at %s)", displayName(name), where(prev.Pos))
+		return
+	}
+	res := &ResourceModel{
+		Schema: name[0], Table: name[1], Pos: r.Pos,
+		Owner: PermSet{}, Authenticated: PermSet{}, Anonymous: PermSet{},
+	}
+	c.resources[key] = res
+	c.model.Resources = append(c.model.Resources, res)
+
+	var ownerColPos *lexer.Position
+	granted := map[string]map[Perm]lexer.Position{}
+	for _, it := range r.Items {
+		switch {
+		case it.OwnerColumn != nil:
+			if ownerColPos != nil {
+				c.errs.add(it.Pos, "owner column is declared twice in %s (first at %s)", displayName(name), where(*ownerColPos))
+				continue
+			}
+			ownerColPos = &it.Pos
+			if c.ident(it.OwnerColumn, "column name") {
+				res.OwnerColumn = it.OwnerColumn.Name()
+			}
+		case it.GroupColumn != nil:
+			c.errs.add(it.Pos, "group columns are reserved syntax: groups are not implemented in this version of iamc (see SPEC.md, \"Groups\")")
+		case it.Rule != nil:
+			c.rule(res, it.Rule, granted)
+		}
+	}
+	if len(res.Owner) > 0 && ownerColPos == nil {
+		c.errs.add(r.Pos, "resource %s has owner rules but no owner column: add `owner column owner_id` (the column holding the creator's user id)", displayName(name))
+	}
+	for _, subject := range []string{"owner", "authenticated", "anonymous"} {
+		set := c.permsOf(res, subject)
+		for _, p := range []Perm{Write, Delete} {
+			if set[p] && !set[Read] {
+				c.errs.add(granted[subject][p], "%s can %s but not read in %s: PostgreSQL only lets UPDATE and DELETE reach rows the caller can read; add read", subject, p, displayName(name))
+			}
+		}
+	}
+}
+
+func (c *checker) rule(res *ResourceModel, r *Rule, granted map[string]map[Perm]lexer.Position) {
+	subject := r.Subject.Kind()
+	if subject == "group" {
+		c.errs.add(r.Pos, "group rules are reserved syntax: groups are not implemented in this version of iamc (see SPEC.md, \"Groups\")")
+		return
+	}
+	if granted[subject] == nil {
+		granted[subject] = map[Perm]lexer.Position{}
+	}
+	set := c.permsOf(res, subject)
+	var perms []Perm
+	for _, id := range r.Perms {
+		p := Perm(id.Name())
+		if !isPerm(p) {
+			c.errs.add(id.Pos, "unknown permission %q: expected read, create, write or delete%s", id.Raw, suggest(id.Name()))
+			continue
+		}
+		if prev, dup := granted[subject][p]; dup {
+			c.errs.add(id.Pos, "%s is already granted %s (at %s)", subject, p, where(prev))
+			continue
+		}
+		if subject != "owner" && p != Read {
+			c.errs.add(id.Pos, "%s callers can only be granted read: %s", subject, whyOnlyRead(subject))
+			continue
+		}
+		granted[subject][p] = id.Pos
+		set[p] = true
+		perms = append(perms, p)
+	}
+	res.Rules = append(res.Rules, RuleModel{Subject: subject, Perms: perms, Pos: r.Pos})
+}
+
+func whyOnlyRead(subject string) string {
+	if subject == "anonymous" {
+		return "an anonymous request has no user id to own or answer for a row"
+	}
+	return "letting every signed-in user change every row defeats ownership; grant write and delete to owner"
+}
+
+func (c *checker) permsOf(res *ResourceModel, subject string) PermSet {
+	switch subject {
+	case "owner":
+		return res.Owner
+	case "authenticated":
+		return res.Authenticated
+	default:
+		return res.Anonymous
+	}
+}
+
+// once records key as seen and reports a duplicate item in a block.
+func (c *checker) once(seen map[string]lexer.Position, key string, pos lexer.Position) bool {
+	if prev, dup := seen[key]; dup {
+		c.errs.add(pos, "%s is set twice (first at %s)", key, where(prev))
+		return false
+	}
+	seen[key] = pos
+	return true
+}
+
+func (c *checker) qualifiedName(q *QualifiedName) ([]string, bool) {
+	if len(q.Parts) != 2 {
+		c.errs.add(q.Pos, "resource name must be schema.table (e.g. app.todos), got %d part(s)", len(q.Parts))
+		return nil, false
+	}
+	ok := c.ident(q.Parts[0], "schema name")
+	ok = c.ident(q.Parts[1], "table name") && ok
+	if !ok {
+		return nil, false
+	}
+	return []string{q.Parts[0].Name(), q.Parts[1].Name()}, true
+}
+
+// ident validates an identifier the way PostgreSQL would read it.
+func (c *checker) ident(id *Ident, what string) bool {
+	switch {
+	case id.Quoted() && id.Name() == "":
+		c.errs.add(id.Pos, "bad %s: a quoted identifier cannot be empty", what)
+	case !id.Quoted() && !bareIdent.MatchString(id.Raw):
+		c.errs.add(id.Pos, "bad %s %s: an unquoted identifier starts with a letter or _ (quote it as %q if the name really is that)", what, id.Raw, id.Raw)
+	case len(id.Name()) > MaxIdentLen:
+		c.errs.add(id.Pos, "bad %s: %d bytes is longer than PostgreSQL's limit of %d", what, len(id.Name()), MaxIdentLen)
+	default:
+		return true
+	}
+	return false
+}
+
+func isPerm(p Perm) bool {
+	for _, q := range AllPerms {
+		if p == q {
+			return true
+		}
+	}
+	return false
+}
+
+// suggest names the closest permission when a typo is likely.
+func suggest(word string) string {
+	best, bestDist := "", 3
+	for _, p := range AllPerms {
+		if d := editDistance(word, string(p)); d < bestDist {
+			best, bestDist = string(p), d
+		}
+	}
+	synonyms := map[string]Perm{"select": Read, "insert": Create, "update": Write, "modify": Write, "remove": Delete}
+	if p, ok := synonyms[word]; ok {
+		best = string(p)
+	}
+	if best == "" {
+		return ""
+	}
+	return fmt.Sprintf(" (did you mean %q?)", best)
+}
+
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur := make([]int, len(b)+1)
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev = cur
+	}
+	return prev[len(b)]
+}
+
+func where(p lexer.Position) string {
+	return fmt.Sprintf("%s:%d:%d", p.Filename, p.Line, p.Column)
+}
+
+func displayName(parts []string) string { return strings.Join(parts, ".") }

@@ -1,0 +1,89 @@
+package lang
+
+import "github.com/alecthomas/participle/v2/lexer"
+
+// Model is the checked meaning of a set of policy files: what the compiler
+// turns into SQL. Every name in it is a real (unquoted, case-exact) name.
+type Model struct {
+	Identity  Identities
+	Roles     RoleNames
+	Resources []*ResourceModel // sorted by schema, then table
+}
+
+// IdentityType is the SQL type of the user id.
+type IdentityType string
+
+// Identity types a user id can have.
+const (
+	UUID IdentityType = "uuid"
+	Text IdentityType = "text"
+)
+
+// Identities says where the user id comes from.
+type Identities struct {
+	Claim string       // JWT claim holding the user id; default "sub"
+	Type  IdentityType // default uuid (Keycloak's sub)
+}
+
+// RoleNames are the database roles the generated SQL names.
+type RoleNames struct {
+	Authenticated string // what requests with a valid JWT run as
+	Anonymous     string // what requests without a JWT run as
+	Owner         string // owns the tables and the iam helpers
+}
+
+// Defaults: Keycloak's `sub` as a uuid, and the role names of the usual
+// PostgREST set-up.
+var (
+	DefaultIdentity = Identities{Claim: "sub", Type: UUID}
+	DefaultRoles    = RoleNames{Authenticated: "web_user", Anonymous: "web_anon", Owner: "api_owner"}
+)
+
+// Perm is one permission a rule can grant.
+type Perm string
+
+// The permissions, in canonical order.
+const (
+	Read   Perm = "read"   // SELECT the row
+	Create Perm = "create" // INSERT a row (owned by the caller)
+	Write  Perm = "write"  // UPDATE the row (the owner column stays)
+	Delete Perm = "delete" // DELETE the row
+)
+
+// AllPerms lists the permissions in canonical order.
+var AllPerms = []Perm{Read, Create, Write, Delete}
+
+// PermSet is a set of permissions.
+type PermSet map[Perm]bool
+
+// Sorted lists the set in canonical order.
+func (s PermSet) Sorted() []Perm {
+	var out []Perm
+	for _, p := range AllPerms {
+		if s[p] {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// ResourceModel is one protected table.
+type ResourceModel struct {
+	Schema, Table string
+	OwnerColumn   string
+	Owner         PermSet // rows whose owner column is the caller
+	Authenticated PermSet // every row, for any authenticated caller
+	Anonymous     PermSet // every row, for anonymous callers
+	Rules         []RuleModel
+	Pos           lexer.Position // where `resource` was written
+}
+
+// RuleModel is one rule as written, kept so generated SQL can cite it.
+type RuleModel struct {
+	Subject string // "owner", "authenticated", "anonymous"
+	Perms   []Perm
+	Pos     lexer.Position
+}
+
+// QualifiedName is "schema.table" as a user would type it (unquoted).
+func (r *ResourceModel) QualifiedName() string { return r.Schema + "." + r.Table }

@@ -1,0 +1,145 @@
+package lang
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/alecthomas/participle/v2"
+	"github.com/alecthomas/participle/v2/lexer"
+)
+
+// Extension is the file extension of policy files.
+const Extension = ".iam"
+
+var iamLexer = lexer.MustSimple([]lexer.SimpleRule{
+	{Name: "Comment", Pattern: `#[^\n]*`},
+	{Name: "String", Pattern: `'(?:[^'\n]|'')*'`},
+	{Name: "QIdent", Pattern: `"(?:[^"\n]|"")*"`},
+	{Name: "Ident", Pattern: `[A-Za-z_][A-Za-z0-9_$]*`},
+	// Numbers are lexed as words so that `app.2todos` is reported by the
+	// checker as a bad identifier instead of as unreadable text.
+	{Name: "Number", Pattern: `[0-9][A-Za-z0-9_$]*`},
+	{Name: "Punct", Pattern: `[{},.]`},
+	{Name: "Whitespace", Pattern: `[ \t\r\n]+`},
+})
+
+var parser = participle.MustBuild[File](
+	participle.Lexer(iamLexer),
+	participle.Elide("Whitespace"),
+	participle.UseLookahead(3),
+)
+
+// ParseFile parses one file's text. name is used in positions and errors.
+func ParseFile(name string, src []byte) (*File, error) {
+	f, err := parser.ParseBytes(name, src)
+	if err != nil {
+		return nil, parseError(name, err)
+	}
+	f.Name = name
+	return f, nil
+}
+
+// ParseDir parses every *.iam file directly inside dir, in name order.
+// A path to a single file is accepted too.
+func ParseDir(dir string) ([]*File, error) {
+	paths, err := policyFiles(dir)
+	if err != nil {
+		return nil, err
+	}
+	var files []*File
+	var errs ErrorList
+	for _, p := range paths {
+		src, err := os.ReadFile(p)
+		if err != nil {
+			return nil, fmt.Errorf("reading policy file: %w", err)
+		}
+		f, err := ParseFile(p, src)
+		if err != nil {
+			var list ErrorList
+			if errors.As(err, &list) {
+				errs = append(errs, list...)
+				continue
+			}
+			return nil, err
+		}
+		files = append(files, f)
+	}
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	return files, nil
+}
+
+func policyFiles(dir string) ([]string, error) {
+	info, err := os.Stat(dir)
+	if err != nil {
+		return nil, fmt.Errorf("policy path: %w", err)
+	}
+	if !info.IsDir() {
+		return []string{dir}, nil
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("reading policy directory: %w", err)
+	}
+	var paths []string
+	for _, e := range entries {
+		if !e.IsDir() && strings.HasSuffix(e.Name(), Extension) {
+			paths = append(paths, filepath.Join(dir, e.Name()))
+		}
+	}
+	sort.Strings(paths)
+	if len(paths) == 0 {
+		return nil, fmt.Errorf("no %s files in %s", Extension, dir)
+	}
+	return paths, nil
+}
+
+// parseError turns participle's error into our positioned form, with the
+// expectation spelled out for a human.
+func parseError(name string, err error) error {
+	var perr participle.Error
+	if !errors.As(err, &perr) {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	pos := perr.Position()
+	pos.Filename = name
+	msg := perr.Message()
+	var unexpected *participle.UnexpectedTokenError
+	if errors.As(err, &unexpected) {
+		msg = describeUnexpected(unexpected)
+	}
+	return ErrorList{{Pos: pos, Msg: msg}}
+}
+
+func describeUnexpected(e *participle.UnexpectedTokenError) string {
+	got := fmt.Sprintf("%q", e.Unexpected.Value)
+	if e.Unexpected.EOF() {
+		got = "end of file"
+	}
+	expect := e.Expect
+	switch {
+	case expect == "":
+		return "unexpected " + got
+	case strings.Contains(expect, `"}"`) && !strings.Contains(expect, "Ident"):
+		// Inside a block the only structural expectation participle can
+		// name is the closing brace; say what else would have been valid.
+		return fmt.Sprintf("unexpected %s: expected an item of this block or %q (see SPEC.md for what each block holds)", got, "}")
+	default:
+		return fmt.Sprintf("unexpected %s: expected %s", got, humanExpect(expect))
+	}
+}
+
+func humanExpect(expect string) string {
+	r := strings.NewReplacer(
+		"<ident>", "an identifier",
+		"<qident>", "a quoted identifier",
+		"<string>", "a quoted string such as 'sub'",
+		"<number>", "a number",
+	)
+	return r.Replace(strings.ToLower(expect))
+}
