@@ -78,7 +78,7 @@ func runtimeSection(m *lang.Model) *Section {
 	s.Statements = append(s.Statements,
 		Statement{
 			Why: "Functions are executable by PUBLIC unless revoked; only the runtime roles may call the request helpers.",
-			SQL: fmt.Sprintf("revoke all on all functions in schema iam from public, %s, %s;", quoteIdent(roles.Authenticated), quoteIdent(roles.Anonymous)),
+			SQL: fmt.Sprintf("revoke all on all routines in schema iam from public, %s, %s;", quoteIdent(roles.Authenticated), quoteIdent(roles.Anonymous)),
 		},
 		Statement{SQL: fmt.Sprintf("grant usage on schema iam to %s;", quoteIdent(roles.Authenticated))},
 		Statement{SQL: fmt.Sprintf("grant execute on function %s to %s;", strings.Join(stdlib.RequestFunctions, ", "), quoteIdent(roles.Authenticated))},

@@ -97,6 +97,7 @@ func (c *checker) roles(r *Roles) {
 		return
 	}
 	c.rolesSeen, c.rolesPos = true, r.Pos
+	c.model.RolesPos = r.Pos
 	seen := map[string]lexer.Position{}
 	for _, it := range r.Items {
 		if it.Slot == nil {
@@ -150,6 +151,7 @@ func (c *checker) resource(r *Resource) {
 			ownerColPos = &it.Pos
 			if c.ident(it.OwnerColumn, "column name") {
 				res.OwnerColumn = it.OwnerColumn.Name()
+				res.OwnerPos = it.OwnerColumn.Pos
 			}
 		case it.GroupColumn != nil:
 			c.errs.add(it.Pos, "group columns are reserved syntax: groups are not implemented in this version of iamc (see SPEC.md, \"Groups\")")

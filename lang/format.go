@@ -7,30 +7,30 @@ import (
 )
 
 // Format prints a file in canonical form: two-space indentation, one item
-// per line, a blank line between top-level blocks, keywords in lower case,
-// identifiers as written (quoted ones stay quoted), comments kept in place.
-// A comment written at the end of an item's line stays on that line.
+// per line, keywords and bare identifiers in lower case, quoted identifiers
+// as written, comments kept in place. Blank lines are kept (at most one in
+// a row), and two blocks are always separated by one. A comment written at
+// the end of an item's line stays on that line.
 func Format(f *File) string {
 	var b strings.Builder
-	var prevEnd int
+	prevEnd := 0
+	prevWasBlock := false
 	for i, e := range f.Entries {
+		start := e.Pos.Line
 		if e.Comment != nil {
-			if i > 0 && e.Comment.Pos.Line == prevEnd {
-				trimNewline(&b)
-				b.WriteString("  " + e.Comment.Text + "\n")
-				continue
-			}
-			if i > 0 && f.Entries[i-1].Comment == nil {
-				b.WriteString("\n")
-			}
-			b.WriteString(e.Comment.Text + "\n")
-			prevEnd = e.Comment.Pos.Line
+			start = e.Comment.Pos.Line
+		}
+		if i > 0 && e.Comment != nil && start == prevEnd {
+			trimNewline(&b)
+			b.WriteString("  " + e.Comment.Text + "\n")
 			continue
 		}
-		if i > 0 && f.Entries[i-1].Comment == nil {
+		if i > 0 && (start > prevEnd+1 || prevWasBlock) {
 			b.WriteString("\n")
 		}
 		switch {
+		case e.Comment != nil:
+			b.WriteString(e.Comment.Text + "\n")
 		case e.Identity != nil:
 			block(&b, "identity", identityLines(e.Identity))
 		case e.Roles != nil:
@@ -41,6 +41,10 @@ func Format(f *File) string {
 			block(&b, "resource "+qualified(e.Resource.Name), resourceLines(e.Resource))
 		}
 		prevEnd = e.EndPos.Line
+		if e.Comment != nil {
+			prevEnd = start
+		}
+		prevWasBlock = e.Comment == nil
 	}
 	return b.String()
 }
@@ -50,20 +54,24 @@ func Format(f *File) string {
 type line struct {
 	text      string
 	startLine int
+	endLine   int
 	comment   bool
 }
 
 func block(b *strings.Builder, head string, lines []line) {
 	b.WriteString(head + " {\n")
-	prevLine := -1
-	for _, l := range lines {
-		if l.comment && l.startLine == prevLine {
+	prevEnd := -1
+	for i, l := range lines {
+		if l.comment && l.startLine == prevEnd {
 			trimNewline(b)
 			b.WriteString("  " + l.text + "\n")
 			continue
 		}
+		if i > 0 && l.startLine > prevEnd+1 {
+			b.WriteString("\n")
+		}
 		b.WriteString("  " + l.text + "\n")
-		prevLine = l.startLine
+		prevEnd = l.endLine
 	}
 	b.WriteString("}\n")
 }
@@ -75,11 +83,11 @@ func trimNewline(b *strings.Builder) {
 }
 
 func commentLine(c *Comment) line {
-	return line{text: c.Text, startLine: c.Pos.Line, comment: true}
+	return line{text: c.Text, startLine: c.Pos.Line, endLine: c.Pos.Line, comment: true}
 }
 
-func itemLine(pos lexer.Position, text string) line {
-	return line{text: text, startLine: pos.Line}
+func itemLine(pos, end lexer.Position, text string) line {
+	return line{text: text, startLine: pos.Line, endLine: end.Line}
 }
 
 func identityLines(id *Identity) []line {
@@ -89,9 +97,9 @@ func identityLines(id *Identity) []line {
 		case it.Comment != nil:
 			out = append(out, commentLine(it.Comment))
 		case it.Claim != nil:
-			out = append(out, itemLine(it.Pos, "claim "+it.Claim.Raw))
+			out = append(out, itemLine(it.Pos, it.EndPos, "claim "+it.Claim.Raw))
 		case it.Type != nil:
-			out = append(out, itemLine(it.Pos, "type "+ident(it.Type)))
+			out = append(out, itemLine(it.Pos, it.EndPos, "type "+ident(it.Type)))
 		}
 	}
 	return out
@@ -104,7 +112,7 @@ func roleLines(r *Roles) []line {
 			out = append(out, commentLine(it.Comment))
 			continue
 		}
-		out = append(out, itemLine(it.Pos, ident(it.Slot)+" "+ident(it.Role)))
+		out = append(out, itemLine(it.Pos, it.EndPos, ident(it.Slot)+" "+ident(it.Role)))
 	}
 	return out
 }
@@ -116,11 +124,11 @@ func groupsLines(g *Groups) []line {
 		case it.Comment != nil:
 			out = append(out, commentLine(it.Comment))
 		case it.APISchema != nil:
-			out = append(out, itemLine(it.Pos, "api schema "+ident(it.APISchema)))
+			out = append(out, itemLine(it.Pos, it.EndPos, "api schema "+ident(it.APISchema)))
 		case it.TokenClaim != nil:
-			out = append(out, itemLine(it.Pos, "token claim "+it.TokenClaim.Claim.Raw+" as "+ident(it.TokenClaim.As)))
+			out = append(out, itemLine(it.Pos, it.EndPos, "token claim "+it.TokenClaim.Claim.Raw+" as "+ident(it.TokenClaim.As)))
 		case it.AdminRole != nil:
-			out = append(out, itemLine(it.Pos, "admin role "+it.AdminRole.Raw))
+			out = append(out, itemLine(it.Pos, it.EndPos, "admin role "+it.AdminRole.Raw))
 		}
 	}
 	return out
@@ -133,15 +141,15 @@ func resourceLines(r *Resource) []line {
 		case it.Comment != nil:
 			out = append(out, commentLine(it.Comment))
 		case it.OwnerColumn != nil:
-			out = append(out, itemLine(it.Pos, "owner column "+ident(it.OwnerColumn)))
+			out = append(out, itemLine(it.Pos, it.EndPos, "owner column "+ident(it.OwnerColumn)))
 		case it.GroupColumn != nil:
 			text := "group column " + ident(it.GroupColumn.Column)
 			if it.GroupColumn.Required {
 				text += " required"
 			}
-			out = append(out, itemLine(it.Pos, text))
+			out = append(out, itemLine(it.Pos, it.EndPos, text))
 		case it.Rule != nil:
-			out = append(out, itemLine(it.Pos, ruleText(it.Rule)))
+			out = append(out, itemLine(it.Pos, it.EndPos, ruleText(it.Rule)))
 		}
 	}
 	return out
