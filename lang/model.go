@@ -7,7 +7,7 @@ import "github.com/alecthomas/participle/v2/lexer"
 type Model struct {
 	Identity  Identities
 	Roles     RoleNames
-	RolesPos  lexer.Position // the roles block, or zero when defaults apply
+	RolesPos  lexer.Position   // the roles block, or zero when defaults apply
 	Resources []*ResourceModel // sorted by schema, then table
 }
 
@@ -73,9 +73,9 @@ type ResourceModel struct {
 	Schema, Table string
 	OwnerColumn   string
 	OwnerPos      lexer.Position // where the owner column was declared
-	Owner         PermSet // rows whose owner column is the caller
-	Authenticated PermSet // every row, for any authenticated caller
-	Anonymous     PermSet // every row, for anonymous callers
+	Owner         PermSet        // rows whose owner column is the caller
+	Authenticated PermSet        // every row, for any authenticated caller
+	Anonymous     PermSet        // every row, for anonymous callers
 	Rules         []RuleModel
 	Pos           lexer.Position // where `resource` was written
 }

@@ -1,0 +1,36 @@
+# iamc: two commands do everything on a fresh Debian machine.
+#   make demo   an ephemeral PostgreSQL, the example compiled and applied, a walk-through
+#   make test   every test, against a real ephemeral PostgreSQL
+# PostgreSQL server binaries are located, or installed, by scripts/ensure-postgres.sh.
+
+SHELL := /bin/bash
+GO ?= go
+export PATH := $(PATH):/usr/local/go/bin
+
+PG_BIN_CMD = scripts/ensure-postgres.sh | tail -n 1
+
+.PHONY: demo test build vet fmt-check golden clean
+
+demo:
+	@PG_BIN="$$($(PG_BIN_CMD))" && export PG_BIN && $(GO) run ./cmd/iamc-demo
+
+test: vet fmt-check
+	@PG_BIN="$$($(PG_BIN_CMD))" && export PG_BIN && echo "PostgreSQL: $$PG_BIN" && \
+		$(GO) test -count=1 ./...
+
+build:
+	$(GO) build -o bin/iamc ./cmd/iamc
+
+vet:
+	$(GO) vet ./...
+
+fmt-check:
+	@out="$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))"; \
+	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+# Rewrite golden files after an intended change; review the diff before committing.
+golden:
+	@PG_BIN="$$($(PG_BIN_CMD))" && export PG_BIN && $(GO) test ./... -update
+
+clean:
+	rm -rf bin out
