@@ -54,6 +54,9 @@ const (
 func Build(m *lang.Model, sources []string) (*Output, error) {
 	out := &Output{Model: m, Sources: sources}
 	out.Sections = append(out.Sections, runtimeSection(m))
+	if m.Groups.Declared {
+		out.Sections = append(out.Sections, groupAPISection(m))
+	}
 	for _, r := range m.Resources {
 		out.Sections = append(out.Sections, resourceSection(m, r))
 	}
@@ -74,16 +77,91 @@ func runtimeSection(m *lang.Model) *Section {
 	for _, stmt := range splitStatements(stdlib.Runtime) {
 		s.Statements = append(s.Statements, Statement{SQL: stmt})
 	}
-	roles := m.Roles
+	roles, g := m.Roles, m.Groups
 	s.Statements = append(s.Statements,
 		Statement{
-			Why: "Functions are executable by PUBLIC unless revoked; only the runtime roles may call the request helpers.",
+			Why: "The settings of the .iam files, read by the helpers (which claim is the user id, token groups, admin role).",
+			SQL: fmt.Sprintf("insert into iam.settings (singleton, identity_claim, identity_type, token_groups_claim, token_group_role, admin_role)\n"+
+				"values (true, %s, %s, %s, %s, %s)\n"+
+				"on conflict (singleton) do update set identity_claim = excluded.identity_claim, identity_type = excluded.identity_type, "+
+				"token_groups_claim = excluded.token_groups_claim, token_group_role = excluded.token_group_role, admin_role = excluded.admin_role;",
+				quoteLiteral(m.Identity.Claim), quoteLiteral(string(m.Identity.Type)),
+				literalOrNull(g.TokenClaim), literalOrNull(string(g.TokenRole)), literalOrNull(g.AdminRole)),
+		},
+		Statement{
+			Why: "Functions are executable by PUBLIC unless revoked; only the authenticated role may call the helpers policies and triggers use.",
 			SQL: fmt.Sprintf("revoke all on all routines in schema iam from public, %s, %s;", quoteIdent(roles.Authenticated), quoteIdent(roles.Anonymous)),
 		},
 		Statement{SQL: fmt.Sprintf("grant usage on schema iam to %s;", quoteIdent(roles.Authenticated))},
 		Statement{SQL: fmt.Sprintf("grant execute on function %s to %s;", strings.Join(stdlib.RequestFunctions, ", "), quoteIdent(roles.Authenticated))},
 	)
 	return s
+}
+
+// groupAPISection exposes the group functions and views in the API schema
+// PostgREST serves: thin SQL wrappers with the parameter names of the HTTP
+// API over the checked iam functions.
+func groupAPISection(m *lang.Model) *Section {
+	api, user := m.Groups.APISchema, quoteIdent(m.Roles.Authenticated)
+	g := m.Groups
+	s := &Section{Header: []string{
+		fmt.Sprintf("group API in schema %s (%s:%d)", api, g.Pos.Filename, g.Pos.Line),
+		"  POST /rpc/create_group, /rpc/add_group_member, /rpc/remove_group_member,",
+		"       /rpc/set_group_member_role, /rpc/leave_group, /rpc/delete_group",
+		"  GET  /groups, /group_members",
+	}}
+	add := func(why, format string, args ...any) {
+		s.Statements = append(s.Statements, Statement{Why: why, SQL: fmt.Sprintf(format, args...)})
+	}
+	add("", "grant usage on schema %s to %s;", quoteIdent(api), user)
+	var signatures []string
+	for _, fn := range groupFunctions {
+		name := qualify(api, fn.name)
+		add(fn.why, "create or replace function %s(%s) returns %s\n    language sql volatile\n    set search_path = pg_catalog, pg_temp\nas $fn$select iam.%s(%s)$fn$;",
+			name, fn.params, fn.returns, fn.name, fn.args)
+		add("", "comment on function %s(%s) is %s;", name, fn.types, quoteLiteral(fn.doc))
+		signatures = append(signatures, fmt.Sprintf("%s(%s)", name, fn.types))
+	}
+	add("The wrappers run as the caller and call these; each checks the caller's rights itself.",
+		"grant execute on function %s to %s;", strings.Join(stdlib.APIFunctions, ", "), user)
+	add("The wrappers run as the caller; the iam functions they call check every rule.",
+		"revoke all on function %s from public, %s;", strings.Join(signatures, ", "), quoteIdent(m.Roles.Anonymous))
+	add("", "grant execute on function %s to %s;", strings.Join(signatures, ", "), user)
+
+	groups, members := qualify(api, "groups"), qualify(api, "group_members")
+	add("The caller's groups and their role in each (token groups included). security_barrier: no filter runs before the membership check.",
+		"create or replace view %s with (security_barrier) as\nselect g.id, g.name, mg.role as my_role, g.created_at\nfrom iam.groups g\njoin (select distinct on (m.group_id) m.group_id, m.role from iam.my_groups() m order by m.group_id, iam.role_rank(m.role) desc) mg on mg.group_id = g.id;", groups)
+	add("The members of the caller's groups, nobody else's.",
+		"create or replace view %s with (security_barrier) as\nselect m.group_id, m.user_id, m.role, m.added_at\nfrom iam.group_members m\nwhere m.group_id = any ((select iam.group_ids('member'))::bigint[]);", members)
+	add("", "revoke all on table %s, %s from public, %s, %s;", groups, members, user, quoteIdent(m.Roles.Anonymous))
+	add("", "grant select on table %s, %s to %s;", groups, members, user)
+	return s
+}
+
+// groupFunctions is the group API: the HTTP parameter names, and the iam
+// function each wraps.
+var groupFunctions = []struct {
+	name, params, types, returns, args, why, doc string
+}{
+	{"create_group", "name text", "text", "bigint", "name", "POST /rpc/create_group {\"name\"}",
+		`POST /rpc/create_group {"name"}: creates a group and makes the caller its owner; returns the new id.`},
+	{"add_group_member", "group_id bigint, user_id text, role text default 'member'", "bigint, text, text", "void", "group_id, user_id, role", "",
+		`POST /rpc/add_group_member {"group_id","user_id","role"}: owners and admins add members (only owners add owners).`},
+	{"remove_group_member", "group_id bigint, user_id text", "bigint, text", "void", "group_id, user_id", "",
+		`POST /rpc/remove_group_member {"group_id","user_id"}: owners and admins remove members; admins cannot remove owners; the last owner stays.`},
+	{"set_group_member_role", "group_id bigint, user_id text, role text", "bigint, text, text", "void", "group_id, user_id, role", "",
+		`POST /rpc/set_group_member_role {"group_id","user_id","role"}: owners and admins change roles; only owners make or unmake owners; the last owner stays.`},
+	{"leave_group", "group_id bigint", "bigint", "void", "group_id", "",
+		`POST /rpc/leave_group {"group_id"}: the caller leaves the group, unless they are its last owner.`},
+	{"delete_group", "group_id bigint", "bigint", "void", "group_id", "",
+		`POST /rpc/delete_group {"group_id"}: owners delete the group; rows in it follow the foreign key iamc created (set null, or cascade when the group is required).`},
+}
+
+func literalOrNull(s string) string {
+	if s == "" {
+		return "null"
+	}
+	return quoteLiteral(s)
 }
 
 func resourceSection(m *lang.Model, r *lang.ResourceModel) *Section {
@@ -93,6 +171,7 @@ func resourceSection(m *lang.Model, r *lang.ResourceModel) *Section {
 	add := func(why, format string, args ...any) {
 		s.Statements = append(s.Statements, Statement{Why: why, SQL: fmt.Sprintf(format, args...)})
 	}
+	arms := policyArms(m, r)
 
 	add("Deny by default: with RLS on and forced, a row is visible only through a policy below, even to the table owner.",
 		"alter table %s enable row level security;", table)
@@ -101,8 +180,15 @@ func resourceSection(m *lang.Model, r *lang.ResourceModel) *Section {
 	// Grants: exactly the commands some policy allows, per role.
 	add("Grant exactly the commands the rules allow; everything else stays denied at the privilege level too.",
 		"revoke all on table %s from %s, %s;", table, quoteIdent(roles.Authenticated), quoteIdent(roles.Anonymous))
-	authCmds := grantedCommands(r.Owner, r.Authenticated)
-	anonCmds := grantedCommands(r.Anonymous)
+	var authCmds, anonCmds []string
+	for _, c := range commands {
+		if arms[c.cmd] != nil {
+			authCmds = append(authCmds, c.cmd)
+		}
+		if r.Anonymous[c.perm] {
+			anonCmds = append(anonCmds, c.cmd)
+		}
+	}
 	for _, g := range []struct {
 		role string
 		cmds []string
@@ -113,20 +199,48 @@ func resourceSection(m *lang.Model, r *lang.ResourceModel) *Section {
 		add("", "grant usage on schema %s to %s;", quoteIdent(r.Schema), quoteIdent(g.role))
 		add("", "grant %s on table %s to %s;", strings.Join(g.cmds, ", "), table, quoteIdent(g.role))
 	}
-	if r.Owner[lang.Create] {
+	if arms["insert"] != nil {
 		add("serial columns need USAGE on their sequence to insert (identity columns need nothing).",
 			"call iam.grant_serial_sequences(%s::regclass, %s);", quoteLiteral(table), quoteLiteral(roles.Authenticated))
 	}
 
-	if r.OwnerColumn != "" && len(r.Owner) > 0 {
-		owner := quoteIdent(r.OwnerColumn)
-		add(fmt.Sprintf("The owner policies filter on %s = <caller>: this index makes that an index scan instead of a scan of every row.", r.OwnerColumn),
-			"create index if not exists %s on %s (%s);", quoteIdent(derivedName(r.Table, r.OwnerColumn, "iam_idx")), table, owner)
-		add(fmt.Sprintf("Fill %s from the JWT on insert, reject a forged one, and keep it fixed on update (RLS cannot compare old and new rows).", r.OwnerColumn),
-			"create or replace trigger iam_guard_owner\n    before insert or update of %s on %s\n    for each row execute function iam.guard_owner(%s, %s, %s);",
-			owner, table, quoteLiteral(r.OwnerColumn), quoteLiteral(m.Identity.Claim), quoteLiteral(string(m.Identity.Type)))
+	hasOwner := r.OwnerColumn != "" && len(r.Owner) > 0
+	if hasOwner {
+		add(fmt.Sprintf("The owner arm of the policies is %s = <caller>: this index makes it an index scan instead of a scan of every row.", r.OwnerColumn),
+			"create index if not exists %s on %s (%s);", quoteIdent(derivedName(r.Table, r.OwnerColumn, "iam_idx")), table, quoteIdent(r.OwnerColumn))
+	}
+	if r.GroupColumn != "" {
+		group := quoteIdent(r.GroupColumn)
+		add(fmt.Sprintf("The group arm is %s = any(<caller's groups>): this index serves it (a BitmapOr with the owner index).", r.GroupColumn),
+			"create index if not exists %s on %s (%s);", quoteIdent(derivedName(r.Table, r.GroupColumn, "iam_idx")), table, group)
+		fk := derivedName(r.Table, r.GroupColumn, "iam_fk")
+		action := "set null"
+		why := "A row's group must exist; when the group is deleted its rows go back to their owners only (set null)."
+		if r.GroupRequired {
+			action, why = "cascade", "A row's group must exist; rows of a required group are deleted with the group (cascade)."
+		}
+		add(why, "do $do$\nbegin\n    if not exists (select from pg_catalog.pg_constraint where conrelid = %s::regclass and conname = %s) then\n"+
+			"        alter table %s add constraint %s foreign key (%s) references iam.groups (id) on delete %s;\n    end if;\nend\n$do$;",
+			quoteLiteral(table), quoteLiteral(fk), table, quoteIdent(fk), group, action)
+	}
+	if hasOwner || r.GroupColumn != "" {
+		var cols []string
+		ownerArg, groupArg, required := "", "", ""
+		if hasOwner {
+			cols, ownerArg = append(cols, quoteIdent(r.OwnerColumn)), r.OwnerColumn
+		}
+		if r.GroupColumn != "" {
+			cols, groupArg = append(cols, quoteIdent(r.GroupColumn)), r.GroupColumn
+			if r.GroupRequired {
+				required = "required"
+			}
+		}
+		add("Fill the owner from the JWT on insert and refuse a forged one; keep it fixed; let rows into a group only with the create role there, "+
+			"and let only the owner move them (RLS cannot compare old and new rows, a trigger can).",
+			"create or replace trigger iam_guard_row\n    before insert or update of %s on %s\n    for each row execute function iam.guard_row(%s, %s, %s, %s);",
+			strings.Join(cols, ", "), table, quoteLiteral(ownerArg), quoteLiteral(groupArg), quoteLiteral(string(r.GroupMinRole(lang.Create))), quoteLiteral(required))
 	} else {
-		add("No owner rules: no owner trigger.", "drop trigger if exists iam_guard_owner on %s;", table)
+		add("No owner or group column: no row guard.", "drop trigger if exists iam_guard_row on %s;", table)
 	}
 
 	// Policies: drop every name iamc may have used, then create today's.
@@ -143,23 +257,79 @@ func resourceSection(m *lang.Model, r *lang.ResourceModel) *Section {
 		}
 		add(why, "drop policy if exists %s on %s;", quoteIdent(name), table)
 	}
-	me := callerExpr(m.Identity)
 	for _, c := range commands {
-		var arms []string
-		switch {
-		case r.Authenticated[c.perm]:
-			arms = []string{"true"}
-		case r.Owner[c.perm]:
-			arms = []string{fmt.Sprintf("%s = %s", quoteIdent(r.OwnerColumn), me)}
-		}
-		if len(arms) > 0 {
-			s.Statements = append(s.Statements, policy(r, table, audienceAuthenticated, roles.Authenticated, c.cmd, strings.Join(arms, " or "), c.perm)...)
+		if a := arms[c.cmd]; a != nil {
+			s.Statements = append(s.Statements, policy(m, r, table, audienceAuthenticated, roles.Authenticated, c.cmd, a.using, a.check, c.perm)...)
 		}
 		if r.Anonymous[c.perm] {
-			s.Statements = append(s.Statements, policy(r, table, audienceAnonymous, roles.Anonymous, c.cmd, "true", c.perm)...)
+			s.Statements = append(s.Statements, policy(m, r, table, audienceAnonymous, roles.Anonymous, c.cmd, "true", "true", c.perm)...)
 		}
 	}
 	return s
+}
+
+// policyExpr is the USING and WITH CHECK of one authenticated policy.
+type policyExpr struct{ using, check string }
+
+// policyArms builds the authenticated role's policy per command. Each arm
+// is indexable on its own (owner_id = <me>, group_id = any(<my groups>)),
+// so an OR of them plans as a BitmapOr, never a scan with a per-row filter.
+func policyArms(m *lang.Model, r *lang.ResourceModel) map[string]*policyExpr {
+	me := callerExpr(m.Identity)
+	owner := func() string { return fmt.Sprintf("%s = %s", quoteIdent(r.OwnerColumn), me) }
+	group := func(role lang.GroupRole) string {
+		return fmt.Sprintf("%s = any ((select iam.group_ids(%s))::bigint[])", quoteIdent(r.GroupColumn), quoteLiteral(string(role)))
+	}
+	admin := ""
+	if m.Groups.AdminRole != "" {
+		admin = fmt.Sprintf("(select iam.has_realm_role(%s))", quoteLiteral(m.Groups.AdminRole))
+	}
+	out := map[string]*policyExpr{}
+	for _, c := range commands {
+		var arms []string
+		switch {
+		case c.perm == lang.Read && r.Authenticated[lang.Read]:
+			arms = []string{"true"}
+		case c.perm == lang.Create:
+			if r.Owner[lang.Create] {
+				arms = append(arms, owner()+groupEntry(r))
+			}
+		default:
+			if r.Owner[c.perm] {
+				arms = append(arms, owner())
+			}
+			if role := r.GroupMinRole(c.perm); role != "" {
+				arms = append(arms, group(role))
+			}
+		}
+		if admin != "" && !(len(arms) == 1 && arms[0] == "true") {
+			arms = append(arms, admin)
+		}
+		if len(arms) == 0 {
+			continue
+		}
+		expr := strings.Join(arms, "\n        or ")
+		out[c.cmd] = &policyExpr{using: expr, check: expr}
+	}
+	return out
+}
+
+// groupEntry is the part of the insert check that says which group a new
+// row may be put into.
+func groupEntry(r *lang.ResourceModel) string {
+	if r.GroupColumn == "" {
+		return ""
+	}
+	col := quoteIdent(r.GroupColumn)
+	role := r.GroupMinRole(lang.Create)
+	switch {
+	case role == "":
+		return fmt.Sprintf(" and %s is null", col)
+	case r.GroupRequired:
+		return fmt.Sprintf(" and %s = any ((select iam.group_ids(%s))::bigint[])", col, quoteLiteral(string(role)))
+	default:
+		return fmt.Sprintf(" and (%s is null or %s = any ((select iam.group_ids(%s))::bigint[]))", col, col, quoteLiteral(string(role)))
+	}
 }
 
 // callerExpr is the caller's user id, wrapped in a scalar subquery so the
@@ -173,18 +343,18 @@ func policyName(audience, cmd string) string {
 	return fmt.Sprintf("iam: %s can %s", audience, cmd)
 }
 
-func policy(r *lang.ResourceModel, table, audience, role, cmd, expr string, perm lang.Perm) []Statement {
+func policy(m *lang.Model, r *lang.ResourceModel, table, audience, role, cmd, using, check string, perm lang.Perm) []Statement {
 	name := quoteIdent(policyName(audience, cmd))
 	var clause string
 	switch cmd {
 	case "insert":
-		clause = fmt.Sprintf("with check (%s)", expr)
+		clause = fmt.Sprintf("with check (%s)", check)
 	case "update":
-		clause = fmt.Sprintf("using (%s)\n    with check (%s)", expr, expr)
+		clause = fmt.Sprintf("using (%s)\n    with check (%s)", using, check)
 	default:
-		clause = fmt.Sprintf("using (%s)", expr)
+		clause = fmt.Sprintf("using (%s)", using)
 	}
-	why := policyWhy(r, audience, perm)
+	why := policyWhy(m, r, audience, perm)
 	return []Statement{
 		{Why: why, SQL: fmt.Sprintf("create policy %s on %s\n    as permissive for %s to %s\n    %s;", name, table, cmd, quoteIdent(role), clause)},
 		{SQL: fmt.Sprintf("comment on policy %s on %s is %s;", name, table, quoteLiteral(why))},
@@ -192,7 +362,7 @@ func policy(r *lang.ResourceModel, table, audience, role, cmd, expr string, perm
 }
 
 // policyWhy cites the rules a policy comes from, for the DBA reading \d+.
-func policyWhy(r *lang.ResourceModel, audience string, perm lang.Perm) string {
+func policyWhy(m *lang.Model, r *lang.ResourceModel, audience string, perm lang.Perm) string {
 	var cites []string
 	for _, rule := range r.Rules {
 		subjectAudience := audienceAuthenticated
@@ -207,6 +377,9 @@ func policyWhy(r *lang.ResourceModel, audience string, perm lang.Perm) string {
 				cites = append(cites, fmt.Sprintf("%s can %s (%s:%d)", rule.Subject, p, rule.Pos.Filename, rule.Pos.Line))
 			}
 		}
+	}
+	if audience == audienceAuthenticated && m.Groups.AdminRole != "" {
+		cites = append(cites, fmt.Sprintf("admin role %s bypasses the rules (%s:%d)", m.Groups.AdminRole, m.Groups.Pos.Filename, m.Groups.Pos.Line))
 	}
 	return "iamc: " + strings.Join(cites, "; ")
 }
@@ -229,6 +402,13 @@ func resourceHeader(r *lang.ResourceModel) []string {
 	h := []string{fmt.Sprintf("resource %s (%s:%d)", r.QualifiedName(), r.Pos.Filename, r.Pos.Line)}
 	if r.OwnerColumn != "" {
 		h = append(h, "  owner column "+r.OwnerColumn)
+	}
+	if r.GroupColumn != "" {
+		g := "  group column " + r.GroupColumn
+		if r.GroupRequired {
+			g += " required"
+		}
+		h = append(h, g)
 	}
 	for _, rule := range r.Rules {
 		perms := make([]string, len(rule.Perms))

@@ -62,7 +62,7 @@ func writeStatement(b *strings.Builder, st Statement) {
 		for _, line := range strings.Split(st.Why, "\n") {
 			b.WriteString("-- " + line + "\n")
 		}
-	} else if strings.HasPrefix(st.SQL, "--") {
+	} else if strings.HasPrefix(st.SQL, "--") || strings.Contains(st.SQL, "\n") {
 		b.WriteString("\n")
 	}
 	b.WriteString(st.SQL + "\n")

@@ -69,8 +69,7 @@ type RoleItem struct {
 	Role    *Ident   `parser:"  @@"`
 }
 
-// Groups is the group settings block. Its syntax is reserved: the
-// checker of this version refuses it (see SPEC.md, "Groups").
+// Groups is the group settings block.
 //
 //	groups { api schema app  token claim 'groups' as member  admin role 'iam-admin' }
 type Groups struct {
@@ -114,7 +113,7 @@ type ResourceItem struct {
 	Rule        *Rule        `parser:"| @@"`
 }
 
-// GroupColumn names the column holding a row's group (reserved syntax).
+// GroupColumn names the column holding a row's group.
 type GroupColumn struct {
 	Pos      lexer.Position
 	Column   *Ident `parser:"@@"`

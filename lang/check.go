@@ -30,12 +30,13 @@ func Check(files []*File) (*Model, error) {
 			case e.Roles != nil:
 				c.roles(e.Roles)
 			case e.Groups != nil:
-				c.errs.add(e.Groups.Pos, "the groups block is reserved syntax: groups are not implemented in this version of iamc (see SPEC.md, \"Groups\")")
+				c.groups(e.Groups)
 			case e.Resource != nil:
 				c.resource(e.Resource)
 			}
 		}
 	}
+	c.groupsNeeded()
 	if c.model.Roles.Authenticated == c.model.Roles.Anonymous {
 		c.errs.add(c.rolesPos, "the authenticated and anonymous roles must differ (both are %q)", c.model.Roles.Anonymous)
 	}
@@ -154,7 +155,18 @@ func (c *checker) resource(r *Resource) {
 				res.OwnerPos = it.OwnerColumn.Pos
 			}
 		case it.GroupColumn != nil:
-			c.errs.add(it.Pos, "group columns are reserved syntax: groups are not implemented in this version of iamc (see SPEC.md, \"Groups\")")
+			if res.GroupColumn != "" {
+				c.errs.add(it.Pos, "group column is declared twice in %s (first at %s)", displayName(name), where(res.GroupPos))
+				continue
+			}
+			if c.ident(it.GroupColumn.Column, "column name") {
+				res.GroupColumn = it.GroupColumn.Column.Name()
+				res.GroupRequired = it.GroupColumn.Required
+				res.GroupPos = it.GroupColumn.Column.Pos
+				if res.GroupColumn == res.OwnerColumn {
+					c.errs.add(it.GroupColumn.Column.Pos, "the group column cannot also be the owner column")
+				}
+			}
 		case it.Rule != nil:
 			c.rule(res, it.Rule, granted)
 		}
@@ -170,13 +182,130 @@ func (c *checker) resource(r *Resource) {
 			}
 		}
 	}
+	c.groupRules(res, name, granted)
+}
+
+// groupRules checks what only makes sense with the group column and the
+// role order in view.
+func (c *checker) groupRules(res *ResourceModel, name []string, granted map[string]map[Perm]lexer.Position) {
+	hasGroupRules := len(res.Group) > 0
+	if hasGroupRules && res.GroupColumn == "" {
+		for _, role := range GroupRoles {
+			for _, p := range AllPerms {
+				if pos, ok := granted["group "+string(role)][p]; ok {
+					c.errs.add(pos, "group rules need a group column in %s: add `group column group_id`", displayName(name))
+					return
+				}
+			}
+		}
+	}
+	readRole := res.GroupMinRole(Read)
+	for _, role := range GroupRoles {
+		for _, p := range []Perm{Write, Delete} {
+			if !res.Group[role][p] {
+				continue
+			}
+			if readRole == "" || rank(readRole) > rank(role) {
+				c.errs.add(granted["group "+string(role)][p], "group %s can %s but not read in %s: PostgreSQL only lets UPDATE and DELETE reach rows the caller can read; grant read to group %s (or a lower role)", role, p, displayName(name), role)
+			}
+		}
+	}
+	if createRole := res.GroupMinRole(Create); createRole != "" && !res.Owner[Create] {
+		c.errs.add(granted["group "+string(createRole)][Create], "group %s can create needs owner can create in %s: whoever puts a row into a group creates it and owns it", createRole, displayName(name))
+	}
+	if res.GroupRequired && res.Owner[Create] && res.GroupMinRole(Create) == "" {
+		c.errs.add(res.GroupPos, "the group column of %s is required, but no group role can create: nobody could insert a row; add e.g. `group member can create`", displayName(name))
+	}
+}
+
+func rank(r GroupRole) int {
+	for i, g := range GroupRoles {
+		if g == r {
+			return i
+		}
+	}
+	return -1
+}
+
+func (c *checker) groups(g *Groups) {
+	if c.model.Groups.Declared {
+		c.errs.add(g.Pos, "groups are declared twice (first at %s): declare them once per policy directory", where(c.model.Groups.Pos))
+		return
+	}
+	c.model.Groups.Declared, c.model.Groups.Pos = true, g.Pos
+	seen := map[string]lexer.Position{}
+	for _, it := range g.Items {
+		switch {
+		case it.APISchema != nil:
+			if c.once(seen, "api schema", it.Pos) && c.ident(it.APISchema, "schema name") {
+				c.model.Groups.APISchema = it.APISchema.Name()
+			}
+		case it.TokenClaim != nil:
+			if !c.once(seen, "token claim", it.Pos) {
+				continue
+			}
+			claim := it.TokenClaim.Claim.Value()
+			if claim == "" {
+				c.errs.add(it.TokenClaim.Claim.Pos, "the token groups claim is empty: name the claim holding the groups, e.g. token claim 'groups' as member")
+			}
+			role := GroupRole(it.TokenClaim.As.Name())
+			if rank(role) < 0 {
+				c.errs.add(it.TokenClaim.As.Pos, "unknown group role %q: expected member, admin or owner", it.TokenClaim.As.Raw)
+				continue
+			}
+			c.model.Groups.TokenClaim, c.model.Groups.TokenRole = claim, role
+		case it.AdminRole != nil:
+			if c.once(seen, "admin role", it.Pos) {
+				if it.AdminRole.Value() == "" {
+					c.errs.add(it.AdminRole.Pos, "the admin role is empty: name a Keycloak realm role, e.g. admin role 'iam-admin'")
+				}
+				c.model.Groups.AdminRole = it.AdminRole.Value()
+			}
+		}
+	}
+}
+
+// groupsNeeded reports group columns without the groups block that says
+// where the group API lives.
+func (c *checker) groupsNeeded() {
+	if c.model.Groups.Declared && c.model.Groups.APISchema == "" {
+		c.errs.add(c.model.Groups.Pos, "the groups block needs `api schema NAME`: the schema PostgREST serves, where the group functions and views are created")
+		return
+	}
+	if c.model.Groups.Declared {
+		return
+	}
+	for _, r := range c.model.Resources {
+		if r.GroupColumn != "" {
+			c.errs.add(r.GroupPos, "%s has a group column but no groups block declares the group API: add `groups { api schema %s }` (the schema PostgREST serves)", r.QualifiedName(), quoteForHint(r.Schema))
+			return
+		}
+	}
+}
+
+func quoteForHint(name string) string {
+	if bareIdent.MatchString(name) && strings.ToLower(name) == name {
+		return name
+	}
+	return `"` + strings.ReplaceAll(name, `"`, `""`) + `"`
 }
 
 func (c *checker) rule(res *ResourceModel, r *Rule, granted map[string]map[Perm]lexer.Position) {
 	subject := r.Subject.Kind()
+	var groupRole GroupRole
 	if subject == "group" {
-		c.errs.add(r.Pos, "group rules are reserved syntax: groups are not implemented in this version of iamc (see SPEC.md, \"Groups\")")
-		return
+		groupRole = GroupRole(r.Subject.Role.Name())
+		if rank(groupRole) < 0 {
+			c.errs.add(r.Subject.Role.Pos, "unknown group role %q: expected member, admin or owner", r.Subject.Role.Raw)
+			return
+		}
+		subject = "group " + string(groupRole)
+		if res.Group == nil {
+			res.Group = map[GroupRole]PermSet{}
+		}
+		if res.Group[groupRole] == nil {
+			res.Group[groupRole] = PermSet{}
+		}
 	}
 	if granted[subject] == nil {
 		granted[subject] = map[Perm]lexer.Position{}
@@ -193,7 +322,7 @@ func (c *checker) rule(res *ResourceModel, r *Rule, granted map[string]map[Perm]
 			c.errs.add(id.Pos, "%s is already granted %s (at %s)", subject, p, where(prev))
 			continue
 		}
-		if subject != "owner" && p != Read {
+		if (subject == "anonymous" || subject == "authenticated") && p != Read {
 			c.errs.add(id.Pos, "%s callers can only be granted read: %s", subject, whyOnlyRead(subject))
 			continue
 		}
@@ -212,6 +341,9 @@ func whyOnlyRead(subject string) string {
 }
 
 func (c *checker) permsOf(res *ResourceModel, subject string) PermSet {
+	if role, ok := strings.CutPrefix(subject, "group "); ok {
+		return res.Group[GroupRole(role)]
+	}
 	switch subject {
 	case "owner":
 		return res.Owner

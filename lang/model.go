@@ -7,8 +7,43 @@ import "github.com/alecthomas/participle/v2/lexer"
 type Model struct {
 	Identity  Identities
 	Roles     RoleNames
-	RolesPos  lexer.Position   // the roles block, or zero when defaults apply
+	RolesPos  lexer.Position // the roles block, or zero when defaults apply
+	Groups    GroupSettings
 	Resources []*ResourceModel // sorted by schema, then table
+}
+
+// GroupRole is a membership role. Roles are ordered: a rule for a role
+// applies to every role above it.
+type GroupRole string
+
+// Membership roles, lowest first.
+const (
+	Member     GroupRole = "member"
+	Admin      GroupRole = "admin"
+	GroupOwner GroupRole = "owner"
+)
+
+// GroupRoles lists the membership roles, lowest first.
+var GroupRoles = []GroupRole{Member, Admin, GroupOwner}
+
+// GroupSettings is the groups block.
+type GroupSettings struct {
+	Declared   bool
+	Pos        lexer.Position
+	APISchema  string    // where the group RPCs and views are created
+	TokenClaim string    // JWT claim listing Keycloak group paths; "" for none
+	TokenRole  GroupRole // the role token groups confer
+	AdminRole  string    // realm role that bypasses the rules; "" for none
+}
+
+// GroupsUsed reports whether any resource has a group column.
+func (m *Model) GroupsUsed() bool {
+	for _, r := range m.Resources {
+		if r.GroupColumn != "" {
+			return true
+		}
+	}
+	return false
 }
 
 // IdentityType is the SQL type of the user id.
@@ -72,20 +107,35 @@ func (s PermSet) Sorted() []Perm {
 type ResourceModel struct {
 	Schema, Table string
 	OwnerColumn   string
-	OwnerPos      lexer.Position // where the owner column was declared
-	Owner         PermSet        // rows whose owner column is the caller
-	Authenticated PermSet        // every row, for any authenticated caller
-	Anonymous     PermSet        // every row, for anonymous callers
+	OwnerPos      lexer.Position        // where the owner column was declared
+	Owner         PermSet               // rows whose owner column is the caller
+	Authenticated PermSet               // every row, for any authenticated caller
+	Anonymous     PermSet               // every row, for anonymous callers
+	GroupColumn   string                // "" when rows have no group
+	GroupRequired bool                  // every row must be in a group
+	GroupPos      lexer.Position        // where the group column was declared
+	Group         map[GroupRole]PermSet // rules as written, per membership role
 	Rules         []RuleModel
 	Pos           lexer.Position // where `resource` was written
 }
 
 // RuleModel is one rule as written, kept so generated SQL can cite it.
 type RuleModel struct {
-	Subject string // "owner", "authenticated", "anonymous"
+	Subject string // "owner", "authenticated", "anonymous", "group member", ..., "group member", ...
 	Perms   []Perm
 	Pos     lexer.Position
 }
 
 // QualifiedName is "schema.table" as a user would type it (unquoted).
 func (r *ResourceModel) QualifiedName() string { return r.Schema + "." + r.Table }
+
+// GroupMinRole is the lowest membership role that has perm (rules for a
+// role apply to the roles above it), or "" when no group role has it.
+func (r *ResourceModel) GroupMinRole(perm Perm) GroupRole {
+	for _, role := range GroupRoles {
+		if r.Group[role][perm] {
+			return role
+		}
+	}
+	return ""
+}

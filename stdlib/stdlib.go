@@ -23,4 +23,24 @@ var RequestFunctions = []string{
 	"iam.user_id_text(text)",
 	"iam.user_id_uuid(text)",
 	"iam.bypasses_rls()",
+	"iam.caller_id()",
+	"iam.has_realm_role(text)",
+	"iam.is_admin()",
+	"iam.role_rank(text)",
+	"iam.my_groups()",
+	"iam.group_ids(text)",
+	"iam.group_role(bigint)",
+	"iam.group_exists(bigint)",
+	"iam.check_group_entry(name, name, text, bigint, text, boolean)",
+}
+
+// APIFunctions are the group API functions the API schema's wrappers call
+// as the caller; each checks the caller's rights itself.
+var APIFunctions = []string{
+	"iam.create_group(text)",
+	"iam.add_group_member(bigint, text, text)",
+	"iam.remove_group_member(bigint, text)",
+	"iam.set_group_member_role(bigint, text, text)",
+	"iam.leave_group(bigint)",
+	"iam.delete_group(bigint)",
 }
