@@ -56,16 +56,20 @@ create or replace function iam.user_id_uuid(claim text) returns uuid
     language plpgsql stable parallel safe
     set search_path = pg_catalog, pg_temp
 as $fn$
+-- The text is checked before the cast instead of catching the cast's error:
+-- an exception block starts a subtransaction, which PostgreSQL forbids in a
+-- parallel query (a count over a large table is planned in parallel).
 declare
     raw text := nullif(iam.claims() ->> claim, '');
 begin
+    if raw !~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' then
+        raise exception using
+            errcode = '28000',
+            message = format('the JWT claim %s is not a uuid', claim),
+            detail = format('This API identifies users by the uuid in the %s claim; the token carries %s.', claim, raw),
+            hint = 'Use a token whose subject is a uuid, or declare `identity { type text }` when users come from a federated provider.';
+    end if;
     return raw::uuid;
-exception when invalid_text_representation then
-    raise exception using
-        errcode = '28000',
-        message = format('the JWT claim %s is not a uuid', claim),
-        detail = format('This API identifies users by the uuid in the %s claim; the token carries %s.', claim, raw),
-        hint = 'Use a token whose subject is a uuid, or declare `identity { type text }` when users come from a federated provider.';
 end
 $fn$;
 

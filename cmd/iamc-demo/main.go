@@ -1,0 +1,90 @@
+// Command iamc-demo is the program behind `make demo`. It starts a throwaway
+// PostgreSQL, loads the example schema (policies/), compiles the .iam files
+// with iamc, applies the script with psql, and then replays a scripted
+// multi-user walk-through the way PostgREST 12 would run each request: one
+// transaction per request, as the authenticator login role, with the role
+// and the Keycloak JWT claims set by set_config.
+//
+// Every step carries the outcome it is expected to have; the program exits
+// non-zero if any step turns out differently, so the demo cannot silently lie.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// Users, as PostgREST sees them after verifying their Keycloak token.
+var users = map[string]user{
+	"alice":     keycloakUser("a1ce0000-0000-4000-8000-00000000a11c", "alice"),
+	"bob":       keycloakUser("b0b00000-0000-4000-8000-000000000b0b", "bob"),
+	"carol":     keycloakUser("f:ldap:carol", "carol"), // LDAP-federated in Keycloak: sub is not a uuid
+	"no sub":    {role: "web_user", claims: map[string]any{"iss": issuer, "azp": "demo-app", "preferred_username": "report-bot", "role": "web_user"}},
+	"anonymous": {role: "web_anon"}, // no token: PostgREST's anonymous role, no claims
+}
+
+// The walk-through. rows(ids...) expects success, returning or touching
+// exactly the rows with those ids (none: 0 rows); refused(sqlstate) expects
+// the request to fail with that SQLSTATE; summary is the final state.
+var steps = []step{
+	{who: "alice", method: "POST", path: "/todos", body: `{"title": "buy milk"}`, want: rows(1)},
+	{who: "alice", method: "POST", path: "/todos", body: `{"title": "write the iamc demo"}`, want: rows(2)},
+	{who: "alice", method: "POST", path: "/chats", body: `{"body": "hello from alice"}`, want: rows(1)},
+	{who: "alice", method: "GET", path: "/todos", want: rows(1, 2), note: "her own two todos"},
+	{who: "bob", method: "GET", path: "/todos", want: rows(), note: "none of alice's todos"},
+	{who: "bob", method: "PATCH", path: "/todos?id=eq.1", body: `{"done": true}`, want: rows(), note: "alice's row is invisible to bob"},
+	{who: "bob", method: "DELETE", path: "/todos?id=eq.1", want: rows(), note: "alice's row is invisible to bob"},
+	{who: "bob", method: "POST", path: "/todos", body: `{"title": "bob's own todo"}`, want: rows(3)},
+	{who: "alice", method: "POST", path: "/todos", body: `{"title": "forged", "owner_id": "` + users["bob"].sub() + `"}`, want: refused("42501"), note: "cannot create a row owned by bob"},
+	{who: "alice", method: "PATCH", path: "/todos?id=eq.1", body: `{"owner_id": "` + users["bob"].sub() + `"}`, want: refused("42501"), note: "cannot give her todo away"},
+	{who: "anonymous", method: "GET", path: "/todos", want: refused("42501"), note: "no token, no access"},
+	{who: "no sub", method: "POST", path: "/todos", body: `{"title": "who am I?"}`, want: refused("28000"), note: "a row needs an owner"},
+	{who: "carol", method: "GET", path: "/todos", want: refused("28000"), note: "sub f:ldap:carol is not a uuid"},
+	{who: "alice", method: "DELETE", path: "/todos?id=eq.2", want: rows(2)},
+	{who: "postgres", final: true, want: summary("todos: alice 1, bob 1; chats: alice 1"), note: "the final state: RLS does not apply to superusers"},
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx)
+	interrupted := ctx.Err() != nil
+	stop()
+	var unexpected errUnexpected
+	switch {
+	case err == nil:
+	case interrupted:
+		fmt.Fprintln(os.Stderr, "iamc-demo: interrupted")
+		os.Exit(130)
+	case errors.As(err, &unexpected): // already reported in the table
+		os.Exit(1)
+	default:
+		fmt.Fprintln(os.Stderr, "iamc-demo: "+err.Error())
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context) error {
+	root, err := repoRoot()
+	if err != nil {
+		return err
+	}
+	d, err := setUp(ctx, root)
+	if d != nil {
+		defer func() {
+			if stopErr := d.server.Stop(); stopErr != nil {
+				fmt.Fprintln(os.Stderr, "iamc-demo: warning: "+stopErr.Error())
+			} else {
+				fmt.Println("\nPostgreSQL stopped; its data directory is removed.")
+			}
+		}()
+	}
+	if err != nil {
+		return err
+	}
+	d.printHeader(os.Stdout)
+	return d.walkThrough(ctx, os.Stdout, steps)
+}

@@ -1,0 +1,348 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/iamc/iamc/internal/pgrest"
+)
+
+const issuer = "http://localhost:8080/realms/demo"
+
+// user is a caller: the role PostgREST switches to and the verified JWT
+// claims (nil: no token, an anonymous request).
+type user struct {
+	role   string
+	claims map[string]any
+}
+
+func keycloakUser(sub, name string) user {
+	return user{role: "web_user", claims: map[string]any{
+		"iss": issuer, "azp": "demo-app", "sub": sub, "preferred_username": name, "role": "web_user",
+	}}
+}
+
+func (u user) sub() string { s, _ := u.claims["sub"].(string); return s }
+
+// step is one request of the walk-through.
+type step struct {
+	who    string // a key of users, or "postgres" for the final superuser query
+	method string
+	path   string // as PostgREST receives it: /table[?col=eq.value]
+	body   string // JSON, for POST and PATCH
+	final  bool   // the superuser's look at the final state instead of a request
+	want   outcome
+	note   string
+}
+
+// outcome is what the database did: rows returned or affected (their ids),
+// or an error. summary (rows per table and owner) replaces ids for the final
+// step.
+type outcome struct {
+	ids     []int64
+	summary string
+	state   string // SQLSTATE; "" on success
+	msg     string
+}
+
+func rows(ids ...int64) outcome       { return outcome{ids: ids} }
+func refused(state string) outcome    { return outcome{state: state} }
+func summary(text string) outcome     { return outcome{summary: text} }
+func (o outcome) failed() bool        { return o.state != "" }
+func (o outcome) same(w outcome) bool { return o.String() == w.String() && o.summary == w.summary }
+
+// String is the "SQL outcome" column. Two outcomes are the same when their
+// strings and summaries are: the error message is shown, but not compared.
+func (o outcome) String() string {
+	switch {
+	case o.failed():
+		return "ERROR " + o.state
+	case o.summary != "":
+		return "rows per owner:"
+	case len(o.ids) == 0:
+		return "0 rows"
+	}
+	ids := make([]string, len(o.ids))
+	for i, id := range o.ids {
+		ids[i] = fmt.Sprint(id)
+	}
+	plural := "s"
+	if len(o.ids) == 1 {
+		plural = ""
+	}
+	return fmt.Sprintf("%d row%s (id %s)", len(o.ids), plural, strings.Join(ids, ", "))
+}
+
+// httpStatus is what PostgREST 12 answers for an outcome: its SQLSTATE
+// mapping for errors (the subset a request here can hit), and with
+// Prefer: return=minimal 200 for GET, 201 for POST, 204 for PATCH/DELETE.
+func httpStatus(method string, anonymous bool, o outcome) int {
+	if !o.failed() {
+		switch method {
+		case "POST":
+			return http.StatusCreated
+		case "PATCH", "DELETE":
+			return http.StatusNoContent
+		}
+		return http.StatusOK
+	}
+	switch s := o.state; {
+	case s == "42501" && anonymous:
+		return http.StatusUnauthorized
+	case s == "42501", strings.HasPrefix(s, "28"), strings.HasPrefix(s, "0L"), strings.HasPrefix(s, "0P"):
+		return http.StatusForbidden
+	case s == "25006":
+		return http.StatusMethodNotAllowed
+	case s == "23503", s == "23505":
+		return http.StatusConflict
+	case s == "42883", s == "42P01":
+		return http.StatusNotFound
+	case strings.HasPrefix(s, "08"), strings.HasPrefix(s, "53"):
+		return http.StatusServiceUnavailable
+	case strings.HasPrefix(s, "54"):
+		return http.StatusRequestEntityTooLarge
+	case s == "P0001":
+		return http.StatusBadRequest
+	case strings.HasPrefix(s, "09"), strings.HasPrefix(s, "25"), strings.HasPrefix(s, "2D"),
+		strings.HasPrefix(s, "3"), strings.HasPrefix(s, "40"), strings.HasPrefix(s, "55"),
+		strings.HasPrefix(s, "57"), strings.HasPrefix(s, "58"), strings.HasPrefix(s, "F0"),
+		strings.HasPrefix(s, "HV"), strings.HasPrefix(s, "P0"), strings.HasPrefix(s, "XX"), s == "42P17":
+		return http.StatusInternalServerError
+	}
+	return http.StatusBadRequest
+}
+
+// errUnexpected reports steps whose outcome differed from the script.
+type errUnexpected int
+
+func (e errUnexpected) Error() string {
+	return fmt.Sprintf("%d step(s) did not go as scripted", int(e))
+}
+
+// Column widths of the walk-through table.
+const (
+	wNum, wWho, wReq, wOut, wHTTP = 2, 9, 22, 17, 16
+	rowFormat                     = "%*s  %-*s  %-*s  %-*s  %-*s  %s\n"
+	detailIndent                  = 2 + 2 + wWho + 2
+)
+
+func (d *demo) walkThrough(ctx context.Context, w io.Writer, steps []step) error {
+	api, err := pgx.Connect(ctx, d.server.URL(dbName, "authenticator"))
+	if err != nil {
+		return fmt.Errorf("connecting as authenticator: %w", err)
+	}
+	defer api.Close(context.Background())
+	super, err := pgx.Connect(ctx, d.server.URL(dbName, "postgres"))
+	if err != nil {
+		return err
+	}
+	defer super.Close(context.Background())
+
+	fmt.Fprintf(w, "\nWalk-through: each request runs as PostgREST 12 runs it, on a connection as the login role\n")
+	fmt.Fprintf(w, "authenticator: one transaction (READ ONLY for GET), role and JWT claims set with set_config.\n")
+	fmt.Fprintf(w, "Keycloak tokens: alice sub=%s, bob sub=%s,\n", users["alice"].sub(), users["bob"].sub())
+	fmt.Fprintf(w, "carol sub=%s (LDAP-federated), \"no sub\" a token without sub; all with role web_user.\n", users["carol"].sub())
+	fmt.Fprintf(w, "anonymous: no token, role web_anon.\n\n")
+	fmt.Fprintf(w, rowFormat, wNum, "#", wWho, "who", wReq, "HTTP request", wOut, "SQL outcome", wHTTP, "PostgREST", "expected?")
+	fmt.Fprintf(w, rowFormat, wNum, "--", wWho, strings.Repeat("-", wWho), wReq, strings.Repeat("-", wReq),
+		wOut, strings.Repeat("-", wOut), wHTTP, strings.Repeat("-", wHTTP), "---------")
+
+	unexpected := 0
+	for i, st := range steps {
+		var got outcome
+		var request, answer string
+		if st.final {
+			request, answer = "SELECT as superuser", "-"
+			got, err = finalState(ctx, super)
+		} else {
+			u, ok := users[st.who]
+			if !ok {
+				return fmt.Errorf("step %d: unknown user %q", i+1, st.who)
+			}
+			request = st.method + " " + st.path
+			got, err = d.request(ctx, api, u, st)
+			answer = fmt.Sprintf("%d %s", httpStatus(st.method, u.claims == nil, got), http.StatusText(httpStatus(st.method, u.claims == nil, got)))
+		}
+		if err != nil {
+			return fmt.Errorf("step %d (%s %s): %w", i+1, st.who, request, err)
+		}
+		verdict := "✓"
+		if !got.same(st.want) {
+			verdict = "UNEXPECTED"
+			unexpected++
+		}
+		fmt.Fprintf(w, rowFormat, wNum, fmt.Sprint(i+1), wWho, st.who, wReq, request, wOut, got, wHTTP, answer, verdict)
+		detail := func(text string) { fmt.Fprintf(w, "%*s%s\n", detailIndent, "", text) }
+		if st.body != "" {
+			detail("body " + st.body)
+		}
+		if got.summary != "" {
+			detail(got.summary)
+		}
+		if got.failed() {
+			detail("ERROR:  " + got.msg)
+		}
+		if st.note != "" {
+			detail("-> " + st.note)
+		}
+		if verdict != "✓" {
+			detail(strings.TrimSpace(fmt.Sprintf("UNEXPECTED: the script expects %s %s", st.want, st.want.summary)))
+		}
+	}
+
+	fmt.Fprintln(w)
+	if unexpected > 0 {
+		fmt.Fprintf(w, "%d of %d steps did NOT go as scripted.\n", unexpected, len(steps))
+		return errUnexpected(unexpected)
+	}
+	fmt.Fprintf(w, "All %d steps went as scripted.\n", len(steps))
+	return nil
+}
+
+// request runs one step as PostgREST would, and reports what the database
+// did. Only errors that are not a database's answer are returned as errors.
+func (d *demo) request(ctx context.Context, db *pgx.Conn, u user, st step) (outcome, error) {
+	query, args, err := translate(st.method, st.path, st.body)
+	if err != nil {
+		return outcome{}, err
+	}
+	req := pgrest.Request{Method: st.method, Path: st.path, Role: u.role, Claims: u.claims}
+	var ids []int64
+	err = pgrest.Do(ctx, db, req, func(tx pgx.Tx) error {
+		r, err := tx.Query(ctx, query, args...)
+		if err != nil {
+			return err
+		}
+		ids, err = pgx.CollectRows(r, pgx.RowTo[int64])
+		return err
+	})
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return outcome{state: pgErr.Code, msg: pgErr.Message}, nil
+	}
+	if err != nil {
+		return outcome{}, err
+	}
+	return outcome{ids: ids}, nil
+}
+
+// tables the walk-through may address, by their URL path.
+var tables = map[string]pgx.Identifier{
+	"/todos": {appSchema, "todos"},
+	"/chats": {appSchema, "chats"},
+}
+
+// translate turns a request into SQL shaped like PostgREST's: the body goes
+// through json_populate_record of the table's row type, filters are
+// col=eq.value, and every statement returns the ids it read or touched.
+func translate(method, path, body string) (string, []any, error) {
+	p, err := url.Parse(path)
+	if err != nil {
+		return "", nil, err
+	}
+	id, ok := tables[p.Path]
+	if !ok {
+		return "", nil, fmt.Errorf("unknown table in %s", path)
+	}
+	table := id.Sanitize()
+
+	var args []any
+	var cols []string // the body's columns
+	if body != "" {
+		var fields map[string]any
+		if err := json.Unmarshal([]byte(body), &fields); err != nil {
+			return "", nil, fmt.Errorf("body %s: %w", body, err)
+		}
+		for k := range fields {
+			cols = append(cols, pgx.Identifier{k}.Sanitize())
+		}
+		slices.Sort(cols)
+		args = append(args, body) // $1
+	}
+	var where []string
+	filters := p.Query()
+	for _, k := range slices.Sorted(maps.Keys(filters)) {
+		v, ok := strings.CutPrefix(filters.Get(k), "eq.")
+		if !ok {
+			return "", nil, fmt.Errorf("only eq filters are supported: %s", path)
+		}
+		args = append(args, v)
+		where = append(where, fmt.Sprintf("t.%s = $%d", pgx.Identifier{k}.Sanitize(), len(args)))
+	}
+	whereSQL := ""
+	if len(where) > 0 {
+		whereSQL = " where " + strings.Join(where, " and ")
+	}
+
+	switch {
+	case method == "GET":
+		return fmt.Sprintf("select t.id from %s as t%s order by t.id", table, whereSQL), args, nil
+	case method == "POST" && body != "":
+		return fmt.Sprintf("insert into %s (%s) select %s from json_populate_record(null::%s, $1::json) returning id",
+			table, strings.Join(cols, ", "), strings.Join(cols, ", "), table), args, nil
+	case method == "PATCH" && body != "":
+		set := make([]string, len(cols))
+		for i, c := range cols {
+			set[i] = c + " = b." + c
+		}
+		return fmt.Sprintf("update %s as t set %s from json_populate_record(null::%s, $1::json) as b%s returning t.id",
+			table, strings.Join(set, ", "), table, whereSQL), args, nil
+	case method == "DELETE":
+		return fmt.Sprintf("delete from %s as t%s returning t.id", table, whereSQL), args, nil
+	}
+	return "", nil, fmt.Errorf("unsupported request %s %s (body %q)", method, path, body)
+}
+
+// finalState counts the rows per table and owner, as the superuser (who is
+// not subject to RLS).
+func finalState(ctx context.Context, db *pgx.Conn) (outcome, error) {
+	r, err := db.Query(ctx, `
+select 'todos', owner_id::text, count(*) from app.todos group by owner_id
+union all
+select 'chats', owner_id::text, count(*) from app.chats group by owner_id
+order by 1 desc, 2`)
+	if err != nil {
+		return outcome{}, err
+	}
+	type row struct {
+		table, owner string
+		n            int64
+	}
+	got, err := pgx.CollectRows(r, func(r pgx.CollectableRow) (row, error) {
+		var x row
+		err := r.Scan(&x.table, &x.owner, &x.n)
+		return x, err
+	})
+	if err != nil {
+		return outcome{}, err
+	}
+	var parts []string
+	last := ""
+	for _, x := range got {
+		name := x.owner
+		for n, u := range users {
+			if u.sub() == x.owner {
+				name = n
+			}
+		}
+		item := fmt.Sprintf("%s %d", name, x.n)
+		if x.table != last {
+			parts = append(parts, x.table+": "+item)
+			last = x.table
+		} else {
+			parts[len(parts)-1] += ", " + item
+		}
+	}
+	return summary(strings.Join(parts, "; ")), nil
+}
