@@ -22,18 +22,20 @@ import (
 var users = map[string]user{
 	"alice":     keycloakUser("a1ce0000-0000-4000-8000-00000000a11c", "alice"),
 	"bob":       keycloakUser("b0b00000-0000-4000-8000-000000000b0b", "bob"),
+	"dave":      keycloakUser("da7e0000-0000-4000-8000-00000000da7e", "dave"),
 	"carol":     keycloakUser("f:ldap:carol", "carol"), // LDAP-federated in Keycloak: sub is not a uuid
 	"no sub":    {role: "web_user", claims: map[string]any{"iss": issuer, "azp": "demo-app", "preferred_username": "report-bot", "role": "web_user"}},
 	"anonymous": {role: "web_anon"}, // no token: PostgREST's anonymous role, no claims
 }
 
 // The walk-through. rows(ids...) expects success, returning or touching
-// exactly the rows with those ids (none: 0 rows); refused(sqlstate) expects
-// the request to fail with that SQLSTATE; summary is the final state.
+// exactly the rows with those ids (none: 0 rows); done() a function call
+// that returns nothing; refused(sqlstate) expects the request to fail with
+// that SQLSTATE; summary is the final state.
 var steps = []step{
+	// Owners: full CRUD on their own rows, nothing on anyone else's.
 	{who: "alice", method: "POST", path: "/todos", body: `{"title": "buy milk"}`, want: rows(1)},
 	{who: "alice", method: "POST", path: "/todos", body: `{"title": "write the iamc demo"}`, want: rows(2)},
-	{who: "alice", method: "POST", path: "/chats", body: `{"body": "hello from alice"}`, want: rows(1)},
 	{who: "alice", method: "GET", path: "/todos", want: rows(1, 2), note: "her own two todos"},
 	{who: "bob", method: "GET", path: "/todos", want: rows(), note: "none of alice's todos"},
 	{who: "bob", method: "PATCH", path: "/todos?id=eq.1", body: `{"done": true}`, want: rows(), note: "alice's row is invisible to bob"},
@@ -44,8 +46,26 @@ var steps = []step{
 	{who: "anonymous", method: "GET", path: "/todos", want: refused("42501"), note: "no token, no access"},
 	{who: "no sub", method: "POST", path: "/todos", body: `{"title": "who am I?"}`, want: refused("28000"), note: "a row needs an owner"},
 	{who: "carol", method: "GET", path: "/todos", want: refused("28000"), note: "sub f:ldap:carol is not a uuid"},
+
+	// Groups: alice creates one, adds bob, shares a todo and talks in the room.
+	{who: "alice", method: "POST", path: "/rpc/create_group", body: `{"name": "home"}`, want: returns(1), note: "alice owns group 1"},
+	{who: "alice", method: "POST", path: "/rpc/add_group_member", body: `{"group_id": 1, "user_id": "` + users["bob"].sub() + `"}`, want: done(), note: "bob joins as a member"},
+	{who: "alice", method: "PATCH", path: "/todos?id=eq.1", body: `{"group_id": 1}`, want: rows(1), note: "she shares todo 1 with the group"},
+	{who: "bob", method: "GET", path: "/todos", want: rows(1, 3), note: "the shared todo and his own"},
+	{who: "bob", method: "PATCH", path: "/todos?id=eq.1", body: `{"done": true}`, want: rows(1), note: "members may edit shared todos"},
+	{who: "bob", method: "DELETE", path: "/todos?id=eq.1", want: rows(), note: "only group admins (and the owner) delete"},
+	{who: "alice", method: "POST", path: "/chats", body: `{"body": "who buys milk?", "group_id": 1}`, want: rows(1)},
+	{who: "bob", method: "POST", path: "/chats", body: `{"body": "done!", "group_id": 1}`, want: rows(2)},
+	{who: "bob", method: "GET", path: "/chats", want: rows(1, 2), note: "members read the whole room"},
+	{who: "bob", method: "PATCH", path: "/chats?id=eq.1", body: `{"body": "edited"}`, want: rows(), note: "only the author edits a message"},
+	{who: "bob", method: "POST", path: "/rpc/add_group_member", body: `{"group_id": 1, "user_id": "` + users["dave"].sub() + `"}`, want: refused("42501"), note: "members do not manage members"},
+	{who: "dave", method: "POST", path: "/chats", body: `{"body": "spam", "group_id": 1}`, want: refused("42501"), note: "outsiders cannot post into the room"},
+	{who: "dave", method: "GET", path: "/chats", want: rows(), note: "nor read it"},
+	{who: "alice", method: "POST", path: "/rpc/leave_group", body: `{"group_id": 1}`, want: refused("23514"), note: "a group keeps an owner"},
+	{who: "alice", method: "POST", path: "/rpc/remove_group_member", body: `{"group_id": 1, "user_id": "` + users["bob"].sub() + `"}`, want: done()},
+	{who: "bob", method: "GET", path: "/todos", want: rows(3), note: "removal is immediate"},
 	{who: "alice", method: "DELETE", path: "/todos?id=eq.2", want: rows(2)},
-	{who: "postgres", final: true, want: summary("todos: alice 1, bob 1; chats: alice 1"), note: "the final state: RLS does not apply to superusers"},
+	{who: "postgres", final: true, want: summary("todos: alice 1, bob 1; chats: alice 1, bob 1"), note: "the final state: RLS does not apply to superusers"},
 }
 
 func main() {

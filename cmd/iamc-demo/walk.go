@@ -50,6 +50,8 @@ type step struct {
 // or an error. summary (rows per table and owner) replaces ids for the final
 // step.
 type outcome struct {
+	done    bool   // a function call that returned nothing
+	value   *int64 // a function call's result
 	ids     []int64
 	summary string
 	state   string // SQLSTATE; "" on success
@@ -57,6 +59,8 @@ type outcome struct {
 }
 
 func rows(ids ...int64) outcome       { return outcome{ids: ids} }
+func done() outcome                   { return outcome{done: true} }
+func returns(v int64) outcome         { return outcome{value: &v} }
 func refused(state string) outcome    { return outcome{state: state} }
 func summary(text string) outcome     { return outcome{summary: text} }
 func (o outcome) failed() bool        { return o.state != "" }
@@ -70,6 +74,10 @@ func (o outcome) String() string {
 		return "ERROR " + o.state
 	case o.summary != "":
 		return "rows per owner:"
+	case o.done:
+		return "done"
+	case o.value != nil:
+		return fmt.Sprintf("returns %d", *o.value)
 	case len(o.ids) == 0:
 		return "0 rows"
 	}
@@ -89,6 +97,12 @@ func (o outcome) String() string {
 // Prefer: return=minimal 200 for GET, 201 for POST, 204 for PATCH/DELETE.
 func httpStatus(method string, anonymous bool, o outcome) int {
 	if !o.failed() {
+		switch {
+		case o.done: // a void function
+			return http.StatusNoContent
+		case o.value != nil: // a function's result
+			return http.StatusOK
+		}
 		switch method {
 		case "POST":
 			return http.StatusCreated
@@ -132,7 +146,7 @@ func (e errUnexpected) Error() string {
 
 // Column widths of the walk-through table.
 const (
-	wNum, wWho, wReq, wOut, wHTTP = 2, 9, 22, 17, 16
+	wNum, wWho, wReq, wOut, wHTTP = 2, 9, 29, 17, 16
 	rowFormat                     = "%*s  %-*s  %-*s  %-*s  %-*s  %s\n"
 	detailIndent                  = 2 + 2 + wWho + 2
 )
@@ -152,7 +166,7 @@ func (d *demo) walkThrough(ctx context.Context, w io.Writer, steps []step) error
 	fmt.Fprintf(w, "\nWalk-through: each request runs as PostgREST 12 runs it, on a connection as the login role\n")
 	fmt.Fprintf(w, "authenticator: one transaction (READ ONLY for GET), role and JWT claims set with set_config.\n")
 	fmt.Fprintf(w, "Keycloak tokens: alice sub=%s, bob sub=%s,\n", users["alice"].sub(), users["bob"].sub())
-	fmt.Fprintf(w, "carol sub=%s (LDAP-federated), \"no sub\" a token without sub; all with role web_user.\n", users["carol"].sub())
+	fmt.Fprintf(w, "dave sub=%s, carol sub=%s (LDAP-federated), \"no sub\" a token without sub;\nall with role web_user.\n", users["dave"].sub(), users["carol"].sub())
 	fmt.Fprintf(w, "anonymous: no token, role web_anon.\n\n")
 	fmt.Fprintf(w, rowFormat, wNum, "#", wWho, "who", wReq, "HTTP request", wOut, "SQL outcome", wHTTP, "PostgREST", "expected?")
 	fmt.Fprintf(w, rowFormat, wNum, "--", wWho, strings.Repeat("-", wWho), wReq, strings.Repeat("-", wReq),
@@ -219,7 +233,24 @@ func (d *demo) request(ctx context.Context, db *pgx.Conn, u user, st step) (outc
 	}
 	req := pgrest.Request{Method: st.method, Path: st.path, Role: u.role, Claims: u.claims}
 	var ids []int64
+	rpc := strings.HasPrefix(st.path, "/rpc/")
 	err = pgrest.Do(ctx, db, req, func(tx pgx.Tx) error {
+		if rpc {
+			// The arguments are untyped literals, as PostgREST's are: the
+			// function's signature gives them their types.
+			var result string
+			if err := tx.QueryRow(ctx, query, append([]any{pgx.QueryExecModeSimpleProtocol}, args...)...).Scan(&result); err != nil {
+				return err
+			}
+			if result != "" {
+				var id int64
+				if _, err := fmt.Sscan(result, &id); err != nil {
+					return fmt.Errorf("%s returned %q, not an id", st.path, result)
+				}
+				ids = []int64{id}
+			}
+			return nil
+		}
 		r, err := tx.Query(ctx, query, args...)
 		if err != nil {
 			return err
@@ -233,6 +264,12 @@ func (d *demo) request(ctx context.Context, db *pgx.Conn, u user, st step) (outc
 	}
 	if err != nil {
 		return outcome{}, err
+	}
+	if rpc {
+		if len(ids) == 0 {
+			return done(), nil
+		}
+		return returns(ids[0]), nil
 	}
 	return outcome{ids: ids}, nil
 }
@@ -250,6 +287,9 @@ func translate(method, path, body string) (string, []any, error) {
 	p, err := url.Parse(path)
 	if err != nil {
 		return "", nil, err
+	}
+	if fn, ok := strings.CutPrefix(p.Path, "/rpc/"); ok && method == "POST" {
+		return rpcCall(fn, body)
 	}
 	id, ok := tables[p.Path]
 	if !ok {
@@ -302,6 +342,22 @@ func translate(method, path, body string) (string, []any, error) {
 		return fmt.Sprintf("delete from %s as t%s returning t.id", table, whereSQL), args, nil
 	}
 	return "", nil, fmt.Errorf("unsupported request %s %s (body %q)", method, path, body)
+}
+
+// rpcCall is POST /rpc/fn {"arg": value, ...}: the function called with
+// named arguments; the result as text ("" for a void function).
+func rpcCall(fn, body string) (string, []any, error) {
+	var fields map[string]any
+	if err := json.Unmarshal([]byte(body), &fields); err != nil {
+		return "", nil, fmt.Errorf("body %s: %w", body, err)
+	}
+	var named []string
+	var args []any
+	for _, k := range slices.Sorted(maps.Keys(fields)) {
+		args = append(args, fmt.Sprint(fields[k]))
+		named = append(named, fmt.Sprintf("%s => $%d", pgx.Identifier{k}.Sanitize(), len(args)))
+	}
+	return fmt.Sprintf("select coalesce(%s(%s)::text, '')", pgx.Identifier{appSchema, fn}.Sanitize(), strings.Join(named, ", ")), args, nil
 }
 
 // finalState counts the rows per table and owner, as the superuser (who is
