@@ -53,12 +53,13 @@ const (
 // pg_query round-trip. sources are the files the model came from.
 func Build(m *lang.Model, sources []string) (*Output, error) {
 	out := &Output{Model: m, Sources: sources}
+	indexes := indexNames{}
 	out.Sections = append(out.Sections, runtimeSection(m))
 	if m.Groups.Declared {
 		out.Sections = append(out.Sections, groupAPISection(m))
 	}
 	for _, r := range m.Resources {
-		out.Sections = append(out.Sections, resourceSection(m, r))
+		out.Sections = append(out.Sections, resourceSection(m, r, indexes))
 	}
 	for _, s := range out.Sections {
 		for _, st := range s.Statements {
@@ -164,7 +165,25 @@ func literalOrNull(s string) string {
 	return quoteLiteral(s)
 }
 
-func resourceSection(m *lang.Model, r *lang.ResourceModel) *Section {
+// indexNames keeps the index names used per schema: two tables can join
+// to the same <table>_<column> text (user + orders_owner, user_orders +
+// owner), and `create index if not exists` would then quietly skip one.
+type indexNames map[string]map[string]bool
+
+func (n indexNames) unique(schema string, parts ...string) string {
+	if n[schema] == nil {
+		n[schema] = map[string]bool{}
+	}
+	name := derivedName(parts...)
+	if n[schema][name] {
+		// The hash of the parts kept apart tells the two tables' names apart.
+		name = derivedName(append(parts, hashSuffix(strings.Join(parts, "\x00")))...)
+	}
+	n[schema][name] = true
+	return name
+}
+
+func resourceSection(m *lang.Model, r *lang.ResourceModel, indexes indexNames) *Section {
 	table := qualify(r.Schema, r.Table)
 	roles := m.Roles
 	s := &Section{Resource: r, Header: resourceHeader(r)}
@@ -179,7 +198,7 @@ func resourceSection(m *lang.Model, r *lang.ResourceModel) *Section {
 
 	// Grants: exactly the commands some policy allows, per role.
 	add("Grant exactly the commands the rules allow; everything else stays denied at the privilege level too.",
-		"revoke all on table %s from %s, %s;", table, quoteIdent(roles.Authenticated), quoteIdent(roles.Anonymous))
+		"revoke all on table %s from public, %s, %s;", table, quoteIdent(roles.Authenticated), quoteIdent(roles.Anonymous))
 	var authCmds, anonCmds []string
 	for _, c := range commands {
 		if arms[c.cmd] != nil {
@@ -207,12 +226,12 @@ func resourceSection(m *lang.Model, r *lang.ResourceModel) *Section {
 	hasOwner := r.OwnerColumn != "" && len(r.Owner) > 0
 	if hasOwner {
 		add(fmt.Sprintf("The owner arm of the policies is %s = <caller>: this index makes it an index scan instead of a scan of every row.", r.OwnerColumn),
-			"create index if not exists %s on %s (%s);", quoteIdent(derivedName(r.Table, r.OwnerColumn, "iam_idx")), table, quoteIdent(r.OwnerColumn))
+			"create index if not exists %s on %s (%s);", quoteIdent(indexes.unique(r.Schema, r.Table, r.OwnerColumn, "iam_idx")), table, quoteIdent(r.OwnerColumn))
 	}
 	if r.GroupColumn != "" {
 		group := quoteIdent(r.GroupColumn)
 		add(fmt.Sprintf("The group arm is %s = any(<caller's groups>): this index serves it (a BitmapOr with the owner index).", r.GroupColumn),
-			"create index if not exists %s on %s (%s);", quoteIdent(derivedName(r.Table, r.GroupColumn, "iam_idx")), table, group)
+			"create index if not exists %s on %s (%s);", quoteIdent(indexes.unique(r.Schema, r.Table, r.GroupColumn, "iam_idx")), table, group)
 		fk := derivedName(r.Table, r.GroupColumn, "iam_fk")
 		action := "set null"
 		why := "A row's group must exist; when the group is deleted its rows go back to their owners only (set null)."
@@ -288,11 +307,16 @@ func policyArms(m *lang.Model, r *lang.ResourceModel) map[string]*policyExpr {
 	for _, c := range commands {
 		var arms []string
 		switch {
-		case c.perm == lang.Read && r.Authenticated[lang.Read]:
+		case c.perm == lang.Read && (r.Authenticated[lang.Read] || r.Anonymous[lang.Read]):
+			// What anonymous callers may read, signed-in callers may too.
 			arms = []string{"true"}
 		case c.perm == lang.Create:
 			if r.Owner[lang.Create] {
-				arms = append(arms, owner()+groupEntry(r))
+				arm := owner() + groupEntry(r)
+				if admin != "" && groupEntry(r) != "" {
+					arm = "(" + arm + ")"
+				}
+				arms = append(arms, arm)
 			}
 		default:
 			if r.Owner[c.perm] {
@@ -356,7 +380,7 @@ func policy(m *lang.Model, r *lang.ResourceModel, table, audience, role, cmd, us
 	}
 	why := policyWhy(m, r, audience, perm)
 	return []Statement{
-		{Why: why, SQL: fmt.Sprintf("create policy %s on %s\n    as permissive for %s to %s\n    %s;", name, table, cmd, quoteIdent(role), clause)},
+		{SQL: fmt.Sprintf("create policy %s on %s\n    as permissive for %s to %s\n    %s;", name, table, cmd, quoteIdent(role), clause)},
 		{SQL: fmt.Sprintf("comment on policy %s on %s is %s;", name, table, quoteLiteral(why))},
 	}
 }
@@ -369,7 +393,8 @@ func policyWhy(m *lang.Model, r *lang.ResourceModel, audience string, perm lang.
 		if rule.Subject == "anonymous" {
 			subjectAudience = audienceAnonymous
 		}
-		if subjectAudience != audience {
+		// An anonymous read rule opens the rows to signed-in callers too.
+		if subjectAudience != audience && !(rule.Subject == "anonymous" && perm == lang.Read) {
 			continue
 		}
 		for _, p := range rule.Perms {
@@ -399,12 +424,12 @@ func grantedCommands(sets ...lang.PermSet) []string {
 }
 
 func resourceHeader(r *lang.ResourceModel) []string {
-	h := []string{fmt.Sprintf("resource %s (%s:%d)", r.QualifiedName(), r.Pos.Filename, r.Pos.Line)}
+	h := []string{fmt.Sprintf("resource %s (%s:%d)", qualify(r.Schema, r.Table), r.Pos.Filename, r.Pos.Line)}
 	if r.OwnerColumn != "" {
-		h = append(h, "  owner column "+r.OwnerColumn)
+		h = append(h, "  owner column "+quoteIdent(r.OwnerColumn))
 	}
 	if r.GroupColumn != "" {
-		g := "  group column " + r.GroupColumn
+		g := "  group column " + quoteIdent(r.GroupColumn)
 		if r.GroupRequired {
 			g += " required"
 		}

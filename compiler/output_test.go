@@ -38,7 +38,7 @@ resource public."user" {}`)
 		if got := s.Resource.QualifiedName(); got != tt.want {
 			t.Errorf("Find(%q) = %s, want %s", tt.name, got, tt.want)
 		}
-		if !strings.Contains(s.SQL(), "-- resource "+tt.want+" (") {
+		if !strings.Contains(s.SQL(), "-- resource "+qualify(s.Resource.Schema, s.Resource.Table)+" (") {
 			t.Errorf("Find(%q).SQL() lacks its header", tt.name)
 		}
 	}

@@ -54,8 +54,7 @@ func derivedName(parts ...string) string {
 	if len(name) <= 63 {
 		return name
 	}
-	sum := sha256.Sum256([]byte(name))
-	suffix := "_" + hex.EncodeToString(sum[:])[:8]
+	suffix := "_" + hashSuffix(name)
 	cut := name[:63-len(suffix)]
 	for !validUTF8Prefix(cut) {
 		cut = cut[:len(cut)-1]
@@ -65,4 +64,10 @@ func derivedName(parts ...string) string {
 
 func validUTF8Prefix(s string) bool {
 	return strings.ToValidUTF8(s, "\x00") == s
+}
+
+// hashSuffix is a short, stable hash of s for making names unique.
+func hashSuffix(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:])[:8]
 }

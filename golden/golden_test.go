@@ -83,18 +83,19 @@ var wantErrors = map[string][]errorAt{
 	"err-missing-owner-column": {
 		{"policies/todos.iam:2:1", "resource", "resource app.todos has owner rules but no owner column"},
 	},
-	"err-groups-reserved": {
-		{"policies/iam.iam:1:1", "groups", "the groups block is reserved syntax"},
-		{"policies/todos.iam:3:3", "group column", "group columns are reserved syntax"},
-		{"policies/todos.iam:5:3", "group member", "group rules are reserved syntax"},
-		{"policies/todos.iam:6:3", "group admin", "group rules are reserved syntax"},
+	"err-groups": {
+		{"policies/a.iam:3:27", "boss", `unknown group role "boss"`},
+		{"policies/todos.iam:5:20", "create", "group member can create needs owner can create in app.todos"},
+		{"policies/todos.iam:6:19", "delete", "group admin can delete but not read in app.todos"},
+		{"policies/todos.iam:10:16", "group_id", "the group column of app.chats is required, but no group role can create"},
+		{"policies/todos.iam:14:20", "read", "group rules need a group column in app.notes"},
 	},
 	"err-unterminated-block": {
 		{"policies/todos.iam:4:1", "", "unexpected end of file"},
 	},
 	"err-syntax-in-two-files": {
 		{"policies/a.iam:2:9", "sub", `unexpected "sub"`},
-		{"policies/b.iam:2:24", ";", "invalid input text"},
+		{"policies/b.iam:2:24", ";", "unexpected character ';'"},
 	},
 	"err-many": {
 		{"policies/todos.iam:2:1", "roles", `the authenticated and anonymous roles must differ (both are "web_user")`},

@@ -4,7 +4,10 @@ import (
 	"fmt"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/alecthomas/participle/v2/lexer"
 )
@@ -73,7 +76,7 @@ func (c *checker) identity(id *Identity) {
 		switch {
 		case it.Claim != nil:
 			if c.once(seen, "claim", it.Pos) {
-				claim := it.Claim.Value()
+				claim := c.literal(it.Claim, "claim")
 				if claim == "" {
 					c.errs.add(it.Claim.Pos, "the identity claim is empty: name the JWT claim holding the user id, e.g. claim 'sub'")
 				}
@@ -117,7 +120,7 @@ func (c *checker) roles(r *Roles) {
 			c.errs.add(it.Slot.Pos, "unknown role slot %q: expected authenticated, anonymous or owner", it.Slot.Raw)
 			continue
 		}
-		if c.once(seen, slot, it.Pos) && c.ident(it.Role, "role name") {
+		if c.once(seen, slot, it.Pos) && c.roleName(it.Role) {
 			*target = it.Role.Name()
 		}
 	}
@@ -174,10 +177,12 @@ func (c *checker) resource(r *Resource) {
 	if len(res.Owner) > 0 && ownerColPos == nil {
 		c.errs.add(r.Pos, "resource %s has owner rules but no owner column: add `owner column owner_id` (the column holding the creator's user id)", displayName(name))
 	}
+	// Rows everyone may read count as readable for the owner's writes too.
+	everyoneReads := res.Authenticated[Read] || res.Anonymous[Read]
 	for _, subject := range []string{"owner", "authenticated", "anonymous"} {
 		set := c.permsOf(res, subject)
 		for _, p := range []Perm{Write, Delete} {
-			if set[p] && !set[Read] {
+			if set[p] && !set[Read] && !everyoneReads {
 				c.errs.add(granted[subject][p], "%s can %s but not read in %s: PostgreSQL only lets UPDATE and DELETE reach rows the caller can read; add read", subject, p, displayName(name))
 			}
 		}
@@ -205,7 +210,7 @@ func (c *checker) groupRules(res *ResourceModel, name []string, granted map[stri
 			if !res.Group[role][p] {
 				continue
 			}
-			if readRole == "" || rank(readRole) > rank(role) {
+			if (readRole == "" || rank(readRole) > rank(role)) && !res.Authenticated[Read] && !res.Anonymous[Read] {
 				c.errs.add(granted["group "+string(role)][p], "group %s can %s but not read in %s: PostgreSQL only lets UPDATE and DELETE reach rows the caller can read; grant read to group %s (or a lower role)", role, p, displayName(name), role)
 			}
 		}
@@ -244,7 +249,7 @@ func (c *checker) groups(g *Groups) {
 			if !c.once(seen, "token claim", it.Pos) {
 				continue
 			}
-			claim := it.TokenClaim.Claim.Value()
+			claim := c.literal(it.TokenClaim.Claim, "claim")
 			if claim == "" {
 				c.errs.add(it.TokenClaim.Claim.Pos, "the token groups claim is empty: name the claim holding the groups, e.g. token claim 'groups' as member")
 			}
@@ -256,10 +261,11 @@ func (c *checker) groups(g *Groups) {
 			c.model.Groups.TokenClaim, c.model.Groups.TokenRole = claim, role
 		case it.AdminRole != nil:
 			if c.once(seen, "admin role", it.Pos) {
-				if it.AdminRole.Value() == "" {
+				role := c.literal(it.AdminRole, "admin role")
+				if role == "" {
 					c.errs.add(it.AdminRole.Pos, "the admin role is empty: name a Keycloak realm role, e.g. admin role 'iam-admin'")
 				}
-				c.model.Groups.AdminRole = it.AdminRole.Value()
+				c.model.Groups.AdminRole = role
 			}
 		}
 	}
@@ -382,6 +388,8 @@ func (c *checker) ident(id *Ident, what string) bool {
 	switch {
 	case id.Quoted() && id.Name() == "":
 		c.errs.add(id.Pos, "bad %s: a quoted identifier cannot be empty", what)
+	case !printable(id.Name()):
+		c.errs.add(id.Pos, "bad %s %s: names may not contain control characters or invalid UTF-8", what, strconv.Quote(id.Name()))
 	case !id.Quoted() && !bareIdent.MatchString(id.Raw):
 		c.errs.add(id.Pos, "bad %s %s: an unquoted identifier starts with a letter or _ (quote it as %q if the name really is that)", what, id.Raw, id.Raw)
 	case len(id.Name()) > MaxIdentLen:
@@ -390,6 +398,56 @@ func (c *checker) ident(id *Ident, what string) bool {
 		return true
 	}
 	return false
+}
+
+// printable reports whether s is valid UTF-8 without control characters:
+// names and strings end up in SQL and in SQL comments, where a carriage
+// return would end a comment early.
+func printable(s string) bool {
+	if !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) {
+			return false
+		}
+	}
+	return true
+}
+
+// literal validates a quoted string value.
+func (c *checker) literal(str *String, what string) string {
+	v := str.Value()
+	if !printable(v) {
+		c.errs.add(str.Pos, "bad %s %s: control characters and invalid UTF-8 are not allowed", what, strconv.Quote(v))
+	}
+	return v
+}
+
+// reservedRoles are names PostgreSQL will not take as a role: public means
+// every role (even quoted), the others are special words.
+var reservedRoles = map[string]string{
+	"public":       "PostgreSQL reads it as PUBLIC, every role",
+	"none":         "it is a reserved word for roles",
+	"current_user": "it is a reserved word for roles",
+	"current_role": "it is a reserved word for roles",
+	"session_user": "it is a reserved word for roles",
+}
+
+func (c *checker) roleName(id *Ident) bool {
+	if !c.ident(id, "role name") {
+		return false
+	}
+	name := id.Name()
+	if why, bad := reservedRoles[name]; bad {
+		c.errs.add(id.Pos, "bad role name %s: %s", name, why)
+		return false
+	}
+	if strings.HasPrefix(name, "pg_") {
+		c.errs.add(id.Pos, "bad role name %s: names starting with pg_ are PostgreSQL's own roles", name)
+		return false
+	}
+	return true
 }
 
 func isPerm(p Perm) bool {

@@ -7,8 +7,7 @@ import (
 )
 
 // Format prints a file in canonical form: two-space indentation, one item
-// per line, keywords and bare identifiers in lower case, quoted identifiers
-// as written, comments kept in place. Blank lines are kept (at most one in
+// per line, identifiers and strings as written, comments kept in place. Blank lines are kept (at most one in
 // a row), and two blocks are always separated by one. A comment written at
 // the end of an item's line stays on that line.
 func Format(f *File) string {
@@ -167,13 +166,11 @@ func ruleText(r *Rule) string {
 	return subject + " can " + strings.Join(perms, ", ")
 }
 
-// ident prints an identifier canonically: bare ones in lower case (their
-// meaning), quoted ones exactly as written.
+// ident prints an identifier exactly as written. (Lower-casing bare ones
+// would not change their meaning, but could turn a name such as Column into
+// a keyword of the position it stands in.)
 func ident(i *Ident) string {
-	if i.Quoted() {
-		return i.Raw
-	}
-	return strings.ToLower(i.Raw)
+	return i.Raw
 }
 
 func qualified(q *QualifiedName) string {

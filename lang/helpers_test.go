@@ -14,12 +14,11 @@ import (
 	"github.com/iamc/iamc/lang"
 )
 
-// knownBug skips a test that shows a reported bug, so that the suite stays
-// green while the bug is open; `go test -v` lists it. Once the bug is
-// fixed the test passes (and the knownBug call should be removed).
-func knownBug(t *testing.T, format string, args ...any) {
+// regressed fails a test that guards a bug found and fixed earlier: the
+// message says what came back.
+func regressed(t *testing.T, format string, args ...any) {
 	t.Helper()
-	t.Skipf("KNOWN BUG (reported, not fixed here): "+format, args...)
+	t.Fatalf("regression of a fixed bug: "+format, args...)
 }
 
 // src is one named policy file.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 
@@ -16,7 +17,7 @@ import (
 const Extension = ".iam"
 
 var iamLexer = lexer.MustSimple([]lexer.SimpleRule{
-	{Name: "Comment", Pattern: `#[^\n]*`},
+	{Name: "Comment", Pattern: `#[^\r\n]*`},
 	{Name: "String", Pattern: `'(?:[^'\n]|'')*'`},
 	{Name: "QIdent", Pattern: `"(?:[^"\n]|"")*"`},
 	{Name: "Ident", Pattern: `[A-Za-z_][A-Za-z0-9_$]*`},
@@ -37,7 +38,7 @@ var parser = participle.MustBuild[File](
 func ParseFile(name string, src []byte) (*File, error) {
 	f, err := parser.ParseBytes(name, src)
 	if err != nil {
-		return nil, parseError(name, err)
+		return nil, parseError(name, src, err)
 	}
 	f.Name = name
 	return f, nil
@@ -101,7 +102,7 @@ func policyFiles(dir string) ([]string, error) {
 
 // parseError turns participle's error into our positioned form, with the
 // expectation spelled out for a human.
-func parseError(name string, err error) error {
+func parseError(name string, src []byte, err error) error {
 	var perr participle.Error
 	if !errors.As(err, &perr) {
 		return fmt.Errorf("%s: %w", name, err)
@@ -110,18 +111,46 @@ func parseError(name string, err error) error {
 	pos.Filename = name
 	msg := perr.Message()
 	var unexpected *participle.UnexpectedTokenError
-	if errors.As(err, &unexpected) {
-		msg = describeUnexpected(unexpected)
+	var lexErr *lexer.Error
+	switch {
+	case errors.As(err, &unexpected):
+		msg = describeUnexpected(unexpected, perr.Message())
+	case errors.As(err, &lexErr):
+		msg = describeLexError(src, pos)
 	}
 	return ErrorList{{Pos: pos, Msg: msg}}
 }
 
-func describeUnexpected(e *participle.UnexpectedTokenError) string {
+// describeLexError names the character the lexer could not read, instead
+// of participle's "invalid input text" and the rest of the file.
+func describeLexError(src []byte, pos lexer.Position) string {
+	if pos.Offset >= len(src) {
+		return "unexpected end of file"
+	}
+	switch c := src[pos.Offset]; c {
+	case '"':
+		return "unterminated quoted identifier: a \" must be closed on the same line (write \"\" for a quote inside)"
+	case '\'':
+		return "unterminated string: a ' must be closed on the same line (write '' for a quote inside)"
+	default:
+		r := []rune(string(src[pos.Offset:min(len(src), pos.Offset+4)]))
+		return fmt.Sprintf("unexpected character %q", r[0])
+	}
+}
+
+var expectedSuffix = regexp.MustCompile(`\(expected (.*)\)$`)
+
+func describeUnexpected(e *participle.UnexpectedTokenError, message string) string {
 	got := fmt.Sprintf("%q", e.Unexpected.Value)
 	if e.Unexpected.EOF() {
 		got = "end of file"
 	}
+	// participle v2 keeps the expectation out of the exported field and
+	// only renders it in the message: "... (expected X)".
 	expect := e.Expect
+	if m := expectedSuffix.FindStringSubmatch(message); expect == "" && m != nil {
+		expect = m[1]
+	}
 	switch {
 	case expect == "":
 		return "unexpected " + got
@@ -134,12 +163,20 @@ func describeUnexpected(e *participle.UnexpectedTokenError) string {
 	}
 }
 
+// humanExpect turns participle's token type names into words.
 func humanExpect(expect string) string {
-	r := strings.NewReplacer(
-		"<ident>", "an identifier",
-		"<qident>", "a quoted identifier",
-		"<string>", "a quoted string such as 'sub'",
-		"<number>", "a number",
-	)
-	return r.Replace(strings.ToLower(expect))
+	words := map[string]string{
+		"ident":  "an identifier",
+		"qident": "a quoted identifier",
+		"string": "a quoted string such as 'sub'",
+		"number": "a number",
+	}
+	return tokenName.ReplaceAllStringFunc(expect, func(w string) string {
+		if h, ok := words[strings.ToLower(strings.Trim(w, "<>"))]; ok {
+			return h
+		}
+		return w
+	})
 }
+
+var tokenName = regexp.MustCompile(`<?\b(?i:ident|qident|string|number)\b>?`)
