@@ -1,0 +1,11 @@
+// Package e2e holds the end-to-end tests: the example policies of
+// policies/ built in-process and applied to an ephemeral PostgreSQL, served
+// by a real PostgREST 12 binary, and exercised over HTTP with
+// Keycloak-shaped JWTs signed HS256 (a shared secret) and RS256 (a JWKS).
+//
+// The tests need `postgrest` on PATH and skip, saying so, without it:
+//
+//	PATH=/path/to/postgrest-dir:$PATH go test ./e2e/ -v
+//
+// The package has no code of its own; everything is in the _test.go files.
+package e2e

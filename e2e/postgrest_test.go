@@ -1,0 +1,291 @@
+package e2e
+
+// The example of policies/ (todos.iam and chats.iam: the owner of a row has
+// full CRUD on it, nobody else sees it) served by a real PostgREST 12 and
+// exercised over HTTP, once per JWT set-up. Every step checks what the
+// caller gets (status and JSON body) and what the superuser then finds in
+// the table.
+
+import (
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/iamc/iamc/internal/pgtest"
+)
+
+// table is a table of policies/schema.sql protected by
+// `owner can read, create, write, delete`.
+type table struct {
+	name string // qualified name
+	path string // PostgREST path
+	noun string // what a row is, for test names
+	text string // its text column
+}
+
+var tables = []table{
+	{name: "app.todos", path: "/todos", noun: "todo", text: "title"},
+	{name: "app.chats", path: "/chats", noun: "chat message", text: "body"},
+}
+
+// jwtSetup is one way of signing tokens and configuring PostgREST to verify
+// them.
+type jwtSetup struct {
+	name  string
+	db    string
+	style roleStyle
+	// keys returns the PostgREST configuration, a signer PostgREST trusts
+	// and a signer it must not trust.
+	keys func(t *testing.T) (cfg jwtConfig, trusted, untrusted signer)
+}
+
+var jwtSetups = []jwtSetup{
+	{
+		// A shared secret, and a Keycloak "Hardcoded claim" mapper that adds
+		// "role": "web_user" at the top level (PostgREST's default role claim).
+		name:  "with HS256 tokens and a top-level role claim",
+		db:    "hs256",
+		style: roleClaim,
+		keys: func(t *testing.T) (jwtConfig, signer, signer) {
+			const secret = "e2e-hs256-shared-secret-of-more-than-32-characters"
+			return jwtConfig{secret: secret}, hs256(secret), hs256("an-attacker's-guess-at-the-secret-32+-chars")
+		},
+	},
+	{
+		// Keycloak's realm key published as a JWKS (as at .../certs), and the
+		// role taken from the realm roles, Keycloak's default token contents.
+		name:  "with RS256 tokens verified by a JWKS and the role from realm_access.roles[0]",
+		db:    "jwks",
+		style: realmRoles,
+		keys: func(t *testing.T) (jwtConfig, signer, signer) {
+			const kid = "e2e-realm-key"
+			key, other := newRSAKey(t), newRSAKey(t)
+			cfg := jwtConfig{secret: jwks(t, &key.PublicKey, kid), roleClaimKey: ".realm_access.roles[0]"}
+			// The untrusted key claims the same kid.
+			return cfg, rs256(key, kid), rs256(other, kid)
+		},
+	},
+}
+
+// tokens are the bearer tokens of the scenario.
+type tokens struct {
+	alice, bob string
+	federated  string // a valid token whose sub is "f:ldap:alice"
+	noSub      string // a valid token without sub
+	expired    string // alice's, expired five minutes ago
+	wrongKey   string // alice's, signed by a key PostgREST does not trust
+	otherAud   string // alice's, issued for another client
+}
+
+func newTokens(t *testing.T, style roleStyle, trusted, untrusted signer) tokens {
+	now := time.Now()
+	aliceClaims := func(edit func(map[string]any)) map[string]any {
+		c := alice.claims(style, now)
+		edit(c)
+		return c
+	}
+	return tokens{
+		alice:     trusted.token(t, alice.claims(style, now)),
+		bob:       trusted.token(t, bob.claims(style, now)),
+		federated: trusted.token(t, federatedAlice.claims(style, now)),
+		noSub:     trusted.token(t, aliceClaims(func(c map[string]any) { delete(c, "sub") })),
+		// Issued ten minutes ago for five: beyond PostgREST's 30 s clock skew allowance.
+		expired:  trusted.token(t, alice.claims(style, now.Add(-10*time.Minute))),
+		wrongKey: untrusted.token(t, alice.claims(style, now)),
+		otherAud: trusted.token(t, aliceClaims(func(c map[string]any) { c["aud"] = "another-client" })),
+	}
+}
+
+func TestPostgREST(t *testing.T) {
+	bin := postgrestBinary(t)
+	s := pgtest.New(t)
+	psqlFile(t, s, "postgres", filepath.Join(policiesDir, "roles.sql"))
+	script := buildPolicies(t)
+
+	for _, setup := range jwtSetups {
+		t.Run(setup.name, func(t *testing.T) {
+			t.Parallel()
+			su := newDatabase(t, s, setup.db, script)
+			cfg, trusted, untrusted := setup.keys(t)
+			api := startPostgREST(t, bin, s, setup.db, cfg)
+			tok := newTokens(t, setup.style, trusted, untrusted)
+			for _, tbl := range tables {
+				t.Run(tbl.noun+"s", func(t *testing.T) {
+					scenario(t, api, su, tbl, tok)
+				})
+			}
+		})
+	}
+}
+
+// step runs one step of a scenario. The steps build on each other, so the
+// scenario stops at the first that fails.
+func step(t *testing.T, name string, fn func(t *testing.T)) {
+	t.Helper()
+	if !t.Run(name, fn) {
+		t.FailNow()
+	}
+}
+
+func scenario(t *testing.T, api *client, su *pgx.Conn, tbl table, tok tokens) {
+	noun := tbl.noun
+	byID := func(id int64) string { return fmt.Sprintf("%s?id=eq.%d", tbl.path, id) }
+	text := func(s string) map[string]any { return map[string]any{tbl.text: s} }
+
+	var mine []row // alice's rows, by id
+	var his row    // bob's row
+
+	step(t, "alice creates a "+noun+" and gets it back, owned by her", func(t *testing.T) {
+		resp := api.do(t, request{method: "POST", path: tbl.path, token: tok.alice, prefer: "return=representation", body: text("alice's first")})
+		wantStatus(t, resp, http.StatusCreated)
+		got := decodeRows(t, resp, tbl)
+		if len(got) != 1 || got[0].Owner != alice.sub || got[0].Text != "alice's first" {
+			t.Fatalf("got %s, want one row with owner_id %s", resp, alice.sub)
+		}
+		mine = got
+		wantTable(t, su, tbl, mine)
+	})
+
+	step(t, "alice creates a "+noun+" with return=minimal and gets an empty 201", func(t *testing.T) {
+		resp := api.do(t, request{method: "POST", path: tbl.path, token: tok.alice, prefer: "return=minimal", body: text("alice's second")})
+		wantStatus(t, resp, http.StatusCreated)
+		if len(resp.body) != 0 {
+			t.Fatalf("got %s, want no body", resp)
+		}
+		all := tableRows(t, su, tbl)
+		if len(all) != 2 || all[1].Owner != alice.sub || all[1].Text != "alice's second" {
+			t.Fatalf("%s holds %v, want alice's second row owned by %s", tbl.name, all, alice.sub)
+		}
+		mine = all
+	})
+
+	step(t, "bob, who has written none, lists no "+noun+"s", func(t *testing.T) {
+		resp := api.do(t, request{method: "GET", path: tbl.path, token: tok.bob})
+		wantStatus(t, resp, http.StatusOK)
+		wantRows(t, resp, tbl, nil)
+	})
+
+	step(t, "bob creates a "+noun+" of his own", func(t *testing.T) {
+		resp := api.do(t, request{method: "POST", path: tbl.path, token: tok.bob, prefer: "return=representation", body: text("bob's")})
+		wantStatus(t, resp, http.StatusCreated)
+		got := decodeRows(t, resp, tbl)
+		if len(got) != 1 || got[0].Owner != bob.sub {
+			t.Fatalf("got %s, want one row with owner_id %s", resp, bob.sub)
+		}
+		his = got[0]
+		wantTable(t, su, tbl, append(mine[:len(mine):len(mine)], his))
+	})
+	all := append(mine[:len(mine):len(mine)], his)
+
+	step(t, "alice lists exactly her own "+noun+"s", func(t *testing.T) {
+		resp := api.do(t, request{method: "GET", path: tbl.path + "?order=id", token: tok.alice})
+		wantStatus(t, resp, http.StatusOK)
+		wantRows(t, resp, tbl, mine)
+	})
+
+	step(t, "bob lists exactly his own "+noun+"s", func(t *testing.T) {
+		resp := api.do(t, request{method: "GET", path: tbl.path + "?order=id", token: tok.bob})
+		wantStatus(t, resp, http.StatusOK)
+		wantRows(t, resp, tbl, []row{his})
+	})
+
+	// Bob's writes to alice's rows: RLS hides her rows from his UPDATE and
+	// DELETE, so they match nothing. That is a success with no rows, not an
+	// error: PostgREST answers as for a filter that matches nothing.
+	target := mine[0]
+	aliceOwns := tbl.path + "?owner_id=eq." + alice.sub
+	for _, c := range []struct {
+		name     string
+		method   string
+		path     string
+		prefer   string
+		body     any
+		status   int
+		wantBody string
+	}{
+		{"bob's PATCH of alice's " + noun + " changes nothing", "PATCH", byID(target.ID), "", text("edited by bob"), http.StatusNoContent, ""},
+		{"bob's PATCH of alice's " + noun + " with return=representation returns no rows", "PATCH", byID(target.ID), "return=representation", text("edited by bob"), http.StatusOK, "[]"},
+		{"bob's PATCH of all of alice's " + noun + "s changes nothing", "PATCH", aliceOwns, "", text("edited by bob"), http.StatusNoContent, ""},
+		{"bob's DELETE of alice's " + noun + " deletes nothing", "DELETE", byID(target.ID), "", nil, http.StatusNoContent, ""},
+		{"bob's DELETE of alice's " + noun + " with return=representation returns no rows", "DELETE", byID(target.ID), "return=representation", nil, http.StatusOK, "[]"},
+		{"bob's DELETE of all of alice's " + noun + "s deletes nothing", "DELETE", aliceOwns, "", nil, http.StatusNoContent, ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			resp := api.do(t, request{method: c.method, path: c.path, token: tok.bob, prefer: c.prefer, body: c.body})
+			wantStatus(t, resp, c.status)
+			if string(resp.body) != c.wantBody {
+				t.Errorf("got %s, want body %q", resp, c.wantBody)
+			}
+			wantTable(t, su, tbl, all)
+		})
+	}
+
+	// Requests that are refused: an HTTP error with PostgREST's JSON body,
+	// and the table unchanged.
+	for _, c := range []struct {
+		name    string
+		token   string
+		method  string
+		path    string
+		body    any
+		status  int
+		code    string // the JSON body's code: a SQLSTATE, or PGRSTnnn for PostgREST's own errors
+		message string // a part of the JSON body's message
+		details string // a part of the JSON body's details; "" to not check
+	}{
+		// No token: PostgREST runs the request as web_anon, which has no
+		// privileges on the table; 42501 without a JWT is a 401.
+		{"an anonymous visitor cannot list " + noun + "s", "", "GET", tbl.path, nil,
+			http.StatusUnauthorized, "42501", "permission denied", ""},
+		{"an anonymous visitor cannot create a " + noun, "", "POST", tbl.path, text("anonymous"),
+			http.StatusUnauthorized, "42501", "permission denied", ""},
+		// The owner trigger: 42501 with a JWT is a 403.
+		{"alice cannot give her " + noun + " to bob", tok.alice, "PATCH", byID(target.ID), map[string]any{"owner_id": bob.sub},
+			http.StatusForbidden, "42501", "cannot be changed", ""},
+		{"alice cannot create a " + noun + " in bob's name", tok.alice, "POST", tbl.path, map[string]any{tbl.text: "forged", "owner_id": bob.sub},
+			http.StatusForbidden, "42501", "owner_id must be the caller's own user id", ""},
+		// identity { type uuid }: a sub that is not a uuid is SQLSTATE 28000, a 403.
+		{"a federated user whose sub is not a uuid is told why when listing " + noun + "s", tok.federated, "GET", tbl.path, nil,
+			http.StatusForbidden, "28000", "the JWT claim sub is not a uuid", "f:ldap:alice"},
+		{"a federated user whose sub is not a uuid is told why when creating a " + noun, tok.federated, "POST", tbl.path, text("federated"),
+			http.StatusForbidden, "28000", "the JWT claim sub is not a uuid", "f:ldap:alice"},
+		{"a token without sub cannot create a " + noun, tok.noSub, "POST", tbl.path, text("nobody's"),
+			http.StatusForbidden, "28000", "without a user id", "sub claim"},
+		// PostgREST's own JWT checks, before any SQL runs.
+		{"an expired token is refused", tok.expired, "GET", tbl.path, nil,
+			http.StatusUnauthorized, "PGRST301", "JWT expired", ""},
+		{"a token signed with the wrong key is refused", tok.wrongKey, "GET", tbl.path, nil,
+			http.StatusUnauthorized, "PGRST301", "JWSInvalidSignature", ""},
+		{"a token issued for another audience is refused", tok.otherAud, "GET", tbl.path, nil,
+			http.StatusUnauthorized, "PGRST301", "JWTNotInAudience", ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			resp := api.do(t, request{method: c.method, path: c.path, token: c.token, body: c.body})
+			t.Logf("%s %s: %s", c.method, c.path, resp)
+			e := wantError(t, resp, c.status, c.code, c.message)
+			if c.details != "" && (e.Details == nil || !strings.Contains(*e.Details, c.details)) {
+				t.Errorf("got %s, want details mentioning %q", resp, c.details)
+			}
+			wantTable(t, su, tbl, all)
+		})
+	}
+
+	step(t, "alice edits her "+noun, func(t *testing.T) {
+		resp := api.do(t, request{method: "PATCH", path: byID(target.ID), token: tok.alice, prefer: "return=representation", body: text("edited by alice")})
+		wantStatus(t, resp, http.StatusOK)
+		target.Text = "edited by alice"
+		wantRows(t, resp, tbl, []row{target})
+		wantTable(t, su, tbl, []row{target, mine[1], his})
+	})
+
+	step(t, "alice deletes her other "+noun, func(t *testing.T) {
+		resp := api.do(t, request{method: "DELETE", path: byID(mine[1].ID), token: tok.alice})
+		wantStatus(t, resp, http.StatusNoContent)
+		wantTable(t, su, tbl, []row{target, his})
+	})
+}
