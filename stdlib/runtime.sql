@@ -112,6 +112,16 @@ $fn$;
 comment on function iam.caller_id() is
     'The caller''s user id in canonical text form (a uuid is normalised), as stored in iam.group_members; NULL without one. Definer: it reads iam.settings.';
 
+create or replace function iam.identity_claim() returns text
+    language sql stable parallel safe security definer
+    set search_path = pg_catalog, pg_temp
+as $fn$
+    select identity_claim from iam.settings
+$fn$;
+
+comment on function iam.identity_claim() is
+    'The JWT claim holding the user id, for error messages.';
+
 create or replace function iam.has_realm_role(role_name text) returns boolean
     language sql stable parallel safe
     set search_path = pg_catalog, pg_temp
@@ -272,8 +282,8 @@ begin
                 raise exception using
                     errcode = '28000',
                     message = format('cannot create a row in %I.%I without a user id', tg_table_schema, tg_table_name),
-                    detail = 'Rows are owned by the caller, named by the JWT, and this request has no user id.',
-                    hint = 'Sign in and send a JWT with the identity claim.';
+                    detail = format('Rows are owned by the caller, named by the %s claim of the JWT, and this request has none.', iam.identity_claim()),
+                    hint = format('Sign in and send a JWT with a %s claim.', iam.identity_claim());
             end if;
             if new_owner is null then
                 new := jsonb_populate_record(new, jsonb_build_object(owner_column, caller));
@@ -377,8 +387,8 @@ begin
         raise exception using
             errcode = '28000',
             message = 'groups need a signed-in user',
-            detail = 'This request carries no user id.',
-            hint = 'Send a JWT with the identity claim.';
+            detail = format('This request carries no %s claim.', iam.identity_claim()),
+            hint = format('Sign in and send a JWT with a %s claim.', iam.identity_claim());
     end if;
     return me;
 end

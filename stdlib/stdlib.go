@@ -24,6 +24,7 @@ var RequestFunctions = []string{
 	"iam.user_id_uuid(text)",
 	"iam.bypasses_rls()",
 	"iam.caller_id()",
+	"iam.identity_claim()",
 	"iam.has_realm_role(text)",
 	"iam.is_admin()",
 	"iam.role_rank(text)",

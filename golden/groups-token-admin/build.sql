@@ -133,6 +133,16 @@ $fn$;
 comment on function iam.caller_id() is
     'The caller''s user id in canonical text form (a uuid is normalised), as stored in iam.group_members; NULL without one. Definer: it reads iam.settings.';
 
+create or replace function iam.identity_claim() returns text
+    language sql stable parallel safe security definer
+    set search_path = pg_catalog, pg_temp
+as $fn$
+    select identity_claim from iam.settings
+$fn$;
+
+comment on function iam.identity_claim() is
+    'The JWT claim holding the user id, for error messages.';
+
 create or replace function iam.has_realm_role(role_name text) returns boolean
     language sql stable parallel safe
     set search_path = pg_catalog, pg_temp
@@ -293,8 +303,8 @@ begin
                 raise exception using
                     errcode = '28000',
                     message = format('cannot create a row in %I.%I without a user id', tg_table_schema, tg_table_name),
-                    detail = 'Rows are owned by the caller, named by the JWT, and this request has no user id.',
-                    hint = 'Sign in and send a JWT with the identity claim.';
+                    detail = format('Rows are owned by the caller, named by the %s claim of the JWT, and this request has none.', iam.identity_claim()),
+                    hint = format('Sign in and send a JWT with a %s claim.', iam.identity_claim());
             end if;
             if new_owner is null then
                 new := jsonb_populate_record(new, jsonb_build_object(owner_column, caller));
@@ -398,8 +408,8 @@ begin
         raise exception using
             errcode = '28000',
             message = 'groups need a signed-in user',
-            detail = 'This request carries no user id.',
-            hint = 'Send a JWT with the identity claim.';
+            detail = format('This request carries no %s claim.', iam.identity_claim()),
+            hint = format('Sign in and send a JWT with a %s claim.', iam.identity_claim());
     end if;
     return me;
 end
@@ -641,7 +651,7 @@ on conflict (singleton) do update set identity_claim = excluded.identity_claim, 
 -- Functions are executable by PUBLIC unless revoked; only the authenticated role may call the helpers policies and triggers use.
 revoke all on all routines in schema iam from public, web_user, web_anon;
 grant usage on schema iam to web_user;
-grant execute on function iam.claims(), iam.user_id_text(text), iam.user_id_uuid(text), iam.bypasses_rls(), iam.caller_id(), iam.has_realm_role(text), iam.is_admin(), iam.role_rank(text), iam.my_groups(), iam.group_ids(text), iam.group_role(bigint), iam.group_exists(bigint), iam.check_group_entry(name, name, text, bigint, text, boolean) to web_user;
+grant execute on function iam.claims(), iam.user_id_text(text), iam.user_id_uuid(text), iam.bypasses_rls(), iam.caller_id(), iam.identity_claim(), iam.has_realm_role(text), iam.is_admin(), iam.role_rank(text), iam.my_groups(), iam.group_ids(text), iam.group_role(bigint), iam.group_exists(bigint), iam.check_group_entry(name, name, text, bigint, text, boolean) to web_user;
 
 -- ============================================================================
 -- group API in schema api (policies/iam.iam:2)
