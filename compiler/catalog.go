@@ -21,6 +21,9 @@ type Finding struct {
 
 func (f Finding) String() string {
 	s := fmt.Sprintf("%s:%d:%d: %s: %s", f.Pos.Filename, f.Pos.Line, f.Pos.Column, f.Level, f.Msg)
+	if f.Pos.Line == 0 { // a default, declared nowhere
+		s = fmt.Sprintf("%s: %s: %s", f.Pos.Filename, f.Level, f.Msg)
+	}
 	if f.Hint != "" {
 		s += "\n  hint: " + f.Hint
 	}

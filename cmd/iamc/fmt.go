@@ -39,25 +39,24 @@ func newFmtCmd() *cobra.Command {
 				}
 				formatted := []byte(lang.Format(f))
 				same := bytes.Equal(src, formatted)
+				if list && !same {
+					differ++
+					fmt.Fprintln(cmd.OutOrStdout(), p)
+				}
+				if write && !same {
+					if err := os.WriteFile(p, formatted, 0o644); err != nil {
+						return fmt.Errorf("writing %s: %w", p, err)
+					}
+				}
 				switch {
-				case list:
-					if !same {
-						differ++
-						fmt.Fprintln(cmd.OutOrStdout(), p)
-					}
-				case write:
-					if !same {
-						if err := os.WriteFile(p, formatted, 0o644); err != nil {
-							return fmt.Errorf("writing %s: %w", p, err)
-						}
-					}
+				case list, write:
 				default:
 					if _, err := cmd.OutOrStdout().Write(formatted); err != nil {
 						return err
 					}
 				}
 			}
-			if list && differ > 0 {
+			if list && !write && differ > 0 {
 				return &exitError{code: 1, err: fmt.Errorf("%d file(s) not in canonical form: run iamc fmt -w", differ)}
 			}
 			return nil

@@ -53,6 +53,7 @@ The language is described in SPEC.md.`,
 		SilenceErrors: true,
 		Version:       version,
 	}
+	root.SetVersionTemplate(versionLine() + "\n")
 	root.AddCommand(newBuildCmd(), newExplainCmd(), newCheckCmd(), newFmtCmd(), newVersionCmd())
 	return root
 }
@@ -63,8 +64,12 @@ func newVersionCmd() *cobra.Command {
 		Short: "Print the iamc version and the runtime version it installs",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			fmt.Fprintf(cmd.OutOrStdout(), "iamc %s (iam runtime version %d)\n", version, runtimeVersion())
+			fmt.Fprintln(cmd.OutOrStdout(), versionLine())
 			return nil
 		},
 	}
+}
+
+func versionLine() string {
+	return fmt.Sprintf("iamc %s (iam runtime version %d)", version, runtimeVersion())
 }
