@@ -3,6 +3,7 @@ package compiler
 import (
 	"context"
 	"fmt"
+	"sort"
 
 	"github.com/alecthomas/participle/v2/lexer"
 	"github.com/jackc/pgx/v5"
@@ -59,6 +60,16 @@ func CheckCatalog(ctx context.Context, db Querier, m *lang.Model) ([]Finding, er
 		}
 		out = append(out, found...)
 	}
+	sort.SliceStable(out, func(i, j int) bool {
+		a, b := out[i].Pos, out[j].Pos
+		if a.Filename != b.Filename {
+			return a.Filename < b.Filename
+		}
+		if a.Line != b.Line {
+			return a.Line < b.Line
+		}
+		return a.Column < b.Column
+	})
 	return out, nil
 }
 
@@ -91,29 +102,48 @@ where n.nspname = $1 and c.relname = $2`, r.Schema, r.Table).Scan(&exists, &owne
 			Msg:  fmt.Sprintf("table %s is owned by %s, not by the owner role %s", r.QualifiedName(), owner, m.Roles.Owner),
 			Hint: fmt.Sprintf("alter table %s owner to %s;", qualify(r.Schema, r.Table), quoteIdent(m.Roles.Owner))})
 	}
-	if r.OwnerColumn == "" {
-		return out, nil
+	if r.OwnerColumn != "" {
+		f, err := checkColumn(ctx, db, r, r.OwnerColumn, r.OwnerPos, string(m.Identity.Type), func(t string) bool { return typeMatches(m.Identity.Type, t) },
+			"the identity type is "+string(m.Identity.Type), fmt.Sprintf("change the column to %s, or declare `identity { type ... }` to match", m.Identity.Type))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, f...)
 	}
+	if r.GroupColumn != "" {
+		f, err := checkColumn(ctx, db, r, r.GroupColumn, r.GroupPos, "bigint", func(t string) bool { return t == "bigint" },
+			"group ids (iam.groups.id) are bigint", "alter the column to bigint")
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, f...)
+	}
+	return out, nil
+}
+
+// checkColumn reports a missing column, or one whose type ok refuses.
+func checkColumn(ctx context.Context, db Querier, r *lang.ResourceModel, column string, pos lexer.Position,
+	wantType string, ok func(string) bool, why, hint string) ([]Finding, error) {
 	var colType string
-	err = db.QueryRow(ctx, `
+	err := db.QueryRow(ctx, `
 select pg_catalog.format_type(a.atttypid, a.atttypmod)
 from pg_catalog.pg_attribute a
 where a.attrelid = pg_catalog.format('%I.%I', $1::text, $2::text)::regclass
-  and a.attname = $3 and a.attnum > 0 and not a.attisdropped`, r.Schema, r.Table, r.OwnerColumn).Scan(&colType)
+  and a.attname = $3 and a.attnum > 0 and not a.attisdropped`, r.Schema, r.Table, column).Scan(&colType)
 	if err == pgx.ErrNoRows {
-		return append(out, Finding{Pos: r.OwnerPos, Level: "error",
-			Msg:  fmt.Sprintf("column %s does not exist in %s", r.OwnerColumn, r.QualifiedName()),
-			Hint: fmt.Sprintf("alter table %s add column %s %s not null;", qualify(r.Schema, r.Table), quoteIdent(r.OwnerColumn), m.Identity.Type)}), nil
+		return []Finding{{Pos: pos, Level: "error",
+			Msg:  fmt.Sprintf("column %s does not exist in %s", column, r.QualifiedName()),
+			Hint: fmt.Sprintf("alter table %s add column %s %s;", qualify(r.Schema, r.Table), quoteIdent(column), wantType)}}, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("looking up column %s.%s: %w", r.QualifiedName(), r.OwnerColumn, err)
+		return nil, fmt.Errorf("looking up column %s.%s: %w", r.QualifiedName(), column, err)
 	}
-	if !typeMatches(m.Identity.Type, colType) {
-		out = append(out, Finding{Pos: r.OwnerPos, Level: "error",
-			Msg:  fmt.Sprintf("owner column %s.%s is %s, but the identity type is %s", r.QualifiedName(), r.OwnerColumn, colType, m.Identity.Type),
-			Hint: fmt.Sprintf("change the column to %s, or declare `identity { type ... }` to match", m.Identity.Type)})
+	if !ok(colType) {
+		return []Finding{{Pos: pos, Level: "error",
+			Msg:  fmt.Sprintf("column %s.%s is %s, but %s", r.QualifiedName(), column, colType, why),
+			Hint: hint}}, nil
 	}
-	return out, nil
+	return nil, nil
 }
 
 func typeMatches(id lang.IdentityType, colType string) bool {
