@@ -160,11 +160,11 @@ resource app.wrongtype { owner column owner_id  owner can read }
 	}
 	want := []string{
 		"p/a.iam:1:1: error: role web_anon does not exist\n  hint: create role web_anon nologin; (or name an existing role in the roles block)",
-		"p/a.iam:4:1: error: table app.foreign is owned by postgres, not by the owner role api_owner\n  hint: alter table app.\"foreign\" owner to api_owner;",
 		"p/a.iam:3:1: error: table app.missing does not exist\n  hint: create the table before applying policies, or fix the resource name",
-		"p/a.iam:6:35: error: column owner_id does not exist in app.nocol\n  hint: alter table app.nocol add column owner_id uuid not null;",
+		"p/a.iam:4:1: error: table app.foreign is owned by postgres, not by the owner role api_owner\n  hint: alter table app.\"foreign\" owner to api_owner;",
 		"p/a.iam:5:1: error: app.view is not a table (relkind v): row-level security applies to tables only\n  hint: protect the underlying table; views should be security_invoker",
-		"p/a.iam:7:39: error: owner column app.wrongtype.owner_id is text, but the identity type is uuid\n  hint: change the column to uuid, or declare `identity { type ... }` to match",
+		"p/a.iam:6:35: error: column owner_id does not exist in app.nocol\n  hint: alter table app.nocol add column owner_id uuid;",
+		"p/a.iam:7:39: error: column app.wrongtype.owner_id is text, but the identity type is uuid\n  hint: change the column to uuid, or declare `identity { type ... }` to match",
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("findings:\n%s\n\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
