@@ -53,7 +53,7 @@ The language is described in SPEC.md.`,
 		SilenceErrors: true,
 		Version:       version,
 	}
-	root.AddCommand(newBuildCmd(), newExplainCmd(), newCheckCmd(), newFmtCmd(), newVersionCmd())
+	root.AddCommand(newBuildCmd(), newExplainCmd(), newCheckCmd(), newFmtCmd(), newVersionCmd(), newLintCmd())
 	return root
 }
 
