@@ -1,7 +1,10 @@
 // Package e2e holds the end-to-end tests: the example policies of
 // policies/ built in-process and applied to an ephemeral PostgreSQL, served
 // by a real PostgREST 12 binary, and exercised over HTTP with
-// Keycloak-shaped JWTs signed HS256 (a shared secret) and RS256 (a JWKS).
+// Keycloak-shaped JWTs signed HS256 (a shared secret) and RS256 (a JWKS):
+// the owner rules of todos and chats (postgrest_test.go), and README's
+// "Sharing with groups" walk-through with Keycloak token groups
+// (groups_test.go).
 //
 // The tests need `postgrest` on PATH and skip, saying so, without it:
 //

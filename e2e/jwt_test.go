@@ -123,7 +123,12 @@ type user struct {
 
 var (
 	alice = user{"alice", "a11ce000-0000-4000-8000-000000000001"}
-	bob   = user{"bob", "b0b00000-0000-4000-8000-000000000002"}
+	// Bob's and Carol's ids are the ones of README's "Sharing with groups".
+	bob   = user{"bob", "b0b00000-0000-4000-8000-000000000b0b"}
+	carol = user{"carol", "c0c00000-0000-4000-8000-00000000c0c0"}
+	// Dave is in no group's membership table; he is in Keycloak group
+	// /team-a when his token says so.
+	dave = user{"dave", "da7e0000-0000-4000-8000-00000000da7e"}
 	// A user from an LDAP user federation provider without an imported id:
 	// Keycloak names such users "f:<provider>:<username>", not a uuid.
 	federatedAlice = user{"alice", "f:ldap:alice"}

@@ -3,6 +3,8 @@ package lint
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 
 	pg_query "github.com/pganalyze/pg_query_go/v5"
@@ -79,9 +81,9 @@ func walkExpr(n any, perRow bool, out *[]call) {
 			c.Args = len(args)
 			c.RowArgs = hasColumnRef(fc["args"])
 			*out = append(*out, c)
-			for k, x := range fc {
+			for _, k := range slices.Sorted(maps.Keys(fc)) { // a stable order of findings
 				if k != "funcname" {
-					walkExpr(x, perRow, out)
+					walkExpr(fc[k], perRow, out)
 				}
 			}
 			return
@@ -91,8 +93,8 @@ func walkExpr(n any, perRow bool, out *[]call) {
 			walkExpr(sl["subselect"], perRow && correlatedWithoutFrom(sl["subselect"]), out)
 			return
 		}
-		for _, x := range v {
-			walkExpr(x, perRow, out)
+		for _, k := range slices.Sorted(maps.Keys(v)) {
+			walkExpr(v[k], perRow, out)
 		}
 	}
 }
