@@ -385,10 +385,11 @@ func wantSQLError(t *testing.T, err error, code, msg string) {
 // Plans: the shape of an EXPLAIN (FORMAT JSON) plan, without timings.
 // ---------------------------------------------------------------------------
 
-// planShape is what matters in a plan of an owner-filtered query.
+// planShape is what matters in a plan of a policy-filtered query.
 type planShape struct {
 	Nodes     []string // node types, depth first
 	Indexes   []string // indexes read by Index Scan, Index Only Scan, Bitmap Index Scan
+	SeqScans  []string // relations read by Seq Scan (every row of the table)
 	InitPlans int      // subplans run once per statement
 	SubPlans  int      // subplans run per row
 	Filters   []string // every Filter expression
@@ -397,6 +398,7 @@ type planShape struct {
 type planNode struct {
 	NodeType           string     `json:"Node Type"`
 	ParentRelationship string     `json:"Parent Relationship"`
+	RelationName       string     `json:"Relation Name"`
 	IndexName          string     `json:"Index Name"`
 	Filter             string     `json:"Filter"`
 	Plans              []planNode `json:"Plans"`
@@ -426,6 +428,8 @@ func walkPlan(explain []byte) (planShape, error) {
 		switch n.NodeType {
 		case "Index Scan", "Index Only Scan", "Bitmap Index Scan":
 			shape.Indexes = append(shape.Indexes, n.IndexName)
+		case "Seq Scan":
+			shape.SeqScans = append(shape.SeqScans, n.RelationName)
 		}
 		if n.Filter != "" {
 			shape.Filters = append(shape.Filters, n.Filter)
@@ -439,18 +443,28 @@ func walkPlan(explain []byte) (planShape, error) {
 }
 
 // functionCall spots a function call in a plan expression ("f(x)", "s.f(x)").
+// "ANY ($1)" is an operator on an InitPlan's result, not a call: the space
+// keeps it out.
 var functionCall = regexp.MustCompile(`[A-Za-z_][A-Za-z0-9_.]*\(`)
 
-// ownerPlanProblems says why a plan of an owner-filtered query would not
-// scale: the owner index unused (when ownerIndex is not ""), the user id not
-// computed once in an InitPlan, a SubPlan or a function called per row.
-func ownerPlanProblems(p planShape, ownerIndex string) []string {
+// planProblems says why a plan of a policy-filtered query would not scale:
+// one of the indexes the policy's arms need is unused (an owner-only policy
+// needs the owner index; an owner-or-group policy a BitmapOr of the owner
+// and group indexes), a table read row by row (Seq Scan), the caller's id
+// and groups not computed once each in initPlans InitPlans, a SubPlan or a
+// function called per row.
+func planProblems(p planShape, initPlans int, indexes ...string) []string {
 	var problems []string
-	if ownerIndex != "" && !contains(p.Indexes, ownerIndex) {
-		problems = append(problems, fmt.Sprintf("the owner index %s is not used (indexes used: %v)", ownerIndex, p.Indexes))
+	for _, index := range indexes {
+		if !contains(p.Indexes, index) {
+			problems = append(problems, fmt.Sprintf("the index %s is not used (indexes used: %v)", index, p.Indexes))
+		}
 	}
-	if p.InitPlans != 1 {
-		problems = append(problems, fmt.Sprintf("want exactly 1 InitPlan computing the user id once, got %d", p.InitPlans))
+	for _, rel := range p.SeqScans {
+		problems = append(problems, "a Seq Scan reads every row of "+rel)
+	}
+	if p.InitPlans != initPlans {
+		problems = append(problems, fmt.Sprintf("want exactly %d InitPlans computing the caller's id (and groups) once, got %d", initPlans, p.InitPlans))
 	}
 	if p.SubPlans != 0 {
 		problems = append(problems, fmt.Sprintf("%d SubPlans run per row", p.SubPlans))
@@ -470,4 +484,49 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// ---------------------------------------------------------------------------
+// The group API, called as PostgREST calls it (POST /rpc/<function>).
+// ---------------------------------------------------------------------------
+
+// rpc calls a function of the group API as who (POST /rpc/fn) with named
+// arguments, as PostgREST does; args are name, value pairs.
+func rpc(t *testing.T, db *database, who person, fn string, args ...any) error {
+	t.Helper()
+	var named []string
+	var values []any
+	for i := 0; i+1 < len(args); i += 2 {
+		values = append(values, args[i+1])
+		named = append(named, fmt.Sprintf("%s => $%d", args[i], len(values)))
+	}
+	sql := fmt.Sprintf("select app.%s(%s)", fn, strings.Join(named, ", "))
+	_, err := requester{t: t, db: db, who: who, path: "/rpc/" + fn}.exec("POST", sql, values...)
+	return err
+}
+
+// createGroup is POST /rpc/create_group {"name"} as who: the new group's id.
+func createGroup(t *testing.T, db *database, who person, name string) int64 {
+	t.Helper()
+	var id int64
+	err := requester{t: t, db: db, who: who, path: "/rpc/create_group"}.do("POST", func(tx pgx.Tx) error {
+		return tx.QueryRow(t.Context(), "select app.create_group(name => $1)", name).Scan(&id)
+	})
+	if err != nil {
+		t.Fatalf("%s: POST /rpc/create_group {%q}: %v", who.name, name, err)
+	}
+	return id
+}
+
+// addMember is POST /rpc/add_group_member as who; it must succeed. An
+// empty role is left out of the request (the API's default: member).
+func addMember(t *testing.T, db *database, who person, group int64, userID, role string) {
+	t.Helper()
+	args := []any{"group_id", group, "user_id", userID}
+	if role != "" {
+		args = append(args, "role", role)
+	}
+	if err := rpc(t, db, who, "add_group_member", args...); err != nil {
+		t.Fatalf("%s: POST /rpc/add_group_member {%d, %s, %s}: %v", who.name, group, userID, role, err)
+	}
 }

@@ -6,6 +6,9 @@ package policies_test
 // authenticator, one transaction per request, READ ONLY for GET, role and
 // JWT claims set with set_config). Each case is checked from both sides:
 // what the caller gets, and what the superuser then finds in the table.
+// Every chat message is posted into a chat room (a group): alice and bob
+// each have a room of their own, so these cases see only the owner rules.
+// groups_test.go covers what groups add.
 
 import (
 	"errors"
@@ -15,6 +18,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -43,35 +47,71 @@ var userNames = map[string]string{aliceID: "alice", bobID: "bob"}
 // ownedTable is one table of schema.sql protected by `owner can read,
 // create, write, delete`.
 type ownedTable struct {
-	name  string    // qualified table name
-	noun  string    // what a row is, for test names
-	path  string    // the PostgREST path
-	text  string    // its text column
-	index string    // the owner index the build creates
-	seed  [3]string // texts of alice's two rows and bob's one
+	name       string // qualified table name
+	noun       string // what a row is, for test names
+	path       string // the PostgREST path
+	text       string // its text column
+	index      string // the owner index the build creates
+	groupIndex string // the group index the build creates
+	groupFK    string // the foreign key of the group column to iam.groups
+	onDelete   string // its ON DELETE action
+	// groupIndexWhere is the group index's predicate: rows in no group are
+	// left out of it when the group is optional.
+	groupIndexWhere string
+	inRoom          bool      // every row is in a group (group column required)
+	seed            [3]string // texts of alice's two rows and bob's one
 }
 
 var ownedTables = []ownedTable{
 	{name: "app.todos", noun: "todo", path: "/todos", text: "title", index: "todos_owner_id_iam_idx",
-		seed: [3]string{"buy milk", "walk the dog", "bob: call mum"}},
+		groupIndex: "todos_group_id_iam_idx", groupFK: "todos_group_id_iam_fk", onDelete: "SET NULL",
+		groupIndexWhere: " WHERE (group_id IS NOT NULL)",
+		seed:            [3]string{"buy milk", "walk the dog", "bob: call mum"}},
 	{name: "app.chats", noun: "chat message", path: "/chats", text: "body", index: "chats_owner_id_iam_idx",
-		seed: [3]string{"hi bob", "lunch at noon?", "bob: sure"}},
+		groupIndex: "chats_group_id_iam_idx", groupFK: "chats_group_id_iam_fk", onDelete: "CASCADE",
+		inRoom: true, seed: [3]string{"hi bob", "lunch at noon?", "bob: sure"}},
+}
+
+// exampleRooms are alice's and bob's chat rooms in the example database:
+// groups each of them created through the API (POST /rpc/create_group),
+// with no other member.
+var exampleRooms struct {
+	once       sync.Once
+	alice, bob int64
+}
+
+func rooms(t *testing.T, db *database) (aliceRoom, bobRoom int64) {
+	t.Helper()
+	exampleRooms.once.Do(func() {
+		exampleRooms.alice = createGroup(t, db, alice, "alice's room")
+		exampleRooms.bob = createGroup(t, db, bob, "bob's room")
+	})
+	if exampleRooms.alice == 0 || exampleRooms.bob == 0 {
+		t.Fatal("creating alice's and bob's rooms failed")
+	}
+	return exampleRooms.alice, exampleRooms.bob
 }
 
 // matrix is one case's view of one table, freshly seeded as superuser:
-// ids 1 and 2 are alice's, id 3 is bob's.
+// ids 1 and 2 are alice's, id 3 is bob's; chat messages are in their
+// author's room.
 type matrix struct {
 	ownedTable
-	t      *testing.T
-	db     *database
-	seeded []row
+	t         *testing.T
+	db        *database
+	aliceRoom any // alice's room for chats, NULL for todos
+	bobRoom   any
+	seeded    []row
 }
 
 func newMatrix(t *testing.T, db *database, table ownedTable) *matrix {
 	m := &matrix{ownedTable: table, t: t, db: db}
+	if table.inRoom {
+		m.aliceRoom, m.bobRoom = rooms(t, db)
+	}
 	db.exec(t, m.expand("truncate {table} restart identity"))
-	db.exec(t, m.expand("insert into {table} ({text}, owner_id) values ($1, $4), ($2, $4), ($3, $5)"),
-		table.seed[0], table.seed[1], table.seed[2], aliceID, bobID)
+	db.exec(t, m.expand("insert into {table} ({text}, owner_id, group_id) values ($1, $4, $6), ($2, $4, $6), ($3, $5, $7)"),
+		table.seed[0], table.seed[1], table.seed[2], aliceID, bobID, m.aliceRoom, m.bobRoom)
 	m.seeded = []row{
 		{ID: 1, Text: table.seed[0], Owner: "alice"},
 		{ID: 2, Text: table.seed[1], Owner: "alice"},
@@ -80,12 +120,20 @@ func newMatrix(t *testing.T, db *database, table ownedTable) *matrix {
 	return m
 }
 
-// expand fills {table}, {text} and {cols} (id, text, owner) into SQL.
+// expand fills {table}, {text} and {cols} (id, text, owner) into SQL, and
+// for tables whose rows are in a room, {room} (", group_id") and
+// {alice's room} (", <its id>") into inserts; both are empty for todos.
 func (m *matrix) expand(sql string) string {
+	room, aliceRoom := "", ""
+	if m.inRoom {
+		room, aliceRoom = ", group_id", fmt.Sprintf(", %d", m.aliceRoom)
+	}
 	return strings.NewReplacer(
 		"{table}", m.name,
 		"{text}", m.text,
 		"{cols}", "id, "+m.text+", owner_id::text",
+		"{room}", room,
+		"{alice's room}", aliceRoom,
 	).Replace(sql)
 }
 
@@ -116,14 +164,14 @@ var ownerCases = []struct {
 }{
 	// Alice, on her own rows.
 	{"alice creates a %s and gets it back, owned by her (return=representation)", func(t *testing.T, m *matrix) {
-		got, err := m.as(alice).query("POST", "insert into {table} ({text}) values ($1) returning {cols}", "fresh")
+		got, err := m.as(alice).query("POST", "insert into {table} ({text}{room}) values ($1{alice's room}) returning {cols}", "fresh")
 		noError(t, err)
 		created := row{ID: 4, Text: "fresh", Owner: "alice"}
 		wantRows(t, "returned", got, []row{created})
 		m.wantTable(append(m.seeded, created)...)
 	}},
 	{"alice creates a %s without asking for it back, owned by her (return=minimal)", func(t *testing.T, m *matrix) {
-		n, err := m.as(alice).exec("POST", "insert into {table} ({text}) values ($1)", "quiet")
+		n, err := m.as(alice).exec("POST", "insert into {table} ({text}{room}) values ($1{alice's room})", "quiet")
 		noError(t, err)
 		if n != 1 {
 			t.Errorf("inserted %d rows, want 1", n)
@@ -201,7 +249,7 @@ var ownerCases = []struct {
 
 	// Forged and changed owners.
 	{"alice cannot create a %s owned by bob", func(t *testing.T, m *matrix) {
-		_, err := m.as(alice).exec("POST", "insert into {table} ({text}, owner_id) values ($1, $2)", "forged", bobID)
+		_, err := m.as(alice).exec("POST", "insert into {table} ({text}, owner_id{room}) values ($1, $2{alice's room})", "forged", bobID)
 		wantSQLError(t, err, "42501", "owner_id")
 		m.unchanged()
 	}},
@@ -238,7 +286,7 @@ var ownerCases = []struct {
 		wantRows(t, "list without sub", got, nil)
 	}},
 	{"a token without sub cannot create a %s", func(t *testing.T, m *matrix) {
-		_, err := m.as(noSub).exec("POST", "insert into {table} ({text}) values ('nobody')")
+		_, err := m.as(noSub).exec("POST", "insert into {table} ({text}{room}) values ('nobody'{alice's room})")
 		wantSQLError(t, err, "28000", "without a user id")
 		m.unchanged()
 	}},
@@ -261,14 +309,14 @@ var ownerCases = []struct {
 		wantRows(t, "list with a federated sub", got, nil)
 	}},
 	{"a sub that is not a uuid (f:ldap:alice) is refused when creating a %s", func(t *testing.T, m *matrix) {
-		_, err := m.as(federatedAlice).exec("POST", "insert into {table} ({text}) values ('federated')")
+		_, err := m.as(federatedAlice).exec("POST", "insert into {table} ({text}{room}) values ('federated'{alice's room})")
 		wantSQLError(t, err, "28000", "not a uuid")
 		m.unchanged()
 	}},
 
 	// GET really is READ ONLY, and reading needs no writes.
 	{"a GET that tries to insert a %s fails with 25006 (the request is READ ONLY)", func(t *testing.T, m *matrix) {
-		_, err := m.as(alice).exec("GET", "insert into {table} ({text}) values ('sneaky')")
+		_, err := m.as(alice).exec("GET", "insert into {table} ({text}{room}) values ('sneaky'{alice's room})")
 		wantSQLError(t, err, "25006", "read-only transaction")
 		m.unchanged()
 	}},
@@ -332,7 +380,11 @@ func TestBuildAppliesCleanlyTwice(t *testing.T) {
 		RLS, Forced bool
 		Policies    []string
 		Triggers    []string
-		OwnerIndex  bool
+		OwnerIndex  string // definition of the owner index
+		GroupIndex  string // definition of the group index
+		GroupFK     string // definition of the group column's foreign key
+		Indexes     []string
+		ForeignKeys []string
 		WebUser     []string
 		WebAnon     []string
 	}
@@ -344,14 +396,19 @@ func TestBuildAppliesCleanlyTwice(t *testing.T) {
 				  array(select policyname::text from pg_policies p
 				        where p.schemaname = n.nspname and p.tablename = c.relname order by 1),
 				  array(select tgname::text from pg_trigger where tgrelid = c.oid and not tgisinternal order by 1),
-				  to_regclass('app.' || $2) is not null,
+				  coalesce(pg_get_indexdef(to_regclass('app.' || $2)), ''),
+				  coalesce(pg_get_indexdef(to_regclass('app.' || $3)), ''),
+				  coalesce((select pg_get_constraintdef(k.oid) from pg_constraint k
+				            where k.conrelid = c.oid and k.conname = $4 and k.contype = 'f'), ''),
+				  array(select ic.relname::text from pg_index i join pg_class ic on ic.oid = i.indexrelid where i.indrelid = c.oid order by 1),
+				  array(select k.conname::text from pg_constraint k where k.conrelid = c.oid and k.contype = 'f' order by 1),
 				  array(select privilege_type::text from information_schema.role_table_grants g
 				        where g.grantee = 'web_user' and g.table_schema = n.nspname and g.table_name = c.relname order by 1),
 				  array(select privilege_type::text from information_schema.role_table_grants g
 				        where g.grantee = 'web_anon' and g.table_schema = n.nspname and g.table_name = c.relname order by 1)
 				from pg_class c join pg_namespace n on n.oid = c.relnamespace
-				where c.oid = $1::regclass`, table.name, table.index).
-				Scan(&got.RLS, &got.Forced, &got.Policies, &got.Triggers, &got.OwnerIndex, &got.WebUser, &got.WebAnon)
+				where c.oid = $1::regclass`, table.name, table.index, table.groupIndex, table.groupFK).
+				Scan(&got.RLS, &got.Forced, &got.Policies, &got.Triggers, &got.OwnerIndex, &got.GroupIndex, &got.GroupFK, &got.Indexes, &got.ForeignKeys, &got.WebUser, &got.WebAnon)
 			noError(t, err)
 			want := protection{
 				RLS: true, Forced: true,
@@ -359,10 +416,14 @@ func TestBuildAppliesCleanlyTwice(t *testing.T) {
 					"iam: authenticated can delete", "iam: authenticated can insert",
 					"iam: authenticated can select", "iam: authenticated can update",
 				},
-				Triggers:   []string{"iam_guard_owner"},
-				OwnerIndex: true,
-				WebUser:    []string{"DELETE", "INSERT", "SELECT", "UPDATE"},
-				WebAnon:    []string{},
+				Triggers:    []string{"iam_guard_row"},
+				OwnerIndex:  fmt.Sprintf("CREATE INDEX %s ON %s USING btree (owner_id)", table.index, table.name),
+				GroupIndex:  fmt.Sprintf("CREATE INDEX %s ON %s USING btree (group_id)%s", table.groupIndex, table.name, table.groupIndexWhere),
+				GroupFK:     "FOREIGN KEY (group_id) REFERENCES iam.groups(id) ON DELETE " + table.onDelete,
+				Indexes:     []string{table.groupIndex, table.index, strings.TrimPrefix(table.name, "app.") + "_pkey"},
+				ForeignKeys: []string{table.groupFK},
+				WebUser:     []string{"DELETE", "INSERT", "SELECT", "UPDATE"},
+				WebAnon:     []string{},
 			}
 			if diff := cmp.Diff(want, got); diff != "" {
 				t.Errorf("protection of %s (-want +got):\n%s", table.name, diff)
@@ -494,9 +555,11 @@ resource app.notes {
 }
 
 // TestOwnerQueriesUseTheOwnerIndex: with 200,000 todos of 2,000 owners, the
-// queries PostgREST sends for alice find her rows through the owner index,
-// with her id computed once (an InitPlan), never per row. A deliberately
-// bad policy that calls a function per row shows the check can fail.
+// queries PostgREST sends for a user find their rows through the owner
+// index — OR-ed with the group index (a BitmapOr), since todos.iam also
+// lets group members read — with the user id and the user's groups each
+// computed once (two InitPlans), never per row. A deliberately bad policy
+// that calls a function per row shows the check can fail.
 func TestOwnerQueriesUseTheOwnerIndex(t *testing.T) {
 	db := newDatabase(t, "plans", "schema.sql")
 	script, err := buildScript(".")
@@ -524,6 +587,7 @@ func TestOwnerQueriesUseTheOwnerIndex(t *testing.T) {
 		create table app_bad.todos (like app.todos);
 		alter table app_bad.todos add primary key (id);
 		create index todos_owner_id_iam_idx on app_bad.todos (owner_id);
+		create index todos_group_id_iam_idx on app_bad.todos (group_id);
 		insert into app_bad.todos select * from app.todos;
 		analyze app_bad.todos;
 		create function app_bad.is_mine(owner uuid) returns boolean
@@ -544,33 +608,35 @@ func TestOwnerQueriesUseTheOwnerIndex(t *testing.T) {
 		t.Fatalf("owner1 counts %d todos, want 100 of 200000", count)
 	}
 
+	// The policy's two arms: owner_id = <user id>, group_id = any(<groups>).
+	ownerAndGroup := []string{"todos_owner_id_iam_idx", "todos_group_id_iam_idx"}
 	queries := []struct {
-		name       string
-		sql        string
-		args       []any
-		ownerIndex string // "" when another index is the right one (the primary key)
+		name    string
+		sql     string
+		args    []any
+		indexes []string // the indexes the plan must read
 	}{
-		{"the list (order by id desc limit 50)", "select * from %s order by id desc limit 50", nil, "todos_owner_id_iam_idx"},
-		{"the count", "select count(*) from %s", nil, "todos_owner_id_iam_idx"},
-		{"a read by id", "select * from %s where id = $1", []any{int64(2001)}, ""},
+		{"the list (order by id desc limit 50)", "select * from %s order by id desc limit 50", nil, ownerAndGroup},
+		{"the count", "select count(*) from %s", nil, ownerAndGroup},
+		{"a read by id", "select * from %s where id = $1", []any{int64(2001)}, []string{"todos_pkey"}},
 	}
 	for _, q := range queries {
-		t.Run(q.name+" finds alice's todos through the index, her id computed once", func(t *testing.T) {
+		t.Run(q.name+" finds owner1's todos through the indexes, the user id and groups computed once", func(t *testing.T) {
 			plan := explainAs(t, db, owner1, fmt.Sprintf(q.sql, "app.todos"), q.args...)
-			if problems := ownerPlanProblems(plan, q.ownerIndex); len(problems) > 0 {
+			if problems := planProblems(plan, 2, q.indexes...); len(problems) > 0 {
 				t.Errorf("plan %+v:\n%s", plan, strings.Join(problems, "\n"))
 			}
-			if q.ownerIndex == "" && len(plan.Indexes) == 0 {
-				t.Errorf("plan %+v reads no index", plan)
+			if len(q.indexes) > 1 && !contains(plan.Nodes, "BitmapOr") {
+				t.Errorf("plan %+v: want a BitmapOr of %v", plan, q.indexes)
 			}
 		})
 	}
 	for _, q := range queries[:2] {
 		t.Run(q.name+" under a per-row function policy is reported as not scaling", func(t *testing.T) {
 			plan := explainAs(t, db, owner1, fmt.Sprintf(q.sql, "app_bad.todos"), q.args...)
-			problems := ownerPlanProblems(plan, q.ownerIndex)
+			problems := planProblems(plan, 2, q.indexes...)
 			if !slices.ContainsFunc(problems, func(p string) bool { return strings.Contains(p, "is_mine(owner_id)") }) ||
-				!slices.ContainsFunc(problems, func(p string) bool { return strings.Contains(p, "is not used") }) {
+				!slices.ContainsFunc(problems, func(p string) bool { return strings.Contains(p, "todos_owner_id_iam_idx is not used") }) {
 				t.Errorf("plan %+v: problems %q, want the unused owner index and the per-row is_mine call", plan, problems)
 			}
 		})
@@ -592,17 +658,21 @@ func explainAs(t *testing.T, db *database, who person, sql string, args ...any) 
 	return plan
 }
 
-// TestPlanWalker pins walkPlan and ownerPlanProblems on two plans
-// PostgreSQL 15 printed in TestOwnerQueriesUseTheOwnerIndex (costs
-// trimmed): the list under the generated policy, and under the bad one.
+// TestPlanWalker pins walkPlan and planProblems on two plans PostgreSQL 15
+// printed in TestOwnerQueriesUseTheOwnerIndex (costs trimmed): the list
+// under the generated owner-or-group policy, and under the bad one.
 func TestPlanWalker(t *testing.T) {
-	const good = `[{"Plan": {"Node Type": "Limit", "Startup Cost": 334.60, "Total Cost": 334.72, "Plans": [
+	const good = `[{"Plan": {"Node Type": "Limit", "Startup Cost": 379.16, "Total Cost": 379.28, "Plans": [
 	  {"Node Type": "Result", "Parent Relationship": "InitPlan", "Subplan Name": "InitPlan 1 (returns $0)"},
+	  {"Node Type": "Result", "Parent Relationship": "InitPlan", "Subplan Name": "InitPlan 2 (returns $1)"},
 	  {"Node Type": "Sort", "Parent Relationship": "Outer", "Sort Key": ["todos.id DESC"], "Plans": [
 	    {"Node Type": "Bitmap Heap Scan", "Parent Relationship": "Outer", "Relation Name": "todos",
-	     "Recheck Cond": "(owner_id = $0)", "Plans": [
-	      {"Node Type": "Bitmap Index Scan", "Parent Relationship": "Outer",
-	       "Index Name": "todos_owner_id_iam_idx", "Index Cond": "(owner_id = $0)"}]}]}]}}]`
+	     "Recheck Cond": "((owner_id = $0) OR (group_id = ANY ($1)))", "Plans": [
+	      {"Node Type": "BitmapOr", "Parent Relationship": "Outer", "Plans": [
+	        {"Node Type": "Bitmap Index Scan", "Parent Relationship": "Member",
+	         "Index Name": "todos_owner_id_iam_idx", "Index Cond": "(owner_id = $0)"},
+	        {"Node Type": "Bitmap Index Scan", "Parent Relationship": "Member",
+	         "Index Name": "todos_group_id_iam_idx", "Index Cond": "(group_id = ANY ($1))"}]}]}]}]}}]`
 	const bad = `[{"Plan": {"Node Type": "Limit", "Startup Cost": 0.42, "Total Cost": 43.23, "Plans": [
 	  {"Node Type": "Index Scan", "Parent Relationship": "Outer", "Scan Direction": "Backward",
 	   "Index Name": "todos_pkey", "Relation Name": "todos", "Filter": "app_bad.is_mine(owner_id)"}]}}]`
@@ -614,16 +684,16 @@ func TestPlanWalker(t *testing.T) {
 		wantProblems []string
 	}{
 		{
-			name: "the generated policy's plan reads the owner index and computes the user id once",
+			name: "the generated policy's plan is a BitmapOr of the owner and group indexes, the user id and groups computed once",
 			plan: good,
 			wantShape: planShape{
-				Nodes:     []string{"Limit", "Result", "Sort", "Bitmap Heap Scan", "Bitmap Index Scan"},
-				Indexes:   []string{"todos_owner_id_iam_idx"},
-				InitPlans: 1,
+				Nodes:     []string{"Limit", "Result", "Result", "Sort", "Bitmap Heap Scan", "BitmapOr", "Bitmap Index Scan", "Bitmap Index Scan"},
+				Indexes:   []string{"todos_owner_id_iam_idx", "todos_group_id_iam_idx"},
+				InitPlans: 2,
 			},
 		},
 		{
-			name: "a per-row function policy's plan fails on index, InitPlan and Filter",
+			name: "a per-row function policy's plan fails on indexes, InitPlans and Filter",
 			plan: bad,
 			wantShape: planShape{
 				Nodes:   []string{"Limit", "Index Scan"},
@@ -631,8 +701,9 @@ func TestPlanWalker(t *testing.T) {
 				Filters: []string{"app_bad.is_mine(owner_id)"},
 			},
 			wantProblems: []string{
-				"the owner index todos_owner_id_iam_idx is not used (indexes used: [todos_pkey])",
-				"want exactly 1 InitPlan computing the user id once, got 0",
+				"the index todos_owner_id_iam_idx is not used (indexes used: [todos_pkey])",
+				"the index todos_group_id_iam_idx is not used (indexes used: [todos_pkey])",
+				"want exactly 2 InitPlans computing the caller's id (and groups) once, got 0",
 				"a function is called per row in Filter: app_bad.is_mine(owner_id)",
 			},
 		},
@@ -643,21 +714,22 @@ func TestPlanWalker(t *testing.T) {
 			if diff := cmp.Diff(c.wantShape, shape); diff != "" {
 				t.Errorf("walkPlan (-want +got):\n%s", diff)
 			}
-			if diff := cmp.Diff(c.wantProblems, ownerPlanProblems(shape, "todos_owner_id_iam_idx")); diff != "" {
-				t.Errorf("ownerPlanProblems (-want +got):\n%s", diff)
+			if diff := cmp.Diff(c.wantProblems, planProblems(shape, 2, "todos_owner_id_iam_idx", "todos_group_id_iam_idx")); diff != "" {
+				t.Errorf("planProblems (-want +got):\n%s", diff)
 			}
 		})
 	}
-	t.Run("a SubPlan is reported as running per row", func(t *testing.T) {
-		shape, err := walkPlan([]byte(`[{"Plan": {"Node Type": "Seq Scan", "Filter": "(owner_id = (SubPlan 1))", "Plans": [
+	t.Run("a Seq Scan and a SubPlan are reported as reading every row", func(t *testing.T) {
+		shape, err := walkPlan([]byte(`[{"Plan": {"Node Type": "Seq Scan", "Relation Name": "todos", "Filter": "(owner_id = (SubPlan 1))", "Plans": [
 		  {"Node Type": "Result", "Parent Relationship": "SubPlan", "Subplan Name": "SubPlan 1"}]}}]`))
 		noError(t, err)
 		want := []string{
-			"want exactly 1 InitPlan computing the user id once, got 0",
+			"a Seq Scan reads every row of todos",
+			"want exactly 1 InitPlans computing the caller's id (and groups) once, got 0",
 			"1 SubPlans run per row",
 		}
-		if diff := cmp.Diff(want, ownerPlanProblems(shape, "")); diff != "" {
-			t.Errorf("ownerPlanProblems (-want +got):\n%s", diff)
+		if diff := cmp.Diff(want, planProblems(shape, 1)); diff != "" {
+			t.Errorf("planProblems (-want +got):\n%s", diff)
 		}
 	})
 	t.Run("output that is not one EXPLAIN (FORMAT JSON) plan is an error", func(t *testing.T) {

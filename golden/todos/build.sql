@@ -743,8 +743,8 @@ call iam.grant_serial_sequences('app.todos'::regclass, 'web_user');
 -- The owner arm of the policies is owner_id = <caller>: this index makes it an index scan instead of a scan of every row.
 create index if not exists todos_owner_id_iam_idx on app.todos (owner_id);
 
--- The group arm is group_id = any(<caller's groups>): this index serves it (a BitmapOr with the owner index).
-create index if not exists todos_group_id_iam_idx on app.todos (group_id);
+-- The group arm is group_id = any(<caller's groups>): this index serves it (a BitmapOr with the owner index); rows in no group are left out of it.
+create index if not exists todos_group_id_iam_idx on app.todos (group_id) where group_id is not null;
 
 -- A row's group must exist; when the group is deleted its rows go back to their owners only (set null).
 do $do$
@@ -773,7 +773,7 @@ drop policy if exists "iam: anonymous can delete" on app.todos;
 create policy "iam: authenticated can select" on app.todos
     as permissive for select to web_user
     using (owner_id = (select iam.user_id_uuid('sub'))
-        or group_id = any ((select iam.group_ids('member'))::bigint[]));
+        or (group_id = any ((select iam.group_ids('member'))::bigint[]) and group_id is not null));
 comment on policy "iam: authenticated can select" on app.todos is 'iamc: owner can read (policies/todos.iam:8); group member can read (policies/todos.iam:9)';
 
 create policy "iam: authenticated can insert" on app.todos
@@ -784,15 +784,15 @@ comment on policy "iam: authenticated can insert" on app.todos is 'iamc: owner c
 create policy "iam: authenticated can update" on app.todos
     as permissive for update to web_user
     using (owner_id = (select iam.user_id_uuid('sub'))
-        or group_id = any ((select iam.group_ids('member'))::bigint[]))
+        or (group_id = any ((select iam.group_ids('member'))::bigint[]) and group_id is not null))
     with check (owner_id = (select iam.user_id_uuid('sub'))
-        or group_id = any ((select iam.group_ids('member'))::bigint[]));
+        or (group_id = any ((select iam.group_ids('member'))::bigint[]) and group_id is not null));
 comment on policy "iam: authenticated can update" on app.todos is 'iamc: owner can write (policies/todos.iam:8); group member can write (policies/todos.iam:9)';
 
 create policy "iam: authenticated can delete" on app.todos
     as permissive for delete to web_user
     using (owner_id = (select iam.user_id_uuid('sub'))
-        or group_id = any ((select iam.group_ids('admin'))::bigint[]));
+        or (group_id = any ((select iam.group_ids('admin'))::bigint[]) and group_id is not null));
 comment on policy "iam: authenticated can delete" on app.todos is 'iamc: owner can delete (policies/todos.iam:8); group admin can delete (policies/todos.iam:10)';
 
 commit;
