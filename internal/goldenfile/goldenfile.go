@@ -10,9 +10,12 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/iamc/iamc/stdlib"
 )
 
 // Update is set by `go test ... -update`.
@@ -38,4 +41,43 @@ func Check(t testing.TB, path, got string) {
 	if diff := cmp.Diff(string(want), got); diff != "" {
 		t.Errorf("%s differs from the output (-want +got); run go test -update and review the diff:\n%s", path, diff)
 	}
+}
+
+// runtimeElided stands where ElideRuntime took the runtime out.
+const runtimeElided = "-- [the statements of stdlib/runtime.sql stand here; golden/runtime.sql holds them]\n"
+
+// ElideRuntime replaces the embedded runtime (stdlib/runtime.sql, the same
+// in every build) by one line, so that a golden build.sql shows what its
+// case generates, and a change of the runtime shows up in one file
+// (golden/runtime.sql), not in every case. It fails the test when the
+// script does not hold the runtime exactly once.
+func ElideRuntime(t testing.TB, script string) string {
+	t.Helper()
+	start, end := runtimeSpan(t, script)
+	return script[:start] + runtimeElided + script[end:]
+}
+
+// Runtime is the runtime as the build prints it, for golden/runtime.sql.
+func Runtime(t testing.TB, script string) string {
+	t.Helper()
+	start, end := runtimeSpan(t, script)
+	return script[start:end]
+}
+
+func runtimeSpan(t testing.TB, script string) (start, end int) {
+	t.Helper()
+	first, last := runtimeBounds()
+	start = strings.Index(script, first)
+	end = strings.Index(script, last)
+	if start < 0 || end < start || strings.Count(script, first) != 1 || strings.Count(script, last) != 1 {
+		t.Fatalf("the script does not hold the runtime (stdlib/runtime.sql) exactly once")
+	}
+	return start, end + len(last) + 1
+}
+
+// runtimeBounds are the first line and the last line of the runtime's SQL
+// as the build prints it.
+func runtimeBounds() (first, last string) {
+	lines := strings.Split(strings.TrimSpace(stdlib.Runtime), "\n")
+	return lines[0], lines[len(lines)-1]
 }

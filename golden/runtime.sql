@@ -1,0 +1,623 @@
+-- The iam runtime, version 1: what every generated policy calls.
+-- Embedded in the iamc binary and emitted at the top of every `iamc build`.
+-- It runs as the owner role (the build script sets it), so every object
+-- here is owned by that role. Nothing here writes on the read path:
+-- PostgREST runs GET and HEAD in READ ONLY transactions.
+
+create table if not exists iam.runtime (
+    singleton boolean primary key default true check (singleton),
+    version integer not null,
+    installed_at timestamptz not null default now()
+);
+
+comment on table iam.runtime is
+    'Which iam runtime version iamc installed here; a newer iamc upgrades it in place, an older one refuses to run.';
+
+do $do$
+declare
+    installed integer;
+begin
+    select version into installed from iam.runtime;
+    if installed > 1 then
+        raise exception using
+            errcode = '55000',
+            message = format('the iam runtime in this database is version %s, newer than this iamc (version 1)', installed),
+            detail = 'Applying older policies over a newer runtime could remove protections it added.',
+            hint = 'Build with the iamc release that installed it, or a newer one.';
+    end if;
+end
+$do$;
+
+insert into iam.runtime (version) values (1)
+on conflict (singleton) do update set version = excluded.version, installed_at = now()
+where iam.runtime.version is distinct from excluded.version;
+
+create or replace function iam.claims() returns jsonb
+    language sql stable parallel safe
+    set search_path = pg_catalog, pg_temp
+as $fn$
+    select coalesce(nullif(current_setting('request.jwt.claims', true), ''), '{}')::jsonb
+$fn$;
+
+comment on function iam.claims() is
+    'The JWT claims PostgREST set for this request (request.jwt.claims), or {} outside a request. Read-only.';
+
+create or replace function iam.user_id_text(claim text) returns text
+    language sql stable parallel safe
+    set search_path = pg_catalog, pg_temp
+as $fn$
+    select nullif(iam.claims() ->> claim, '')
+$fn$;
+
+comment on function iam.user_id_text(text) is
+    'The caller''s user id as text, from the named claim; NULL when the request has none. Policies call it as (select ...) so it runs once per statement.';
+
+create or replace function iam.user_id_uuid(claim text) returns uuid
+    language plpgsql stable parallel safe
+    set search_path = pg_catalog, pg_temp
+as $fn$
+-- The text is checked before the cast instead of catching the cast's error:
+-- an exception block starts a subtransaction, which PostgreSQL forbids in a
+-- parallel query (a count over a large table is planned in parallel).
+declare
+    raw text := nullif(iam.claims() ->> claim, '');
+begin
+    if raw !~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' then
+        raise exception using
+            errcode = '28000',
+            message = format('the JWT claim %s is not a uuid', claim),
+            detail = format('This API identifies users by the uuid in the %s claim; the token carries %s.', claim, raw),
+            hint = 'Use a token whose subject is a uuid, or declare `identity { type text }` when users come from a federated provider.';
+    end if;
+    return raw::uuid;
+end
+$fn$;
+
+comment on function iam.user_id_uuid(text) is
+    'The caller''s user id as a uuid, cast once; NULL when the request has none; SQLSTATE 28000 (HTTP 403 in PostgREST) when it is not a uuid. Policies call it as (select ...) so it runs once per statement.';
+
+create or replace function iam.bypasses_rls() returns boolean
+    language sql stable parallel safe
+    set search_path = pg_catalog, pg_temp
+as $fn$
+    select coalesce((select rolsuper or rolbypassrls from pg_roles where rolname = current_user), false)
+$fn$;
+
+comment on function iam.bypasses_rls() is
+    'True for roles that RLS does not apply to (superusers, BYPASSRLS): backend jobs that may set or change owners explicitly.';
+
+create table if not exists iam.settings (
+    singleton boolean primary key default true check (singleton),
+    identity_claim text not null,
+    identity_type text not null check (identity_type in ('uuid', 'text')),
+    token_groups_claim text,
+    token_group_role text check (token_group_role in ('member', 'admin', 'owner')),
+    admin_role text
+);
+
+comment on table iam.settings is
+    'The identity and group settings of the .iam files, written by every iamc build; read by the helpers below.';
+
+create or replace function iam.caller_id() returns text
+    language sql stable parallel safe security definer
+    set search_path = pg_catalog, pg_temp
+as $fn$
+    select case s.identity_type
+        when 'uuid' then iam.user_id_uuid(s.identity_claim)::text
+        else iam.user_id_text(s.identity_claim)
+    end
+    from iam.settings s
+$fn$;
+
+comment on function iam.caller_id() is
+    'The caller''s user id in canonical text form (a uuid is normalised), as stored in iam.group_members; NULL without one. Definer: it reads iam.settings.';
+
+create or replace function iam.identity_claim() returns text
+    language sql stable parallel safe security definer
+    set search_path = pg_catalog, pg_temp
+as $fn$
+    select identity_claim from iam.settings
+$fn$;
+
+comment on function iam.identity_claim() is
+    'The JWT claim holding the user id, for error messages.';
+
+create or replace function iam.has_realm_role(role_name text) returns boolean
+    language sql stable parallel safe
+    set search_path = pg_catalog, pg_temp
+as $fn$
+    select coalesce(iam.claims() -> 'realm_access' -> 'roles' ? role_name, false)
+$fn$;
+
+comment on function iam.has_realm_role(text) is
+    'Does the Keycloak token list this realm role in realm_access.roles? Used for the declared admin role.';
+
+create or replace function iam.is_admin() returns boolean
+    language sql stable parallel safe security definer
+    set search_path = pg_catalog, pg_temp
+as $fn$
+    select coalesce((select iam.has_realm_role(s.admin_role) from iam.settings s where s.admin_role is not null), false)
+$fn$;
+
+comment on function iam.is_admin() is
+    'True when the .iam files declare an admin realm role and the token carries it: such callers bypass the row rules.';
+
+create or replace function iam.role_rank(role_name text) returns integer
+    language sql immutable parallel safe
+    set search_path = pg_catalog, pg_temp
+as $fn$
+    select case role_name when 'member' then 1 when 'admin' then 2 when 'owner' then 3 end
+$fn$;
+
+comment on function iam.role_rank(text) is
+    'Membership roles are ordered member < admin < owner; a rule for a role applies to the roles above it.';
+
+create table if not exists iam.groups (
+    id bigint generated always as identity primary key,
+    name text not null check (length(btrim(name)) between 1 and 200),
+    token_name text unique,
+    created_by text not null,
+    created_at timestamptz not null default now()
+);
+
+comment on table iam.groups is
+    'Groups. token_name, when set by a DBA, is a Keycloak group path (e.g. /team-a): tokens naming it count as memberships.';
+
+create table if not exists iam.group_members (
+    group_id bigint not null references iam.groups (id) on delete cascade,
+    user_id text not null,
+    role text not null default 'member' check (role in ('member', 'admin', 'owner')),
+    added_by text,
+    added_at timestamptz not null default now(),
+    primary key (group_id, user_id)
+);
+
+-- The membership helper looks members up by user: this index serves it.
+create index if not exists group_members_user_id_idx on iam.group_members (user_id, group_id, role);
+
+comment on table iam.group_members is
+    'Who is in which group, with which role. Only the iam functions write it; no runtime role can read it directly.';
+
+create or replace function iam.my_groups() returns table (group_id bigint, role text)
+    language plpgsql stable parallel safe security definer
+    set search_path = pg_catalog, pg_temp
+as $fn$
+-- Database memberships, plus the groups named in the token's groups claim
+-- (with the declared token role); the higher role wins.
+declare
+    me text := iam.caller_id();
+    s iam.settings;
+begin
+    select * into s from iam.settings;
+    return query
+    select m.group_id, m.role
+    from (
+        select gm.group_id, gm.role
+        from iam.group_members gm
+        where gm.user_id = me
+        union all
+        select g.id, s.token_group_role
+        from iam.groups g
+        where s.token_groups_claim is not null
+          and g.token_name in (
+              select jsonb_array_elements_text(
+                  case jsonb_typeof(iam.claims() -> s.token_groups_claim)
+                      when 'array' then iam.claims() -> s.token_groups_claim
+                      else '[]'::jsonb
+                  end))
+    ) m
+    where me is not null or s.token_groups_claim is not null
+    order by m.group_id, iam.role_rank(m.role) desc;
+end
+$fn$;
+
+comment on function iam.my_groups() is
+    'The caller''s groups and role in each (a group may appear twice, highest role first). Definer: group tables are not readable by the runtime roles.';
+
+create or replace function iam.group_ids(min_role text) returns bigint[]
+    language sql stable parallel safe security definer
+    set search_path = pg_catalog, pg_temp
+as $fn$
+    select coalesce(array_agg(distinct g.group_id order by g.group_id), '{}')
+    from iam.my_groups() g
+    where iam.role_rank(g.role) >= iam.role_rank(min_role)
+$fn$;
+
+comment on function iam.group_ids(text) is
+    'Ids of the groups where the caller has min_role or higher. Policies call it as (select ...)::bigint[] so it runs once per statement and group_id = any(...) can use an index.';
+
+create or replace function iam.group_role(gid bigint) returns text
+    language sql stable parallel safe security definer
+    set search_path = pg_catalog, pg_temp
+as $fn$
+    select g.role from iam.my_groups() g where g.group_id = gid order by iam.role_rank(g.role) desc limit 1
+$fn$;
+
+comment on function iam.group_role(bigint) is
+    'The caller''s role in one group, or NULL when not a member.';
+
+create or replace function iam.group_exists(gid bigint) returns boolean
+    language sql stable parallel safe security definer
+    set search_path = pg_catalog, pg_temp
+as $fn$
+    select exists (select from iam.groups where id = gid)
+$fn$;
+
+comment on function iam.group_exists(bigint) is
+    'Does the group exist? The row guard lets rows leave a group that was deleted.';
+
+create or replace function iam.guard_row() returns trigger
+    language plpgsql
+    set search_path = pg_catalog, pg_temp
+as $fn$
+-- Arguments: owner column ('' for none), group column ('' for none), the
+-- lowest group role that may put rows into a group ('' for none), and
+-- 'required' when every row must be in a group.
+declare
+    owner_column text := tg_argv[0];
+    group_column text := tg_argv[1];
+    create_role text := nullif(tg_argv[2], '');
+    group_required boolean := tg_argv[3] = 'required';
+    caller text := iam.caller_id();
+    privileged boolean := iam.bypasses_rls() or iam.is_admin();
+    new_row jsonb := to_jsonb(new);
+    old_row jsonb;
+    new_owner text;
+    new_group bigint;
+    old_group bigint;
+begin
+    if owner_column <> '' then
+        new_owner := new_row ->> owner_column;
+    end if;
+    if group_column <> '' then
+        new_group := (new_row ->> group_column)::bigint;
+    end if;
+
+    if tg_op = 'INSERT' then
+        if owner_column <> '' then
+            if caller is null then
+                if privileged then
+                    return new;
+                end if;
+                raise exception using
+                    errcode = '28000',
+                    message = format('cannot create a row in %I.%I without a user id', tg_table_schema, tg_table_name),
+                    detail = format('Rows are owned by the caller, named by the %s claim of the JWT, and this request has none.', iam.identity_claim()),
+                    hint = format('Sign in and send a JWT with a %s claim.', iam.identity_claim());
+            end if;
+            if new_owner is null then
+                new := jsonb_populate_record(new, jsonb_build_object(owner_column, caller));
+            elsif new_owner is distinct from caller and not privileged then
+                raise exception using
+                    errcode = '42501',
+                    message = format('%s must be the caller''s own user id', owner_column),
+                    detail = format('A row of %I.%I is created by, and owned by, the caller.', tg_table_schema, tg_table_name),
+                    hint = format('Leave %s out of the request: it is filled from the JWT.', owner_column);
+            end if;
+        end if;
+        if group_column <> '' and not privileged then
+            perform iam.check_group_entry(tg_table_schema, tg_table_name, group_column, new_group, create_role, group_required);
+        end if;
+        return new;
+    end if;
+
+    -- UPDATE: the trigger fires only when the owner or group column is set.
+    old_row := to_jsonb(old);
+    if privileged then
+        return new;
+    end if;
+    if owner_column <> '' and new_owner is distinct from (old_row ->> owner_column) then
+        raise exception using
+            errcode = '42501',
+            message = format('the owner of a row of %I.%I cannot be changed', tg_table_schema, tg_table_name),
+            detail = format('%s is fixed when the row is created.', owner_column),
+            hint = format('Leave %s out of the update; ownership transfer is not offered by this version of iamc.', owner_column);
+    end if;
+    if group_column <> '' then
+        old_group := (old_row ->> group_column)::bigint;
+        if new_group is distinct from old_group then
+            -- A row whose group was deleted may leave it (the foreign key's
+            -- ON DELETE action does exactly that).
+            if new_group is null and not iam.group_exists(old_group) then
+                return new;
+            end if;
+            if owner_column = '' or caller is distinct from (old_row ->> owner_column) then
+                raise exception using
+                    errcode = '42501',
+                    message = format('only the owner of a row of %I.%I can move it between groups', tg_table_schema, tg_table_name),
+                    detail = format('The row is in group %s; group members may change it but not move it.', coalesce(old_group::text, 'none')),
+                    hint = format('Leave %s out of the update.', group_column);
+            end if;
+            perform iam.check_group_entry(tg_table_schema, tg_table_name, group_column, new_group, create_role, group_required);
+        end if;
+    end if;
+    return new;
+end
+$fn$;
+
+comment on function iam.guard_row() is
+    'Trigger: fills the owner column from the JWT on INSERT and rejects a forged owner; keeps the owner immutable; lets rows into a group only for callers with the create role there, and lets only the owner move a row. RLS cannot compare OLD and NEW, so this is a trigger; it gives clear errors, and the policies enforce the same rules again.';
+
+create or replace function iam.check_group_entry(
+    table_schema name, table_name name, group_column text,
+    gid bigint, create_role text, group_required boolean) returns void
+    language plpgsql stable
+    set search_path = pg_catalog, pg_temp
+as $fn$
+begin
+    if gid is null then
+        if group_required then
+            raise exception using
+                errcode = '23502',
+                message = format('every row of %I.%I belongs to a group', table_schema, table_name),
+                detail = format('%s is required.', group_column),
+                hint = format('Set %s to a group you can post into.', group_column);
+        end if;
+        return;
+    end if;
+    if create_role is null or iam.role_rank(iam.group_role(gid)) is null
+       or iam.role_rank(iam.group_role(gid)) < iam.role_rank(create_role) then
+        raise exception using
+            errcode = '42501',
+            message = format('you cannot put rows of %I.%I into group %s', table_schema, table_name, gid),
+            detail = case
+                when create_role is null then 'No group role may put rows into groups on this table.'
+                else format('Putting a row into a group takes the %s role (or higher) in that group.', create_role)
+            end,
+            hint = 'Ask an admin of the group to add you, or pick one of your groups.';
+    end if;
+end
+$fn$;
+
+comment on function iam.check_group_entry(name, name, text, bigint, text, boolean) is
+    'Part of the row guard: may the caller put a row into this group?';
+
+-- The group API. The iamc build exposes these through thin wrappers in the
+-- declared API schema (PostgREST RPC). Definer: the group tables are not
+-- readable or writable by the runtime roles; every rule is checked here.
+
+create or replace function iam.require_caller() returns text
+    language plpgsql stable security definer
+    set search_path = pg_catalog, pg_temp
+as $fn$
+declare
+    me text := iam.caller_id();
+begin
+    if me is null then
+        raise exception using
+            errcode = '28000',
+            message = 'groups need a signed-in user',
+            detail = format('This request carries no %s claim.', iam.identity_claim()),
+            hint = format('Sign in and send a JWT with a %s claim.', iam.identity_claim());
+    end if;
+    return me;
+end
+$fn$;
+
+create or replace function iam.normalize_user_id(user_id text) returns text
+    language plpgsql stable security definer
+    set search_path = pg_catalog, pg_temp
+as $fn$
+declare
+    id_type text := (select identity_type from iam.settings);
+begin
+    if user_id is null or user_id = '' then
+        raise exception using errcode = '22023', message = 'user_id is required',
+            hint = 'Pass the user''s id (the sub claim of their token).';
+    end if;
+    if id_type = 'uuid' then
+        begin
+            return user_id::uuid::text;
+        exception when invalid_text_representation then
+            raise exception using errcode = '22023',
+                message = format('user_id %s is not a uuid', user_id),
+                hint = 'Users are identified by the uuid in their token''s sub claim.';
+        end;
+    end if;
+    return user_id;
+end
+$fn$;
+
+create or replace function iam.check_role_name(role_name text) returns void
+    language plpgsql immutable
+    set search_path = pg_catalog, pg_temp
+as $fn$
+begin
+    if iam.role_rank(role_name) is null then
+        raise exception using errcode = '22023',
+            message = format('unknown group role %s', coalesce(role_name, 'NULL')),
+            hint = 'A group role is member, admin or owner.';
+    end if;
+end
+$fn$;
+
+create or replace function iam.require_group_role(gid bigint, min_role text, action text) returns text
+    language plpgsql stable security definer
+    set search_path = pg_catalog, pg_temp
+as $fn$
+-- Only database memberships manage a group: a token group confers access
+-- to rows, not the right to change who is in the group.
+declare
+    my_role text;
+begin
+    select gm.role into my_role from iam.group_members gm
+    where gm.group_id = gid and gm.user_id = iam.require_caller();
+    if my_role is null or iam.role_rank(my_role) < iam.role_rank(min_role) then
+        raise exception using
+            errcode = '42501',
+            message = format('only %s of group %s can %s', case min_role when 'owner' then 'owners' else 'owners and admins' end, gid, action),
+            detail = case when my_role is null then 'You are not a member of this group.'
+                          else format('Your role in this group is %s.', my_role) end,
+            hint = 'Ask an owner of the group.';
+    end if;
+    return my_role;
+end
+$fn$;
+
+create or replace function iam.create_group(group_name text) returns bigint
+    language plpgsql volatile security definer
+    set search_path = pg_catalog, pg_temp
+as $fn$
+declare
+    me text := iam.require_caller();
+    gid bigint;
+begin
+    if group_name is null or length(btrim(group_name)) = 0 then
+        raise exception using errcode = '22023', message = 'a group needs a name',
+            hint = 'Pass {"name": "..."}.';
+    end if;
+    insert into iam.groups (name, created_by) values (btrim(group_name), me) returning id into gid;
+    insert into iam.group_members (group_id, user_id, role, added_by) values (gid, me, 'owner', me);
+    return gid;
+end
+$fn$;
+
+create or replace function iam.add_group_member(gid bigint, member_id text, member_role text) returns void
+    language plpgsql volatile security definer
+    set search_path = pg_catalog, pg_temp
+as $fn$
+declare
+    me text := iam.require_caller();
+    my_role text;
+    uid text := iam.normalize_user_id(member_id);
+begin
+    perform iam.check_role_name(member_role);
+    my_role := iam.require_group_role(gid, 'admin', 'add members');
+    if member_role = 'owner' and my_role <> 'owner' then
+        raise exception using errcode = '42501',
+            message = format('only owners of group %s can add owners', gid),
+            hint = 'Add the user as member or admin.';
+    end if;
+    if exists (select from iam.group_members where group_id = gid and user_id = uid) then
+        raise exception using errcode = '23505',
+            message = format('%s is already a member of group %s', uid, gid),
+            hint = 'Use set_group_member_role to change their role.';
+    end if;
+    insert into iam.group_members (group_id, user_id, role, added_by) values (gid, uid, member_role, me);
+end
+$fn$;
+
+create or replace function iam.check_keeps_owner(gid bigint, uid text, action text) returns void
+    language plpgsql stable security definer
+    set search_path = pg_catalog, pg_temp
+as $fn$
+begin
+    if (select role from iam.group_members where group_id = gid and user_id = uid) = 'owner'
+       and (select count(*) from iam.group_members where group_id = gid and role = 'owner') = 1 then
+        raise exception using errcode = '23514',
+            message = format('group %s must keep at least one owner', gid),
+            detail = format('%s is its last owner, so they cannot %s.', uid, action),
+            hint = 'Make another member owner first, or delete the group.';
+    end if;
+end
+$fn$;
+
+create or replace function iam.remove_group_member(gid bigint, member_id text) returns void
+    language plpgsql volatile security definer
+    set search_path = pg_catalog, pg_temp
+as $fn$
+declare
+    uid text := iam.normalize_user_id(member_id);
+    my_role text := iam.require_group_role(gid, 'admin', 'remove members');
+    their_role text;
+begin
+    -- Serialise membership changes of one group (the last-owner check).
+    perform from iam.groups where id = gid for update;
+    select role into their_role from iam.group_members where group_id = gid and user_id = uid;
+    if their_role is null then
+        raise exception using errcode = 'P0002',
+            message = format('%s is not a member of group %s', uid, gid);
+    end if;
+    if their_role = 'owner' and my_role <> 'owner' then
+        raise exception using errcode = '42501',
+            message = format('admins cannot remove owners of group %s', gid),
+            hint = 'Ask an owner of the group.';
+    end if;
+    perform iam.check_keeps_owner(gid, uid, 'be removed');
+    delete from iam.group_members where group_id = gid and user_id = uid;
+end
+$fn$;
+
+create or replace function iam.set_group_member_role(gid bigint, member_id text, member_role text) returns void
+    language plpgsql volatile security definer
+    set search_path = pg_catalog, pg_temp
+as $fn$
+declare
+    uid text := iam.normalize_user_id(member_id);
+    my_role text;
+    their_role text;
+begin
+    perform iam.check_role_name(member_role);
+    my_role := iam.require_group_role(gid, 'admin', 'change roles');
+    perform from iam.groups where id = gid for update;
+    select role into their_role from iam.group_members where group_id = gid and user_id = uid;
+    if their_role is null then
+        raise exception using errcode = 'P0002',
+            message = format('%s is not a member of group %s', uid, gid),
+            hint = 'Use add_group_member to add them.';
+    end if;
+    if (their_role = 'owner' or member_role = 'owner') and my_role <> 'owner' then
+        raise exception using errcode = '42501',
+            message = format('only owners of group %s can make or unmake owners', gid),
+            hint = 'Ask an owner of the group.';
+    end if;
+    if member_role <> 'owner' then
+        perform iam.check_keeps_owner(gid, uid, 'be demoted');
+    end if;
+    update iam.group_members set role = member_role where group_id = gid and user_id = uid;
+end
+$fn$;
+
+create or replace function iam.leave_group(gid bigint) returns void
+    language plpgsql volatile security definer
+    set search_path = pg_catalog, pg_temp
+as $fn$
+declare
+    me text := iam.require_caller();
+begin
+    perform from iam.groups where id = gid for update;
+    if not exists (select from iam.group_members where group_id = gid and user_id = me) then
+        raise exception using errcode = 'P0002',
+            message = format('you are not a member of group %s', gid);
+    end if;
+    perform iam.check_keeps_owner(gid, me, 'leave');
+    delete from iam.group_members where group_id = gid and user_id = me;
+end
+$fn$;
+
+create or replace function iam.delete_group(gid bigint) returns void
+    language plpgsql volatile security definer
+    set search_path = pg_catalog, pg_temp
+as $fn$
+-- Memberships go with the group; rows of protected tables follow their
+-- foreign key: ON DELETE SET NULL (back to their owners only) or CASCADE
+-- (deleted with the group), as the .iam file's group column says.
+begin
+    perform iam.require_group_role(gid, 'owner', 'delete the group');
+    delete from iam.groups where id = gid;
+end
+$fn$;
+
+create or replace procedure iam.grant_serial_sequences(tbl regclass, grantee name)
+    language plpgsql
+    set search_path = pg_catalog, pg_temp
+as $fn$
+-- serial columns draw from sequences the inserting role must be able to use;
+-- identity columns need no grant, so only 'a' (auto) dependencies count.
+declare
+    seq regclass;
+begin
+    for seq in
+        select d.objid::regclass
+        from pg_depend d
+        join pg_class c on c.oid = d.objid and c.relkind = 'S'
+        where d.refobjid = tbl and d.classid = 'pg_class'::regclass and d.deptype = 'a'
+        order by 1
+    loop
+        execute format('grant usage on sequence %s to %I', seq, grantee);
+    end loop;
+end
+$fn$;
+
+comment on procedure iam.grant_serial_sequences(regclass, name) is
+    'Build-time helper: grants USAGE on the serial sequences of a table to the role that inserts into it.';
