@@ -429,12 +429,3 @@ func sourceAt(t *testing.T, name, pos string, n int) string {
 	return "" // past the last line: end of file
 }
 
-// TestRuntime keeps the runtime as the build prints it in one golden file;
-// the cases' build.sql files stand it in with one line.
-func TestRuntime(t *testing.T) {
-	r := compile(t, "todos")
-	if r.err != nil {
-		t.Fatal(r.err)
-	}
-	goldenfile.Check(t, "runtime.sql", goldenfile.Runtime(t, r.script))
-}

@@ -19,7 +19,7 @@ set local role api_owner;
 -- iam runtime, version 1 (embedded in iamc: stdlib/runtime.sql)
 -- ============================================================================
 
--- [the statements of stdlib/runtime.sql stand here; golden/runtime.sql holds them]
+-- [the statements of stdlib/runtime.sql stand here, as written there]
 
 -- The settings of the .iam files, read by the helpers (which claim is the user id, token groups, admin role).
 insert into iam.settings (singleton, identity_claim, identity_type, token_groups_claim, token_group_role, admin_role)
