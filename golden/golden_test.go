@@ -428,4 +428,3 @@ func sourceAt(t *testing.T, name, pos string, n int) string {
 	}
 	return "" // past the last line: end of file
 }
-
