@@ -2,8 +2,10 @@ package compiler
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
+	"strings"
 
 	"github.com/alecthomas/participle/v2/lexer"
 	"github.com/jackc/pgx/v5"
@@ -11,18 +13,25 @@ import (
 	"github.com/iamc/iamc/lang"
 )
 
+// Levels of a finding: an error breaks the API or its protection (iamc
+// check exits 1); a warning is what will hurt at scale or may leak.
+const (
+	LevelError   = "error"
+	LevelWarning = "warning"
+)
+
 // Finding is one problem the catalog check found, at the .iam position
 // that it concerns.
 type Finding struct {
 	Pos   lexer.Position
-	Level string // "error" or "warning"
+	Level string // LevelError or LevelWarning
 	Msg   string
 	Hint  string
 }
 
 func (f Finding) String() string {
 	s := fmt.Sprintf("%s:%d:%d: %s: %s", f.Pos.Filename, f.Pos.Line, f.Pos.Column, f.Level, f.Msg)
-	if f.Pos.Line == 0 { // a default, declared nowhere
+	if f.Pos.Line == 0 { // a default, or a table no .iam file declares
 		s = fmt.Sprintf("%s: %s: %s", f.Pos.Filename, f.Level, f.Msg)
 	}
 	if f.Hint != "" {
@@ -31,37 +40,85 @@ func (f Finding) String() string {
 	return s
 }
 
-// Querier is what the catalog check needs from a connection.
+// Querier is what the catalog check needs from a connection: *pgx.Conn
+// and pgx.Tx both qualify. It only reads.
 type Querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }
 
-// CheckCatalog compares a model with a live database: the roles exist,
-// every resource's table exists and is owned by the owner role, and the
-// owner column exists with the identity's type.
-func CheckCatalog(ctx context.Context, db Querier, m *lang.Model) ([]Finding, error) {
-	rolesPos := m.RolesPos
-	var out []Finding
-	for _, role := range []string{m.Roles.Authenticated, m.Roles.Anonymous, m.Roles.Owner} {
-		var exists bool
-		if err := db.QueryRow(ctx, "select exists (select from pg_catalog.pg_roles where rolname = $1)", role).Scan(&exists); err != nil {
-			return nil, fmt.Errorf("looking up role %s: %w", role, err)
-		}
-		if !exists {
-			out = append(out, Finding{Pos: rolesPos, Level: "error",
-				Msg:  fmt.Sprintf("role %s does not exist", role),
-				Hint: fmt.Sprintf("create role %s nologin; (or name an existing role in the roles block)", quoteIdent(role))})
-		}
+// DefaultAuthenticator is the role PostgREST logs in as in the usual
+// set-up (policies/roles.sql).
+const DefaultAuthenticator = "authenticator"
+
+// CatalogOptions says what the catalog check cannot read from the .iam
+// files.
+type CatalogOptions struct {
+	// Dir is the policy directory. Findings that no .iam line declares
+	// (default roles, tables without a resource) are reported at it.
+	Dir string
+	// Authenticator is the login role PostgREST connects as (db-uri); it
+	// must be able to become the runtime roles. "" skips its checks.
+	Authenticator string
+	// Schemas are the schemas PostgREST exposes (db-schemas). Empty means
+	// the schemas of the resources and the groups API schema.
+	Schemas []string
+}
+
+// SchemaError says that a schema named in CatalogOptions.Schemas does not
+// exist: a mistake in what was asked, not a finding.
+type SchemaError struct{ Schemas []string }
+
+func (e *SchemaError) Error() string {
+	return fmt.Sprintf("schema %s (--schemas) does not exist", strings.Join(e.Schemas, ", "))
+}
+
+// CheckCatalog compares a model with a live database and reports, at the
+// .iam positions concerned:
+//
+// errors (the API or its protection is broken): a declared role, or the
+// authenticator, does not exist; the authenticator cannot become the
+// runtime roles; the authenticated or anonymous role is a superuser or has
+// BYPASSRLS (every request skips row-level security); the groups API schema does not exist or the owner role cannot create in it;
+// a resource's table does not exist, is not a table, or is not owned by
+// the owner role; an owner or group column is missing or of the wrong type.
+//
+// warnings (what will hurt at scale, or may leak): a resource's table has
+// row-level security off, no primary key, no index leading with a column
+// the policies look rows up by, a group column without its foreign key to
+// iam.groups, or triggers or policies iamc did not write; the
+// authenticator is a superuser or has BYPASSRLS; a runtime role is, or can
+// become, the owner role; a table of an exposed schema has no resource.
+//
+// Several of the warnings (row-level security, indexes, foreign keys) are
+// expected before the first `iamc build` is applied; their hints say so.
+func CheckCatalog(ctx context.Context, db Querier, m *lang.Model, opts CatalogOptions) ([]Finding, error) {
+	c := &catalogCheck{ctx: ctx, db: db, m: m, opts: opts}
+	if err := db.QueryRow(ctx, "select pg_catalog.current_setting('server_version_num')::int").Scan(&c.version); err != nil {
+		return nil, fmt.Errorf("reading the server version: %w", err)
 	}
+	steps := []func() error{c.checkRoles, c.checkGroupsSchema}
 	for _, r := range m.Resources {
-		found, err := checkResource(ctx, db, m, r)
-		if err != nil {
+		steps = append(steps, func() error { return c.checkResource(r) })
+	}
+	steps = append(steps, c.checkExposed)
+	for _, step := range steps {
+		if err := step(); err != nil {
 			return nil, err
 		}
-		out = append(out, found...)
 	}
-	sort.SliceStable(out, func(i, j int) bool {
-		a, b := out[i].Pos, out[j].Pos
+	for i := range c.out {
+		if c.out[i].Pos.Filename == "" {
+			c.out[i].Pos.Filename = opts.Dir
+		}
+	}
+	sortFindings(c.out)
+	return c.out, nil
+}
+
+func sortFindings(fs []Finding) {
+	sort.SliceStable(fs, func(i, j int) bool {
+		a, b := fs[i].Pos, fs[j].Pos
 		if a.Filename != b.Filename {
 			return a.Filename < b.Filename
 		}
@@ -70,80 +127,131 @@ func CheckCatalog(ctx context.Context, db Querier, m *lang.Model) ([]Finding, er
 		}
 		return a.Column < b.Column
 	})
-	return out, nil
 }
 
-func checkResource(ctx context.Context, db Querier, m *lang.Model, r *lang.ResourceModel) ([]Finding, error) {
-	var (
-		exists bool
-		owner  string
-		kind   string
-	)
-	err := db.QueryRow(ctx, `
-select true, pg_catalog.pg_get_userbyid(c.relowner), c.relkind::text
+// catalogCheck is one run of CheckCatalog.
+type catalogCheck struct {
+	ctx     context.Context
+	db      Querier
+	m       *lang.Model
+	opts    CatalogOptions
+	version int // server_version_num
+	out     []Finding
+}
+
+func (c *catalogCheck) add(pos lexer.Position, level, hint, format string, args ...any) {
+	c.out = append(c.out, Finding{Pos: pos, Level: level, Msg: fmt.Sprintf(format, args...), Hint: hint})
+}
+
+// tableFacts is what the checks need to know about one relation.
+type tableFacts struct {
+	OID   uint32
+	Kind  string // relkind
+	Owner string
+	RLS   bool
+	HasPK bool
+}
+
+func (c *catalogCheck) table(schema, name string) (*tableFacts, error) {
+	var t tableFacts
+	err := c.db.QueryRow(c.ctx, `
+select c.oid, c.relkind::text, pg_catalog.pg_get_userbyid(c.relowner), c.relrowsecurity,
+       exists (select from pg_catalog.pg_constraint k where k.conrelid = c.oid and k.contype = 'p')
 from pg_catalog.pg_class c join pg_catalog.pg_namespace n on n.oid = c.relnamespace
-where n.nspname = $1 and c.relname = $2`, r.Schema, r.Table).Scan(&exists, &owner, &kind)
-	if err == pgx.ErrNoRows {
-		return []Finding{{Pos: r.Pos, Level: "error",
-			Msg:  fmt.Sprintf("table %s does not exist", r.QualifiedName()),
-			Hint: "create the table before applying policies, or fix the resource name"}}, nil
+where n.nspname = $1 and c.relname = $2`, schema, name).Scan(&t.OID, &t.Kind, &t.Owner, &t.RLS, &t.HasPK)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("looking up table %s: %w", r.QualifiedName(), err)
+		return nil, fmt.Errorf("looking up table %s.%s: %w", schema, name, err)
 	}
-	var out []Finding
-	if kind != "r" && kind != "p" {
-		out = append(out, Finding{Pos: r.Pos, Level: "error",
-			Msg:  fmt.Sprintf("%s is not a table (relkind %s): row-level security applies to tables only", r.QualifiedName(), kind),
-			Hint: "protect the underlying table; views should be security_invoker"})
+	return &t, nil
+}
+
+func (c *catalogCheck) checkResource(r *lang.ResourceModel) error {
+	m, table := c.m, qualify(r.Schema, r.Table)
+	t, err := c.table(r.Schema, r.Table)
+	if err != nil {
+		return err
 	}
-	if owner != m.Roles.Owner {
-		out = append(out, Finding{Pos: r.Pos, Level: "error",
-			Msg:  fmt.Sprintf("table %s is owned by %s, not by the owner role %s", r.QualifiedName(), owner, m.Roles.Owner),
-			Hint: fmt.Sprintf("alter table %s owner to %s;", qualify(r.Schema, r.Table), quoteIdent(m.Roles.Owner))})
+	if t == nil {
+		c.add(r.Pos, LevelError, "create the table before applying policies, or fix the resource name",
+			"table %s does not exist", r.QualifiedName())
+		return nil
+	}
+	isTable := t.Kind == "r" || t.Kind == "p"
+	if !isTable {
+		c.add(r.Pos, LevelError, "protect the underlying table; views should be security_invoker",
+			"%s is not a table (relkind %s): row-level security applies to tables only", r.QualifiedName(), t.Kind)
+	}
+	if t.Owner != m.Roles.Owner {
+		c.add(r.Pos, LevelError, fmt.Sprintf("alter table %s owner to %s;", table, quoteIdent(m.Roles.Owner)),
+			"table %s is owned by %s, not by the owner role %s", r.QualifiedName(), t.Owner, m.Roles.Owner)
+	}
+	if isTable {
+		if err := c.checkTable(r, t); err != nil {
+			return err
+		}
 	}
 	if r.OwnerColumn != "" {
-		f, err := checkColumn(ctx, db, r, r.OwnerColumn, r.OwnerPos, string(m.Identity.Type), func(t string) bool { return typeMatches(m.Identity.Type, t) },
-			"the identity type is "+string(m.Identity.Type), fmt.Sprintf("change the column to %s, or declare `identity { type ... }` to match", m.Identity.Type))
+		ok, err := c.checkColumn(r, t.OID, r.OwnerColumn, r.OwnerPos, string(m.Identity.Type),
+			func(typ string) bool { return typeMatches(m.Identity.Type, typ) },
+			"the identity type is "+string(m.Identity.Type),
+			fmt.Sprintf("change the column to %s, or declare `identity { type ... }` to match", m.Identity.Type))
 		if err != nil {
-			return nil, err
+			return err
 		}
-		out = append(out, f...)
+		// The policies compare the owner column only when there are owner
+		// rules; then iamc build creates its index.
+		if ok && isTable && len(r.Owner) > 0 {
+			if err := c.checkIndex(r, t.OID, r.OwnerColumn, r.OwnerPos, false,
+				"the policies compare it with the caller's id"); err != nil {
+				return err
+			}
+		}
 	}
 	if r.GroupColumn != "" {
-		f, err := checkColumn(ctx, db, r, r.GroupColumn, r.GroupPos, "bigint", func(t string) bool { return t == "bigint" },
+		ok, err := c.checkColumn(r, t.OID, r.GroupColumn, r.GroupPos, "bigint",
+			func(typ string) bool { return typ == "bigint" },
 			"group ids (iam.groups.id) are bigint", "alter the column to bigint")
 		if err != nil {
-			return nil, err
+			return err
 		}
-		out = append(out, f...)
+		if ok && isTable {
+			if err := c.checkIndex(r, t.OID, r.GroupColumn, r.GroupPos, !r.GroupRequired,
+				"the policies look rows up by the caller's groups, and deleting a group looks up its rows"); err != nil {
+				return err
+			}
+			if err := c.checkGroupForeignKey(r, t.OID); err != nil {
+				return err
+			}
+		}
 	}
-	return out, nil
+	return nil
 }
 
-// checkColumn reports a missing column, or one whose type ok refuses.
-func checkColumn(ctx context.Context, db Querier, r *lang.ResourceModel, column string, pos lexer.Position,
-	wantType string, ok func(string) bool, why, hint string) ([]Finding, error) {
+// checkColumn reports a missing column, or one whose type ok refuses; it
+// reports whether the column is fine.
+func (c *catalogCheck) checkColumn(r *lang.ResourceModel, rel uint32, column string, pos lexer.Position,
+	wantType string, ok func(string) bool, why, hint string) (bool, error) {
 	var colType string
-	err := db.QueryRow(ctx, `
+	err := c.db.QueryRow(c.ctx, `
 select pg_catalog.format_type(a.atttypid, a.atttypmod)
 from pg_catalog.pg_attribute a
-where a.attrelid = pg_catalog.format('%I.%I', $1::text, $2::text)::regclass
-  and a.attname = $3 and a.attnum > 0 and not a.attisdropped`, r.Schema, r.Table, column).Scan(&colType)
-	if err == pgx.ErrNoRows {
-		return []Finding{{Pos: pos, Level: "error",
-			Msg:  fmt.Sprintf("column %s does not exist in %s", column, r.QualifiedName()),
-			Hint: fmt.Sprintf("alter table %s add column %s %s;", qualify(r.Schema, r.Table), quoteIdent(column), wantType)}}, nil
+where a.attrelid = $1 and a.attname = $2 and a.attnum > 0 and not a.attisdropped`, rel, column).Scan(&colType)
+	if errors.Is(err, pgx.ErrNoRows) {
+		c.add(pos, LevelError, fmt.Sprintf("alter table %s add column %s %s;", qualify(r.Schema, r.Table), quoteIdent(column), wantType),
+			"column %s does not exist in %s", column, r.QualifiedName())
+		return false, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("looking up column %s.%s: %w", r.QualifiedName(), column, err)
+		return false, fmt.Errorf("looking up column %s.%s: %w", r.QualifiedName(), column, err)
 	}
 	if !ok(colType) {
-		return []Finding{{Pos: pos, Level: "error",
-			Msg:  fmt.Sprintf("column %s.%s is %s, but %s", r.QualifiedName(), column, colType, why),
-			Hint: hint}}, nil
+		c.add(pos, LevelError, hint, "column %s.%s is %s, but %s", r.QualifiedName(), column, colType, why)
+		return false, nil
 	}
-	return nil, nil
+	return true, nil
 }
 
 func typeMatches(id lang.IdentityType, colType string) bool {
@@ -151,6 +259,6 @@ func typeMatches(id lang.IdentityType, colType string) bool {
 	case lang.UUID:
 		return colType == "uuid"
 	default:
-		return colType == "text" || colType == "character varying" || len(colType) > 18 && colType[:18] == "character varying("
+		return colType == "text" || colType == "character varying" || strings.HasPrefix(colType, "character varying(")
 	}
 }

@@ -1,14 +1,8 @@
 package compiler
 
 import (
-	"context"
-	"errors"
 	"strings"
 	"testing"
-
-	"github.com/jackc/pgx/v5"
-
-	"github.com/iamc/iamc/lang"
 )
 
 func TestFind(t *testing.T) {
@@ -67,116 +61,5 @@ func TestFindRuntimeIsNotAResource(t *testing.T) {
 	}
 	if _, err := build(t, "identity {}").Find("t"); err == nil || err.Error() != `no resource named "t" (resources: )` {
 		t.Errorf("Find with no resources: %v", err)
-	}
-}
-
-// fakeDB answers the catalog queries of CheckCatalog from maps.
-type fakeDB struct {
-	roles   map[string]bool
-	tables  map[string][2]string // schema.table -> owner, relkind
-	columns map[string]string    // schema.table.column -> type
-}
-
-type row struct {
-	vals []any
-	err  error
-}
-
-func (r row) Scan(dest ...any) error {
-	if r.err != nil {
-		return r.err
-	}
-	for i, d := range dest {
-		switch p := d.(type) {
-		case *bool:
-			*p = r.vals[i].(bool)
-		case *string:
-			*p = r.vals[i].(string)
-		default:
-			return errors.New("unexpected scan type")
-		}
-	}
-	return nil
-}
-
-func (db fakeDB) QueryRow(_ context.Context, sql string, args ...any) pgx.Row {
-	switch {
-	case strings.Contains(sql, "pg_roles"):
-		return row{vals: []any{db.roles[args[0].(string)]}}
-	case strings.Contains(sql, "pg_class"):
-		t, ok := db.tables[args[0].(string)+"."+args[1].(string)]
-		if !ok {
-			return row{err: pgx.ErrNoRows}
-		}
-		return row{vals: []any{true, t[0], t[1]}}
-	case strings.Contains(sql, "pg_attribute"):
-		c, ok := db.columns[args[0].(string)+"."+args[1].(string)+"."+args[2].(string)]
-		if !ok {
-			return row{err: pgx.ErrNoRows}
-		}
-		return row{vals: []any{c}}
-	}
-	return row{err: errors.New("unexpected query")}
-}
-
-func TestCheckCatalog(t *testing.T) {
-	files := []string{`roles { authenticated web_user anonymous web_anon owner api_owner }
-resource app.ok { owner column owner_id  owner can read }
-resource app.missing {}
-resource app.foreign {}
-resource app.view {}
-resource app.nocol { owner column owner_id  owner can read }
-resource app.wrongtype { owner column owner_id  owner can read }
-`}
-	f, err := lang.ParseFile("p/a.iam", []byte(files[0]))
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := lang.Check([]*lang.File{f})
-	if err != nil {
-		t.Fatal(err)
-	}
-	db := fakeDB{
-		roles: map[string]bool{"web_user": true, "api_owner": true},
-		tables: map[string][2]string{
-			"app.ok":        {"api_owner", "r"},
-			"app.foreign":   {"postgres", "r"},
-			"app.view":      {"api_owner", "v"},
-			"app.nocol":     {"api_owner", "p"},
-			"app.wrongtype": {"api_owner", "r"},
-		},
-		columns: map[string]string{
-			"app.ok.owner_id":        "uuid",
-			"app.wrongtype.owner_id": "text",
-		},
-	}
-	findings, err := CheckCatalog(context.Background(), db, m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got []string
-	for _, f := range findings {
-		got = append(got, f.String())
-	}
-	want := []string{
-		"p/a.iam:1:1: error: role web_anon does not exist\n  hint: create role web_anon nologin; (or name an existing role in the roles block)",
-		"p/a.iam:3:1: error: table app.missing does not exist\n  hint: create the table before applying policies, or fix the resource name",
-		"p/a.iam:4:1: error: table app.foreign is owned by postgres, not by the owner role api_owner\n  hint: alter table app.\"foreign\" owner to api_owner;",
-		"p/a.iam:5:1: error: app.view is not a table (relkind v): row-level security applies to tables only\n  hint: protect the underlying table; views should be security_invoker",
-		"p/a.iam:6:35: error: column owner_id does not exist in app.nocol\n  hint: alter table app.nocol add column owner_id uuid;",
-		"p/a.iam:7:39: error: column app.wrongtype.owner_id is text, but the identity type is uuid\n  hint: change the column to uuid, or declare `identity { type ... }` to match",
-	}
-	if strings.Join(got, "\n") != strings.Join(want, "\n") {
-		t.Errorf("findings:\n%s\n\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
-	}
-
-	// Text identities accept text and varchar columns.
-	for colType, ok := range map[string]bool{"text": true, "character varying": true, "character varying(64)": true, "uuid": false, "character(36)": false} {
-		if typeMatches(lang.Text, colType) != ok {
-			t.Errorf("typeMatches(text, %q) = %v", colType, !ok)
-		}
-	}
-	if !typeMatches(lang.UUID, "uuid") || typeMatches(lang.UUID, "text") {
-		t.Error("typeMatches(uuid, ...)")
 	}
 }

@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"time"
 
@@ -10,69 +12,180 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/iamc/iamc/compiler"
+	"github.com/iamc/iamc/lang"
 )
 
 func newCheckCmd() *cobra.Command {
 	var (
 		dbURL   string
+		format  string
 		offline bool
+		strict  bool
+		opts    = compiler.CatalogOptions{Authenticator: compiler.DefaultAuthenticator}
 	)
 	cmd := &cobra.Command{
 		Use:   "check [DIR]",
 		Short: "Validate the .iam files, and against a live database when one is given",
-		Long: `Parse and validate every .iam file in DIR (default policies/). Problems are
-printed as file:line:col: message, and the exit code is 1.
+		Long: `Parse and validate every .iam file in DIR (default policies/).
 
-With --db URL, or when DATABASE_URL or PGHOST/PGDATABASE is set, the resources
-are also checked against the live catalog: the roles exist, each table exists
-and is owned by the owner role, and the owner column exists with the identity's
-type. --offline skips the database even when those variables are set.`,
-		Args: cobra.MaximumNArgs(1),
+With --db URL, or when DATABASE_URL or PGHOST/PGDATABASE/PGSERVICE is set, the
+resources are also checked against the live catalog (read-only). Errors:
+a declared role or the authenticator does not exist, the authenticator cannot
+become the runtime roles, the authenticated or anonymous role is a superuser or
+has BYPASSRLS, the groups API schema is missing, a table is missing, not a
+table or not owned by the owner role, an owner or group column is missing or of
+the wrong type. Warnings: row-level security off, no index for the owner or
+group column, no foreign key from a group column to iam.groups (these three are
+expected before the first iamc build), no primary key, triggers or policies
+iamc did not write, a superuser or BYPASSRLS authenticator, a runtime role that
+is or can become the owner role, a table of an exposed schema (--schemas) with
+no resource.
+
+Each finding is printed as file:line:col: error|warning: message, with an
+indented hint; --format json prints a JSON array of
+{file, line, col, level, message, hint} instead.
+
+--offline never connects: syntax and semantics only (the pre-commit hook).
+
+Exit code: 0 when there is no error (with --strict: no warning either); 1 when
+there is, in the .iam files or against the database; 2 on a usage error or
+when the database cannot be reached or read.`,
+		Example: `  iamc check --offline
+  iamc check policies/ --db "$DATABASE_URL"
+  iamc check --db postgres://postgres@localhost/app --schemas app,api --format json`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 1 {
+				return usageError(fmt.Errorf("check takes one policy directory, got %d arguments", len(args)))
+			}
+			return nil
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if format != "text" && format != "json" {
+				return usageError(fmt.Errorf("--format must be text or json, not %q", format))
+			}
+			if offline && dbURL != "" {
+				return usageError(errors.New("--offline and --db contradict each other"))
+			}
 			dir := dirArg(args)
-			model, out, err := compile(dir)
+			opts.Dir = dir
+			out := cmd.OutOrStdout()
+
+			model, err := checkFiles(dir)
 			if err != nil {
+				if found, ok := compiler.ErrorFindings(err); ok && format == "json" {
+					if werr := compiler.WriteFindingsJSON(out, found); werr != nil {
+						return werr
+					}
+					return &exitError{code: 1, err: fmt.Errorf("%d error(s) in the .iam files", len(found))}
+				}
 				return err
 			}
+
 			url := dbURL
 			if url == "" && !offline {
 				url = envDatabaseURL()
 			}
-			if url == "" || offline {
-				fmt.Fprintf(cmd.OutOrStdout(), "ok: %d resources in %s (offline: syntax and semantics only)\n", len(model.Resources), dir)
+			if url == "" {
+				if format == "json" {
+					return compiler.WriteFindingsJSON(out, nil)
+				}
+				fmt.Fprintf(out, "ok: %d resources in %s (offline: syntax and semantics only)\n", len(model.Resources), dir)
 				return nil
 			}
-			ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
-			defer cancel()
-			conn, err := pgx.Connect(ctx, url)
+
+			findings, err := checkDatabase(cmd.Context(), url, model, opts)
 			if err != nil {
-				return fmt.Errorf("connecting to the database: %w", err)
+				return usageError(err)
 			}
-			defer conn.Close(ctx)
-			findings, err := compiler.CheckCatalog(ctx, conn, model)
-			if err != nil {
+			if err := printFindings(out, format, findings); err != nil {
 				return err
 			}
-			errorsFound := 0
-			for _, f := range findings {
-				if f.Pos.Filename == "" {
-					f.Pos.Filename = dir
-				}
-				fmt.Fprintln(cmd.ErrOrStderr(), f.String())
-				if f.Level == "error" {
-					errorsFound++
-				}
+			errs, warnings := compiler.CountFindings(findings)
+			summary := fmt.Sprintf("%d error(s), %d warning(s) against the database", errs, warnings)
+			if errs > 0 || strict && warnings > 0 {
+				return &exitError{code: 1, err: errors.New(summary)}
 			}
-			if errorsFound > 0 {
-				return &exitError{code: 1, err: fmt.Errorf("%d error(s) against the database", errorsFound)}
+			if format == "text" {
+				ok := fmt.Sprintf("ok: %d resources in %s match the database", len(model.Resources), dir)
+				if warnings > 0 {
+					ok += fmt.Sprintf(" (%d warning(s))", warnings)
+				}
+				fmt.Fprintln(out, ok)
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "ok: %d resources in %s match the database (%d sections generated)\n", len(model.Resources), dir, len(out.Sections))
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&dbURL, "db", "", "database URL (default: DATABASE_URL, or the PG* variables)")
-	cmd.Flags().BoolVar(&offline, "offline", false, "never connect to a database")
+	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError(err) })
+	f := cmd.Flags()
+	f.StringVar(&dbURL, "db", "", "database URL (default: DATABASE_URL, or the PG* variables)")
+	f.BoolVar(&offline, "offline", false, "never connect to a database: syntax and semantics only")
+	f.StringVar(&format, "format", "text", "output format: text or json")
+	f.BoolVar(&strict, "strict", false, "exit 1 on warnings too")
+	f.StringVar(&opts.Authenticator, "authenticator", opts.Authenticator, "the role PostgREST logs in as; it must be able to become the runtime roles (\"\" skips its checks)")
+	f.StringSliceVar(&opts.Schemas, "schemas", nil, "the schemas PostgREST exposes, comma-separated (default: the resources' schemas and the groups API schema)")
 	return cmd
+}
+
+// checkFiles parses and checks the policy directory, and builds it (a
+// compiler bug stops here too). A directory that cannot be read is a usage
+// error; problems in the files are a lang.ErrorList.
+func checkFiles(dir string) (*lang.Model, error) {
+	files, err := lang.ParseDir(dir)
+	if err != nil {
+		if _, ok := compiler.ErrorFindings(err); ok {
+			return nil, err
+		}
+		return nil, usageError(err)
+	}
+	model, err := lang.Check(files)
+	if err != nil {
+		return nil, err
+	}
+	sources := make([]string, len(files))
+	for i, f := range files {
+		sources[i] = f.Name
+	}
+	if _, err := compiler.Build(model, sources); err != nil {
+		return nil, err
+	}
+	return model, nil
+}
+
+// checkDatabase runs the catalog check in a read-only transaction.
+func checkDatabase(ctx context.Context, url string, model *lang.Model, opts compiler.CatalogOptions) ([]compiler.Finding, error) {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return nil, fmt.Errorf("connecting to the database: %w", err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	tx, err := conn.BeginTx(ctx, pgx.TxOptions{AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return nil, fmt.Errorf("starting a read-only transaction: %w", err)
+	}
+	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+	findings, err := compiler.CheckCatalog(ctx, tx, model, opts)
+	if err != nil {
+		var schemaErr *compiler.SchemaError
+		if errors.As(err, &schemaErr) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("reading the catalog: %w", err)
+	}
+	return findings, nil
+}
+
+func printFindings(w io.Writer, format string, findings []compiler.Finding) error {
+	if format == "json" {
+		return compiler.WriteFindingsJSON(w, findings)
+	}
+	for _, f := range findings {
+		if _, err := fmt.Fprintln(w, f.String()); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // envDatabaseURL follows the usual conventions: DATABASE_URL, else the

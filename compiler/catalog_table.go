@@ -1,0 +1,175 @@
+package compiler
+
+import (
+	"fmt"
+
+	"github.com/alecthomas/participle/v2/lexer"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/iamc/iamc/lang"
+)
+
+// guardTrigger is the one trigger iamc puts on a resource's table.
+const guardTrigger = "iam_guard_row"
+
+// iamcPolicyNames are the policy names iamc writes (and drops on every
+// build): "iam: <audience> can <command>".
+func iamcPolicyNames() []string {
+	var names []string
+	for _, aud := range []string{audienceAuthenticated, audienceAnonymous} {
+		for _, c := range commands {
+			names = append(names, policyName(aud, c.cmd))
+		}
+	}
+	return names
+}
+
+// checkTable reports, for a resource's table, what will leak or hurt
+// later: row-level security off, no primary key, and triggers or policies
+// that iamc did not write.
+func (c *catalogCheck) checkTable(r *lang.ResourceModel, t *tableFacts) error {
+	table := qualify(r.Schema, r.Table)
+	if !t.RLS {
+		c.add(r.Pos, LevelWarning, "iamc build enables and forces it (expected before the first build); if it was built, something turned it off since",
+			"row-level security is off on %s: every role with a privilege on it sees and changes every row", r.QualifiedName())
+	}
+	if !t.HasPK {
+		c.add(r.Pos, LevelWarning, fmt.Sprintf("alter table %s add primary key (<key columns>);", table),
+			"table %s has no primary key: PostgREST needs one for PUT, upserts (Prefer: resolution=...) and the Location header of POST; PATCH and DELETE by filter still work",
+			r.QualifiedName())
+	}
+
+	rows, err := c.db.Query(c.ctx, `
+select t.tgname from pg_catalog.pg_trigger t
+where t.tgrelid = $1 and not t.tgisinternal and t.tgname <> $2
+order by 1`, t.OID, guardTrigger)
+	if err != nil {
+		return fmt.Errorf("listing the triggers of %s: %w", r.QualifiedName(), err)
+	}
+	triggers, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return fmt.Errorf("listing the triggers of %s: %w", r.QualifiedName(), err)
+	}
+	for _, name := range triggers {
+		c.add(r.Pos, LevelWarning,
+			fmt.Sprintf("make sure it cannot change the owner or group of a row, or drop it: drop trigger %s on %s;", quoteIdent(name), table),
+			"table %s has trigger %s, which iamc did not write: a BEFORE ROW trigger firing after %s (triggers fire in name order) can change the owner or group column the guard checked",
+			r.QualifiedName(), name, guardTrigger)
+	}
+
+	rows, err = c.db.Query(c.ctx, `
+select p.polname, p.polpermissive from pg_catalog.pg_policy p
+where p.polrelid = $1 and p.polname <> all ($2::text[])
+order by 1`, t.OID, iamcPolicyNames())
+	if err != nil {
+		return fmt.Errorf("listing the policies of %s: %w", r.QualifiedName(), err)
+	}
+	type policy struct {
+		Name       string
+		Permissive bool
+	}
+	policies, err := pgx.CollectRows(rows, pgx.RowToStructByPos[policy])
+	if err != nil {
+		return fmt.Errorf("listing the policies of %s: %w", r.QualifiedName(), err)
+	}
+	for _, p := range policies {
+		hint := fmt.Sprintf("say what it allows as rules in the .iam file, then drop policy %s on %s;", quoteIdent(p.Name), table)
+		if p.Permissive {
+			c.add(r.Pos, LevelWarning, hint,
+				"table %s has policy %q, which iamc did not write: PostgreSQL ORs permissive policies, so it can let requests see or change rows the rules do not allow",
+				r.QualifiedName(), p.Name)
+		} else {
+			c.add(r.Pos, LevelWarning, hint,
+				"table %s has restrictive policy %q, which iamc did not write: it takes away access the rules give",
+				r.QualifiedName(), p.Name)
+		}
+	}
+	return nil
+}
+
+// checkIndex warns when no valid index leads with column: the policies
+// look rows up by it, and without an index every request reads the whole
+// table. A partial index counts only when its predicate is `column IS NOT
+// NULL` (what iamc builds for an optional group column; the policies
+// imply it).
+func (c *catalogCheck) checkIndex(r *lang.ResourceModel, rel uint32, column string, pos lexer.Position, partial bool, why string) error {
+	var indexed bool
+	err := c.db.QueryRow(c.ctx, `
+select exists (
+    select from pg_catalog.pg_index i
+    join pg_catalog.pg_attribute a on a.attrelid = i.indrelid and a.attnum = i.indkey[0]
+    where i.indrelid = $1 and a.attname = $2 and i.indisvalid
+      and (i.indpred is null
+           or pg_catalog.pg_get_expr(i.indpred, i.indrelid) = pg_catalog.format('(%I IS NOT NULL)', a.attname)))`,
+		rel, column).Scan(&indexed)
+	if err != nil {
+		return fmt.Errorf("looking up the indexes of %s: %w", r.QualifiedName(), err)
+	}
+	if indexed {
+		return nil
+	}
+	table, col := qualify(r.Schema, r.Table), quoteIdent(column)
+	create := fmt.Sprintf("create index %s on %s (%s)", quoteIdent(derivedName(r.Table, column, "iam_idx")), table, col)
+	if partial {
+		create += fmt.Sprintf(" where %s is not null", col)
+	}
+	c.add(pos, LevelWarning, fmt.Sprintf("iamc build creates it (expected before the first build): %s;", create),
+		"no index of %s leads with %s: %s, so without one every request reads the whole table", r.QualifiedName(), column, why)
+	return nil
+}
+
+// deleteActions names pg_constraint.confdeltype.
+var deleteActions = map[string]string{"a": "no action", "r": "restrict", "c": "cascade", "n": "set null", "d": "set default"}
+
+// checkGroupForeignKey warns when the group column has no foreign key to
+// iam.groups(id) (iamc build adds it; before the first build it is
+// missing), or only one whose delete action is not the one iamc chooses.
+func (c *catalogCheck) checkGroupForeignKey(r *lang.ResourceModel, rel uint32) error {
+	rows, err := c.db.Query(c.ctx, `
+select k.conname, k.confdeltype::text
+from pg_catalog.pg_constraint k
+join pg_catalog.pg_attribute a on a.attrelid = k.conrelid and a.attnum = k.conkey[1]
+where k.conrelid = $1 and k.contype = 'f' and pg_catalog.cardinality(k.conkey) = 1 and a.attname = $2
+  and k.confrelid = pg_catalog.to_regclass('iam.groups')::pg_catalog.oid
+order by 1`, rel, r.GroupColumn)
+	if err != nil {
+		return fmt.Errorf("looking up the foreign keys of %s: %w", r.QualifiedName(), err)
+	}
+	type fk struct{ Name, Action string }
+	fks, err := pgx.CollectRows(rows, pgx.RowToStructByPos[fk])
+	if err != nil {
+		return fmt.Errorf("looking up the foreign keys of %s: %w", r.QualifiedName(), err)
+	}
+	want, consequence := "n", "a deleted group's rows go back to their owners"
+	if r.GroupRequired {
+		want, consequence = "c", "a deleted group's rows are deleted with it"
+	}
+	iamcFK := derivedName(r.Table, r.GroupColumn, "iam_fk")
+	if len(fks) == 0 {
+		c.add(r.GroupPos, LevelWarning,
+			fmt.Sprintf("iamc build adds it (expected before the first build): %s, on delete %s", iamcFK, deleteActions[want]),
+			"column %s.%s has no foreign key to iam.groups(id): rows can name groups that do not exist, and deleting a group leaves its id in them",
+			r.QualifiedName(), r.GroupColumn)
+		return nil
+	}
+	for _, k := range fks {
+		if k.Action == want {
+			return nil
+		}
+	}
+	k := fks[0]
+	effect := "delete_group fails while the group has rows"
+	switch k.Action {
+	case "c":
+		effect = "deleting a group deletes its rows"
+	case "n":
+		effect = "a deleted group's rows stay, in no group"
+	case "d":
+		effect = "a deleted group's rows move to the column's default"
+	}
+	c.add(r.GroupPos, LevelWarning,
+		fmt.Sprintf("alter table %s drop constraint %s; then iamc build adds %s (on delete %s)", qualify(r.Schema, r.Table), quoteIdent(k.Name), iamcFK, deleteActions[want]),
+		"the foreign key %s of %s.%s is on delete %s: %s, where iamc expects that %s",
+		k.Name, r.QualifiedName(), r.GroupColumn, deleteActions[k.Action], effect, consequence)
+	return nil
+}
