@@ -268,13 +268,7 @@ func resourceSection(m *lang.Model, r *lang.ResourceModel, indexes indexNames) *
 	}
 
 	// Policies: drop every name iamc may have used, then create today's.
-	var names []string
-	for _, aud := range []string{audienceAuthenticated, audienceAnonymous} {
-		for _, c := range commands {
-			names = append(names, policyName(aud, c.cmd))
-		}
-	}
-	for i, name := range names {
+	for i, name := range PolicyNames() {
 		why := ""
 		if i == 0 {
 			why = "Policies are replaced as a set: drop every policy name iamc uses, then create the ones the rules call for."
@@ -376,6 +370,19 @@ func groupEntry(r *lang.ResourceModel) string {
 // index key, instead of calling the function for every row.
 func callerExpr(id lang.Identities) string {
 	return fmt.Sprintf("(select iam.user_id_%s(%s))", id.Type, quoteLiteral(id.Claim))
+}
+
+// PolicyNames lists every policy name iamc may create on a table: a build
+// drops all of them before creating the ones the rules call for, and iamc
+// apply drops them from a table that is no longer a resource.
+func PolicyNames() []string {
+	var names []string
+	for _, aud := range []string{audienceAuthenticated, audienceAnonymous} {
+		for _, c := range commands {
+			names = append(names, policyName(aud, c.cmd))
+		}
+	}
+	return names
 }
 
 func policyName(audience, cmd string) string {

@@ -17,7 +17,8 @@ func (o *Output) Script() string {
 	b.WriteString("-- Do not edit: change the .iam files and run `iamc build` again.\n")
 	fmt.Fprintf(&b, "-- Apply with `psql -v ON_ERROR_STOP=1 -f FILE` as a superuser or as %s.\n", o.Model.Roles.Owner)
 	b.WriteString("-- One transaction: all or nothing, and safe to run again.\n\n")
-	for _, st := range o.preamble() {
+	writeStatement(&b, Statement{SQL: "begin;"})
+	for _, st := range o.Preamble() {
 		writeStatement(&b, st)
 	}
 	for _, s := range o.Sections {
@@ -28,12 +29,14 @@ func (o *Output) Script() string {
 	return b.String()
 }
 
-// preamble opens the transaction, serialises concurrent builds and switches
-// to the owner role so that everything created is owned by it.
-func (o *Output) preamble() []Statement {
+// Preamble is what the script runs right after its begin: it serialises
+// concurrent builds and switches to the owner role so that everything
+// created is owned by it. Script is begin, Preamble, every section's
+// statements, commit; iamc plan and apply run Preamble and the sections in
+// a transaction of their own.
+func (o *Output) Preamble() []Statement {
 	owner := quoteIdent(o.Model.Roles.Owner)
 	return []Statement{
-		{SQL: "begin;"},
 		{Why: "Re-runs are expected: keep \"already exists, skipping\" notices out of the output.",
 			SQL: "set local client_min_messages = warning;"},
 		{Why: "One build at a time: a concurrent apply waits here instead of interleaving.",

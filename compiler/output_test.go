@@ -63,3 +63,81 @@ func TestFindRuntimeIsNotAResource(t *testing.T) {
 		t.Errorf("Find with no resources: %v", err)
 	}
 }
+
+// TestPreambleAndSectionsAreTheScript: Script is exactly begin, Preamble,
+// the sections' statements and commit, so a caller that runs Preamble and
+// the sections in its own transaction (iamc plan, apply) runs the script.
+func TestPreambleAndSectionsAreTheScript(t *testing.T) {
+	o := build(t, `groups { api schema app }
+resource app.todos {
+  owner column owner_id
+  group column group_id
+  owner can read, create, write, delete
+  group member can read
+}`)
+	var want []string
+	for _, st := range o.Preamble() {
+		if st.SQL == "begin;" || st.SQL == "commit;" {
+			t.Errorf("Preamble holds %s", st.SQL)
+		}
+		want = append(want, st.SQL)
+	}
+	if len(want) == 0 || !strings.HasPrefix(want[len(want)-1], "set local role ") {
+		t.Errorf("Preamble does not end by switching to the owner role: %q", want)
+	}
+	for _, s := range o.Sections {
+		for _, st := range s.Statements {
+			want = append(want, st.SQL)
+		}
+	}
+	script := o.Script()
+	rest := script
+	for _, sql := range append(append([]string{"begin;"}, want...), "commit;") {
+		i := strings.Index(rest, sql+"\n")
+		if i < 0 {
+			t.Fatalf("script lacks, in order, %q", sql)
+		}
+		between := rest[:i]
+		for _, line := range strings.Split(between, "\n") {
+			if l := strings.TrimSpace(line); l != "" && !strings.HasPrefix(l, "--") {
+				t.Fatalf("script runs %q, which is neither in Preamble nor in a section", l)
+			}
+		}
+		rest = rest[i+len(sql)+1:]
+	}
+	if strings.TrimSpace(rest) != "" {
+		t.Errorf("script goes on after commit: %q", rest)
+	}
+}
+
+func TestPolicyNames(t *testing.T) {
+	names := PolicyNames()
+	if len(names) != 8 || names[0] != "iam: authenticated can select" || names[7] != "iam: anonymous can delete" {
+		t.Errorf("PolicyNames() = %q", names)
+	}
+	// Every policy a resource section drops or creates is one of them.
+	o := build(t, `resource app.posts {
+  owner column owner_id
+  owner can read, create, write, delete
+  anonymous can read
+}`)
+	known := map[string]bool{}
+	for _, n := range names {
+		known[quoteIdent(n)] = true
+	}
+	found := 0
+	for _, st := range o.Sections[len(o.Sections)-1].Statements {
+		for _, prefix := range []string{"drop policy if exists ", "create policy "} {
+			if rest, ok := strings.CutPrefix(st.SQL, prefix); ok {
+				name := rest[:strings.Index(rest, " on ")]
+				if !known[name] {
+					t.Errorf("%s uses a policy name PolicyNames does not list", st.SQL)
+				}
+				found++
+			}
+		}
+	}
+	if found != 8+5 {
+		t.Errorf("found %d policy statements, want 8 drops and 5 creates", found)
+	}
+}
