@@ -344,6 +344,8 @@ create or replace function iam.check_group_entry(
     language plpgsql stable
     set search_path = pg_catalog, pg_temp
 as $fn$
+declare
+    my_rank integer;
 begin
     if gid is null then
         if group_required then
@@ -355,8 +357,8 @@ begin
         end if;
         return;
     end if;
-    if create_role is null or iam.role_rank(iam.group_role(gid)) is null
-       or iam.role_rank(iam.group_role(gid)) < iam.role_rank(create_role) then
+    my_rank := iam.role_rank(iam.group_role(gid));
+    if create_role is null or my_rank is null or my_rank < iam.role_rank(create_role) then
         raise exception using
             errcode = '42501',
             message = format('you cannot put rows of %I.%I into group %s', table_schema, table_name, gid),
