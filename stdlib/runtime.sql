@@ -215,12 +215,33 @@ comment on function iam.my_groups() is
     'The caller''s groups and role in each (a group may appear twice, highest role first). Definer: group tables are not readable by the runtime roles.';
 
 create or replace function iam.group_ids(min_role text) returns bigint[]
-    language sql stable parallel safe security definer
+    language plpgsql stable parallel safe security definer
     set search_path = pg_catalog, pg_temp
 as $fn$
-    select coalesce(array_agg(distinct g.group_id order by g.group_id), '{}')
-    from iam.my_groups() g
-    where iam.role_rank(g.role) >= iam.role_rank(min_role)
+-- Every list request pays for this once, so it is written for speed: one
+-- index lookup of the caller's memberships, token groups only when declared.
+-- (The same answer as iam.my_groups(), filtered by role; a group may appear
+-- twice, which = any does not mind.)
+declare
+    min_rank integer := iam.role_rank(min_role);
+    s iam.settings;
+    ids bigint[];
+    token_groups jsonb;
+begin
+    select array_agg(gm.group_id) into ids
+    from iam.group_members gm
+    where gm.user_id = iam.caller_id() and iam.role_rank(gm.role) >= min_rank;
+    select * into s from iam.settings;
+    if s.token_groups_claim is not null and iam.role_rank(s.token_group_role) >= min_rank then
+        token_groups := iam.claims() -> s.token_groups_claim;
+        if jsonb_typeof(token_groups) = 'array' then
+            ids := ids || array(
+                select g.id from iam.groups g
+                where g.token_name in (select jsonb_array_elements_text(token_groups)));
+        end if;
+    end if;
+    return coalesce(ids, '{}');
+end
 $fn$;
 
 comment on function iam.group_ids(text) is
@@ -246,6 +267,29 @@ $fn$;
 comment on function iam.group_exists(bigint) is
     'Does the group exist? The row guard lets rows leave a group that was deleted.';
 
+create or replace function iam.privileged() returns boolean
+    language sql stable
+    set search_path = pg_catalog, pg_temp
+as $fn$
+    select iam.bypasses_rls() or iam.is_admin()
+$fn$;
+
+comment on function iam.privileged() is
+    'Roles the row guard lets set owners and move rows: superusers, BYPASSRLS roles, and the declared admin realm role.';
+
+create or replace function iam.may_enter_group(gid bigint, create_role text, group_required boolean) returns boolean
+    language sql stable
+    set search_path = pg_catalog, pg_temp
+as $fn$
+    select case
+        when gid is null then not group_required
+        else create_role is not null and gid = any (iam.group_ids(create_role))
+    end
+$fn$;
+
+comment on function iam.may_enter_group(bigint, text, boolean) is
+    'May the caller put a row into this group (NULL: no group)? The row guard asks it first and explains a no with iam.check_group_entry.';
+
 create or replace function iam.guard_row() returns trigger
     language plpgsql
     set search_path = pg_catalog, pg_temp
@@ -259,7 +303,6 @@ declare
     create_role text := nullif(tg_argv[2], '');
     group_required boolean := tg_argv[3] = 'required';
     caller text := iam.caller_id();
-    privileged boolean := iam.bypasses_rls() or iam.is_admin();
     new_row jsonb := to_jsonb(new);
     old_row jsonb;
     new_owner text;
@@ -276,7 +319,7 @@ begin
     if tg_op = 'INSERT' then
         if owner_column <> '' then
             if caller is null then
-                if privileged then
+                if iam.privileged() then
                     return new;
                 end if;
                 raise exception using
@@ -287,7 +330,7 @@ begin
             end if;
             if new_owner is null then
                 new := jsonb_populate_record(new, jsonb_build_object(owner_column, caller));
-            elsif new_owner is distinct from caller and not privileged then
+            elsif new_owner is distinct from caller and not iam.privileged() then
                 raise exception using
                     errcode = '42501',
                     message = format('%s must be the caller''s own user id', owner_column),
@@ -295,7 +338,11 @@ begin
                     hint = format('Leave %s out of the request: it is filled from the JWT.', owner_column);
             end if;
         end if;
-        if group_column <> '' and not privileged then
+        -- The common case (a member posting into their group) costs one
+        -- lookup of the caller's groups; who is privileged is asked only
+        -- when the answer is no.
+        if group_column <> '' and not iam.may_enter_group(new_group, create_role, group_required)
+           and not iam.privileged() then
             perform iam.check_group_entry(tg_table_schema, tg_table_name, group_column, new_group, create_role, group_required);
         end if;
         return new;
@@ -303,7 +350,7 @@ begin
 
     -- UPDATE: the trigger fires only when the owner or group column is set.
     old_row := to_jsonb(old);
-    if privileged then
+    if iam.privileged() then
         return new;
     end if;
     if owner_column <> '' and new_owner is distinct from (old_row ->> owner_column) then

@@ -33,6 +33,8 @@ var RequestFunctions = []string{
 	"iam.group_role(bigint)",
 	"iam.group_exists(bigint)",
 	"iam.check_group_entry(name, name, text, bigint, text, boolean)",
+	"iam.privileged()",
+	"iam.may_enter_group(bigint, text, boolean)",
 }
 
 // APIFunctions are the group API functions the API schema's wrappers call
