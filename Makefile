@@ -9,7 +9,7 @@ export PATH := $(PATH):/usr/local/go/bin
 
 PG_BIN_CMD = scripts/ensure-postgres.sh | tail -n 1
 
-.PHONY: demo test build vet fmt-check golden clean
+.PHONY: demo test build vet fmt-check golden clean bench
 
 demo:
 	@PG_BIN="$$($(PG_BIN_CMD))" && export PG_BIN && $(GO) run ./cmd/iamc-demo
@@ -17,6 +17,20 @@ demo:
 test: vet fmt-check
 	@PG_BIN="$$($(PG_BIN_CMD))" && export PG_BIN && echo "PostgreSQL: $$PG_BIN" && \
 		$(GO) test -count=1 ./...
+
+# make bench: an ephemeral PostgreSQL, policies/ applied, the data set built,
+# every request timed with RLS against its hand-written floor (README, Benchmark),
+# then the compile-time benchmark. ROWS may list several sizes (ROWS=100000,1000000).
+ROWS ?= 1000000
+CLIENTS ?= 1,2
+DURATION ?= 10s
+BENCH_FLAGS ?=
+
+bench:
+	@PG_BIN="$$($(PG_BIN_CMD))" && export PG_BIN && mkdir -p out && \
+		$(GO) run ./cmd/iamc bench --ephemeral --rows $(ROWS) --clients $(CLIENTS) --duration $(DURATION) \
+			--json out/bench.json --svg out/bench.svg $(BENCH_FLAGS) && \
+		$(GO) test -run '^$$' -bench BenchmarkBuild1000Resources -benchtime 3x ./bench/
 
 build:
 	$(GO) build -o bin/iamc ./cmd/iamc

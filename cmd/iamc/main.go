@@ -54,7 +54,7 @@ The language is described in SPEC.md.`,
 		Version:       version,
 	}
 	root.SetVersionTemplate(versionLine() + "\n")
-	root.AddCommand(newBuildCmd(), newExplainCmd(), newCheckCmd(), newFmtCmd(), newVersionCmd(), newLintCmd(), newPlanCmd(), newApplyCmd())
+	root.AddCommand(newBuildCmd(), newExplainCmd(), newCheckCmd(), newFmtCmd(), newVersionCmd(), newLintCmd(), newPlanCmd(), newApplyCmd(), newBenchCmd())
 	return root
 }
 

@@ -1,0 +1,532 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// The shape of the data set. Only the row count (and the seed) vary.
+const (
+	NumUsers        = 10000  // users, with uuid ids (Keycloak's sub)
+	NumGroups       = 1000   // ordinary groups
+	MembersPerGroup = 10     // random picks per group (duplicates dropped, so ~10)
+	ManyGroups      = 50     // the groups of the user in many groups
+	BigRows         = 100000 // rows of the big group (at most ROWS/10)
+	GroupShare      = 0.10   // share of the other todos put into an ordinary group
+
+	bigUserN      = 1  // user 1: owner of the big group
+	manyUserN     = 2  // user 2: a member of ManyGroups groups
+	bigMembersEnd = 11 // users 3..11: the other members of the big group (its chats are theirs too)
+
+	datasetVersion = 2 // bump when the generator changes: marks old data sets stale
+
+	// FloorRole is the role the floor queries run as: BYPASSRLS, not a
+	// superuser, no login. The benchmark connects with the --db (superuser)
+	// URL and switches to it per transaction, exactly as PostgREST switches
+	// to web_user, so both sides pay the same per-request work.
+	FloorRole = "bench_floor"
+)
+
+// Dataset is a built data set as the driver needs it: the users, their
+// groups and a sample of the todos each can see.
+type Dataset struct {
+	Rows     int
+	Seed     int64
+	TodosMax int64 // ids above these were created by a benchmark run
+	ChatsMax int64
+	BigGroup int64
+	BigRows  int64 // todos in the big group
+
+	Users      []*User // Users[i].N == i+1
+	Big, Many  *User   // the special users
+	Normal     []*User // every other user
+	WithGroups []*User // normal users in at least one group
+	Build      BuildInfo
+}
+
+// User is one user of the data set.
+type User struct {
+	N           int
+	ID          string // uuid, canonical text
+	Claims      map[string]any
+	Groups      []int64 // every group the user is in
+	AdminGroups []int64 // groups where the user is admin or owner
+	Visible     []int64 // a sample of the todos the user may read and write
+}
+
+// BuildInfo says how the data set came to be.
+type BuildInfo struct {
+	Reused bool          `json:"reused"`
+	Took   time.Duration `json:"-"`
+	Secs   float64       `json:"seconds"`
+	Steps  []Step        `json:"steps,omitempty"`
+}
+
+// Step is one timed step of a build.
+type Step struct {
+	Name string  `json:"name"`
+	Secs float64 `json:"seconds"`
+}
+
+func (b BuildInfo) String() string {
+	if b.Reused {
+		return "reused (bench.meta matches)"
+	}
+	var parts []string
+	for _, s := range b.Steps {
+		parts = append(parts, fmt.Sprintf("%s %.1fs", s.Name, s.Secs))
+	}
+	return fmt.Sprintf("built in %.1fs (%s)", b.Secs, strings.Join(parts, ", "))
+}
+
+// SetupMode says when the data set is (re)built.
+type SetupMode int
+
+const (
+	SetupAuto   SetupMode = iota // rebuild unless bench.meta matches
+	SetupAlways                  // --setup: always rebuild
+	SetupNever                   // --reuse: never rebuild; fail unless bench.meta matches
+)
+
+// bigEvery: every bigEvery-th todo (and chat) is in the big group.
+func bigEvery(rows int) int {
+	return max(10, rows/BigRows)
+}
+
+// Prepare makes sure the database holds the data set for rows and seed,
+// building it when needed, and loads what the driver needs. su must be a
+// superuser connection to a database where policies/schema.sql and the
+// iamc build of policies/ are applied.
+func Prepare(ctx context.Context, su *pgx.Conn, rows int, seed int64, mode SetupMode, log io.Writer) (*Dataset, error) {
+	if err := checkDatabase(ctx, su); err != nil {
+		return nil, err
+	}
+	var info BuildInfo
+	matches, err := metaMatches(ctx, su, rows, seed)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case mode == SetupNever && !matches:
+		return nil, fmt.Errorf("--reuse: the database holds no data set for --rows %d --seed %d (bench.meta differs or is missing); run without --reuse to build it", rows, seed)
+	case mode == SetupAlways || !matches:
+		fmt.Fprintf(log, "building the data set: %d todos, %d chats, %d users, %d groups ...\n", rows, rows, NumUsers, NumGroups+1)
+		if info, err = build(ctx, su, rows, seed); err != nil {
+			return nil, fmt.Errorf("building the data set: %w", err)
+		}
+	default:
+		info.Reused = true
+		if err := Cleanup(ctx, su); err != nil {
+			return nil, err
+		}
+	}
+	ds, err := load(ctx, su, seed)
+	if err != nil {
+		return nil, fmt.Errorf("loading the data set: %w", err)
+	}
+	ds.Build = info
+	return ds, nil
+}
+
+// checkDatabase refuses databases the benchmark must not touch: without
+// the example schema and policies, or with data that is not a data set of
+// ours (a build truncates app.todos, app.chats and the group tables).
+func checkDatabase(ctx context.Context, su *pgx.Conn) error {
+	var super, forced, runtime, hasMeta bool
+	err := su.QueryRow(ctx, `select
+  (select rolsuper from pg_roles where rolname = current_user),
+  coalesce((select bool_and(relrowsecurity and relforcerowsecurity) from pg_class
+            where oid in (to_regclass('app.todos'), to_regclass('app.chats'))), false)
+    and to_regclass('app.todos') is not null and to_regclass('app.chats') is not null,
+  to_regclass('iam.group_members') is not null and to_regclass('iam.settings') is not null,
+  to_regclass('bench.meta') is not null`).Scan(&super, &forced, &runtime, &hasMeta)
+	if err != nil {
+		return err
+	}
+	switch {
+	case !super:
+		return errors.New("--db must connect as a superuser: the data set is loaded with session_replication_role = replica, and the floor role bypasses RLS")
+	case !forced || !runtime:
+		return errors.New("app.todos and app.chats must exist with the iamc policies applied: load policies/roles.sql and policies/schema.sql, then apply `iamc build policies/` with psql (make bench does all of it)")
+	}
+	if hasMeta {
+		return nil
+	}
+	var busy bool
+	if err := su.QueryRow(ctx, `select exists (select from app.todos) or exists (select from app.chats) or exists (select from iam.groups)`).Scan(&busy); err != nil {
+		return err
+	}
+	if busy {
+		return errors.New("app.todos, app.chats or iam.groups hold rows, and this is not a benchmark database (no bench.meta): building the data set would delete them; use an empty database (make bench starts one)")
+	}
+	return nil
+}
+
+func metaMatches(ctx context.Context, su *pgx.Conn, rows int, seed int64) (bool, error) {
+	var ok bool
+	err := su.QueryRow(ctx, `select to_regclass('bench.meta') is not null
+  and to_regclass('bench.todos_copy') is not null and to_regclass('bench.chats_copy') is not null`).Scan(&ok)
+	if err != nil || !ok {
+		return false, err
+	}
+	err = su.QueryRow(ctx, `select exists (select from bench.meta where rows = $1 and seed = $2 and version = $3)`,
+		rows, seed, datasetVersion).Scan(&ok)
+	return ok, err
+}
+
+// build creates the data set with set-based SQL, as superuser, with
+// session_replication_role = replica (the row guard and foreign key
+// triggers do not fire while loading), then VACUUM ANALYZE.
+func build(ctx context.Context, su *pgx.Conn, rows int, seed int64) (BuildInfo, error) {
+	start := time.Now()
+	var info BuildInfo
+	step := func(name string, sqls ...string) error {
+		t := time.Now()
+		for _, sql := range sqls {
+			if _, err := su.Exec(ctx, sql); err != nil {
+				return fmt.Errorf("%s: %w\n%s", name, err, sql)
+			}
+		}
+		info.Steps = append(info.Steps, Step{Name: name, Secs: time.Since(t).Seconds()})
+		return nil
+	}
+	every := bigEvery(rows)
+	big := NumGroups + 1
+	// A fixed clock, so that the same seed gives the same rows.
+	const epoch = `timestamptz '2025-01-01 00:00:00+00'`
+
+	err := step("schema",
+		`set session_replication_role = replica`,
+		`set maintenance_work_mem = '256MB'`,
+		`create schema if not exists bench`,
+		`drop table if exists bench.meta, bench.users, bench.todos_copy, bench.chats_copy`,
+		`create table bench.meta (
+    singleton boolean primary key default true check (singleton),
+    rows bigint not null, seed bigint not null, version integer not null,
+    todos_max bigint not null, chats_max bigint not null,
+    big_group bigint not null, big_rows bigint not null,
+    built_at timestamptz not null default now(), build_seconds double precision not null)`,
+		`create table bench.users (n integer primary key, id uuid not null unique)`,
+		// The floor of an insert: an unprotected copy with the same columns,
+		// defaults, identity, indexes and foreign keys; no RLS, no trigger.
+		`create table bench.todos_copy (like app.todos including all)`,
+		`create table bench.chats_copy (like app.chats including all)`,
+		copyForeignKeys("app.todos", "bench.todos_copy"),
+		copyForeignKeys("app.chats", "bench.chats_copy"),
+		`truncate app.todos, app.chats, bench.todos_copy, bench.chats_copy, iam.group_members, iam.groups restart identity`,
+		fmt.Sprintf(`select setseed(%g)`, seedFraction(seed)),
+	)
+	if err == nil {
+		err = step("users and groups",
+			fmt.Sprintf(`insert into bench.users (n, id)
+select n, overlay(overlay(md5('iamc-bench/%d/' || n) placing '4' from 13 for 1) placing '8' from 17 for 1)::uuid
+from generate_series(1, %d) n`, seed, NumUsers),
+			fmt.Sprintf(`insert into iam.groups (id, name, created_by, created_at) overriding system value
+select g, 'group ' || g, 'bench', %s from generate_series(1, %d) g
+union all
+select %d, 'big', (select id::text from bench.users where n = %d), %s`, epoch, NumGroups, big, bigUserN, epoch),
+			`select setval(pg_get_serial_sequence('iam.groups', 'id'), (select max(id) from iam.groups))`,
+			// Random members (the users after the special ones): some users
+			// land in several groups, some in none.
+			fmt.Sprintf(`insert into iam.group_members (group_id, user_id, role, added_by, added_at)
+select p.g, u.id::text, case p.k when 1 then 'owner' when 2 then 'admin' else 'member' end, 'bench', %s
+from (select g, k, %d + floor(random() * %d)::int as n
+      from generate_series(1, %d) g cross join generate_series(1, %d) k) p
+join bench.users u on u.n = p.n
+on conflict do nothing`, epoch, bigMembersEnd+1, NumUsers-bigMembersEnd, NumGroups, MembersPerGroup),
+			fmt.Sprintf(`insert into iam.group_members (group_id, user_id, role, added_by, added_at)
+select g, (select id::text from bench.users where n = %d), case when g %% 200 = 0 then 'admin' else 'member' end, 'bench', %s
+from generate_series(%d, %d, %d) g`, manyUserN, epoch, NumGroups/ManyGroups, NumGroups, NumGroups/ManyGroups),
+			fmt.Sprintf(`insert into iam.group_members (group_id, user_id, role, added_by, added_at)
+select %d, id::text, case n when %d then 'owner' else 'member' end, 'bench', %s
+from bench.users where n = %d or n between 3 and %d`, big, bigUserN, epoch, bigUserN, bigMembersEnd),
+		)
+	}
+	if err == nil {
+		// Owners uniform over all users; every bigEvery-th row in the big
+		// group; of the others, GroupShare in an ordinary group.
+		err = step("todos", fmt.Sprintf(`insert into app.todos (title, done, owner_id, group_id, created_at)
+select 'todo ' || s.i, s.r_done < 0.25, u.id,
+       case when s.i %% %d = 0 then %d when s.r_group < %g then 1 + floor(s.r_gid * %d)::bigint end,
+       %s + s.i * interval '1 second'
+from (select i, random() as r_done, random() as r_group, random() as r_gid, 1 + floor(random() * %d)::int as owner_n
+      from generate_series(1, %d) i) s
+join bench.users u on u.n = s.owner_n`, every, big, GroupShare, NumGroups, epoch, NumUsers, rows))
+	}
+	if err == nil {
+		// Every chat is in a group (every bigEvery-th in the big one, the
+		// others uniform), posted by a member of that group.
+		err = step("chats", fmt.Sprintf(`insert into app.chats (body, owner_id, group_id, created_at)
+select 'message ' || s.i, m.members[1 + floor(s.r_member * cardinality(m.members))::int], s.gid,
+       %s + s.i * interval '1 second'
+from (select i, case when i %% %d = 0 then %d else 1 + floor(random() * %d)::bigint end as gid, random() as r_member
+      from generate_series(1, %d) i) s
+join (select group_id, array_agg(user_id::uuid order by user_id) as members from iam.group_members group by group_id) m
+  on m.group_id = s.gid`, epoch, every, big, NumGroups, rows))
+	}
+	if err == nil {
+		err = step("insert floor copies",
+			`insert into bench.todos_copy overriding system value select * from app.todos`,
+			`insert into bench.chats_copy overriding system value select * from app.chats`,
+			`select setval(pg_get_serial_sequence('bench.todos_copy', 'id'), (select max(id) from bench.todos_copy))`,
+			`select setval(pg_get_serial_sequence('bench.chats_copy', 'id'), (select max(id) from bench.chats_copy))`,
+			`reset session_replication_role`,
+		)
+	}
+	if err == nil {
+		err = step("vacuum analyze",
+			`vacuum (analyze) app.todos, app.chats, bench.todos_copy, bench.chats_copy, iam.groups, iam.group_members, bench.users`)
+	}
+	if err == nil {
+		err = grantFloorRole(ctx, su)
+	}
+	if err != nil {
+		_, _ = su.Exec(ctx, `reset session_replication_role`)
+		return info, err
+	}
+	info.Took = time.Since(start)
+	info.Secs = info.Took.Seconds()
+	_, err = su.Exec(ctx, fmt.Sprintf(`insert into bench.meta (rows, seed, version, todos_max, chats_max, big_group, big_rows, build_seconds)
+select %d, %d, %d, (select coalesce(max(id), 0) from app.todos), (select coalesce(max(id), 0) from app.chats), %d,
+       (select count(*) from app.todos where group_id = %d), %g`, rows, seed, datasetVersion, big, big, info.Secs))
+	return info, err
+}
+
+// copyForeignKeys is a DO block that gives the copy table the foreign keys
+// of the original (LIKE copies everything else the floor needs).
+func copyForeignKeys(from, to string) string {
+	return fmt.Sprintf(`do $do$
+declare
+    def text;
+begin
+    for def in select pg_get_constraintdef(oid) from pg_constraint where conrelid = '%s'::regclass and contype = 'f' order by conname loop
+        execute format('alter table %s add %%s', def);
+    end loop;
+end
+$do$`, from, to)
+}
+
+func grantFloorRole(ctx context.Context, su *pgx.Conn) error {
+	_, err := su.Exec(ctx, fmt.Sprintf(`do $do$
+begin
+    if not exists (select from pg_roles where rolname = '%[1]s') then
+        create role %[1]s nologin bypassrls;
+    end if;
+end
+$do$;
+alter role %[1]s nologin bypassrls;
+grant usage on schema app, iam, bench to %[1]s;
+grant select, insert, update, delete on app.todos, app.chats, bench.todos_copy, bench.chats_copy to %[1]s;
+grant select on iam.group_members to %[1]s;`, FloorRole))
+	return err
+}
+
+func seedFraction(seed int64) float64 {
+	f := float64(seed%1000003) / 1000003
+	if f < 0 {
+		f = -f
+	}
+	return f
+}
+
+// benchTables are the tables the runs write.
+const benchTables = "app.todos, app.chats, bench.todos_copy, bench.chats_copy"
+
+// Cleanup removes what benchmark runs added (rows above the data set's
+// maximum ids) and vacuums (without ANALYZE: the statistics stay those of
+// the build, so every run plans with the same ones).
+func Cleanup(ctx context.Context, su *pgx.Conn) error {
+	_, err := su.Exec(ctx, `with
+  a as (delete from app.todos where id > (select todos_max from bench.meta)),
+  b as (delete from app.chats where id > (select chats_max from bench.meta)),
+  c as (delete from bench.todos_copy where id > (select todos_max from bench.meta))
+delete from bench.chats_copy where id > (select chats_max from bench.meta)`)
+	if err != nil {
+		return fmt.Errorf("removing the rows of earlier runs: %w", err)
+	}
+	if _, err := su.Exec(ctx, `vacuum `+benchTables); err != nil {
+		return err
+	}
+	return grantFloorRole(ctx, su)
+}
+
+// HoldAutovacuum turns autovacuum off for the tables the runs write, so
+// that no automatic ANALYZE changes the statistics (and the plans) in the
+// middle of a measurement; Cleanup vacuums instead. The returned function
+// turns it back on.
+func HoldAutovacuum(ctx context.Context, su *pgx.Conn) (func() error, error) {
+	var stmts []string
+	for _, t := range strings.Split(benchTables, ", ") {
+		stmts = append(stmts, "alter table "+t+" set (autovacuum_enabled = off)")
+	}
+	if _, err := su.Exec(ctx, strings.Join(stmts, "; ")); err != nil {
+		return nil, err
+	}
+	return func() error {
+		var reset []string
+		for _, t := range strings.Split(benchTables, ", ") {
+			reset = append(reset, "alter table "+t+" reset (autovacuum_enabled)")
+		}
+		_, err := su.Exec(context.Background(), strings.Join(reset, "; "))
+		return err
+	}, nil
+}
+
+// load reads the users, their groups and a sample of visible todos.
+func load(ctx context.Context, su *pgx.Conn, seed int64) (*Dataset, error) {
+	ds := &Dataset{Seed: seed}
+	var rows int64
+	if err := su.QueryRow(ctx, `select rows, todos_max, chats_max, big_group, big_rows from bench.meta`).
+		Scan(&rows, &ds.TodosMax, &ds.ChatsMax, &ds.BigGroup, &ds.BigRows); err != nil {
+		return nil, err
+	}
+	ds.Rows = int(rows)
+
+	byID := map[string]*User{}
+	r, err := su.Query(ctx, `select n, id::text from bench.users order by n`)
+	if err != nil {
+		return nil, err
+	}
+	for r.Next() {
+		u := &User{}
+		if err := r.Scan(&u.N, &u.ID); err != nil {
+			return nil, err
+		}
+		u.Claims = keycloakClaims(u)
+		ds.Users = append(ds.Users, u)
+		byID[u.ID] = u
+	}
+	if err := r.Err(); err != nil {
+		return nil, err
+	}
+	if len(ds.Users) != NumUsers {
+		return nil, fmt.Errorf("bench.users holds %d users, want %d", len(ds.Users), NumUsers)
+	}
+
+	r, err = su.Query(ctx, `select user_id, group_id, role from iam.group_members order by user_id, group_id`)
+	if err != nil {
+		return nil, err
+	}
+	for r.Next() {
+		var uid, role string
+		var g int64
+		if err := r.Scan(&uid, &g, &role); err != nil {
+			return nil, err
+		}
+		u := byID[uid]
+		if u == nil {
+			continue
+		}
+		u.Groups = append(u.Groups, g)
+		if role != "member" {
+			u.AdminGroups = append(u.AdminGroups, g)
+		}
+	}
+	if err := r.Err(); err != nil {
+		return nil, err
+	}
+
+	// A sample of ~200,000 todos (every k-th id) gives each user a sample of
+	// the rows it owns and of the rows of its groups.
+	k := max(1, ds.TodosMax/200000)
+	own := map[string][]int64{}
+	inGroup := map[int64][]int64{}
+	r, err = su.Query(ctx, `select id, owner_id::text, group_id from app.todos where id <= $1 and id % $2 = 0`, ds.TodosMax, k)
+	if err != nil {
+		return nil, err
+	}
+	for r.Next() {
+		var id int64
+		var owner string
+		var g *int64
+		if err := r.Scan(&id, &owner, &g); err != nil {
+			return nil, err
+		}
+		own[owner] = append(own[owner], id)
+		if g != nil {
+			inGroup[*g] = append(inGroup[*g], id)
+		}
+	}
+	if err := r.Err(); err != nil {
+		return nil, err
+	}
+	for _, u := range ds.Users {
+		seen := map[int64]bool{}
+		add := func(ids []int64) {
+			for _, id := range ids {
+				if !seen[id] {
+					seen[id] = true
+					u.Visible = append(u.Visible, id)
+				}
+			}
+		}
+		add(own[u.ID])
+		for _, g := range u.Groups {
+			add(inGroup[g])
+		}
+		sort.Slice(u.Visible, func(i, j int) bool { return u.Visible[i] < u.Visible[j] })
+	}
+
+	ds.Big, ds.Many = ds.Users[bigUserN-1], ds.Users[manyUserN-1]
+	for _, u := range ds.Users {
+		if u.N <= bigMembersEnd {
+			continue // special users, reported separately
+		}
+		ds.Normal = append(ds.Normal, u)
+		if len(u.Groups) > 0 {
+			ds.WithGroups = append(ds.WithGroups, u)
+		}
+	}
+	return ds, nil
+}
+
+// keycloakClaims is the payload of a Keycloak access token for the user,
+// with the role claim PostgREST reads.
+func keycloakClaims(u *User) map[string]any {
+	now := time.Now().Unix()
+	name := fmt.Sprintf("user%05d", u.N)
+	return map[string]any{
+		"exp":                now + 3600,
+		"iat":                now,
+		"jti":                fmt.Sprintf("bench-%d", u.N),
+		"iss":                "http://keycloak.local:8080/realms/iamc",
+		"aud":                "account",
+		"sub":                u.ID,
+		"typ":                "Bearer",
+		"azp":                "iamc-app",
+		"scope":              "openid profile email",
+		"preferred_username": name,
+		"email":              name + "@example.com",
+		"email_verified":     true,
+		"realm_access":       map[string]any{"roles": []string{"default-roles-iamc", "offline_access", "uma_authorization"}},
+		"role":               "web_user",
+	}
+}
+
+// Stats summarises the data set for the report.
+func (ds *Dataset) Stats() string {
+	none, several := 0, 0
+	for _, u := range ds.Normal {
+		switch {
+		case len(u.Groups) == 0:
+			none++
+		case len(u.Groups) > 1:
+			several++
+		}
+	}
+	return fmt.Sprintf("%d todos, %d chats; %d users (of the %d ordinary ones, %d in no group, %d in several); "+
+		"user %d is in %d groups; user %d owns the big group (%d todos, %d members)",
+		ds.TodosMax, ds.ChatsMax, len(ds.Users), len(ds.Normal), none, several,
+		ds.Many.N, len(ds.Many.Groups), ds.Big.N, ds.BigRows, bigMembersEnd-1)
+}
+
+// pick returns a random element.
+func pick[T any](r *rand.Rand, xs []T) T { return xs[r.IntN(len(xs))] }

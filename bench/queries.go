@@ -1,0 +1,215 @@
+package bench
+
+import (
+	"fmt"
+	"math/rand/v2"
+)
+
+// Kind says how a query's requests are drawn and checked.
+type Kind int
+
+const (
+	kindTodosList  Kind = iota // a random user
+	kindChatsList              // a random user in a group, one of their groups
+	kindReadByID               // a random user, one of the todos they can see
+	kindUpdate                 // same; the update flips done
+	kindCount                  // a random user
+	kindInsertTodo             // a random user
+	kindInsertChat             // a random user in a group, one of their groups
+	kindDelete                 // a todo inserted for a random user beforehand (untimed)
+)
+
+// Query is one benchmarked request: the SQL PostgREST's role runs with RLS
+// deciding, and the hand-written floors that do the same for one user with
+// RLS off.
+type Query struct {
+	Key       string // short name, used in JSON
+	Name      string // what the report prints
+	Kind      Kind
+	Method    string // the HTTP method: GET and HEAD run READ ONLY
+	Path      string
+	RLS       string // run as web_user; the policies decide
+	RLSArgs   func(j *job) []any
+	Floors    []Floor // candidates; the fastest is timed
+	Rows      bool    // returns rows (reads); writes are Exec'd
+	Special   bool    // also run for the special users
+	Returning string  // verification: appended to writes to compare what they wrote
+}
+
+// Floor is a hand-written query for one user, run as FloorRole (BYPASSRLS)
+// with the user id as a parameter and the user's groups looked up from
+// iam.group_members in the same statement.
+type Floor struct {
+	Name string
+	SQL  string
+	Args func(j *job) []any
+}
+
+// job is one request: who, and its parameters.
+type job struct {
+	user  *User
+	id    int64  // the row (read, update, delete)
+	id2   int64  // the floor's row for a delete (each side deletes its own)
+	group int64  // the group (chats)
+	text  string // title or body of an insert
+}
+
+// myGroups is the floor's look-up of the caller's groups: the same rows
+// iam.group_ids('member') reads.
+const myGroups = `array(select m.group_id from iam.group_members m where m.user_id = $1::text)`
+const myAdminGroups = `array(select m.group_id from iam.group_members m where m.user_id = $1::text and m.role in ('admin', 'owner'))`
+
+func userArg(j *job) []any { return []any{j.user.ID} }
+
+// Queries are the benchmarked requests, in report order.
+func Queries() []*Query {
+	return []*Query{
+		{
+			Key: "q1-todos", Name: "Q1 todos list", Kind: kindTodosList, Method: "GET", Path: "/todos", Rows: true, Special: true,
+			RLS:     `select * from app.todos order by id desc limit 50`,
+			RLSArgs: func(*job) []any { return nil },
+			Floors: []Floor{
+				{Name: "or", Args: userArg, SQL: `select * from app.todos
+where owner_id = $1 or group_id = any (` + myGroups + `)
+order by id desc limit 50`},
+				{Name: "union all", Args: userArg, SQL: `select * from (
+  (select * from app.todos where owner_id = $1 order by id desc limit 50)
+  union all
+  (select * from app.todos where group_id = any (` + myGroups + `) and owner_id <> $1 order by id desc limit 50)
+) t order by id desc limit 50`},
+				{Name: "union all, lateral per group", Args: userArg, SQL: `select * from (
+  (select * from app.todos where owner_id = $1 order by id desc limit 50)
+  union all
+  (select t.* from iam.group_members m
+   cross join lateral (select * from app.todos t where t.group_id = m.group_id and t.owner_id <> $1 order by t.id desc limit 50) t
+   where m.user_id = $1::text)
+) t order by id desc limit 50`},
+			},
+		},
+		{
+			Key: "q1-chats", Name: "Q1 chats list (one group)", Kind: kindChatsList, Method: "GET", Path: "/chats", Rows: true, Special: true,
+			RLS:     `select * from app.chats where group_id = $1 order by id desc limit 50`,
+			RLSArgs: func(j *job) []any { return []any{j.group} },
+			Floors: []Floor{
+				{Name: "or", Args: func(j *job) []any { return []any{j.user.ID, j.group} }, SQL: `select * from app.chats
+where group_id = $2 and (owner_id = $1 or group_id = any (` + myGroups + `))
+order by id desc limit 50`},
+				{Name: "exists", Args: func(j *job) []any { return []any{j.user.ID, j.group} }, SQL: `select * from app.chats
+where group_id = $2 and (owner_id = $1 or exists (select from iam.group_members m where m.user_id = $1::text and m.group_id = $2))
+order by id desc limit 50`},
+			},
+		},
+		{
+			Key: "q2-read", Name: "Q2 read todo by id", Kind: kindReadByID, Method: "GET", Path: "/todos?id=eq.{id}", Rows: true,
+			RLS:     `select * from app.todos where id = $1`,
+			RLSArgs: func(j *job) []any { return []any{j.id} },
+			Floors: []Floor{
+				{Name: "or", Args: func(j *job) []any { return []any{j.user.ID, j.id} }, SQL: `select * from app.todos
+where id = $2 and (owner_id = $1 or group_id = any (` + myGroups + `))`},
+				{Name: "exists", Args: func(j *job) []any { return []any{j.user.ID, j.id} }, SQL: `select * from app.todos t
+where id = $2 and (owner_id = $1 or exists (select from iam.group_members m where m.user_id = $1::text and m.group_id = t.group_id))`},
+			},
+		},
+		{
+			Key: "q3-update", Name: "Q3 update todo (done = not done)", Kind: kindUpdate, Method: "PATCH", Path: "/todos?id=eq.{id}",
+			RLS:       `update app.todos set done = not done where id = $1`,
+			RLSArgs:   func(j *job) []any { return []any{j.id} },
+			Returning: ` returning id, done`,
+			Floors: []Floor{
+				{Name: "or", Args: func(j *job) []any { return []any{j.user.ID, j.id} }, SQL: `update app.todos set done = not done
+where id = $2 and (owner_id = $1 or group_id = any (` + myGroups + `))`},
+			},
+		},
+		{
+			Key: "q4-count", Name: "Q4 count todos", Kind: kindCount, Method: "GET", Path: "/todos?select=count()", Rows: true, Special: true,
+			RLS:     `select count(*) from app.todos`,
+			RLSArgs: func(*job) []any { return nil },
+			Floors: []Floor{
+				{Name: "or", Args: userArg, SQL: `select count(*) from app.todos where owner_id = $1 or group_id = any (` + myGroups + `)`},
+				{Name: "sum of arms", Args: userArg, SQL: `select (select count(*) from app.todos where owner_id = $1)
+     + (select count(*) from app.todos where group_id = any (` + myGroups + `) and owner_id <> $1)`},
+			},
+		},
+		{
+			Key: "q5-todo", Name: "Q5 insert own todo", Kind: kindInsertTodo, Method: "POST", Path: "/todos",
+			RLS:       `insert into app.todos (title) values ($1)`,
+			RLSArgs:   func(j *job) []any { return []any{j.text} },
+			Returning: ` returning title, done, owner_id, group_id`,
+			Floors: []Floor{
+				{Name: "copy table", Args: func(j *job) []any { return []any{j.user.ID, j.text} },
+					SQL: `insert into bench.todos_copy (title, owner_id) values ($2, $1)`},
+			},
+		},
+		{
+			Key: "q5-chat", Name: "Q5 insert chat into own group", Kind: kindInsertChat, Method: "POST", Path: "/chats",
+			RLS:       `insert into app.chats (body, group_id) values ($1, $2)`,
+			RLSArgs:   func(j *job) []any { return []any{j.text, j.group} },
+			Returning: ` returning body, owner_id, group_id`,
+			Floors: []Floor{
+				{Name: "copy table", Args: func(j *job) []any { return []any{j.user.ID, j.text, j.group} },
+					SQL: `insert into bench.chats_copy (body, owner_id, group_id) values ($2, $1, $3)`},
+			},
+		},
+		{
+			Key: "q6-delete", Name: "Q6 delete todo", Kind: kindDelete, Method: "DELETE", Path: "/todos?id=eq.{id}",
+			RLS:       `delete from app.todos where id = $1`,
+			RLSArgs:   func(j *job) []any { return []any{j.id} },
+			Returning: ` returning id`,
+			Floors: []Floor{
+				{Name: "or", Args: func(j *job) []any { return []any{j.user.ID, j.id2} }, SQL: `delete from app.todos
+where id = $2 and (owner_id = $1 or group_id = any (` + myAdminGroups + `))`},
+			},
+		},
+	}
+}
+
+// ReadOnly: PostgREST runs GET and HEAD in READ ONLY transactions.
+func (q *Query) ReadOnly() bool { return q.Method == "GET" || q.Method == "HEAD" }
+
+// UserClass is who the requests come from.
+type UserClass string
+
+const (
+	ClassRandom UserClass = "random user"
+	ClassMany   UserClass = "user in 50 groups"
+	ClassBig    UserClass = "user seeing 100k todos"
+)
+
+// newJob draws a request for q from class. Deletes get their rows from
+// pool (see deletePool).
+func (ds *Dataset) newJob(r *rand.Rand, q *Query, class UserClass) *job {
+	j := &job{}
+	switch class {
+	case ClassMany:
+		j.user = ds.Many
+	case ClassBig:
+		j.user = ds.Big
+	default:
+		switch q.Kind {
+		case kindChatsList, kindInsertChat:
+			j.user = pick(r, ds.WithGroups)
+		case kindReadByID, kindUpdate:
+			for range 1000 {
+				if j.user = pick(r, ds.Normal); len(j.user.Visible) > 0 {
+					break
+				}
+			}
+		default:
+			j.user = pick(r, ds.Normal)
+		}
+	}
+	switch q.Kind {
+	case kindChatsList, kindInsertChat:
+		if len(j.user.Groups) > 0 {
+			j.group = pick(r, j.user.Groups)
+		}
+		j.text = fmt.Sprintf("bench message %d", r.Uint32())
+	case kindReadByID, kindUpdate:
+		if len(j.user.Visible) > 0 {
+			j.id = pick(r, j.user.Visible)
+		}
+	case kindInsertTodo:
+		j.text = fmt.Sprintf("bench todo %d", r.Uint32())
+	}
+	return j
+}
