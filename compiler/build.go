@@ -5,7 +5,9 @@ package compiler
 
 import (
 	"fmt"
+	"runtime"
 	"strings"
+	"sync"
 
 	"github.com/iamc/iamc/lang"
 	"github.com/iamc/iamc/stdlib"
@@ -61,14 +63,45 @@ func Build(m *lang.Model, sources []string) (*Output, error) {
 	for _, r := range m.Resources {
 		out.Sections = append(out.Sections, resourceSection(m, r, indexes))
 	}
-	for _, s := range out.Sections {
-		for _, st := range s.Statements {
-			if err := RoundTrip(st.SQL); err != nil {
-				return nil, fmt.Errorf("compiler bug: generated SQL does not round-trip (please report it): %w", err)
-			}
-		}
+	if err := roundTripAll(out.Sections); err != nil {
+		return nil, fmt.Errorf("compiler bug: generated SQL does not round-trip (please report it): %w", err)
 	}
 	return out, nil
+}
+
+// roundTripAll checks every statement, on every CPU: the parser is the
+// cost of a build, and statements are independent. The error reported is
+// the first failing statement in script order, whatever finished first.
+func roundTripAll(sections []*Section) error {
+	var stmts []string
+	for _, s := range sections {
+		for _, st := range s.Statements {
+			stmts = append(stmts, st.SQL)
+		}
+	}
+	errs := make([]error, len(stmts))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range runtime.GOMAXPROCS(0) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				errs[i] = RoundTrip(stmts[i])
+			}
+		}()
+	}
+	for i := range stmts {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func runtimeSection(m *lang.Model) *Section {
