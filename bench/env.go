@@ -9,7 +9,6 @@ import (
 
 	"github.com/iamc/iamc/compiler"
 	"github.com/iamc/iamc/internal/pgtest"
-	"github.com/iamc/iamc/lang"
 )
 
 // DatabaseName is the database an ephemeral server holds the benchmark in.
@@ -69,27 +68,9 @@ func (e *Ephemeral) Stop() error { return e.Server.Stop() }
 
 // BuildScript is `iamc build dir`, in process.
 func BuildScript(dir string) (string, error) {
-	out, err := compile(dir)
+	out, err := compiler.BuildDir(dir)
 	if err != nil {
 		return "", err
 	}
 	return out.Script(), nil
-}
-
-// compile parses, checks and builds a policy directory (lang.ParseDir,
-// lang.Check, compiler.Build: what `iamc build` does).
-func compile(dir string) (*compiler.Output, error) {
-	files, err := lang.ParseDir(dir)
-	if err != nil {
-		return nil, err
-	}
-	model, err := lang.Check(files)
-	if err != nil {
-		return nil, err
-	}
-	sources := make([]string, len(files))
-	for i, f := range files {
-		sources[i] = f.Name
-	}
-	return compiler.Build(model, sources)
 }

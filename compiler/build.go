@@ -499,3 +499,21 @@ func resourceHeader(r *lang.ResourceModel) []string {
 	}
 	return h
 }
+
+// BuildDir is `iamc build DIR`: parse and check every .iam file in dir (or
+// the one file dir names), then Build, with the file names as sources.
+func BuildDir(dir string) (*Output, error) {
+	files, err := lang.ParseDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	model, err := lang.Check(files)
+	if err != nil {
+		return nil, err
+	}
+	sources := make([]string, len(files))
+	for i, f := range files {
+		sources[i] = f.Name
+	}
+	return Build(model, sources)
+}

@@ -117,16 +117,7 @@ func CheckCatalog(ctx context.Context, db Querier, m *lang.Model, opts CatalogOp
 }
 
 func sortFindings(fs []Finding) {
-	sort.SliceStable(fs, func(i, j int) bool {
-		a, b := fs[i].Pos, fs[j].Pos
-		if a.Filename != b.Filename {
-			return a.Filename < b.Filename
-		}
-		if a.Line != b.Line {
-			return a.Line < b.Line
-		}
-		return a.Column < b.Column
-	})
+	sort.SliceStable(fs, func(i, j int) bool { return lang.PosLess(fs[i].Pos, fs[j].Pos) })
 }
 
 // catalogCheck is one run of CheckCatalog.

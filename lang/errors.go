@@ -23,16 +23,7 @@ type ErrorList []*Error
 
 func (l ErrorList) Error() string {
 	sorted := append(ErrorList(nil), l...)
-	sort.SliceStable(sorted, func(i, j int) bool {
-		a, b := sorted[i].Pos, sorted[j].Pos
-		if a.Filename != b.Filename {
-			return a.Filename < b.Filename
-		}
-		if a.Line != b.Line {
-			return a.Line < b.Line
-		}
-		return a.Column < b.Column
-	})
+	sort.SliceStable(sorted, func(i, j int) bool { return PosLess(sorted[i].Pos, sorted[j].Pos) })
 	lines := make([]string, len(sorted))
 	for i, e := range sorted {
 		lines[i] = e.Error()
@@ -42,4 +33,16 @@ func (l ErrorList) Error() string {
 
 func (l *ErrorList) add(pos lexer.Position, format string, args ...any) {
 	*l = append(*l, &Error{Pos: pos, Msg: fmt.Sprintf(format, args...)})
+}
+
+// PosLess orders positions by file, line and column: the order problems
+// are reported in.
+func PosLess(a, b lexer.Position) bool {
+	if a.Filename != b.Filename {
+		return a.Filename < b.Filename
+	}
+	if a.Line != b.Line {
+		return a.Line < b.Line
+	}
+	return a.Column < b.Column
 }

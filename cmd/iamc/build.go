@@ -21,23 +21,11 @@ func runtimeVersion() int { return stdlib.Version }
 
 // compile parses, checks and builds a policy directory.
 func compile(dir string) (*lang.Model, *compiler.Output, error) {
-	files, err := lang.ParseDir(dir)
+	out, err := compiler.BuildDir(dir)
 	if err != nil {
 		return nil, nil, err
 	}
-	model, err := lang.Check(files)
-	if err != nil {
-		return nil, nil, err
-	}
-	sources := make([]string, len(files))
-	for i, f := range files {
-		sources[i] = f.Name
-	}
-	out, err := compiler.Build(model, sources)
-	if err != nil {
-		return nil, nil, err
-	}
-	return model, out, nil
+	return out.Model, out, nil
 }
 
 func dirArg(args []string) string {
