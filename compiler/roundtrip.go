@@ -57,8 +57,8 @@ func isPlpgsqlFunction(tree *pg_query.ParseResult) bool {
 // sameTree compares two parse trees ignoring source positions, which
 // legitimately differ between the original and the deparsed text. The
 // trees are compared as protocol buffers: cheaper than as JSON, and exact.
+// It clears the positions of both trees in place.
 func sameTree(a, b *pg_query.ParseResult) bool {
-	a, b = proto.Clone(a).(*pg_query.ParseResult), proto.Clone(b).(*pg_query.ParseResult)
 	clearPositions(a.ProtoReflect())
 	clearPositions(b.ProtoReflect())
 	return proto.Equal(a, b)
