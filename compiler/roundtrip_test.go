@@ -1,9 +1,10 @@
 package compiler
 
 import (
-	pg_query "github.com/pganalyze/pg_query_go/v5"
 	"strings"
 	"testing"
+
+	"github.com/pganalyze/pg_query_go/v5/parser"
 
 	"github.com/iamc/iamc/stdlib"
 )
@@ -54,23 +55,54 @@ func TestRoundTripRejects(t *testing.T) {
 	}
 }
 
-func TestSameTree(t *testing.T) {
-	parse := func(sql string) *pg_query.ParseResult {
+// TestSameWire: trees that differ only in source positions are the same;
+// any other difference, however small, is not.
+func TestSameWire(t *testing.T) {
+	parse := func(sql string) []byte {
 		t.Helper()
-		tree, err := pg_query.Parse(sql)
+		tree, err := parser.ParseToProtobuf(sql)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return tree
 	}
-	a := parse("select x from t where y = 1")
-	b := parse("  SELECT   x\n FROM t WHERE   y = 1") // same tree, other positions
-	c := parse("select x from t where y = 2")
-	if !sameTree(a, b) {
-		t.Error("trees differing only in positions are not the same")
+	base := "select x from t where y = 1"
+	same := []string{
+		"  SELECT   x\n FROM t WHERE   y = 1",
+		"select x from t where y = 1 -- a comment",
+		"select\tx from \"t\" where (y = 1)",
 	}
-	if sameTree(a, c) {
-		t.Error("different trees are the same")
+	different := []string{
+		"select x from t where y = 2",
+		"select x from t where y = '1'",
+		"select x from u where y = 1",
+		"select x from s.t where y = 1",
+		"select z from t where y = 1",
+		"select x, x from t where y = 1",
+		"select x from t where y = 1 and true",
+		"select x from t where y <> 1",
+		"select x from t",
+		"select distinct x from t where y = 1",
+		"select x from t where y = 1 order by x",
+		"select x from only t where y = 1",
+		`select x from t where y = 1 limit 1`,
+	}
+	schema := parseResultSchema()
+	for _, sql := range same {
+		if !schema.sameWire(parse(base), parse(sql)) {
+			t.Errorf("%q and %q differ only in positions, but are not the same", base, sql)
+		}
+	}
+	for _, sql := range different {
+		if schema.sameWire(parse(base), parse(sql)) {
+			t.Errorf("%q and %q are different trees, but compare the same", base, sql)
+		}
+		if schema.sameWire(parse(sql), parse(base)) {
+			t.Errorf("%q and %q are different trees, but compare the same (swapped)", sql, base)
+		}
+	}
+	if schema.sameWire(parse(base), []byte{0xff}) {
+		t.Error("a malformed encoding compares the same")
 	}
 }
 
