@@ -426,4 +426,3 @@ func TestApplyGivesUpBehindALongRequest(t *testing.T) {
 		t.Error("apply after the long request did nothing")
 	}
 }
-
