@@ -542,6 +542,16 @@ var races = []race{
 		},
 	},
 	{
+		name: "an owner deletes the group while being demoted", owners: []string{"adam"},
+		a: call{"olivia", "set_group_member_role", setRole("adam", "admin")},
+		b: call{"adam", "delete_group", leave},
+		serial: [2]serial{
+			{"42501", "can delete the group", map[string]string{"olivia": "owner", "adam": "admin"}},
+			// Deleted first: olivia is in no group any more.
+			{"42501", "can change roles", map[string]string{}},
+		},
+	},
+	{
 		name: "an admin adds a member while being removed", admins: []string{"adam"},
 		a: call{"olivia", "remove_group_member", remove("adam")},
 		b: call{"adam", "add_group_member", func(c *crew, gid int64) []any {
