@@ -521,6 +521,28 @@ begin
 end
 $fn$;
 
+-- Concurrency: every change of a group's members locks the group's row
+-- (FOR UPDATE) before it reads anything, and only then checks the caller's
+-- role. So changes of one group run one after the other, each seeing the
+-- members the previous one left: a caller demoted or removed by a change
+-- that committed while they waited acts on their new role, never on the
+-- one they had (two admins demoting each other: the second is refused),
+-- and the last-owner check counts the owners that are really left. Checking
+-- the role before the lock let both of two racing demotions succeed.
+-- Inserts into a group hold FOR KEY SHARE on the same row (the foreign
+-- key's check) until they commit, so a removal waits for them.
+create or replace function iam.lock_group(gid bigint) returns void
+    language plpgsql volatile
+    set search_path = pg_catalog, pg_temp
+as $fn$
+begin
+    perform from iam.groups where id = gid for update;
+end
+$fn$;
+
+comment on function iam.lock_group(bigint) is
+    'Serialises the membership changes of one group: the group API (definer functions) calls it before it checks the caller''s role. Not a definer itself, and not granted to the runtime roles: it runs with the rights of the API function that calls it.';
+
 create or replace function iam.add_group_member(gid bigint, member_id text, member_role text) returns void
     language plpgsql volatile security definer
     set search_path = pg_catalog, pg_temp
@@ -531,6 +553,8 @@ declare
     uid text := iam.normalize_user_id(member_id);
 begin
     perform iam.check_role_name(member_role);
+    -- Lock first, then check the caller's role (see iam.lock_group).
+    perform iam.lock_group(gid);
     my_role := iam.require_group_role(gid, 'admin', 'add members');
     if member_role = 'owner' and my_role <> 'owner' then
         raise exception using errcode = '42501',
@@ -567,11 +591,12 @@ create or replace function iam.remove_group_member(gid bigint, member_id text) r
 as $fn$
 declare
     uid text := iam.normalize_user_id(member_id);
-    my_role text := iam.require_group_role(gid, 'admin', 'remove members');
+    my_role text;
     their_role text;
 begin
-    -- Serialise membership changes of one group (the last-owner check).
-    perform from iam.groups where id = gid for update;
+    -- Lock first, then check the caller's role (see iam.lock_group).
+    perform iam.lock_group(gid);
+    my_role := iam.require_group_role(gid, 'admin', 'remove members');
     select role into their_role from iam.group_members where group_id = gid and user_id = uid;
     if their_role is null then
         raise exception using errcode = 'P0002',
@@ -597,8 +622,9 @@ declare
     their_role text;
 begin
     perform iam.check_role_name(member_role);
+    -- Lock first, then check the caller's role (see iam.lock_group).
+    perform iam.lock_group(gid);
     my_role := iam.require_group_role(gid, 'admin', 'change roles');
-    perform from iam.groups where id = gid for update;
     select role into their_role from iam.group_members where group_id = gid and user_id = uid;
     if their_role is null then
         raise exception using errcode = 'P0002',
@@ -624,7 +650,7 @@ as $fn$
 declare
     me text := iam.require_caller();
 begin
-    perform from iam.groups where id = gid for update;
+    perform iam.lock_group(gid);
     if not exists (select from iam.group_members where group_id = gid and user_id = me) then
         raise exception using errcode = 'P0002',
             message = format('you are not a member of group %s', gid);
@@ -642,6 +668,8 @@ as $fn$
 -- foreign key: ON DELETE SET NULL (back to their owners only) or CASCADE
 -- (deleted with the group), as the .iam file's group column says.
 begin
+    -- Lock first, then check the caller's role (see iam.lock_group).
+    perform iam.lock_group(gid);
     perform iam.require_group_role(gid, 'owner', 'delete the group');
     delete from iam.groups where id = gid;
 end
