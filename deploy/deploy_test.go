@@ -419,15 +419,12 @@ func TestLockTimeout(t *testing.T) {
 		t.Fatal(err)
 	}
 	opts := Options{LockTimeout: 300 * time.Millisecond}
-	start := time.Now()
+	// The error, not a timer, proves apply gave up on lock_timeout (55P03)
+	// instead of waiting for the other transaction.
 	_, err = Apply(ctx, e.connect(), e.input(), opts)
-	elapsed := time.Since(start)
 	var lockErr *LockTimeoutError
 	if !errors.As(err, &lockErr) {
 		t.Fatalf("apply with app.todos in use: %v, want a lock timeout", err)
-	}
-	if elapsed > 5*time.Second {
-		t.Errorf("apply took %s to give up", elapsed)
 	}
 	if msg := err.Error(); !strings.Contains(msg, "lock_timeout (300ms) reached while running alter table app.todos") ||
 		!strings.Contains(msg, "nothing was changed") || !strings.Contains(msg, "--lock-timeout") {
