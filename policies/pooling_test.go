@@ -481,3 +481,74 @@ func TestPoolingInterleavedUsers(t *testing.T) {
 		t.Errorf("no backend served three or more users including anonymous: the requests did not interleave")
 	}
 }
+
+// TestPoolingLeftoverSessionState: a client that sets the role, the JWT
+// claims and the search_path for its session (not for a transaction) on a
+// pooled server connection and leaves poisons that connection: the state
+// really stays for the next client. Requests made as PostgREST makes them
+// on that same connection (a pool of one) still see only their own caller
+// and rows: they rely on no session state.
+func TestPoolingLeftoverSessionState(t *testing.T) {
+	db := builtDB(t, "pooling")
+	b := pgtest.NewPgBouncer(t, db.server, pgtest.PgBouncerOptions{PoolSize: 1})
+	c := newCrew(t, db).in(t)
+	for _, tbl := range groupTables {
+		c.seed(tbl)
+	}
+	ctx := t.Context()
+	aliceClaims := `{"role": "web_user", "sub": "` + c.aliceID + `"}`
+
+	// The careless client: session-level role, claims and search_path.
+	careless := pooledClient(t, b, db.name, "simple_protocol")
+	var poisoned int32
+	for _, sql := range []string{
+		"set role web_user",
+		"select set_config('request.jwt.claims', '" + aliceClaims + "', false)",
+		"set search_path = app, public",
+	} {
+		if _, err := careless.Exec(ctx, sql); err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+	}
+	noError(t, careless.QueryRow(ctx, "select pg_backend_pid()").Scan(&poisoned))
+	noError(t, careless.Close(ctx))
+
+	// The state is really there for the next client of that connection.
+	next := pooledClient(t, b, db.name, "exec")
+	var pid int32
+	var role, claims, path string
+	noError(t, next.QueryRow(ctx, "select pg_backend_pid(), current_user::text, current_setting('request.jwt.claims', true), current_setting('search_path')").
+		Scan(&pid, &role, &claims, &path))
+	if pid != poisoned || role != "web_user" || claims != aliceClaims || path != "app, public" {
+		t.Fatalf("next client: backend %d, role %q, claims %s, search_path %q; want backend %d still as web_user with alice's claims and search_path app, public (else this test proves nothing)",
+			pid, role, claims, path, poisoned)
+	}
+
+	// PostgREST-style requests of others on that connection.
+	log := &pooledLog{}
+	p := pooledSession{ctx: ctx, conn: next, su: superuser(t, db), log: log}
+	other := pooledSession{ctx: ctx, conn: pooledClient(t, b, db.name, "simple_protocol"), su: p.su, log: log}
+	cast := c.poolCast()
+	for k, me := range cast {
+		if me.who.name == "alice" {
+			continue // the poisoned identity: seeing alice's rows would be right for her
+		}
+		s := []pooledSession{p, other}[k%2]
+		if err := s.round(me, cast[0], fmt.Sprintf("after the careless client, %d", k)); err != nil {
+			t.Error(err)
+		}
+	}
+	// A write lands with the requester as its owner, not alice.
+	var owner string
+	err := p.do(c.otto, "POST", "/todos", func(tx pgx.Tx) error {
+		return tx.QueryRow(ctx, "insert into app.todos (title) values ('otto after alice') returning owner_id::text").Scan(&owner)
+	})
+	noError(t, err)
+	if got := scalar[string](t, db, "select owner_id::text from app.todos where title = 'otto after alice'"); got != c.ottoID || owner != c.ottoID {
+		t.Errorf("otto's new todo is owned by %s (RETURNING %s), want otto %s", c.name(got), c.name(owner), c.ottoID)
+	}
+	if len(log.users) != 1 || log.users[poisoned] == nil {
+		t.Errorf("requests ran on backends %v, want only the poisoned one %d (pool of one)", log.users, poisoned)
+	}
+	t.Logf("%d requests on the poisoned backend %d by %d users", log.n, poisoned, len(log.users[poisoned]))
+}
