@@ -298,3 +298,58 @@ func TestStandbyRevocation(t *testing.T) {
 		t.Errorf("mia on the standby after her removal was replayed (-want +got):\n%s", diff)
 	}
 }
+
+// TestStandbyPlans: the example's plan checks hold on the standby too
+// (statistics are replicated): a user's count and list of 300,000 todos
+// read the owner and group indexes (a BitmapOr), with the user id and
+// groups computed once, as TestGroupQueriesUseTheOwnerAndGroupIndexes
+// shows on a primary. The load is that test's, written on the primary.
+func TestStandbyPlans(t *testing.T) {
+	primary, pdb := replicated(t)
+	standby := pgtest.NewStandby(t, primary)
+	pdb.exec(t, `
+		create function pg_temp.uid(k int) returns text language sql immutable
+		    as $$ select format('00000000-0000-4000-8000-%s', lpad(k::text, 12, '0')) $$;
+		insert into iam.groups (name, created_by)
+		select 'group ' || g, pg_temp.uid(g % 2000) from generate_series(1, 300) g;
+		insert into iam.group_members (group_id, user_id, role, added_by)
+		select g, pg_temp.uid((g + 200 * j) % 2000), case j when 0 then 'owner' else 'member' end, pg_temp.uid(g % 2000)
+		from generate_series(1, 300) g, generate_series(0, 9) j;
+		insert into iam.group_members (group_id, user_id, role)
+		select g, pg_temp.uid(1), 'member' from unnest(array[50, 100, 150]) g
+		on conflict do nothing;
+		set session_replication_role = replica;
+		insert into app.todos (title, done, owner_id, group_id)
+		select 'todo ' || i, i % 3 = 0, pg_temp.uid(i % 2000)::uuid,
+		       case when i % 10 = 0 then (i / 10) % 300 + 1 end
+		from generate_series(1, 300000) i;
+		reset session_replication_role;
+		analyze app.todos;
+		analyze iam.groups;
+		analyze iam.group_members;`)
+	noError(t, standby.CatchUp(t.Context(), primary))
+	sdb := openDatabase(t, standby, "replicated")
+	user1 := keycloakUser("user1", "00000000-0000-4000-8000-000000000001")
+	want := scalar[int64](t, pdb, `select count(*) from app.todos
+		where owner_id = $1 or group_id in (select group_id from iam.group_members where user_id = $1::text)`, id(user1))
+	var count int64
+	err := requester{t: t, db: sdb, who: user1, path: "/todos"}.do("GET", func(tx pgx.Tx) error {
+		return tx.QueryRow(t.Context(), "select count(*) from app.todos").Scan(&count)
+	})
+	noError(t, err)
+	if count != want {
+		t.Fatalf("user1 counts %d todos on the standby, want %d", count, want)
+	}
+	for _, sql := range []string{"select count(*) from app.todos", "select * from app.todos order by id desc limit 50"} {
+		t.Run(sql, func(t *testing.T) {
+			plan, text := explainWith(t, sdb, user1, "", sql)
+			t.Logf("EXPLAIN ANALYZE on the standby:\n%s", text)
+			if problems := planProblems(plan, 2, "todos_owner_id_iam_idx", "todos_group_id_iam_idx"); len(problems) > 0 {
+				t.Errorf("plan %+v:\n%s", plan, strings.Join(problems, "\n"))
+			}
+			if !contains(plan.Nodes, "BitmapOr") {
+				t.Errorf("plan %+v: no BitmapOr", plan)
+			}
+		})
+	}
+}
