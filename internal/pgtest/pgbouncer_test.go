@@ -11,6 +11,9 @@ import (
 // server connection, two clients' transactions run on the same backend
 // (they are pooled), and a named prepared statement is not needed.
 func TestPgBouncer(t *testing.T) {
+	if _, err := PgBouncerBinary(); err != nil {
+		t.Skipf("%v", err) // before starting PostgreSQL for nothing
+	}
 	s := New(t)
 	b := NewPgBouncer(t, s, PgBouncerOptions{PoolSize: 1})
 	ctx := context.Background()
