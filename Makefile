@@ -1,13 +1,16 @@
 # iamc: two commands do everything on a fresh Debian machine.
 #   make demo   an ephemeral PostgreSQL, the example compiled and applied, a walk-through
 #   make test   every test, against a real ephemeral PostgreSQL
-# PostgreSQL server binaries are located, or installed, by scripts/ensure-postgres.sh.
+# PostgreSQL server binaries are located, or installed, by scripts/ensure-postgres.sh,
+# pgbouncer (for the pooling tests) by scripts/ensure-pgbouncer.sh.
 
 SHELL := /bin/bash
 GO ?= go
 export PATH := $(PATH):/usr/local/go/bin
 
 PG_BIN_CMD = scripts/ensure-postgres.sh | tail -n 1
+# pgbouncer for the pooling tests; without one they skip, saying why.
+PGBOUNCER_CMD = scripts/ensure-pgbouncer.sh | tail -n 1
 
 .PHONY: demo test build vet fmt-check golden clean bench
 
@@ -16,6 +19,8 @@ demo:
 
 test: vet fmt-check
 	@PG_BIN="$$($(PG_BIN_CMD))" && export PG_BIN && echo "PostgreSQL: $$PG_BIN" && \
+		PGBOUNCER="$$($(PGBOUNCER_CMD))" && { [[ -z $$PGBOUNCER ]] || export PGBOUNCER; } && \
+		echo "pgbouncer: $${PGBOUNCER:-none found (the pooling tests skip)}" && \
 		$(GO) test -count=1 ./...
 
 # make bench: an ephemeral PostgreSQL, policies/ applied, the data set built,

@@ -1,0 +1,129 @@
+package pgtest
+
+// Hot standbys: a streaming replica of a running Server, made as operators
+// make one (pg_basebackup -R -X stream), read-only, replaying the
+// primary's WAL.
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// StartStandby makes a streaming replica of s with pg_basebackup (-R: it
+// follows s; -X stream: WAL streamed during the copy) and starts it as a
+// hot standby on a random port. The returned Server is stopped with Stop,
+// like any other.
+func (s *Server) StartStandby(ctx context.Context) (*Server, error) {
+	r := &Server{BinDir: s.BinDir, env: s.env, cred: s.cred}
+	if err := r.makeDirs(); err != nil {
+		r.removeDirs()
+		return nil, err
+	}
+	if out, err := r.run(ctx, "pg_basebackup", "-h", "127.0.0.1", "-p", strconv.Itoa(s.Port), "-U", "postgres",
+		"-D", r.DataDir, "-R", "-X", "stream", "-c", "fast", "--no-sync"); err != nil {
+		r.removeDirs()
+		return nil, fmt.Errorf("pgtest: pg_basebackup of the server on port %d: %w\n%s", s.Port, err, out)
+	}
+	// The copy carries the primary's settings: give the standby its own
+	// socket dir (the last setting wins) and make it a hot standby.
+	conf := fmt.Sprintf(`
+# added by pgtest for the standby
+unix_socket_directories = '%s'
+hot_standby = on
+hot_standby_feedback = on
+`, strings.ReplaceAll(r.SocketDir, "'", "''"))
+	if err := appendFile(filepath.Join(r.DataDir, "postgresql.conf"), conf); err != nil {
+		r.removeDirs()
+		return nil, fmt.Errorf("pgtest: writing the standby's postgresql.conf: %w", err)
+	}
+	var startErr error
+	for attempt := 0; attempt < 3; attempt++ {
+		port, err := freePort()
+		if err != nil {
+			r.removeDirs()
+			return nil, err
+		}
+		// -w returns once the standby accepts read-only connections.
+		out, err := r.run(ctx, "pg_ctl", "start", "-w", "-t", "60", "-D", r.DataDir,
+			"-l", r.logPath, "-o", "-p "+strconv.Itoa(port))
+		if err == nil {
+			r.Port = port
+			return r, nil
+		}
+		startErr = fmt.Errorf("pgtest: starting the standby (port %d, attempt %d): %w\n%s\nstandby log:\n%s",
+			port, attempt+1, err, out, r.LogTail())
+		_, _ = r.run(context.Background(), "pg_ctl", "stop", "-D", r.DataDir, "-m", "immediate", "-w")
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	r.removeDirs()
+	return nil, startErr
+}
+
+// CatchUp waits until the standby s has replayed everything the primary
+// had written when CatchUp was called (the primary's WAL insert LSN).
+func (s *Server) CatchUp(ctx context.Context, primary *Server) error {
+	p, err := pgx.Connect(ctx, primary.URL("postgres", "postgres"))
+	if err != nil {
+		return fmt.Errorf("pgtest: connect to the primary: %w", err)
+	}
+	defer p.Close(context.Background())
+	var target string
+	// The insert position, not pg_current_wal_lsn(): pgtest servers run with
+	// synchronous_commit = off, so the latest commits may still be in WAL
+	// buffers (the WAL writer sends them on within wal_writer_delay).
+	if err := p.QueryRow(ctx, "select pg_current_wal_insert_lsn()::text").Scan(&target); err != nil {
+		return fmt.Errorf("pgtest: reading the primary's WAL position: %w", err)
+	}
+	sb, err := pgx.Connect(ctx, s.URL("postgres", "postgres"))
+	if err != nil {
+		return fmt.Errorf("pgtest: connect to the standby: %w", err)
+	}
+	defer sb.Close(context.Background())
+	for {
+		var replayed string
+		var done bool
+		err := sb.QueryRow(ctx, "select coalesce(pg_last_wal_replay_lsn()::text, ''), coalesce(pg_last_wal_replay_lsn() >= $1::pg_lsn, false)",
+			target).Scan(&replayed, &done)
+		if err != nil {
+			return fmt.Errorf("pgtest: reading the standby's replay position: %w", err)
+		}
+		if done {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("pgtest: the standby replayed up to %s, not %s: %w\nstandby log:\n%s", replayed, target, ctx.Err(), s.LogTail())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// NewStandby makes and starts a hot standby of primary for a test and
+// stops it in t.Cleanup (logging its log tail if the test failed).
+func NewStandby(t testing.TB, primary *Server) *Server {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	r, err := primary.StartStandby(ctx)
+	if err != nil {
+		t.Fatalf("%v", err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("pgtest: standby log (tail):\n%s", r.LogTail())
+		}
+		if err := r.Stop(); err != nil {
+			t.Errorf("%v", err)
+		}
+	})
+	return r
+}
