@@ -3,6 +3,7 @@ package deploy
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -361,8 +362,8 @@ func TestRuntimeTooNew(t *testing.T) {
 
 // TestRuntimeUpgrade simulates an older runtime: version 0, a function
 // with an older body, a helper missing; groups and memberships exist.
-// apply brings version 1 back and keeps the data. (There is no released
-// runtime before version 1: with version 2, add a real version-1 fixture.)
+// apply brings the current version back and keeps the data. (The upgrade
+// from the released version 1 is policies/upgrade_test.go.)
 func TestRuntimeUpgrade(t *testing.T) {
 	e := newEnv(t, allFiles)
 	e.apply(Options{})
@@ -385,7 +386,7 @@ func TestRuntimeUpgrade(t *testing.T) {
 	if !r.Applied {
 		t.Fatal("apply did not upgrade")
 	}
-	if got := e.query(`select version::text from iam.runtime`); got != "1" {
+	if got := e.query(`select version::text from iam.runtime`); got != strconv.Itoa(stdlib.Version) {
 		t.Errorf("runtime version %s after the upgrade", got)
 	}
 	if got := e.query(`select (to_regprocedure('iam.group_exists(bigint)') is not null and has_function_privilege('web_user', 'iam.group_exists(bigint)', 'execute'))::text`); got != "true" {

@@ -17,12 +17,15 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/jackc/pgx/v5"
+
+	"github.com/iamc/iamc/stdlib"
 )
 
 const (
@@ -372,8 +375,8 @@ func TestBuildAppliesCleanlyTwice(t *testing.T) {
 			}
 		}
 	}
-	if got := scalar[string](t, db, "select string_agg(version::text, ',') from iam.runtime"); got != "1" {
-		t.Errorf("iam.runtime versions = %q, want a single row, version 1", got)
+	if got := scalar[string](t, db, "select string_agg(version::text, ',') from iam.runtime"); got != strconv.Itoa(stdlib.Version) {
+		t.Errorf("iam.runtime versions = %q, want a single row, version %d", got, stdlib.Version)
 	}
 
 	type protection struct {

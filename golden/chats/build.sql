@@ -16,7 +16,7 @@ create schema if not exists iam authorization api_owner;
 set local role api_owner;
 
 -- ============================================================================
--- iam runtime, version 1 (embedded in iamc: stdlib/runtime.sql)
+-- iam runtime, version 2 (embedded in iamc: stdlib/runtime.sql)
 -- ============================================================================
 
 -- [the statements of stdlib/runtime.sql stand here, as written there]

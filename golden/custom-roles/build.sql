@@ -16,7 +16,7 @@ create schema if not exists iam authorization app_admin;
 set local role app_admin;
 
 -- ============================================================================
--- iam runtime, version 1 (embedded in iamc: stdlib/runtime.sql)
+-- iam runtime, version 2 (embedded in iamc: stdlib/runtime.sql)
 -- ============================================================================
 
 -- [the statements of stdlib/runtime.sql stand here, as written there]
