@@ -77,8 +77,22 @@ as $fn$
 -- an exception block starts a subtransaction, which PostgreSQL forbids in a
 -- parallel query (a count over a large table is planned in parallel).
 declare
-    raw text := iam.user_id_text(claim);
+    value jsonb := iam.claims() -> claim;
+    raw text;
 begin
+    -- iam.user_id_text's type check, inline: this runs once per statement
+    -- and a nested call costs as much as the check.
+    if value is null or jsonb_typeof(value) = 'null' then
+        return null;
+    end if;
+    if jsonb_typeof(value) <> 'string' then
+        raise exception using
+            errcode = '28000',
+            message = format('the JWT claim %s is not a string', claim),
+            detail = format('A user id is a JSON string; the token carries a %s: %s.', jsonb_typeof(value), left(value::text, 100)),
+            hint = format('Map the user id to a string claim in the identity provider (Keycloak''s %s always is one).', claim);
+    end if;
+    raw := nullif(value #>> '{}', '');
     if raw !~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' then
         raise exception using
             errcode = '28000',
@@ -731,7 +745,7 @@ as $fn$
 $fn$;
 
 comment on function iam.canonical_subject(text) is
-    'The deny list key of a subject: a uuid in lower case when users are identified by uuid, otherwise the text unchanged. Definer: it reads iam.settings.';
+    'The deny list key of a subject: a uuid in lower case when users are identified by uuid, otherwise the text unchanged (iam.check_request applies the same rule inline). Definer: it reads iam.settings.';
 
 create or replace function iam.block_subject(subject text, reason text, tokens_issued_before timestamptz default null)
     returns void
@@ -781,24 +795,32 @@ create or replace function iam.check_request() returns void
     language plpgsql stable security definer
     set search_path = pg_catalog, pg_temp
 as $fn$
--- One primary-key lookup per request, nothing written. The subject is read
--- as text whatever its JSON type, so a malformed claim cannot dodge the list
--- (the policies refuse malformed ones anyway).
+-- Runs before every request: the claims are parsed once, the settings read
+-- once, then one primary-key lookup; nothing is written. The subject is
+-- read as text whatever its JSON type, so a malformed claim cannot dodge
+-- the list (the policies refuse malformed ones anyway).
 declare
-    raw text := nullif(iam.claims() ->> iam.identity_claim(), '');
-    iat jsonb;
+    claims jsonb := iam.claims();
+    s iam.settings;
+    raw text;
     b iam.blocked_subjects;
 begin
+    select * into s from iam.settings;
+    raw := nullif(claims ->> s.identity_claim, '');
     if raw is null then
         return;
     end if;
-    select * into b from iam.blocked_subjects where subject = iam.canonical_subject(raw);
+    select * into b from iam.blocked_subjects
+    where subject = case
+        when s.identity_type = 'uuid' and raw ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' then lower(raw)
+        else raw
+    end;
     if not found then
         return;
     end if;
     if b.tokens_issued_before is not null then
-        iat := iam.claims() -> 'iat';
-        if jsonb_typeof(iat) = 'number' and to_timestamp((iat #>> '{}')::double precision) >= b.tokens_issued_before then
+        if jsonb_typeof(claims -> 'iat') = 'number'
+           and to_timestamp((claims ->> 'iat')::double precision) >= b.tokens_issued_before then
             return;
         end if;
         raise exception using
