@@ -536,13 +536,21 @@ func TestDenyList(t *testing.T) {
 			t.Fatalf("the deny list holds %v after refused calls, want nothing", got)
 		}
 	})
-	step("a DBA blocks alice (her uuid in upper case): her reads and writes are refused with 28000", func(t *testing.T) {
-		db.exec(t, "select iam.block_subject($1, 'disabled in Keycloak, ticket 42')", strings.ToUpper(id(alice)))
+	step("the owner role blocks alice (her uuid in upper case): her reads and writes are refused with 28000", func(t *testing.T) {
+		// As the owner role, which owns the list (a superuser can too).
+		tx, err := db.su.Begin(t.Context())
+		noError(t, err)
+		defer tx.Rollback(t.Context()) //nolint:errcheck // no-op after commit
+		_, err = tx.Exec(t.Context(), "set local role api_owner")
+		noError(t, err)
+		_, err = tx.Exec(t.Context(), "select iam.block_subject($1, 'disabled in Keycloak, ticket 42')", strings.ToUpper(id(alice)))
+		noError(t, err)
+		noError(t, tx.Commit(t.Context()))
 		if diff := cmp.Diff([]string{id(alice)}, blocked()); diff != "" {
 			t.Fatalf("the deny list (-want +got):\n%s", diff)
 		}
 		before := allTodos(t, db)
-		_, err := withPreRequest(t, db, conf, alice, "GET", read)
+		_, err = withPreRequest(t, db, conf, alice, "GET", read)
 		wantSQLError(t, err, "28000", "this user is blocked")
 		_, err = withPreRequest(t, db, conf, alice, "POST", write)
 		wantSQLError(t, err, "28000", "this user is blocked")
