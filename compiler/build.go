@@ -128,6 +128,11 @@ func runtimeSection(m *lang.Model) *Section {
 		},
 		Statement{SQL: fmt.Sprintf("grant usage on schema iam to %s;", quoteIdent(roles.Authenticated))},
 		Statement{SQL: fmt.Sprintf("grant execute on function %s to %s;", strings.Join(stdlib.RequestFunctions, ", "), quoteIdent(roles.Authenticated))},
+		Statement{
+			Why: "PostgREST calls its db-pre-request for every request, anonymous ones too: both runtime roles may run the deny list check.",
+			SQL: fmt.Sprintf("grant usage on schema iam to %s;", quoteIdent(roles.Anonymous)),
+		},
+		Statement{SQL: fmt.Sprintf("grant execute on function %s to %s, %s;", stdlib.PreRequestSignature, quoteIdent(roles.Authenticated), quoteIdent(roles.Anonymous))},
 	)
 	return s
 }

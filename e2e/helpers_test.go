@@ -140,11 +140,19 @@ func tableRows(t *testing.T, su *pgx.Conn, tbl table) []row {
 // PostgREST.
 // ---------------------------------------------------------------------------
 
-// jwtConfig is the JWT part of a PostgREST configuration.
+// jwtConfig is what a test fills in or overrides in the shipped
+// configuration.
 type jwtConfig struct {
-	secret       string // jwt-secret: a shared secret or a JWKS
-	roleClaimKey string // jwt-role-claim-key; "" for PostgREST's default, .role
+	secret string // the contents of the jwt-secret file: a shared secret or a JWKS
+	// roleClaimKey overrides jwt-role-claim-key (PGRST_JWT_ROLE_CLAIM_KEY)
+	// for the documented alternative; "" runs the shipped setting.
+	roleClaimKey string
 }
+
+// shippedConfig is the PostgREST configuration shipped with the example.
+// The suite runs it as shipped: it fills the file's $(VAR)s and overrides
+// through PGRST_* variables only where to listen and how much to log.
+const shippedConfig = "../policies/postgrest.conf"
 
 // syncBuffer collects a subprocess's output while tests read it.
 type syncBuffer struct {
@@ -177,34 +185,38 @@ func startPostgREST(t *testing.T, bin string, s *pgtest.Server, db string, jwt j
 	dbURI.User = url.UserPassword("authenticator", "mypass")
 	port, adminPort := freePort(t), freePort(t)
 
-	settings := [][2]string{
-		{"db-uri", dbURI.String()},
-		{"db-schemas", "app"},
-		{"db-anon-role", "web_anon"},
-		{"db-pool", "4"},
-		{"server-host", "127.0.0.1"},
-		{"server-port", strconv.Itoa(port)},
-		{"admin-server-port", strconv.Itoa(adminPort)},
-		{"jwt-secret", jwt.secret},
-		{"jwt-aud", audience},
-		{"log-level", "info"},
+	secretPath := filepath.Join(t.TempDir(), "jwt-secret")
+	if err := os.WriteFile(secretPath, []byte(jwt.secret), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	confPath, err := filepath.Abs(shippedConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := []string{
+		// The $(VAR)s of the shipped file.
+		"IAMC_DB_URI=" + dbURI.String(),
+		"IAMC_JWT_SECRET_FILE=" + secretPath,
+		// Environment variables override the file.
+		"PGRST_SERVER_HOST=127.0.0.1",
+		"PGRST_SERVER_PORT=" + strconv.Itoa(port),
+		"PGRST_ADMIN_SERVER_PORT=" + strconv.Itoa(adminPort),
+		"PGRST_DB_POOL=4",
+		"PGRST_LOG_LEVEL=info",
 	}
 	if jwt.roleClaimKey != "" {
-		settings = append(settings, [2]string{"jwt-role-claim-key", jwt.roleClaimKey})
+		env = append(env, "PGRST_JWT_ROLE_CLAIM_KEY="+jwt.roleClaimKey)
 	}
-	var conf strings.Builder
-	for _, kv := range settings {
-		// strconv.Quote escapes " and \ as PostgREST's config syntax
-		// expects (every value here is ASCII).
-		fmt.Fprintf(&conf, "%s = %s\n", kv[0], strconv.Quote(kv[1]))
-	}
-	confPath := filepath.Join(t.TempDir(), "postgrest.conf")
-	if err := os.WriteFile(confPath, []byte(conf.String()), 0o600); err != nil {
-		t.Fatal(err)
+	// Nothing of the caller's environment may change the configuration.
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "PGRST_") && !strings.HasPrefix(kv, "IAMC_") {
+			env = append(env, kv)
+		}
 	}
 
 	var output syncBuffer
 	cmd := exec.Command(bin, confPath)
+	cmd.Env = env
 	cmd.Stdout = &output
 	cmd.Stderr = &output
 	if err := cmd.Start(); err != nil {

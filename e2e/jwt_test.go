@@ -111,8 +111,10 @@ const (
 )
 
 const (
-	issuer   = "http://keycloak.local/realms/demo"
-	audience = "account"
+	issuer = "http://keycloak.local/realms/demo"
+	// audience is jwt-aud of the shipped postgrest.conf, added to aud by
+	// the realm's audience mapper (beside Keycloak's own "account").
+	audience = "todo-api"
 )
 
 // user is a Keycloak user: a username and the id Keycloak puts in sub.
@@ -148,7 +150,7 @@ func (u user) claims(style roleStyle, issuedAt time.Time) map[string]any {
 		"auth_time":          issuedAt.Unix(),
 		"jti":                "onrtac:" + u.username + "-" + issuedAt.Format("150405.000000"),
 		"iss":                issuer,
-		"aud":                audience,
+		"aud":                []string{audience, "account"},
 		"sub":                u.sub,
 		"typ":                "Bearer",
 		"azp":                "todo-app",

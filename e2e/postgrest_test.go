@@ -62,19 +62,20 @@ var jwtSetups = []jwtSetup{
 	},
 	{
 		// Keycloak's realm key published as a JWKS (as at .../certs), and the
-		// role taken from the realm roles, Keycloak's default token contents.
-		name:  "with RS256 tokens verified by a JWKS and the role from realm_access.roles[0]",
+		// role from the hard-coded claim mapper: the shipped set-up.
+		name:  "with RS256 tokens verified by a JWKS and a top-level role claim",
 		db:    "jwks",
-		style: realmRoles,
+		style: roleClaim,
 		keys: func(t *testing.T) (jwtConfig, signer, signer) {
-			const kid = "e2e-realm-key"
 			key, other := newRSAKey(t), newRSAKey(t)
-			cfg := jwtConfig{secret: jwks(t, &key.PublicKey, kid), roleClaimKey: ".realm_access.roles[0]"}
 			// The untrusted key claims the same kid.
-			return cfg, rs256(key, kid), rs256(other, kid)
+			return jwtConfig{secret: jwks(t, &key.PublicKey, realmKid)}, rs256(key, realmKid), rs256(other, realmKid)
 		},
 	},
 }
+
+// realmKid names the realm's signing key in the JWKS.
+const realmKid = "e2e-realm-key"
 
 // tokens are the bearer tokens of the scenario.
 type tokens struct {

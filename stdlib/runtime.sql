@@ -43,14 +43,31 @@ comment on function iam.claims() is
     'The JWT claims PostgREST set for this request (request.jwt.claims), or {} outside a request. Read-only.';
 
 create or replace function iam.user_id_text(claim text) returns text
-    language sql stable parallel safe
+    language plpgsql stable parallel safe
     set search_path = pg_catalog, pg_temp
 as $fn$
-    select nullif(iam.claims() ->> claim, '')
+-- Only a JSON string is a user id: a number, object or array in the claim is
+-- refused rather than turned into text that could equal someone's id.
+-- (No exception block: see iam.user_id_uuid.)
+declare
+    value jsonb := iam.claims() -> claim;
+begin
+    if value is null or jsonb_typeof(value) = 'null' then
+        return null;
+    end if;
+    if jsonb_typeof(value) <> 'string' then
+        raise exception using
+            errcode = '28000',
+            message = format('the JWT claim %s is not a string', claim),
+            detail = format('A user id is a JSON string; the token carries a %s: %s.', jsonb_typeof(value), left(value::text, 100)),
+            hint = format('Map the user id to a string claim in the identity provider (Keycloak''s %s always is one).', claim);
+    end if;
+    return nullif(value #>> '{}', '');
+end
 $fn$;
 
 comment on function iam.user_id_text(text) is
-    'The caller''s user id as text, from the named claim; NULL when the request has none. Policies call it as (select ...) so it runs once per statement.';
+    'The caller''s user id as text, from the named claim; NULL when the request has none (or an empty one); SQLSTATE 28000 when the claim is not a JSON string. Policies call it as (select ...) so it runs once per statement.';
 
 create or replace function iam.user_id_uuid(claim text) returns uuid
     language plpgsql stable parallel safe
@@ -60,13 +77,27 @@ as $fn$
 -- an exception block starts a subtransaction, which PostgreSQL forbids in a
 -- parallel query (a count over a large table is planned in parallel).
 declare
-    raw text := nullif(iam.claims() ->> claim, '');
+    value jsonb := iam.claims() -> claim;
+    raw text;
 begin
+    -- iam.user_id_text's type check, inline: this runs once per statement
+    -- and a nested call costs as much as the check.
+    if value is null or jsonb_typeof(value) = 'null' then
+        return null;
+    end if;
+    if jsonb_typeof(value) <> 'string' then
+        raise exception using
+            errcode = '28000',
+            message = format('the JWT claim %s is not a string', claim),
+            detail = format('A user id is a JSON string; the token carries a %s: %s.', jsonb_typeof(value), left(value::text, 100)),
+            hint = format('Map the user id to a string claim in the identity provider (Keycloak''s %s always is one).', claim);
+    end if;
+    raw := nullif(value #>> '{}', '');
     if raw !~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' then
         raise exception using
             errcode = '28000',
             message = format('the JWT claim %s is not a uuid', claim),
-            detail = format('This API identifies users by the uuid in the %s claim; the token carries %s.', claim, raw),
+            detail = format('This API identifies users by the uuid in the %s claim; the token carries %s.', claim, left(raw, 100)),
             hint = 'Use a token whose subject is a uuid, or declare `identity { type text }` when users come from a federated provider.';
     end if;
     return raw::uuid;
@@ -126,7 +157,10 @@ create or replace function iam.has_realm_role(role_name text) returns boolean
     language sql stable parallel safe
     set search_path = pg_catalog, pg_temp
 as $fn$
-    select coalesce(iam.claims() -> 'realm_access' -> 'roles' ? role_name, false)
+    -- Only an array counts: jsonb's ? also matches an object's keys and a
+    -- bare string, so {"roles": "iam-admin"} must not make an admin.
+    select coalesce(jsonb_typeof(r.roles) = 'array' and r.roles ? role_name, false)
+    from (select iam.claims() -> 'realm_access' -> 'roles' as roles) r
 $fn$;
 
 comment on function iam.has_realm_role(text) is
@@ -178,6 +212,21 @@ create index if not exists group_members_user_id_idx on iam.group_members (user_
 comment on table iam.group_members is
     'Who is in which group, with which role. Only the iam functions write it; no runtime role can read it directly.';
 
+create or replace function iam.token_groups(claim text) returns text[]
+    language sql stable parallel safe
+    set search_path = pg_catalog, pg_temp
+as $fn$
+    -- Only the string elements of an array name groups: a number, object or
+    -- nested array is ignored rather than compared as its JSON text.
+    select coalesce(array_agg(e.value #>> '{}'), '{}')
+    from jsonb_array_elements(
+        case jsonb_typeof(iam.claims() -> claim) when 'array' then iam.claims() -> claim else '[]'::jsonb end) e
+    where jsonb_typeof(e.value) = 'string'
+$fn$;
+
+comment on function iam.token_groups(text) is
+    'The group paths the token lists in the named claim (Keycloak''s Group Membership mapper): its string elements; {} when the claim is missing or not an array.';
+
 create or replace function iam.my_groups() returns table (group_id bigint, role text)
     language plpgsql stable parallel safe security definer
     set search_path = pg_catalog, pg_temp
@@ -199,12 +248,7 @@ begin
         select g.id, s.token_group_role
         from iam.groups g
         where s.token_groups_claim is not null
-          and g.token_name in (
-              select jsonb_array_elements_text(
-                  case jsonb_typeof(iam.claims() -> s.token_groups_claim)
-                      when 'array' then iam.claims() -> s.token_groups_claim
-                      else '[]'::jsonb
-                  end))
+          and g.token_name in (select unnest(iam.token_groups(s.token_groups_claim)))
     ) m
     where me is not null or s.token_groups_claim is not null
     order by m.group_id, iam.role_rank(m.role) desc;
@@ -226,19 +270,15 @@ declare
     min_rank integer := iam.role_rank(min_role);
     s iam.settings;
     ids bigint[];
-    token_groups jsonb;
 begin
     select array_agg(gm.group_id) into ids
     from iam.group_members gm
     where gm.user_id = iam.caller_id() and iam.role_rank(gm.role) >= min_rank;
     select * into s from iam.settings;
     if s.token_groups_claim is not null and iam.role_rank(s.token_group_role) >= min_rank then
-        token_groups := iam.claims() -> s.token_groups_claim;
-        if jsonb_typeof(token_groups) = 'array' then
-            ids := ids || array(
-                select g.id from iam.groups g
-                where g.token_name in (select jsonb_array_elements_text(token_groups)));
-        end if;
+        ids := ids || array(
+            select g.id from iam.groups g
+            where g.token_name in (select unnest(iam.token_groups(s.token_groups_claim))));
     end if;
     return coalesce(ids, '{}');
 end
@@ -698,3 +738,132 @@ $fn$;
 
 comment on procedure iam.grant_serial_sequences(regclass, name) is
     'Build-time helper: grants USAGE on the serial sequences of a table to the role that inserts into it.';
+
+-- ---------------------------------------------------------------------------
+-- Revocation: a deny list checked by PostgREST's db-pre-request.
+-- A JWT stays valid until it expires, even after the user is disabled in
+-- Keycloak. A DBA blocks the subject here; iam.check_request, configured as
+-- PostgREST's db-pre-request, refuses the blocked subject's requests. It only
+-- reads: it runs in READ ONLY transactions and on hot standbys.
+-- ---------------------------------------------------------------------------
+
+create table if not exists iam.blocked_subjects (
+    subject text primary key check (length(subject) between 1 and 1000),
+    reason text not null check (length(btrim(reason)) > 0),
+    tokens_issued_before timestamptz,
+    blocked_at timestamptz not null default now(),
+    blocked_by text not null default current_user
+);
+
+comment on table iam.blocked_subjects is
+    'Subjects (values of the identity claim) whose requests iam.check_request refuses: every token, or only tokens issued (iat) before tokens_issued_before. Written by iam.block_subject and iam.unblock_subject; no runtime role can read it.';
+
+create or replace function iam.canonical_subject(subject text) returns text
+    language sql stable parallel safe security definer
+    set search_path = pg_catalog, pg_temp
+as $fn$
+    -- A uuid is compared in canonical (lower-case) form, as iam.caller_id
+    -- gives it; any other subject exactly as the token spells it.
+    select case
+        when s.identity_type = 'uuid' and subject ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
+            then lower(subject)
+        else subject
+    end
+    from (select (select identity_type from iam.settings) as identity_type) s
+$fn$;
+
+comment on function iam.canonical_subject(text) is
+    'The deny list key of a subject: a uuid in lower case when users are identified by uuid, otherwise the text unchanged (iam.check_request applies the same rule inline). Definer: it reads iam.settings.';
+
+create or replace function iam.block_subject(subject text, reason text, tokens_issued_before timestamptz default null)
+    returns void
+    language plpgsql volatile
+    set search_path = pg_catalog, pg_temp
+as $fn$
+-- Not a definer: only roles that may write iam.blocked_subjects (the owner
+-- role, superusers) can block. No runtime role is granted it.
+begin
+    if subject is null or subject = '' then
+        raise exception using errcode = '22023', message = 'a subject is required',
+            hint = 'Pass the value of the user''s identity claim (the sub of their token).';
+    end if;
+    if reason is null or btrim(reason) = '' then
+        raise exception using errcode = '22023', message = 'a reason is required',
+            detail = 'The deny list records why each subject was blocked.',
+            hint = 'Pass a short reason, e.g. ''disabled in Keycloak, ticket 123''.';
+    end if;
+    insert into iam.blocked_subjects as b (subject, reason, tokens_issued_before)
+    values (iam.canonical_subject(subject), reason, tokens_issued_before)
+    on conflict on constraint blocked_subjects_pkey do update
+        set reason = excluded.reason, tokens_issued_before = excluded.tokens_issued_before,
+            blocked_at = now(), blocked_by = current_user;
+end
+$fn$;
+
+comment on function iam.block_subject(text, text, timestamptz) is
+    'DBA: refuse every request of the subject (tokens_issued_before NULL), or only those whose token was issued before that time (a forced re-login). Takes effect at the next request.';
+
+create or replace function iam.unblock_subject(subject text) returns boolean
+    language plpgsql volatile
+    set search_path = pg_catalog, pg_temp
+as $fn$
+declare
+    removed integer;
+begin
+    delete from iam.blocked_subjects b where b.subject = iam.canonical_subject(unblock_subject.subject);
+    get diagnostics removed = row_count;
+    return removed > 0;
+end
+$fn$;
+
+comment on function iam.unblock_subject(text) is
+    'DBA: lift a block; true when the subject was blocked.';
+
+create or replace function iam.check_request() returns void
+    language plpgsql stable security definer
+    set search_path = pg_catalog, pg_temp
+as $fn$
+-- Runs before every request: the claims are parsed once, the settings read
+-- once, then one primary-key lookup; nothing is written. The subject is
+-- read as text whatever its JSON type, so a malformed claim cannot dodge
+-- the list (the policies refuse malformed ones anyway).
+declare
+    claims jsonb := iam.claims();
+    s iam.settings;
+    raw text;
+    b iam.blocked_subjects;
+begin
+    select * into s from iam.settings;
+    raw := nullif(claims ->> s.identity_claim, '');
+    if raw is null then
+        return;
+    end if;
+    select * into b from iam.blocked_subjects
+    where subject = case
+        when s.identity_type = 'uuid' and raw ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' then lower(raw)
+        else raw
+    end;
+    if not found then
+        return;
+    end if;
+    if b.tokens_issued_before is not null then
+        if jsonb_typeof(claims -> 'iat') = 'number'
+           and to_timestamp((claims ->> 'iat')::double precision) >= b.tokens_issued_before then
+            return;
+        end if;
+        raise exception using
+            errcode = '28000',
+            message = 'this token was revoked',
+            detail = format('Tokens of this user issued before %s are no longer accepted.', b.tokens_issued_before),
+            hint = 'Sign in again to get a new token.';
+    end if;
+    raise exception using
+        errcode = '28000',
+        message = 'this user is blocked',
+        detail = format('Access of %s was revoked at %s.', left(raw, 100), b.blocked_at),
+        hint = 'Ask an administrator; signing in again does not lift a block.';
+end
+$fn$;
+
+comment on function iam.check_request() is
+    'PostgREST db-pre-request: refuses (SQLSTATE 28000, HTTP 403) a subject on iam.blocked_subjects before the request''s query runs. Definer: the deny list is not readable by the runtime roles.';

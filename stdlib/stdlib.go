@@ -47,3 +47,11 @@ var APIFunctions = []string{
 	"iam.leave_group(bigint)",
 	"iam.delete_group(bigint)",
 }
+
+// PreRequest is the function to configure as PostgREST's db-pre-request:
+// it refuses subjects on the deny list (iam.blocked_subjects). Both runtime
+// roles may call it, because PostgREST calls it for anonymous requests too.
+const PreRequest = "iam.check_request"
+
+// PreRequestSignature is PreRequest with its argument types, for grants.
+const PreRequestSignature = PreRequest + "()"

@@ -22,6 +22,9 @@ type Request struct {
 	Path   string         // e.g. "/todos"
 	Role   string         // the role PostgREST switches to (from the JWT, or the anonymous role)
 	Claims map[string]any // the verified JWT claims; nil for an anonymous request
+	// PreRequest is PostgREST's db-pre-request, a schema-qualified function
+	// name such as "iam.check_request"; "" when none is configured.
+	PreRequest string
 }
 
 // Beginner is a connection or pool that can open a transaction.
@@ -68,6 +71,13 @@ func Do(ctx context.Context, db Beginner, req Request, fn func(pgx.Tx) error) er
 		req.Role, string(claimsJSON), strings.ToUpper(req.Method), req.Path)
 	if err != nil {
 		return fmt.Errorf("setting request context: %w", err)
+	}
+	// PostgREST 12 calls the pre-request function after the settings, as
+	// the request's role, in the same transaction, before the query.
+	if req.PreRequest != "" {
+		if _, err := tx.Exec(ctx, "select "+pgx.Identifier(strings.Split(req.PreRequest, ".")).Sanitize()+"()"); err != nil {
+			return fmt.Errorf("db-pre-request %s: %w", req.PreRequest, err)
+		}
 	}
 	if err := fn(tx); err != nil {
 		return err

@@ -1,0 +1,604 @@
+package policies_test
+
+// The Keycloak and PostgREST files shipped with the example
+// (keycloak/realm-export.json, postgrest.conf) and the token payloads that
+// realm issues (testdata/keycloak/*.json), run against the runtime the way
+// PostgREST runs requests.
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/iamc/iamc/internal/pgrest"
+	"github.com/iamc/iamc/lang"
+	"github.com/iamc/iamc/stdlib"
+)
+
+// ---------------------------------------------------------------------------
+// The shipped files.
+// ---------------------------------------------------------------------------
+
+// postgrestConf reads postgrest.conf: key = value lines, quotes removed,
+// $(VAR) left as written.
+func postgrestConf(t *testing.T) map[string]string {
+	t.Helper()
+	f, err := os.Open("postgrest.conf")
+	if err != nil {
+		t.Fatalf("reading the shipped PostgREST configuration: %v", err)
+	}
+	defer f.Close()
+	conf := map[string]string{}
+	sc := bufio.NewScanner(f)
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		key, value, ok := strings.Cut(line, "=")
+		if !ok {
+			t.Fatalf("postgrest.conf:%d: not key = value: %q", n, line)
+		}
+		value = strings.TrimSpace(value)
+		if unquoted, err := strconv.Unquote(value); err == nil {
+			value = unquoted
+		}
+		conf[strings.TrimSpace(key)] = value
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return conf
+}
+
+// realmExport is the part of a Keycloak realm export the example relies on.
+type realmExport struct {
+	Realm string `json:"realm"`
+	Roles struct {
+		Realm []struct {
+			Name       string `json:"name"`
+			Composites struct {
+				Realm []string `json:"realm"`
+			} `json:"composites"`
+		} `json:"realm"`
+	} `json:"roles"`
+	DefaultRole struct {
+		Name string `json:"name"`
+	} `json:"defaultRole"`
+	Groups []struct {
+		Name string `json:"name"`
+		Path string `json:"path"`
+	} `json:"groups"`
+	Clients []struct {
+		ClientID        string `json:"clientId"`
+		PublicClient    bool   `json:"publicClient"`
+		ProtocolMappers []struct {
+			Name           string            `json:"name"`
+			ProtocolMapper string            `json:"protocolMapper"`
+			Config         map[string]string `json:"config"`
+		} `json:"protocolMappers"`
+	} `json:"clients"`
+	Users []struct {
+		ID         string   `json:"id"`
+		Username   string   `json:"username"`
+		Email      string   `json:"email"`
+		Groups     []string `json:"groups"`
+		RealmRoles []string `json:"realmRoles"`
+	} `json:"users"`
+}
+
+func readRealm(t *testing.T) realmExport {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("keycloak", "realm-export.json"))
+	if err != nil {
+		t.Fatalf("reading the shipped realm export: %v", err)
+	}
+	var r realmExport
+	if err := json.Unmarshal(b, &r); err != nil {
+		t.Fatalf("keycloak/realm-export.json: %v", err)
+	}
+	return r
+}
+
+// mapper returns the config of the app client's mapper of a type, failing
+// unless there is exactly one.
+func (r realmExport) mapper(t *testing.T, kind string) map[string]string {
+	t.Helper()
+	if len(r.Clients) != 1 {
+		t.Fatalf("the realm export has %d clients, want the app's only", len(r.Clients))
+	}
+	var found []map[string]string
+	for _, m := range r.Clients[0].ProtocolMappers {
+		if m.ProtocolMapper == kind {
+			found = append(found, m.Config)
+		}
+	}
+	if len(found) != 1 {
+		t.Fatalf("client %s has %d %s mappers, want 1", r.Clients[0].ClientID, len(found), kind)
+	}
+	return found[0]
+}
+
+func exampleModel(t *testing.T) *lang.Model {
+	t.Helper()
+	files, err := lang.ParseDir(".")
+	noError(t, err)
+	model, err := lang.Check(files)
+	noError(t, err)
+	return model
+}
+
+// tokenFixtures are the access-token payloads of testdata/keycloak, by file
+// name without .json.
+func tokenFixtures(t *testing.T) map[string]map[string]any {
+	t.Helper()
+	paths, err := filepath.Glob(filepath.Join("testdata", "keycloak", "*.json"))
+	noError(t, err)
+	if len(paths) == 0 {
+		t.Fatal("no token fixtures in testdata/keycloak")
+	}
+	fixtures := map[string]map[string]any{}
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		noError(t, err)
+		var claims map[string]any
+		if err := json.Unmarshal(b, &claims); err != nil {
+			t.Fatalf("%s: %v", p, err)
+		}
+		fixtures[strings.TrimSuffix(filepath.Base(p), ".json")] = claims
+	}
+	return fixtures
+}
+
+// claimAt evaluates a PostgREST jwt-role-claim-key (".a.b[0]" paths only)
+// on claims, as PostgREST does to pick the role.
+func claimAt(t *testing.T, claims map[string]any, path string) (string, bool) {
+	t.Helper()
+	step := regexp.MustCompile(`^\.([A-Za-z_][A-Za-z0-9_-]*)|^\[(\d+)\]`)
+	var v any = claims
+	for path != "" {
+		m := step.FindStringSubmatch(path)
+		if m == nil {
+			t.Fatalf("jwt-role-claim-key %q: this test reads only .name and [n] steps", path)
+		}
+		path = path[len(m[0]):]
+		switch {
+		case m[1] != "":
+			obj, ok := v.(map[string]any)
+			if !ok {
+				return "", false
+			}
+			v, ok = obj[m[1]]
+			if !ok {
+				return "", false
+			}
+		default:
+			arr, ok := v.([]any)
+			i, _ := strconv.Atoi(m[2])
+			if !ok || i >= len(arr) {
+				return "", false
+			}
+			v = arr[i]
+		}
+	}
+	s, ok := v.(string)
+	return s, ok
+}
+
+// asPostgREST is who PostgREST, configured by postgrest.conf, runs a request
+// with these verified claims as: the role from jwt-role-claim-key, or
+// db-anon-role when the token has none.
+func asPostgREST(t *testing.T, conf map[string]string, name string, claims map[string]any) person {
+	t.Helper()
+	role, ok := claimAt(t, claims, conf["jwt-role-claim-key"])
+	if !ok {
+		role = conf["db-anon-role"]
+	}
+	return person{name: name, role: role, claims: claims}
+}
+
+// keycloakDB is a database of its own with schema.sql and the build of
+// this directory.
+func keycloakDB(t *testing.T, name string) *database {
+	t.Helper()
+	db := newDatabase(t, name, "schema.sql")
+	script, err := buildScript(".")
+	noError(t, err)
+	if out, err := applyScript(t.Context(), db.server, name, script); err != nil {
+		t.Fatalf("applying the build: %v\n%s", err, out)
+	}
+	return db
+}
+
+// todo is a row of app.todos with its owner as text.
+type todo struct {
+	ID    int64
+	Title string
+	Owner string
+}
+
+func allTodos(t *testing.T, db *database) []todo {
+	t.Helper()
+	rows, err := db.su.Query(t.Context(), "select id, title, owner_id::text from app.todos order by id")
+	noError(t, err)
+	got, err := pgx.CollectRows(rows, pgx.RowToStructByPos[todo])
+	noError(t, err)
+	return got
+}
+
+// todosAs is GET /todos as who.
+func todosAs(t *testing.T, db *database, who person) ([]todo, error) {
+	t.Helper()
+	var got []todo
+	err := requester{t: t, db: db, who: who, path: "/todos"}.do("GET", func(tx pgx.Tx) error {
+		rows, err := tx.Query(t.Context(), "select id, title, owner_id::text from app.todos order by id")
+		if err != nil {
+			return err
+		}
+		got, err = pgx.CollectRows(rows, pgx.RowToStructByPos[todo])
+		return err
+	})
+	return got, err
+}
+
+func wantTodos(t *testing.T, what string, got, want []todo) {
+	t.Helper()
+	if diff := cmp.Diff(want, got, cmpopts.EquateEmpty()); diff != "" {
+		t.Fatalf("%s (-want +got):\n%s", what, diff)
+	}
+}
+
+// ---------------------------------------------------------------------------
+// The files agree with each other, with iam.iam and with the fixtures.
+// ---------------------------------------------------------------------------
+
+func TestKeycloakFilesAgree(t *testing.T) {
+	conf, realm, model, fixtures := postgrestConf(t), readRealm(t), exampleModel(t), tokenFixtures(t)
+	audience := realm.mapper(t, "oidc-audience-mapper")
+	groupsMapper := realm.mapper(t, "oidc-group-membership-mapper")
+	roleMapper := realm.mapper(t, "oidc-hardcoded-claim-mapper")
+	client := realm.Clients[0]
+
+	var realmRoles []string
+	var defaultRoles []string
+	for _, r := range realm.Roles.Realm {
+		realmRoles = append(realmRoles, r.Name)
+		if r.Name == realm.DefaultRole.Name {
+			defaultRoles = r.Composites.Realm
+		}
+	}
+	var groupPaths []string
+	for _, g := range realm.Groups {
+		groupPaths = append(groupPaths, g.Path)
+	}
+	var schemas []string
+	for _, r := range model.Resources {
+		schemas = append(schemas, r.Schema)
+	}
+	if model.Groups.APISchema != "" {
+		schemas = append(schemas, model.Groups.APISchema)
+	}
+
+	checks := []struct {
+		what      string
+		got, want any
+	}{
+		{"postgrest.conf db-anon-role is iam.iam's anonymous role", conf["db-anon-role"], model.Roles.Anonymous},
+		{"postgrest.conf db-pre-request is the runtime's deny list check", conf["db-pre-request"], stdlib.PreRequest},
+		{"postgrest.conf jwt-aud is the audience the realm's mapper adds", conf["jwt-aud"], audience["included.custom.audience"]},
+		{"postgrest.conf jwt-role-claim-key reads the hard-coded claim", conf["jwt-role-claim-key"], "." + roleMapper["claim.name"]},
+		{"the hard-coded role claim is iam.iam's authenticated role", roleMapper["claim.value"], model.Roles.Authenticated},
+		{"the role claim is in access tokens", roleMapper["access.token.claim"], "true"},
+		{"the audience is in access tokens", audience["access.token.claim"], "true"},
+		{"the groups mapper's claim is iam.iam's token claim", groupsMapper["claim.name"], model.Groups.TokenClaim},
+		{"the groups claim lists full paths (/team-a), as token_name expects", groupsMapper["full.path"], "true"},
+		{"the groups claim is in access tokens", groupsMapper["access.token.claim"], "true"},
+		{"iam.iam identifies users by Keycloak's sub", model.Identity.Claim, "sub"},
+		{"the authenticated role is a realm role every user gets by default", slices.Contains(defaultRoles, model.Roles.Authenticated), true},
+		{"the app client is public (a browser app holds no secret)", client.PublicClient, true},
+		{"the JWT key comes from a file, not the config", strings.HasPrefix(conf["jwt-secret"], "@$("), true},
+		{"the database URI comes from the environment", strings.HasPrefix(conf["db-uri"], "$("), true},
+	}
+	if model.Groups.AdminRole != "" {
+		checks = append(checks, struct {
+			what      string
+			got, want any
+		}{"iam.iam's admin role is a realm role", slices.Contains(realmRoles, model.Groups.AdminRole), true})
+	}
+	for _, schema := range schemas {
+		checks = append(checks, struct {
+			what      string
+			got, want any
+		}{"postgrest.conf db-schemas serves schema " + schema, slices.Contains(strings.Split(conf["db-schemas"], ","), schema), true})
+	}
+	for _, p := range groupPaths {
+		checks = append(checks, struct {
+			what      string
+			got, want any
+		}{"realm group " + p + " is a full path", strings.HasPrefix(p, "/"), true})
+	}
+
+	users := map[string]string{}
+	for _, u := range realm.Users {
+		users[u.Username] = u.ID
+		for _, g := range u.Groups {
+			checks = append(checks, struct {
+				what      string
+				got, want any
+			}{"user " + u.Username + "'s group " + g + " is a realm group", slices.Contains(groupPaths, g), true})
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(fixtures)) {
+		c := fixtures[name]
+		check := func(what string, got, want any) {
+			checks = append(checks, struct {
+				what      string
+				got, want any
+			}{name + ": " + what, got, want})
+		}
+		aud, _ := c["aud"].([]any)
+		check("aud lists jwt-aud", slices.Contains(aud, any(conf["jwt-aud"])), true)
+		check("azp is the realm's client", c["azp"], client.ClientID)
+		iss, _ := c["iss"].(string)
+		check("iss is the realm", strings.HasSuffix(iss, "/realms/"+realm.Realm), true)
+		_, subIsString := c["sub"].(string)
+		check("sub is a string", subIsString, true)
+		if role, ok := c["role"]; ok {
+			check("the role claim is the hard-coded one", role, roleMapper["claim.value"])
+		}
+		roles, _ := c["realm_access"].(map[string]any)["roles"].([]any)
+		check("realm_access.roles has the authenticated role", slices.Contains(roles, any(model.Roles.Authenticated)), true)
+		if groups, ok := c[groupsMapper["claim.name"]].([]any); ok {
+			for _, g := range groups {
+				check(fmt.Sprintf("group %v is a realm group", g), slices.Contains(groupPaths, fmt.Sprint(g)), true)
+			}
+		}
+		// Local users are the realm's users, with the same ids.
+		username, _ := c["preferred_username"].(string)
+		if id, ok := users[username]; ok {
+			check("sub is the id of realm user "+username, c["sub"], id)
+		}
+	}
+
+	for _, c := range checks {
+		if diff := cmp.Diff(c.want, c.got); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", c.what, diff)
+		}
+	}
+	t.Logf("%d checks of postgrest.conf, keycloak/realm-export.json, iam.iam and %d token fixtures", len(checks), len(fixtures))
+}
+
+// ---------------------------------------------------------------------------
+// The fixtures against the runtime.
+// ---------------------------------------------------------------------------
+
+func TestKeycloakTokens(t *testing.T) {
+	conf, fixtures := postgrestConf(t), tokenFixtures(t)
+	db := keycloakDB(t, "keycloak_tokens")
+	as := func(name string) person { return asPostgREST(t, conf, name, fixtures[name]) }
+	local, noEmail, federated, member, realmOnly := as("local-user"), as("no-email"), as("federated-user"), as("group-member"), as("realm-role-only")
+
+	t.Run("identity: the uuid sub of local users, with or without email", func(t *testing.T) {
+		for _, who := range []person{local, noEmail, member} {
+			var got string
+			err := requester{t: t, db: db, who: who, path: "/rpc/caller"}.do("GET", func(tx pgx.Tx) error {
+				return tx.QueryRow(t.Context(), "select iam.caller_id()").Scan(&got)
+			})
+			noError(t, err)
+			if got != id(who) {
+				t.Errorf("%s: caller id %q, want %q", who.name, got, id(who))
+			}
+		}
+	})
+
+	var localTodo todo
+	t.Run("owner CRUD: the local user creates, reads and edits their todo", func(t *testing.T) {
+		err := requester{t: t, db: db, who: local, path: "/todos"}.do("POST", func(tx pgx.Tx) error {
+			return tx.QueryRow(t.Context(), "insert into app.todos (title) values ('from keycloak') returning id, title, owner_id::text").
+				Scan(&localTodo.ID, &localTodo.Title, &localTodo.Owner)
+		})
+		noError(t, err)
+		wantTodos(t, "the table", allTodos(t, db), []todo{{localTodo.ID, "from keycloak", id(local)}})
+		got, err := todosAs(t, db, local)
+		noError(t, err)
+		wantTodos(t, "GET /todos as the local user", got, []todo{localTodo})
+		n, err := requester{t: t, db: db, who: local, path: "/todos"}.exec("PATCH", "update app.todos set title = 'edited' where id = $1", localTodo.ID)
+		noError(t, err)
+		if n != 1 {
+			t.Fatalf("PATCH updated %d rows, want 1", n)
+		}
+		localTodo.Title = "edited"
+		wantTodos(t, "the table", allTodos(t, db), []todo{localTodo})
+	})
+
+	t.Run("owner CRUD, the other side: the user without email neither sees nor changes it", func(t *testing.T) {
+		got, err := todosAs(t, db, noEmail)
+		noError(t, err)
+		wantTodos(t, "GET /todos as the user without email", got, nil)
+		for _, stmt := range []struct{ method, sql string }{
+			{"PATCH", "update app.todos set title = 'taken' where id = $1"},
+			{"DELETE", "delete from app.todos where id = $1"},
+		} {
+			n, err := requester{t: t, db: db, who: noEmail, path: "/todos"}.exec(stmt.method, stmt.sql, localTodo.ID)
+			noError(t, err)
+			if n != 0 {
+				t.Fatalf("%s changed %d rows, want 0", stmt.method, n)
+			}
+		}
+		_, err = requester{t: t, db: db, who: noEmail, path: "/todos"}.exec("POST", "insert into app.todos (title, owner_id) values ('forged', $1)", id(local))
+		wantSQLError(t, err, "42501", "owner_id must be the caller's own user id")
+		wantTodos(t, "the table after the refused writes", allTodos(t, db), []todo{localTodo})
+	})
+
+	t.Run("a federated user (sub f:<provider>:<name>) is refused on a uuid identity, reading and writing", func(t *testing.T) {
+		_, err := todosAs(t, db, federated)
+		wantSQLError(t, err, "28000", "the JWT claim sub is not a uuid")
+		_, err = requester{t: t, db: db, who: federated, path: "/todos"}.exec("POST", "insert into app.todos (title) values ('federated')")
+		wantSQLError(t, err, "28000", "the JWT claim sub is not a uuid")
+		wantTodos(t, "the table", allTodos(t, db), []todo{localTodo})
+	})
+
+	t.Run("the groups claim: a member of Keycloak group /team-a reads the team's todo, others do not", func(t *testing.T) {
+		team := scalar[int64](t, db, "insert into iam.groups (name, token_name, created_by) values ('Team A', '/team-a', 'dba') returning id")
+		shared := todo{Title: "for team a", Owner: id(local)}
+		shared.ID = scalar[int64](t, db, "insert into app.todos (title, owner_id, group_id) values ($1, $2, $3) returning id", shared.Title, shared.Owner, team)
+		got, err := todosAs(t, db, member)
+		noError(t, err)
+		wantTodos(t, "GET /todos as the member of /team-a", got, []todo{shared})
+		got, err = todosAs(t, db, noEmail)
+		noError(t, err)
+		wantTodos(t, "GET /todos as a user without groups", got, nil)
+		withoutGroups := person{name: "member without the groups claim", role: member.role, claims: maps.Clone(member.claims)}
+		delete(withoutGroups.claims, "groups")
+		got, err = todosAs(t, db, withoutGroups)
+		noError(t, err)
+		wantTodos(t, "GET /todos as the member, token without groups", got, nil)
+	})
+
+	t.Run("without the hard-coded role claim, PostgREST runs the token as the anonymous role", func(t *testing.T) {
+		if realmOnly.role != conf["db-anon-role"] {
+			t.Fatalf("role %q, want db-anon-role %q", realmOnly.role, conf["db-anon-role"])
+		}
+		_, err := todosAs(t, db, realmOnly)
+		wantSQLError(t, err, "42501", "permission denied for schema app")
+	})
+}
+
+// ---------------------------------------------------------------------------
+// Revocation: the deny list and db-pre-request.
+// ---------------------------------------------------------------------------
+
+// withPreRequest makes requests of who the way PostgREST does with
+// db-pre-request set as in postgrest.conf.
+func withPreRequest(t *testing.T, db *database, conf map[string]string, who person, method, sql string, args ...any) (int64, error) {
+	t.Helper()
+	var n int64
+	req := pgrest.Request{Method: method, Path: "/todos", Role: who.role, Claims: who.claims, PreRequest: conf["db-pre-request"]}
+	err := pgrest.Do(t.Context(), db.api, req, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(t.Context(), sql, args...)
+		n = tag.RowsAffected()
+		return err
+	})
+	return n, err
+}
+
+func TestDenyList(t *testing.T) {
+	conf, fixtures := postgrestConf(t), tokenFixtures(t)
+	if conf["db-pre-request"] != stdlib.PreRequest {
+		t.Fatalf("postgrest.conf db-pre-request = %q, want %q", conf["db-pre-request"], stdlib.PreRequest)
+	}
+	db := keycloakDB(t, "keycloak_denylist")
+	as := func(name string) person { return asPostgREST(t, conf, name, maps.Clone(fixtures[name])) }
+	alice, carol, erin := as("local-user"), as("no-email"), as("federated-user")
+	anonymous := person{name: "anonymous", role: conf["db-anon-role"], claims: map[string]any{"role": conf["db-anon-role"]}}
+	const read, write = "select id from app.todos", "insert into app.todos (title) values ('x')"
+	blocked := func() []string {
+		return scalar[[]string](t, db, "select coalesce(array_agg(subject order by subject), '{}') from iam.blocked_subjects")
+	}
+
+	step := func(name string, fn func(t *testing.T)) {
+		if !t.Run(name, fn) {
+			t.FailNow()
+		}
+	}
+	step("nobody blocked: every caller passes the check, anonymous ones too", func(t *testing.T) {
+		for _, who := range []person{alice, carol} {
+			_, err := withPreRequest(t, db, conf, who, "GET", read)
+			noError(t, err)
+		}
+		_, err := withPreRequest(t, db, conf, anonymous, "GET", "select 1")
+		noError(t, err)
+	})
+	step("runtime roles cannot block, unblock or read the list", func(t *testing.T) {
+		for _, sql := range []string{
+			"select iam.block_subject($1, 'self-service')",
+			"select iam.unblock_subject($1)",
+			"select count(*) from iam.blocked_subjects where subject = $1",
+		} {
+			_, err := requester{t: t, db: db, who: alice, path: "/rpc/x"}.exec("POST", sql, id(carol))
+			wantSQLError(t, err, "42501", "permission denied")
+			_, err = requester{t: t, db: db, who: anonymous, path: "/rpc/x"}.exec("POST", sql, id(carol))
+			wantSQLError(t, err, "42501", "permission denied")
+		}
+		if got := blocked(); len(got) != 0 {
+			t.Fatalf("the deny list holds %v after refused calls, want nothing", got)
+		}
+	})
+	step("the owner role blocks alice (her uuid in upper case): her reads and writes are refused with 28000", func(t *testing.T) {
+		// As the owner role, which owns the list (a superuser can too).
+		tx, err := db.su.Begin(t.Context())
+		noError(t, err)
+		defer tx.Rollback(t.Context()) //nolint:errcheck // no-op after commit
+		_, err = tx.Exec(t.Context(), "set local role api_owner")
+		noError(t, err)
+		_, err = tx.Exec(t.Context(), "select iam.block_subject($1, 'disabled in Keycloak, ticket 42')", strings.ToUpper(id(alice)))
+		noError(t, err)
+		noError(t, tx.Commit(t.Context()))
+		if diff := cmp.Diff([]string{id(alice)}, blocked()); diff != "" {
+			t.Fatalf("the deny list (-want +got):\n%s", diff)
+		}
+		before := allTodos(t, db)
+		_, err = withPreRequest(t, db, conf, alice, "GET", read)
+		wantSQLError(t, err, "28000", "this user is blocked")
+		_, err = withPreRequest(t, db, conf, alice, "POST", write)
+		wantSQLError(t, err, "28000", "this user is blocked")
+		wantTodos(t, "the table after the refused write", allTodos(t, db), before)
+	})
+	step("others are not affected", func(t *testing.T) {
+		n, err := withPreRequest(t, db, conf, carol, "POST", write)
+		noError(t, err)
+		if n != 1 {
+			t.Fatalf("carol inserted %d rows, want 1", n)
+		}
+		_, err = withPreRequest(t, db, conf, anonymous, "GET", "select 1")
+		noError(t, err)
+	})
+	step("the decision: without db-pre-request the policies do not consult the list", func(t *testing.T) {
+		_, err := requester{t: t, db: db, who: alice, path: "/todos"}.exec("GET", read)
+		noError(t, err)
+	})
+	step("a federated subject is blocked by its exact text, before the uuid check", func(t *testing.T) {
+		db.exec(t, "select iam.block_subject($1, 'left the partner company')", id(erin))
+		_, err := withPreRequest(t, db, conf, erin, "GET", read)
+		wantSQLError(t, err, "28000", "this user is blocked")
+	})
+	step("tokens issued before a time: older tokens refused, newer ones pass", func(t *testing.T) {
+		db.exec(t, "select iam.block_subject($1, 'password reset', to_timestamp($2))", id(carol), carol.claims["iat"].(float64)+1)
+		_, err := withPreRequest(t, db, conf, carol, "GET", read)
+		wantSQLError(t, err, "28000", "this token was revoked")
+		fresh := person{name: "carol, signed in again", role: carol.role, claims: maps.Clone(carol.claims)}
+		fresh.claims["iat"] = carol.claims["iat"].(float64) + 60
+		_, err = withPreRequest(t, db, conf, fresh, "GET", read)
+		noError(t, err)
+		noIat := person{name: "carol, token without iat", role: carol.role, claims: maps.Clone(carol.claims)}
+		delete(noIat.claims, "iat")
+		_, err = withPreRequest(t, db, conf, noIat, "GET", read)
+		wantSQLError(t, err, "28000", "this token was revoked")
+	})
+	step("blocking needs a reason", func(t *testing.T) {
+		_, err := db.su.Exec(t.Context(), "select iam.block_subject($1, ' ')", id(alice))
+		wantSQLError(t, err, "22023", "a reason is required")
+	})
+	step("unblocking lets alice in again; unblocking twice says it was not blocked", func(t *testing.T) {
+		if !scalar[bool](t, db, "select iam.unblock_subject($1)", id(alice)) {
+			t.Fatal("unblock_subject said alice was not blocked")
+		}
+		if scalar[bool](t, db, "select iam.unblock_subject($1)", id(alice)) {
+			t.Fatal("unblock_subject said alice was blocked twice")
+		}
+		_, err := withPreRequest(t, db, conf, alice, "GET", read)
+		noError(t, err)
+	})
+}
