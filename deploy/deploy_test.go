@@ -329,7 +329,8 @@ func TestApplyRecordsAScriptBuiltDatabase(t *testing.T) {
 func TestRuntimeTooNew(t *testing.T) {
 	e := newEnv(t, allFiles)
 	e.apply(Options{})
-	e.exec(`update iam.runtime set version = 2`)
+	newer := stdlib.Version + 1
+	e.exec(fmt.Sprintf(`update iam.runtime set version = %d`, newer))
 	e.files(without(allFiles, "notes.iam"))
 	for name, run := range map[string]func() error{
 		"plan":  func() error { _, err := e.tryPlan(Options{}); return err },
@@ -341,15 +342,15 @@ func TestRuntimeTooNew(t *testing.T) {
 	} {
 		err := run()
 		var tooNew *RuntimeTooNewError
-		if !errors.As(err, &tooNew) || tooNew.Installed != 2 || tooNew.Supported != stdlib.Version {
+		if !errors.As(err, &tooNew) || tooNew.Installed != newer || tooNew.Supported != stdlib.Version {
 			t.Errorf("%s: %v, want RuntimeTooNewError", name, err)
 			continue
 		}
-		if want := "the iam runtime in this database is version 2, newer than the one this iamc installs (version 1)"; !strings.HasPrefix(err.Error(), want) {
+		if want := fmt.Sprintf("the iam runtime in this database is version %d, newer than the one this iamc installs (version %d)", newer, stdlib.Version); !strings.HasPrefix(err.Error(), want) {
 			t.Errorf("%s: %v", name, err)
 		}
 	}
-	if got := e.query(`select version::text from iam.runtime`); got != "2" {
+	if got := e.query(`select version::text from iam.runtime`); got != strconv.Itoa(newer) {
 		t.Errorf("runtime version is now %s", got)
 	}
 	if n := appliedRows(e); n != "1" {
