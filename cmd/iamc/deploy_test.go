@@ -6,10 +6,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/iamc/iamc/internal/pgtest"
+	"github.com/iamc/iamc/stdlib"
 )
 
 // TestPlanApplyCommands: plan --detailed-exitcode says 2 before apply and
@@ -114,7 +116,7 @@ func TestPlanApplyCommands(t *testing.T) {
 		if c == "apply" {
 			_, errOut, code = runIamc(t, c, dir, "--db", url)
 		}
-		if code != 1 || !strings.Contains(errOut, "iamc: the iam runtime in this database is version 99, newer than the one this iamc installs (version 1)") {
+		if code != 1 || !strings.Contains(errOut, "iamc: the iam runtime in this database is version 99, newer than the one this iamc installs (version "+strconv.Itoa(stdlib.Version)+")") {
 			t.Errorf("%s over a newer runtime: exit %d, %q", c, code, errOut)
 		}
 	}

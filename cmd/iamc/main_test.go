@@ -6,10 +6,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/iamc/iamc/internal/goldenfile"
+	"github.com/iamc/iamc/stdlib"
 )
 
 // TestMain lets a test run the real main() (exit codes and all) by
@@ -245,7 +247,7 @@ func TestExitCodes(t *testing.T) {
 		{"fmt -l ../../policies", 0, "", ""},
 		{"explain nothing --dir ../../policies", 1, "", `iamc: no resource named "nothing"`},
 		{"bogus", 1, "", `iamc: unknown command "bogus" for "iamc"`},
-		{"version", 0, "iamc dev (iam runtime version 1)\n", ""},
+		{"version", 0, "iamc dev (iam runtime version " + strconv.Itoa(stdlib.Version) + ")\n", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.args, func(t *testing.T) {
@@ -367,7 +369,7 @@ func TestFmtErrors(t *testing.T) {
 
 func TestVersion(t *testing.T) {
 	stdout, _, err := run(t, "version")
-	if err != nil || stdout != "iamc dev (iam runtime version 1)\n" {
+	if err != nil || stdout != "iamc dev (iam runtime version "+strconv.Itoa(stdlib.Version)+")\n" {
 		t.Errorf("version: %q, %v", stdout, err)
 	}
 	if _, _, err := run(t, "version", "extra"); err == nil {
