@@ -159,7 +159,7 @@ func catalogObjects(t *testing.T, db *database) map[string][]string {
 		"policies":   `select schemaname || '.' || tablename || ' ' || policyname || ' ' || cmd || ' ' || roles::text || ' ' || coalesce(qual, '') || ' / ' || coalesce(with_check, '') from pg_policies where schemaname in ('iam', 'app')`,
 		"triggers":   `select tgrelid::regclass::text || ' ' || pg_get_triggerdef(oid) from pg_trigger where not tgisinternal`,
 		"privileges": `select c.oid::regclass::text || ' ' || c.relkind::text || ' rls=' || c.relrowsecurity || ' forced=' || c.relforcerowsecurity || ' acl=' || coalesce(c.relacl::text, '') from pg_class c where c.relnamespace in ('iam'::regnamespace, 'app'::regnamespace) and c.relkind in ('r', 'v', 'S')`,
-		"comments":   `select d.classoid::regclass::text || ' ' || pg_describe_object(d.classoid, d.objoid, d.objsubid) || ': ' || d.description
+		"comments": `select d.classoid::regclass::text || ' ' || pg_describe_object(d.classoid, d.objoid, d.objsubid) || ': ' || d.description
 			from pg_description d where d.classoid in ('pg_proc'::regclass, 'pg_class'::regclass, 'pg_policy'::regclass)
 			and pg_describe_object(d.classoid, d.objoid, d.objsubid) ~ ' (iam|app)\.'`,
 	}
