@@ -9,7 +9,7 @@ export PATH := $(PATH):/usr/local/go/bin
 
 PG_BIN_CMD = scripts/ensure-postgres.sh | tail -n 1
 
-.PHONY: demo test build vet fmt-check golden clean bench
+.PHONY: demo test test-matrix build vet fmt-check golden clean bench
 
 demo:
 	@PG_BIN="$$($(PG_BIN_CMD))" && export PG_BIN && $(GO) run ./cmd/iamc-demo
@@ -17,6 +17,14 @@ demo:
 test: vet fmt-check
 	@PG_BIN="$$($(PG_BIN_CMD))" && export PG_BIN && echo "PostgreSQL: $$PG_BIN" && \
 		$(GO) test -count=1 ./...
+
+# make test-matrix: the tests against PostgreSQL 14 to 18, one major at a time
+# (scripts/test-matrix.sh; binaries from scripts/ensure-pg-version.sh), then a
+# summary table. PG_VERSIONS="14 18" picks majors. Not run by CI (too long).
+PG_VERSIONS ?= 14 15 16 17 18
+
+test-matrix:
+	@PG_VERSIONS="$(PG_VERSIONS)" GO="$(GO)" scripts/test-matrix.sh
 
 # make bench: an ephemeral PostgreSQL, policies/ applied, the data set built,
 # every request timed with RLS against its hand-written floor (README, Benchmark),
