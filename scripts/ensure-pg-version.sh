@@ -44,6 +44,10 @@ runs_as_major() {
 		return 1
 	}
 	log "using $1 ($out)"
+	# Some tests apply scripts with psql; any psql talks to any server version.
+	if [[ ! -x $1/psql ]] && ! command -v psql >/dev/null 2>&1; then
+		log "warning: no psql in $1 nor on PATH: the tests that run psql will fail (scripts/ensure-postgres.sh installs Debian's client)"
+	fi
 }
 
 # newest_release: the highest published version of $pkg whose major is $major.
