@@ -27,7 +27,7 @@ status=0
 for v in "${versions[@]}"; do
 	echo "=== PostgreSQL $v" >&2
 	if ! bin=$(scripts/ensure-pg-version.sh "$v" | tail -n 1) || [[ -z $bin ]]; then
-		rows+=("$v|(binaries unavailable)|0/0|0|0|0|FAIL")
+		rows+=("$v|(binaries unavailable)|0/0|0|0|0|0|FAIL")
 		status=1
 		continue
 	fi
@@ -46,7 +46,7 @@ for v in "${versions[@]}"; do
 		!/"Test":"/ && /"Action":"pass"/ { pp++ }
 		!/"Test":"/ && /"Action":"fail"/ { pf++ }
 		!/"Test":"/ && /"Action":"skip"/ { ps++ }
-		END { printf "%d/%d|%d|%d|%d", pp, pp + pf + ps, p, f, s }' "$json")
+		END { printf "%d/%d|%d|%d|%d|%d", pp, pp + pf, ps, p, f, s }' "$json")
 	result=ok
 	if ((rc != 0)); then
 		result=FAIL
@@ -59,10 +59,10 @@ for v in "${versions[@]}"; do
 done
 
 echo
-printf '%-5s %-32s %-9s %7s %7s %7s  %s\n' major "server version" "pkgs ok" passed failed skipped result
+printf '%-5s %-32s %-8s %-8s %7s %7s %7s  %s\n' major "server version" "pkgs ok" "no tests" passed failed skipped result
 for r in "${rows[@]}"; do
-	IFS='|' read -r m ver pk p f s res <<<"$r"
-	printf '%-5s %-32s %-9s %7s %7s %7s  %s\n' "$m" "$ver" "$pk" "$p" "$f" "$s" "$res"
+	IFS='|' read -r m ver pk nt p f s res <<<"$r"
+	printf '%-5s %-32s %-8s %-8s %7s %7s %7s  %s\n' "$m" "$ver" "$pk" "$nt" "$p" "$f" "$s" "$res"
 done
-echo "(pkgs ok: packages passed / packages run, incl. those without tests; passed/failed/skipped count tests and subtests)"
+echo "(pkgs ok: packages passed / packages with tests; passed, failed, skipped: tests and subtests)"
 exit $status
