@@ -125,3 +125,88 @@ func TestAuthenticatorMembershipOptions(t *testing.T) {
 		})
 	}
 }
+
+// TestOwnerMembershipWithoutSet: a runtime role granted the owner role WITH
+// SET FALSE (PostgreSQL 16+) cannot switch to it, but still inherits its
+// privileges, and with them counts as the tables' owner: it skips
+// row-level security that is not forced. So the catalog check keeps
+// reporting it (it asks 'MEMBER'). The authenticator, a member of the owner
+// role only through that membership, cannot switch to it: a token naming
+// the owner role is refused, and the check (asking 'SET') does not report
+// it. Before 16 the GRANT is a syntax error.
+func TestOwnerMembershipWithoutSet(t *testing.T) {
+	s := pgtest.New(t)
+	ctx := context.Background()
+	version := s.MustVersionNum(t)
+	if err := s.Exec(ctx, "postgres", `create role o_owner nologin; create role o_user nologin; create role o_anon nologin;
+create role o_login login noinherit; grant o_user, o_anon to o_login;
+create table public.t (id int primary key); alter table public.t owner to o_owner;
+insert into public.t values (1);
+alter table public.t enable row level security;
+grant select on public.t to o_user, o_anon;`); err != nil {
+		t.Fatal(err)
+	}
+	err := s.Exec(ctx, "postgres", "grant o_owner to o_user with set false")
+	if version < 160000 {
+		if state := pgrest.SQLState(err); state != "42601" {
+			t.Fatalf("PostgreSQL %d: grant ... with set false: err = %v (SQLSTATE %q), want a syntax error (42601)", version, err, state)
+		}
+		return
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	f, err := lang.ParseFile("p/a.iam", []byte("roles { authenticated o_user  anonymous o_anon  owner o_owner }"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := lang.Check([]*lang.File{f})
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(ctx, s.URL("postgres", "postgres"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	want := []string{"p/a.iam:1:1: warning: the authenticated role o_user can become the owner role o_owner: requests get every privilege on the resources' tables and the power to turn row-level security off\n" +
+		"  hint: revoke o_owner from o_user; (or from the role through which it is a member)"}
+	if diff := cmp.Diff(want, check(t, conn, m, compiler.CatalogOptions{Dir: "p", Authenticator: "o_login"})); diff != "" {
+		t.Errorf("findings (-want +got):\n%s", diff)
+	}
+
+	// What requests can do, logged in as o_login as PostgREST is. Both
+	// runtime roles have SELECT on public.t, whose row-level security (on,
+	// not forced, no policy) hides every row from anyone but its owner.
+	login, err := pgx.Connect(ctx, s.URL("postgres", "o_login"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer login.Close(ctx)
+	get := func(role, sql string, dest ...any) error {
+		return pgrest.Do(ctx, login, pgrest.Request{Method: "GET", Path: "/t", Role: role}, func(tx pgx.Tx) error {
+			return tx.QueryRow(ctx, sql).Scan(dest...)
+		})
+	}
+	for _, tt := range []struct {
+		role string
+		rows int
+	}{
+		{"o_user", 1}, // counts as the owner: row-level security skipped
+		{"o_anon", 0}, // row-level security applies
+	} {
+		var n int
+		if err := get(tt.role, "select count(*) from public.t", &n); err != nil || n != tt.rows {
+			t.Errorf("GET /t as %s: %d rows, err %v; want %d rows", tt.role, n, err, tt.rows)
+		}
+		var ignored string
+		if err := get(tt.role, "select set_config('role', 'o_owner', true)", &ignored); pgrest.SQLState(err) != "42501" {
+			t.Errorf("%s switching to o_owner: err = %v, want permission denied (42501)", tt.role, err)
+		}
+	}
+	var ignored string
+	if err := get("o_owner", "select current_user", &ignored); pgrest.SQLState(err) != "42501" {
+		t.Errorf("a token naming o_owner: err = %v, want permission denied (42501)", err)
+	}
+}
