@@ -12,7 +12,7 @@ PG_BIN_CMD = scripts/ensure-postgres.sh | tail -n 1
 # pgbouncer for the pooling tests; without one they skip, saying why.
 PGBOUNCER_CMD = scripts/ensure-pgbouncer.sh | tail -n 1
 
-.PHONY: demo test build vet fmt-check golden clean bench
+.PHONY: demo test test-matrix build vet fmt-check golden clean bench
 
 demo:
 	@PG_BIN="$$($(PG_BIN_CMD))" && export PG_BIN && $(GO) run ./cmd/iamc-demo
@@ -22,6 +22,14 @@ test: vet fmt-check
 		PGBOUNCER="$$($(PGBOUNCER_CMD))" && { [[ -z $$PGBOUNCER ]] || export PGBOUNCER; } && \
 		echo "pgbouncer: $${PGBOUNCER:-none found (the pooling tests skip)}" && \
 		$(GO) test -count=1 ./...
+
+# make test-matrix: the tests against PostgreSQL 14 to 18, one major at a time
+# (scripts/test-matrix.sh; binaries from scripts/ensure-pg-version.sh), then a
+# summary table. PG_VERSIONS="14 18" picks majors. Not run by CI (too long).
+PG_VERSIONS ?= 14 15 16 17 18
+
+test-matrix:
+	@PG_VERSIONS="$(PG_VERSIONS)" GO="$(GO)" scripts/test-matrix.sh
 
 # make bench: an ephemeral PostgreSQL, policies/ applied, the data set built,
 # every request timed with RLS against its hand-written floor (README, Benchmark),

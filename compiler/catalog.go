@@ -172,7 +172,13 @@ func (c *catalogCheck) checkResource(r *lang.ResourceModel) error {
 	}
 	isTable := t.Kind == "r" || t.Kind == "p"
 	if !isTable {
-		c.add(r.Pos, LevelError, "protect the underlying table; views should be security_invoker",
+		hint := "protect the underlying table; views should be security_invoker"
+		if c.version < 150000 {
+			// No security_invoker before PostgreSQL 15: a view always reads
+			// its tables with its owner's rights.
+			hint = "protect the underlying table; views read it as their owner (security_invoker views need PostgreSQL 15)"
+		}
+		c.add(r.Pos, LevelError, hint,
 			"%s is not a table (relkind %s): row-level security applies to tables only", r.QualifiedName(), t.Kind)
 	}
 	if t.Owner != m.Roles.Owner {

@@ -140,8 +140,17 @@ func (c *catalogCheck) checkRoles() error {
 				owner, r.what)
 			continue
 		}
+		// A runtime role that is a member in any way counts: with INHERIT it
+		// holds the owner's privileges (and skips row-level security that is
+		// not forced) even when it cannot SET ROLE. The login role matters
+		// only through PostgREST's role switch, which since PostgreSQL 16
+		// needs memberships WITH SET all the way.
+		priv := "MEMBER"
+		if r.login && c.version >= 160000 {
+			priv = "SET"
+		}
 		var member bool
-		if err := c.db.QueryRow(c.ctx, "select pg_catalog.pg_has_role($1, $2, 'MEMBER')", r.name, owner).Scan(&member); err != nil {
+		if err := c.db.QueryRow(c.ctx, "select pg_catalog.pg_has_role($1, $2, $3)", r.name, owner, priv).Scan(&member); err != nil {
 			return fmt.Errorf("checking whether %s can become %s: %w", r.name, owner, err)
 		}
 		if !member {

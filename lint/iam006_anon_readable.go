@@ -33,7 +33,8 @@ func checkAnonReadable(ctx context.Context, e *env) ([]Finding, error) {
 select pg_catalog.format('%I.%I', n.nspname, c.relname), c.relkind::text, c.relrowsecurity,
        coalesce(c.reloptions @> '{security_invoker=true}' or c.reloptions @> '{security_invoker=on}', false),
        pg_catalog.has_any_column_privilege('public', c.oid, 'SELECT'),
-       pg_catalog.has_schema_privilege($1, n.oid, 'USAGE')
+       pg_catalog.has_schema_privilege($1, n.oid, 'USAGE'),
+       pg_catalog.current_setting('server_version_num')::int >= 150000
 from pg_catalog.pg_class c
 join pg_catalog.pg_namespace n on n.oid = c.relnamespace
 where n.nspname = any($2::text[])
@@ -51,6 +52,8 @@ order by 1`, e.anonymous, e.exposed)
 		Invoker     bool
 		Public      bool
 		SchemaUsage bool
+		// CanInvoke: the server has security_invoker views (PostgreSQL 15+).
+		CanInvoke bool
 	}
 	rels, err := pgx.CollectRows(rows, pgx.RowToStructByPos[rel])
 	if err != nil {
@@ -79,8 +82,10 @@ order by 1`, e.anonymous, e.exposed)
 			f.Message = fmt.Sprintf("%s can read this security_invoker view%s; the row-level security of its tables decides which rows", e.anonymous, via)
 		case r.Kind == "r" || r.Kind == "p":
 			f.Message = fmt.Sprintf("%s can read every row of this table%s: row-level security is off", e.anonymous, via)
-		case r.Kind == "v":
+		case r.Kind == "v" && r.CanInvoke:
 			f.Message = fmt.Sprintf("%s can read this view%s, which reads its tables as its owner (not security_invoker)", e.anonymous, via)
+		case r.Kind == "v":
+			f.Message = fmt.Sprintf("%s can read this view%s, which reads its tables as its owner (security_invoker views need PostgreSQL 15)", e.anonymous, via)
 		default:
 			f.Message = fmt.Sprintf("%s can read every row of this %s%s", e.anonymous, kind, via)
 		}
