@@ -177,7 +177,14 @@ func (b *syncBuffer) String() string {
 // when the test failed, its output is logged first.
 func startPostgREST(t *testing.T, bin string, s *pgtest.Server, db string, jwt jwtConfig) *client {
 	t.Helper()
-	dbURI, err := url.Parse(s.URL(db, "authenticator"))
+	return startPostgRESTAt(t, bin, s.URL(db, "authenticator"), jwt)
+}
+
+// startPostgRESTAt is startPostgREST for any database URL (a standby, a
+// pooler), with extra PGRST_* settings as NAME=value.
+func startPostgRESTAt(t *testing.T, bin, rawURL string, jwt jwtConfig, settings ...string) *client {
+	t.Helper()
+	dbURI, err := url.Parse(rawURL)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -207,6 +214,7 @@ func startPostgREST(t *testing.T, bin string, s *pgtest.Server, db string, jwt j
 	if jwt.roleClaimKey != "" {
 		env = append(env, "PGRST_JWT_ROLE_CLAIM_KEY="+jwt.roleClaimKey)
 	}
+	env = append(env, settings...)
 	// Nothing of the caller's environment may change the configuration.
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "PGRST_") && !strings.HasPrefix(kv, "IAMC_") {
