@@ -34,9 +34,12 @@ where iam.runtime.version is distinct from excluded.version;
 
 create or replace function iam.claims() returns jsonb
     language sql stable parallel safe
-    set search_path = pg_catalog, pg_temp
 as $fn$
-    select coalesce(nullif(current_setting('request.jwt.claims', true), ''), '{}')::jsonb
+    -- No SET clause, so PostgreSQL inlines it into its callers (each helper
+    -- reads the claims through it, several times per statement); every name
+    -- is schema-qualified instead, so no search_path can redirect it. It
+    -- is not a definer: it runs with the caller's rights.
+    select coalesce(nullif(pg_catalog.current_setting('request.jwt.claims', true), ''), '{}')::pg_catalog.jsonb
 $fn$;
 
 comment on function iam.claims() is
@@ -213,15 +216,21 @@ comment on table iam.group_members is
     'Who is in which group, with which role. Only the iam functions write it; no runtime role can read it directly.';
 
 create or replace function iam.token_groups(claim text) returns text[]
-    language sql stable parallel safe
+    language plpgsql stable parallel safe
     set search_path = pg_catalog, pg_temp
 as $fn$
-    -- Only the string elements of an array name groups: a number, object or
-    -- nested array is ignored rather than compared as its JSON text.
-    select coalesce(array_agg(e.value #>> '{}'), '{}')
-    from jsonb_array_elements(
-        case jsonb_typeof(iam.claims() -> claim) when 'array' then iam.claims() -> claim else '[]'::jsonb end) e
-    where jsonb_typeof(e.value) = 'string'
+-- Only the string elements of an array name groups: a number, object or
+-- nested array is ignored rather than compared as its JSON text. PL/pgSQL
+-- keeps its plan between calls; most tokens list no groups and return at
+-- once.
+declare
+    value jsonb := iam.claims() -> claim;
+begin
+    if jsonb_typeof(value) is distinct from 'array' or jsonb_array_length(value) = 0 then
+        return '{}';
+    end if;
+    return array(select e #>> '{}' from jsonb_array_elements(value) e where jsonb_typeof(e) = 'string');
+end
 $fn$;
 
 comment on function iam.token_groups(text) is
@@ -262,23 +271,38 @@ create or replace function iam.group_ids(min_role text) returns bigint[]
     language plpgsql stable parallel safe security definer
     set search_path = pg_catalog, pg_temp
 as $fn$
--- Every list request pays for this once, so it is written for speed: one
--- index lookup of the caller's memberships, token groups only when declared.
--- (The same answer as iam.my_groups(), filtered by role; a group may appear
--- twice, which = any does not mind.)
+-- Every statement with a group rule pays for this once (an InitPlan), so it
+-- is written for speed: the settings read once, the user id taken directly
+-- (not through iam.caller_id), role ranks as an inline CASE (a call of
+-- iam.role_rank per membership row costs more than the lookup), one index
+-- lookup of the caller's memberships, and token groups looked up by the
+-- unique index on token_name only when the token lists some. The same
+-- answer as iam.my_groups() filtered by role; a group may appear twice,
+-- which = any does not mind.
 declare
     min_rank integer := iam.role_rank(min_role);
     s iam.settings;
+    me text;
     ids bigint[];
+    token_groups text[];
 begin
-    select array_agg(gm.group_id) into ids
-    from iam.group_members gm
-    where gm.user_id = iam.caller_id() and iam.role_rank(gm.role) >= min_rank;
     select * into s from iam.settings;
+    if s.identity_type = 'uuid' then
+        me := iam.user_id_uuid(s.identity_claim)::text;
+    else
+        me := iam.user_id_text(s.identity_claim);
+    end if;
+    if me is not null then
+        select array_agg(gm.group_id) into ids
+        from iam.group_members gm
+        where gm.user_id = me
+          and case gm.role when 'member' then 1 when 'admin' then 2 when 'owner' then 3 end >= min_rank;
+    end if;
     if s.token_groups_claim is not null and iam.role_rank(s.token_group_role) >= min_rank then
-        ids := ids || array(
-            select g.id from iam.groups g
-            where g.token_name in (select unnest(iam.token_groups(s.token_groups_claim))));
+        token_groups := iam.token_groups(s.token_groups_claim);
+        if cardinality(token_groups) > 0 then
+            ids := ids || array(select g.id from iam.groups g where g.token_name = any (token_groups));
+        end if;
     end if;
     return coalesce(ids, '{}');
 end
