@@ -54,8 +54,22 @@ const (
 // Build generates the SQL for a model and verifies every statement with a
 // pg_query round-trip. sources are the files the model came from.
 func Build(m *lang.Model, sources []string) (*Output, error) {
+	out := generate(m, sources)
+	if err := roundTripAll(out.Sections); err != nil {
+		return nil, fmt.Errorf("compiler bug: generated SQL does not round-trip (please report it): %w", err)
+	}
+	return out, nil
+}
+
+// generate writes the SQL without verifying it (Build verifies).
+func generate(m *lang.Model, sources []string) *Output {
 	out := &Output{Model: m, Sources: sources}
 	indexes := indexNames{}
+	for _, r := range m.Resources {
+		// Indexes share their schema's namespace with tables: an index
+		// named like a resource table would fail to be created.
+		indexes.reserve(r.Schema, r.Table)
+	}
 	out.Sections = append(out.Sections, runtimeSection(m))
 	if m.Groups.Declared {
 		out.Sections = append(out.Sections, groupAPISection(m))
@@ -63,10 +77,7 @@ func Build(m *lang.Model, sources []string) (*Output, error) {
 	for _, r := range m.Resources {
 		out.Sections = append(out.Sections, resourceSection(m, r, indexes))
 	}
-	if err := roundTripAll(out.Sections); err != nil {
-		return nil, fmt.Errorf("compiler bug: generated SQL does not round-trip (please report it): %w", err)
-	}
-	return out, nil
+	return out
 }
 
 // roundTripAll checks every statement, on every CPU: the parser is the
@@ -207,6 +218,14 @@ func literalOrNull(s string) string {
 // to the same <table>_<column> text (user + orders_owner, user_orders +
 // owner), and `create index if not exists` would then quietly skip one.
 type indexNames map[string]map[string]bool
+
+// reserve marks a name as taken in a schema.
+func (n indexNames) reserve(schema, name string) {
+	if n[schema] == nil {
+		n[schema] = map[string]bool{}
+	}
+	n[schema][name] = true
+}
 
 func (n indexNames) unique(schema string, parts ...string) string {
 	if n[schema] == nil {

@@ -167,6 +167,26 @@ resource app.user_orders { owner column owner  owner can read }`)
 	}
 }
 
+// TestIndexNameNotATableName: an index shares its schema's namespace with
+// tables, so the index of app.a (owner o: a_o_iam_idx) must not take the
+// name of the resource table app.a_o_iam_idx, or creating it would fail.
+func TestIndexNameNotATableName(t *testing.T) {
+	o := build(t, `
+resource app.a { owner column o  owner can read }
+resource app.a_o_iam_idx { owner column x  owner can read }`)
+	re := regexp.MustCompile(`create index if not exists (\S+) on (app\.\S+)`)
+	found := 0
+	for _, m := range re.FindAllStringSubmatch(o.Script(), -1) {
+		found++
+		if m[1] == "a_o_iam_idx" {
+			t.Errorf("index on %s is named a_o_iam_idx, the name of the resource table app.a_o_iam_idx", m[2])
+		}
+	}
+	if found != 2 {
+		t.Fatalf("found %d create index statements, want 2", found)
+	}
+}
+
 // TestCommentsCannotCarrySQL: Build verifies each statement, but names are
 // also printed in `--` comments (section headers, the why-lines). A
 // carriage return ends a `--` comment in PostgreSQL's lexer (and psql's),

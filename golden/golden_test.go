@@ -107,6 +107,18 @@ var wantErrors = map[string][]errorAt{
 		{"policies/todos.iam:17:13", "select", `unknown permission "select": expected read, create, write or delete (did you mean "read"?)`},
 		{"policies/todos.iam:20:14", "a_table_name_that_is_longer", "bad table name: 70 bytes is longer than PostgreSQL's limit of 63"},
 	},
+	"err-long-names": {
+		{"policies/names.iam:3:14", "customer_relationship", "bad table name: 64 bytes is longer than PostgreSQL's limit of 63; PostgreSQL would silently cut it"},
+		{"policies/names.iam:9:14", `"注文履歴`, "bad table name: 66 bytes (22 characters in UTF-8) is longer than PostgreSQL's limit of 63"},
+		{"policies/names.iam:16:16", "the_user_who_created", "bad column name: 69 bytes"},
+		{"policies/names.iam:20:10", "a_schema_name", "bad schema name: 66 bytes"},
+		{"policies/names.iam:27:17", `"üü`, "bad role name: 64 bytes (32 characters in UTF-8)"},
+		{"policies/names.iam:31:14", "the_schema_postgrest", "bad schema name: 66 bytes"},
+	},
+	"err-unquoted-unicode": {
+		{"policies/a.iam:2:17", "é", `unexpected character 'é': a bare name holds only ASCII letters, digits, _ and $; double-quote a name with other characters, e.g. "café"`},
+		{"policies/b.iam:2:16", "👤", `unexpected character '👤'`},
+	},
 }
 
 const minCases = 14
@@ -404,7 +416,8 @@ func errorCase(t *testing.T, name string) {
 }
 
 // sourceAt returns n bytes of the case's source at file:line:col ("" at the
-// end of the file). Columns count bytes from 1; the inputs are ASCII there.
+// end of the file). Columns count characters (runes) from 1, as the
+// lexer does; n is in bytes.
 func sourceAt(t *testing.T, name, pos string, n int) string {
 	t.Helper()
 	parts := strings.Split(pos, ":")
@@ -418,12 +431,12 @@ func sourceAt(t *testing.T, name, pos string, n int) string {
 	sc := bufio.NewScanner(src)
 	for i := 1; sc.Scan(); i++ {
 		if i == line {
-			text := sc.Text()
+			text := []rune(sc.Text())
 			if col-1 > len(text) {
 				return fmt.Sprintf("<column %d is past the end of line %d>", col, line)
 			}
-			end := min(col-1+n, len(text))
-			return text[col-1 : end]
+			tail := string(text[col-1:])
+			return tail[:min(n, len(tail))]
 		}
 	}
 	return "" // past the last line: end of file

@@ -63,6 +63,9 @@ type checker struct {
 	rolesPos    lexer.Position
 	rolesSeen   bool
 	resources   map[string]*ResourceModel
+	// apiSchemaGiven: the groups block names an api schema, even a bad one
+	// (already reported), so "needs api schema" would be a second error.
+	apiSchemaGiven bool
 }
 
 func (c *checker) identity(id *Identity) {
@@ -242,6 +245,7 @@ func (c *checker) groups(g *Groups) {
 	for _, it := range g.Items {
 		switch {
 		case it.APISchema != nil:
+			c.apiSchemaGiven = true
 			if c.once(seen, "api schema", it.Pos) && c.ident(it.APISchema, "schema name") {
 				c.model.Groups.APISchema = it.APISchema.Name()
 			}
@@ -274,7 +278,7 @@ func (c *checker) groups(g *Groups) {
 // groupsNeeded reports group columns without the groups block that says
 // where the group API lives.
 func (c *checker) groupsNeeded() {
-	if c.model.Groups.Declared && c.model.Groups.APISchema == "" {
+	if c.model.Groups.Declared && c.model.Groups.APISchema == "" && !c.apiSchemaGiven {
 		c.errs.add(c.model.Groups.Pos, "the groups block needs `api schema NAME`: the schema PostgREST serves, where the group functions and views are created")
 		return
 	}
@@ -393,7 +397,13 @@ func (c *checker) ident(id *Ident, what string) bool {
 	case !id.Quoted() && !bareIdent.MatchString(id.Raw):
 		c.errs.add(id.Pos, "bad %s %s: an unquoted identifier starts with a letter or _ (quote it as %q if the name really is that)", what, id.Raw, id.Raw)
 	case len(id.Name()) > MaxIdentLen:
-		c.errs.add(id.Pos, "bad %s: %d bytes is longer than PostgreSQL's limit of %d", what, len(id.Name()), MaxIdentLen)
+		// PostgreSQL would cut the name (NAMEDATALEN) with only a NOTICE,
+		// and the policies would protect some other table or column.
+		size := fmt.Sprintf("%d bytes", len(id.Name()))
+		if n := utf8.RuneCountInString(id.Name()); n != len(id.Name()) {
+			size += fmt.Sprintf(" (%d characters in UTF-8)", n)
+		}
+		c.errs.add(id.Pos, "bad %s: %s is longer than PostgreSQL's limit of %d; PostgreSQL would silently cut it to %d bytes, so shorten it", what, size, MaxIdentLen, MaxIdentLen)
 	default:
 		return true
 	}

@@ -82,8 +82,8 @@ func TestCheckErrors(t *testing.T) {
 				`p/a.iam:1:10: bad schema name 9app: an unquoted identifier starts with a letter or _ (quote it as "9app" if the name really is that)`,
 				`p/a.iam:1:15: bad table name 2todos: an unquoted identifier starts with a letter or _ (quote it as "2todos" if the name really is that)`,
 				`p/a.iam:2:10: bad schema name: a quoted identifier cannot be empty`,
-				`p/a.iam:3:14: bad table name: 64 bytes is longer than PostgreSQL's limit of 63`,
-				`p/a.iam:4:14: bad table name: 64 bytes is longer than PostgreSQL's limit of 63`,
+				`p/a.iam:3:14: bad table name: 64 bytes is longer than PostgreSQL's limit of 63; PostgreSQL would silently cut it to 63 bytes, so shorten it`,
+				`p/a.iam:4:14: bad table name: 64 bytes is longer than PostgreSQL's limit of 63; PostgreSQL would silently cut it to 63 bytes, so shorten it`,
 			}},
 		{"duplicate resource across files, folded and quoted",
 			[]src{
@@ -280,7 +280,7 @@ func TestCheckMaxIdentLen(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = lang.Check(files)
-	want := `p/a.iam:2:14: bad table name: 64 bytes is longer than PostgreSQL's limit of 63`
+	want := `p/a.iam:2:14: bad table name: 64 bytes (32 characters in UTF-8) is longer than PostgreSQL's limit of 63; PostgreSQL would silently cut it to 63 bytes, so shorten it`
 	if err == nil || err.Error() != want {
 		t.Errorf("got %v, want only %s", err, want)
 	}

@@ -8,6 +8,8 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/alecthomas/participle/v2"
 	"github.com/alecthomas/participle/v2/lexer"
@@ -134,8 +136,31 @@ func describeLexError(src []byte, pos lexer.Position) string {
 		return "unterminated string: a ' must be closed on the same line (write '' for a quote inside)"
 	default:
 		r := []rune(string(src[pos.Offset:min(len(src), pos.Offset+4)]))
-		return fmt.Sprintf("unexpected character %q", r[0])
+		msg := fmt.Sprintf("unexpected character %q", r[0])
+		if r[0] >= utf8.RuneSelf && unicode.IsPrint(r[0]) && !unicode.IsSpace(r[0]) {
+			// PostgreSQL takes bare non-ASCII letters; .iam asks for quotes,
+			// so that what is a name is plain to see.
+			msg += fmt.Sprintf(": a bare name holds only ASCII letters, digits, _ and $; double-quote a name with other characters, e.g. %s", quoteWord(src, pos.Offset))
+		}
+		return msg
 	}
+}
+
+// quoteWord is the word around offset (name characters and any non-ASCII
+// bytes), double-quoted, for a hint.
+func quoteWord(src []byte, offset int) string {
+	inWord := func(c byte) bool {
+		return c >= utf8.RuneSelf || c == '_' || c == '$' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
+	}
+	start, end := offset, offset
+	for start > 0 && inWord(src[start-1]) {
+		start--
+	}
+	for end < len(src) && inWord(src[end]) {
+		end++
+	}
+	word := strings.ToValidUTF8(string(src[start:end]), "")
+	return `"` + strings.ReplaceAll(word, `"`, `""`) + `"`
 }
 
 var expectedSuffix = regexp.MustCompile(`\(expected (.*)\)$`)

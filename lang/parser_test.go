@@ -172,6 +172,12 @@ func TestParseErrors(t *testing.T) {
 		{"resource app.t { owner column owner_id; }", "p.iam:1:39: unexpected character ';'"},
 		{"resource app.\"unterminated {}\n", "p.iam:1:14: unterminated quoted identifier"},
 		{"identity { claim 'unterminated }\n", "p.iam:1:18: unterminated string"},
+		// Bare non-ASCII names: PostgreSQL takes them, .iam asks for quotes
+		// and says so (columns count characters, not bytes).
+		{"resource app.café {}", `p.iam:1:17: unexpected character 'é': a bare name holds only ASCII letters, digits, _ and $; double-quote a name with other characters, e.g. "café"`},
+		{"resource 日本.t {}", `p.iam:1:10: unexpected character '日': a bare name holds only ASCII letters, digits, _ and $; double-quote a name with other characters, e.g. "日本"`},
+		{"resource app.t { owner column 🙂 }", `p.iam:1:31: unexpected character '🙂': a bare name holds only ASCII letters, digits, _ and $; double-quote a name with other characters, e.g. "🙂"`},
+		{"resource app.t\u00a0{}", `p.iam:1:15: unexpected character '\u00a0'`},
 		// A comment cannot split an item; the error blames the comma
 		// before it, which is confusing (reported).
 		{"resource app.t {\n  owner column owner_id # comments end lines\n  owner can read, # not here\n  write\n}", `p.iam:3:17: unexpected ","`},

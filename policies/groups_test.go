@@ -493,6 +493,7 @@ func TestGroupMatrix(t *testing.T) {
 						sql := op.sql(c, actor)
 						if op.read {
 							seed := c.seed(tbl)
+							before := snapshot(t, db)
 							got, err := c.ids(actor, tbl, "GET", sql)
 							if wantError(t, err, want) {
 								if diff := cmp.Diff(want.ids, got, cmpopts.EquateEmpty()); diff != "" {
@@ -500,10 +501,12 @@ func TestGroupMatrix(t *testing.T) {
 								}
 							}
 							c.wantRowsOf(t, tbl, seed)
+							wantUnchanged(t, db, before)
 							return
 						}
 						for _, prefer := range []string{"return=representation", "return=minimal"} {
 							seed := c.seed(tbl)
+							before := snapshot(t, db)
 							stmt := sql
 							if prefer == "return=representation" {
 								stmt += " returning id"
@@ -519,6 +522,8 @@ func TestGroupMatrix(t *testing.T) {
 							expected := seed
 							if want.changes() {
 								expected = op.after(c, seed, actor)
+							} else {
+								wantUnchanged(t, db, before)
 							}
 							c.wantRowsOf(t, tbl, expected)
 						}
@@ -637,12 +642,10 @@ func TestMembershipAttacks(t *testing.T) {
 	for _, a := range attacks {
 		t.Run(fmt.Sprintf("%s: %s", a.name, a.want), func(t *testing.T) {
 			c := newCrew(t, db)
-			before := c.memberships()
+			before := snapshot(t, db)
 			err := rpc(t, db, a.who(c), a.fn, a.args(c)...)
 			wantError(t, err, a.want)
-			if diff := cmp.Diff(before, c.memberships()); diff != "" {
-				t.Errorf("iam.groups / iam.group_members changed (-before +after):\n%s", diff)
-			}
+			wantUnchanged(t, db, before)
 		})
 	}
 }
@@ -755,6 +758,7 @@ func TestGroupRowAttacks(t *testing.T) {
 		t.Run(fmt.Sprintf("%s %s: %s", a.tbl.name, a.name, a.want), func(t *testing.T) {
 			c := c.in(t)
 			seed := c.seed(a.tbl)
+			before := snapshot(t, db)
 			sql := strings.ReplaceAll(a.sql, "{alice}", c.aliceID)
 			if a.method == "GET" {
 				got, err := c.ids(a.who(c), a.tbl, a.method, sql)
@@ -768,14 +772,17 @@ func TestGroupRowAttacks(t *testing.T) {
 				}
 			}
 			c.wantRowsOf(t, a.tbl, seed)
+			wantUnchanged(t, db, before)
 		})
 	}
 	t.Run("the foreign key refuses a group that does not exist even to a backend job (superuser)", func(t *testing.T) {
 		c := c.in(t)
 		seed := c.seed(todos)
+		before := snapshot(t, db)
 		_, err := db.su.Exec(t.Context(), "insert into app.todos (title, owner_id, group_id) values ('lost', $1, "+missing+")", c.aliceID)
 		wantError(t, err, fails("23503", "violates foreign key constraint"))
 		c.wantRowsOf(t, todos, seed)
+		wantUnchanged(t, db, before)
 	})
 	t.Run("a member's update that repeats the row's owner and group (a PUT) is an ordinary update", func(t *testing.T) {
 		c := c.in(t)
@@ -843,16 +850,20 @@ func TestRevocationIsImmediate(t *testing.T) {
 	}
 	t.Run("mia can no longer change alice's todo in team", func(t *testing.T) {
 		c := c.in(t)
+		before := snapshot(t, db)
 		n, err := c.affected(c.mia, todos, "PATCH", "update {table} set {text} = 'too late' where id = 2")
 		noError(t, err)
 		if n != 0 {
 			t.Errorf("%d rows affected, want 0", n)
 		}
+		wantUnchanged(t, db, before)
 	})
 	t.Run("mia can no longer post into team", func(t *testing.T) {
 		c := c.in(t)
+		before := snapshot(t, db)
 		_, err := c.affected(c.mia, chats, "POST", "insert into {table} ({text}, group_id) values ('still here?', {team})")
 		wantError(t, err, notInGroup)
+		wantUnchanged(t, db, before)
 	})
 	t.Run("mia no longer sees team or its members", func(t *testing.T) {
 		c := c.in(t)
@@ -867,11 +878,13 @@ func TestRevocationIsImmediate(t *testing.T) {
 		c := c.in(t)
 		noError(t, rpc(t, db, c.olivia, "set_group_member_role", "group_id", c.team, "user_id", c.adamID, "role", "member"))
 		for _, tbl := range groupTables {
+			before := snapshot(t, db)
 			n, err := c.affected(c.adam, tbl, "DELETE", "delete from {table} where id = 2")
 			noError(t, err)
 			if n != 0 {
 				t.Errorf("adam deleted %d rows of %s, want 0", n, tbl.name)
 			}
+			wantUnchanged(t, db, before)
 		}
 	})
 	for _, tbl := range groupTables {
@@ -954,9 +967,11 @@ func TestTokenGroups(t *testing.T) {
 				}
 			}
 			seed := c.rows(chats)
+			before := snapshot(t, db)
 			_, err := c.affected(v.who, chats, "POST", "insert into {table} ({text}, group_id) values ('let me in', {team})")
 			wantError(t, err, notInGroup)
 			c.wantRowsOf(t, chats, seed)
+			wantUnchanged(t, db, before)
 		})
 	}
 	manage := []struct {
@@ -974,12 +989,9 @@ func TestTokenGroups(t *testing.T) {
 	}
 	for _, m := range manage {
 		t.Run("carol with the claim cannot "+m.name, func(t *testing.T) {
-			c := c.in(t)
-			before := c.memberships()
+			before := snapshot(t, db)
 			wantError(t, rpc(t, db, carolInTeamA, m.fn, m.args...), m.want)
-			if diff := cmp.Diff(before, c.memberships()); diff != "" {
-				t.Errorf("iam.groups / iam.group_members changed (-before +after):\n%s", diff)
-			}
+			wantUnchanged(t, db, before)
 		})
 	}
 }
@@ -1001,11 +1013,9 @@ func TestDeleteGroup(t *testing.T) {
 	for _, who := range []person{c.adam, c.mia, c.otto, c.alice} {
 		t.Run(who.name+" cannot delete team", func(t *testing.T) {
 			c := c.in(t)
-			before := c.memberships()
+			before := snapshot(t, db)
 			wantError(t, rpc(t, db, who, "delete_group", "group_id", c.team), ownersOnly)
-			if diff := cmp.Diff(before, c.memberships()); diff != "" {
-				t.Errorf("iam.groups / iam.group_members changed (-before +after):\n%s", diff)
-			}
+			wantUnchanged(t, db, before)
 			c.wantRowsOf(t, todos, todoSeed)
 			c.wantRowsOf(t, chats, chatSeed)
 		})

@@ -105,6 +105,7 @@ type matrix struct {
 	aliceRoom any // alice's room for chats, NULL for todos
 	bobRoom   any
 	seeded    []row
+	before    dbState // the whole database after seeding
 }
 
 func newMatrix(t *testing.T, db *database, table ownedTable) *matrix {
@@ -120,6 +121,7 @@ func newMatrix(t *testing.T, db *database, table ownedTable) *matrix {
 		{ID: 2, Text: table.seed[1], Owner: "alice"},
 		{ID: 3, Text: table.seed[2], Owner: "bob"},
 	}
+	m.before = snapshot(t, db)
 	return m
 }
 
@@ -155,10 +157,12 @@ func (m *matrix) wantTable(want ...row) {
 	wantRows(m.t, "the table as the superuser sees it", names(got), want)
 }
 
-// unchanged checks that the table still holds exactly the seeded rows.
+// unchanged checks that the table still holds exactly the seeded rows,
+// and that nothing else in the database changed either.
 func (m *matrix) unchanged() {
 	m.t.Helper()
 	m.wantTable(m.seeded...)
+	wantUnchanged(m.t, m.db, m.before)
 }
 
 var ownerCases = []struct {
@@ -549,11 +553,10 @@ resource app.notes {
 		wantRows(t, "bob's read", got, nil)
 	})
 	t.Run("f:ldap:bob cannot create a note owned by alice", func(t *testing.T) {
+		before := snapshot(t, db)
 		_, err := as(ldapBob).exec("POST", "insert into app.notes (body, owner_id) values ('forged', 'f:ldap:alice')")
 		wantSQLError(t, err, "42501", "owner_id")
-		if n := scalar[int](t, db, "select count(*) from app.notes"); n != 1 {
-			t.Errorf("app.notes holds %d rows, want only alice's note", n)
-		}
+		wantUnchanged(t, db, before)
 	})
 }
 
