@@ -35,11 +35,16 @@ where iam.runtime.version is distinct from excluded.version;
 create or replace function iam.claims() returns jsonb
     language sql stable parallel safe
 as $fn$
-    -- No SET clause, so PostgreSQL inlines it into its callers (each helper
-    -- reads the claims through it, several times per statement); every name
-    -- is schema-qualified instead, so no search_path can redirect it. It
-    -- is not a definer: it runs with the caller's rights.
-    select coalesce(nullif(pg_catalog.current_setting('request.jwt.claims', true), ''), '{}')::pg_catalog.jsonb
+    -- No SET clause, so PostgreSQL inlines it into its callers (every helper
+    -- reads the claims through it). Without a pinned search_path, nothing
+    -- here may depend on one: functions, types and operators are
+    -- schema-qualified (no NULLIF: its = would be looked up). Not a
+    -- definer: it runs with the caller's rights.
+    select case
+        when pg_catalog.current_setting('request.jwt.claims', true) operator(pg_catalog.<>) ''
+            then pg_catalog.current_setting('request.jwt.claims', true)::pg_catalog.jsonb
+        else '{}'::pg_catalog.jsonb
+    end
 $fn$;
 
 comment on function iam.claims() is
@@ -111,10 +116,15 @@ comment on function iam.user_id_uuid(text) is
     'The caller''s user id as a uuid, cast once; NULL when the request has none; SQLSTATE 28000 (HTTP 403 in PostgREST) when it is not a uuid. Policies call it as (select ...) so it runs once per statement.';
 
 create or replace function iam.bypasses_rls() returns boolean
-    language sql stable parallel safe
+    language plpgsql stable parallel safe
     set search_path = pg_catalog, pg_temp
 as $fn$
-    select coalesce((select rolsuper or rolbypassrls from pg_roles where rolname = current_user), false)
+-- The helpers on the request path are PL/pgSQL, not SQL: PL/pgSQL keeps its
+-- plans from one transaction to the next, while a SQL function that cannot
+-- be inlined (a SET clause, a definer) is planned again in every request.
+begin
+    return coalesce((select rolsuper or rolbypassrls from pg_roles where rolname = current_user), false);
+end
 $fn$;
 
 comment on function iam.bypasses_rls() is
@@ -133,57 +143,72 @@ comment on table iam.settings is
     'The identity and group settings of the .iam files, written by every iamc build; read by the helpers below.';
 
 create or replace function iam.caller_id() returns text
-    language sql stable parallel safe security definer
+    language plpgsql stable parallel safe security definer
     set search_path = pg_catalog, pg_temp
 as $fn$
-    select case s.identity_type
-        when 'uuid' then iam.user_id_uuid(s.identity_claim)::text
-        else iam.user_id_text(s.identity_claim)
-    end
-    from iam.settings s
+declare
+    s iam.settings;
+begin
+    select * into s from iam.settings;
+    if s.identity_type = 'uuid' then
+        return iam.user_id_uuid(s.identity_claim)::text;
+    end if;
+    return iam.user_id_text(s.identity_claim);
+end
 $fn$;
 
 comment on function iam.caller_id() is
     'The caller''s user id in canonical text form (a uuid is normalised), as stored in iam.group_members; NULL without one. Definer: it reads iam.settings.';
 
 create or replace function iam.identity_claim() returns text
-    language sql stable parallel safe security definer
+    language plpgsql stable parallel safe security definer
     set search_path = pg_catalog, pg_temp
 as $fn$
-    select identity_claim from iam.settings
+begin
+    return (select identity_claim from iam.settings);
+end
 $fn$;
 
 comment on function iam.identity_claim() is
     'The JWT claim holding the user id, for error messages.';
 
 create or replace function iam.has_realm_role(role_name text) returns boolean
-    language sql stable parallel safe
+    language plpgsql stable parallel safe
     set search_path = pg_catalog, pg_temp
 as $fn$
-    -- Only an array counts: jsonb's ? also matches an object's keys and a
-    -- bare string, so {"roles": "iam-admin"} must not make an admin.
-    select coalesce(jsonb_typeof(r.roles) = 'array' and r.roles ? role_name, false)
-    from (select iam.claims() -> 'realm_access' -> 'roles' as roles) r
+-- Only an array counts: jsonb's ? also matches an object's keys and a bare
+-- string, so {"roles": "iam-admin"} must not make an admin.
+declare
+    roles jsonb := iam.claims() -> 'realm_access' -> 'roles';
+begin
+    return coalesce(jsonb_typeof(roles) = 'array' and roles ? role_name, false);
+end
 $fn$;
 
 comment on function iam.has_realm_role(text) is
     'Does the Keycloak token list this realm role in realm_access.roles? Used for the declared admin role.';
 
 create or replace function iam.is_admin() returns boolean
-    language sql stable parallel safe security definer
+    language plpgsql stable parallel safe security definer
     set search_path = pg_catalog, pg_temp
 as $fn$
-    select coalesce((select iam.has_realm_role(s.admin_role) from iam.settings s where s.admin_role is not null), false)
+declare
+    admin_role text := (select s.admin_role from iam.settings s);
+begin
+    return admin_role is not null and iam.has_realm_role(admin_role);
+end
 $fn$;
 
 comment on function iam.is_admin() is
     'True when the .iam files declare an admin realm role and the token carries it: such callers bypass the row rules.';
 
 create or replace function iam.role_rank(role_name text) returns integer
-    language sql immutable parallel safe
+    language plpgsql immutable parallel safe
     set search_path = pg_catalog, pg_temp
 as $fn$
-    select case role_name when 'member' then 1 when 'admin' then 2 when 'owner' then 3 end
+begin
+    return case role_name when 'member' then 1 when 'admin' then 2 when 'owner' then 3 end;
+end
 $fn$;
 
 comment on function iam.role_rank(text) is
@@ -312,43 +337,51 @@ comment on function iam.group_ids(text) is
     'Ids of the groups where the caller has min_role or higher. Policies call it as (select ...)::bigint[] so it runs once per statement and group_id = any(...) can use an index.';
 
 create or replace function iam.group_role(gid bigint) returns text
-    language sql stable parallel safe security definer
+    language plpgsql stable parallel safe security definer
     set search_path = pg_catalog, pg_temp
 as $fn$
-    select g.role from iam.my_groups() g where g.group_id = gid order by iam.role_rank(g.role) desc limit 1
+begin
+    return (select g.role from iam.my_groups() g where g.group_id = gid order by iam.role_rank(g.role) desc limit 1);
+end
 $fn$;
 
 comment on function iam.group_role(bigint) is
     'The caller''s role in one group, or NULL when not a member.';
 
 create or replace function iam.group_exists(gid bigint) returns boolean
-    language sql stable parallel safe security definer
+    language plpgsql stable parallel safe security definer
     set search_path = pg_catalog, pg_temp
 as $fn$
-    select exists (select from iam.groups where id = gid)
+begin
+    return exists (select from iam.groups where id = gid);
+end
 $fn$;
 
 comment on function iam.group_exists(bigint) is
     'Does the group exist? The row guard lets rows leave a group that was deleted.';
 
 create or replace function iam.privileged() returns boolean
-    language sql stable
+    language plpgsql stable
     set search_path = pg_catalog, pg_temp
 as $fn$
-    select iam.bypasses_rls() or iam.is_admin()
+begin
+    return iam.bypasses_rls() or iam.is_admin();
+end
 $fn$;
 
 comment on function iam.privileged() is
     'Roles the row guard lets set owners and move rows: superusers, BYPASSRLS roles, and the declared admin realm role.';
 
 create or replace function iam.may_enter_group(gid bigint, create_role text, group_required boolean) returns boolean
-    language sql stable
+    language plpgsql stable
     set search_path = pg_catalog, pg_temp
 as $fn$
-    select case
-        when gid is null then not group_required
-        else create_role is not null and gid = any (iam.group_ids(create_role))
-    end
+begin
+    if gid is null then
+        return not group_required;
+    end if;
+    return create_role is not null and gid = any (iam.group_ids(create_role));
+end
 $fn$;
 
 comment on function iam.may_enter_group(bigint, text, boolean) is
