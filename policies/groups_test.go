@@ -1205,26 +1205,7 @@ func TestGroupQueriesUseTheOwnerAndGroupIndexes(t *testing.T) {
 	// (i / 10) % 300 + 1. This is a load of 3,000 memberships for the
 	// planner, not a test of the API: it writes the tables directly, and
 	// skips the guard trigger (replica mode) to load fast.
-	db.exec(t, `
-		create function pg_temp.uid(k int) returns text language sql immutable
-		    as $$ select format('00000000-0000-4000-8000-%s', lpad(k::text, 12, '0')) $$;
-		insert into iam.groups (name, created_by)
-		select 'group ' || g, pg_temp.uid(g % 2000) from generate_series(1, 300) g;
-		insert into iam.group_members (group_id, user_id, role, added_by)
-		select g, pg_temp.uid((g + 200 * j) % 2000), case j when 0 then 'owner' else 'member' end, pg_temp.uid(g % 2000)
-		from generate_series(1, 300) g, generate_series(0, 9) j;
-		insert into iam.group_members (group_id, user_id, role)
-		select g, pg_temp.uid(1), 'member' from unnest(array[50, 100, 150]) g
-		on conflict do nothing;
-		set session_replication_role = replica;
-		insert into app.todos (title, done, owner_id, group_id)
-		select 'todo ' || i, i % 3 = 0, pg_temp.uid(i % 2000)::uuid,
-		       case when i % 10 = 0 then (i / 10) % 300 + 1 end
-		from generate_series(1, 300000) i;
-		reset session_replication_role;
-		analyze app.todos;
-		analyze iam.groups;
-		analyze iam.group_members;`)
+	db.exec(t, planLoad)
 	user1 := keycloakUser("user1", "00000000-0000-4000-8000-000000000001")
 	groups := scalar[[]int64](t, db, "select array_agg(group_id order by group_id) from iam.group_members where user_id = $1", id(user1))
 	if len(groups) < 3 {
@@ -1303,3 +1284,29 @@ func explainWith(t *testing.T, db *database, who person, setting, sql string) (p
 	noError(t, err)
 	return plan, strings.Join(text, "\n")
 }
+
+// planLoad is the data of the plan checks (groups_test.go, and on a
+// standby, standby_test.go): 300 groups of 10 in 3,000 memberships,
+// 300,000 todos of 2,000 users, every 10th in a group; user 1 is in 5
+// groups. It writes the tables directly, skipping the row guard (replica
+// mode), to load fast.
+const planLoad = `
+		create function pg_temp.uid(k int) returns text language sql immutable
+		    as $$ select format('00000000-0000-4000-8000-%s', lpad(k::text, 12, '0')) $$;
+		insert into iam.groups (name, created_by)
+		select 'group ' || g, pg_temp.uid(g % 2000) from generate_series(1, 300) g;
+		insert into iam.group_members (group_id, user_id, role, added_by)
+		select g, pg_temp.uid((g + 200 * j) % 2000), case j when 0 then 'owner' else 'member' end, pg_temp.uid(g % 2000)
+		from generate_series(1, 300) g, generate_series(0, 9) j;
+		insert into iam.group_members (group_id, user_id, role)
+		select g, pg_temp.uid(1), 'member' from unnest(array[50, 100, 150]) g
+		on conflict do nothing;
+		set session_replication_role = replica;
+		insert into app.todos (title, done, owner_id, group_id)
+		select 'todo ' || i, i % 3 = 0, pg_temp.uid(i % 2000)::uuid,
+		       case when i % 10 = 0 then (i / 10) % 300 + 1 end
+		from generate_series(1, 300000) i;
+		reset session_replication_role;
+		analyze app.todos;
+		analyze iam.groups;
+		analyze iam.group_members;`

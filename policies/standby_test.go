@@ -307,26 +307,7 @@ func TestStandbyRevocation(t *testing.T) {
 func TestStandbyPlans(t *testing.T) {
 	primary, pdb := replicated(t)
 	standby := pgtest.NewStandby(t, primary)
-	pdb.exec(t, `
-		create function pg_temp.uid(k int) returns text language sql immutable
-		    as $$ select format('00000000-0000-4000-8000-%s', lpad(k::text, 12, '0')) $$;
-		insert into iam.groups (name, created_by)
-		select 'group ' || g, pg_temp.uid(g % 2000) from generate_series(1, 300) g;
-		insert into iam.group_members (group_id, user_id, role, added_by)
-		select g, pg_temp.uid((g + 200 * j) % 2000), case j when 0 then 'owner' else 'member' end, pg_temp.uid(g % 2000)
-		from generate_series(1, 300) g, generate_series(0, 9) j;
-		insert into iam.group_members (group_id, user_id, role)
-		select g, pg_temp.uid(1), 'member' from unnest(array[50, 100, 150]) g
-		on conflict do nothing;
-		set session_replication_role = replica;
-		insert into app.todos (title, done, owner_id, group_id)
-		select 'todo ' || i, i % 3 = 0, pg_temp.uid(i % 2000)::uuid,
-		       case when i % 10 = 0 then (i / 10) % 300 + 1 end
-		from generate_series(1, 300000) i;
-		reset session_replication_role;
-		analyze app.todos;
-		analyze iam.groups;
-		analyze iam.group_members;`)
+	pdb.exec(t, planLoad)
 	noError(t, standby.CatchUp(t.Context(), primary))
 	sdb := openDatabase(t, standby, "replicated")
 	user1 := keycloakUser("user1", "00000000-0000-4000-8000-000000000001")
