@@ -254,8 +254,13 @@ func (s *Server) removeDirs() {
 
 // run runs a program from BinDir, as the unprivileged user if we are root.
 func (s *Server) run(ctx context.Context, name string, args ...string) ([]byte, error) {
-	cmd := exec.CommandContext(ctx, filepath.Join(s.BinDir, name), args...)
-	cmd.Env = s.env
+	return s.runEnv(ctx, filepath.Join(s.BinDir, name), s.env, args...)
+}
+
+// runEnv runs the program at path with env, as run does.
+func (s *Server) runEnv(ctx context.Context, path string, env []string, args ...string) ([]byte, error) {
+	cmd := exec.CommandContext(ctx, path, args...)
+	cmd.Env = env
 	cmd.Dir = s.baseDir // must be accessible to the unprivileged user
 	if s.cred != nil {
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: s.cred}
