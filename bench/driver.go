@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/iamc/iamc/internal/pgrest"
+	"github.com/iamc/iamc/stdlib"
 )
 
 // AuthenticatedRole is the role PostgREST switches to for a request with a
@@ -95,16 +96,20 @@ type side struct {
 	role string
 	sql  string
 	args func(*job) []any
+	// preRequest is PostgREST's db-pre-request: the shipped
+	// policies/postgrest.conf runs the deny list check before every
+	// request, so the RLS side pays for it too; the floor does not.
+	preRequest string
 }
 
-func rlsSide(q *Query) side  { return side{AuthenticatedRole, q.RLS, q.RLSArgs} }
-func floorSide(f Floor) side { return side{FloorRole, f.SQL, f.Args} }
+func rlsSide(q *Query) side  { return side{AuthenticatedRole, q.RLS, q.RLSArgs, stdlib.PreRequest} }
+func floorSide(f Floor) side { return side{FloorRole, f.SQL, f.Args, ""} }
 
 // request runs one request exactly as PostgREST would (pgrest.Do), reading
 // every row, and returns its latency and how many rows it returned or
 // changed.
 func request(ctx context.Context, db pgrest.Beginner, q *Query, s side, j *job) (time.Duration, int64, error) {
-	req := pgrest.Request{Method: q.Method, Path: q.Path, Role: s.role, Claims: j.user.Claims}
+	req := pgrest.Request{Method: q.Method, Path: q.Path, Role: s.role, Claims: j.user.Claims, PreRequest: s.preRequest}
 	var n int64
 	start := time.Now()
 	err := pgrest.Do(ctx, db, req, func(tx pgx.Tx) error {
