@@ -128,11 +128,16 @@ func (s *wireSchema) sameWire(a, b []byte) bool {
 	}
 }
 
+// stmtsField is the field number of ParseResult.stmts, looked up once.
+var stmtsField = sync.OnceValue(func() protowire.Number {
+	return (&pg_query.ParseResult{}).ProtoReflect().Descriptor().Fields().ByName("stmts").Number()
+})
+
 // countStatements counts the statements (ParseResult.stmts) of an encoded
 // parse result.
 func countStatements(b []byte) (int, bool) {
 	s := parseResultSchema()
-	stmts := (&pg_query.ParseResult{}).ProtoReflect().Descriptor().Fields().ByName("stmts").Number()
+	stmts := stmtsField()
 	n := 0
 	for {
 		f, rest, ok, bad := s.nextField(b)

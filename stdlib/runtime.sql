@@ -50,6 +50,24 @@ $fn$;
 comment on function iam.claims() is
     'The JWT claims PostgREST set for this request (request.jwt.claims), or {} outside a request. Read-only.';
 
+create or replace function iam.refuse_user_id_type(claim text, value jsonb) returns void
+    language plpgsql stable parallel safe
+    set search_path = pg_catalog, pg_temp
+as $fn$
+-- The one refusal of a user id claim that is not a JSON string, shared by
+-- iam.user_id_text and iam.user_id_uuid (called only when refusing).
+begin
+    raise exception using
+        errcode = '28000',
+        message = format('the JWT claim %s is not a string', claim),
+        detail = format('A user id is a JSON string; the token carries a %s: %s.', jsonb_typeof(value), left(value::text, 100)),
+        hint = format('Map the user id to a string claim in the identity provider (Keycloak''s %s always is one).', claim);
+end
+$fn$;
+
+comment on function iam.refuse_user_id_type(text, jsonb) is
+    'Raises 28000: the named claim holds a number, object, array or boolean where a user id (a JSON string) belongs.';
+
 create or replace function iam.user_id_text(claim text) returns text
     language plpgsql stable parallel safe
     set search_path = pg_catalog, pg_temp
@@ -64,11 +82,7 @@ begin
         return null;
     end if;
     if jsonb_typeof(value) <> 'string' then
-        raise exception using
-            errcode = '28000',
-            message = format('the JWT claim %s is not a string', claim),
-            detail = format('A user id is a JSON string; the token carries a %s: %s.', jsonb_typeof(value), left(value::text, 100)),
-            hint = format('Map the user id to a string claim in the identity provider (Keycloak''s %s always is one).', claim);
+        perform iam.refuse_user_id_type(claim, value);
     end if;
     return nullif(value #>> '{}', '');
 end
@@ -88,17 +102,13 @@ declare
     value jsonb := iam.claims() -> claim;
     raw text;
 begin
-    -- iam.user_id_text's type check, inline: this runs once per statement
-    -- and a nested call costs as much as the check.
+    -- iam.user_id_text's type check, inline (not a call of it): this runs
+    -- once per statement and a nested call costs as much as the check.
     if value is null or jsonb_typeof(value) = 'null' then
         return null;
     end if;
     if jsonb_typeof(value) <> 'string' then
-        raise exception using
-            errcode = '28000',
-            message = format('the JWT claim %s is not a string', claim),
-            detail = format('A user id is a JSON string; the token carries a %s: %s.', jsonb_typeof(value), left(value::text, 100)),
-            hint = format('Map the user id to a string claim in the identity provider (Keycloak''s %s always is one).', claim);
+        perform iam.refuse_user_id_type(claim, value);
     end if;
     raw := nullif(value #>> '{}', '');
     if raw !~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' then
@@ -816,21 +826,23 @@ comment on table iam.blocked_subjects is
     'Subjects (values of the identity claim) whose requests iam.check_request refuses: every token, or only tokens issued (iat) before tokens_issued_before. Written by iam.block_subject and iam.unblock_subject; no runtime role can read it.';
 
 create or replace function iam.canonical_subject(subject text) returns text
-    language sql stable parallel safe security definer
+    language plpgsql stable parallel safe security definer
     set search_path = pg_catalog, pg_temp
 as $fn$
-    -- A uuid is compared in canonical (lower-case) form, as iam.caller_id
-    -- gives it; any other subject exactly as the token spells it.
-    select case
-        when s.identity_type = 'uuid' and subject ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
-            then lower(subject)
-        else subject
-    end
-    from (select (select identity_type from iam.settings) as identity_type) s
+-- A uuid is compared in canonical (lower-case) form, as iam.caller_id gives
+-- it; any other subject exactly as the token spells it. PL/pgSQL: it runs
+-- in every request (iam.check_request) and keeps its plan between them.
+begin
+    if (select identity_type from iam.settings) = 'uuid'
+       and subject ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' then
+        return lower(subject);
+    end if;
+    return subject;
+end
 $fn$;
 
 comment on function iam.canonical_subject(text) is
-    'The deny list key of a subject: a uuid in lower case when users are identified by uuid, otherwise the text unchanged (iam.check_request applies the same rule inline). Definer: it reads iam.settings.';
+    'The deny list key of a subject: a uuid in lower case when users are identified by uuid, otherwise the text unchanged (block, unblock and iam.check_request all key by it). Definer: it reads iam.settings.';
 
 create or replace function iam.block_subject(subject text, reason text, tokens_issued_before timestamptz default null)
     returns void
@@ -880,8 +892,9 @@ create or replace function iam.check_request() returns void
     language plpgsql stable security definer
     set search_path = pg_catalog, pg_temp
 as $fn$
--- Runs before every request: the claims are parsed once, the settings read
--- once, then one primary-key lookup; nothing is written. The subject is
+-- Runs before every request: the claims are parsed once, then one
+-- primary-key lookup by the subject's deny list key (iam.canonical_subject);
+-- nothing is written. The subject is
 -- read as text whatever its JSON type, so a malformed claim cannot dodge
 -- the list (the policies refuse malformed ones anyway).
 declare
@@ -895,11 +908,7 @@ begin
     if raw is null then
         return;
     end if;
-    select * into b from iam.blocked_subjects
-    where subject = case
-        when s.identity_type = 'uuid' and raw ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' then lower(raw)
-        else raw
-    end;
+    select * into b from iam.blocked_subjects where subject = iam.canonical_subject(raw);
     if not found then
         return;
     end if;

@@ -20,6 +20,7 @@ const Schema = "iam"
 // argument types, so the compiler can grant EXECUTE on exactly these.
 var RequestFunctions = []string{
 	"iam.claims()",
+	"iam.refuse_user_id_type(text, jsonb)",
 	"iam.user_id_text(text)",
 	"iam.user_id_uuid(text)",
 	"iam.bypasses_rls()",
