@@ -62,6 +62,7 @@ type SizeReport struct {
 type ConfigReport struct {
 	Config
 	Shown        map[string]string `json:"shown"`
+	PreRequest   bool              `json:"pre_request"` // the RLS side ran db-pre-request
 	Verified     int               `json:"verified_requests"`
 	Calibrations []*Calibration    `json:"floor_calibration,omitempty"`
 	Results      []*Result         `json:"results"`
@@ -171,7 +172,7 @@ func runSize(ctx context.Context, o Options, su *pgx.Conn, rows int) (*SizeRepor
 		if err != nil {
 			return sr, err
 		}
-		cr := &ConfigReport{Config: cfg, Shown: p.shown}
+		cr := &ConfigReport{Config: cfg, Shown: p.shown, PreRequest: p.preRequest}
 		sr.Configs = append(sr.Configs, cr)
 		err = func() error {
 			defer p.close()

@@ -40,14 +40,18 @@ type Target struct {
 	DB          string // superuser URL: set-up, and the floor (switching to FloorRole)
 	APIUser     string // PostgREST's login role
 	APIPassword string
+	// PreRequest: the RLS side also runs the optional db-pre-request
+	// (iam.check_request), as a deployment that configures it would.
+	PreRequest bool
 }
 
 // pools are the two sides of one configuration.
 type pools struct {
-	cfg   Config
-	rls   *pgxpool.Pool // as authenticator, switching to web_user per request
-	floor *pgxpool.Pool // as the superuser, switching to FloorRole per request
-	shown map[string]string
+	cfg        Config
+	preRequest bool          // Target.PreRequest
+	rls        *pgxpool.Pool // as authenticator, switching to web_user per request
+	floor      *pgxpool.Pool // as the superuser, switching to FloorRole per request
+	shown      map[string]string
 }
 
 func openPools(ctx context.Context, t Target, cfg Config, size int) (*pools, error) {
@@ -66,7 +70,7 @@ func openPools(ctx context.Context, t Target, cfg Config, size int) (*pools, err
 		pc.MaxConns, pc.MinConns = int32(size), 0
 		return pgxpool.NewWithConfig(ctx, pc)
 	}
-	p := &pools{cfg: cfg, shown: map[string]string{}}
+	p := &pools{cfg: cfg, preRequest: t.PreRequest, shown: map[string]string{}}
 	var err error
 	if p.rls, err = mk(t.APIUser, t.APIPassword); err != nil {
 		return nil, fmt.Errorf("connecting as %s: %w", t.APIUser, err)
@@ -96,13 +100,23 @@ type side struct {
 	role string
 	sql  string
 	args func(*job) []any
-	// preRequest is PostgREST's db-pre-request: the shipped
-	// policies/postgrest.conf runs the deny list check before every
-	// request, so the RLS side pays for it too; the floor does not.
+	// preRequest is PostgREST's db-pre-request, "" for none.
 	preRequest string
 }
 
-func rlsSide(q *Query) side  { return side{AuthenticatedRole, q.RLS, q.RLSArgs, stdlib.PreRequest} }
+// The RLS side runs as the shipped policies/postgrest.conf configures
+// PostgREST: no db-pre-request, since the runtime checks the deny list
+// where it computes the caller's id (inside the timed query). With
+// Target.PreRequest it also runs the optional iam.check_request, as a
+// deployment that sets db-pre-request would.
+func rlsSide(q *Query, preRequest bool) side {
+	s := side{AuthenticatedRole, q.RLS, q.RLSArgs, ""}
+	if preRequest {
+		s.preRequest = stdlib.PreRequest
+	}
+	return s
+}
+
 func floorSide(f Floor) side { return side{FloorRole, f.SQL, f.Args, ""} }
 
 // request runs one request exactly as PostgREST would (pgrest.Do), reading
@@ -269,7 +283,7 @@ func measure(ctx context.Context, p *pools, ds *Dataset, q *Query, f Floor, clas
 				<-start
 				r := rand.New(rand.NewPCG(seed, uint64(w)+1))
 				pool := &deletePool{ds: ds}
-				rs, fs := rlsSide(q), floorSide(f)
+				rs, fs := rlsSide(q, p.preRequest), floorSide(f)
 				for i := 0; ; i++ {
 					now := time.Now()
 					if ctx.Err() != nil {

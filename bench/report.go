@@ -6,6 +6,8 @@ import (
 	"math"
 	"sort"
 	"strings"
+
+	"github.com/iamc/iamc/stdlib"
 )
 
 // table prints a Markdown table, padded so that it also reads in a
@@ -70,8 +72,12 @@ func printConfig(w io.Writer, rows int, cr *ConfigReport) {
 	for _, k := range []string{"random_page_cost", "shared_buffers", "work_mem", "effective_cache_size", "jit"} {
 		settings = append(settings, k+"="+cr.Shown[k])
 	}
-	fmt.Fprintf(w, "\nROWS=%d, config %s (%s); %d requests verified against the floors before timing\n\n",
-		rows, cr.Name, strings.Join(settings, ", "), cr.Verified)
+	pre := "no db-pre-request, as the shipped postgrest.conf"
+	if cr.PreRequest {
+		pre = "RLS side with db-pre-request " + stdlib.PreRequest
+	}
+	fmt.Fprintf(w, "\nROWS=%d, config %s (%s); %s; %d requests verified against the floors before timing\n\n",
+		rows, cr.Name, strings.Join(settings, ", "), pre, cr.Verified)
 	t := &table{
 		head:  []string{"query", "user", "clients", "RLS med ms", "RLS p95 ms", "RLS TPS", "floor med ms", "floor p95 ms", "floor TPS", "ratio", "floor query"},
 		right: map[int]bool{2: true, 3: true, 4: true, 5: true, 6: true, 7: true, 8: true, 9: true},

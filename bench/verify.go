@@ -180,7 +180,7 @@ func Verify(ctx context.Context, p *pools, ds *Dataset, queries []*Query, users 
 				fail := func(floor, detail string) error {
 					return &WrongAnswerError{Query: q.Name, Floor: floor, Config: p.cfg.Name, User: u, Job: desc, Detail: detail}
 				}
-				got, err := answer(ctx, rc, q, rlsSide(q), j)
+				got, err := answer(ctx, rc, q, rlsSide(q, p.preRequest), j)
 				if err != nil {
 					return checked, fmt.Errorf("%s as %s for user %d (%s): %w", q.Name, AuthenticatedRole, u.N, desc, err)
 				}

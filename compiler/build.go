@@ -140,7 +140,7 @@ func runtimeSection(m *lang.Model) *Section {
 		Statement{SQL: fmt.Sprintf("grant usage on schema iam to %s;", quoteIdent(roles.Authenticated))},
 		Statement{SQL: fmt.Sprintf("grant execute on function %s to %s;", strings.Join(stdlib.RequestFunctions, ", "), quoteIdent(roles.Authenticated))},
 		Statement{
-			Why: "PostgREST calls its db-pre-request for every request, anonymous ones too: both runtime roles may run the deny list check.",
+			Why: "The optional db-pre-request (iam.check_request) runs for every request, anonymous ones too: both runtime roles may call it.",
 			SQL: fmt.Sprintf("grant usage on schema iam to %s;", quoteIdent(roles.Anonymous)),
 		},
 		Statement{SQL: fmt.Sprintf("grant execute on function %s to %s, %s;", stdlib.PreRequestSignature, quoteIdent(roles.Authenticated), quoteIdent(roles.Anonymous))},

@@ -4,8 +4,9 @@
 // Keycloak-shaped JWTs signed HS256 (a shared secret) and RS256 (a JWKS):
 // the owner rules of todos and chats (postgrest_test.go), and README's
 // "Sharing with groups" walk-through with Keycloak token groups
-// (groups_test.go); the shipped policies/postgrest.conf with its deny-list
-// db-pre-request (keycloak_test.go); PostgREST serving a hot standby and
+// (groups_test.go); the shipped policies/postgrest.conf and the deny list,
+// with and without the optional db-pre-request (keycloak_test.go);
+// PostgREST serving a hot standby and
 // PostgREST behind pgbouncer in transaction pooling mode (stack_test.go).
 //
 // The tests need `postgrest` on PATH and skip, saying so, without it:

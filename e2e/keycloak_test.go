@@ -1,11 +1,12 @@
 package e2e
 
 // The shipped PostgREST configuration (policies/postgrest.conf) beyond the
-// scenarios: the deny list through its db-pre-request, what PostgREST puts
+// scenarios: the deny list (enforced by the runtime, no db-pre-request), what PostgREST puts
 // in request.jwt.claims (which internal/pgrest must copy), and the
 // documented realm-roles alternative to the hard-coded role claim.
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/url"
@@ -29,7 +30,7 @@ func TestShippedConfig(t *testing.T) {
 	cfg := jwtConfig{secret: jwks(t, &key.PublicKey, realmKid)}
 	realm := rs256(key, realmKid)
 
-	t.Run("revocation: db-pre-request refuses a blocked user until the block is lifted", func(t *testing.T) {
+	t.Run("revocation: the runtime refuses a blocked user until the block is lifted (no db-pre-request)", func(t *testing.T) {
 		t.Parallel()
 		su := newDatabase(t, s, "revocation", script)
 		api := startPostgREST(t, bin, s, "revocation", cfg)
@@ -58,9 +59,9 @@ func TestShippedConfig(t *testing.T) {
 			wantError(t, api.do(t, request{method: "DELETE", path: "/todos?id=eq.1", token: aliceTok}), http.StatusForbidden, "28000", "this user is blocked")
 			wantTable(t, su, todos, []row{mine})
 		})
-		step(t, "bob is not affected; an anonymous request still reaches the policies (not the check)", func(t *testing.T) {
+		step(t, "bob is not affected; an anonymous request still reaches the privileges", func(t *testing.T) {
 			wantRows(t, api.do(t, request{method: "GET", path: "/todos", token: bobTok}), todos, []row{})
-			// 401 from the schema privilege, so the pre-request ran and passed.
+			// 401 from the schema privilege: no deny list refusal.
 			wantError(t, api.do(t, request{method: "GET", path: "/todos"}), http.StatusUnauthorized, "42501", "permission denied for schema app")
 		})
 		step(t, "unblocked, alice sees her todo again", func(t *testing.T) {
@@ -68,6 +69,25 @@ func TestShippedConfig(t *testing.T) {
 				t.Fatal(err)
 			}
 			wantRows(t, api.do(t, request{method: "GET", path: "/todos", token: aliceTok}), todos, []row{mine})
+		})
+		step(t, "the optional db-pre-request also refuses what never asks who the caller is", func(t *testing.T) {
+			// A filter no row matches: the policies' user id is never
+			// computed, so the runtime alone answers 200 []; with
+			// db-pre-request = iam.check_request the request is refused
+			// before its query runs.
+			if _, err := su.Exec(t.Context(), "select iam.block_subject($1, 'disabled in Keycloak')", alice.sub); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _, _ = su.Exec(context.Background(), "select iam.unblock_subject($1)", alice.sub) })
+			nothing := request{method: "GET", path: "/todos?id=eq.-1", token: aliceTok}
+			wantRows(t, api.do(t, nothing), todos, []row{})
+			withPre := startPostgRESTAt(t, bin, s.URL("revocation", "authenticator"), cfg, "PGRST_DB_PRE_REQUEST=iam.check_request")
+			wantError(t, withPre.do(t, nothing), http.StatusForbidden, "28000", "this user is blocked")
+			wantRows(t, withPre.do(t, request{method: "GET", path: "/todos", token: bobTok}), todos, []row{})
+			if _, err := su.Exec(t.Context(), "select iam.unblock_subject($1)", alice.sub); err != nil {
+				t.Fatal(err)
+			}
+			wantRows(t, withPre.do(t, request{method: "GET", path: "/todos", token: aliceTok}), todos, []row{mine})
 		})
 		step(t, "tokens issued before a time: the old token is refused, a new sign-in passes", func(t *testing.T) {
 			old := realm.token(t, alice.claims(roleClaim, now.Add(-time.Minute)))

@@ -23,7 +23,7 @@ import (
 // TestPostgRESTOnStandby serves the example from a streaming replica: every
 // read answers as on the primary, for each user and for anonymous; writes
 // are refused and change nothing; a block made on the primary reaches the
-// replica's db-pre-request check.
+// replica's runtime, which refuses the blocked user there too.
 func TestPostgRESTOnStandby(t *testing.T) {
 	bin := postgrestBinary(t)
 	s := pgtest.New(t)

@@ -226,6 +226,27 @@ func TestBadClaims(t *testing.T) {
 			})
 		}
 	})
+
+	t.Run("a realm role does not outrank the deny list: a blocked admin is refused", func(t *testing.T) {
+		conn := apiConn(t, db)
+		admin := func(sub string) (bool, error) {
+			claims := fmt.Sprintf(`{"sub": %q, "realm_access": {"roles": ["iam-admin"]}}`, sub)
+			var got bool
+			err := rawRequest(t, conn, "GET", "web_user", &claims, func(tx pgx.Tx) error {
+				return tx.QueryRow(t.Context(), "select iam.has_realm_role('iam-admin')").Scan(&got)
+			})
+			return got, err
+		}
+		db.exec(t, "select iam.block_subject($1, 'admin account compromised')", carolID)
+		t.Cleanup(func() { db.exec(t, "select iam.unblock_subject($1)", carolID) })
+		_, err := admin(carolID)
+		wantSQLError(t, err, "28000", "this user is blocked")
+		got, err := admin(daveID)
+		noError(t, err)
+		if !got {
+			t.Fatal("an admin who is not blocked lost the realm role")
+		}
+	})
 }
 
 // TestSessionLevelClaims: claims an earlier request set for the whole

@@ -296,7 +296,6 @@ func TestKeycloakFilesAgree(t *testing.T) {
 		got, want any
 	}{
 		{"postgrest.conf db-anon-role is iam.iam's anonymous role", conf["db-anon-role"], model.Roles.Anonymous},
-		{"postgrest.conf db-pre-request is the runtime's deny list check", conf["db-pre-request"], stdlib.PreRequest},
 		{"postgrest.conf jwt-aud is the audience the realm's mapper adds", conf["jwt-aud"], audience["included.custom.audience"]},
 		{"postgrest.conf jwt-role-claim-key reads the hard-coded claim", conf["jwt-role-claim-key"], "." + roleMapper["claim.name"]},
 		{"the hard-coded role claim is iam.iam's authenticated role", roleMapper["claim.value"], model.Roles.Authenticated},
@@ -477,15 +476,25 @@ func TestKeycloakTokens(t *testing.T) {
 }
 
 // ---------------------------------------------------------------------------
-// Revocation: the deny list and db-pre-request.
+// Revocation: the deny list, enforced by the runtime and, optionally, by
+// db-pre-request.
 // ---------------------------------------------------------------------------
 
-// withPreRequest makes requests of who the way PostgREST does with
-// db-pre-request set as in postgrest.conf.
-func withPreRequest(t *testing.T, db *database, conf map[string]string, who person, method, sql string, args ...any) (int64, error) {
+// denyListModes are the two ways a deployment runs: the shipped
+// postgrest.conf (no pre-request: the runtime refuses a blocked subject
+// wherever it computes the caller's id) and with the optional
+// db-pre-request, which refuses before any query runs.
+var denyListModes = []struct{ name, preRequest string }{
+	{"runtime alone (the shipped postgrest.conf)", ""},
+	{"with db-pre-request = " + stdlib.PreRequest, stdlib.PreRequest},
+}
+
+// denyListRequest makes a request of who the way PostgREST does, with the
+// given db-pre-request ("" for none).
+func denyListRequest(t *testing.T, db *database, preRequest string, who person, method, sql string, args ...any) (int64, error) {
 	t.Helper()
 	var n int64
-	req := pgrest.Request{Method: method, Path: "/todos", Role: who.role, Claims: who.claims, PreRequest: conf["db-pre-request"]}
+	req := pgrest.Request{Method: method, Path: "/todos", Role: who.role, Claims: who.claims, PreRequest: preRequest}
 	err := pgrest.Do(t.Context(), db.api, req, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(t.Context(), sql, args...)
 		n = tag.RowsAffected()
@@ -496,16 +505,23 @@ func withPreRequest(t *testing.T, db *database, conf map[string]string, who pers
 
 func TestDenyList(t *testing.T) {
 	conf, fixtures := postgrestConf(t), tokenFixtures(t)
-	if conf["db-pre-request"] != stdlib.PreRequest {
-		t.Fatalf("postgrest.conf db-pre-request = %q, want %q", conf["db-pre-request"], stdlib.PreRequest)
+	if got, ok := conf["db-pre-request"]; ok {
+		t.Fatalf("postgrest.conf sets db-pre-request = %q: the runtime enforces the deny list, and a pre-request costs a round trip per request (README: Revoking access)", got)
 	}
 	db := keycloakDB(t, "keycloak_denylist")
 	as := func(name string) person { return asPostgREST(t, conf, name, maps.Clone(fixtures[name])) }
 	alice, carol, erin := as("local-user"), as("no-email"), as("federated-user")
 	anonymous := person{name: "anonymous", role: conf["db-anon-role"], claims: map[string]any{"role": conf["db-anon-role"]}}
 	const read, write = "select id from app.todos", "insert into app.todos (title) values ('x')"
+	const rpc = "select app.create_group('while blocked')"
 	blocked := func() []string {
 		return scalar[[]string](t, db, "select coalesce(array_agg(subject order by subject), '{}') from iam.blocked_subjects")
+	}
+	// eachMode runs fn once per deployment mode.
+	eachMode := func(t *testing.T, fn func(t *testing.T, preRequest string)) {
+		for _, m := range denyListModes {
+			t.Run(m.name, func(t *testing.T) { fn(t, m.preRequest) })
+		}
 	}
 
 	step := func(name string, fn func(t *testing.T)) {
@@ -513,19 +529,22 @@ func TestDenyList(t *testing.T) {
 			t.FailNow()
 		}
 	}
-	step("nobody blocked: every caller passes the check, anonymous ones too", func(t *testing.T) {
-		for _, who := range []person{alice, carol} {
-			_, err := withPreRequest(t, db, conf, who, "GET", read)
+	step("nobody blocked: every caller passes, anonymous ones too", func(t *testing.T) {
+		eachMode(t, func(t *testing.T, pre string) {
+			for _, who := range []person{alice, carol} {
+				_, err := denyListRequest(t, db, pre, who, "GET", read)
+				noError(t, err)
+			}
+			_, err := denyListRequest(t, db, pre, anonymous, "GET", "select 1")
 			noError(t, err)
-		}
-		_, err := withPreRequest(t, db, conf, anonymous, "GET", "select 1")
-		noError(t, err)
+		})
 	})
 	step("runtime roles cannot block, unblock or read the list", func(t *testing.T) {
 		for _, sql := range []string{
 			"select iam.block_subject($1, 'self-service')",
 			"select iam.unblock_subject($1)",
 			"select count(*) from iam.blocked_subjects where subject = $1",
+			"select iam.refuse_blocked($1, $1)",
 		} {
 			_, err := requester{t: t, db: db, who: alice, path: "/rpc/x"}.exec("POST", sql, id(carol))
 			wantSQLError(t, err, "42501", "permission denied")
@@ -536,7 +555,7 @@ func TestDenyList(t *testing.T) {
 			t.Fatalf("the deny list holds %v after refused calls, want nothing", got)
 		}
 	})
-	step("the owner role blocks alice (her uuid in upper case): her reads and writes are refused with 28000", func(t *testing.T) {
+	step("the owner role blocks alice (her uuid in upper case): her reads, writes and group calls are refused with 28000", func(t *testing.T) {
 		// As the owner role, which owns the list (a superuser can too).
 		tx, err := db.su.Begin(t.Context())
 		noError(t, err)
@@ -550,42 +569,65 @@ func TestDenyList(t *testing.T) {
 			t.Fatalf("the deny list (-want +got):\n%s", diff)
 		}
 		before := allTodos(t, db)
-		_, err = withPreRequest(t, db, conf, alice, "GET", read)
-		wantSQLError(t, err, "28000", "this user is blocked")
-		_, err = withPreRequest(t, db, conf, alice, "POST", write)
-		wantSQLError(t, err, "28000", "this user is blocked")
-		wantTodos(t, "the table after the refused write", allTodos(t, db), before)
+		groupsBefore := scalar[int64](t, db, "select count(*) from iam.groups")
+		eachMode(t, func(t *testing.T, pre string) {
+			for _, r := range []struct{ method, sql string }{{"GET", read}, {"POST", write}, {"POST", rpc}} {
+				_, err := denyListRequest(t, db, pre, alice, r.method, r.sql)
+				wantSQLError(t, err, "28000", "this user is blocked")
+			}
+		})
+		wantTodos(t, "the table after the refused writes", allTodos(t, db), before)
+		if got := scalar[int64](t, db, "select count(*) from iam.groups"); got != groupsBefore {
+			t.Fatalf("%d groups after the refused create_group, want %d", got, groupsBefore)
+		}
 	})
 	step("others are not affected", func(t *testing.T) {
-		n, err := withPreRequest(t, db, conf, carol, "POST", write)
-		noError(t, err)
-		if n != 1 {
-			t.Fatalf("carol inserted %d rows, want 1", n)
-		}
-		_, err = withPreRequest(t, db, conf, anonymous, "GET", "select 1")
-		noError(t, err)
+		eachMode(t, func(t *testing.T, pre string) {
+			n, err := denyListRequest(t, db, pre, carol, "POST", write)
+			noError(t, err)
+			if n != 1 {
+				t.Fatalf("carol inserted %d rows, want 1", n)
+			}
+			_, err = denyListRequest(t, db, pre, anonymous, "GET", "select 1")
+			noError(t, err)
+		})
 	})
-	step("the decision: without db-pre-request the policies do not consult the list", func(t *testing.T) {
-		_, err := requester{t: t, db: db, who: alice, path: "/todos"}.exec("GET", read)
+	step("the difference: only the pre-request refuses a query that never asks who the caller is", func(t *testing.T) {
+		// The runtime refuses where it computes the caller's id; a query
+		// that reads no protected row (here, none at all) never does.
+		_, err := denyListRequest(t, db, "", alice, "GET", "select 1")
 		noError(t, err)
+		_, err = denyListRequest(t, db, stdlib.PreRequest, alice, "GET", "select 1")
+		wantSQLError(t, err, "28000", "this user is blocked")
 	})
 	step("a federated subject is blocked by its exact text, before the uuid check", func(t *testing.T) {
 		db.exec(t, "select iam.block_subject($1, 'left the partner company')", id(erin))
-		_, err := withPreRequest(t, db, conf, erin, "GET", read)
+		_, err := denyListRequest(t, db, stdlib.PreRequest, erin, "GET", read)
 		wantSQLError(t, err, "28000", "this user is blocked")
+		// Without the pre-request this example (uuid users) refuses the
+		// federated subject anyway: its sub is not a uuid.
+		_, err = denyListRequest(t, db, "", erin, "GET", read)
+		wantSQLError(t, err, "28000", "is not a uuid")
 	})
 	step("tokens issued before a time: older tokens refused, newer ones pass", func(t *testing.T) {
 		db.exec(t, "select iam.block_subject($1, 'password reset', to_timestamp($2))", id(carol), carol.claims["iat"].(float64)+1)
-		_, err := withPreRequest(t, db, conf, carol, "GET", read)
-		wantSQLError(t, err, "28000", "this token was revoked")
 		fresh := person{name: "carol, signed in again", role: carol.role, claims: maps.Clone(carol.claims)}
 		fresh.claims["iat"] = carol.claims["iat"].(float64) + 60
-		_, err = withPreRequest(t, db, conf, fresh, "GET", read)
-		noError(t, err)
 		noIat := person{name: "carol, token without iat", role: carol.role, claims: maps.Clone(carol.claims)}
 		delete(noIat.claims, "iat")
-		_, err = withPreRequest(t, db, conf, noIat, "GET", read)
-		wantSQLError(t, err, "28000", "this token was revoked")
+		eachMode(t, func(t *testing.T, pre string) {
+			_, err := denyListRequest(t, db, pre, carol, "GET", read)
+			wantSQLError(t, err, "28000", "this token was revoked")
+			_, err = denyListRequest(t, db, pre, fresh, "GET", read)
+			noError(t, err)
+			n, err := denyListRequest(t, db, pre, fresh, "POST", write)
+			noError(t, err)
+			if n != 1 {
+				t.Fatalf("carol's new token inserted %d rows, want 1", n)
+			}
+			_, err = denyListRequest(t, db, pre, noIat, "GET", read)
+			wantSQLError(t, err, "28000", "this token was revoked")
+		})
 	})
 	step("blocking needs a reason", func(t *testing.T) {
 		_, err := db.su.Exec(t.Context(), "select iam.block_subject($1, ' ')", id(alice))
@@ -598,7 +640,11 @@ func TestDenyList(t *testing.T) {
 		if scalar[bool](t, db, "select iam.unblock_subject($1)", id(alice)) {
 			t.Fatal("unblock_subject said alice was blocked twice")
 		}
-		_, err := withPreRequest(t, db, conf, alice, "GET", read)
-		noError(t, err)
+		eachMode(t, func(t *testing.T, pre string) {
+			for _, r := range []struct{ method, sql string }{{"GET", read}, {"POST", write}} {
+				_, err := denyListRequest(t, db, pre, alice, r.method, r.sql)
+				noError(t, err)
+			}
+		})
 	})
 }

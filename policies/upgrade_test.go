@@ -2,6 +2,7 @@ package policies_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"strconv"
 	"testing"
@@ -9,33 +10,48 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/iamc/iamc/internal/pgtest"
 	"github.com/iamc/iamc/stdlib"
 )
 
-// TestUpgradeFromReleasedRuntime applies the build of policies/ made by the
-// release that installed runtime version 1, uses it (rows, a group, a
+// releasedRuntimes are the runtime versions earlier releases installed;
+// testdata/released/vN.sql is the build of policies/ each one made.
+var releasedRuntimes = []int32{1, 2}
+
+// TestUpgradeFromReleasedRuntime applies the build of policies/ made by
+// each release that installed an older runtime, uses it (rows, a group, a
 // member, a chat), then applies the current build over it as a user would
 // (psql -f). The upgraded database must keep every row, serve the same
 // answers from both sides, and hold exactly the runtime objects of a fresh
 // install: nothing left behind, nothing missing, nothing different.
 func TestUpgradeFromReleasedRuntime(t *testing.T) {
-	ctx := context.Background()
 	s := server(t)
-	released, err := os.ReadFile("testdata/released/v1.sql")
-	if err != nil {
-		t.Fatal(err)
-	}
 	current, err := buildScript(".")
 	if err != nil {
 		t.Fatal(err)
 	}
+	for _, version := range releasedRuntimes {
+		if version >= stdlib.Version {
+			t.Fatalf("released runtime %d is not older than this build's (%d)", version, stdlib.Version)
+		}
+		t.Run("from version "+strconv.Itoa(int(version)), func(t *testing.T) {
+			upgradeFrom(t, s, version, current)
+		})
+	}
+}
 
-	db := newDatabase(t, "upgrade_v1", "schema.sql")
+func upgradeFrom(t *testing.T, s *pgtest.Server, version int32, current string) {
+	ctx := context.Background()
+	released, err := os.ReadFile(fmt.Sprintf("testdata/released/v%d.sql", version))
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := newDatabase(t, fmt.Sprintf("upgrade_v%d", version), "schema.sql")
 	if out, err := applyScript(ctx, s, db.name, string(released)); err != nil {
 		t.Fatalf("applying the released build: %v\n%s", err, out)
 	}
-	if got := scalar[int32](t, db, `select version from iam.runtime`); got != 1 {
-		t.Fatalf("the released build installed runtime version %d, want 1", got)
+	if got := scalar[int32](t, db, `select version from iam.runtime`); got != version {
+		t.Fatalf("the released build installed runtime version %d, want %d", got, version)
 	}
 
 	// Use it as the released version allowed.
@@ -115,7 +131,7 @@ func TestUpgradeFromReleasedRuntime(t *testing.T) {
 	wantSQLError(t, err, "42501", "group "+strconv.FormatInt(team, 10))
 
 	// The upgraded runtime is a fresh install's runtime.
-	fresh := newDatabase(t, "upgrade_fresh", "schema.sql")
+	fresh := newDatabase(t, fmt.Sprintf("upgrade_fresh_v%d", version), "schema.sql")
 	if out, err := applyScript(ctx, s, fresh.name, current); err != nil {
 		t.Fatalf("applying the current build to a fresh database: %v\n%s", err, out)
 	}

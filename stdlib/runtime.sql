@@ -1,4 +1,4 @@
--- The iam runtime, version 2: what every generated policy calls.
+-- The iam runtime, version 3: what every generated policy calls.
 -- Embedded in the iamc binary and emitted at the top of every `iamc build`.
 -- It runs as the owner role (the build script sets it), so every object
 -- here is owned by that role. Nothing here writes on the read path:
@@ -18,17 +18,17 @@ declare
     installed integer;
 begin
     select version into installed from iam.runtime;
-    if installed > 2 then
+    if installed > 3 then
         raise exception using
             errcode = '55000',
-            message = format('the iam runtime in this database is version %s, newer than this iamc (version 2)', installed),
+            message = format('the iam runtime in this database is version %s, newer than this iamc (version 3)', installed),
             detail = 'Applying older policies over a newer runtime could remove protections it added.',
             hint = 'Build with the iamc release that installed it, or a newer one.';
     end if;
 end
 $do$;
 
-insert into iam.runtime (version) values (2)
+insert into iam.runtime (version) values (3)
 on conflict (singleton) do update set version = excluded.version, installed_at = now()
 where iam.runtime.version is distinct from excluded.version;
 
@@ -50,6 +50,64 @@ $fn$;
 comment on function iam.claims() is
     'The JWT claims PostgREST set for this request (request.jwt.claims), or {} outside a request. Read-only.';
 
+-- ---------------------------------------------------------------------------
+-- Revocation: a deny list, consulted wherever the caller's id is computed.
+-- A JWT stays valid until it expires, even after the user is disabled in
+-- Keycloak. A DBA blocks the subject here, and the helpers below that
+-- compute the caller's id (so every policy with an owner or group arm, the
+-- row guard and the group API) refuse it: no PostgREST setting is needed.
+-- It only reads: it runs in READ ONLY transactions and on hot standbys.
+-- ---------------------------------------------------------------------------
+
+create table if not exists iam.blocked_subjects (
+    subject text primary key check (length(subject) between 1 and 1000),
+    reason text not null check (length(btrim(reason)) > 0),
+    tokens_issued_before timestamptz,
+    blocked_at timestamptz not null default now(),
+    blocked_by text not null default current_user
+);
+
+comment on table iam.blocked_subjects is
+    'Subjects (values of the identity claim) the runtime refuses (SQLSTATE 28000) wherever it computes the caller''s id: every token, or only tokens issued (iat) before tokens_issued_before. Written by iam.block_subject and iam.unblock_subject; no runtime role can read it.';
+
+create or replace function iam.refuse_blocked(subject text, shown text) returns void
+    language plpgsql stable parallel safe security definer
+    set search_path = pg_catalog, pg_temp
+as $fn$
+-- Called once a probe found the subject (its deny list key) on the list, so
+-- the common path pays only for the probe: raises 28000 (HTTP 403), unless
+-- the block is for older tokens and this one was issued since.
+declare
+    b iam.blocked_subjects;
+    claims jsonb;
+begin
+    select * into b from iam.blocked_subjects where blocked_subjects.subject = refuse_blocked.subject;
+    if not found then
+        return;
+    end if;
+    if b.tokens_issued_before is not null then
+        claims := iam.claims();
+        if jsonb_typeof(claims -> 'iat') = 'number'
+           and to_timestamp((claims ->> 'iat')::double precision) >= b.tokens_issued_before then
+            return;
+        end if;
+        raise exception using
+            errcode = '28000',
+            message = 'this token was revoked',
+            detail = format('Tokens of this user issued before %s are no longer accepted.', b.tokens_issued_before),
+            hint = 'Sign in again to get a new token.';
+    end if;
+    raise exception using
+        errcode = '28000',
+        message = 'this user is blocked',
+        detail = format('Access of %s was revoked at %s.', left(shown, 100), b.blocked_at),
+        hint = 'Ask an administrator; signing in again does not lift a block.';
+end
+$fn$;
+
+comment on function iam.refuse_blocked(text, text) is
+    'Raises 28000 for a subject on the deny list (every token, or tokens issued before tokens_issued_before); shown is the subject as the token spells it, for the message. Definer: the list is not readable by the runtime roles.';
+
 create or replace function iam.refuse_user_id_type(claim text, value jsonb) returns void
     language plpgsql stable parallel safe
     set search_path = pg_catalog, pg_temp
@@ -69,14 +127,17 @@ comment on function iam.refuse_user_id_type(text, jsonb) is
     'Raises 28000: the named claim holds a number, object, array or boolean where a user id (a JSON string) belongs.';
 
 create or replace function iam.user_id_text(claim text) returns text
-    language plpgsql stable parallel safe
+    language plpgsql stable parallel safe security definer
     set search_path = pg_catalog, pg_temp
 as $fn$
 -- Only a JSON string is a user id: a number, object or array in the claim is
 -- refused rather than turned into text that could equal someone's id.
--- (No exception block: see iam.user_id_uuid.)
+-- (No exception block: see iam.user_id_uuid.) Definer: it reads the deny
+-- list, keyed by iam.canonical_subject.
 declare
     value jsonb := iam.claims() -> claim;
+    raw text;
+    deny_key text;
 begin
     if value is null or jsonb_typeof(value) = 'null' then
         return null;
@@ -84,20 +145,28 @@ begin
     if jsonb_typeof(value) <> 'string' then
         perform iam.refuse_user_id_type(claim, value);
     end if;
-    return nullif(value #>> '{}', '');
+    raw := nullif(value #>> '{}', '');
+    if raw is not null then
+        deny_key := iam.canonical_subject(raw);
+        if exists (select from iam.blocked_subjects b where b.subject = deny_key) then
+            perform iam.refuse_blocked(deny_key, raw);
+        end if;
+    end if;
+    return raw;
 end
 $fn$;
 
 comment on function iam.user_id_text(text) is
-    'The caller''s user id as text, from the named claim; NULL when the request has none (or an empty one); SQLSTATE 28000 when the claim is not a JSON string. Policies call it as (select ...) so it runs once per statement.';
+    'The caller''s user id as text, from the named claim; NULL when the request has none (or an empty one); SQLSTATE 28000 when the claim is not a JSON string or the subject is blocked. Policies call it as (select ...) so it runs once per statement.';
 
 create or replace function iam.user_id_uuid(claim text) returns uuid
-    language plpgsql stable parallel safe
+    language plpgsql stable parallel safe security definer
     set search_path = pg_catalog, pg_temp
 as $fn$
 -- The text is checked before the cast instead of catching the cast's error:
 -- an exception block starts a subtransaction, which PostgreSQL forbids in a
 -- parallel query (a count over a large table is planned in parallel).
+-- Definer: it reads the deny list, where a uuid is kept in lower case.
 declare
     value jsonb := iam.claims() -> claim;
     raw text;
@@ -118,12 +187,17 @@ begin
             detail = format('This API identifies users by the uuid in the %s claim; the token carries %s.', claim, left(raw, 100)),
             hint = 'Use a token whose subject is a uuid, or declare `identity { type text }` when users come from a federated provider.';
     end if;
+    -- One primary-key probe per statement (this runs in an InitPlan); an
+    -- empty list costs about as much as an empty index.
+    if exists (select from iam.blocked_subjects b where b.subject = lower(raw)) then
+        perform iam.refuse_blocked(lower(raw), raw);
+    end if;
     return raw::uuid;
 end
 $fn$;
 
 comment on function iam.user_id_uuid(text) is
-    'The caller''s user id as a uuid, cast once; NULL when the request has none; SQLSTATE 28000 (HTTP 403 in PostgREST) when it is not a uuid. Policies call it as (select ...) so it runs once per statement.';
+    'The caller''s user id as a uuid, cast once; NULL when the request has none; SQLSTATE 28000 (HTTP 403 in PostgREST) when it is not a uuid or the subject is blocked. Policies call it as (select ...) so it runs once per statement.';
 
 create or replace function iam.bypasses_rls() returns boolean
     language plpgsql stable parallel safe
@@ -191,7 +265,13 @@ as $fn$
 declare
     roles jsonb := iam.claims() -> 'realm_access' -> 'roles';
 begin
-    return coalesce(jsonb_typeof(roles) = 'array' and roles ? role_name, false);
+    if jsonb_typeof(roles) = 'array' and roles ? role_name then
+        -- A realm role does not outrank the deny list: computing the
+        -- caller's id refuses a blocked admin.
+        perform iam.caller_id();
+        return true;
+    end if;
+    return false;
 end
 $fn$;
 
@@ -807,23 +887,9 @@ comment on procedure iam.grant_serial_sequences(regclass, name) is
     'Build-time helper: grants USAGE on the serial sequences of a table to the role that inserts into it.';
 
 -- ---------------------------------------------------------------------------
--- Revocation: a deny list checked by PostgREST's db-pre-request.
--- A JWT stays valid until it expires, even after the user is disabled in
--- Keycloak. A DBA blocks the subject here; iam.check_request, configured as
--- PostgREST's db-pre-request, refuses the blocked subject's requests. It only
--- reads: it runs in READ ONLY transactions and on hot standbys.
+-- The deny list's keys and its administration (DBA only; the list itself
+-- and its check are at the top).
 -- ---------------------------------------------------------------------------
-
-create table if not exists iam.blocked_subjects (
-    subject text primary key check (length(subject) between 1 and 1000),
-    reason text not null check (length(btrim(reason)) > 0),
-    tokens_issued_before timestamptz,
-    blocked_at timestamptz not null default now(),
-    blocked_by text not null default current_user
-);
-
-comment on table iam.blocked_subjects is
-    'Subjects (values of the identity claim) whose requests iam.check_request refuses: every token, or only tokens issued (iat) before tokens_issued_before. Written by iam.block_subject and iam.unblock_subject; no runtime role can read it.';
 
 create or replace function iam.canonical_subject(subject text) returns text
     language plpgsql stable parallel safe security definer
@@ -831,7 +897,8 @@ create or replace function iam.canonical_subject(subject text) returns text
 as $fn$
 -- A uuid is compared in canonical (lower-case) form, as iam.caller_id gives
 -- it; any other subject exactly as the token spells it. PL/pgSQL: it runs
--- in every request (iam.check_request) and keeps its plan between them.
+-- in requests (iam.user_id_text, iam.check_request) and keeps its plan
+-- between them.
 begin
     if (select identity_type from iam.settings) = 'uuid'
        and subject ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' then
@@ -892,44 +959,20 @@ create or replace function iam.check_request() returns void
     language plpgsql stable security definer
     set search_path = pg_catalog, pg_temp
 as $fn$
--- Runs before every request: the claims are parsed once, then one
--- primary-key lookup by the subject's deny list key (iam.canonical_subject);
--- nothing is written. The subject is
--- read as text whatever its JSON type, so a malformed claim cannot dodge
--- the list (the policies refuse malformed ones anyway).
+-- Optional, as PostgREST's db-pre-request: refuses a blocked subject before
+-- any query runs, including RPCs and tables iamc does not manage (the
+-- runtime refuses it anyway wherever it computes the caller's id). The
+-- subject is read as text whatever its JSON type, so a malformed claim
+-- cannot dodge the list. Nothing is written.
 declare
-    claims jsonb := iam.claims();
-    s iam.settings;
     raw text;
-    b iam.blocked_subjects;
 begin
-    select * into s from iam.settings;
-    raw := nullif(claims ->> s.identity_claim, '');
-    if raw is null then
-        return;
+    raw := nullif(iam.claims() ->> (select identity_claim from iam.settings), '');
+    if raw is not null then
+        perform iam.refuse_blocked(iam.canonical_subject(raw), raw);
     end if;
-    select * into b from iam.blocked_subjects where subject = iam.canonical_subject(raw);
-    if not found then
-        return;
-    end if;
-    if b.tokens_issued_before is not null then
-        if jsonb_typeof(claims -> 'iat') = 'number'
-           and to_timestamp((claims ->> 'iat')::double precision) >= b.tokens_issued_before then
-            return;
-        end if;
-        raise exception using
-            errcode = '28000',
-            message = 'this token was revoked',
-            detail = format('Tokens of this user issued before %s are no longer accepted.', b.tokens_issued_before),
-            hint = 'Sign in again to get a new token.';
-    end if;
-    raise exception using
-        errcode = '28000',
-        message = 'this user is blocked',
-        detail = format('Access of %s was revoked at %s.', left(raw, 100), b.blocked_at),
-        hint = 'Ask an administrator; signing in again does not lift a block.';
 end
 $fn$;
 
 comment on function iam.check_request() is
-    'PostgREST db-pre-request: refuses (SQLSTATE 28000, HTTP 403) a subject on iam.blocked_subjects before the request''s query runs. Definer: the deny list is not readable by the runtime roles.';
+    'Optional PostgREST db-pre-request: refuses (SQLSTATE 28000, HTTP 403) a subject on iam.blocked_subjects before the request''s query runs, whatever the request touches. Definer: the deny list is not readable by the runtime roles.';

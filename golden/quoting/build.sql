@@ -16,7 +16,7 @@ create schema if not exists iam authorization api_owner;
 set local role api_owner;
 
 -- ============================================================================
--- iam runtime, version 2 (embedded in iamc: stdlib/runtime.sql)
+-- iam runtime, version 3 (embedded in iamc: stdlib/runtime.sql)
 -- ============================================================================
 
 -- [the statements of stdlib/runtime.sql stand here, as written there]
@@ -31,7 +31,7 @@ revoke all on all routines in schema iam from public, web_user, web_anon;
 grant usage on schema iam to web_user;
 grant execute on function iam.claims(), iam.refuse_user_id_type(text, jsonb), iam.user_id_text(text), iam.user_id_uuid(text), iam.bypasses_rls(), iam.caller_id(), iam.identity_claim(), iam.has_realm_role(text), iam.is_admin(), iam.role_rank(text), iam.my_groups(), iam.group_ids(text), iam.group_role(bigint), iam.group_exists(bigint), iam.check_group_entry(name, name, text, bigint, text, boolean), iam.privileged(), iam.may_enter_group(bigint, text, boolean) to web_user;
 
--- PostgREST calls its db-pre-request for every request, anonymous ones too: both runtime roles may run the deny list check.
+-- The optional db-pre-request (iam.check_request) runs for every request, anonymous ones too: both runtime roles may call it.
 grant usage on schema iam to web_anon;
 grant execute on function iam.check_request() to web_user, web_anon;
 
