@@ -906,6 +906,56 @@ func withGroups(who person, claim any) person {
 	return who
 }
 
+// TestMayEnterGroupAgreesWithGroupIDs: the row guard's fast path,
+// iam.may_enter_group (primary-key probes for one group), must give the
+// answer of gid = any(iam.group_ids(role)) for every caller, group and
+// role, token groups included. (A wrong no would only be slow, since
+// iam.check_group_entry explains it again; a wrong yes would be caught by
+// the insert policy, with a vaguer error. Neither is acceptable.)
+func TestMayEnterGroupAgreesWithGroupIDs(t *testing.T) {
+	db := groupsDB(t)
+	c := newCrew(t, db).in(t)
+	path := fmt.Sprintf("/team-a-%d", c.team)
+	db.exec(t, "update iam.groups set token_name = $1 where id = $2", path, c.team)
+	callers := []person{c.alice, c.olivia, c.adam, c.mia, c.otto, c.carol,
+		withGroups(c.carol, []string{path}), withGroups(c.otto, []string{"/nobody", path})}
+	groups := []int64{c.team, c.side, c.room, c.club, -1}
+	var checked, yes int
+	for _, who := range callers {
+		for _, role := range []string{"member", "admin", "owner"} {
+			err := requester{t: t, db: db, who: who, path: "/chats"}.do("GET", func(tx pgx.Tx) error {
+				rows, err := tx.Query(t.Context(), `
+					select g, iam.may_enter_group(g, $2, false), g = any (iam.group_ids($2))
+					from unnest($1::bigint[]) g`, groups, role)
+				if err != nil {
+					return err
+				}
+				defer rows.Close()
+				for rows.Next() {
+					var gid int64
+					var fast, full bool
+					if err := rows.Scan(&gid, &fast, &full); err != nil {
+						return err
+					}
+					checked++
+					if full {
+						yes++
+					}
+					if fast != full {
+						t.Errorf("%s, group %d, role %s: may_enter_group = %v, group_ids says %v", who.name, gid, role, fast, full)
+					}
+				}
+				return rows.Err()
+			})
+			noError(t, err)
+		}
+	}
+	// Both answers occur, so agreement is not vacuous.
+	if yes == 0 || yes == checked {
+		t.Fatalf("%d of %d cases were yes: the cast does not exercise both answers", yes, checked)
+	}
+}
+
 // TestTokenGroups: SPEC §11 "The groups block": a group whose token_name is
 // in the token's groups claim counts the bearer as a member (groups.iam:
 // token claim 'groups' as member), without a membership row, and only for

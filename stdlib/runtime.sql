@@ -463,14 +463,41 @@ comment on function iam.privileged() is
     'Roles the row guard lets set owners and move rows: superusers, BYPASSRLS roles, and the declared admin realm role.';
 
 create or replace function iam.may_enter_group(gid bigint, create_role text, group_required boolean) returns boolean
-    language plpgsql stable
+    language plpgsql stable parallel safe security definer
     set search_path = pg_catalog, pg_temp
 as $fn$
+-- The row guard asks this for every insert into a group, so it answers for
+-- the one group with primary-key probes instead of listing all the
+-- caller's groups (iam.group_ids): the same answer as
+-- gid = any (iam.group_ids(create_role)), written inline for the same
+-- reasons as there.
+declare
+    min_rank integer;
+    s iam.settings;
+    me text;
 begin
     if gid is null then
         return not group_required;
     end if;
-    return create_role is not null and gid = any (iam.group_ids(create_role));
+    if create_role is null then
+        return false;
+    end if;
+    min_rank := case create_role when 'member' then 1 when 'admin' then 2 when 'owner' then 3 end;
+    select * into s from iam.settings;
+    if s.identity_type = 'uuid' then
+        me := iam.user_id_uuid(s.identity_claim)::text;
+    else
+        me := iam.user_id_text(s.identity_claim);
+    end if;
+    if me is not null and exists (
+        select from iam.group_members gm
+        where gm.group_id = gid and gm.user_id = me
+          and case gm.role when 'member' then 1 when 'admin' then 2 when 'owner' then 3 end >= min_rank) then
+        return true;
+    end if;
+    return s.token_groups_claim is not null
+       and case s.token_group_role when 'member' then 1 when 'admin' then 2 when 'owner' then 3 end >= min_rank
+       and exists (select from iam.groups g where g.id = gid and g.token_name = any (iam.token_groups(s.token_groups_claim)));
 end
 $fn$;
 
@@ -525,10 +552,11 @@ begin
                     hint = format('Leave %s out of the request: it is filled from the JWT.', owner_column);
             end if;
         end if;
-        -- The common case (a member posting into their group) costs one
-        -- lookup of the caller's groups; who is privileged is asked only
-        -- when the answer is no.
-        if group_column <> '' and not iam.may_enter_group(new_group, create_role, group_required)
+        -- A row outside any group (when allowed) needs no lookup; a member
+        -- posting into their group costs one probe of that membership; who
+        -- is privileged is asked only when the answer is no.
+        if group_column <> '' and (new_group is not null or group_required)
+           and not iam.may_enter_group(new_group, create_role, group_required)
            and not iam.privileged() then
             perform iam.check_group_entry(tg_table_schema, tg_table_name, group_column, new_group, create_role, group_required);
         end if;
