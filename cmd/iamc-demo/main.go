@@ -65,6 +65,14 @@ var steps = []step{
 	{who: "alice", method: "POST", path: "/rpc/remove_group_member", body: `{"group_id": 1, "user_id": "` + users["bob"].sub() + `"}`, want: done()},
 	{who: "bob", method: "GET", path: "/todos", want: rows(3), note: "removal is immediate"},
 	{who: "alice", method: "DELETE", path: "/todos?id=eq.2", want: rows(2)},
+
+	// Revocation: bob's token stays valid until it expires; a DBA blocks him
+	// and the runtime refuses him at once (no PostgREST setting needed).
+	{who: "api_owner", dba: "select iam.block_subject('" + users["bob"].sub() + "', 'disabled in Keycloak')", want: done(), note: "a DBA blocks bob's sub"},
+	{who: "bob", method: "GET", path: "/todos", want: refused("28000"), note: "his still-valid token is refused"},
+	{who: "alice", method: "GET", path: "/todos", want: rows(1), note: "nobody else is affected"},
+	{who: "api_owner", dba: "select iam.unblock_subject('" + users["bob"].sub() + "')", want: done()},
+	{who: "bob", method: "GET", path: "/todos", want: rows(3), note: "unblocked"},
 	{who: "postgres", final: true, want: summary("todos: alice 1, bob 1; chats: alice 1, bob 1"), note: "the final state: RLS does not apply to superusers"},
 }
 

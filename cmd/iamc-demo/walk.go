@@ -42,6 +42,7 @@ type step struct {
 	path   string // as PostgREST receives it: /table[?col=eq.value]
 	body   string // JSON, for POST and PATCH
 	final  bool   // the superuser's look at the final state instead of a request
+	dba    string // SQL a DBA runs as the owner role instead of a request (who: "api_owner")
 	want   outcome
 	note   string
 }
@@ -179,6 +180,9 @@ func (d *demo) walkThrough(ctx context.Context, w io.Writer, steps []step) error
 		if st.final {
 			request, answer = "SELECT as superuser", "-"
 			got, err = finalState(ctx, super)
+		} else if st.dba != "" {
+			request, answer = "SQL as the owner role", "-"
+			got, err = asOwnerRole(ctx, super, st.dba)
 		} else {
 			u, ok := users[st.who]
 			if !ok {
@@ -200,6 +204,9 @@ func (d *demo) walkThrough(ctx context.Context, w io.Writer, steps []step) error
 		detail := func(text string) { fmt.Fprintf(w, "%*s%s\n", detailIndent, "", text) }
 		if st.body != "" {
 			detail("body " + st.body)
+		}
+		if st.dba != "" {
+			detail(st.dba)
 		}
 		if got.summary != "" {
 			detail(got.summary)
@@ -258,9 +265,8 @@ func (d *demo) request(ctx context.Context, db *pgx.Conn, u user, st step) (outc
 		ids, err = pgx.CollectRows(r, pgx.RowTo[int64])
 		return err
 	})
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) {
-		return outcome{state: pgErr.Code, msg: pgErr.Message}, nil
+	if o, ok := refusal(err); ok {
+		return o, nil
 	}
 	if err != nil {
 		return outcome{}, err
@@ -358,6 +364,34 @@ func rpcCall(fn, body string) (string, []any, error) {
 		named = append(named, fmt.Sprintf("%s => $%d", pgx.Identifier{k}.Sanitize(), len(args)))
 	}
 	return fmt.Sprintf("select coalesce(%s(%s)::text, '')", pgx.Identifier{appSchema, fn}.Sanitize(), strings.Join(named, ", ")), args, nil
+}
+
+// asOwnerRole runs a DBA's statement as the owner role, in a transaction of
+// its own: done, or the database's refusal.
+func asOwnerRole(ctx context.Context, db *pgx.Conn, sql string) (outcome, error) {
+	err := pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "set local role api_owner"); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, sql)
+		return err
+	})
+	if o, ok := refusal(err); ok {
+		return o, nil
+	}
+	if err != nil {
+		return outcome{}, err
+	}
+	return done(), nil
+}
+
+// refusal is the database's answer in err, when it is one (a SQLSTATE).
+func refusal(err error) (outcome, bool) {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return outcome{state: pgErr.Code, msg: pgErr.Message}, true
+	}
+	return outcome{}, false
 }
 
 // finalState counts the rows per table and owner, as the superuser (who is
