@@ -468,13 +468,11 @@ create or replace function iam.may_enter_group(gid bigint, create_role text, gro
 as $fn$
 -- The row guard asks this for every insert into a group, so it answers for
 -- the one group with primary-key probes instead of listing all the
--- caller's groups (iam.group_ids): the same answer as
--- gid = any (iam.group_ids(create_role)), written inline for the same
--- reasons as there.
+-- caller's groups: the same answer as gid = any (iam.group_ids(create_role)).
 declare
     min_rank integer;
-    s iam.settings;
     me text;
+    s iam.settings;
 begin
     if gid is null then
         return not group_required;
@@ -482,21 +480,16 @@ begin
     if create_role is null then
         return false;
     end if;
-    min_rank := case create_role when 'member' then 1 when 'admin' then 2 when 'owner' then 3 end;
-    select * into s from iam.settings;
-    if s.identity_type = 'uuid' then
-        me := iam.user_id_uuid(s.identity_claim)::text;
-    else
-        me := iam.user_id_text(s.identity_claim);
-    end if;
+    min_rank := iam.role_rank(create_role);
+    me := iam.caller_id();
     if me is not null and exists (
         select from iam.group_members gm
-        where gm.group_id = gid and gm.user_id = me
-          and case gm.role when 'member' then 1 when 'admin' then 2 when 'owner' then 3 end >= min_rank) then
+        where gm.group_id = gid and gm.user_id = me and iam.role_rank(gm.role) >= min_rank) then
         return true;
     end if;
+    select * into s from iam.settings;
     return s.token_groups_claim is not null
-       and case s.token_group_role when 'member' then 1 when 'admin' then 2 when 'owner' then 3 end >= min_rank
+       and iam.role_rank(s.token_group_role) >= min_rank
        and exists (select from iam.groups g where g.id = gid and g.token_name = any (iam.token_groups(s.token_groups_claim)));
 end
 $fn$;
