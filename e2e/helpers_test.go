@@ -190,8 +190,6 @@ func startPostgRESTAt(t *testing.T, bin, rawURL string, jwt jwtConfig, settings 
 	}
 	// pgtest trusts every connection; the password is the one of roles.sql all the same.
 	dbURI.User = url.UserPassword("authenticator", "mypass")
-	port, adminPort := freePort(t), freePort(t)
-
 	secretPath := filepath.Join(t.TempDir(), "jwt-secret")
 	if err := os.WriteFile(secretPath, []byte(jwt.secret), 0o600); err != nil {
 		t.Fatal(err)
@@ -200,28 +198,48 @@ func startPostgRESTAt(t *testing.T, bin, rawURL string, jwt jwtConfig, settings 
 	if err != nil {
 		t.Fatal(err)
 	}
-	env := []string{
-		// The $(VAR)s of the shipped file.
-		"IAMC_DB_URI=" + dbURI.String(),
-		"IAMC_JWT_SECRET_FILE=" + secretPath,
-		// Environment variables override the file.
-		"PGRST_SERVER_HOST=127.0.0.1",
-		"PGRST_SERVER_PORT=" + strconv.Itoa(port),
-		"PGRST_ADMIN_SERVER_PORT=" + strconv.Itoa(adminPort),
-		"PGRST_DB_POOL=4",
-		"PGRST_LOG_LEVEL=info",
-	}
-	if jwt.roleClaimKey != "" {
-		env = append(env, "PGRST_JWT_ROLE_CLAIM_KEY="+jwt.roleClaimKey)
-	}
-	env = append(env, settings...)
-	// Nothing of the caller's environment may change the configuration.
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "PGRST_") && !strings.HasPrefix(kv, "IAMC_") {
-			env = append(env, kv)
+	// freePort's port can be taken by another process before PostgREST
+	// binds it (parallel tests start several servers): try again on fresh
+	// ports when that is why PostgREST exited.
+	for attempt := 1; ; attempt++ {
+		port, adminPort := freePort(t), freePort(t)
+		env := []string{
+			// The $(VAR)s of the shipped file.
+			"IAMC_DB_URI=" + dbURI.String(),
+			"IAMC_JWT_SECRET_FILE=" + secretPath,
+			// Environment variables override the file.
+			"PGRST_SERVER_HOST=127.0.0.1",
+			"PGRST_SERVER_PORT=" + strconv.Itoa(port),
+			"PGRST_ADMIN_SERVER_PORT=" + strconv.Itoa(adminPort),
+			"PGRST_DB_POOL=4",
+			"PGRST_LOG_LEVEL=info",
 		}
+		if jwt.roleClaimKey != "" {
+			env = append(env, "PGRST_JWT_ROLE_CLAIM_KEY="+jwt.roleClaimKey)
+		}
+		env = append(env, settings...)
+		// Nothing of the caller's environment may change the configuration.
+		for _, kv := range os.Environ() {
+			if !strings.HasPrefix(kv, "PGRST_") && !strings.HasPrefix(kv, "IAMC_") {
+				env = append(env, kv)
+			}
+		}
+		c, output := launchPostgREST(t, bin, confPath, env, port, adminPort)
+		if c != nil {
+			return c
+		}
+		if attempt < 3 && strings.Contains(output, "Address in use") {
+			t.Logf("postgrest could not bind port %d or %d (taken meanwhile); trying other ports", port, adminPort)
+			continue
+		}
+		t.Fatalf("postgrest exited before it was ready; its output:\n%s", output)
 	}
+}
 
+// launchPostgREST starts PostgREST and waits until it is ready: the client,
+// or nil and its output when it exited first.
+func launchPostgREST(t *testing.T, bin, confPath string, env []string, port, adminPort int) (*client, string) {
+	t.Helper()
 	var output syncBuffer
 	cmd := exec.Command(bin, confPath)
 	cmd.Env = env
@@ -253,7 +271,7 @@ func startPostgRESTAt(t *testing.T, bin, rawURL string, jwt jwtConfig, settings 
 		select {
 		case err := <-exited:
 			exited <- err // for the cleanup
-			t.Fatalf("postgrest exited before it was ready (%v); its output:\n%s", err, output.String())
+			return nil, fmt.Sprintf("(%v)\n%s", err, output.String())
 		default:
 		}
 		resp, err := http.Get(ready)
@@ -268,7 +286,7 @@ func startPostgRESTAt(t *testing.T, bin, rawURL string, jwt jwtConfig, settings 
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	return &client{base: fmt.Sprintf("http://127.0.0.1:%d", port), http: &http.Client{Timeout: 10 * time.Second}}
+	return &client{base: fmt.Sprintf("http://127.0.0.1:%d", port), http: &http.Client{Timeout: 10 * time.Second}}, ""
 }
 
 func statusOrErr(resp *http.Response, err error) string {
