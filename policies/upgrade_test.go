@@ -106,10 +106,20 @@ func upgradeFrom(t *testing.T, s *pgtest.Server, version int32, current string) 
 		t.Fatalf("what each user sees under the released runtime (-want +got):\n%s", diff)
 	}
 	dataBefore := applicationData(t, db)
+	// Version 2 brought the deny list: a block made under it must hold after
+	// the upgrade, now enforced by the runtime itself.
+	mallory := keycloakUser("mallory", "3a110000-0000-4000-8000-0000000a1104")
+	if version >= 2 {
+		db.exec(t, "select iam.block_subject($1, 'blocked before the upgrade')", mallory.claims["sub"])
+	}
 
 	// Upgrade: the current build, applied over the released one.
 	if out, err := applyScript(ctx, s, db.name, current); err != nil {
 		t.Fatalf("applying the current build over the released one: %v\n%s", err, out)
+	}
+	if version >= 2 {
+		_, err := requester{t: t, db: db, who: mallory, path: "/todos"}.exec("GET", `select id from app.todos`)
+		wantSQLError(t, err, "28000", "this user is blocked")
 	}
 	if got := scalar[int32](t, db, `select version from iam.runtime`); got != stdlib.Version {
 		t.Errorf("runtime version after the upgrade: %d, want %d", got, stdlib.Version)
