@@ -506,7 +506,7 @@ func denyListRequest(t *testing.T, db *database, preRequest string, who person, 
 func TestDenyList(t *testing.T) {
 	conf, fixtures := postgrestConf(t), tokenFixtures(t)
 	if got, ok := conf["db-pre-request"]; ok {
-		t.Fatalf("postgrest.conf sets db-pre-request = %q: the runtime enforces the deny list, and a pre-request costs a round trip per request (README: Revoking access)", got)
+		t.Fatalf("postgrest.conf sets db-pre-request = %q: the runtime enforces the deny list, and a pre-request costs a round trip per request (README: Revoking access before the token expires)", got)
 	}
 	db := keycloakDB(t, "keycloak_denylist")
 	as := func(name string) person { return asPostgREST(t, conf, name, maps.Clone(fixtures[name])) }
