@@ -246,6 +246,9 @@ func TestBadClaims(t *testing.T) {
 		if !got {
 			t.Fatal("an admin who is not blocked lost the realm role")
 		}
+		// The same holds for a subject the identity type refuses.
+		_, err = admin("f:ldap:mallory")
+		wantSQLError(t, err, "28000", "is not a uuid")
 	})
 }
 
