@@ -46,6 +46,7 @@ type Report struct {
 	Clients  []int         `json:"clients"`
 	Seed     int64         `json:"seed"`
 	Sizes    []*SizeReport `json:"sizes"`
+	Growth   []Check       `json:"growth,omitempty"` // Q1 between sizes ten times apart
 	Build    *BuildBench   `json:"build_benchmark,omitempty"`
 }
 
@@ -66,6 +67,7 @@ type ConfigReport struct {
 	Verified     int               `json:"verified_requests"`
 	Calibrations []*Calibration    `json:"floor_calibration,omitempty"`
 	Results      []*Result         `json:"results"`
+	Targets      []Check           `json:"targets"` // CheckGoals(Results)
 }
 
 // BuildBench is the compile-time benchmark (BenchmarkBuild1000Resources).
@@ -112,6 +114,8 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			return rep, err
 		}
 	}
+	rep.Growth = CheckGrowth(rep.Sizes)
+	printChecks(o.Out, "Growth target (the cost of a list page must follow the user's visible rows)", rep.Growth)
 	if len(rep.Sizes) > 1 {
 		if o.SVG != "" {
 			if err := os.WriteFile(o.SVG, []byte(PlotSVG(rep)), 0o644); err != nil {
@@ -229,7 +233,9 @@ func runSize(ctx context.Context, o Options, su *pgx.Conn, rows int) (*SizeRepor
 		if err != nil {
 			return sr, err
 		}
+		cr.Targets = CheckGoals(cr.Results)
 		printConfig(o.Out, rows, cr)
+		printChecks(o.Out, fmt.Sprintf("ROWS=%d, config %s: targets", rows, cr.Name), cr.Targets)
 	}
 	if o.Investigate {
 		inv, err := Investigate(ctx, o.Target, su, ds, max(time.Second, o.Duration/2), o.Log)

@@ -1,0 +1,140 @@
+package bench
+
+import (
+	"fmt"
+	"io"
+	"sort"
+)
+
+// A Goal is one of the performance targets of the benchmark's issue: the
+// highest ratio to the floor a request may have.
+type Goal struct {
+	Name     string
+	Key      string    // Query.Key
+	User     UserClass // who makes the request
+	MaxRatio float64
+}
+
+// Goals are the ratio targets, in report order.
+var Goals = []Goal{
+	{"Q1 todos list", "q1-todos", ClassRandom, 1.2},
+	{"Q1 chats list (one group)", "q1-chats", ClassRandom, 1.2},
+	{"Q2 read by id", "q2-read", ClassRandom, 1.2},
+	{"Q3 update", "q3-update", ClassRandom, 1.2},
+	{"Q6 delete", "q6-delete", ClassRandom, 1.2},
+	{"Q4 count", "q4-count", ClassRandom, 1.5},
+	{"Q5 insert own todo", "q5-todo", ClassRandom, 1.3},
+	{"Q5 insert chat into group", "q5-chat", ClassRandom, 1.3},
+	{"Q1 todos list", "q1-todos", ClassMany, 1.5},
+	{"Q1 todos list", "q1-todos", ClassBig, 1.5},
+}
+
+// MaxGrowth is the growth target: Q1's median (random user) at ten times
+// the rows may be at most this many times its median at the smaller size.
+const MaxGrowth = 1.5
+
+// Check is a target measured: met or not.
+type Check struct {
+	Target  string  `json:"target"`
+	User    string  `json:"user"`
+	Clients int     `json:"clients"`
+	Limit   float64 `json:"limit"`
+	Value   float64 `json:"value"`
+	Met     bool    `json:"met"`
+}
+
+// CheckGoals compares the results of one configuration with Goals, one
+// check per goal and clients value measured. A goal without results is
+// left out (the run did not measure it).
+func CheckGoals(results []*Result) []Check {
+	var out []Check
+	for _, g := range Goals {
+		for _, r := range results {
+			if r.Key != g.Key || r.User != g.User || r.Ratio == 0 {
+				continue
+			}
+			out = append(out, Check{
+				Target: fmt.Sprintf("%s: ratio <= %.1f", g.Name, g.MaxRatio), User: string(g.User), Clients: r.Clients,
+				Limit: g.MaxRatio, Value: r.Ratio, Met: r.Ratio <= g.MaxRatio,
+			})
+		}
+	}
+	return out
+}
+
+// CheckGrowth compares Q1 (random user) between each size and the size ten
+// times larger, per configuration and clients value, when both were run.
+func CheckGrowth(sizes []*SizeReport) []Check {
+	type key struct {
+		config  string
+		clients int
+	}
+	median := map[int]map[key]float64{} // rows -> (config, clients) -> RLS median
+	for _, sr := range sizes {
+		median[sr.Rows] = map[key]float64{}
+		for _, cr := range sr.Configs {
+			for _, r := range cr.Results {
+				if r.Key == "q1-todos" && r.User == ClassRandom {
+					median[sr.Rows][key{cr.Name, r.Clients}] = r.RLS.MedianMS
+				}
+			}
+		}
+	}
+	var rows []int
+	for n := range median {
+		rows = append(rows, n)
+	}
+	sort.Ints(rows)
+	var out []Check
+	for _, small := range rows {
+		big, ok := median[small*10]
+		if !ok {
+			continue
+		}
+		var keys []key
+		for k := range median[small] {
+			keys = append(keys, k)
+		}
+		sort.Slice(keys, func(i, j int) bool {
+			if keys[i].config != keys[j].config {
+				return keys[i].config < keys[j].config
+			}
+			return keys[i].clients < keys[j].clients
+		})
+		for _, k := range keys {
+			b, ok := big[k]
+			a := median[small][k]
+			if !ok || a == 0 {
+				continue
+			}
+			out = append(out, Check{
+				Target:  fmt.Sprintf("Q1 todos list median at %d rows / at %d rows (%s): <= %.1f", small*10, small, k.config, MaxGrowth),
+				User:    string(ClassRandom),
+				Clients: k.clients, Limit: MaxGrowth, Value: b / a, Met: b/a <= MaxGrowth,
+			})
+		}
+	}
+	return out
+}
+
+func printChecks(w io.Writer, title string, checks []Check) {
+	if len(checks) == 0 {
+		return
+	}
+	met := 0
+	for _, c := range checks {
+		if c.Met {
+			met++
+		}
+	}
+	fmt.Fprintf(w, "\n%s: %d of %d met\n\n", title, met, len(checks))
+	t := &table{head: []string{"target", "user", "clients", "measured", "met"}, right: map[int]bool{2: true, 3: true}}
+	for _, c := range checks {
+		verdict := "yes"
+		if !c.Met {
+			verdict = "NO"
+		}
+		t.add(c.Target, c.User, fmt.Sprint(c.Clients), fmt.Sprintf("%.3f", c.Value), verdict)
+	}
+	t.write(w)
+}

@@ -1,0 +1,76 @@
+package bench
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+)
+
+func TestCheckGoals(t *testing.T) {
+	res := func(key string, user UserClass, clients int, ratio float64) *Result {
+		return &Result{Key: key, User: user, Clients: clients, Ratio: ratio}
+	}
+	cases := []struct {
+		name    string
+		results []*Result
+		want    []Check
+	}{
+		{"a ratio at the limit meets it, just above does not", []*Result{
+			res("q2-read", ClassRandom, 1, 1.2), res("q2-read", ClassRandom, 2, 1.21),
+		}, []Check{
+			{Target: "Q2 read by id: ratio <= 1.2", User: "random user", Clients: 1, Limit: 1.2, Value: 1.2, Met: true},
+			{Target: "Q2 read by id: ratio <= 1.2", User: "random user", Clients: 2, Limit: 1.2, Value: 1.21, Met: false},
+		}},
+		{"each query has its own limit", []*Result{
+			res("q4-count", ClassRandom, 1, 1.45), res("q5-chat", ClassRandom, 1, 1.45),
+		}, []Check{
+			{Target: "Q4 count: ratio <= 1.5", User: "random user", Clients: 1, Limit: 1.5, Value: 1.45, Met: true},
+			{Target: "Q5 insert chat into group: ratio <= 1.3", User: "random user", Clients: 1, Limit: 1.3, Value: 1.45, Met: false},
+		}},
+		{"the special users are held to 1.5 on the todos list only", []*Result{
+			res("q1-todos", ClassBig, 1, 55), res("q1-chats", ClassBig, 1, 48), res("q1-todos", ClassMany, 1, 1.4),
+		}, []Check{
+			{Target: "Q1 todos list: ratio <= 1.5", User: "user in 50 groups", Clients: 1, Limit: 1.5, Value: 1.4, Met: true},
+			{Target: "Q1 todos list: ratio <= 1.5", User: "user seeing 100k todos", Clients: 1, Limit: 1.5, Value: 55, Met: false},
+		}},
+		{"a run that measured nothing checks nothing", []*Result{res("q2-read", ClassRandom, 1, 0)}, nil},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if diff := cmp.Diff(c.want, CheckGoals(c.results)); diff != "" {
+				t.Errorf("CheckGoals (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestCheckGrowth(t *testing.T) {
+	size := func(rows int, q1 float64) *SizeReport {
+		return &SizeReport{Rows: rows, Configs: []*ConfigReport{{Config: Config{Name: "default"}, Results: []*Result{
+			{Key: "q1-todos", User: ClassRandom, Clients: 1, RLS: Stats{MedianMS: q1}},
+			{Key: "q1-todos", User: ClassBig, Clients: 1, RLS: Stats{MedianMS: 1000}}, // not the growth target's user
+		}}}}
+	}
+	got := CheckGrowth([]*SizeReport{size(100000, 0.5), size(1000000, 0.7), size(10000000, 4.2)})
+	want := []Check{
+		{Target: "Q1 todos list median at 1000000 rows / at 100000 rows (default): <= 1.5", User: "random user", Clients: 1, Limit: 1.5, Value: 0.7 / 0.5, Met: true},
+		{Target: "Q1 todos list median at 10000000 rows / at 1000000 rows (default): <= 1.5", User: "random user", Clients: 1, Limit: 1.5, Value: 4.2 / 0.7, Met: false},
+	}
+	if diff := cmp.Diff(want, got, cmpopts.EquateApprox(0, 1e-9)); diff != "" {
+		t.Errorf("CheckGrowth (-want +got):\n%s", diff)
+	}
+	if got := CheckGrowth([]*SizeReport{size(100000, 0.5), size(300000, 5)}); len(got) != 0 {
+		t.Errorf("sizes not ten times apart: got checks %+v, want none", got)
+	}
+
+	var out bytes.Buffer
+	printChecks(&out, "growth", want)
+	for _, s := range []string{"growth: 1 of 2 met", "| yes", "| NO"} {
+		if !strings.Contains(out.String(), s) {
+			t.Errorf("printed checks lack %q:\n%s", s, out.String())
+		}
+	}
+}
