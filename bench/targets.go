@@ -3,7 +3,6 @@ package bench
 import (
 	"fmt"
 	"io"
-	"sort"
 )
 
 // A Goal is one of the performance targets of the benchmark's issue: the
@@ -65,53 +64,43 @@ func CheckGoals(results []*Result) []Check {
 // CheckGrowth compares Q1 (random user) between each size and the size ten
 // times larger, per configuration and clients value, when both were run.
 func CheckGrowth(sizes []*SizeReport) []Check {
-	type key struct {
-		config  string
-		clients int
-	}
-	median := map[int]map[key]float64{} // rows -> (config, clients) -> RLS median
+	bySize := map[int]*SizeReport{}
 	for _, sr := range sizes {
-		median[sr.Rows] = map[key]float64{}
+		bySize[sr.Rows] = sr
+	}
+	// q1 is the RLS median of Q1 for a random user in one configuration.
+	q1 := func(sr *SizeReport, config string, clients int) float64 {
 		for _, cr := range sr.Configs {
 			for _, r := range cr.Results {
-				if r.Key == "q1-todos" && r.User == ClassRandom {
-					median[sr.Rows][key{cr.Name, r.Clients}] = r.RLS.MedianMS
+				if cr.Name == config && r.Key == "q1-todos" && r.User == ClassRandom && r.Clients == clients {
+					return r.RLS.MedianMS
 				}
 			}
 		}
+		return 0
 	}
-	var rows []int
-	for n := range median {
-		rows = append(rows, n)
-	}
-	sort.Ints(rows)
 	var out []Check
-	for _, small := range rows {
-		big, ok := median[small*10]
+	for _, small := range sizes {
+		big, ok := bySize[small.Rows*10]
 		if !ok {
 			continue
 		}
-		var keys []key
-		for k := range median[small] {
-			keys = append(keys, k)
-		}
-		sort.Slice(keys, func(i, j int) bool {
-			if keys[i].config != keys[j].config {
-				return keys[i].config < keys[j].config
+		for _, cr := range small.Configs {
+			for _, r := range cr.Results {
+				if r.Key != "q1-todos" || r.User != ClassRandom || r.RLS.MedianMS == 0 {
+					continue
+				}
+				b := q1(big, cr.Name, r.Clients)
+				if b == 0 {
+					continue
+				}
+				growth := b / r.RLS.MedianMS
+				out = append(out, Check{
+					Target:  fmt.Sprintf("Q1 todos list median at %d rows / at %d rows (%s): <= %.1f", big.Rows, small.Rows, cr.Name, MaxGrowth),
+					User:    string(ClassRandom),
+					Clients: r.Clients, Limit: MaxGrowth, Value: growth, Met: growth <= MaxGrowth,
+				})
 			}
-			return keys[i].clients < keys[j].clients
-		})
-		for _, k := range keys {
-			b, ok := big[k]
-			a := median[small][k]
-			if !ok || a == 0 {
-				continue
-			}
-			out = append(out, Check{
-				Target:  fmt.Sprintf("Q1 todos list median at %d rows / at %d rows (%s): <= %.1f", small*10, small, k.config, MaxGrowth),
-				User:    string(ClassRandom),
-				Clients: k.clients, Limit: MaxGrowth, Value: b / a, Met: b/a <= MaxGrowth,
-			})
 		}
 	}
 	return out
