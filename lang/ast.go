@@ -103,13 +103,14 @@ type Resource struct {
 	Items  []*ResourceItem `parser:"'{' @@* '}'"`
 }
 
-// ResourceItem is a column declaration, a rule or a comment.
+// ResourceItem is a column declaration, a page key, a rule or a comment.
 type ResourceItem struct {
 	Pos         lexer.Position
 	EndPos      lexer.Position
 	Comment     *Comment     `parser:"  @@"`
 	OwnerColumn *Ident       `parser:"| 'owner' 'column' @@"`
 	GroupColumn *GroupColumn `parser:"| 'group' 'column' @@"`
+	PageBy      *Ident       `parser:"| 'page' 'by' @@"`
 	Rule        *Rule        `parser:"| @@"`
 }
 

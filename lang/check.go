@@ -173,10 +173,20 @@ func (c *checker) resource(r *Resource) {
 					c.errs.add(it.GroupColumn.Column.Pos, "the group column cannot also be the owner column")
 				}
 			}
+		case it.PageBy != nil:
+			if res.PageKey != "" {
+				c.errs.add(it.Pos, "page by is declared twice in %s (first at %s)", displayName(name), where(res.PagePos))
+				continue
+			}
+			if c.ident(it.PageBy, "column name") {
+				res.PageKey = it.PageBy.Name()
+				res.PagePos = it.PageBy.Pos
+			}
 		case it.Rule != nil:
 			c.rule(res, it.Rule, granted)
 		}
 	}
+	c.pageKey(res, name)
 	if len(res.Owner) > 0 && ownerColPos == nil {
 		c.errs.add(r.Pos, "resource %s has owner rules but no owner column: add `owner column owner_id` (the column holding the creator's user id)", displayName(name))
 	}
@@ -191,6 +201,21 @@ func (c *checker) resource(r *Resource) {
 		}
 	}
 	c.groupRules(res, name, granted)
+}
+
+// pageKey checks what a page function needs: a key that is neither the
+// owner nor the group column (pages are ordered by it) and rows somebody
+// may read.
+func (c *checker) pageKey(res *ResourceModel, name []string) {
+	if res.PageKey == "" {
+		return
+	}
+	if res.PageKey == res.OwnerColumn || res.PageKey == res.GroupColumn {
+		c.errs.add(res.PagePos, "page by %s in %s: pages are ordered by a unique key such as the primary key, not by the owner or group column", res.PageKey, displayName(name))
+	}
+	if !res.Owner[Read] && !res.Authenticated[Read] && !res.Anonymous[Read] && res.GroupMinRole(Read) == "" {
+		c.errs.add(res.PagePos, "page by in %s: nobody can read its rows, so a page would always be empty; add a read rule or remove page by", displayName(name))
+	}
 }
 
 // groupRules checks what only makes sense with the group column and the

@@ -30,6 +30,13 @@ func TestCheckErrors(t *testing.T) {
 				`p/a.iam:3:37: unknown permission "remove": expected read, create, write or delete (did you mean "delete"?)`,
 				`p/a.iam:3:45: unknown permission "modify": expected read, create, write or delete (did you mean "write"?)`,
 			}},
+		{"page by: twice, on the owner column, nobody reads",
+			[]src{{"p/a.iam", "resource app.t {\n  owner column o\n  page by o\n  page by id\n  owner can create\n}"}},
+			[]string{
+				`p/a.iam:3:11: page by o in app.t: pages are ordered by a unique key such as the primary key, not by the owner or group column`,
+				`p/a.iam:3:11: page by in app.t: nobody can read its rows, so a page would always be empty; add a read rule or remove page by`,
+				`p/a.iam:4:3: page by is declared twice in app.t (first at p/a.iam:3:11)`,
+			}},
 		{"unknown permission far from any",
 			[]src{{"p/a.iam", "resource app.t {\n  authenticated can fly\n}"}},
 			[]string{`p/a.iam:2:21: unknown permission "fly": expected read, create, write or delete`}},
@@ -198,6 +205,7 @@ func TestCheckModel(t *testing.T) {
 	files, err := parseAll(t,
 		src{"p/b.iam", `resource shop.zeta {
   owner column Owner_ID
+  page by "Seq"
   owner can read
   owner can write, create
   authenticated can read
@@ -250,6 +258,9 @@ resource app.alpha {}`},
 	if zeta.OwnerColumn != "owner_id" || pos(zeta.OwnerPos) != "p/b.iam:2:16" || pos(zeta.Pos) != "p/b.iam:1:1" {
 		t.Errorf("zeta: column %q at %s, resource at %s", zeta.OwnerColumn, pos(zeta.OwnerPos), pos(zeta.Pos))
 	}
+	if zeta.PageKey != "Seq" || pos(zeta.PagePos) != "p/b.iam:3:11" || todos.PageKey != "" {
+		t.Errorf("page key: zeta %q at %s, To Dos %q", zeta.PageKey, pos(zeta.PagePos), todos.PageKey)
+	}
 	if got := zeta.Owner.Sorted(); !cmp.Equal(got, []lang.Perm{lang.Read, lang.Create, lang.Write}) {
 		t.Errorf("owner perms %v, want canonical order read, create, write", got)
 	}
@@ -266,7 +277,7 @@ resource app.alpha {}`},
 	if diff := cmp.Diff(wantRules, zeta.Rules); diff != "" {
 		t.Errorf("rules as written (-want +got):\n%s", diff)
 	}
-	if !cmp.Equal(lines, []int{3, 4, 5}) {
+	if !cmp.Equal(lines, []int{4, 5, 6}) {
 		t.Errorf("rule lines %v", lines)
 	}
 }

@@ -147,6 +147,8 @@ func resourceLines(r *Resource) []line {
 				text += " required"
 			}
 			out = append(out, itemLine(it.Pos, it.EndPos, text))
+		case it.PageBy != nil:
+			out = append(out, itemLine(it.Pos, it.EndPos, "page by "+ident(it.PageBy)))
 		case it.Rule != nil:
 			out = append(out, itemLine(it.Pos, it.EndPos, ruleText(it.Rule)))
 		}

@@ -114,6 +114,8 @@ type ResourceModel struct {
 	GroupColumn   string                // "" when rows have no group
 	GroupRequired bool                  // every row must be in a group
 	GroupPos      lexer.Position        // where the group column was declared
+	PageKey       string                // "page by" column: list pages newest first by it; "" when none
+	PagePos       lexer.Position        // where the page key was declared
 	Group         map[GroupRole]PermSet // rules as written, per membership role
 	Rules         []RuleModel
 	Pos           lexer.Position // where `resource` was written
