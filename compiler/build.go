@@ -281,18 +281,33 @@ func resourceSection(m *lang.Model, r *lang.ResourceModel, indexes indexNames) *
 	}
 
 	hasOwner := r.OwnerColumn != "" && len(r.Owner) > 0
+	// index creates the index of a policy arm's column; with a page key it
+	// is (column, key), so that the page function walks it in key order
+	// (it serves the policy's column = ... just the same), and the
+	// single-column index an earlier build made goes.
+	index := func(column, why, where string) {
+		cols := quoteIdent(column)
+		name := indexes.unique(r.Schema, r.Table, column, "iam_idx")
+		if r.PageKey != "" {
+			single := name
+			name = indexes.unique(r.Schema, r.Table, column, r.PageKey, "iam_idx")
+			cols += ", " + quoteIdent(r.PageKey)
+			why += fmt.Sprintf(" It ends with the page key %s: the page function walks it in that order.", r.PageKey)
+			defer add(fmt.Sprintf("The (%s, %s) index above serves everything the single-column one did.", column, r.PageKey),
+				"drop index if exists %s;", qualify(r.Schema, single))
+		}
+		add(why, "create index if not exists %s on %s (%s)%s;", quoteIdent(name), table, cols, where)
+	}
 	if hasOwner {
-		add(fmt.Sprintf("The owner arm of the policies is %s = <caller>: this index makes it an index scan instead of a scan of every row.", r.OwnerColumn),
-			"create index if not exists %s on %s (%s);", quoteIdent(indexes.unique(r.Schema, r.Table, r.OwnerColumn, "iam_idx")), table, quoteIdent(r.OwnerColumn))
+		index(r.OwnerColumn, fmt.Sprintf("The owner arm of the policies is %s = <caller>: this index makes it an index scan instead of a scan of every row.", r.OwnerColumn), "")
 	}
 	if r.GroupColumn != "" {
 		group := quoteIdent(r.GroupColumn)
 		if r.GroupRequired {
-			add(fmt.Sprintf("The group arm is %s = any(<caller's groups>): this index serves it (a BitmapOr with the owner index).", r.GroupColumn),
-				"create index if not exists %s on %s (%s);", quoteIdent(indexes.unique(r.Schema, r.Table, r.GroupColumn, "iam_idx")), table, group)
+			index(r.GroupColumn, fmt.Sprintf("The group arm is %s = any(<caller's groups>): this index serves it (a BitmapOr with the owner index).", r.GroupColumn), "")
 		} else {
-			add(fmt.Sprintf("The group arm is %s = any(<caller's groups>): this index serves it (a BitmapOr with the owner index); rows in no group are left out of it.", r.GroupColumn),
-				"create index if not exists %s on %s (%s) where %s is not null;", quoteIdent(indexes.unique(r.Schema, r.Table, r.GroupColumn, "iam_idx")), table, group, group)
+			index(r.GroupColumn, fmt.Sprintf("The group arm is %s = any(<caller's groups>): this index serves it (a BitmapOr with the owner index); rows in no group are left out of it.", r.GroupColumn),
+				fmt.Sprintf(" where %s is not null", group))
 		}
 		fk := derivedName(r.Table, r.GroupColumn, "iam_fk")
 		action := "set null"
@@ -339,6 +354,9 @@ func resourceSection(m *lang.Model, r *lang.ResourceModel, indexes indexNames) *
 		if r.Anonymous[c.perm] {
 			s.Statements = append(s.Statements, policy(m, r, table, audienceAnonymous, roles.Anonymous, c.cmd, "true", "true", c.perm)...)
 		}
+	}
+	if r.PageKey != "" {
+		s.Statements = append(s.Statements, pageStatements(m, r)...)
 	}
 	return s
 }
@@ -513,6 +531,9 @@ func resourceHeader(r *lang.ResourceModel) []string {
 			g += " required"
 		}
 		h = append(h, g)
+	}
+	if r.PageKey != "" {
+		h = append(h, "  page by "+quoteIdent(r.PageKey))
 	}
 	for _, rule := range r.Rules {
 		perms := make([]string, len(rule.Perms))

@@ -190,6 +190,11 @@ func (c *catalogCheck) checkResource(r *lang.ResourceModel) error {
 			return err
 		}
 	}
+	if r.PageKey != "" && isTable {
+		if err := c.checkPageKey(r, t.OID); err != nil {
+			return err
+		}
+	}
 	if r.OwnerColumn != "" {
 		ok, err := c.checkColumn(r, t.OID, r.OwnerColumn, r.OwnerPos, string(m.Identity.Type),
 			func(typ string) bool { return typeMatches(m.Identity.Type, typ) },

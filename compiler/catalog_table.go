@@ -87,11 +87,12 @@ order by 1`, t.OID, iamcPolicyNames())
 	return nil
 }
 
-// checkIndex warns when no valid index leads with column: the policies
-// look rows up by it, and without an index every request reads the whole
-// table. A partial index counts only when its predicate is `column IS NOT
-// NULL` (what iamc builds for an optional group column; the policies
-// imply it).
+// checkIndex warns when no valid index leads with column (then with the
+// page key, for a resource with one): the policies look rows up by it, and
+// without an index every request reads the whole table; the page function
+// walks (column, key) in key order. A partial index counts only when its
+// predicate is `column IS NOT NULL` (what iamc builds for an optional group
+// column; the policies imply it).
 func (c *catalogCheck) checkIndex(r *lang.ResourceModel, rel uint32, column string, pos lexer.Position, partial bool, why string) error {
 	var indexed bool
 	err := c.db.QueryRow(c.ctx, `
@@ -99,22 +100,57 @@ select exists (
     select from pg_catalog.pg_index i
     join pg_catalog.pg_attribute a on a.attrelid = i.indrelid and a.attnum = i.indkey[0]
     where i.indrelid = $1 and a.attname = $2 and i.indisvalid
+      and ($3 = '' or i.indnkeyatts > 1
+           and (select k.attname from pg_catalog.pg_attribute k where k.attrelid = i.indrelid and k.attnum = i.indkey[1]) = $3)
       and (i.indpred is null
            or pg_catalog.pg_get_expr(i.indpred, i.indrelid) = pg_catalog.format('(%I IS NOT NULL)', a.attname)))`,
-		rel, column).Scan(&indexed)
+		rel, column, r.PageKey).Scan(&indexed)
 	if err != nil {
 		return fmt.Errorf("looking up the indexes of %s: %w", r.QualifiedName(), err)
 	}
 	if indexed {
 		return nil
 	}
-	table, col := qualify(r.Schema, r.Table), quoteIdent(column)
-	create := fmt.Sprintf("create index %s on %s (%s)", quoteIdent(derivedName(r.Table, column, "iam_idx")), table, col)
+	table, cols, leads := qualify(r.Schema, r.Table), quoteIdent(column), column
+	name := derivedName(r.Table, column, "iam_idx")
+	if r.PageKey != "" {
+		cols += ", " + quoteIdent(r.PageKey)
+		leads += ", " + r.PageKey
+		name = derivedName(r.Table, column, r.PageKey, "iam_idx")
+		why += " (and the page function walks it in " + r.PageKey + " order)"
+	}
+	create := fmt.Sprintf("create index %s on %s (%s)", quoteIdent(name), table, cols)
 	if partial {
-		create += fmt.Sprintf(" where %s is not null", col)
+		create += fmt.Sprintf(" where %s is not null", quoteIdent(column))
 	}
 	c.add(pos, LevelWarning, fmt.Sprintf("iamc build creates it (expected before the first build): %s;", create),
-		"no index of %s leads with %s: %s, so without one every request reads the whole table", r.QualifiedName(), column, why)
+		"no index of %s leads with %s: %s, so without one every request reads the whole table", r.QualifiedName(), leads, why)
+	return nil
+}
+
+// checkPageKey reports a page key that is not a column, or one that is
+// not unique and not null: pages ordered by it would repeat or skip rows.
+func (c *catalogCheck) checkPageKey(r *lang.ResourceModel, rel uint32) error {
+	var exists, unique bool
+	err := c.db.QueryRow(c.ctx, `
+select exists (select from pg_catalog.pg_attribute a where a.attrelid = $1 and a.attname = $2 and a.attnum > 0 and not a.attisdropped),
+       exists (select from pg_catalog.pg_index i
+               join pg_catalog.pg_attribute a on a.attrelid = i.indrelid and a.attnum = i.indkey[0]
+               where i.indrelid = $1 and a.attname = $2 and a.attnotnull
+                 and i.indisunique and i.indisvalid and i.indnkeyatts = 1 and i.indpred is null and i.indexprs is null)`,
+		rel, r.PageKey).Scan(&exists, &unique)
+	if err != nil {
+		return fmt.Errorf("looking up the page key of %s: %w", r.QualifiedName(), err)
+	}
+	table := qualify(r.Schema, r.Table)
+	switch {
+	case !exists:
+		c.add(r.PagePos, LevelError, "page by the primary key column (usually id)",
+			"column %s does not exist in %s", r.PageKey, r.QualifiedName())
+	case !unique:
+		c.add(r.PagePos, LevelError, fmt.Sprintf("page by the primary key, or: alter table %s alter column %s set not null, add unique (%s);", table, quoteIdent(r.PageKey), quoteIdent(r.PageKey)),
+			"page key %s of %s is not a unique, not-null column on its own: pages ordered by it would repeat or skip rows", r.PageKey, r.QualifiedName())
+	}
 	return nil
 }
 

@@ -131,6 +131,7 @@ const (
 	exChats      = "../policies/chats.iam:5:1"
 	exChatsOwner = "../policies/chats.iam:6:16"
 	exChatsGroup = "../policies/chats.iam:7:16"
+	exChatsPage  = "../policies/chats.iam:8:11"
 )
 
 // beforeBuild is every finding for the example database before iamc build
@@ -139,18 +140,18 @@ const (
 var beforeBuild = []string{
 	exChats + ": warning: row-level security is off on app.chats: every role with a privilege on it sees and changes every row\n" +
 		"  hint: iamc build enables and forces it (expected before the first build); if it was built, something turned it off since",
-	exChatsOwner + ": warning: no index of app.chats leads with owner_id: the policies compare it with the caller's id, so without one every request reads the whole table\n" +
-		"  hint: iamc build creates it (expected before the first build): create index chats_owner_id_iam_idx on app.chats (owner_id);",
-	exChatsGroup + ": warning: no index of app.chats leads with group_id: the policies look rows up by the caller's groups, and deleting a group looks up its rows, so without one every request reads the whole table\n" +
-		"  hint: iamc build creates it (expected before the first build): create index chats_group_id_iam_idx on app.chats (group_id);",
+	exChatsOwner + ": warning: no index of app.chats leads with owner_id, id: the policies compare it with the caller's id (and the page function walks it in id order), so without one every request reads the whole table\n" +
+		"  hint: iamc build creates it (expected before the first build): create index chats_owner_id_id_iam_idx on app.chats (owner_id, id);",
+	exChatsGroup + ": warning: no index of app.chats leads with group_id, id: the policies look rows up by the caller's groups, and deleting a group looks up its rows (and the page function walks it in id order), so without one every request reads the whole table\n" +
+		"  hint: iamc build creates it (expected before the first build): create index chats_group_id_id_iam_idx on app.chats (group_id, id);",
 	exChatsGroup + ": warning: column app.chats.group_id has no foreign key to iam.groups(id): rows can name groups that do not exist, and deleting a group leaves its id in them\n" +
 		"  hint: iamc build adds it (expected before the first build): chats_group_id_iam_fk, on delete cascade",
 	exTodos + ": warning: row-level security is off on app.todos: every role with a privilege on it sees and changes every row\n" +
 		"  hint: iamc build enables and forces it (expected before the first build); if it was built, something turned it off since",
-	exTodosOwner + ": warning: no index of app.todos leads with owner_id: the policies compare it with the caller's id, so without one every request reads the whole table\n" +
-		"  hint: iamc build creates it (expected before the first build): create index todos_owner_id_iam_idx on app.todos (owner_id);",
-	exTodosGroup + ": warning: no index of app.todos leads with group_id: the policies look rows up by the caller's groups, and deleting a group looks up its rows, so without one every request reads the whole table\n" +
-		"  hint: iamc build creates it (expected before the first build): create index todos_group_id_iam_idx on app.todos (group_id) where group_id is not null;",
+	exTodosOwner + ": warning: no index of app.todos leads with owner_id, id: the policies compare it with the caller's id (and the page function walks it in id order), so without one every request reads the whole table\n" +
+		"  hint: iamc build creates it (expected before the first build): create index todos_owner_id_id_iam_idx on app.todos (owner_id, id);",
+	exTodosGroup + ": warning: no index of app.todos leads with group_id, id: the policies look rows up by the caller's groups, and deleting a group looks up its rows (and the page function walks it in id order), so without one every request reads the whole table\n" +
+		"  hint: iamc build creates it (expected before the first build): create index todos_group_id_id_iam_idx on app.todos (group_id, id) where group_id is not null;",
 	exTodosGroup + ": warning: column app.todos.group_id has no foreign key to iam.groups(id): rows can name groups that do not exist, and deleting a group leaves its id in them\n" +
 		"  hint: iamc build adds it (expected before the first build): todos_group_id_iam_fk, on delete set null",
 }
@@ -359,6 +360,8 @@ alter table app.chats drop constraint chats_pkey;`,
 			want: []string{
 				exChats + ": warning: table app.chats has no primary key: PostgREST needs one for PUT, upserts (Prefer: resolution=...) and the Location header of POST; PATCH and DELETE by filter still work\n" +
 					"  hint: alter table app.chats add primary key (<key columns>);",
+				exChatsPage + ": error: page key id of app.chats is not a unique, not-null column on its own: pages ordered by it would repeat or skip rows\n" +
+					"  hint: page by the primary key, or: alter table app.chats alter column id set not null, add unique (id);",
 				exTodos + ": warning: row-level security is off on app.todos: every role with a privilege on it sees and changes every row\n" +
 					"  hint: iamc build enables and forces it (expected before the first build); if it was built, something turned it off since",
 			},
@@ -366,19 +369,25 @@ alter table app.chats drop constraint chats_pkey;`,
 		{
 			name:     "indexes",
 			template: "example",
-			setup: `drop index app.todos_owner_id_iam_idx;
-drop index app.todos_group_id_iam_idx;
+			setup: `drop index app.todos_owner_id_id_iam_idx;
+drop index app.todos_group_id_id_iam_idx;
 create index todos_done_group on app.todos (group_id) where done;
 create index todos_title_owner on app.todos (title, owner_id);
-drop index app.chats_group_id_iam_idx;
+drop index app.chats_group_id_id_iam_idx;
 create index chats_group_partial on app.chats (group_id) where group_id is not null;
-drop index app.chats_owner_id_iam_idx;
+drop index app.chats_owner_id_id_iam_idx;
 create index chats_owner_created on app.chats (owner_id, created_at desc);`,
 			want: []string{
-				exTodosOwner + ": warning: no index of app.todos leads with owner_id: the policies compare it with the caller's id, so without one every request reads the whole table\n" +
-					"  hint: iamc build creates it (expected before the first build): create index todos_owner_id_iam_idx on app.todos (owner_id);",
-				exTodosGroup + ": warning: no index of app.todos leads with group_id: the policies look rows up by the caller's groups, and deleting a group looks up its rows, so without one every request reads the whole table\n" +
-					"  hint: iamc build creates it (expected before the first build): create index todos_group_id_iam_idx on app.todos (group_id) where group_id is not null;",
+				// (owner_id, created_at desc) and a partial (group_id) lead
+				// with the column, but the page function walks (column, id).
+				exChatsOwner + ": warning: no index of app.chats leads with owner_id, id: the policies compare it with the caller's id (and the page function walks it in id order), so without one every request reads the whole table\n" +
+					"  hint: iamc build creates it (expected before the first build): create index chats_owner_id_id_iam_idx on app.chats (owner_id, id);",
+				exChatsGroup + ": warning: no index of app.chats leads with group_id, id: the policies look rows up by the caller's groups, and deleting a group looks up its rows (and the page function walks it in id order), so without one every request reads the whole table\n" +
+					"  hint: iamc build creates it (expected before the first build): create index chats_group_id_id_iam_idx on app.chats (group_id, id);",
+				exTodosOwner + ": warning: no index of app.todos leads with owner_id, id: the policies compare it with the caller's id (and the page function walks it in id order), so without one every request reads the whole table\n" +
+					"  hint: iamc build creates it (expected before the first build): create index todos_owner_id_id_iam_idx on app.todos (owner_id, id);",
+				exTodosGroup + ": warning: no index of app.todos leads with group_id, id: the policies look rows up by the caller's groups, and deleting a group looks up its rows (and the page function walks it in id order), so without one every request reads the whole table\n" +
+					"  hint: iamc build creates it (expected before the first build): create index todos_group_id_id_iam_idx on app.todos (group_id, id) where group_id is not null;",
 			},
 		},
 		{

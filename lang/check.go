@@ -213,6 +213,9 @@ func (c *checker) pageKey(res *ResourceModel, name []string) {
 	if res.PageKey == res.OwnerColumn || res.PageKey == res.GroupColumn {
 		c.errs.add(res.PagePos, "page by %s in %s: pages are ordered by a unique key such as the primary key, not by the owner or group column", res.PageKey, displayName(name))
 	}
+	if res.GroupColumn == "before" || res.GroupColumn == "page_size" {
+		c.errs.add(res.GroupPos, "group column %s in %s: the page function has a parameter of that name; rename the column or remove page by", res.GroupColumn, displayName(name))
+	}
 	if !res.Owner[Read] && !res.Authenticated[Read] && !res.Anonymous[Read] && res.GroupMinRole(Read) == "" {
 		c.errs.add(res.PagePos, "page by in %s: nobody can read its rows, so a page would always be empty; add a read rule or remove page by", displayName(name))
 	}

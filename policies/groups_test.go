@@ -1273,7 +1273,7 @@ func TestGroupQueriesUseTheOwnerAndGroupIndexes(t *testing.T) {
 	}
 	t.Logf("user1 is in groups %v and sees %d of 300000 todos", groups, count)
 
-	ownerAndGroup := []string{"todos_owner_id_iam_idx", "todos_group_id_iam_idx"}
+	ownerAndGroup := []string{"todos_owner_id_id_iam_idx", "todos_group_id_id_iam_idx"}
 	const list = "select * from app.todos order by id desc limit 50"
 	const countAll = "select count(*) from app.todos"
 

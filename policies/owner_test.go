@@ -66,12 +66,12 @@ type ownedTable struct {
 }
 
 var ownedTables = []ownedTable{
-	{name: "app.todos", noun: "todo", path: "/todos", text: "title", index: "todos_owner_id_iam_idx",
-		groupIndex: "todos_group_id_iam_idx", groupFK: "todos_group_id_iam_fk", onDelete: "SET NULL",
+	{name: "app.todos", noun: "todo", path: "/todos", text: "title", index: "todos_owner_id_id_iam_idx",
+		groupIndex: "todos_group_id_id_iam_idx", groupFK: "todos_group_id_iam_fk", onDelete: "SET NULL",
 		groupIndexWhere: " WHERE (group_id IS NOT NULL)",
 		seed:            [3]string{"buy milk", "walk the dog", "bob: call mum"}},
-	{name: "app.chats", noun: "chat message", path: "/chats", text: "body", index: "chats_owner_id_iam_idx",
-		groupIndex: "chats_group_id_iam_idx", groupFK: "chats_group_id_iam_fk", onDelete: "CASCADE",
+	{name: "app.chats", noun: "chat message", path: "/chats", text: "body", index: "chats_owner_id_id_iam_idx",
+		groupIndex: "chats_group_id_id_iam_idx", groupFK: "chats_group_id_iam_fk", onDelete: "CASCADE",
 		inRoom: true, seed: [3]string{"hi bob", "lunch at noon?", "bob: sure"}},
 }
 
@@ -424,8 +424,8 @@ func TestBuildAppliesCleanlyTwice(t *testing.T) {
 					"iam: authenticated can select", "iam: authenticated can update",
 				},
 				Triggers:    []string{"iam_guard_row"},
-				OwnerIndex:  fmt.Sprintf("CREATE INDEX %s ON %s USING btree (owner_id)", table.index, table.name),
-				GroupIndex:  fmt.Sprintf("CREATE INDEX %s ON %s USING btree (group_id)%s", table.groupIndex, table.name, table.groupIndexWhere),
+				OwnerIndex:  fmt.Sprintf("CREATE INDEX %s ON %s USING btree (owner_id, id)", table.index, table.name),
+				GroupIndex:  fmt.Sprintf("CREATE INDEX %s ON %s USING btree (group_id, id)%s", table.groupIndex, table.name, table.groupIndexWhere),
 				GroupFK:     "FOREIGN KEY (group_id) REFERENCES iam.groups(id) ON DELETE " + table.onDelete,
 				Indexes:     []string{table.groupIndex, table.index, strings.TrimPrefix(table.name, "app.") + "_pkey"},
 				ForeignKeys: []string{table.groupFK},
@@ -592,8 +592,8 @@ func TestOwnerQueriesUseTheOwnerIndex(t *testing.T) {
 		create schema app_bad;
 		create table app_bad.todos (like app.todos);
 		alter table app_bad.todos add primary key (id);
-		create index todos_owner_id_iam_idx on app_bad.todos (owner_id);
-		create index todos_group_id_iam_idx on app_bad.todos (group_id);
+		create index todos_owner_id_id_iam_idx on app_bad.todos (owner_id, id);
+		create index todos_group_id_id_iam_idx on app_bad.todos (group_id, id);
 		insert into app_bad.todos select * from app.todos;
 		analyze app_bad.todos;
 		create function app_bad.is_mine(owner uuid) returns boolean
@@ -615,7 +615,7 @@ func TestOwnerQueriesUseTheOwnerIndex(t *testing.T) {
 	}
 
 	// The policy's two arms: owner_id = <user id>, group_id = any(<groups>).
-	ownerAndGroup := []string{"todos_owner_id_iam_idx", "todos_group_id_iam_idx"}
+	ownerAndGroup := []string{"todos_owner_id_id_iam_idx", "todos_group_id_id_iam_idx"}
 	queries := []struct {
 		name    string
 		sql     string
@@ -642,7 +642,7 @@ func TestOwnerQueriesUseTheOwnerIndex(t *testing.T) {
 			plan := explainAs(t, db, owner1, fmt.Sprintf(q.sql, "app_bad.todos"), q.args...)
 			problems := planProblems(plan, 2, q.indexes...)
 			if !slices.ContainsFunc(problems, func(p string) bool { return strings.Contains(p, "is_mine(owner_id)") }) ||
-				!slices.ContainsFunc(problems, func(p string) bool { return strings.Contains(p, "todos_owner_id_iam_idx is not used") }) {
+				!slices.ContainsFunc(problems, func(p string) bool { return strings.Contains(p, "todos_owner_id_id_iam_idx is not used") }) {
 				t.Errorf("plan %+v: problems %q, want the unused owner index and the per-row is_mine call", plan, problems)
 			}
 		})

@@ -184,12 +184,12 @@ func TestCheckDatabase(t *testing.T) {
 		}
 		want := []string{
 			"../../policies/chats.iam:5:1: warning: row-level security is off on app.chats: every role with a privilege on it sees and changes every row",
-			"../../policies/chats.iam:6:16: warning: no index of app.chats leads with owner_id: the policies compare it with the caller's id, so without one every request reads the whole table",
-			"../../policies/chats.iam:7:16: warning: no index of app.chats leads with group_id: the policies look rows up by the caller's groups, and deleting a group looks up its rows, so without one every request reads the whole table",
+			"../../policies/chats.iam:6:16: warning: no index of app.chats leads with owner_id, id: the policies compare it with the caller's id (and the page function walks it in id order), so without one every request reads the whole table",
+			"../../policies/chats.iam:7:16: warning: no index of app.chats leads with group_id, id: the policies look rows up by the caller's groups, and deleting a group looks up its rows (and the page function walks it in id order), so without one every request reads the whole table",
 			"../../policies/chats.iam:7:16: warning: column app.chats.group_id has no foreign key to iam.groups(id): rows can name groups that do not exist, and deleting a group leaves its id in them",
 			"../../policies/todos.iam:4:1: warning: row-level security is off on app.todos: every role with a privilege on it sees and changes every row",
-			"../../policies/todos.iam:5:16: warning: no index of app.todos leads with owner_id: the policies compare it with the caller's id, so without one every request reads the whole table",
-			"../../policies/todos.iam:6:16: warning: no index of app.todos leads with group_id: the policies look rows up by the caller's groups, and deleting a group looks up its rows, so without one every request reads the whole table",
+			"../../policies/todos.iam:5:16: warning: no index of app.todos leads with owner_id, id: the policies compare it with the caller's id (and the page function walks it in id order), so without one every request reads the whole table",
+			"../../policies/todos.iam:6:16: warning: no index of app.todos leads with group_id, id: the policies look rows up by the caller's groups, and deleting a group looks up its rows (and the page function walks it in id order), so without one every request reads the whole table",
 			"../../policies/todos.iam:6:16: warning: column app.todos.group_id has no foreign key to iam.groups(id): rows can name groups that do not exist, and deleting a group leaves its id in them",
 		}
 		if diff := cmp.Diff(want, findings); diff != "" {
@@ -198,7 +198,7 @@ func TestCheckDatabase(t *testing.T) {
 		if last := lines[len(lines)-1]; last != "ok: 2 resources in ../../policies match the database (8 warning(s))" {
 			t.Errorf("last line %q", last)
 		}
-		if !strings.Contains(stdout, "\n  hint: iamc build creates it (expected before the first build): create index todos_owner_id_iam_idx on app.todos (owner_id);\n") {
+		if !strings.Contains(stdout, "\n  hint: iamc build creates it (expected before the first build): create index todos_owner_id_id_iam_idx on app.todos (owner_id, id);\n") {
 			t.Errorf("no hint under the index warning:\n%s", stdout)
 		}
 

@@ -105,9 +105,10 @@ grant select on table app.groups, app.group_members to web_user;
 -- resource app.chats (policies/chats.iam:5)
 --   owner column owner_id
 --   group column group_id required
---   owner can read, create, write, delete  (line 9)
---   group member can read, create  (line 10)
---   group admin can delete  (line 11)
+--   page by id
+--   owner can read, create, write, delete  (line 10)
+--   group member can read, create  (line 11)
+--   group admin can delete  (line 12)
 -- ============================================================================
 
 -- Deny by default: with RLS on and forced, a row is visible only through a policy below, even to the table owner.
@@ -122,11 +123,17 @@ grant select, insert, update, delete on table app.chats to web_user;
 -- serial columns need USAGE on their sequence to insert (identity columns need nothing).
 call iam.grant_serial_sequences('app.chats'::regclass, 'web_user');
 
--- The owner arm of the policies is owner_id = <caller>: this index makes it an index scan instead of a scan of every row.
-create index if not exists chats_owner_id_iam_idx on app.chats (owner_id);
+-- The owner arm of the policies is owner_id = <caller>: this index makes it an index scan instead of a scan of every row. It ends with the page key id: the page function walks it in that order.
+create index if not exists chats_owner_id_id_iam_idx on app.chats (owner_id, id);
 
--- The group arm is group_id = any(<caller's groups>): this index serves it (a BitmapOr with the owner index).
-create index if not exists chats_group_id_iam_idx on app.chats (group_id);
+-- The (owner_id, id) index above serves everything the single-column one did.
+drop index if exists app.chats_owner_id_iam_idx;
+
+-- The group arm is group_id = any(<caller's groups>): this index serves it (a BitmapOr with the owner index). It ends with the page key id: the page function walks it in that order.
+create index if not exists chats_group_id_id_iam_idx on app.chats (group_id, id);
+
+-- The (group_id, id) index above serves everything the single-column one did.
+drop index if exists app.chats_group_id_iam_idx;
 
 -- A row's group must exist; rows of a required group are deleted with the group (cascade).
 do $do$
@@ -156,23 +163,76 @@ create policy "iam: authenticated can select" on app.chats
     as permissive for select to web_user
     using (owner_id = (select iam.user_id_uuid('sub'))
         or group_id = any ((select iam.group_ids('member'))::bigint[]));
-comment on policy "iam: authenticated can select" on app.chats is 'iamc: owner can read (policies/chats.iam:9); group member can read (policies/chats.iam:10)';
+comment on policy "iam: authenticated can select" on app.chats is 'iamc: owner can read (policies/chats.iam:10); group member can read (policies/chats.iam:11)';
 
 create policy "iam: authenticated can insert" on app.chats
     as permissive for insert to web_user
     with check (owner_id = (select iam.user_id_uuid('sub')) and group_id = any ((select iam.group_ids('member'))::bigint[]));
-comment on policy "iam: authenticated can insert" on app.chats is 'iamc: owner can create (policies/chats.iam:9); group member can create (policies/chats.iam:10)';
+comment on policy "iam: authenticated can insert" on app.chats is 'iamc: owner can create (policies/chats.iam:10); group member can create (policies/chats.iam:11)';
 
 create policy "iam: authenticated can update" on app.chats
     as permissive for update to web_user
     using (owner_id = (select iam.user_id_uuid('sub')))
     with check (owner_id = (select iam.user_id_uuid('sub')));
-comment on policy "iam: authenticated can update" on app.chats is 'iamc: owner can write (policies/chats.iam:9)';
+comment on policy "iam: authenticated can update" on app.chats is 'iamc: owner can write (policies/chats.iam:10)';
 
 create policy "iam: authenticated can delete" on app.chats
     as permissive for delete to web_user
     using (owner_id = (select iam.user_id_uuid('sub'))
         or group_id = any ((select iam.group_ids('admin'))::bigint[]));
-comment on policy "iam: authenticated can delete" on app.chats is 'iamc: owner can delete (policies/chats.iam:9); group admin can delete (policies/chats.iam:11)';
+comment on policy "iam: authenticated can delete" on app.chats is 'iamc: owner can delete (policies/chats.iam:10); group admin can delete (policies/chats.iam:12)';
+
+-- List pages by id: the policy is a filter, so /chats?order=id.desc&limit=50 reads every row the caller can see and sorts them; this walks the (column, id) indexes once per policy arm and stops after a page. It runs as the caller, so RLS still decides every row. Bitmap scans, parallel workers and JIT are off inside: none of them can stop after a page.
+create or replace function app.chats_page(before app.chats.id%type default null, page_size integer default 50, group_id bigint default null)
+    returns setof app.chats
+    language plpgsql stable security invoker
+    set search_path = pg_catalog, pg_temp
+    set enable_bitmapscan = off
+    set max_parallel_workers_per_gather = 0
+    set jit = off
+as $fn$
+<<page>>
+declare
+    caller_id uuid;
+    caller_groups bigint[];
+begin
+    if chats_page.page_size is null or chats_page.page_size < 1 or chats_page.page_size > 1000 then
+        raise exception using errcode = '22023',
+            message = 'page_size must be between 1 and 1000',
+            detail = pg_catalog.format('page_size is %s.', coalesce(chats_page.page_size::text, 'null')),
+            hint = 'Ask for at most 1000 rows; for the next page pass the last row''s id as before.';
+    end if;
+    page.caller_id := iam.user_id_uuid('sub');
+    page.caller_groups := coalesce(iam.group_ids('member'), '{}');
+    return query
+    select p.* from (
+        (
+        select t.* from app.chats t
+        where t.owner_id = page.caller_id
+          and (chats_page.group_id is null or (t.group_id = chats_page.group_id and not chats_page.group_id = any (page.caller_groups)))
+          and (chats_page.before is null or t.id < chats_page.before)
+        order by t.id desc
+        limit chats_page.page_size)
+        union all
+        (
+        select t.* from (select distinct unnest(page.caller_groups) as id) g
+        cross join lateral (
+            select t.* from app.chats t
+            where t.group_id = g.id
+              and (chats_page.group_id is not null or t.owner_id is distinct from page.caller_id)
+              and (chats_page.before is null or t.id < chats_page.before)
+            order by t.id desc
+            limit chats_page.page_size) t
+        where chats_page.group_id is null or g.id = chats_page.group_id)
+    ) p
+    order by p.id desc
+    limit chats_page.page_size;
+end
+$fn$;
+comment on function app.chats_page(app.chats.id%type, integer, bigint) is 'iamc (page by id, policies/chats.iam:8): GET /rpc/chats_page?before=<id>&page_size=<1..1000>&group_id=<group> returns the rows of app.chats the caller may read, newest id first: the rows of the table ordered by id desc with the same filters, read with one index walk per policy arm.';
+
+-- Only the roles that may read the table may call it.
+revoke all on function app.chats_page(app.chats.id%type, integer, bigint) from public, web_user, web_anon;
+grant execute on function app.chats_page(app.chats.id%type, integer, bigint) to web_user;
 
 commit;

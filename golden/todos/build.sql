@@ -105,9 +105,10 @@ grant select on table app.groups, app.group_members to web_user;
 -- resource app.todos (policies/todos.iam:4)
 --   owner column owner_id
 --   group column group_id
---   owner can read, create, write, delete  (line 8)
---   group member can read, create, write  (line 9)
---   group admin can delete  (line 10)
+--   page by id
+--   owner can read, create, write, delete  (line 9)
+--   group member can read, create, write  (line 10)
+--   group admin can delete  (line 11)
 -- ============================================================================
 
 -- Deny by default: with RLS on and forced, a row is visible only through a policy below, even to the table owner.
@@ -122,11 +123,17 @@ grant select, insert, update, delete on table app.todos to web_user;
 -- serial columns need USAGE on their sequence to insert (identity columns need nothing).
 call iam.grant_serial_sequences('app.todos'::regclass, 'web_user');
 
--- The owner arm of the policies is owner_id = <caller>: this index makes it an index scan instead of a scan of every row.
-create index if not exists todos_owner_id_iam_idx on app.todos (owner_id);
+-- The owner arm of the policies is owner_id = <caller>: this index makes it an index scan instead of a scan of every row. It ends with the page key id: the page function walks it in that order.
+create index if not exists todos_owner_id_id_iam_idx on app.todos (owner_id, id);
 
--- The group arm is group_id = any(<caller's groups>): this index serves it (a BitmapOr with the owner index); rows in no group are left out of it.
-create index if not exists todos_group_id_iam_idx on app.todos (group_id) where group_id is not null;
+-- The (owner_id, id) index above serves everything the single-column one did.
+drop index if exists app.todos_owner_id_iam_idx;
+
+-- The group arm is group_id = any(<caller's groups>): this index serves it (a BitmapOr with the owner index); rows in no group are left out of it. It ends with the page key id: the page function walks it in that order.
+create index if not exists todos_group_id_id_iam_idx on app.todos (group_id, id) where group_id is not null;
+
+-- The (group_id, id) index above serves everything the single-column one did.
+drop index if exists app.todos_group_id_iam_idx;
 
 -- A row's group must exist; when the group is deleted its rows go back to their owners only (set null).
 do $do$
@@ -156,12 +163,12 @@ create policy "iam: authenticated can select" on app.todos
     as permissive for select to web_user
     using (owner_id = (select iam.user_id_uuid('sub'))
         or (group_id = any ((select iam.group_ids('member'))::bigint[]) and group_id is not null));
-comment on policy "iam: authenticated can select" on app.todos is 'iamc: owner can read (policies/todos.iam:8); group member can read (policies/todos.iam:9)';
+comment on policy "iam: authenticated can select" on app.todos is 'iamc: owner can read (policies/todos.iam:9); group member can read (policies/todos.iam:10)';
 
 create policy "iam: authenticated can insert" on app.todos
     as permissive for insert to web_user
     with check (owner_id = (select iam.user_id_uuid('sub')) and (group_id is null or group_id = any ((select iam.group_ids('member'))::bigint[])));
-comment on policy "iam: authenticated can insert" on app.todos is 'iamc: owner can create (policies/todos.iam:8); group member can create (policies/todos.iam:9)';
+comment on policy "iam: authenticated can insert" on app.todos is 'iamc: owner can create (policies/todos.iam:9); group member can create (policies/todos.iam:10)';
 
 create policy "iam: authenticated can update" on app.todos
     as permissive for update to web_user
@@ -169,12 +176,65 @@ create policy "iam: authenticated can update" on app.todos
         or (group_id = any ((select iam.group_ids('member'))::bigint[]) and group_id is not null))
     with check (owner_id = (select iam.user_id_uuid('sub'))
         or (group_id = any ((select iam.group_ids('member'))::bigint[]) and group_id is not null));
-comment on policy "iam: authenticated can update" on app.todos is 'iamc: owner can write (policies/todos.iam:8); group member can write (policies/todos.iam:9)';
+comment on policy "iam: authenticated can update" on app.todos is 'iamc: owner can write (policies/todos.iam:9); group member can write (policies/todos.iam:10)';
 
 create policy "iam: authenticated can delete" on app.todos
     as permissive for delete to web_user
     using (owner_id = (select iam.user_id_uuid('sub'))
         or (group_id = any ((select iam.group_ids('admin'))::bigint[]) and group_id is not null));
-comment on policy "iam: authenticated can delete" on app.todos is 'iamc: owner can delete (policies/todos.iam:8); group admin can delete (policies/todos.iam:10)';
+comment on policy "iam: authenticated can delete" on app.todos is 'iamc: owner can delete (policies/todos.iam:9); group admin can delete (policies/todos.iam:11)';
+
+-- List pages by id: the policy is a filter, so /todos?order=id.desc&limit=50 reads every row the caller can see and sorts them; this walks the (column, id) indexes once per policy arm and stops after a page. It runs as the caller, so RLS still decides every row. Bitmap scans, parallel workers and JIT are off inside: none of them can stop after a page.
+create or replace function app.todos_page(before app.todos.id%type default null, page_size integer default 50, group_id bigint default null)
+    returns setof app.todos
+    language plpgsql stable security invoker
+    set search_path = pg_catalog, pg_temp
+    set enable_bitmapscan = off
+    set max_parallel_workers_per_gather = 0
+    set jit = off
+as $fn$
+<<page>>
+declare
+    caller_id uuid;
+    caller_groups bigint[];
+begin
+    if todos_page.page_size is null or todos_page.page_size < 1 or todos_page.page_size > 1000 then
+        raise exception using errcode = '22023',
+            message = 'page_size must be between 1 and 1000',
+            detail = pg_catalog.format('page_size is %s.', coalesce(todos_page.page_size::text, 'null')),
+            hint = 'Ask for at most 1000 rows; for the next page pass the last row''s id as before.';
+    end if;
+    page.caller_id := iam.user_id_uuid('sub');
+    page.caller_groups := coalesce(iam.group_ids('member'), '{}');
+    return query
+    select p.* from (
+        (
+        select t.* from app.todos t
+        where t.owner_id = page.caller_id
+          and (todos_page.group_id is null or (t.group_id = todos_page.group_id and not todos_page.group_id = any (page.caller_groups)))
+          and (todos_page.before is null or t.id < todos_page.before)
+        order by t.id desc
+        limit todos_page.page_size)
+        union all
+        (
+        select t.* from (select distinct unnest(page.caller_groups) as id) g
+        cross join lateral (
+            select t.* from app.todos t
+            where t.group_id = g.id
+              and (todos_page.group_id is not null or t.owner_id is distinct from page.caller_id)
+              and (todos_page.before is null or t.id < todos_page.before)
+            order by t.id desc
+            limit todos_page.page_size) t
+        where todos_page.group_id is null or g.id = todos_page.group_id)
+    ) p
+    order by p.id desc
+    limit todos_page.page_size;
+end
+$fn$;
+comment on function app.todos_page(app.todos.id%type, integer, bigint) is 'iamc (page by id, policies/todos.iam:7): GET /rpc/todos_page?before=<id>&page_size=<1..1000>&group_id=<group> returns the rows of app.todos the caller may read, newest id first: the rows of the table ordered by id desc with the same filters, read with one index walk per policy arm.';
+
+-- Only the roles that may read the table may call it.
+revoke all on function app.todos_page(app.todos.id%type, integer, bigint) from public, web_user, web_anon;
+grant execute on function app.todos_page(app.todos.id%type, integer, bigint) to web_user;
 
 commit;

@@ -1,0 +1,139 @@
+package compiler
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/iamc/iamc/lang"
+)
+
+// MaxPageSize is the largest page a page function returns.
+const MaxPageSize = 1000
+
+// PageFunctionName is the name of a resource's page function (in the
+// resource's schema): <table>_page.
+func PageFunctionName(r *lang.ResourceModel) string { return derivedName(r.Table, "page") }
+
+// pageStatements writes a resource's page function: the list page
+// `ORDER BY key DESC LIMIT n` as a UNION ALL of the policy's arms, each an
+// ordered walk of its (column, key) index that stops after n rows. A policy
+// is a filter: the planner cannot turn its OR into per-arm walks, so a list
+// page under RLS reads every row the caller can see before it sorts them;
+// this reads at most n rows per arm (per group for the group arm).
+//
+// The function runs as the caller (RLS still applies to every arm, so it
+// can show nothing the policies hide) and returns the same rows as the
+// table with the same filter and order; the arms are disjoint.
+func pageStatements(m *lang.Model, r *lang.ResourceModel) []Statement {
+	fn := PageFunctionName(r)
+	name, table, key := qualify(r.Schema, fn), qualify(r.Schema, r.Table), quoteIdent(r.PageKey)
+	keyType := fmt.Sprintf("%s.%s%%type", table, key)
+	param := func(p string) string { return quoteIdent(fn) + "." + quoteIdent(p) }
+	before, size := param("before"), param("page_size")
+	params := []string{"before " + keyType + " default null", fmt.Sprintf("page_size integer default %d", 50)}
+	types := []string{keyType, "integer"}
+	group, groupFilter := "", ""
+	if r.GroupColumn != "" {
+		group = param(r.GroupColumn)
+		params = append(params, quoteIdent(r.GroupColumn)+" bigint default null")
+		types = append(types, "bigint")
+		groupFilter = fmt.Sprintf("\n          and (%s is null or t.%s = %s)", group, quoteIdent(r.GroupColumn), group)
+	}
+	cursor := fmt.Sprintf("(%s is null or t.%s < %s)", before, key, before)
+	// walk is the page of a caller who may read every row.
+	walk := fmt.Sprintf("select t.* from %s t\n        where %s%s\n        order by t.%s desc\n        limit %s", table, cursor, groupFilter, key, size)
+
+	var body []string
+	body = append(body, fmt.Sprintf(`    if %s is null or %s < 1 or %s > %d then
+        raise exception using errcode = '22023',
+            message = 'page_size must be between 1 and %d',
+            detail = pg_catalog.format('page_size is %%s.', coalesce(%s::text, 'null')),
+            hint = 'Ask for at most %d rows; for the next page pass the last row''s %s as before.';
+    end if;`, size, size, size, MaxPageSize, MaxPageSize, size, MaxPageSize, strings.ReplaceAll(r.PageKey, "'", "''")))
+
+	everyone := r.Authenticated[lang.Read] || r.Anonymous[lang.Read]
+	var arms []string
+	declare := ""
+	if everyone {
+		body = append(body, "    return query\n        "+walk+";")
+	} else {
+		if m.Groups.AdminRole != "" {
+			body = append(body, fmt.Sprintf("    if (select iam.has_realm_role(%s)) then\n        return query\n        %s;\n        return;\n    end if;",
+				quoteLiteral(m.Groups.AdminRole), walk))
+		}
+		ownerReads := r.OwnerColumn != "" && r.Owner[lang.Read]
+		groupRole := r.GroupMinRole(lang.Read)
+		var decls []string
+		if ownerReads {
+			decls = append(decls, fmt.Sprintf("    caller_id %s;", m.Identity.Type))
+			body = append(body, fmt.Sprintf("    page.caller_id := iam.user_id_%s(%s);", m.Identity.Type, quoteLiteral(m.Identity.Claim)))
+		}
+		if groupRole != "" {
+			decls = append(decls, "    caller_groups bigint[];")
+			body = append(body, fmt.Sprintf("    page.caller_groups := coalesce(iam.group_ids(%s), '{}');", quoteLiteral(string(groupRole))))
+		}
+		declare = "declare\n" + strings.Join(decls, "\n") + "\n"
+		owner, gcol := quoteIdent(r.OwnerColumn), quoteIdent(r.GroupColumn)
+		if ownerReads {
+			filter := ""
+			switch {
+			case groupRole != "":
+				// Asked for one group the caller reads as a member: the
+				// group arm has all of its rows, the caller's too.
+				filter = fmt.Sprintf("\n          and (%s is null or (t.%s = %s and not %s = any (page.caller_groups)))", group, gcol, group, group)
+			case r.GroupColumn != "":
+				filter = fmt.Sprintf("\n          and (%s is null or t.%s = %s)", group, gcol, group)
+			}
+			arms = append(arms, fmt.Sprintf("select t.* from %s t\n        where t.%s = page.caller_id%s\n          and %s\n        order by t.%s desc\n        limit %s",
+				table, owner, filter, cursor, key, size))
+		}
+		if groupRole != "" {
+			notMine := ""
+			if ownerReads {
+				// The owner arm has the caller's own rows.
+				notMine = fmt.Sprintf("\n              and (%s is not null or t.%s is distinct from page.caller_id)", group, owner)
+			}
+			arms = append(arms, fmt.Sprintf("select t.* from (select distinct unnest(page.caller_groups) as id) g\n"+
+				"        cross join lateral (\n            select t.* from %s t\n            where t.%s = g.id%s\n              and %s\n            order by t.%s desc\n            limit %s) t\n"+
+				"        where %s is null or g.id = %s",
+				table, gcol, notMine, cursor, key, size, group, group))
+		}
+		switch len(arms) {
+		case 1:
+			body = append(body, "    return query\n        "+arms[0]+";")
+		default:
+			var parts []string
+			for _, a := range arms {
+				parts = append(parts, "(\n        "+a+")")
+			}
+			body = append(body, fmt.Sprintf("    return query\n    select p.* from (\n        %s\n    ) p\n    order by p.%s desc\n    limit %s;",
+				strings.Join(parts, "\n        union all\n        "), key, size))
+		}
+	}
+
+	signature := fmt.Sprintf("%s(%s)", name, strings.Join(types, ", "))
+	roles := []string{quoteIdent(m.Roles.Authenticated)}
+	if r.Anonymous[lang.Read] {
+		roles = append(roles, quoteIdent(m.Roles.Anonymous))
+	}
+	doc := fmt.Sprintf("iamc (page by %s, %s:%d): GET /rpc/%s?before=<%s>&page_size=<1..%d>", r.PageKey, r.PagePos.Filename, r.PagePos.Line, fn, r.PageKey, MaxPageSize)
+	if r.GroupColumn != "" {
+		doc += fmt.Sprintf("&%s=<group>", r.GroupColumn)
+	}
+	doc += fmt.Sprintf(" returns the rows of %s the caller may read, newest %s first: the rows of the table ordered by %s desc with the same filters, read with one index walk per policy arm.", r.QualifiedName(), r.PageKey, r.PageKey)
+	return []Statement{
+		{
+			Why: fmt.Sprintf("List pages by %s: the policy is a filter, so /%s?order=%s.desc&limit=50 reads every row the caller can see and sorts them; "+
+				"this walks the (column, %s) indexes once per policy arm and stops after a page. It runs as the caller, so RLS still decides every row. "+
+				"Bitmap scans, parallel workers and JIT are off inside: none of them can stop after a page.", r.PageKey, r.Table, r.PageKey, r.PageKey),
+			SQL: fmt.Sprintf("create or replace function %s(%s)\n    returns setof %s\n    language plpgsql stable security invoker\n"+
+				"    set search_path = pg_catalog, pg_temp\n    set enable_bitmapscan = off\n    set max_parallel_workers_per_gather = 0\n    set jit = off\n"+
+				"as $fn$\n<<page>>\n%sbegin\n%s\nend\n$fn$;",
+				name, strings.Join(params, ", "), table, declare, strings.Join(body, "\n")),
+		},
+		{SQL: fmt.Sprintf("comment on function %s is %s;", signature, quoteLiteral(doc))},
+		{Why: "Only the roles that may read the table may call it.",
+			SQL: fmt.Sprintf("revoke all on function %s from public, %s, %s;", signature, quoteIdent(m.Roles.Authenticated), quoteIdent(m.Roles.Anonymous))},
+		{SQL: fmt.Sprintf("grant execute on function %s to %s;", signature, strings.Join(roles, ", "))},
+	}
+}
