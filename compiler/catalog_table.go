@@ -128,17 +128,19 @@ select exists (
 	return nil
 }
 
-// checkPageKey reports a page key that is not a column, or one that is
-// not unique and not null: pages ordered by it would repeat or skip rows.
+// checkPageKey reports a page key that is not a column, not an integer
+// (the page function's "no cursor" is the largest bigint), or not unique
+// and not null: pages ordered by it would repeat or skip rows.
 func (c *catalogCheck) checkPageKey(r *lang.ResourceModel, rel uint32) error {
-	var exists, unique bool
+	var exists, integer, unique bool
 	err := c.db.QueryRow(c.ctx, `
 select exists (select from pg_catalog.pg_attribute a where a.attrelid = $1 and a.attname = $2 and a.attnum > 0 and not a.attisdropped),
+       exists (select from pg_catalog.pg_attribute a where a.attrelid = $1 and a.attname = $2 and a.atttypid in ('int2'::regtype, 'int4'::regtype, 'int8'::regtype)),
        exists (select from pg_catalog.pg_index i
                join pg_catalog.pg_attribute a on a.attrelid = i.indrelid and a.attnum = i.indkey[0]
                where i.indrelid = $1 and a.attname = $2 and a.attnotnull
                  and i.indisunique and i.indisvalid and i.indnkeyatts = 1 and i.indpred is null and i.indexprs is null)`,
-		rel, r.PageKey).Scan(&exists, &unique)
+		rel, r.PageKey).Scan(&exists, &integer, &unique)
 	if err != nil {
 		return fmt.Errorf("looking up the page key of %s: %w", r.QualifiedName(), err)
 	}
@@ -147,6 +149,9 @@ select exists (select from pg_catalog.pg_attribute a where a.attrelid = $1 and a
 	case !exists:
 		c.add(r.PagePos, LevelError, "page by the primary key column (usually id)",
 			"column %s does not exist in %s", r.PageKey, r.QualifiedName())
+	case !integer:
+		c.add(r.PagePos, LevelError, "page by an identity or serial column (smallint, integer or bigint)",
+			"page key %s of %s is not an integer column: the page function's cursor is an integer", r.PageKey, r.QualifiedName())
 	case !unique:
 		c.add(r.PagePos, LevelError, fmt.Sprintf("page by the primary key, or: alter table %s alter column %s set not null, add unique (%s);", table, quoteIdent(r.PageKey), quoteIdent(r.PageKey)),
 			"page key %s of %s is not a unique, not-null column on its own: pages ordered by it would repeat or skip rows", r.PageKey, r.QualifiedName())

@@ -10,6 +10,9 @@ import (
 // MaxPageSize is the largest page a page function returns.
 const MaxPageSize = 1000
 
+// maxBigint stands for "no cursor": every integer key is below it.
+const maxBigint = 1<<63 - 1
+
 // PageFunctionName is the name of a resource's page function (in the
 // resource's schema): <table>_page.
 func PageFunctionName(r *lang.ResourceModel) string { return derivedName(r.Table, "page") }
@@ -32,16 +35,26 @@ func pageStatements(m *lang.Model, r *lang.ResourceModel) []Statement {
 	before, size := param("before"), param("page_size")
 	params := []string{"before " + keyType + " default null", fmt.Sprintf("page_size integer default %d", 50)}
 	types := []string{keyType, "integer"}
-	group, groupFilter := "", ""
+	group := ""
 	if r.GroupColumn != "" {
 		group = param(r.GroupColumn)
 		params = append(params, quoteIdent(r.GroupColumn)+" bigint default null")
 		types = append(types, "bigint")
-		groupFilter = fmt.Sprintf("\n          and (%s is null or t.%s = %s)", group, quoteIdent(r.GroupColumn), group)
 	}
-	cursor := fmt.Sprintf("(%s is null or t.%s < %s)", before, key, before)
-	// walk is the page of a caller who may read every row.
-	walk := fmt.Sprintf("select t.* from %s t\n        where %s%s\n        order by t.%s desc\n        limit %s", table, cursor, groupFilter, key, size)
+	// The cursor is an index condition even in the generic plan PL/pgSQL
+	// settles on after a few calls (an "is null or" would be a filter, and
+	// a later page would read every row before it); the catalog check makes
+	// sure the key is an integer.
+	cursor := fmt.Sprintf("t.%s < coalesce(%s, %d)", key, before, int64(maxBigint))
+	// walk is the page of a caller who may read every row: the primary key
+	// backwards, or one group's (group, key) index.
+	walk := fmt.Sprintf("select t.* from %s t\n        where %s\n        order by t.%s desc\n        limit %s", table, cursor, key, size)
+	if group != "" {
+		walk = fmt.Sprintf("if %s is null then\n        return query\n        %s;\n    else\n        return query\n        %s;\n    end if;",
+			group, walk, strings.Replace(walk, "\n        where ", fmt.Sprintf("\n        where t.%s = %s and ", quoteIdent(r.GroupColumn), group), 1))
+	} else {
+		walk = "return query\n        " + walk + ";"
+	}
 
 	var body []string
 	body = append(body, fmt.Sprintf(`    if %s is null or %s < 1 or %s > %d then
@@ -55,11 +68,11 @@ func pageStatements(m *lang.Model, r *lang.ResourceModel) []Statement {
 	var arms []string
 	declare := ""
 	if everyone {
-		body = append(body, "    return query\n        "+walk+";")
+		body = append(body, "    "+walk)
 	} else {
 		if m.Groups.AdminRole != "" {
-			body = append(body, fmt.Sprintf("    if (select iam.has_realm_role(%s)) then\n        return query\n        %s;\n        return;\n    end if;",
-				quoteLiteral(m.Groups.AdminRole), walk))
+			body = append(body, fmt.Sprintf("    if (select iam.has_realm_role(%s)) then\n    %s\n        return;\n    end if;",
+				quoteLiteral(m.Groups.AdminRole), strings.ReplaceAll(walk, "\n", "\n    ")))
 		}
 		ownerReads := r.OwnerColumn != "" && r.Owner[lang.Read]
 		groupRole := r.GroupMinRole(lang.Read)
@@ -76,13 +89,14 @@ func pageStatements(m *lang.Model, r *lang.ResourceModel) []Statement {
 		owner, gcol := quoteIdent(r.OwnerColumn), quoteIdent(r.GroupColumn)
 		if ownerReads {
 			filter := ""
-			switch {
-			case groupRole != "":
-				// Asked for one group the caller reads as a member: the
-				// group arm has all of its rows, the caller's too.
-				filter = fmt.Sprintf("\n          and (%s is null or (t.%s = %s and not %s = any (page.caller_groups)))", group, gcol, group, group)
-			case r.GroupColumn != "":
+			if group != "" {
 				filter = fmt.Sprintf("\n          and (%s is null or t.%s = %s)", group, gcol, group)
+			}
+			if groupRole != "" {
+				// Asked for one group the caller reads as a member, the
+				// group arm has all its rows, the caller's too. (No column
+				// in it: the plan tests it once, not per row.)
+				filter += fmt.Sprintf("\n          and (%s is null or not %s = any (page.caller_groups))", group, group)
 			}
 			arms = append(arms, fmt.Sprintf("select t.* from %s t\n        where t.%s = page.caller_id%s\n          and %s\n        order by t.%s desc\n        limit %s",
 				table, owner, filter, cursor, key, size))

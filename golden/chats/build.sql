@@ -209,8 +209,9 @@ begin
         (
         select t.* from app.chats t
         where t.owner_id = page.caller_id
-          and (chats_page.group_id is null or (t.group_id = chats_page.group_id and not chats_page.group_id = any (page.caller_groups)))
-          and (chats_page.before is null or t.id < chats_page.before)
+          and (chats_page.group_id is null or t.group_id = chats_page.group_id)
+          and (chats_page.group_id is null or not chats_page.group_id = any (page.caller_groups))
+          and t.id < coalesce(chats_page.before, 9223372036854775807)
         order by t.id desc
         limit chats_page.page_size)
         union all
@@ -220,7 +221,7 @@ begin
             select t.* from app.chats t
             where t.group_id = g.id
               and (chats_page.group_id is not null or t.owner_id is distinct from page.caller_id)
-              and (chats_page.before is null or t.id < chats_page.before)
+              and t.id < coalesce(chats_page.before, 9223372036854775807)
             order by t.id desc
             limit chats_page.page_size) t
         where chats_page.group_id is null or g.id = chats_page.group_id)

@@ -211,8 +211,9 @@ begin
         (
         select t.* from app.todos t
         where t.owner_id = page.caller_id
-          and (todos_page.group_id is null or (t.group_id = todos_page.group_id and not todos_page.group_id = any (page.caller_groups)))
-          and (todos_page.before is null or t.id < todos_page.before)
+          and (todos_page.group_id is null or t.group_id = todos_page.group_id)
+          and (todos_page.group_id is null or not todos_page.group_id = any (page.caller_groups))
+          and t.id < coalesce(todos_page.before, 9223372036854775807)
         order by t.id desc
         limit todos_page.page_size)
         union all
@@ -222,7 +223,7 @@ begin
             select t.* from app.todos t
             where t.group_id = g.id
               and (todos_page.group_id is not null or t.owner_id is distinct from page.caller_id)
-              and (todos_page.before is null or t.id < todos_page.before)
+              and t.id < coalesce(todos_page.before, 9223372036854775807)
             order by t.id desc
             limit todos_page.page_size) t
         where todos_page.group_id is null or g.id = todos_page.group_id)

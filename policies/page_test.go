@@ -1,0 +1,352 @@
+package policies_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// chatsLoad puts 60,000 chats into the groups of planLoad: chat i is in
+// group i % 300 + 1 and written by one of its members.
+const chatsLoad = `
+		set session_replication_role = replica;
+		insert into app.chats (body, owner_id, group_id)
+		select 'chat ' || i, pg_temp.uid(((i % 300 + 1) + 200 * (i % 10)) % 2000)::uuid, i % 300 + 1
+		from generate_series(1, 60000) i;
+		reset session_replication_role;
+		analyze app.chats;`
+
+var pages struct {
+	once sync.Once
+	db   *database
+}
+
+// pagesDB is the plan data set (planLoad) with chats, built and applied;
+// set up once, shared by the page tests (which only read, or undo what
+// they change).
+func pagesDB(t *testing.T) *database {
+	t.Helper()
+	pages.once.Do(func() {
+		db := newDatabase(t, "pages", "schema.sql")
+		script, err := buildScript(".")
+		noError(t, err)
+		_, err = applyScript(t.Context(), db.server, "pages", script)
+		noError(t, err)
+		db.exec(t, planLoad+chatsLoad)
+		pages.db = db
+	})
+	if pages.db == nil {
+		t.Fatal("setting up the pages database failed (see the first test that used it)")
+	}
+	return pages.db
+}
+
+func planUser(k int) person {
+	return keycloakUser(fmt.Sprintf("user%d", k), fmt.Sprintf("00000000-0000-4000-8000-%012d", k))
+}
+
+// pageIDs runs one request and returns the ids in the order returned.
+func pageIDs(t *testing.T, db *database, who person, path, sql string, args ...any) ([]int64, error) {
+	t.Helper()
+	var ids []int64
+	err := requester{t: t, db: db, who: who, path: path}.do("GET", func(tx pgx.Tx) error {
+		rows, err := tx.Query(t.Context(), sql, args...)
+		if err != nil {
+			return err
+		}
+		ids, err = pgx.CollectRows(rows, pgx.RowTo[int64])
+		return err
+	})
+	return ids, err
+}
+
+// TestPageFunctionAnswersAsTheTable: for callers who see many, few and no
+// rows, every page of todos_page and chats_page (first pages, the pages
+// after them by cursor, one group's pages, the group of somebody else, page
+// sizes 1 to 1000) holds exactly the rows PostgREST's
+// /todos?id=lt.<before>&group_id=eq.<g>&order=id.desc&limit=<n> returns
+// under RLS, in the same order.
+func TestPageFunctionAnswersAsTheTable(t *testing.T) {
+	db := pagesDB(t)
+	callers := []struct {
+		who  person
+		sees string // what the caller should see, to make the comparison mean something
+	}{
+		{planUser(1), "own rows and 5 groups"},
+		{planUser(7), "own rows and one group"},
+		{planUser(1999), "own rows and one group"},
+		{keycloakUser("nobody", "00000000-0000-4000-8000-999999999999"), "nothing"},
+	}
+	for _, table := range []string{"todos", "chats"} {
+		for _, c := range callers {
+			t.Run(table+" of "+c.who.name+" ("+c.sees+")", func(t *testing.T) {
+				groups := scalar[[]int64](t, db, "select coalesce(array_agg(group_id order by group_id), '{}') from iam.group_members where user_id = $1", id(c.who))
+				// A group the caller is not in, with rows of others: the
+				// page for it must hold the caller's own rows only.
+				other := scalar[int64](t, db, fmt.Sprintf("select min(group_id) from app.%s where not group_id = any($1) and owner_id <> $2::uuid", table), groups, id(c.who))
+				type ask struct {
+					before any
+					size   int
+					group  any
+				}
+				asks := []ask{{nil, 50, nil}, {nil, 1, nil}, {nil, 7, nil}, {nil, 1000, nil}, {nil, 50, other}}
+				for _, g := range groups {
+					asks = append(asks, ask{nil, 50, g}, ask{nil, 3, g})
+				}
+				seen, nonEmpty := 0, 0
+				for len(asks) > 0 {
+					a := asks[0]
+					asks = asks[1:]
+					where := "($1::bigint is null or id < $1) and ($3::bigint is null or group_id = $3)"
+					want, err := pageIDs(t, db, c.who, "/"+table, fmt.Sprintf("select id from app.%s where %s order by id desc limit $2", table, where), a.before, a.size, a.group)
+					noError(t, err)
+					got, err := pageIDs(t, db, c.who, "/rpc/"+table+"_page", fmt.Sprintf("select id from app.%s_page($1, $2, $3)", table), a.before, a.size, a.group)
+					noError(t, err)
+					if diff := cmp.Diff(want, got); diff != "" {
+						t.Errorf("page before %v, size %d, group %v (-table +page function):\n%s", a.before, a.size, a.group, diff)
+					}
+					seen++
+					if len(got) > 0 {
+						nonEmpty++
+					}
+					// Follow the cursor for three more pages.
+					if a.size == 50 && len(got) == a.size && a.before == nil {
+						for i := range 3 {
+							asks = append(asks, ask{got[len(got)-1] - int64(i*137), 50, a.group})
+						}
+					}
+				}
+				if c.sees == "nothing" && nonEmpty > 0 {
+					t.Errorf("%d of %d pages hold rows for a caller who sees nothing", nonEmpty, seen)
+				}
+				if c.sees != "nothing" && nonEmpty < seen/2 {
+					t.Errorf("only %d of %d pages hold rows: the comparison says little", nonEmpty, seen)
+				}
+			})
+		}
+	}
+}
+
+// TestPageFunctionRefuses: the page functions are the table's reads, not
+// more: anonymous callers have no privilege (HTTP 401), a page size out of
+// range is a clear 22023 (HTTP 400), a blocked user is refused (28000).
+func TestPageFunctionRefuses(t *testing.T) {
+	db := pagesDB(t)
+	user := planUser(1)
+	anonymous := person{name: "anonymous", role: "web_anon"}
+	for _, c := range []struct {
+		name string
+		who  person
+		sql  string
+		want outcome
+	}{
+		{"anonymous", anonymous, "select id from app.todos_page()", denied},
+		{"anonymous, chats", anonymous, "select id from app.chats_page()", denied},
+		{"page size 0", user, "select id from app.todos_page(page_size => 0)", fails("22023", "page_size must be between 1 and 1000")},
+		{"page size 1001", user, "select id from app.chats_page(page_size => 1001)", fails("22023", "page_size must be between 1 and 1000")},
+		{"page size null", user, "select id from app.todos_page(page_size => null)", fails("22023", "page_size must be between 1 and 1000")},
+		{"page size 1000", user, "select id from app.todos_page(page_size => 1000)", outcome{read: true}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := pageIDs(t, db, c.who, "/rpc/todos_page", c.sql)
+			wantError(t, err, c.want)
+		})
+	}
+	t.Run("blocked user", func(t *testing.T) {
+		db.exec(t, fmt.Sprintf("select iam.block_subject('%s', 'test')", id(user)))
+		defer db.exec(t, fmt.Sprintf("select iam.unblock_subject('%s')", id(user)))
+		_, err := pageIDs(t, db, user, "/rpc/todos_page", "select id from app.todos_page()")
+		var pgErr *pgconn.PgError
+		if !errors.As(err, &pgErr) || pgErr.Code != "28000" {
+			t.Errorf("blocked user's page: %v, want SQLSTATE 28000", err)
+		}
+	})
+}
+
+// pagePlan is what a page request read, from auto_explain's plans of the
+// statements it ran (the function's query among them).
+type pagePlan struct {
+	Scans    []string // "<node> <direction> <index>" per scan of the table
+	RowsRead float64  // rows the scans of the table returned, all loops
+	Sorted   float64  // rows into Sort nodes
+}
+
+// explainPage runs sql as who, with auto_explain logging the plans of
+// nested statements, and sums up the scans of table in the plan of the
+// statement whose text contains marker.
+func explainPage(t *testing.T, db *database, who person, table, marker, sql string, settings ...string) pagePlan {
+	t.Helper()
+	cfg := db.su.Config().Copy()
+	var logs []string
+	cfg.OnNotice = func(_ *pgconn.PgConn, n *pgconn.Notice) {
+		if n.Severity == "LOG" {
+			logs = append(logs, n.Message)
+		}
+	}
+	conn, err := pgx.ConnectConfig(t.Context(), cfg)
+	noError(t, err)
+	defer conn.Close(context.Background())
+	claims, err := json.Marshal(who.claims)
+	noError(t, err)
+	tx, err := conn.BeginTx(t.Context(), pgx.TxOptions{AccessMode: pgx.ReadOnly})
+	noError(t, err)
+	defer tx.Rollback(context.Background())
+	for _, s := range append([]string{
+		"load 'auto_explain'",
+		"set local auto_explain.log_min_duration = 0",
+		"set local auto_explain.log_analyze = on",
+		"set local auto_explain.log_timing = off",
+		"set local auto_explain.log_nested_statements = on",
+		"set local auto_explain.log_format = json",
+		"set local client_min_messages = log",
+	}, settings...) {
+		_, err := tx.Exec(t.Context(), s)
+		noError(t, err)
+	}
+	_, err = tx.Exec(t.Context(), "select set_config('role', $1, true), set_config('request.jwt.claims', $2, true)", who.role, string(claims))
+	noError(t, err)
+	rows, err := tx.Query(t.Context(), sql)
+	noError(t, err)
+	rows.Close()
+	noError(t, rows.Err())
+	// The portal of the extended protocol ends (and auto_explain logs its
+	// plan) when the next statement starts.
+	_, err = tx.Exec(t.Context(), "select 1")
+	noError(t, err)
+
+	var plan pagePlan
+	found := false
+	for _, l := range logs {
+		i := strings.Index(l, "{")
+		if i < 0 {
+			continue
+		}
+		var doc struct {
+			Text string         `json:"Query Text"`
+			Plan map[string]any `json:"Plan"`
+		}
+		if err := json.Unmarshal([]byte(l[i:]), &doc); err != nil || !strings.Contains(doc.Text, marker) {
+			continue
+		}
+		found = true
+		var walk func(n map[string]any)
+		walk = func(n map[string]any) {
+			typ, _ := n["Node Type"].(string)
+			rows, _ := n["Actual Rows"].(float64)
+			loops, _ := n["Actual Loops"].(float64)
+			if rel, _ := n["Relation Name"].(string); rel == table && loops > 0 { // a scan never run reads nothing
+				dir, _ := n["Scan Direction"].(string)
+				idx, _ := n["Index Name"].(string)
+				plan.Scans = append(plan.Scans, strings.TrimSpace(typ+" "+dir+" "+idx))
+				plan.RowsRead += rows * loops
+			}
+			if typ == "Sort" {
+				if kids, _ := n["Plans"].([]any); len(kids) == 1 {
+					kid, _ := kids[0].(map[string]any)
+					r, _ := kid["Actual Rows"].(float64)
+					l, _ := kid["Actual Loops"].(float64)
+					plan.Sorted += r * l
+				}
+			}
+			kids, _ := n["Plans"].([]any)
+			for _, k := range kids {
+				if m, ok := k.(map[string]any); ok {
+					walk(m)
+				}
+			}
+		}
+		walk(doc.Plan)
+	}
+	if !found {
+		t.Fatalf("no plan of a statement containing %q among %d logged plans", marker, len(logs))
+	}
+	return plan
+}
+
+// pageProblems says why a plan is not a page read: anything but backward
+// walks of the given indexes, or more rows read or sorted than a page per
+// walk.
+func pageProblems(p pagePlan, pageSize, walks int, indexes ...string) []string {
+	var out []string
+	for _, s := range p.Scans {
+		ok := false
+		for _, ix := range indexes {
+			if s == "Index Scan Backward "+ix {
+				ok = true
+			}
+		}
+		if !ok {
+			out = append(out, fmt.Sprintf("scan %q is not a backward walk of %v", s, indexes))
+		}
+	}
+	if len(p.Scans) == 0 {
+		out = append(out, "no scan of the table")
+	}
+	if limit := float64(pageSize * walks); p.RowsRead > limit {
+		out = append(out, fmt.Sprintf("read %.0f rows, more than a page of %d per walk (%d walks)", p.RowsRead, pageSize, walks))
+	}
+	if limit := float64(pageSize * walks); p.Sorted > limit {
+		out = append(out, fmt.Sprintf("sorted %.0f rows, more than a page of %d per walk", p.Sorted, pageSize))
+	}
+	return out
+}
+
+// TestPageFunctionReadsAPage: the page function reads at most a page per
+// policy arm (per group for the group arm), each a backward walk of the
+// (column, id) index, with no bitmap scan and no sort of everything the
+// caller sees; and the same check reports the table's own list page under
+// RLS, which reads every visible row and sorts them, so it can fail.
+func TestPageFunctionReadsAPage(t *testing.T) {
+	db := pagesDB(t)
+	user1 := planUser(1)
+	groups := scalar[[]int64](t, db, "select array_agg(group_id order by group_id) from iam.group_members where user_id = $1", id(user1))
+	todos := []string{"todos_owner_id_id_iam_idx", "todos_group_id_id_iam_idx"}
+	chats := []string{"chats_owner_id_id_iam_idx", "chats_group_id_id_iam_idx"}
+	cases := []struct {
+		name, table, marker, sql string
+		size, walks              int
+		indexes                  []string
+		wantProblems             bool
+	}{
+		{"todos, first page", "todos", "union all", "select * from app.todos_page()", 50, 1 + len(groups), todos, false},
+		{"todos, page after a cursor", "todos", "union all", "select * from app.todos_page(before => 250000)", 50, 1 + len(groups), todos, false},
+		{"todos, one group", "todos", "union all", fmt.Sprintf("select * from app.todos_page(group_id => %d)", groups[1]), 50, 2, todos, false},
+		{"chats, one group", "chats", "union all", fmt.Sprintf("select * from app.chats_page(group_id => %d, page_size => 20)", groups[0]), 20, 2, chats, false},
+		{"chats, every group", "chats", "union all", "select * from app.chats_page()", 50, 1 + len(groups), chats, false},
+		// PL/pgSQL keeps a generic plan after a few calls on a connection
+		// (PostgREST's connections live long): it must read a page too.
+		{"todos, first page, generic plan", "todos", "union all", "select * from app.todos_page()", 50, 1 + len(groups), todos, false},
+		{"todos, page after a cursor, generic plan", "todos", "union all", "select * from app.todos_page(before => 250000)", 50, 1 + len(groups), todos, false},
+		{"chats, one group, generic plan", "chats", "union all", fmt.Sprintf("select * from app.chats_page(group_id => %d)", groups[2]), 50, 2, chats, false},
+		{"the table's list page under RLS (the check can fail)", "todos", "order by id desc", "select * from app.todos order by id desc limit 50", 50, 1, todos, true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var settings []string
+			if strings.HasSuffix(c.name, "generic plan") {
+				settings = append(settings, "set local plan_cache_mode = force_generic_plan")
+			}
+			plan := explainPage(t, db, user1, c.table, c.marker, c.sql, settings...)
+			problems := pageProblems(plan, c.size, c.walks, c.indexes...)
+			t.Logf("%s: %+v", c.sql, plan)
+			if c.wantProblems && len(problems) == 0 {
+				t.Errorf("plan %+v passes the page check, want it reported", plan)
+			}
+			if !c.wantProblems && len(problems) > 0 {
+				t.Errorf("plan %+v:\n%s", plan, strings.Join(problems, "\n"))
+			}
+			if !c.wantProblems && !slices.ContainsFunc(plan.Scans, func(s string) bool { return strings.HasSuffix(s, c.indexes[1]) }) {
+				t.Errorf("plan %+v: the group index is never walked", plan)
+			}
+		})
+	}
+}
