@@ -61,6 +61,35 @@ const myAdminGroups = `array(select m.group_id from iam.group_members m where m.
 
 func userArg(j *job) []any { return []any{j.user.ID} }
 
+// todosListFloors answer Q1 on todos: the page function's request too.
+var todosListFloors = []Floor{
+	{Name: "or", Args: userArg, SQL: `select * from app.todos
+where owner_id = $1 or group_id = any (` + myGroups + `)
+order by id desc limit 50`},
+	{Name: "union all", Args: userArg, SQL: `select * from (
+  (select * from app.todos where owner_id = $1 order by id desc limit 50)
+  union all
+  (select * from app.todos where group_id = any (` + myGroups + `) and owner_id <> $1 order by id desc limit 50)
+) t order by id desc limit 50`},
+	{Name: "union all, lateral per group", Args: userArg, SQL: `select * from (
+  (select * from app.todos where owner_id = $1 order by id desc limit 50)
+  union all
+  (select t.* from iam.group_members m
+   cross join lateral (select * from app.todos t where t.group_id = m.group_id and t.owner_id <> $1 order by t.id desc limit 50) t
+   where m.user_id = $1::text)
+) t order by id desc limit 50`},
+}
+
+// chatsListFloors answer Q1 on one group's chats: the page function's request too.
+var chatsListFloors = []Floor{
+	{Name: "or", Args: func(j *job) []any { return []any{j.user.ID, j.group} }, SQL: `select * from app.chats
+where group_id = $2 and (owner_id = $1 or group_id = any (` + myGroups + `))
+order by id desc limit 50`},
+	{Name: "exists", Args: func(j *job) []any { return []any{j.user.ID, j.group} }, SQL: `select * from app.chats
+where group_id = $2 and (owner_id = $1 or exists (select from iam.group_members m where m.user_id = $1::text and m.group_id = $2))
+order by id desc limit 50`},
+}
+
 // Queries are the benchmarked requests, in report order.
 func Queries() []*Query {
 	return []*Query{
@@ -68,36 +97,25 @@ func Queries() []*Query {
 			Key: "q1-todos", Name: "Q1 todos list", Kind: kindTodosList, Method: "GET", Path: "/todos", Rows: true, Special: true,
 			RLS:     `select * from app.todos order by id desc limit 50`,
 			RLSArgs: func(*job) []any { return nil },
-			Floors: []Floor{
-				{Name: "or", Args: userArg, SQL: `select * from app.todos
-where owner_id = $1 or group_id = any (` + myGroups + `)
-order by id desc limit 50`},
-				{Name: "union all", Args: userArg, SQL: `select * from (
-  (select * from app.todos where owner_id = $1 order by id desc limit 50)
-  union all
-  (select * from app.todos where group_id = any (` + myGroups + `) and owner_id <> $1 order by id desc limit 50)
-) t order by id desc limit 50`},
-				{Name: "union all, lateral per group", Args: userArg, SQL: `select * from (
-  (select * from app.todos where owner_id = $1 order by id desc limit 50)
-  union all
-  (select t.* from iam.group_members m
-   cross join lateral (select * from app.todos t where t.group_id = m.group_id and t.owner_id <> $1 order by t.id desc limit 50) t
-   where m.user_id = $1::text)
-) t order by id desc limit 50`},
-			},
+			Floors:  todosListFloors,
 		},
 		{
 			Key: "q1-chats", Name: "Q1 chats list (one group)", Kind: kindChatsList, Method: "GET", Path: "/chats", Rows: true, Special: true,
 			RLS:     `select * from app.chats where group_id = $1 order by id desc limit 50`,
 			RLSArgs: func(j *job) []any { return []any{j.group} },
-			Floors: []Floor{
-				{Name: "or", Args: func(j *job) []any { return []any{j.user.ID, j.group} }, SQL: `select * from app.chats
-where group_id = $2 and (owner_id = $1 or group_id = any (` + myGroups + `))
-order by id desc limit 50`},
-				{Name: "exists", Args: func(j *job) []any { return []any{j.user.ID, j.group} }, SQL: `select * from app.chats
-where group_id = $2 and (owner_id = $1 or exists (select from iam.group_members m where m.user_id = $1::text and m.group_id = $2))
-order by id desc limit 50`},
-			},
+			Floors:  chatsListFloors,
+		},
+		{
+			Key: "q1-todos-page", Name: "Q1 todos page (todos_page)", Kind: kindTodosList, Method: "GET", Path: "/rpc/todos_page", Rows: true, Special: true,
+			RLS:     `select * from app.todos_page()`,
+			RLSArgs: func(*job) []any { return nil },
+			Floors:  todosListFloors,
+		},
+		{
+			Key: "q1-chats-page", Name: "Q1 chats page, one group (chats_page)", Kind: kindChatsList, Method: "GET", Path: "/rpc/chats_page?group_id={group}", Rows: true, Special: true,
+			RLS:     `select * from app.chats_page(group_id => $1)`,
+			RLSArgs: func(j *job) []any { return []any{j.group} },
+			Floors:  chatsListFloors,
 		},
 		{
 			Key: "q2-read", Name: "Q2 read todo by id", Kind: kindReadByID, Method: "GET", Path: "/todos?id=eq.{id}", Rows: true,

@@ -18,6 +18,8 @@ type Goal struct {
 var Goals = []Goal{
 	{"Q1 todos list", "q1-todos", ClassRandom, 1.2},
 	{"Q1 chats list (one group)", "q1-chats", ClassRandom, 1.2},
+	{"Q1 todos page (todos_page)", "q1-todos-page", ClassRandom, 1.2},
+	{"Q1 chats page, one group (chats_page)", "q1-chats-page", ClassRandom, 1.2},
 	{"Q2 read by id", "q2-read", ClassRandom, 1.2},
 	{"Q3 update", "q3-update", ClassRandom, 1.2},
 	{"Q6 delete", "q6-delete", ClassRandom, 1.2},
@@ -26,6 +28,15 @@ var Goals = []Goal{
 	{"Q5 insert chat into group", "q5-chat", ClassRandom, 1.3},
 	{"Q1 todos list", "q1-todos", ClassMany, 1.5},
 	{"Q1 todos list", "q1-todos", ClassBig, 1.5},
+	{"Q1 todos page (todos_page)", "q1-todos-page", ClassMany, 1.5},
+	{"Q1 todos page (todos_page)", "q1-todos-page", ClassBig, 1.5},
+}
+
+// growthKeys are the requests the growth target is checked on: the list
+// page of the table, and of its page function.
+var growthKeys = []struct{ key, name string }{
+	{"q1-todos", "Q1 todos list"},
+	{"q1-todos-page", "Q1 todos page (todos_page)"},
 }
 
 // MaxGrowth is the growth target: Q1's median (random user) at ten times
@@ -61,18 +72,19 @@ func CheckGoals(results []*Result) []Check {
 	return out
 }
 
-// CheckGrowth compares Q1 (random user) between each size and the size ten
-// times larger, per configuration and clients value, when both were run.
+// CheckGrowth compares Q1 (random user; the table's list page and the page
+// function's) between each size and the size ten times larger, per
+// configuration and clients value, when both were run.
 func CheckGrowth(sizes []*SizeReport) []Check {
 	bySize := map[int]*SizeReport{}
 	for _, sr := range sizes {
 		bySize[sr.Rows] = sr
 	}
 	// q1 is the RLS median of Q1 for a random user in one configuration.
-	q1 := func(sr *SizeReport, config string, clients int) float64 {
+	q1 := func(sr *SizeReport, key, config string, clients int) float64 {
 		for _, cr := range sr.Configs {
 			for _, r := range cr.Results {
-				if cr.Name == config && r.Key == "q1-todos" && r.User == ClassRandom && r.Clients == clients {
+				if cr.Name == config && r.Key == key && r.User == ClassRandom && r.Clients == clients {
 					return r.RLS.MedianMS
 				}
 			}
@@ -85,21 +97,23 @@ func CheckGrowth(sizes []*SizeReport) []Check {
 		if !ok {
 			continue
 		}
-		for _, cr := range small.Configs {
-			for _, r := range cr.Results {
-				if r.Key != "q1-todos" || r.User != ClassRandom || r.RLS.MedianMS == 0 {
-					continue
+		for _, g := range growthKeys {
+			for _, cr := range small.Configs {
+				for _, r := range cr.Results {
+					if r.Key != g.key || r.User != ClassRandom || r.RLS.MedianMS == 0 {
+						continue
+					}
+					b := q1(big, g.key, cr.Name, r.Clients)
+					if b == 0 {
+						continue
+					}
+					growth := b / r.RLS.MedianMS
+					out = append(out, Check{
+						Target:  fmt.Sprintf("%s median at %d rows / at %d rows (%s): <= %.1f", g.name, big.Rows, small.Rows, cr.Name, MaxGrowth),
+						User:    string(ClassRandom),
+						Clients: r.Clients, Limit: MaxGrowth, Value: growth, Met: growth <= MaxGrowth,
+					})
 				}
-				b := q1(big, cr.Name, r.Clients)
-				if b == 0 {
-					continue
-				}
-				growth := b / r.RLS.MedianMS
-				out = append(out, Check{
-					Target:  fmt.Sprintf("Q1 todos list median at %d rows / at %d rows (%s): <= %.1f", big.Rows, small.Rows, cr.Name, MaxGrowth),
-					User:    string(ClassRandom),
-					Clients: r.Clients, Limit: MaxGrowth, Value: growth, Met: growth <= MaxGrowth,
-				})
 			}
 		}
 	}

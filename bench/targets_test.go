@@ -36,6 +36,13 @@ func TestCheckGoals(t *testing.T) {
 			{Target: "Q1 todos list: ratio <= 1.5", User: "user in 50 groups", Clients: 1, Limit: 1.5, Value: 1.4, Met: true},
 			{Target: "Q1 todos list: ratio <= 1.5", User: "user seeing 100k todos", Clients: 1, Limit: 1.5, Value: 55, Met: false},
 		}},
+		{"the page function is held to the list page's targets", []*Result{
+			res("q1-todos-page", ClassRandom, 1, 1.1), res("q1-chats-page", ClassRandom, 1, 1.3), res("q1-todos-page", ClassBig, 1, 1.2),
+		}, []Check{
+			{Target: "Q1 todos page (todos_page): ratio <= 1.2", User: "random user", Clients: 1, Limit: 1.2, Value: 1.1, Met: true},
+			{Target: "Q1 chats page, one group (chats_page): ratio <= 1.2", User: "random user", Clients: 1, Limit: 1.2, Value: 1.3, Met: false},
+			{Target: "Q1 todos page (todos_page): ratio <= 1.5", User: "user seeing 100k todos", Clients: 1, Limit: 1.5, Value: 1.2, Met: true},
+		}},
 		{"a run that measured nothing checks nothing", []*Result{res("q2-read", ClassRandom, 1, 0)}, nil},
 	}
 	for _, c := range cases {
@@ -48,16 +55,21 @@ func TestCheckGoals(t *testing.T) {
 }
 
 func TestCheckGrowth(t *testing.T) {
-	size := func(rows int, q1 float64) *SizeReport {
-		return &SizeReport{Rows: rows, Configs: []*ConfigReport{{Config: Config{Name: "default"}, Results: []*Result{
+	size := func(rows int, q1 float64, page ...float64) *SizeReport {
+		results := []*Result{
 			{Key: "q1-todos", User: ClassRandom, Clients: 1, RLS: Stats{MedianMS: q1}},
 			{Key: "q1-todos", User: ClassBig, Clients: 1, RLS: Stats{MedianMS: 1000}}, // not the growth target's user
-		}}}}
+		}
+		for _, p := range page {
+			results = append(results, &Result{Key: "q1-todos-page", User: ClassRandom, Clients: 1, RLS: Stats{MedianMS: p}})
+		}
+		return &SizeReport{Rows: rows, Configs: []*ConfigReport{{Config: Config{Name: "default"}, Results: results}}}
 	}
-	got := CheckGrowth([]*SizeReport{size(100000, 0.5), size(1000000, 0.7), size(10000000, 4.2)})
+	got := CheckGrowth([]*SizeReport{size(100000, 0.5), size(1000000, 0.7, 0.3), size(10000000, 4.2, 0.33)})
 	want := []Check{
 		{Target: "Q1 todos list median at 1000000 rows / at 100000 rows (default): <= 1.5", User: "random user", Clients: 1, Limit: 1.5, Value: 0.7 / 0.5, Met: true},
 		{Target: "Q1 todos list median at 10000000 rows / at 1000000 rows (default): <= 1.5", User: "random user", Clients: 1, Limit: 1.5, Value: 4.2 / 0.7, Met: false},
+		{Target: "Q1 todos page (todos_page) median at 10000000 rows / at 1000000 rows (default): <= 1.5", User: "random user", Clients: 1, Limit: 1.5, Value: 0.33 / 0.3, Met: true},
 	}
 	if diff := cmp.Diff(want, got, cmpopts.EquateApprox(0, 1e-9)); diff != "" {
 		t.Errorf("CheckGrowth (-want +got):\n%s", diff)
@@ -68,7 +80,7 @@ func TestCheckGrowth(t *testing.T) {
 
 	var out bytes.Buffer
 	printChecks(&out, "growth", want)
-	for _, s := range []string{"growth: 1 of 2 met", "| yes", "| NO"} {
+	for _, s := range []string{"growth: 2 of 3 met", "| yes", "| NO"} {
 		if !strings.Contains(out.String(), s) {
 			t.Errorf("printed checks lack %q:\n%s", s, out.String())
 		}
