@@ -46,33 +46,32 @@ func pageStatements(m *lang.Model, r *lang.ResourceModel) []Statement {
 	// a later page would read every row before it); the catalog check makes
 	// sure the key is an integer.
 	cursor := fmt.Sprintf("t.%s < coalesce(%s, %d)", key, before, int64(maxBigint))
-	// walk is the page of a caller who may read every row: the primary key
-	// backwards, or one group's (group, key) index.
-	walk := fmt.Sprintf("select t.* from %s t\n        where %s\n        order by t.%s desc\n        limit %s", table, cursor, key, size)
-	if group != "" {
-		walk = fmt.Sprintf("if %s is null then\n        return query\n        %s;\n    else\n        return query\n        %s;\n    end if;",
-			group, walk, strings.Replace(walk, "\n        where ", fmt.Sprintf("\n        where t.%s = %s and ", quoteIdent(r.GroupColumn), group), 1))
-	} else {
-		walk = "return query\n        " + walk + ";"
+	// walk is one ordered index walk, under the policies like every read.
+	walk := func(where string) string {
+		return fmt.Sprintf("return query\n        select t.* from %s t\n        where %s%s\n        order by t.%s desc\n        limit %s;", table, where, cursor, key, size)
 	}
 
-	var body []string
-	body = append(body, fmt.Sprintf(`    if %s is null or %s < 1 or %s > %d then
+	body := []string{fmt.Sprintf(`    if %s is null or %s < 1 or %s > %d then
         raise exception using errcode = '22023',
             message = 'page_size must be between 1 and %d',
             detail = pg_catalog.format('page_size is %%s.', coalesce(%s::text, 'null')),
             hint = 'Ask for at most %d rows; for the next page pass the last row''s %s as before.';
-    end if;`, size, size, size, MaxPageSize, MaxPageSize, size, MaxPageSize, strings.ReplaceAll(r.PageKey, "'", "''")))
-
+    end if;`, size, size, size, MaxPageSize, MaxPageSize, size, MaxPageSize, strings.ReplaceAll(r.PageKey, "'", "''"))}
+	if group != "" {
+		// One group: its (group, key) index in order, the policies deciding
+		// each row (every row for a member who reads it; for anyone else
+		// only what another arm lets them see, found along the same walk).
+		body = append(body, fmt.Sprintf("    if %s is not null then\n        %s\n        return;\n    end if;",
+			group, strings.ReplaceAll(walk(fmt.Sprintf("t.%s = %s\n          and ", quoteIdent(r.GroupColumn), group)), "\n", "\n    ")))
+	}
 	everyone := r.Authenticated[lang.Read] || r.Anonymous[lang.Read]
-	var arms []string
 	declare := ""
 	if everyone {
-		body = append(body, "    "+walk)
+		body = append(body, "    "+walk(""))
 	} else {
 		if m.Groups.AdminRole != "" {
-			body = append(body, fmt.Sprintf("    if (select iam.has_realm_role(%s)) then\n    %s\n        return;\n    end if;",
-				quoteLiteral(m.Groups.AdminRole), strings.ReplaceAll(walk, "\n", "\n    ")))
+			body = append(body, fmt.Sprintf("    if (select iam.has_realm_role(%s)) then\n        %s\n        return;\n    end if;",
+				quoteLiteral(m.Groups.AdminRole), strings.ReplaceAll(walk(""), "\n", "\n    ")))
 		}
 		ownerReads := r.OwnerColumn != "" && r.Owner[lang.Read]
 		groupRole := r.GroupMinRole(lang.Read)
@@ -87,30 +86,20 @@ func pageStatements(m *lang.Model, r *lang.ResourceModel) []Statement {
 		}
 		declare = "declare\n" + strings.Join(decls, "\n") + "\n"
 		owner, gcol := quoteIdent(r.OwnerColumn), quoteIdent(r.GroupColumn)
+		var arms []string
 		if ownerReads {
-			filter := ""
-			if group != "" {
-				filter = fmt.Sprintf("\n          and (%s is null or t.%s = %s)", group, gcol, group)
-			}
-			if groupRole != "" {
-				// Asked for one group the caller reads as a member, the
-				// group arm has all its rows, the caller's too. (No column
-				// in it: the plan tests it once, not per row.)
-				filter += fmt.Sprintf("\n          and (%s is null or not %s = any (page.caller_groups))", group, group)
-			}
-			arms = append(arms, fmt.Sprintf("select t.* from %s t\n        where t.%s = page.caller_id%s\n          and %s\n        order by t.%s desc\n        limit %s",
-				table, owner, filter, cursor, key, size))
+			arms = append(arms, fmt.Sprintf("select t.* from %s t\n        where t.%s = page.caller_id\n          and %s\n        order by t.%s desc\n        limit %s",
+				table, owner, cursor, key, size))
 		}
 		if groupRole != "" {
 			notMine := ""
 			if ownerReads {
 				// The owner arm has the caller's own rows.
-				notMine = fmt.Sprintf("\n              and (%s is not null or t.%s is distinct from page.caller_id)", group, owner)
+				notMine = fmt.Sprintf("\n              and t.%s is distinct from page.caller_id", owner)
 			}
 			arms = append(arms, fmt.Sprintf("select t.* from (select distinct unnest(page.caller_groups) as id) g\n"+
-				"        cross join lateral (\n            select t.* from %s t\n            where t.%s = g.id%s\n              and %s\n            order by t.%s desc\n            limit %s) t\n"+
-				"        where %s is null or g.id = %s",
-				table, gcol, notMine, cursor, key, size, group, group))
+				"        cross join lateral (\n            select t.* from %s t\n            where t.%s = g.id%s\n              and %s\n            order by t.%s desc\n            limit %s) t",
+				table, gcol, notMine, cursor, key, size))
 		}
 		switch len(arms) {
 		case 1:
@@ -139,9 +128,9 @@ func pageStatements(m *lang.Model, r *lang.ResourceModel) []Statement {
 		{
 			Why: fmt.Sprintf("List pages by %s: the policy is a filter, so /%s?order=%s.desc&limit=50 reads every row the caller can see and sorts them; "+
 				"this walks the (column, %s) indexes once per policy arm and stops after a page. It runs as the caller, so RLS still decides every row. "+
-				"Bitmap scans, parallel workers and JIT are off inside: none of them can stop after a page.", r.PageKey, r.Table, r.PageKey, r.PageKey),
+				"Bitmap scans, parallel workers and JIT are off inside (none of them can stop after a page), and its plans are generic: planned once per connection, not per call.", r.PageKey, r.Table, r.PageKey, r.PageKey),
 			SQL: fmt.Sprintf("create or replace function %s(%s)\n    returns setof %s\n    language plpgsql stable security invoker\n"+
-				"    set search_path = pg_catalog, pg_temp\n    set enable_bitmapscan = off\n    set max_parallel_workers_per_gather = 0\n    set jit = off\n"+
+				"    set search_path = pg_catalog, pg_temp\n    set enable_bitmapscan = off\n    set max_parallel_workers_per_gather = 0\n    set jit = off\n    set plan_cache_mode = force_generic_plan\n"+
 				"as $fn$\n<<page>>\n%sbegin\n%s\nend\n$fn$;",
 				name, strings.Join(params, ", "), table, declare, strings.Join(body, "\n")),
 		},

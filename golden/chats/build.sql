@@ -182,7 +182,7 @@ create policy "iam: authenticated can delete" on app.chats
         or group_id = any ((select iam.group_ids('admin'))::bigint[]));
 comment on policy "iam: authenticated can delete" on app.chats is 'iamc: owner can delete (policies/chats.iam:10); group admin can delete (policies/chats.iam:12)';
 
--- List pages by id: the policy is a filter, so /chats?order=id.desc&limit=50 reads every row the caller can see and sorts them; this walks the (column, id) indexes once per policy arm and stops after a page. It runs as the caller, so RLS still decides every row. Bitmap scans, parallel workers and JIT are off inside: none of them can stop after a page.
+-- List pages by id: the policy is a filter, so /chats?order=id.desc&limit=50 reads every row the caller can see and sorts them; this walks the (column, id) indexes once per policy arm and stops after a page. It runs as the caller, so RLS still decides every row. Bitmap scans, parallel workers and JIT are off inside (none of them can stop after a page), and its plans are generic: planned once per connection, not per call.
 create or replace function app.chats_page(before app.chats.id%type default null, page_size integer default 50, group_id bigint default null)
     returns setof app.chats
     language plpgsql stable security invoker
@@ -190,6 +190,7 @@ create or replace function app.chats_page(before app.chats.id%type default null,
     set enable_bitmapscan = off
     set max_parallel_workers_per_gather = 0
     set jit = off
+    set plan_cache_mode = force_generic_plan
 as $fn$
 <<page>>
 declare
@@ -202,6 +203,15 @@ begin
             detail = pg_catalog.format('page_size is %s.', coalesce(chats_page.page_size::text, 'null')),
             hint = 'Ask for at most 1000 rows; for the next page pass the last row''s id as before.';
     end if;
+    if chats_page.group_id is not null then
+        return query
+            select t.* from app.chats t
+            where t.group_id = chats_page.group_id
+              and t.id < coalesce(chats_page.before, 9223372036854775807)
+            order by t.id desc
+            limit chats_page.page_size;
+        return;
+    end if;
     page.caller_id := iam.user_id_uuid('sub');
     page.caller_groups := coalesce(iam.group_ids('member'), '{}');
     return query
@@ -209,8 +219,6 @@ begin
         (
         select t.* from app.chats t
         where t.owner_id = page.caller_id
-          and (chats_page.group_id is null or t.group_id = chats_page.group_id)
-          and (chats_page.group_id is null or not chats_page.group_id = any (page.caller_groups))
           and t.id < coalesce(chats_page.before, 9223372036854775807)
         order by t.id desc
         limit chats_page.page_size)
@@ -220,11 +228,10 @@ begin
         cross join lateral (
             select t.* from app.chats t
             where t.group_id = g.id
-              and (chats_page.group_id is not null or t.owner_id is distinct from page.caller_id)
+              and t.owner_id is distinct from page.caller_id
               and t.id < coalesce(chats_page.before, 9223372036854775807)
             order by t.id desc
-            limit chats_page.page_size) t
-        where chats_page.group_id is null or g.id = chats_page.group_id)
+            limit chats_page.page_size) t)
     ) p
     order by p.id desc
     limit chats_page.page_size;
