@@ -181,6 +181,7 @@ type run struct {
 	searchPath    string
 	rec           *Record
 	tables        []*managedTable
+	gone          []goneFunction // page functions the build no longer creates
 	plan          *Plan
 	desired       Snapshot
 }
@@ -239,6 +240,9 @@ func (r *run) prepare(ctx context.Context) error {
 		return err
 	}
 	if err := r.resolveTables(ctx); err != nil {
+		return err
+	}
+	if r.gone, err = r.goneFunctions(ctx); err != nil {
 		return err
 	}
 	sc := r.scope()
@@ -500,6 +504,14 @@ func (r *run) scope() *scope {
 				seen[q] = true
 				sc.indexes = append(sc.indexes, q)
 			}
+		}
+	}
+	// Page functions the build no longer creates are read too, so that the
+	// plan shows their drop.
+	if len(r.gone) > 0 {
+		sc.functions = slices.Clone(sc.functions)
+		for _, g := range r.gone {
+			sc.functions = append(sc.functions, g.name)
 		}
 	}
 	return sc

@@ -561,3 +561,51 @@ func TestGroupsRemoved(t *testing.T) {
 		t.Errorf("plan after apply:\n%s", text(t, p))
 	}
 }
+
+// TestPageByAddedAndRemoved: adding `page by id` replaces the one-column
+// owner and group indexes with (column, id) ones and creates the page
+// function; removing it drops the function and brings the one-column
+// indexes back; no row is touched, and the plan after each apply is clean.
+func TestPageByAddedAndRemoved(t *testing.T) {
+	e := newEnv(t, allFiles)
+	e.apply(Options{})
+	e.exec(`insert into app.todos (title, owner_id) values ('a', gen_random_uuid())`)
+	indexes := `select string_agg(c.relname, ',' order by c.relname) from pg_index i join pg_class c on c.oid = i.indexrelid
+	    where i.indrelid = 'app.todos'::regclass and c.relname like '%iam_idx'`
+	page := `select (to_regprocedure('app.todos_page(bigint, integer, bigint)') is not null)::text`
+	if got := e.query(indexes); got != "todos_group_id_iam_idx,todos_owner_id_iam_idx" {
+		t.Fatalf("indexes before page by: %s", got)
+	}
+
+	paged := strings.Replace(todosFile, "  group column group_id\n", "  group column group_id\n  page by id\n", 1)
+	e.files(with(allFiles, "todos.iam", paged))
+	e.apply(Options{})
+	if got := e.query(indexes); got != "todos_group_id_id_iam_idx,todos_owner_id_id_iam_idx" {
+		t.Errorf("indexes with page by: %s", got)
+	}
+	if got := e.query(page); got != "true" {
+		t.Error("no page function after page by")
+	}
+	if p := e.plan(); p.HasChanges() || len(p.Drift) != 0 {
+		t.Errorf("plan after applying page by:\n%s", text(t, p))
+	}
+
+	e.files(allFiles)
+	p := e.plan()
+	if !strings.Contains(text(t, p), "todos_page") {
+		t.Errorf("the plan does not drop todos_page:\n%s", text(t, p))
+	}
+	e.apply(Options{})
+	if got := e.query(page); got != "false" {
+		t.Error("the page function outlived page by")
+	}
+	if got := e.query(indexes); got != "todos_group_id_iam_idx,todos_owner_id_iam_idx" {
+		t.Errorf("indexes after page by went: %s", got)
+	}
+	if got := e.query(`select count(*)::text from app.todos`); got != "1" {
+		t.Errorf("rows after the changes: %s, want 1", got)
+	}
+	if p := e.plan(); p.HasChanges() || len(p.Drift) != 0 {
+		t.Errorf("plan after removing page by:\n%s", text(t, p))
+	}
+}

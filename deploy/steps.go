@@ -138,9 +138,16 @@ func (r *run) steps(ctx context.Context) ([]step, []Object, error) {
 //   - on a resource: an index the last apply created that the build no
 //     longer creates, and a group foreign key on another column or with
 //     another ON DELETE than the files say (the build adds the right one).
+//   - a page function the last apply created that the build no longer
+//     creates (`page by` or the resource went). (The group API stays when
+//     the groups block goes: see TestGroupsRemoved.)
 func (r *run) cleanup(ctx context.Context) ([]step, error) {
+	var out []step
+	for _, g := range r.gone {
+		out = append(out, step{section: "functions no longer in the files", sql: "drop function if exists " + g.signature + ";"})
+	}
 	if len(r.tables) == 0 {
-		return nil, nil
+		return out, nil
 	}
 	byOID := map[uint32]*managedTable{}
 	var oids []uint32
@@ -148,7 +155,6 @@ func (r *run) cleanup(ctx context.Context) ([]step, error) {
 		byOID[t.oid] = t
 		oids = append(oids, t.oid)
 	}
-	var out []step
 	add := func(t *managedTable, format string, args ...any) {
 		section := "resource " + t.Name
 		if t.model == nil {
@@ -262,6 +268,53 @@ func (r *run) cleanup(ctx context.Context) ([]step, error) {
 			continue
 		}
 		add(t, "drop index if exists %s;", qualify(q.schema, q.name))
+	}
+	return out, rows.Err()
+}
+
+// goneFunction is a page function the last apply created and the build no
+// longer creates.
+type goneFunction struct {
+	name      qualifiedName
+	signature string // regprocedure, for the drop
+}
+
+// goneFunctions finds the page functions (known by the comment iamc gives
+// them) that the last apply recorded and the build no longer creates, with
+// their exact signatures.
+func (r *run) goneFunctions(ctx context.Context) ([]goneFunction, error) {
+	if r.rec == nil {
+		return nil, nil
+	}
+	built := map[qualifiedName]bool{}
+	for _, f := range r.a.functions {
+		built[f] = true
+	}
+	var fs, fn []string
+	for _, f := range unstored(r.rec.scope.Functions) {
+		if f.schema != "iam" && !built[f] {
+			fs, fn = append(fs, f.schema), append(fn, f.name)
+		}
+	}
+	if len(fs) == 0 {
+		return nil, nil
+	}
+	rows, err := r.tx.Query(ctx, `select n.nspname, p.proname, p.oid::regprocedure::text
+	    from pg_proc p join pg_namespace n on n.oid = p.pronamespace
+	    where (n.nspname, p.proname) in (select * from unnest($1::text[], $2::text[]))
+	      and obj_description(p.oid, 'pg_proc') like 'iamc (page by %'
+	    order by 3`, fs, fn)
+	if err != nil {
+		return nil, fmt.Errorf("reading the functions iamc no longer creates: %w", err)
+	}
+	defer rows.Close()
+	var out []goneFunction
+	for rows.Next() {
+		var g goneFunction
+		if err := rows.Scan(&g.name.schema, &g.name.name, &g.signature); err != nil {
+			return nil, fmt.Errorf("reading the functions iamc no longer creates: %w", err)
+		}
+		out = append(out, g)
 	}
 	return out, rows.Err()
 }
