@@ -195,6 +195,20 @@ func groupsScenario(t *testing.T, api *client, su *pgx.Conn, tok tokens) {
 		wantSame(t, "alice's GET /chats", apiRows[chat](t, get(t, api, tok.alice, "/chats?order=id")), []chat{question, answer})
 	})
 
+	// README's page function requests (page by id): newest first, then
+	// the page before a cursor; an outsider's page of the room is empty.
+	step(t, "bob pages through the room with GET /rpc/chats_page", func(t *testing.T) {
+		wantSame(t, "bob's GET /rpc/chats_page?group_id=1", apiRows[chat](t, get(t, api, tok.bob, "/rpc/chats_page?group_id=1")), []chat{answer, question})
+		wantSame(t, "bob's GET /rpc/chats_page?group_id=1&before=2", apiRows[chat](t, get(t, api, tok.bob, fmt.Sprintf("/rpc/chats_page?group_id=1&before=%d", answer.ID))), []chat{question})
+		wantSame(t, "bob's GET /rpc/chats_page?page_size=1", apiRows[chat](t, get(t, api, tok.bob, "/rpc/chats_page?page_size=1")), []chat{answer})
+		wantSame(t, "dave's GET /rpc/chats_page?group_id=1", apiRows[chat](t, get(t, api, tok.dave, "/rpc/chats_page?group_id=1")), nil)
+	})
+
+	step(t, "a page size out of range is 400 (22023)", func(t *testing.T) {
+		resp := api.do(t, request{method: "GET", path: "/rpc/chats_page?page_size=5000", token: tok.bob})
+		wantError(t, resp, http.StatusBadRequest, "22023", "page_size must be between 1 and 1000")
+	})
+
 	// What bob may not do. Rows RLS hides from his DELETE and UPDATE match
 	// nothing: 204 (or 200 [] with return=representation), table unchanged.
 	for _, c := range []struct {

@@ -240,7 +240,11 @@ func (d *demo) request(ctx context.Context, db *pgx.Conn, u user, st step) (outc
 	}
 	req := pgrest.Request{Method: st.method, Path: st.path, Role: u.role, Claims: u.claims}
 	var ids []int64
-	rpc := strings.HasPrefix(st.path, "/rpc/")
+	rpc := strings.HasPrefix(st.path, "/rpc/") && st.method == "POST"
+	if strings.HasPrefix(st.path, "/rpc/") && st.method == "GET" {
+		// Query-string arguments are untyped too.
+		args = append([]any{pgx.QueryExecModeSimpleProtocol}, args...)
+	}
 	err = pgrest.Do(ctx, db, req, func(tx pgx.Tx) error {
 		if rpc {
 			// The arguments are untyped literals, as PostgREST's are: the
@@ -296,6 +300,9 @@ func translate(method, path, body string) (string, []any, error) {
 	}
 	if fn, ok := strings.CutPrefix(p.Path, "/rpc/"); ok && method == "POST" {
 		return rpcCall(fn, body)
+	}
+	if fn, ok := strings.CutPrefix(p.Path, "/rpc/"); ok && method == "GET" {
+		return pageCall(fn, p.Query())
 	}
 	id, ok := tables[p.Path]
 	if !ok {
@@ -364,6 +371,18 @@ func rpcCall(fn, body string) (string, []any, error) {
 		named = append(named, fmt.Sprintf("%s => $%d", pgx.Identifier{k}.Sanitize(), len(args)))
 	}
 	return fmt.Sprintf("select coalesce(%s(%s)::text, '')", pgx.Identifier{appSchema, fn}.Sanitize(), strings.Join(named, ", ")), args, nil
+}
+
+// pageCall is GET /rpc/fn?arg=value&...: a set-returning function (a page
+// function) called with named arguments; the ids of its rows, in its order.
+func pageCall(fn string, query url.Values) (string, []any, error) {
+	var named []string
+	var args []any
+	for _, k := range slices.Sorted(maps.Keys(query)) {
+		args = append(args, query.Get(k))
+		named = append(named, fmt.Sprintf("%s => $%d", pgx.Identifier{k}.Sanitize(), len(args)))
+	}
+	return fmt.Sprintf("select t.id from %s(%s) as t", pgx.Identifier{appSchema, fn}.Sanitize(), strings.Join(named, ", ")), args, nil
 }
 
 // asOwnerRole runs a DBA's statement as the owner role, in a transaction of
