@@ -7,8 +7,12 @@ import (
 	"github.com/iamc/iamc/lang"
 )
 
-// MaxPageSize is the largest page a page function returns.
-const MaxPageSize = 1000
+// DefaultPageSize and MaxPageSize: the rows of a page function's page
+// when the request does not say, and the most it returns.
+const (
+	DefaultPageSize = 50
+	MaxPageSize     = 1000
+)
 
 // maxBigint stands for "no cursor": every integer key is below it.
 const maxBigint = 1<<63 - 1
@@ -33,7 +37,7 @@ func pageStatements(m *lang.Model, r *lang.ResourceModel) []Statement {
 	keyType := fmt.Sprintf("%s.%s%%type", table, key)
 	param := func(p string) string { return quoteIdent(fn) + "." + quoteIdent(p) }
 	before, size := param("before"), param("page_size")
-	params := []string{"before " + keyType + " default null", fmt.Sprintf("page_size integer default %d", 50)}
+	params := []string{"before " + keyType + " default null", fmt.Sprintf("page_size integer default %d", DefaultPageSize)}
 	types := []string{keyType, "integer"}
 	group := ""
 	if r.GroupColumn != "" {
@@ -101,10 +105,12 @@ func pageStatements(m *lang.Model, r *lang.ResourceModel) []Statement {
 				"        cross join lateral (\n            select t.* from %s t\n            where t.%s = g.id%s\n              and %s\n            order by t.%s desc\n            limit %s) t",
 				table, gcol, notMine, cursor, key, size))
 		}
-		switch len(arms) {
-		case 1:
+		switch {
+		case len(arms) == 1 && groupRole == "":
+			// The owner arm alone is in order and cut already.
 			body = append(body, "    return query\n        "+arms[0]+";")
 		default:
+			// A page from each group (and the owner arm): the newest of all.
 			var parts []string
 			for _, a := range arms {
 				parts = append(parts, "(\n        "+a+")")

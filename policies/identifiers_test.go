@@ -13,6 +13,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/iamc/iamc/compiler"
 	"github.com/iamc/iamc/lang"
 )
 
@@ -118,6 +119,21 @@ func (x identTable) run() {
 			wantSQLError(t, err, "42501", "permission denied")
 			wantUnchanged(t, x.db, before)
 		}},
+	}
+	if r.PageKey != "" {
+		cases = append(cases, struct {
+			name string
+			run  func(t *testing.T, x identTable, seeded []row)
+		}{
+			"alice's page (page by) is her row, bob's his", func(t *testing.T, x identTable, seeded []row) {
+				page := "select id, body, {owner}::text from " + ident(r.Schema, compiler.PageFunctionName(r)) + "()"
+				got, err := x.as(alice).query("GET", page)
+				noError(t, err)
+				wantRows(t, "alice's page", got, seeded[:1])
+				got, err = x.as(bob).query("GET", page)
+				noError(t, err)
+				wantRows(t, "bob's page", got, seeded[1:2])
+			}})
 	}
 	if r.Owner[lang.Create] {
 		cases = append(cases, []struct {

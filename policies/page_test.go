@@ -343,3 +343,122 @@ func TestPageFunctionReadsAPage(t *testing.T) {
 		})
 	}
 }
+
+// pageShapesCase is the golden case with a page function for every shape
+// of read rule: everyone reads (anonymous too), only the owner reads (text
+// identity, key seq), only group admins read (admin realm role, token
+// groups).
+const pageShapesCase = "../golden/page-shapes/policies"
+
+// TestPageShapes applies golden/page-shapes and compares, for callers on
+// both sides of every rule (group admins, members, outsiders, a Keycloak
+// token group, the admin realm role, anonymous), every page of every page
+// function with the table's own list page under RLS.
+func TestPageShapes(t *testing.T) {
+	db := newDatabase(t, "pageshapes")
+	db.exec(t, `
+		create schema app authorization api_owner;
+		set role api_owner;
+		create table app.notices (id bigint generated always as identity primary key, body text not null, author text not null, board_id bigint);
+		create table app.drafts (seq bigint generated always as identity primary key, body text not null, author text not null);
+		create table app.audits (id bigint generated always as identity primary key, body text not null, team_id bigint not null);
+		reset role;`)
+	script, err := buildScript(pageShapesCase)
+	noError(t, err)
+	_, err = applyScript(t.Context(), db.server, "pageshapes", script)
+	noError(t, err)
+	// Groups 1..6; u1 owns 1 and 2 and is a member of 3; u2 is an admin of
+	// 3 and a member of 1; u3 is in no group; group 6 is Keycloak's
+	// /team-x (token groups count as member, so they read no audits).
+	db.exec(t, `
+		insert into iam.groups (name, created_by) select 'g' || g, 'u1' from generate_series(1, 6) g;
+		update iam.groups set token_name = '/team-x' where id = 6;
+		insert into iam.group_members (group_id, user_id, role, added_by) values
+		    (1, 'u1', 'owner', 'u1'), (2, 'u1', 'owner', 'u1'), (3, 'u1', 'member', 'u2'),
+		    (3, 'u2', 'admin', 'u2'), (1, 'u2', 'member', 'u1');
+		set session_replication_role = replica;
+		insert into app.notices (body, author, board_id)
+		select 'n' || i, 'u' || (i % 4), case when i % 3 = 0 then i % 6 + 1 end from generate_series(1, 400) i;
+		insert into app.drafts (body, author) select 'd' || i, 'u' || (i % 4) from generate_series(1, 400) i;
+		insert into app.audits (body, team_id) select 'a' || i, i % 6 + 1 from generate_series(1, 400) i;
+		reset session_replication_role;
+		analyze app.notices; analyze app.drafts; analyze app.audits;`)
+
+	user := func(name string, edit func(map[string]any)) person {
+		p := keycloakUser(name, "")
+		if edit != nil {
+			edit(p.claims)
+		}
+		return p
+	}
+	callers := []person{
+		user("u1", nil),
+		user("u2", nil),
+		user("u3", nil),
+		user("u4", func(c map[string]any) { c["groups"] = []string{"/team-x"} }),
+		user("root", func(c map[string]any) {
+			c["realm_access"] = map[string]any{"roles": []string{"default-roles-iamc", "iam-admin"}}
+		}),
+		{name: "anonymous", role: "web_anon"},
+	}
+	resources := []struct {
+		table, key, group string
+		anonymous         bool // anonymous may read
+	}{
+		{"notices", "id", "board_id", true},
+		{"drafts", "seq", "", false},
+		{"audits", "id", "team_id", false},
+	}
+	for _, res := range resources {
+		for _, c := range callers {
+			t.Run(res.table+" of "+c.name, func(t *testing.T) {
+				fn := fmt.Sprintf("app.%s_page", res.table)
+				if c.role == "web_anon" && !res.anonymous {
+					_, err := pageIDs(t, db, c, "/rpc/"+res.table+"_page", "select "+res.key+" from "+fn+"()")
+					wantError(t, err, denied)
+					return
+				}
+				groups := []any{nil}
+				if res.group != "" {
+					groups = []any{nil, int64(1), int64(3), int64(6)}
+				}
+				total := 0
+				for _, g := range groups {
+					for _, before := range []any{nil, int64(300), int64(37)} {
+						for _, size := range []int{1, 7, 50} {
+							where := fmt.Sprintf("($1::bigint is null or %s < $1)", res.key)
+							args := []any{before, size}
+							call := fmt.Sprintf("select %s from %s($1, $2)", res.key, fn)
+							if res.group != "" {
+								where += fmt.Sprintf(" and ($3::bigint is null or %s = $3)", res.group)
+								args = append(args, g)
+								call = fmt.Sprintf("select %s from %s($1, $2, $3)", res.key, fn)
+							}
+							want, err := pageIDs(t, db, c, "/"+res.table, fmt.Sprintf("select %s from app.%s where %s order by %s desc limit $2", res.key, res.table, where, res.key), args...)
+							noError(t, err)
+							got, err := pageIDs(t, db, c, "/rpc/"+res.table+"_page", call, args...)
+							noError(t, err)
+							if diff := cmp.Diff(want, got); diff != "" {
+								t.Errorf("group %v, before %v, size %d (-table +page function):\n%s", g, before, size, diff)
+							}
+							total += len(got)
+						}
+					}
+				}
+				t.Logf("%d rows compared", total)
+			})
+		}
+	}
+	// Both sides must occur: who reads audits at all (group admins, the
+	// realm admin) and who reads none (members, outsiders, token members).
+	for _, c := range []struct {
+		who  person
+		some bool
+	}{{callers[0], true}, {callers[1], true}, {callers[4], true}, {callers[2], false}, {callers[3], false}} {
+		got, err := pageIDs(t, db, c.who, "/rpc/audits_page", "select id from app.audits_page()")
+		noError(t, err)
+		if (len(got) > 0) != c.some {
+			t.Errorf("%s's audits page holds %d rows", c.who.name, len(got))
+		}
+	}
+}

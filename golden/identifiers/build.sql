@@ -36,9 +36,10 @@ grant usage on schema iam to web_anon;
 grant execute on function iam.check_request() to web_user, web_anon;
 
 -- ============================================================================
--- resource "Mixed Case"."Order-Items" (policies/names.iam:34)
+-- resource "Mixed Case"."Order-Items" (policies/names.iam:36)
 --   owner column "Owner ""Id"""
---   owner can read, write  (line 36)
+--   page by id
+--   owner can read, write  (line 39)
 -- ============================================================================
 
 -- Deny by default: with RLS on and forced, a row is visible only through a policy below, even to the table owner.
@@ -50,8 +51,11 @@ revoke all on table "Mixed Case"."Order-Items" from public, web_user, web_anon;
 grant usage on schema "Mixed Case" to web_user;
 grant select, update on table "Mixed Case"."Order-Items" to web_user;
 
--- The owner arm of the policies is Owner "Id" = <caller>: this index makes it an index scan instead of a scan of every row.
-create index if not exists "Order-Items_Owner ""Id""_iam_idx" on "Mixed Case"."Order-Items" ("Owner ""Id""");
+-- The owner arm of the policies is Owner "Id" = <caller>: this index makes it an index scan instead of a scan of every row. It ends with the page key id: the page function walks it in that order.
+create index if not exists "Order-Items_Owner ""Id""_id_iam_idx" on "Mixed Case"."Order-Items" ("Owner ""Id""", id);
+
+-- The (Owner "Id", id) index above serves everything the single-column one did.
+drop index if exists "Mixed Case"."Order-Items_Owner ""Id""_iam_idx";
 
 -- Fill the owner from the JWT on insert and refuse a forged one; keep it fixed; let rows into a group only with the create role there, and let only the owner move them (RLS cannot compare old and new rows, a trigger can).
 create or replace trigger iam_guard_row
@@ -71,18 +75,54 @@ drop policy if exists "iam: anonymous can delete" on "Mixed Case"."Order-Items";
 create policy "iam: authenticated can select" on "Mixed Case"."Order-Items"
     as permissive for select to web_user
     using ("Owner ""Id""" = (select iam.user_id_uuid('sub')));
-comment on policy "iam: authenticated can select" on "Mixed Case"."Order-Items" is 'iamc: owner can read (policies/names.iam:36)';
+comment on policy "iam: authenticated can select" on "Mixed Case"."Order-Items" is 'iamc: owner can read (policies/names.iam:39)';
 
 create policy "iam: authenticated can update" on "Mixed Case"."Order-Items"
     as permissive for update to web_user
     using ("Owner ""Id""" = (select iam.user_id_uuid('sub')))
     with check ("Owner ""Id""" = (select iam.user_id_uuid('sub')));
-comment on policy "iam: authenticated can update" on "Mixed Case"."Order-Items" is 'iamc: owner can write (policies/names.iam:36)';
+comment on policy "iam: authenticated can update" on "Mixed Case"."Order-Items" is 'iamc: owner can write (policies/names.iam:39)';
+
+-- List pages by id: the policy is a filter, so /Order-Items?order=id.desc&limit=50 reads every row the caller can see and sorts them; this walks the (column, id) indexes once per policy arm and stops after a page. It runs as the caller, so RLS still decides every row. Bitmap scans, parallel workers and JIT are off inside (none of them can stop after a page), and its plans are generic: planned once per connection, not per call.
+create or replace function "Mixed Case"."Order-Items_page"(before "Mixed Case"."Order-Items".id%type default null, page_size integer default 50)
+    returns setof "Mixed Case"."Order-Items"
+    language plpgsql stable security invoker
+    set search_path = pg_catalog, pg_temp
+    set enable_bitmapscan = off
+    set max_parallel_workers_per_gather = 0
+    set jit = off
+    set plan_cache_mode = force_generic_plan
+as $fn$
+<<page>>
+declare
+    caller_id uuid;
+begin
+    if "Order-Items_page".page_size is null or "Order-Items_page".page_size < 1 or "Order-Items_page".page_size > 1000 then
+        raise exception using errcode = '22023',
+            message = 'page_size must be between 1 and 1000',
+            detail = pg_catalog.format('page_size is %s.', coalesce("Order-Items_page".page_size::text, 'null')),
+            hint = 'Ask for at most 1000 rows; for the next page pass the last row''s id as before.';
+    end if;
+    page.caller_id := iam.user_id_uuid('sub');
+    return query
+        select t.* from "Mixed Case"."Order-Items" t
+        where t."Owner ""Id""" = page.caller_id
+          and t.id < coalesce("Order-Items_page".before, 9223372036854775807)
+        order by t.id desc
+        limit "Order-Items_page".page_size;
+end
+$fn$;
+comment on function "Mixed Case"."Order-Items_page"("Mixed Case"."Order-Items".id%type, integer) is 'iamc (page by id, policies/names.iam:38): GET /rpc/Order-Items_page?before=<id>&page_size=<1..1000> returns the rows of Mixed Case.Order-Items the caller may read, newest id first: the rows of the table ordered by id desc with the same filters, read with one index walk per policy arm.';
+
+-- Only the roles that may read the table may call it.
+revoke all on function "Mixed Case"."Order-Items_page"("Mixed Case"."Order-Items".id%type, integer) from public, web_user, web_anon;
+grant execute on function "Mixed Case"."Order-Items_page"("Mixed Case"."Order-Items".id%type, integer) to web_user;
 
 -- ============================================================================
--- resource app."café" (policies/names.iam:18)
+-- resource app."café" (policies/names.iam:19)
 --   owner column "propriétaire"
---   owner can read, create, write, delete  (line 20)
+--   page by id
+--   owner can read, create, write, delete  (line 22)
 -- ============================================================================
 
 -- Deny by default: with RLS on and forced, a row is visible only through a policy below, even to the table owner.
@@ -97,8 +137,11 @@ grant select, insert, update, delete on table app."café" to web_user;
 -- serial columns need USAGE on their sequence to insert (identity columns need nothing).
 call iam.grant_serial_sequences('app."café"'::regclass, 'web_user');
 
--- The owner arm of the policies is propriétaire = <caller>: this index makes it an index scan instead of a scan of every row.
-create index if not exists "café_propriétaire_iam_idx" on app."café" ("propriétaire");
+-- The owner arm of the policies is propriétaire = <caller>: this index makes it an index scan instead of a scan of every row. It ends with the page key id: the page function walks it in that order.
+create index if not exists "café_propriétaire_id_iam_idx" on app."café" ("propriétaire", id);
+
+-- The (propriétaire, id) index above serves everything the single-column one did.
+drop index if exists app."café_propriétaire_iam_idx";
 
 -- Fill the owner from the JWT on insert and refuse a forged one; keep it fixed; let rows into a group only with the create role there, and let only the owner move them (RLS cannot compare old and new rows, a trigger can).
 create or replace trigger iam_guard_row
@@ -118,28 +161,63 @@ drop policy if exists "iam: anonymous can delete" on app."café";
 create policy "iam: authenticated can select" on app."café"
     as permissive for select to web_user
     using ("propriétaire" = (select iam.user_id_uuid('sub')));
-comment on policy "iam: authenticated can select" on app."café" is 'iamc: owner can read (policies/names.iam:20)';
+comment on policy "iam: authenticated can select" on app."café" is 'iamc: owner can read (policies/names.iam:22)';
 
 create policy "iam: authenticated can insert" on app."café"
     as permissive for insert to web_user
     with check ("propriétaire" = (select iam.user_id_uuid('sub')));
-comment on policy "iam: authenticated can insert" on app."café" is 'iamc: owner can create (policies/names.iam:20)';
+comment on policy "iam: authenticated can insert" on app."café" is 'iamc: owner can create (policies/names.iam:22)';
 
 create policy "iam: authenticated can update" on app."café"
     as permissive for update to web_user
     using ("propriétaire" = (select iam.user_id_uuid('sub')))
     with check ("propriétaire" = (select iam.user_id_uuid('sub')));
-comment on policy "iam: authenticated can update" on app."café" is 'iamc: owner can write (policies/names.iam:20)';
+comment on policy "iam: authenticated can update" on app."café" is 'iamc: owner can write (policies/names.iam:22)';
 
 create policy "iam: authenticated can delete" on app."café"
     as permissive for delete to web_user
     using ("propriétaire" = (select iam.user_id_uuid('sub')));
-comment on policy "iam: authenticated can delete" on app."café" is 'iamc: owner can delete (policies/names.iam:20)';
+comment on policy "iam: authenticated can delete" on app."café" is 'iamc: owner can delete (policies/names.iam:22)';
+
+-- List pages by id: the policy is a filter, so /café?order=id.desc&limit=50 reads every row the caller can see and sorts them; this walks the (column, id) indexes once per policy arm and stops after a page. It runs as the caller, so RLS still decides every row. Bitmap scans, parallel workers and JIT are off inside (none of them can stop after a page), and its plans are generic: planned once per connection, not per call.
+create or replace function app."café_page"(before app."café".id%type default null, page_size integer default 50)
+    returns setof app."café"
+    language plpgsql stable security invoker
+    set search_path = pg_catalog, pg_temp
+    set enable_bitmapscan = off
+    set max_parallel_workers_per_gather = 0
+    set jit = off
+    set plan_cache_mode = force_generic_plan
+as $fn$
+<<page>>
+declare
+    caller_id uuid;
+begin
+    if "café_page".page_size is null or "café_page".page_size < 1 or "café_page".page_size > 1000 then
+        raise exception using errcode = '22023',
+            message = 'page_size must be between 1 and 1000',
+            detail = pg_catalog.format('page_size is %s.', coalesce("café_page".page_size::text, 'null')),
+            hint = 'Ask for at most 1000 rows; for the next page pass the last row''s id as before.';
+    end if;
+    page.caller_id := iam.user_id_uuid('sub');
+    return query
+        select t.* from app."café" t
+        where t."propriétaire" = page.caller_id
+          and t.id < coalesce("café_page".before, 9223372036854775807)
+        order by t.id desc
+        limit "café_page".page_size;
+end
+$fn$;
+comment on function app."café_page"(app."café".id%type, integer) is 'iamc (page by id, policies/names.iam:21): GET /rpc/café_page?before=<id>&page_size=<1..1000> returns the rows of app.café the caller may read, newest id first: the rows of the table ordered by id desc with the same filters, read with one index walk per policy arm.';
+
+-- Only the roles that may read the table may call it.
+revoke all on function app."café_page"(app."café".id%type, integer) from public, web_user, web_anon;
+grant execute on function app."café_page"(app."café".id%type, integer) to web_user;
 
 -- ============================================================================
--- resource app.customer_relationship_management_contact_history_entries_v2_xyz (policies/names.iam:47)
+-- resource app.customer_relationship_management_contact_history_entries_v2_xyz (policies/names.iam:51)
 --   owner column customer_relationship_management_contact_history_entries_v2_xyz
---   owner can read  (line 49)
+--   owner can read  (line 53)
 -- ============================================================================
 
 -- Deny by default: with RLS on and forced, a row is visible only through a policy below, even to the table owner.
@@ -172,12 +250,13 @@ drop policy if exists "iam: anonymous can delete" on app.customer_relationship_m
 create policy "iam: authenticated can select" on app.customer_relationship_management_contact_history_entries_v2_xyz
     as permissive for select to web_user
     using (customer_relationship_management_contact_history_entries_v2_xyz = (select iam.user_id_uuid('sub')));
-comment on policy "iam: authenticated can select" on app.customer_relationship_management_contact_history_entries_v2_xyz is 'iamc: owner can read (policies/names.iam:49)';
+comment on policy "iam: authenticated can select" on app.customer_relationship_management_contact_history_entries_v2_xyz is 'iamc: owner can read (policies/names.iam:53)';
 
 -- ============================================================================
--- resource app."注文履歴注文履歴注文履歴注文履歴注文履歴日" (policies/names.iam:41)
+-- resource app."注文履歴注文履歴注文履歴注文履歴注文履歴日" (policies/names.iam:44)
 --   owner column owner_id
---   owner can read  (line 43)
+--   page by id
+--   owner can read  (line 47)
 -- ============================================================================
 
 -- Deny by default: with RLS on and forced, a row is visible only through a policy below, even to the table owner.
@@ -189,8 +268,11 @@ revoke all on table app."注文履歴注文履歴注文履歴注文履歴注文�
 grant usage on schema app to web_user;
 grant select on table app."注文履歴注文履歴注文履歴注文履歴注文履歴日" to web_user;
 
--- The owner arm of the policies is owner_id = <caller>: this index makes it an index scan instead of a scan of every row.
-create index if not exists "注文履歴注文履歴注文履歴注文履歴注文_f8902d7b" on app."注文履歴注文履歴注文履歴注文履歴注文履歴日" (owner_id);
+-- The owner arm of the policies is owner_id = <caller>: this index makes it an index scan instead of a scan of every row. It ends with the page key id: the page function walks it in that order.
+create index if not exists "注文履歴注文履歴注文履歴注文履歴注文_2e0ffbe0" on app."注文履歴注文履歴注文履歴注文履歴注文履歴日" (owner_id, id);
+
+-- The (owner_id, id) index above serves everything the single-column one did.
+drop index if exists app."注文履歴注文履歴注文履歴注文履歴注文_f8902d7b";
 
 -- Fill the owner from the JWT on insert and refuse a forged one; keep it fixed; let rows into a group only with the create role there, and let only the owner move them (RLS cannot compare old and new rows, a trigger can).
 create or replace trigger iam_guard_row
@@ -210,12 +292,47 @@ drop policy if exists "iam: anonymous can delete" on app."注文履歴注文履�
 create policy "iam: authenticated can select" on app."注文履歴注文履歴注文履歴注文履歴注文履歴日"
     as permissive for select to web_user
     using (owner_id = (select iam.user_id_uuid('sub')));
-comment on policy "iam: authenticated can select" on app."注文履歴注文履歴注文履歴注文履歴注文履歴日" is 'iamc: owner can read (policies/names.iam:43)';
+comment on policy "iam: authenticated can select" on app."注文履歴注文履歴注文履歴注文履歴注文履歴日" is 'iamc: owner can read (policies/names.iam:47)';
+
+-- List pages by id: the policy is a filter, so /注文履歴注文履歴注文履歴注文履歴注文履歴日?order=id.desc&limit=50 reads every row the caller can see and sorts them; this walks the (column, id) indexes once per policy arm and stops after a page. It runs as the caller, so RLS still decides every row. Bitmap scans, parallel workers and JIT are off inside (none of them can stop after a page), and its plans are generic: planned once per connection, not per call.
+create or replace function app."注文履歴注文履歴注文履歴注文履歴注文_16f9fe4e"(before app."注文履歴注文履歴注文履歴注文履歴注文履歴日".id%type default null, page_size integer default 50)
+    returns setof app."注文履歴注文履歴注文履歴注文履歴注文履歴日"
+    language plpgsql stable security invoker
+    set search_path = pg_catalog, pg_temp
+    set enable_bitmapscan = off
+    set max_parallel_workers_per_gather = 0
+    set jit = off
+    set plan_cache_mode = force_generic_plan
+as $fn$
+<<page>>
+declare
+    caller_id uuid;
+begin
+    if "注文履歴注文履歴注文履歴注文履歴注文_16f9fe4e".page_size is null or "注文履歴注文履歴注文履歴注文履歴注文_16f9fe4e".page_size < 1 or "注文履歴注文履歴注文履歴注文履歴注文_16f9fe4e".page_size > 1000 then
+        raise exception using errcode = '22023',
+            message = 'page_size must be between 1 and 1000',
+            detail = pg_catalog.format('page_size is %s.', coalesce("注文履歴注文履歴注文履歴注文履歴注文_16f9fe4e".page_size::text, 'null')),
+            hint = 'Ask for at most 1000 rows; for the next page pass the last row''s id as before.';
+    end if;
+    page.caller_id := iam.user_id_uuid('sub');
+    return query
+        select t.* from app."注文履歴注文履歴注文履歴注文履歴注文履歴日" t
+        where t.owner_id = page.caller_id
+          and t.id < coalesce("注文履歴注文履歴注文履歴注文履歴注文_16f9fe4e".before, 9223372036854775807)
+        order by t.id desc
+        limit "注文履歴注文履歴注文履歴注文履歴注文_16f9fe4e".page_size;
+end
+$fn$;
+comment on function app."注文履歴注文履歴注文履歴注文履歴注文_16f9fe4e"(app."注文履歴注文履歴注文履歴注文履歴注文履歴日".id%type, integer) is 'iamc (page by id, policies/names.iam:46): GET /rpc/注文履歴注文履歴注文履歴注文履歴注文_16f9fe4e?before=<id>&page_size=<1..1000> returns the rows of app.注文履歴注文履歴注文履歴注文履歴注文履歴日 the caller may read, newest id first: the rows of the table ordered by id desc with the same filters, read with one index walk per policy arm.';
+
+-- Only the roles that may read the table may call it.
+revoke all on function app."注文履歴注文履歴注文履歴注文履歴注文_16f9fe4e"(app."注文履歴注文履歴注文履歴注文履歴注文履歴日".id%type, integer) from public, web_user, web_anon;
+grant execute on function app."注文履歴注文履歴注文履歴注文履歴注文_16f9fe4e"(app."注文履歴注文履歴注文履歴注文履歴注文履歴日".id%type, integer) to web_user;
 
 -- ============================================================================
--- resource app."🙂 emoji" (policies/names.iam:28)
+-- resource app."🙂 emoji" (policies/names.iam:30)
 --   owner column "👤"
---   owner can read  (line 30)
+--   owner can read  (line 32)
 -- ============================================================================
 
 -- Deny by default: with RLS on and forced, a row is visible only through a policy below, even to the table owner.
@@ -248,12 +365,12 @@ drop policy if exists "iam: anonymous can delete" on app."🙂 emoji";
 create policy "iam: authenticated can select" on app."🙂 emoji"
     as permissive for select to web_user
     using ("👤" = (select iam.user_id_uuid('sub')));
-comment on policy "iam: authenticated can select" on app."🙂 emoji" is 'iamc: owner can read (policies/names.iam:30)';
+comment on policy "iam: authenticated can select" on app."🙂 emoji" is 'iamc: owner can read (policies/names.iam:32)';
 
 -- ============================================================================
--- resource "group"."table" (policies/names.iam:11)
+-- resource "group"."table" (policies/names.iam:12)
 --   owner column "group"
---   owner can read, create  (line 13)
+--   owner can read, create  (line 14)
 -- ============================================================================
 
 -- Deny by default: with RLS on and forced, a row is visible only through a policy below, even to the table owner.
@@ -289,17 +406,18 @@ drop policy if exists "iam: anonymous can delete" on "group"."table";
 create policy "iam: authenticated can select" on "group"."table"
     as permissive for select to web_user
     using ("group" = (select iam.user_id_uuid('sub')));
-comment on policy "iam: authenticated can select" on "group"."table" is 'iamc: owner can read (policies/names.iam:13)';
+comment on policy "iam: authenticated can select" on "group"."table" is 'iamc: owner can read (policies/names.iam:14)';
 
 create policy "iam: authenticated can insert" on "group"."table"
     as permissive for insert to web_user
     with check ("group" = (select iam.user_id_uuid('sub')));
-comment on policy "iam: authenticated can insert" on "group"."table" is 'iamc: owner can create (policies/names.iam:13)';
+comment on policy "iam: authenticated can insert" on "group"."table" is 'iamc: owner can create (policies/names.iam:14)';
 
 -- ============================================================================
 -- resource "order"."select" (policies/names.iam:3)
 --   owner column "user"
---   owner can read, create, write, delete  (line 5)
+--   page by id
+--   owner can read, create, write, delete  (line 6)
 -- ============================================================================
 
 -- Deny by default: with RLS on and forced, a row is visible only through a policy below, even to the table owner.
@@ -314,8 +432,11 @@ grant select, insert, update, delete on table "order"."select" to web_user;
 -- serial columns need USAGE on their sequence to insert (identity columns need nothing).
 call iam.grant_serial_sequences('"order"."select"'::regclass, 'web_user');
 
--- The owner arm of the policies is user = <caller>: this index makes it an index scan instead of a scan of every row.
-create index if not exists select_user_iam_idx on "order"."select" ("user");
+-- The owner arm of the policies is user = <caller>: this index makes it an index scan instead of a scan of every row. It ends with the page key id: the page function walks it in that order.
+create index if not exists select_user_id_iam_idx on "order"."select" ("user", id);
+
+-- The (user, id) index above serves everything the single-column one did.
+drop index if exists "order".select_user_iam_idx;
 
 -- Fill the owner from the JWT on insert and refuse a forged one; keep it fixed; let rows into a group only with the create role there, and let only the owner move them (RLS cannot compare old and new rows, a trigger can).
 create or replace trigger iam_guard_row
@@ -335,28 +456,63 @@ drop policy if exists "iam: anonymous can delete" on "order"."select";
 create policy "iam: authenticated can select" on "order"."select"
     as permissive for select to web_user
     using ("user" = (select iam.user_id_uuid('sub')));
-comment on policy "iam: authenticated can select" on "order"."select" is 'iamc: owner can read (policies/names.iam:5)';
+comment on policy "iam: authenticated can select" on "order"."select" is 'iamc: owner can read (policies/names.iam:6)';
 
 create policy "iam: authenticated can insert" on "order"."select"
     as permissive for insert to web_user
     with check ("user" = (select iam.user_id_uuid('sub')));
-comment on policy "iam: authenticated can insert" on "order"."select" is 'iamc: owner can create (policies/names.iam:5)';
+comment on policy "iam: authenticated can insert" on "order"."select" is 'iamc: owner can create (policies/names.iam:6)';
 
 create policy "iam: authenticated can update" on "order"."select"
     as permissive for update to web_user
     using ("user" = (select iam.user_id_uuid('sub')))
     with check ("user" = (select iam.user_id_uuid('sub')));
-comment on policy "iam: authenticated can update" on "order"."select" is 'iamc: owner can write (policies/names.iam:5)';
+comment on policy "iam: authenticated can update" on "order"."select" is 'iamc: owner can write (policies/names.iam:6)';
 
 create policy "iam: authenticated can delete" on "order"."select"
     as permissive for delete to web_user
     using ("user" = (select iam.user_id_uuid('sub')));
-comment on policy "iam: authenticated can delete" on "order"."select" is 'iamc: owner can delete (policies/names.iam:5)';
+comment on policy "iam: authenticated can delete" on "order"."select" is 'iamc: owner can delete (policies/names.iam:6)';
+
+-- List pages by id: the policy is a filter, so /select?order=id.desc&limit=50 reads every row the caller can see and sorts them; this walks the (column, id) indexes once per policy arm and stops after a page. It runs as the caller, so RLS still decides every row. Bitmap scans, parallel workers and JIT are off inside (none of them can stop after a page), and its plans are generic: planned once per connection, not per call.
+create or replace function "order".select_page(before "order"."select".id%type default null, page_size integer default 50)
+    returns setof "order"."select"
+    language plpgsql stable security invoker
+    set search_path = pg_catalog, pg_temp
+    set enable_bitmapscan = off
+    set max_parallel_workers_per_gather = 0
+    set jit = off
+    set plan_cache_mode = force_generic_plan
+as $fn$
+<<page>>
+declare
+    caller_id uuid;
+begin
+    if select_page.page_size is null or select_page.page_size < 1 or select_page.page_size > 1000 then
+        raise exception using errcode = '22023',
+            message = 'page_size must be between 1 and 1000',
+            detail = pg_catalog.format('page_size is %s.', coalesce(select_page.page_size::text, 'null')),
+            hint = 'Ask for at most 1000 rows; for the next page pass the last row''s id as before.';
+    end if;
+    page.caller_id := iam.user_id_uuid('sub');
+    return query
+        select t.* from "order"."select" t
+        where t."user" = page.caller_id
+          and t.id < coalesce(select_page.before, 9223372036854775807)
+        order by t.id desc
+        limit select_page.page_size;
+end
+$fn$;
+comment on function "order".select_page("order"."select".id%type, integer) is 'iamc (page by id, policies/names.iam:5): GET /rpc/select_page?before=<id>&page_size=<1..1000> returns the rows of order.select the caller may read, newest id first: the rows of the table ordered by id desc with the same filters, read with one index walk per policy arm.';
+
+-- Only the roles that may read the table may call it.
+revoke all on function "order".select_page("order"."select".id%type, integer) from public, web_user, web_anon;
+grant execute on function "order".select_page("order"."select".id%type, integer) to web_user;
 
 -- ============================================================================
--- resource "日本"."注文" (policies/names.iam:23)
+-- resource "日本"."注文" (policies/names.iam:25)
 --   owner column "所有者"
---   owner can read  (line 25)
+--   owner can read  (line 27)
 -- ============================================================================
 
 -- Deny by default: with RLS on and forced, a row is visible only through a policy below, even to the table owner.
@@ -389,6 +545,6 @@ drop policy if exists "iam: anonymous can delete" on "日本"."注文";
 create policy "iam: authenticated can select" on "日本"."注文"
     as permissive for select to web_user
     using ("所有者" = (select iam.user_id_uuid('sub')));
-comment on policy "iam: authenticated can select" on "日本"."注文" is 'iamc: owner can read (policies/names.iam:25)';
+comment on policy "iam: authenticated can select" on "日本"."注文" is 'iamc: owner can read (policies/names.iam:27)';
 
 commit;
