@@ -20,11 +20,12 @@ type TypicalRequest struct {
 }
 
 // TypicalRequests are the reads a PostgREST client makes most, for a table
-// whose primary key is pk: a list page, a read by id, and a count.
+// whose primary key is pk: a list page, a read by id, a count, and with
+// `page by` the page function's first page.
 func TypicalRequests(r *lang.ResourceModel, pk string, id int64) []TypicalRequest {
 	table := qualify(r.Schema, r.Table)
 	path := "/" + r.Table
-	return []TypicalRequest{
+	out := []TypicalRequest{
 		{"list page", fmt.Sprintf("GET %s?order=%s.desc&limit=50", path, pk),
 			fmt.Sprintf("select * from %s order by %s desc limit 50", table, quoteIdent(pk))},
 		{"read one", fmt.Sprintf("GET %s?%s=eq.%d", path, pk, id),
@@ -32,6 +33,12 @@ func TypicalRequests(r *lang.ResourceModel, pk string, id int64) []TypicalReques
 		{"count", fmt.Sprintf("HEAD %s (Prefer: count=exact)", path),
 			fmt.Sprintf("select count(*) from %s", table)},
 	}
+	if r.PageKey != "" {
+		fn := PageFunctionName(r)
+		out = append(out, TypicalRequest{"page function", fmt.Sprintf("GET /rpc/%s", fn),
+			fmt.Sprintf("select * from %s()", qualify(r.Schema, fn))})
+	}
+	return out
 }
 
 // PlanReport is the plan of one typical request, and what to notice in it.
@@ -99,7 +106,7 @@ func planNotes(doc []byte) []string {
 		return []string{"could not read the plan"}
 	}
 	var indexes []string
-	initPlans, subPlans, seqScans := 0, 0, 0
+	initPlans, subPlans, seqScans, functions := 0, 0, 0, 0
 	var walk func(n map[string]any)
 	walk = func(n map[string]any) {
 		if name, ok := n["Index Name"].(string); ok {
@@ -111,8 +118,11 @@ func planNotes(doc []byte) []string {
 		case "SubPlan":
 			subPlans++
 		}
-		if n["Node Type"] == "Seq Scan" {
+		switch n["Node Type"] {
+		case "Seq Scan":
 			seqScans++
+		case "Function Scan":
+			functions++
 		}
 		children, _ := n["Plans"].([]any)
 		for _, c := range children {
@@ -125,6 +135,9 @@ func planNotes(doc []byte) []string {
 	notes := []string{fmt.Sprintf("indexes read: %s", strings.Join(indexes, ", "))}
 	if len(indexes) == 0 {
 		notes[0] = "indexes read: none"
+	}
+	if functions > 0 {
+		notes = append(notes, "a function: EXPLAIN shows its call, not its statements; the Buffers line counts the pages they read")
 	}
 	notes = append(notes, fmt.Sprintf("computed once per statement (InitPlans): %d", initPlans))
 	if subPlans > 0 {

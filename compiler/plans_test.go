@@ -16,7 +16,8 @@ import (
 
 // TestExplainPlans applies the example and asks for the plans of the
 // typical todos requests as a user, the way `iamc explain todos --plan`
-// does: three reports, each a real EXPLAIN ANALYZE, with the caller's id and
+// does: four reports (the last the page function's, whose statements
+// EXPLAIN cannot show, and says so), each a real EXPLAIN ANALYZE, with the caller's id and
 // groups computed in InitPlans and nothing per row; and a table scanned
 // whole is called out.
 func TestExplainPlans(t *testing.T) {
@@ -68,10 +69,15 @@ analyze app.todos;`); err != nil {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(reports) != 3 {
-		t.Fatalf("%d reports, want list page, read one, count", len(reports))
+	if len(reports) != 4 {
+		t.Fatalf("%d reports, want list page, read one, count, page function", len(reports))
 	}
-	for _, r := range reports {
+	page := reports[3]
+	if page.Request.HTTP != "GET /rpc/todos_page" || !strings.Contains(page.Plan, "Function Scan on todos_page") ||
+		!strings.Contains(strings.Join(page.Notes, "\n"), "a function: EXPLAIN shows its call") {
+		t.Errorf("page function report: %+v", page)
+	}
+	for _, r := range reports[:3] {
 		notes := strings.Join(r.Notes, "\n")
 		if !strings.Contains(r.Plan, "actual time=") {
 			t.Errorf("%s: not an EXPLAIN ANALYZE:\n%s", r.Request.Name, r.Plan)
