@@ -14,6 +14,11 @@ const (
 	MaxPageSize     = 1000
 )
 
+// PageCommentPrefix starts the comment of every page function: iamc apply
+// finds the page functions it made (to drop those the files no longer
+// declare) by it.
+const PageCommentPrefix = "iamc (page by "
+
 // maxBigint stands for "no cursor": every integer key is below it.
 const maxBigint = 1<<63 - 1
 
@@ -125,7 +130,7 @@ func pageStatements(m *lang.Model, r *lang.ResourceModel) []Statement {
 	if r.Anonymous[lang.Read] {
 		roles = append(roles, quoteIdent(m.Roles.Anonymous))
 	}
-	doc := fmt.Sprintf("iamc (page by %s, %s:%d): GET /rpc/%s?before=<%s>&page_size=<1..%d>", r.PageKey, r.PagePos.Filename, r.PagePos.Line, fn, r.PageKey, MaxPageSize)
+	doc := fmt.Sprintf(PageCommentPrefix+"%s, %s:%d): GET /rpc/%s?before=<%s>&page_size=<1..%d>", r.PageKey, r.PagePos.Filename, r.PagePos.Line, fn, r.PageKey, MaxPageSize)
 	if r.GroupColumn != "" {
 		doc += fmt.Sprintf("&%s=<group>", r.GroupColumn)
 	}

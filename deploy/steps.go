@@ -302,8 +302,8 @@ func (r *run) goneFunctions(ctx context.Context) ([]goneFunction, error) {
 	rows, err := r.tx.Query(ctx, `select n.nspname, p.proname, p.oid::regprocedure::text
 	    from pg_proc p join pg_namespace n on n.oid = p.pronamespace
 	    where (n.nspname, p.proname) in (select * from unnest($1::text[], $2::text[]))
-	      and obj_description(p.oid, 'pg_proc') like 'iamc (page by %'
-	    order by 3`, fs, fn)
+	      and starts_with(obj_description(p.oid, 'pg_proc'), $3)
+	    order by 3`, fs, fn, compiler.PageCommentPrefix)
 	if err != nil {
 		return nil, fmt.Errorf("reading the functions iamc no longer creates: %w", err)
 	}

@@ -364,25 +364,34 @@ func rpcCall(fn, body string) (string, []any, error) {
 	if err := json.Unmarshal([]byte(body), &fields); err != nil {
 		return "", nil, fmt.Errorf("body %s: %w", body, err)
 	}
+	values := map[string]string{}
+	for k, v := range fields {
+		values[k] = fmt.Sprint(v)
+	}
+	named, args := namedArgs(values)
+	return fmt.Sprintf("select coalesce(%s(%s)::text, '')", pgx.Identifier{appSchema, fn}.Sanitize(), named), args, nil
+}
+
+// namedArgs is "a => $1, b => $2, ..." in name order, and the values.
+func namedArgs(values map[string]string) (string, []any) {
 	var named []string
 	var args []any
-	for _, k := range slices.Sorted(maps.Keys(fields)) {
-		args = append(args, fmt.Sprint(fields[k]))
+	for _, k := range slices.Sorted(maps.Keys(values)) {
+		args = append(args, values[k])
 		named = append(named, fmt.Sprintf("%s => $%d", pgx.Identifier{k}.Sanitize(), len(args)))
 	}
-	return fmt.Sprintf("select coalesce(%s(%s)::text, '')", pgx.Identifier{appSchema, fn}.Sanitize(), strings.Join(named, ", ")), args, nil
+	return strings.Join(named, ", "), args
 }
 
 // pageCall is GET /rpc/fn?arg=value&...: a set-returning function (a page
 // function) called with named arguments; the ids of its rows, in its order.
 func pageCall(fn string, query url.Values) (string, []any, error) {
-	var named []string
-	var args []any
-	for _, k := range slices.Sorted(maps.Keys(query)) {
-		args = append(args, query.Get(k))
-		named = append(named, fmt.Sprintf("%s => $%d", pgx.Identifier{k}.Sanitize(), len(args)))
+	values := map[string]string{}
+	for k := range query {
+		values[k] = query.Get(k)
 	}
-	return fmt.Sprintf("select t.id from %s(%s) as t", pgx.Identifier{appSchema, fn}.Sanitize(), strings.Join(named, ", ")), args, nil
+	named, args := namedArgs(values)
+	return fmt.Sprintf("select t.id from %s(%s) as t", pgx.Identifier{appSchema, fn}.Sanitize(), named), args, nil
 }
 
 // asOwnerRole runs a DBA's statement as the owner role, in a transaction of
