@@ -50,11 +50,13 @@ func pageStatements(m *lang.Model, r *lang.ResourceModel) []Statement {
 		params = append(params, quoteIdent(r.GroupColumn)+" bigint default null")
 		types = append(types, "bigint")
 	}
-	// The cursor is an index condition even in the generic plan PL/pgSQL
-	// settles on after a few calls (an "is null or" would be a filter, and
-	// a later page would read every row before it); the catalog check makes
-	// sure the key is an integer.
-	cursor := fmt.Sprintf("t.%s < coalesce(%s, %d)", key, before, int64(maxBigint))
+	// The cursor is compared with a variable set once per call: under RLS
+	// only leakproof conditions may run before the policies (and so be
+	// index conditions), and PostgreSQL counts every COALESCE as leaky, so
+	// `k < coalesce(before, ...)` in the query would filter the walk
+	// instead of starting it at the cursor. An integer < is leakproof (the
+	// catalog check makes sure the key is an integer).
+	cursor := fmt.Sprintf("t.%s < page.before_key", key)
 	// walk is one ordered index walk, under the policies like every read.
 	walk := func(where string) string {
 		return fmt.Sprintf("return query\n        select t.* from %s t\n        where %s%s\n        order by t.%s desc\n        limit %s;", table, where, cursor, key, size)
@@ -65,36 +67,73 @@ func pageStatements(m *lang.Model, r *lang.ResourceModel) []Statement {
             message = 'page_size must be between 1 and %d',
             detail = pg_catalog.format('page_size is %%s.', coalesce(%s::text, 'null')),
             hint = 'Ask for at most %d rows; for the next page pass the last row''s %s as before.';
-    end if;`, size, size, size, MaxPageSize, MaxPageSize, size, MaxPageSize, strings.ReplaceAll(r.PageKey, "'", "''"))}
-	if group != "" {
-		// One group: its (group, key) index in order, the policies deciding
-		// each row (every row for a member who reads it; for anyone else
-		// only what another arm lets them see, found along the same walk).
-		body = append(body, fmt.Sprintf("    if %s is not null then\n        %s\n        return;\n    end if;",
-			group, strings.ReplaceAll(walk(fmt.Sprintf("t.%s = %s\n          and ", quoteIdent(r.GroupColumn), group)), "\n", "\n    ")))
-	}
+    end if;`, size, size, size, MaxPageSize, MaxPageSize, size, MaxPageSize, strings.ReplaceAll(r.PageKey, "'", "''")),
+		fmt.Sprintf("    page.before_key := coalesce(%s, %d);", before, int64(maxBigint))}
 	everyone := r.Authenticated[lang.Read] || r.Anonymous[lang.Read]
-	declare := ""
+	ownerReads := r.OwnerColumn != "" && r.Owner[lang.Read]
+	groupRole := r.GroupMinRole(lang.Read)
+	owner, gcol := quoteIdent(r.OwnerColumn), quoteIdent(r.GroupColumn)
+	isAdmin := ""
+	if m.Groups.AdminRole != "" {
+		isAdmin = fmt.Sprintf("(select iam.has_realm_role(%s))", quoteLiteral(m.Groups.AdminRole))
+	}
+	callerID := fmt.Sprintf("page.caller_id := iam.user_id_%s(%s);", m.Identity.Type, quoteLiteral(m.Identity.Claim))
+	callerGroups := fmt.Sprintf("iam.group_ids(%s)", quoteLiteral(string(groupRole)))
+	decls := []string{"    before_key bigint;"}
+	if !everyone && ownerReads {
+		decls = append(decls, fmt.Sprintf("    caller_id %s;", m.Identity.Type))
+	}
+	if !everyone && groupRole != "" {
+		decls = append(decls, "    caller_groups bigint[];")
+	}
+	declare := "declare\n" + strings.Join(decls, "\n") + "\n"
+	indent := func(s string) string { return strings.ReplaceAll(s, "\n", "\n    ") }
+
+	if group != "" {
+		// One group: its (group, key) index in order, for a caller who reads
+		// the whole group; anyone else sees only their own rows in it, read
+		// from their (owner, key) index, so the walk follows what the caller
+		// sees, not the group's size (the group is a filter there: as an
+		// index condition the planner might walk the group instead).
+		// Statements as at the top of the body (indented 4), then the lot
+		// indented once more inside the if.
+		groupWalk := "    " + walk(fmt.Sprintf("t.%s = %s\n          and ", gcol, group))
+		branch := groupWalk
+		if !everyone {
+			var readers []string
+			if isAdmin != "" {
+				readers = append(readers, isAdmin)
+			}
+			if groupRole != "" {
+				readers = append(readers, fmt.Sprintf("%s = any (%s)", group, callerGroups))
+			}
+			ownWalk := ""
+			if ownerReads {
+				ownWalk = "    " + callerID + "\n    " + walk(fmt.Sprintf("t.%s = page.caller_id\n          and t.%s is not distinct from %s\n          and ", owner, gcol, group))
+			}
+			switch {
+			case len(readers) == 0:
+				branch = ownWalk
+			case ownWalk == "":
+				branch = fmt.Sprintf("    if %s then\n    %s\n    end if;", strings.Join(readers, " or "), indent(groupWalk))
+			default:
+				branch = fmt.Sprintf("    if %s then\n    %s\n    else\n    %s\n    end if;", strings.Join(readers, " or "), indent(groupWalk), indent(ownWalk))
+			}
+		}
+		body = append(body, fmt.Sprintf("    if %s is not null then\n    %s\n        return;\n    end if;", group, indent(branch)))
+	}
 	if everyone {
 		body = append(body, "    "+walk(""))
 	} else {
-		if m.Groups.AdminRole != "" {
-			body = append(body, fmt.Sprintf("    if (select iam.has_realm_role(%s)) then\n        %s\n        return;\n    end if;",
-				quoteLiteral(m.Groups.AdminRole), strings.ReplaceAll(walk(""), "\n", "\n    ")))
+		if isAdmin != "" {
+			body = append(body, fmt.Sprintf("    if %s then\n        %s\n        return;\n    end if;", isAdmin, indent(walk(""))))
 		}
-		ownerReads := r.OwnerColumn != "" && r.Owner[lang.Read]
-		groupRole := r.GroupMinRole(lang.Read)
-		var decls []string
 		if ownerReads {
-			decls = append(decls, fmt.Sprintf("    caller_id %s;", m.Identity.Type))
-			body = append(body, fmt.Sprintf("    page.caller_id := iam.user_id_%s(%s);", m.Identity.Type, quoteLiteral(m.Identity.Claim)))
+			body = append(body, "    "+callerID)
 		}
 		if groupRole != "" {
-			decls = append(decls, "    caller_groups bigint[];")
-			body = append(body, fmt.Sprintf("    page.caller_groups := coalesce(iam.group_ids(%s), '{}');", quoteLiteral(string(groupRole))))
+			body = append(body, fmt.Sprintf("    page.caller_groups := coalesce(%s, '{}');", callerGroups))
 		}
-		declare = "declare\n" + strings.Join(decls, "\n") + "\n"
-		owner, gcol := quoteIdent(r.OwnerColumn), quoteIdent(r.GroupColumn)
 		var arms []string
 		if ownerReads {
 			arms = append(arms, fmt.Sprintf("select t.* from %s t\n        where t.%s = page.caller_id\n          and %s\n        order by t.%s desc\n        limit %s",

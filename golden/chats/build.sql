@@ -194,6 +194,7 @@ create or replace function app.chats_page(before app.chats.id%type default null,
 as $fn$
 <<page>>
 declare
+    before_key bigint;
     caller_id uuid;
     caller_groups bigint[];
 begin
@@ -203,13 +204,25 @@ begin
             detail = pg_catalog.format('page_size is %s.', coalesce(chats_page.page_size::text, 'null')),
             hint = 'Ask for at most 1000 rows; for the next page pass the last row''s id as before.';
     end if;
+    page.before_key := coalesce(chats_page.before, 9223372036854775807);
     if chats_page.group_id is not null then
-        return query
-            select t.* from app.chats t
-            where t.group_id = chats_page.group_id
-              and t.id < coalesce(chats_page.before, 9223372036854775807)
-            order by t.id desc
-            limit chats_page.page_size;
+        if chats_page.group_id = any (iam.group_ids('member')) then
+            return query
+                select t.* from app.chats t
+                where t.group_id = chats_page.group_id
+                  and t.id < page.before_key
+                order by t.id desc
+                limit chats_page.page_size;
+        else
+            page.caller_id := iam.user_id_uuid('sub');
+            return query
+                select t.* from app.chats t
+                where t.owner_id = page.caller_id
+                  and t.group_id is not distinct from chats_page.group_id
+                  and t.id < page.before_key
+                order by t.id desc
+                limit chats_page.page_size;
+        end if;
         return;
     end if;
     page.caller_id := iam.user_id_uuid('sub');
@@ -219,7 +232,7 @@ begin
         (
         select t.* from app.chats t
         where t.owner_id = page.caller_id
-          and t.id < coalesce(chats_page.before, 9223372036854775807)
+          and t.id < page.before_key
         order by t.id desc
         limit chats_page.page_size)
         union all
@@ -229,7 +242,7 @@ begin
             select t.* from app.chats t
             where t.group_id = g.id
               and t.owner_id is distinct from page.caller_id
-              and t.id < coalesce(chats_page.before, 9223372036854775807)
+              and t.id < page.before_key
             order by t.id desc
             limit chats_page.page_size) t)
     ) p

@@ -95,6 +95,7 @@ create or replace function "Mixed Case"."Order-Items_page"(before "Mixed Case"."
 as $fn$
 <<page>>
 declare
+    before_key bigint;
     caller_id uuid;
 begin
     if "Order-Items_page".page_size is null or "Order-Items_page".page_size < 1 or "Order-Items_page".page_size > 1000 then
@@ -103,11 +104,12 @@ begin
             detail = pg_catalog.format('page_size is %s.', coalesce("Order-Items_page".page_size::text, 'null')),
             hint = 'Ask for at most 1000 rows; for the next page pass the last row''s id as before.';
     end if;
+    page.before_key := coalesce("Order-Items_page".before, 9223372036854775807);
     page.caller_id := iam.user_id_uuid('sub');
     return query
         select t.* from "Mixed Case"."Order-Items" t
         where t."Owner ""Id""" = page.caller_id
-          and t.id < coalesce("Order-Items_page".before, 9223372036854775807)
+          and t.id < page.before_key
         order by t.id desc
         limit "Order-Items_page".page_size;
 end
@@ -191,6 +193,7 @@ create or replace function app."café_page"(before app."café".id%type default n
 as $fn$
 <<page>>
 declare
+    before_key bigint;
     caller_id uuid;
 begin
     if "café_page".page_size is null or "café_page".page_size < 1 or "café_page".page_size > 1000 then
@@ -199,11 +202,12 @@ begin
             detail = pg_catalog.format('page_size is %s.', coalesce("café_page".page_size::text, 'null')),
             hint = 'Ask for at most 1000 rows; for the next page pass the last row''s id as before.';
     end if;
+    page.before_key := coalesce("café_page".before, 9223372036854775807);
     page.caller_id := iam.user_id_uuid('sub');
     return query
         select t.* from app."café" t
         where t."propriétaire" = page.caller_id
-          and t.id < coalesce("café_page".before, 9223372036854775807)
+          and t.id < page.before_key
         order by t.id desc
         limit "café_page".page_size;
 end
@@ -306,6 +310,7 @@ create or replace function app."注文履歴注文履歴注文履歴注文履歴
 as $fn$
 <<page>>
 declare
+    before_key bigint;
     caller_id uuid;
 begin
     if "注文履歴注文履歴注文履歴注文履歴注文_16f9fe4e".page_size is null or "注文履歴注文履歴注文履歴注文履歴注文_16f9fe4e".page_size < 1 or "注文履歴注文履歴注文履歴注文履歴注文_16f9fe4e".page_size > 1000 then
@@ -314,11 +319,12 @@ begin
             detail = pg_catalog.format('page_size is %s.', coalesce("注文履歴注文履歴注文履歴注文履歴注文_16f9fe4e".page_size::text, 'null')),
             hint = 'Ask for at most 1000 rows; for the next page pass the last row''s id as before.';
     end if;
+    page.before_key := coalesce("注文履歴注文履歴注文履歴注文履歴注文_16f9fe4e".before, 9223372036854775807);
     page.caller_id := iam.user_id_uuid('sub');
     return query
         select t.* from app."注文履歴注文履歴注文履歴注文履歴注文履歴日" t
         where t.owner_id = page.caller_id
-          and t.id < coalesce("注文履歴注文履歴注文履歴注文履歴注文_16f9fe4e".before, 9223372036854775807)
+          and t.id < page.before_key
         order by t.id desc
         limit "注文履歴注文履歴注文履歴注文履歴注文_16f9fe4e".page_size;
 end
@@ -486,6 +492,7 @@ create or replace function "order".select_page(before "order"."select".id%type d
 as $fn$
 <<page>>
 declare
+    before_key bigint;
     caller_id uuid;
 begin
     if select_page.page_size is null or select_page.page_size < 1 or select_page.page_size > 1000 then
@@ -494,11 +501,12 @@ begin
             detail = pg_catalog.format('page_size is %s.', coalesce(select_page.page_size::text, 'null')),
             hint = 'Ask for at most 1000 rows; for the next page pass the last row''s id as before.';
     end if;
+    page.before_key := coalesce(select_page.before, 9223372036854775807);
     page.caller_id := iam.user_id_uuid('sub');
     return query
         select t.* from "order"."select" t
         where t."user" = page.caller_id
-          and t.id < coalesce(select_page.before, 9223372036854775807)
+          and t.id < page.before_key
         order by t.id desc
         limit select_page.page_size;
 end

@@ -184,6 +184,7 @@ create or replace function app.audits_page(before app.audits.id%type default nul
 as $fn$
 <<page>>
 declare
+    before_key bigint;
     caller_groups bigint[];
 begin
     if audits_page.page_size is null or audits_page.page_size < 1 or audits_page.page_size > 1000 then
@@ -192,19 +193,22 @@ begin
             detail = pg_catalog.format('page_size is %s.', coalesce(audits_page.page_size::text, 'null')),
             hint = 'Ask for at most 1000 rows; for the next page pass the last row''s id as before.';
     end if;
+    page.before_key := coalesce(audits_page.before, 9223372036854775807);
     if audits_page.team_id is not null then
-        return query
-            select t.* from app.audits t
-            where t.team_id = audits_page.team_id
-              and t.id < coalesce(audits_page.before, 9223372036854775807)
-            order by t.id desc
-            limit audits_page.page_size;
+        if (select iam.has_realm_role('iam-admin')) or audits_page.team_id = any (iam.group_ids('admin')) then
+            return query
+                select t.* from app.audits t
+                where t.team_id = audits_page.team_id
+                  and t.id < page.before_key
+                order by t.id desc
+                limit audits_page.page_size;
+        end if;
         return;
     end if;
     if (select iam.has_realm_role('iam-admin')) then
         return query
             select t.* from app.audits t
-            where t.id < coalesce(audits_page.before, 9223372036854775807)
+            where t.id < page.before_key
             order by t.id desc
             limit audits_page.page_size;
         return;
@@ -217,7 +221,7 @@ begin
         cross join lateral (
             select t.* from app.audits t
             where t.team_id = g.id
-              and t.id < coalesce(audits_page.before, 9223372036854775807)
+              and t.id < page.before_key
             order by t.id desc
             limit audits_page.page_size) t)
     ) p
@@ -309,6 +313,7 @@ create or replace function app.drafts_page(before app.drafts.seq%type default nu
 as $fn$
 <<page>>
 declare
+    before_key bigint;
     caller_id text;
 begin
     if drafts_page.page_size is null or drafts_page.page_size < 1 or drafts_page.page_size > 1000 then
@@ -317,10 +322,11 @@ begin
             detail = pg_catalog.format('page_size is %s.', coalesce(drafts_page.page_size::text, 'null')),
             hint = 'Ask for at most 1000 rows; for the next page pass the last row''s seq as before.';
     end if;
+    page.before_key := coalesce(drafts_page.before, 9223372036854775807);
     if (select iam.has_realm_role('iam-admin')) then
         return query
             select t.* from app.drafts t
-            where t.seq < coalesce(drafts_page.before, 9223372036854775807)
+            where t.seq < page.before_key
             order by t.seq desc
             limit drafts_page.page_size;
         return;
@@ -329,7 +335,7 @@ begin
     return query
         select t.* from app.drafts t
         where t.author = page.caller_id
-          and t.seq < coalesce(drafts_page.before, 9223372036854775807)
+          and t.seq < page.before_key
         order by t.seq desc
         limit drafts_page.page_size;
 end
@@ -440,6 +446,8 @@ create or replace function app.notices_page(before app.notices.id%type default n
     set plan_cache_mode = force_generic_plan
 as $fn$
 <<page>>
+declare
+    before_key bigint;
 begin
     if notices_page.page_size is null or notices_page.page_size < 1 or notices_page.page_size > 1000 then
         raise exception using errcode = '22023',
@@ -447,18 +455,19 @@ begin
             detail = pg_catalog.format('page_size is %s.', coalesce(notices_page.page_size::text, 'null')),
             hint = 'Ask for at most 1000 rows; for the next page pass the last row''s id as before.';
     end if;
+    page.before_key := coalesce(notices_page.before, 9223372036854775807);
     if notices_page.board_id is not null then
         return query
             select t.* from app.notices t
             where t.board_id = notices_page.board_id
-              and t.id < coalesce(notices_page.before, 9223372036854775807)
+              and t.id < page.before_key
             order by t.id desc
             limit notices_page.page_size;
         return;
     end if;
     return query
         select t.* from app.notices t
-        where t.id < coalesce(notices_page.before, 9223372036854775807)
+        where t.id < page.before_key
         order by t.id desc
         limit notices_page.page_size;
 end

@@ -196,6 +196,7 @@ create or replace function app.todos_page(before app.todos.id%type default null,
 as $fn$
 <<page>>
 declare
+    before_key bigint;
     caller_id uuid;
     caller_groups bigint[];
 begin
@@ -205,13 +206,25 @@ begin
             detail = pg_catalog.format('page_size is %s.', coalesce(todos_page.page_size::text, 'null')),
             hint = 'Ask for at most 1000 rows; for the next page pass the last row''s id as before.';
     end if;
+    page.before_key := coalesce(todos_page.before, 9223372036854775807);
     if todos_page.group_id is not null then
-        return query
-            select t.* from app.todos t
-            where t.group_id = todos_page.group_id
-              and t.id < coalesce(todos_page.before, 9223372036854775807)
-            order by t.id desc
-            limit todos_page.page_size;
+        if todos_page.group_id = any (iam.group_ids('member')) then
+            return query
+                select t.* from app.todos t
+                where t.group_id = todos_page.group_id
+                  and t.id < page.before_key
+                order by t.id desc
+                limit todos_page.page_size;
+        else
+            page.caller_id := iam.user_id_uuid('sub');
+            return query
+                select t.* from app.todos t
+                where t.owner_id = page.caller_id
+                  and t.group_id is not distinct from todos_page.group_id
+                  and t.id < page.before_key
+                order by t.id desc
+                limit todos_page.page_size;
+        end if;
         return;
     end if;
     page.caller_id := iam.user_id_uuid('sub');
@@ -221,7 +234,7 @@ begin
         (
         select t.* from app.todos t
         where t.owner_id = page.caller_id
-          and t.id < coalesce(todos_page.before, 9223372036854775807)
+          and t.id < page.before_key
         order by t.id desc
         limit todos_page.page_size)
         union all
@@ -231,7 +244,7 @@ begin
             select t.* from app.todos t
             where t.group_id = g.id
               and t.owner_id is distinct from page.caller_id
-              and t.id < coalesce(todos_page.before, 9223372036854775807)
+              and t.id < page.before_key
             order by t.id desc
             limit todos_page.page_size) t)
     ) p
