@@ -31,9 +31,10 @@ type Options struct {
 	Duration    time.Duration // per (query, user class, clients) run
 	Seed        int64
 	Setup       SetupMode
-	Investigate bool   // also compare plan options for the list page
-	JSON        string // write the report as JSON here
-	SVG         string // write the ratio-vs-size plot here (several sizes)
+	Investigate bool     // also compare plan options for the list page
+	Only        []string // keys of the queries to run (Query.Key); all when empty
+	JSON        string   // write the report as JSON here
+	SVG         string   // write the ratio-vs-size plot here (several sizes)
 	Out         io.Writer
 	Log         io.Writer
 }
@@ -90,6 +91,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		if c < 1 || c > 32 {
 			return nil, fmt.Errorf("--clients %d: between 1 and 32", c)
 		}
+	}
+	if _, err := SelectQueries(o.Only); err != nil {
+		return nil, fmt.Errorf("--queries: %w", err)
 	}
 	if o.Setup == SetupNever && len(o.Rows) > 1 {
 		return nil, errors.New("--reuse with several --rows sizes: a database holds one data set")
@@ -162,7 +166,10 @@ func runSize(ctx context.Context, o Options, su *pgx.Conn, rows int) (*SizeRepor
 		}
 	}()
 
-	queries := Queries()
+	queries, err := SelectQueries(o.Only)
+	if err != nil {
+		return sr, err
+	}
 	maxClients := 0
 	for _, c := range o.Clients {
 		maxClients = max(maxClients, c)

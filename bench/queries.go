@@ -3,6 +3,8 @@ package bench
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
+	"strings"
 )
 
 // Kind says how a query's requests are drawn and checked.
@@ -88,6 +90,31 @@ order by id desc limit 50`},
 	{Name: "exists", Args: func(j *job) []any { return []any{j.user.ID, j.group} }, SQL: `select * from app.chats
 where group_id = $2 and (owner_id = $1 or exists (select from iam.group_members m where m.user_id = $1::text and m.group_id = $2))
 order by id desc limit 50`},
+}
+
+// SelectQueries returns the queries with the given keys, in report order;
+// all of them for none.
+func SelectQueries(keys []string) ([]*Query, error) {
+	all := Queries()
+	if len(keys) == 0 {
+		return all, nil
+	}
+	var known []string
+	for _, q := range all {
+		known = append(known, q.Key)
+	}
+	for _, k := range keys {
+		if !slices.Contains(known, k) {
+			return nil, fmt.Errorf("no query %q: the keys are %s", k, strings.Join(known, ", "))
+		}
+	}
+	var out []*Query
+	for _, q := range all {
+		if slices.Contains(keys, q.Key) {
+			out = append(out, q)
+		}
+	}
+	return out, nil
 }
 
 // Queries are the benchmarked requests, in report order.

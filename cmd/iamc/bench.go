@@ -92,6 +92,7 @@ A database holding other data in app.todos, app.chats or iam.groups is refused.
 	f.Int64Var(&o.Seed, "seed", 1, "data set and request seed")
 	f.BoolVar(&setup, "setup", false, "rebuild the data set even when bench.meta matches")
 	f.BoolVar(&reuse, "reuse", false, "never build: use the data set in the database (bench.meta must match)")
+	f.StringSliceVar(&o.Only, "queries", nil, "run only these queries, by key (q1-todos, q1-todos-page, q4-count, ...), comma-separated")
 	f.BoolVar(&o.Investigate, "plans", true, "also compare plan options for the list pages (settings, extra indexes, statistics)")
 	f.StringVar(&o.JSON, "json", "", "write the report as JSON to FILE")
 	f.StringVar(&o.SVG, "svg", "", "with several --rows: write the plot of ratio vs table size to FILE")
