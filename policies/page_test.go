@@ -164,10 +164,23 @@ func TestPageFunctionRefuses(t *testing.T) {
 	t.Run("blocked user", func(t *testing.T) {
 		db.exec(t, fmt.Sprintf("select iam.block_subject('%s', 'test')", id(user)))
 		defer db.exec(t, fmt.Sprintf("select iam.unblock_subject('%s')", id(user)))
-		_, err := pageIDs(t, db, user, "/rpc/todos_page", "select id from app.todos_page()")
-		var pgErr *pgconn.PgError
-		if !errors.As(err, &pgErr) || pgErr.Code != "28000" {
-			t.Errorf("blocked user's page: %v, want SQLSTATE 28000", err)
+		// Every page, one group's too, even one with no rows, where no
+		// policy ever asks who the caller is.
+		empty := scalar[int64](t, db, "select max(id) + 1 from iam.groups")
+		db.exec(t, fmt.Sprintf("insert into iam.groups (id, name, created_by) overriding system value values (%d, 'empty', 'test')", empty))
+		defer db.exec(t, fmt.Sprintf("delete from iam.groups where id = %d", empty))
+		own := scalar[int64](t, db, "select min(group_id) from iam.group_members where user_id = $1", id(user))
+		for _, ask := range []struct{ path, sql string }{
+			{"/rpc/todos_page", "select id from app.todos_page()"},
+			{"/rpc/chats_page", fmt.Sprintf("select id from app.chats_page(group_id => %d)", own)},
+			{"/rpc/chats_page", fmt.Sprintf("select id from app.chats_page(group_id => %d)", empty)},
+		} {
+			sql := ask.sql
+			_, err := pageIDs(t, db, user, ask.path, sql)
+			var pgErr *pgconn.PgError
+			if !errors.As(err, &pgErr) || pgErr.Code != "28000" {
+				t.Errorf("blocked user's %s: %v, want SQLSTATE 28000", sql, err)
+			}
 		}
 	})
 }
