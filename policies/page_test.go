@@ -175,11 +175,10 @@ func TestPageFunctionRefuses(t *testing.T) {
 			{"/rpc/chats_page", fmt.Sprintf("select id from app.chats_page(group_id => %d)", own)},
 			{"/rpc/chats_page", fmt.Sprintf("select id from app.chats_page(group_id => %d)", empty)},
 		} {
-			sql := ask.sql
-			_, err := pageIDs(t, db, user, ask.path, sql)
+			_, err := pageIDs(t, db, user, ask.path, ask.sql)
 			var pgErr *pgconn.PgError
 			if !errors.As(err, &pgErr) || pgErr.Code != "28000" {
-				t.Errorf("blocked user's %s: %v, want SQLSTATE 28000", sql, err)
+				t.Errorf("blocked user's %s: %v, want SQLSTATE 28000", ask.sql, err)
 			}
 		}
 	})
@@ -289,8 +288,8 @@ func explainPage(t *testing.T, db *database, who person, table, marker, sql stri
 }
 
 // pageProblems says why a plan is not a page read: anything but backward
-// walks of the given indexes, or more rows read or sorted than a page per
-// walk.
+// walks of the given indexes, or more rows read (returned or passed over)
+// or sorted than limit.
 func pageProblems(p pagePlan, limit float64, indexes ...string) []string {
 	var out []string
 	for _, s := range p.Scans {
@@ -332,7 +331,8 @@ func TestPageFunctionReadsAPage(t *testing.T) {
 		return scalar[[]int64](t, db, "select coalesce(array_agg(group_id order by group_id), '{}') from iam.group_members where user_id = $1", id(who))
 	}
 	// ownRows counts the caller's rows of a table in (or, with in false,
-	// outside) the given groups.
+	// in other) groups; rows in no group count for
+	// neither (chats are always in one).
 	ownRows := func(table string, who person, groups []int64, in bool) float64 {
 		return float64(scalar[int64](t, db, fmt.Sprintf("select count(*) from app.%s where owner_id = $1::uuid and (group_id = any($2)) = $3", table), id(who), groups, in))
 	}
