@@ -330,9 +330,9 @@ func TestPageFunctionReadsAPage(t *testing.T) {
 	groupsOf := func(who person) []int64 {
 		return scalar[[]int64](t, db, "select coalesce(array_agg(group_id order by group_id), '{}') from iam.group_members where user_id = $1", id(who))
 	}
-	// ownRows counts the caller's rows of a table in (or, with in false,
-	// in other) groups; rows in no group count for
-	// neither (chats are always in one).
+	// ownRows counts the caller's rows of a table in the given groups (with
+	// in false: in any other group; rows in no group count for neither,
+	// and chats are always in one).
 	ownRows := func(table string, who person, groups []int64, in bool) float64 {
 		return float64(scalar[int64](t, db, fmt.Sprintf("select count(*) from app.%s where owner_id = $1::uuid and (group_id = any($2)) = $3", table), id(who), groups, in))
 	}
