@@ -55,7 +55,7 @@ const (
 // pg_query round-trip. sources are the files the model came from.
 func Build(m *lang.Model, sources []string) (*Output, error) {
 	out := generate(m, sources)
-	if err := roundTripAll(out.Sections); err != nil {
+	if err := roundTripAll(append([]*Section{{Statements: out.Preamble()}}, out.Sections...)); err != nil {
 		return nil, fmt.Errorf("compiler bug: generated SQL does not round-trip (please report it): %w", err)
 	}
 	return out, nil
@@ -125,13 +125,17 @@ func runtimeSection(m *lang.Model) *Section {
 	roles, g := m.Roles, m.Groups
 	s.Statements = append(s.Statements,
 		Statement{
-			Why: "The settings of the .iam files, read by the helpers (which claim is the user id, token groups, admin role).",
-			SQL: fmt.Sprintf("insert into iam.settings (singleton, identity_claim, identity_type, token_groups_claim, token_group_role, admin_role)\n"+
-				"values (true, %s, %s, %s, %s, %s)\n"+
+			Why: "The settings of the .iam files, read by the helpers (which claim is the user id, token groups, admin role, the group API's quotas).",
+			SQL: fmt.Sprintf("insert into iam.settings (singleton, identity_claim, identity_type, token_groups_claim, token_group_role, admin_role, "+
+				"max_groups_created_per_user, max_groups_per_user, max_members_per_group)\n"+
+				"values (true, %s, %s, %s, %s, %s, %d, %d, %d)\n"+
 				"on conflict (singleton) do update set identity_claim = excluded.identity_claim, identity_type = excluded.identity_type, "+
-				"token_groups_claim = excluded.token_groups_claim, token_group_role = excluded.token_group_role, admin_role = excluded.admin_role;",
+				"token_groups_claim = excluded.token_groups_claim, token_group_role = excluded.token_group_role, admin_role = excluded.admin_role, "+
+				"max_groups_created_per_user = excluded.max_groups_created_per_user, max_groups_per_user = excluded.max_groups_per_user, "+
+				"max_members_per_group = excluded.max_members_per_group;",
 				quoteLiteral(m.Identity.Claim), quoteLiteral(string(m.Identity.Type)),
-				literalOrNull(g.TokenClaim), literalOrNull(string(g.TokenRole)), literalOrNull(g.AdminRole)),
+				literalOrNull(g.TokenClaim), literalOrNull(string(g.TokenRole)), literalOrNull(g.AdminRole),
+				g.Limits.GroupsCreatedPerUser, g.Limits.GroupsPerUser, g.Limits.MembersPerGroup),
 		},
 		Statement{
 			Why: "Functions are executable by PUBLIC unless revoked; only the authenticated role may call the helpers policies and triggers use.",

@@ -217,7 +217,7 @@ func TestCommentsCannotCarrySQL(t *testing.T) {
 	for _, s := range o.Sections {
 		n += len(s.Statements)
 	}
-	want := 5 + n + 1 // preamble, sections, commit
+	want := 1 + len(o.Preamble()) + n + 1 // begin, preamble, sections, commit
 	var smuggled []string
 	for _, p := range parts {
 		tree, err := pg_query.Parse(p)

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/iamc/iamc/lang"
 )
 
 const rule = "-- ============================================================================"
@@ -42,9 +44,40 @@ func (o *Output) Preamble() []Statement {
 		{Why: "One build at a time: a concurrent apply waits here instead of interleaving.",
 			SQL: "select pg_advisory_xact_lock(hashtext('iamc'));"},
 		{SQL: fmt.Sprintf("create schema if not exists iam authorization %s;", owner)},
+		{Why: "Cap every request of the runtime roles (roles block: statement timeout, lock timeout): PostgREST applies a role's settings to each request it runs as that role, so one user's slow requests are cancelled (57014) instead of holding the pool. Set only when they differ: ALTER ROLE needs a superuser (or CREATEROLE), which a later build by the owner role is not.",
+			SQL: roleTimeouts(o.Model)},
 		{Why: "Everything below is created as, and owned by, the owner role.",
 			SQL: fmt.Sprintf("set local role %s;", owner)},
 	}
+}
+
+// roleTimeouts sets statement_timeout and lock_timeout on both runtime
+// roles, cluster-wide (PostgREST 12 reads a role's settings from
+// pg_roles.rolconfig, the settings of no particular database).
+func roleTimeouts(m *lang.Model) string {
+	return fmt.Sprintf(`do $do$
+declare
+    r record;
+    setting text;
+begin
+    for r in select ro.rolname, coalesce(ro.rolconfig, '{}') as config from pg_catalog.pg_roles ro where ro.rolname in (%s, %s) order by ro.rolname loop
+        foreach setting in array array[%s, %s] loop
+            continue when setting = any (r.config);
+            begin
+                execute pg_catalog.format('alter role %%I set %%s = %%L', r.rolname, pg_catalog.split_part(setting, '=', 1), pg_catalog.split_part(setting, '=', 2));
+            exception when insufficient_privilege then
+                raise exception using
+                    errcode = '42501',
+                    message = pg_catalog.format('cannot set %%s on role %%s: %%s', setting, r.rolname, sqlerrm),
+                    detail = 'The roles block caps every request of the runtime roles; the cap is a role setting, which only a superuser (or a role with CREATEROLE) can change.',
+                    hint = pg_catalog.format('Apply this build once as a superuser, or run: alter role %%I set %%s = %%L;', r.rolname, pg_catalog.split_part(setting, '=', 1), pg_catalog.split_part(setting, '=', 2));
+            end;
+        end loop;
+    end loop;
+end
+$do$;`,
+		quoteLiteral(m.Roles.Authenticated), quoteLiteral(m.Roles.Anonymous),
+		quoteLiteral("statement_timeout="+m.Timeouts.Statement), quoteLiteral("lock_timeout="+m.Timeouts.Lock))
 }
 
 // SQL prints one section with its header.

@@ -288,14 +288,14 @@ func goodCase(t *testing.T, name string) {
 		}
 	}
 	// And the script as a whole: PostgreSQL's parser cuts it into the
-	// preamble (5), the section statements and commit, each of which
+	// begin and the preamble, the section statements and commit, each of which
 	// round-trips. A statement merged into a comment or lost would show.
 	parts, err := pg_query.SplitWithParser(r.script, true)
 	if err != nil {
 		t.Fatalf("the script does not split: %v", err)
 	}
-	if want := 5 + n + 1; len(parts) != want {
-		t.Errorf("the script holds %d statements, want %d (preamble 5 + sections %d + commit)", len(parts), want, n)
+	if want := 1 + len(r.out.Preamble()) + n + 1; len(parts) != want {
+		t.Errorf("the script holds %d statements, want %d (begin, preamble %d, sections %d, commit)", len(parts), want, len(r.out.Preamble()), n)
 	}
 	for _, p := range parts {
 		if err := compiler.RoundTrip(p + ";"); err != nil {

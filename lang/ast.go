@@ -60,13 +60,39 @@ type Roles struct {
 	Items  []*RoleItem `parser:"'roles' '{' @@* '}'"`
 }
 
-// RoleItem binds one role slot to a role name.
+// RoleItem binds one role slot to a role name, or sets a timeout of the
+// runtime roles.
 type RoleItem struct {
 	Pos     lexer.Position
 	EndPos  lexer.Position
 	Comment *Comment `parser:"  @@"`
+	Timeout *Timeout `parser:"| @@"`
 	Slot    *Ident   `parser:"| @@"`
 	Role    *Ident   `parser:"  @@"`
+}
+
+// Timeout caps every statement (or every lock wait) of the runtime roles:
+//
+//	statement timeout 5s
+//	lock timeout '2s'
+type Timeout struct {
+	Pos   lexer.Position
+	Kind  string `parser:"@('statement' | 'lock') 'timeout'"`
+	Value *Word  `parser:"@@"`
+}
+
+// Word is a value written bare (5s) or single-quoted ('5s').
+type Word struct {
+	Pos lexer.Position
+	Raw string `parser:"@(String | Number | Ident)"`
+}
+
+// Value is the word without quotes.
+func (w *Word) Value() string {
+	if strings.HasPrefix(w.Raw, "'") {
+		return (&String{Raw: w.Raw}).Value()
+	}
+	return w.Raw
 }
 
 // Groups is the group settings block.
@@ -86,7 +112,18 @@ type GroupsItem struct {
 	APISchema  *Ident      `parser:"| 'api' 'schema' @@"`
 	TokenClaim *TokenClaim `parser:"| 'token' 'claim' @@"`
 	AdminRole  *String     `parser:"| 'admin' 'role' @@"`
+	Limit      *Limit      `parser:"| 'max' @@"`
 }
+
+// Limit is a quota of the group API: `max groups per user 200`.
+type Limit struct {
+	Pos   lexer.Position
+	What  []string `parser:"@('groups' | 'members' | 'created' | 'per' | 'user' | 'group')+"`
+	Value *Ident   `parser:"@@"`
+}
+
+// Phrase is the limit's words as written, single-spaced.
+func (l *Limit) Phrase() string { return strings.Join(l.What, " ") }
 
 // TokenClaim maps the groups named in a token claim to a membership role.
 type TokenClaim struct {

@@ -22,7 +22,7 @@ var bareIdent = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_$]*$`)
 // All problems are reported at once, each with its position.
 func Check(files []*File) (*Model, error) {
 	c := &checker{
-		model:     &Model{Identity: DefaultIdentity, Roles: DefaultRoles},
+		model:     &Model{Identity: DefaultIdentity, Roles: DefaultRoles, Timeouts: DefaultTimeouts, Groups: GroupSettings{Limits: DefaultGroupLimits}},
 		resources: map[string]*ResourceModel{},
 	}
 	for _, f := range files {
@@ -107,6 +107,10 @@ func (c *checker) roles(r *Roles) {
 	c.model.RolesPos = r.Pos
 	seen := map[string]lexer.Position{}
 	for _, it := range r.Items {
+		if it.Timeout != nil {
+			c.timeout(it.Timeout, seen)
+			continue
+		}
 		if it.Slot == nil {
 			continue
 		}
@@ -272,6 +276,8 @@ func (c *checker) groups(g *Groups) {
 	seen := map[string]lexer.Position{}
 	for _, it := range g.Items {
 		switch {
+		case it.Limit != nil:
+			c.limit(it.Limit, seen)
 		case it.APISchema != nil:
 			c.apiSchemaGiven = true
 			if c.once(seen, "api schema", it.Pos) && c.ident(it.APISchema, "schema name") {
@@ -301,6 +307,48 @@ func (c *checker) groups(g *Groups) {
 			}
 		}
 	}
+}
+
+// durationPattern is a PostgreSQL duration iamc accepts: a whole number
+// with a unit (0 alone turns the timeout off).
+var durationPattern = regexp.MustCompile(`^(0|[1-9][0-9]{0,8}(us|ms|s|min|h|d))$`)
+
+func (c *checker) timeout(t *Timeout, seen map[string]lexer.Position) {
+	key := t.Kind + " timeout"
+	if !c.once(seen, key, t.Pos) {
+		return
+	}
+	v := strings.TrimSpace(t.Value.Value())
+	if !durationPattern.MatchString(v) {
+		c.errs.add(t.Value.Pos, "bad %s %s: write a whole number and a unit (ms, s, min, h), e.g. %s 5s, or 0 for none", key, t.Value.Raw, key)
+		return
+	}
+	if t.Kind == "statement" {
+		c.model.Timeouts.Statement = v
+	} else {
+		c.model.Timeouts.Lock = v
+	}
+}
+
+// maxLimit keeps quotas within an integer column and within reason.
+const maxLimit = 1000000
+
+func (c *checker) limit(l *Limit, seen map[string]lexer.Position) {
+	phrase := l.Phrase()
+	field, ok := limitPhrases[phrase]
+	if !ok {
+		c.errs.add(l.Pos, "unknown limit %q: expected max groups created per user N, max groups per user N or max members per group N", "max "+phrase)
+		return
+	}
+	if !c.once(seen, "max "+phrase, l.Pos) {
+		return
+	}
+	n, err := strconv.Atoi(l.Value.Raw)
+	if err != nil || n < 1 || n > maxLimit {
+		c.errs.add(l.Value.Pos, "bad limit %s: max %s takes a whole number from 1 to %d", l.Value.Raw, phrase, maxLimit)
+		return
+	}
+	*field(&c.model.Groups.Limits) = n
 }
 
 // groupsNeeded reports group columns without the groups block that says

@@ -111,6 +111,10 @@ func roleLines(r *Roles) []line {
 			out = append(out, commentLine(it.Comment))
 			continue
 		}
+		if it.Timeout != nil {
+			out = append(out, itemLine(it.Pos, it.EndPos, it.Timeout.Kind+" timeout "+it.Timeout.Value.Raw))
+			continue
+		}
 		out = append(out, itemLine(it.Pos, it.EndPos, ident(it.Slot)+" "+ident(it.Role)))
 	}
 	return out
@@ -128,6 +132,8 @@ func groupsLines(g *Groups) []line {
 			out = append(out, itemLine(it.Pos, it.EndPos, "token claim "+it.TokenClaim.Claim.Raw+" as "+ident(it.TokenClaim.As)))
 		case it.AdminRole != nil:
 			out = append(out, itemLine(it.Pos, it.EndPos, "admin role "+it.AdminRole.Raw))
+		case it.Limit != nil:
+			out = append(out, itemLine(it.Pos, it.EndPos, "max "+it.Limit.Phrase()+" "+it.Limit.Value.Raw))
 		}
 	}
 	return out

@@ -9,6 +9,7 @@ type Model struct {
 	Roles     RoleNames
 	RolesPos  lexer.Position // the roles block, or zero when defaults apply
 	Groups    GroupSettings
+	Timeouts  Timeouts
 	Resources []*ResourceModel // sorted by schema, then table
 }
 
@@ -34,7 +35,40 @@ type GroupSettings struct {
 	TokenClaim string    // JWT claim listing Keycloak group paths; "" for none
 	TokenRole  GroupRole // the role token groups confer
 	AdminRole  string    // realm role that bypasses the rules; "" for none
+	Limits     GroupLimits
 }
+
+// GroupLimits are the quotas of the group API: one user cannot make the
+// others (or the database) pay for thousands of groups or members.
+type GroupLimits struct {
+	GroupsCreatedPerUser int // groups one user may have created (and not deleted)
+	GroupsPerUser        int // database memberships of one user
+	MembersPerGroup      int // database members of one group
+}
+
+// DefaultGroupLimits apply when the groups block sets none. Every policy
+// compares a row's group with the caller's groups, so GroupsPerUser bounds
+// the per-row cost of the group arm.
+var DefaultGroupLimits = GroupLimits{GroupsCreatedPerUser: 100, GroupsPerUser: 200, MembersPerGroup: 1000}
+
+// limitPhrases maps each quota as written to its field.
+var limitPhrases = map[string]func(*GroupLimits) *int{
+	"groups created per user": func(l *GroupLimits) *int { return &l.GroupsCreatedPerUser },
+	"groups per user":         func(l *GroupLimits) *int { return &l.GroupsPerUser },
+	"members per group":       func(l *GroupLimits) *int { return &l.MembersPerGroup },
+}
+
+// Timeouts are set on the runtime roles (ALTER ROLE ... SET), which
+// PostgREST applies to every request it runs as them. Values are
+// PostgreSQL durations such as '5s'; "0" turns a timeout off.
+type Timeouts struct {
+	Statement string // statement_timeout: the longest a request's statement may run
+	Lock      string // lock_timeout: the longest a statement waits for a lock
+}
+
+// DefaultTimeouts: under PostgREST's 10 s pool acquisition timeout, so one
+// user's slow requests are cancelled before they starve everyone else's.
+var DefaultTimeouts = Timeouts{Statement: "5s", Lock: "2s"}
 
 // GroupsUsed reports whether any resource has a group column.
 func (m *Model) GroupsUsed() bool {

@@ -711,6 +711,101 @@ begin
 end
 $fn$;
 
+-- ---------------------------------------------------------------------------
+-- Quotas of the group API (the groups block: max groups created per user,
+-- max groups per user, max members per group). Without them one user could
+-- create thousands of groups, or be put in thousands: every policy compares
+-- a row's group with the caller's groups, so the per-row cost of a list
+-- grows with them, and one user's slow requests fill PostgREST's pool for
+-- everyone. Only database memberships count: token groups are the realm's.
+-- ---------------------------------------------------------------------------
+
+-- Added to databases of runtime version 3 in place. Checked in the catalog
+-- first: ALTER TABLE takes an exclusive lock even when the column exists,
+-- and every request reads iam.settings, so a re-run must not queue them.
+do $do$
+begin
+    if not exists (select from pg_catalog.pg_attribute where attrelid = 'iam.settings'::pg_catalog.regclass and attname = 'max_members_per_group' and not attisdropped) then
+        alter table iam.settings
+            add column if not exists max_groups_created_per_user integer not null default 100,
+            add column if not exists max_groups_per_user integer not null default 200,
+            add column if not exists max_members_per_group integer not null default 1000;
+    end if;
+    -- The quota of groups created per user counts a user's groups: this index serves it.
+    if pg_catalog.to_regclass('iam.groups_created_by_idx') is null then
+        create index groups_created_by_idx on iam.groups (created_by);
+    end if;
+end
+$do$;
+
+create or replace function iam.check_user_quota(uid text, creating boolean) returns void
+    language plpgsql volatile security definer
+    set search_path = pg_catalog, pg_temp
+as $fn$
+-- Before uid gets one more membership (and, when creating, one more group
+-- of their own). The per-user advisory lock, held to the end of the
+-- transaction, makes concurrent calls for one user count one after the
+-- other, so none can slip past the limit. Raises PT429, which PostgREST
+-- answers with HTTP 429 (a quota, as gRPC's RESOURCE_EXHAUSTED).
+declare
+    s iam.settings;
+    n bigint;
+begin
+    select * into s from iam.settings;
+    perform pg_advisory_xact_lock(hashtext('iam.user_quota'), hashtext(uid));
+    if creating then
+        select count(*) into n from iam.groups g where g.created_by = uid;
+        if n >= s.max_groups_created_per_user then
+            raise exception using errcode = 'PT429',
+                message = format('you cannot create more than %s groups', s.max_groups_created_per_user),
+                detail = format('You have created %s groups that still exist; the limit is max groups created per user in the .iam groups block.', n),
+                hint = 'Delete a group you no longer need, or ask an administrator to raise the limit.';
+        end if;
+    end if;
+    select count(*) into n from iam.group_members m where m.user_id = uid;
+    if n >= s.max_groups_per_user then
+        if uid = iam.caller_id() then
+            raise exception using errcode = 'PT429',
+                message = format('you cannot be in more than %s groups', s.max_groups_per_user),
+                detail = 'The limit is max groups per user in the .iam groups block.',
+                hint = 'Leave a group you no longer need, or ask an administrator to raise the limit.';
+        end if;
+        -- Someone else's count is theirs: the message does not give it.
+        raise exception using errcode = 'PT429',
+            message = 'this user cannot be added to another group',
+            detail = format('A user may be in at most %s groups (max groups per user in the .iam groups block).', s.max_groups_per_user),
+            hint = 'Ask them to leave a group first, or ask an administrator to raise the limit.';
+    end if;
+end
+$fn$;
+
+comment on function iam.check_user_quota(text, boolean) is
+    'Raises PT429 (HTTP 429) when uid is in max_groups_per_user groups already, or (creating) has created max_groups_created_per_user. Definer, called by the group API only.';
+
+create or replace function iam.check_group_quota(gid bigint) returns void
+    language plpgsql stable security definer
+    set search_path = pg_catalog, pg_temp
+as $fn$
+-- Called with the group's row locked (iam.lock_group), so concurrent adds
+-- to one group count one after the other.
+declare
+    s iam.settings;
+    n bigint;
+begin
+    select * into s from iam.settings;
+    select count(*) into n from iam.group_members m where m.group_id = gid;
+    if n >= s.max_members_per_group then
+        raise exception using errcode = 'PT429',
+            message = format('group %s is full', gid),
+            detail = format('A group may have at most %s members (max members per group in the .iam groups block).', s.max_members_per_group),
+            hint = 'Remove a member first, or ask an administrator to raise the limit.';
+    end if;
+end
+$fn$;
+
+comment on function iam.check_group_quota(bigint) is
+    'Raises PT429 (HTTP 429) when the group has max_members_per_group members already. Definer, called by the group API only, with the group locked.';
+
 create or replace function iam.create_group(group_name text) returns bigint
     language plpgsql volatile security definer
     set search_path = pg_catalog, pg_temp
@@ -723,6 +818,7 @@ begin
         raise exception using errcode = '22023', message = 'a group needs a name',
             hint = 'Pass {"name": "..."}.';
     end if;
+    perform iam.check_user_quota(me, true);
     insert into iam.groups (name, created_by) values (btrim(group_name), me) returning id into gid;
     insert into iam.group_members (group_id, user_id, role, added_by) values (gid, me, 'owner', me);
     return gid;
@@ -774,6 +870,8 @@ begin
             message = format('%s is already a member of group %s', uid, gid),
             hint = 'Use set_group_member_role to change their role.';
     end if;
+    perform iam.check_group_quota(gid);
+    perform iam.check_user_quota(uid, false);
     insert into iam.group_members (group_id, user_id, role, added_by) values (gid, uid, member_role, me);
 end
 $fn$;

@@ -60,14 +60,19 @@ func Do(ctx context.Context, db Beginner, req Request, fn func(pgx.Tx) error) er
 	if err != nil {
 		return fmt.Errorf("encoding claims: %w", err)
 	}
-	// The same settings PostgREST 12 sets before every request.
+	// The same settings PostgREST 12 sets before every request, then the
+	// settings of the role (ALTER ROLE ... SET, "impersonated role
+	// settings"; PostgREST reads pg_roles.rolconfig), also transaction-local:
+	// the statement and lock timeouts iamc sets on the runtime roles apply.
 	_, err = tx.Exec(ctx, `select
   set_config('role', $1, true),
   set_config('request.jwt.claims', $2, true),
   set_config('request.method', $3, true),
   set_config('request.path', $4, true),
   set_config('request.headers', '{}', true),
-  set_config('request.cookies', '{}', true)`,
+  set_config('request.cookies', '{}', true),
+  (select count(set_config(split_part(c, '=', 1), substr(c, strpos(c, '=') + 1), true))
+   from pg_catalog.pg_roles r, unnest(r.rolconfig) c where r.rolname = $1)`,
 		req.Role, string(claimsJSON), strings.ToUpper(req.Method), req.Path)
 	if err != nil {
 		return fmt.Errorf("setting request context: %w", err)
