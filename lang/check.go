@@ -277,7 +277,7 @@ func (c *checker) groups(g *Groups) {
 	for _, it := range g.Items {
 		switch {
 		case it.Limit != nil:
-			c.limit(it.Limit, seen)
+			c.limit(it.Limit, it.Pos, seen)
 		case it.APISchema != nil:
 			c.apiSchemaGiven = true
 			if c.once(seen, "api schema", it.Pos) && c.ident(it.APISchema, "schema name") {
@@ -315,12 +315,12 @@ var durationPattern = regexp.MustCompile(`^(0|[1-9][0-9]{0,8}(us|ms|s|min|h|d))$
 
 func (c *checker) timeout(t *Timeout, seen map[string]lexer.Position) {
 	key := t.Kind + " timeout"
-	if !c.once(seen, key, t.Pos) {
-		return
-	}
 	v := strings.TrimSpace(t.Value.Value())
 	if !durationPattern.MatchString(v) {
 		c.errs.add(t.Value.Pos, "bad %s %s: write a whole number and a unit (ms, s, min, h), e.g. %s 5s, or 0 for none", key, t.Value.Raw, key)
+		return
+	}
+	if !c.once(seen, key, t.Pos) {
 		return
 	}
 	if t.Kind == "statement" {
@@ -333,14 +333,14 @@ func (c *checker) timeout(t *Timeout, seen map[string]lexer.Position) {
 // maxLimit keeps quotas within an integer column and within reason.
 const maxLimit = 1000000
 
-func (c *checker) limit(l *Limit, seen map[string]lexer.Position) {
+func (c *checker) limit(l *Limit, pos lexer.Position, seen map[string]lexer.Position) {
 	phrase := l.Phrase()
 	field, ok := limitPhrases[phrase]
 	if !ok {
 		c.errs.add(l.Pos, "unknown limit %q: expected max groups created per user N, max groups per user N or max members per group N", "max "+phrase)
 		return
 	}
-	if !c.once(seen, "max "+phrase, l.Pos) {
+	if !c.once(seen, "max "+phrase, pos) {
 		return
 	}
 	n, err := strconv.Atoi(l.Value.Raw)

@@ -40,6 +40,21 @@ func TestCheckErrors(t *testing.T) {
 		{"page by: a group column named like a parameter of the page function",
 			[]src{{"p/a.iam", "groups {\n  api schema app\n}\nresource app.t {\n  owner column o\n  group column before\n  page by id\n  owner can read\n}"}},
 			[]string{`p/a.iam:6:16: group column before in app.t: the page function has a parameter of that name; rename the column or remove page by`}},
+		{"timeouts: a duration needs a unit, and is set once",
+			[]src{{"p/a.iam", "roles {\n  statement timeout '5 seconds'\n  lock timeout 10\n  statement timeout 5s\n  statement timeout 6s\n}"}},
+			[]string{
+				`p/a.iam:2:21: bad statement timeout '5 seconds': write a whole number and a unit (ms, s, min, h), e.g. statement timeout 5s, or 0 for none`,
+				`p/a.iam:3:16: bad lock timeout 10: write a whole number and a unit (ms, s, min, h), e.g. lock timeout 5s, or 0 for none`,
+				`p/a.iam:5:3: statement timeout is set twice (first at p/a.iam:4:3)`,
+			}},
+		{"quotas: a known limit, a whole number, set once",
+			[]src{{"p/a.iam", "groups {\n  api schema app\n  max groups per group 5\n  max members per group 0\n  max groups per user x\n  max groups created per user 5\n  max groups created per user 6\n}"}},
+			[]string{
+				`p/a.iam:3:7: unknown limit "max groups per group": expected max groups created per user N, max groups per user N or max members per group N`,
+				`p/a.iam:4:25: bad limit 0: max members per group takes a whole number from 1 to 1000000`,
+				`p/a.iam:5:23: bad limit x: max groups per user takes a whole number from 1 to 1000000`,
+				`p/a.iam:7:3: max groups created per user is set twice (first at p/a.iam:6:3)`,
+			}},
 		{"unknown permission far from any",
 			[]src{{"p/a.iam", "resource app.t {\n  authenticated can fly\n}"}},
 			[]string{`p/a.iam:2:21: unknown permission "fly": expected read, create, write or delete`}},
@@ -197,6 +212,9 @@ func TestCheckDefaults(t *testing.T) {
 	}
 	if m.RolesPos.Line != 0 {
 		t.Errorf("RolesPos = %v without a roles block, want zero", m.RolesPos)
+	}
+	if m.Timeouts != lang.DefaultTimeouts || m.Groups.Limits != lang.DefaultGroupLimits {
+		t.Errorf("timeouts %+v and limits %+v without roles and groups blocks, want the defaults %+v, %+v", m.Timeouts, m.Groups.Limits, lang.DefaultTimeouts, lang.DefaultGroupLimits)
 	}
 	r := m.Resources[0]
 	if r.OwnerColumn != "" || len(r.Owner)+len(r.Authenticated)+len(r.Anonymous) != 0 || len(r.Rules) != 0 {

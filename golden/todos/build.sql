@@ -59,7 +59,7 @@ grant usage on schema iam to web_anon;
 grant execute on function iam.check_request() to web_user, web_anon;
 
 -- ============================================================================
--- group API in schema app (policies/iam.iam:22)
+-- group API in schema app (policies/iam.iam:29)
 --   POST /rpc/create_group, /rpc/add_group_member, /rpc/remove_group_member,
 --        /rpc/set_group_member_role, /rpc/leave_group, /rpc/delete_group
 --   GET  /groups, /group_members

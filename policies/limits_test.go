@@ -1,0 +1,305 @@
+package policies_test
+
+// The limits one user meets so that they cannot hurt the others: quotas of
+// the group API (groups block: max ...) and the statement and lock timeouts
+// of the runtime roles (roles block). Each is built from a copy of the
+// example with its own runtime roles: role settings belong to the cluster,
+// and the other tests run as web_user with the defaults.
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/iamc/iamc/internal/pgrest"
+)
+
+// limitsDB is the example (schema.sql, todos.iam, chats.iam) built with
+// iamText as its iam.iam, in a database of its own. The roles iamText names
+// are created first (nologin, granted to authenticator, like roles.sql).
+func limitsDB(t *testing.T, name, iamText string, roles ...string) *database {
+	t.Helper()
+	s := server(t)
+	for _, r := range roles {
+		err := s.Exec(t.Context(), "postgres", fmt.Sprintf(`do $$ begin
+			if not exists (select from pg_roles where rolname = '%[1]s') then
+				create role %[1]s nologin;
+				grant %[1]s to authenticator;
+			end if;
+		end $$`, r))
+		noError(t, err)
+	}
+	dir := t.TempDir()
+	for _, f := range []string{"todos.iam", "chats.iam"} {
+		src, err := os.ReadFile(f)
+		noError(t, err)
+		noError(t, os.WriteFile(filepath.Join(dir, f), src, 0o644))
+	}
+	noError(t, os.WriteFile(filepath.Join(dir, "iam.iam"), []byte(iamText), 0o644))
+	db := newDatabase(t, name, "schema.sql")
+	script, err := buildScript(dir)
+	noError(t, err)
+	if out, err := applyScript(t.Context(), s, name, script); err != nil {
+		t.Fatalf("applying the build: %v\n%s", err, out)
+	}
+	return db
+}
+
+// as is who with the runtime role role instead of web_user.
+func as(who person, role string) person {
+	claims := map[string]any{}
+	for k, v := range who.claims {
+		claims[k] = v
+	}
+	claims["role"] = role
+	return person{name: who.name, role: role, claims: claims}
+}
+
+func TestGroupQuotas(t *testing.T) {
+	db := limitsDB(t, "quotas", `
+roles {
+  authenticated quota_user
+  anonymous quota_anon
+  owner api_owner
+}
+groups {
+  api schema app
+  max groups created per user 3
+  max groups per user 3
+  max members per group 3
+}
+`, "quota_user", "quota_anon")
+	user := func(name, sub string) person { return as(keycloakUser(name, sub), "quota_user") }
+	alice := user("alice", "a1000000-0000-4000-8000-000000000001")
+	bob := user("bob", "b2000000-0000-4000-8000-000000000002")
+	carol := user("carol", "c3000000-0000-4000-8000-000000000003")
+	dave := user("dave", "d4000000-0000-4000-8000-000000000004")
+	erin := user("erin", "e5000000-0000-4000-8000-000000000005")
+	sub := func(p person) string { return p.claims["sub"].(string) }
+	createErr := func(who person, name string) error {
+		return rpc(t, db, who, "create_group", "name", name)
+	}
+
+	var g [3]int64
+	for i := range g {
+		g[i] = createGroup(t, db, alice, fmt.Sprintf("alice %d", i+1))
+	}
+	t.Run("a fourth group of alice's is refused with PT429", func(t *testing.T) {
+		wantSQLError(t, createErr(alice, "alice 4"), "PT429", "you cannot create more than 3 groups")
+		if n := scalar[int64](t, db, "select count(*) from iam.groups where name = 'alice 4'"); n != 0 {
+			t.Errorf("the refused group was created anyway (%d rows)", n)
+		}
+	})
+	b1 := createGroup(t, db, bob, "bob 1")
+	t.Run("bob still creates his groups", func(t *testing.T) {
+		if b1 == 0 {
+			t.Fatal("bob's group has no id")
+		}
+	})
+	t.Run("once alice deletes a group she may create one again", func(t *testing.T) {
+		noError(t, rpc(t, db, alice, "delete_group", "group_id", g[2]))
+		g[2] = createGroup(t, db, alice, "alice 3 again")
+	})
+
+	addErr := func(who person, group int64, member person) error {
+		return rpc(t, db, who, "add_group_member", "group_id", group, "user_id", sub(member))
+	}
+	noError(t, addErr(alice, g[0], bob))
+	noError(t, addErr(alice, g[1], bob)) // bob: b1, g0, g1
+	t.Run("a fourth membership of bob's is refused without telling how many groups he is in", func(t *testing.T) {
+		err := addErr(alice, g[2], bob)
+		wantSQLError(t, err, "PT429", "this user cannot be added to another group")
+		if strings.Contains(err.Error(), "3 groups that") || strings.Contains(err.Error(), "is in 3") {
+			t.Errorf("the error gives bob's count: %v", err)
+		}
+	})
+	t.Run("bob cannot create a group that would be his fourth membership", func(t *testing.T) {
+		wantSQLError(t, createErr(bob, "bob 2"), "PT429", "you cannot be in more than 3 groups")
+	})
+	t.Run("once bob leaves a group he may be added to another", func(t *testing.T) {
+		noError(t, rpc(t, db, bob, "leave_group", "group_id", g[0]))
+		noError(t, addErr(alice, g[2], bob)) // g2: alice, bob
+	})
+
+	noError(t, addErr(alice, g[2], carol)) // g2: alice, bob, carol
+	t.Run("a fourth member of a group is refused with PT429", func(t *testing.T) {
+		wantSQLError(t, addErr(alice, g[2], dave), "PT429", fmt.Sprintf("group %d is full", g[2]))
+		if n := scalar[int64](t, db, "select count(*) from iam.group_members where group_id = $1", g[2]); n != 3 {
+			t.Errorf("group %d has %d members, want 3", g[2], n)
+		}
+	})
+	t.Run("another group still takes members", func(t *testing.T) {
+		noError(t, addErr(alice, g[1], dave))
+	})
+	t.Run("once a member is removed the group takes another", func(t *testing.T) {
+		noError(t, rpc(t, db, alice, "remove_group_member", "group_id", g[2], "user_id", sub(carol)))
+		noError(t, addErr(alice, g[2], erin))
+	})
+
+	t.Run("concurrent creates by one user stop at the quota", func(t *testing.T) {
+		frank := user("frank", "f6000000-0000-4000-8000-000000000006")
+		const tries = 8
+		errs := make([]error, tries)
+		var wg sync.WaitGroup
+		for i := range tries {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				conn, err := pgx.Connect(context.Background(), db.api.Config().ConnString())
+				if err != nil {
+					errs[i] = err
+					return
+				}
+				defer conn.Close(context.Background())
+				other := &database{name: db.name, server: db.server, su: db.su, api: conn}
+				errs[i] = rpc(t, other, frank, "create_group", "name", fmt.Sprintf("frank %d", i))
+			}()
+		}
+		wg.Wait()
+		codes := map[string]int{}
+		for _, err := range errs {
+			code := "ok"
+			if err != nil {
+				code = pgrest.SQLState(err)
+			}
+			codes[code]++
+		}
+		if diff := cmp.Diff(map[string]int{"ok": 3, "PT429": tries - 3}, codes); diff != "" {
+			t.Errorf("outcomes of %d concurrent create_group (-want +got):\n%s\nerrors: %v", tries, diff, errs)
+		}
+	})
+}
+
+func TestRoleTimeouts(t *testing.T) {
+	iam := func(statement, lock string) string {
+		return fmt.Sprintf(`
+roles {
+  authenticated tmo_user
+  anonymous tmo_anon
+  owner api_owner
+  statement timeout %s
+  lock timeout '%s'
+}
+groups {
+  api schema app
+}
+`, statement, lock)
+	}
+	db := limitsDB(t, "timeouts", iam("300ms", "200ms"), "tmo_user", "tmo_anon")
+	alice := as(keycloakUser("alice", "a1000000-0000-4000-8000-000000000001"), "tmo_user")
+	anon := person{name: "anonymous", role: "tmo_anon"}
+
+	setting := func(who person, name string) string {
+		var v string
+		err := requester{t: t, db: db, who: who, path: "/todos"}.do("GET", func(tx pgx.Tx) error {
+			return tx.QueryRow(t.Context(), "select current_setting($1)", name).Scan(&v)
+		})
+		noError(t, err)
+		return v
+	}
+	t.Run("both runtime roles run requests under the declared timeouts", func(t *testing.T) {
+		got := map[string]string{}
+		for _, who := range []person{alice, anon} {
+			for _, name := range []string{"statement_timeout", "lock_timeout"} {
+				got[who.role+" "+name] = setting(who, name)
+			}
+		}
+		want := map[string]string{
+			"tmo_user statement_timeout": "300ms", "tmo_user lock_timeout": "200ms",
+			"tmo_anon statement_timeout": "300ms", "tmo_anon lock_timeout": "200ms",
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("settings in requests (-want +got):\n%s", diff)
+		}
+	})
+	t.Run("a request running longer is cancelled with 57014", func(t *testing.T) {
+		err := requester{t: t, db: db, who: alice, path: "/todos"}.do("GET", func(tx pgx.Tx) error {
+			_, err := tx.Exec(t.Context(), "select pg_sleep(2)")
+			return err
+		})
+		wantSQLError(t, err, "57014", "statement timeout")
+	})
+	t.Run("the superuser is not capped", func(t *testing.T) {
+		db.exec(t, "select pg_sleep(0.5)")
+	})
+	t.Run("a write waiting for a row lock gives up with 55P03", func(t *testing.T) {
+		var id int64
+		err := requester{t: t, db: db, who: alice, path: "/todos"}.do("POST", func(tx pgx.Tx) error {
+			return tx.QueryRow(t.Context(), "insert into app.todos (title) values ('locked') returning id").Scan(&id)
+		})
+		noError(t, err)
+		holder, err := db.su.Begin(t.Context())
+		noError(t, err)
+		defer holder.Rollback(context.Background()) //nolint:errcheck
+		_, err = holder.Exec(t.Context(), "select from app.todos where id = $1 for update", id)
+		noError(t, err)
+		_, err = requester{t: t, db: db, who: alice, path: "/todos"}.exec("PATCH", "update app.todos set done = true where id = $1", id)
+		wantSQLError(t, err, "55P03", "lock timeout")
+	})
+
+	rolconfig := func() []string {
+		var cfg []string
+		err := db.su.QueryRow(t.Context(), "select coalesce(rolconfig, '{}') from pg_roles where rolname = 'tmo_user'").Scan(&cfg)
+		noError(t, err)
+		return cfg
+	}
+	t.Run("a new value is applied by the next build", func(t *testing.T) {
+		dir := t.TempDir()
+		for _, f := range []string{"todos.iam", "chats.iam"} {
+			src, err := os.ReadFile(f)
+			noError(t, err)
+			noError(t, os.WriteFile(filepath.Join(dir, f), src, 0o644))
+		}
+		noError(t, os.WriteFile(filepath.Join(dir, "iam.iam"), []byte(iam("1s", "200ms")), 0o644))
+		script, err := buildScript(dir)
+		noError(t, err)
+		if out, err := applyScript(t.Context(), db.server, db.name, script); err != nil {
+			t.Fatalf("applying: %v\n%s", err, out)
+		}
+		if got := setting(alice, "statement_timeout"); got != "1s" {
+			t.Errorf("statement_timeout after the rebuild is %s, want 1s", got)
+		}
+		t.Run("the owner role applies it again unchanged, but cannot change it, and nothing is applied", func(t *testing.T) {
+			owner, err := db.su.Begin(t.Context())
+			noError(t, err)
+			defer owner.Rollback(context.Background()) //nolint:errcheck
+			before := rolconfig()
+			_, err = owner.Exec(t.Context(), "set local role api_owner")
+			noError(t, err)
+			_, err = owner.Exec(t.Context(), roleSettingsStatement(t, script))
+			noError(t, err) // same values: nothing to set
+			noError(t, owner.Rollback(t.Context()))
+
+			changed := strings.Replace(roleSettingsStatement(t, script), "statement_timeout=1s", "statement_timeout=9s", 1)
+			owner, err = db.su.Begin(t.Context())
+			noError(t, err)
+			_, err = owner.Exec(t.Context(), "set local role api_owner")
+			noError(t, err)
+			_, err = owner.Exec(t.Context(), changed)
+			wantSQLError(t, err, "42501", "cannot set statement_timeout=9s on role")
+			noError(t, owner.Rollback(t.Context()))
+			if diff := cmp.Diff(before, rolconfig()); diff != "" {
+				t.Errorf("the role's settings changed (-before +after):\n%s", diff)
+			}
+		})
+	})
+}
+
+// roleSettingsStatement is the build's statement that sets the runtime
+// roles' timeouts.
+func roleSettingsStatement(t *testing.T, script string) string {
+	t.Helper()
+	start := strings.Index(script, "do $do$\ndeclare\n    r record;\n    setting text;")
+	if start < 0 {
+		t.Fatal("the build has no statement setting the role timeouts")
+	}
+	end := strings.Index(script[start:], "$do$;")
+	return script[start : start+end+len("$do$;")]
+}
