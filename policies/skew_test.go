@@ -1,0 +1,95 @@
+package policies_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// skewLoad is the data the outside attack pass found slow pages on, at a
+// fifth of its size: 240,000 todos, 40% owned by one user, 25% in one big
+// group, the rest spread over 2,000 users; a sparse user owning 3 rows (the
+// oldest ids, so a backward walk of the primary key meets them last); a
+// user in 200 groups (the default quota, max groups per user), each group
+// holding 20 rows; and 1,000 users with no row and no group.
+const skewLoad = `
+set session_replication_role = replica; -- load without the row guard
+insert into iam.groups (name, created_by) select 'big', 'loader';
+insert into iam.groups (name, created_by) select 'many ' || g, 'loader' from generate_series(1, 200) g;
+insert into iam.group_members (group_id, user_id, role)
+select id, '00000000-0000-4000-8000-00000000c200', 'member' from iam.groups where name like 'many %';
+insert into app.todos (id, title, owner_id) overriding system value
+select -g, 'sparse ' || g, '00000000-0000-4000-8000-00000000c003'::uuid from generate_series(1, 3) g;
+insert into app.todos (title, owner_id, group_id)
+select 'todo ' || i,
+       case when i % 5 < 2 then '00000000-0000-4000-8000-00000000b160'::uuid
+            else ('00000000-0000-4000-8000-' || lpad((i % 2000)::text, 12, '0'))::uuid end,
+       case when i % 4 = 0 then (select id from iam.groups where name = 'big') end
+from generate_series(1, 240000) i;
+insert into app.todos (title, owner_id, group_id)
+select 'many ' || g.id || ' ' || k, '00000000-0000-4000-8000-000000000777'::uuid, g.id
+from iam.groups g, generate_series(1, 20) k where g.name like 'many %';
+reset session_replication_role;
+analyze app.todos;
+analyze iam.group_members;
+`
+
+// TestListPagesOnSkewedStatistics: on data shaped like the attack's, the
+// page function reads a bounded number of rows for the two callers the
+// attack used (a sparse user and a user in many groups), while the table's
+// own list page under RLS may walk the primary key past every row the
+// caller cannot see. That is the documented limit of row-level security
+// (SPEC §8): the policy's InitPlans hide the caller from the planner. It is
+// capped by the statement timeout, which every request of the example runs
+// under.
+func TestListPagesOnSkewedStatistics(t *testing.T) {
+	db := newDatabase(t, "skew", "schema.sql")
+	script, err := buildScript(".")
+	noError(t, err)
+	_, err = applyScript(t.Context(), db.server, "skew", script)
+	noError(t, err)
+	db.exec(t, skewLoad)
+	total := float64(scalar[int64](t, db, "select count(*) from app.todos"))
+
+	sparse := keycloakUser("sparse", "00000000-0000-4000-8000-00000000c003")
+	many := keycloakUser("many", "00000000-0000-4000-8000-00000000c200")
+	todos := []string{"todos_owner_id_id_iam_idx", "todos_group_id_id_iam_idx"}
+	for _, c := range []struct {
+		name  string
+		who   person
+		limit float64 // rows the page function may read: a page per arm and per group
+	}{
+		{"a sparse user", sparse, 50},
+		{"a user in 200 groups", many, 50 * (1 + 200)},
+	} {
+		t.Run(c.name+": the page function reads at most a page per arm", func(t *testing.T) {
+			plan := explainPage(t, db, c.who, "todos", "union all", "select * from app.todos_page()")
+			t.Logf("%+v (at most %.0f of %.0f rows)", plan, c.limit, total)
+			if problems := pageProblems(plan, c.limit, todos...); len(problems) > 0 {
+				t.Errorf("plan %+v:\n%s", plan, strings.Join(problems, "\n"))
+			}
+		})
+	}
+
+	t.Run("a sparse user: the table's list page walks past the rows they cannot see (the documented limit)", func(t *testing.T) {
+		plan := explainPage(t, db, sparse, "todos", "order by id desc", "select * from app.todos order by id desc limit 50")
+		t.Logf("%+v", plan)
+		if problems := pageProblems(plan, 50, todos...); len(problems) == 0 {
+			t.Errorf("plan %+v reads a page only: SPEC §8 documents a limit that does not exist here; update it", plan)
+		}
+	})
+
+	t.Run("every request of the example runs under the statement timeout that caps such a walk", func(t *testing.T) {
+		for _, who := range []person{sparse, many, anonymous} {
+			var statement, lock string
+			err := requester{t: t, db: db, who: who, path: "/todos"}.do("GET", func(tx pgx.Tx) error {
+				return tx.QueryRow(t.Context(), "select current_setting('statement_timeout'), current_setting('lock_timeout')").Scan(&statement, &lock)
+			})
+			noError(t, err)
+			if statement != "5s" || lock != "2s" {
+				t.Errorf("%s: statement_timeout %q, lock_timeout %q; want 5s and 2s (policies/iam.iam)", who.name, statement, lock)
+			}
+		}
+	})
+}
