@@ -84,7 +84,7 @@ func pageStatements(m *lang.Model, r *lang.ResourceModel) []Statement {
 		decls = append(decls, fmt.Sprintf("    caller_id %s;", m.Identity.Type))
 	}
 	if !everyone && groupRole != "" {
-		decls = append(decls, "    caller_groups bigint[];")
+		decls = append(decls, "    caller_groups bigint[];", "    floor_key bigint;")
 	}
 	declare := "declare\n" + strings.Join(decls, "\n") + "\n"
 	indent := func(s string) string { return strings.ReplaceAll(s, "\n", "\n    ") }
@@ -131,8 +131,35 @@ func pageStatements(m *lang.Model, r *lang.ResourceModel) []Statement {
 		if ownerReads {
 			body = append(body, "    "+callerID)
 		}
+		notMine := ""
+		if ownerReads {
+			// The owner arm has the caller's own rows.
+			notMine = fmt.Sprintf("\n              and t.%s is distinct from page.caller_id", owner)
+		}
 		if groupRole != "" {
 			body = append(body, fmt.Sprintf("    page.caller_groups := coalesce(%s, '{}');", callerGroups))
+			// A page of the group arm is the newest rows of all the caller's
+			// groups. Walking a page of every group reads groups x page rows,
+			// each checked by the policy against every group: a user in
+			// 2,000 groups read 100,000 rows (294 ms). With at least a page
+			// of groups, the page-th newest of the groups' newest rows is a
+			// floor: at least a page of rows is at or above it, so no row
+			// below it is on the page. One row per group finds it; then only
+			// groups with rows above it are walked, and only down to it.
+			body = append(body, fmt.Sprintf(`    page.floor_key := %d;
+    if cardinality(page.caller_groups) >= %s then
+        select case when count(*) >= %s then min(h.k) else page.floor_key end into page.floor_key
+        from (
+            select h.k from (select distinct unnest(page.caller_groups) as id) g
+            cross join lateral (
+                select t.%s as k from %s t
+                where t.%s = g.id%s
+                  and %s
+                order by t.%s desc
+                limit 1) h
+            order by h.k desc
+            limit %s) h;
+    end if;`, int64(-maxBigint-1), size, size, key, table, gcol, strings.ReplaceAll(notMine, "\n", "\n    "), cursor, key, size))
 		}
 		var arms []string
 		if ownerReads {
@@ -140,14 +167,9 @@ func pageStatements(m *lang.Model, r *lang.ResourceModel) []Statement {
 				table, owner, cursor, key, size))
 		}
 		if groupRole != "" {
-			notMine := ""
-			if ownerReads {
-				// The owner arm has the caller's own rows.
-				notMine = fmt.Sprintf("\n              and t.%s is distinct from page.caller_id", owner)
-			}
 			arms = append(arms, fmt.Sprintf("select t.* from (select distinct unnest(page.caller_groups) as id) g\n"+
-				"        cross join lateral (\n            select t.* from %s t\n            where t.%s = g.id%s\n              and %s\n            order by t.%s desc\n            limit %s) t",
-				table, gcol, notMine, cursor, key, size))
+				"        cross join lateral (\n            select t.* from %s t\n            where t.%s = g.id%s\n              and %s\n              and t.%s >= page.floor_key\n            order by t.%s desc\n            limit %s) t",
+				table, gcol, notMine, cursor, key, key, size))
 		}
 		switch {
 		case len(arms) == 1 && groupRole == "":

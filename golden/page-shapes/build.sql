@@ -209,6 +209,7 @@ as $fn$
 declare
     before_key bigint;
     caller_groups bigint[];
+    floor_key bigint;
 begin
     if audits_page.page_size is null or audits_page.page_size < 1 or audits_page.page_size > 1000 then
         raise exception using errcode = '22023',
@@ -237,6 +238,20 @@ begin
         return;
     end if;
     page.caller_groups := coalesce(iam.group_ids('admin'), '{}');
+    page.floor_key := -9223372036854775808;
+    if cardinality(page.caller_groups) >= audits_page.page_size then
+        select case when count(*) >= audits_page.page_size then min(h.k) else page.floor_key end into page.floor_key
+        from (
+            select h.k from (select distinct unnest(page.caller_groups) as id) g
+            cross join lateral (
+                select t.id as k from app.audits t
+                where t.team_id = g.id
+                  and t.id < page.before_key
+                order by t.id desc
+                limit 1) h
+            order by h.k desc
+            limit audits_page.page_size) h;
+    end if;
     return query
     select p.* from (
         (
@@ -245,6 +260,7 @@ begin
             select t.* from app.audits t
             where t.team_id = g.id
               and t.id < page.before_key
+              and t.id >= page.floor_key
             order by t.id desc
             limit audits_page.page_size) t)
     ) p

@@ -222,6 +222,7 @@ declare
     before_key bigint;
     caller_id uuid;
     caller_groups bigint[];
+    floor_key bigint;
 begin
     if todos_page.page_size is null or todos_page.page_size < 1 or todos_page.page_size > 1000 then
         raise exception using errcode = '22023',
@@ -252,6 +253,21 @@ begin
     end if;
     page.caller_id := iam.user_id_uuid('sub');
     page.caller_groups := coalesce(iam.group_ids('member'), '{}');
+    page.floor_key := -9223372036854775808;
+    if cardinality(page.caller_groups) >= todos_page.page_size then
+        select case when count(*) >= todos_page.page_size then min(h.k) else page.floor_key end into page.floor_key
+        from (
+            select h.k from (select distinct unnest(page.caller_groups) as id) g
+            cross join lateral (
+                select t.id as k from app.todos t
+                where t.group_id = g.id
+                  and t.owner_id is distinct from page.caller_id
+                  and t.id < page.before_key
+                order by t.id desc
+                limit 1) h
+            order by h.k desc
+            limit todos_page.page_size) h;
+    end if;
     return query
     select p.* from (
         (
@@ -268,6 +284,7 @@ begin
             where t.group_id = g.id
               and t.owner_id is distinct from page.caller_id
               and t.id < page.before_key
+              and t.id >= page.floor_key
             order by t.id desc
             limit todos_page.page_size) t)
     ) p

@@ -187,7 +187,8 @@ unix_socket_directories = '%s'
 fsync = off
 synchronous_commit = off
 full_page_writes = off
-max_connections = 50
+# a test package may keep two connections to each of its many databases
+max_connections = 120
 `, strings.ReplaceAll(s.SocketDir, "'", "''"))
 	if err := appendFile(filepath.Join(s.DataDir, "postgresql.conf"), conf); err != nil {
 		s.removeDirs()
