@@ -303,3 +303,62 @@ func roleSettingsStatement(t *testing.T, script string) string {
 	end := strings.Index(script[start:], "$do$;")
 	return script[start : start+end+len("$do$;")]
 }
+
+// TestRoleTimeoutsFromConcurrentBuilds: two builds in different databases
+// of one cluster (the iamc advisory lock is per database) set the timeouts
+// of roles that have no settings yet at the same moment. PostgreSQL keeps a
+// role's settings in one row of a shared catalog, so the second insert of
+// that row fails with 23505 unless the build retries it as an update.
+func TestRoleTimeoutsFromConcurrentBuilds(t *testing.T) {
+	s := server(t)
+	for _, r := range []string{"race_user", "race_anon"} {
+		noError(t, s.Exec(t.Context(), "postgres", fmt.Sprintf(`do $$ begin
+			if not exists (select from pg_roles where rolname = '%[1]s') then create role %[1]s nologin; end if;
+		end $$; alter role %[1]s reset all`, r)))
+	}
+	dir := t.TempDir()
+	noError(t, os.WriteFile(filepath.Join(dir, "iam.iam"), []byte("roles {\n  authenticated race_user\n  anonymous race_anon\n}\n"), 0o644))
+	script, err := buildScript(dir)
+	noError(t, err)
+	stmt := roleSettingsStatement(t, script)
+
+	first, err := pgx.Connect(t.Context(), s.URL("postgres", "postgres"))
+	noError(t, err)
+	defer first.Close(context.Background())
+	second, err := pgx.Connect(t.Context(), s.URL("template1", "postgres"))
+	noError(t, err)
+	defer second.Close(context.Background())
+
+	tx1, err := first.Begin(t.Context())
+	noError(t, err)
+	_, err = tx1.Exec(t.Context(), stmt)
+	noError(t, err)
+	done := make(chan error, 1)
+	go func() {
+		tx2, err := second.Begin(context.Background())
+		if err == nil {
+			if _, err = tx2.Exec(context.Background(), stmt); err == nil {
+				err = tx2.Commit(context.Background())
+			} else {
+				_ = tx2.Rollback(context.Background())
+			}
+		}
+		done <- err
+	}()
+	// The second waits for the first's uncommitted row; let it get there.
+	noError(t, s.Exec(t.Context(), "postgres", `do $$ begin
+		for i in 1..200 loop
+			exit when exists (select from pg_stat_activity where wait_event_type = 'Lock' and datname = 'template1');
+			perform pg_sleep(0.01);
+		end loop;
+	end $$`))
+	noError(t, tx1.Commit(t.Context()))
+	if err := <-done; err != nil {
+		t.Fatalf("the second build: %v", err)
+	}
+	var cfg []string
+	noError(t, first.QueryRow(t.Context(), "select coalesce(rolconfig, '{}') from pg_roles where rolname = 'race_user'").Scan(&cfg))
+	if diff := cmp.Diff([]string{"statement_timeout=5s", "lock_timeout=2s"}, cfg); diff != "" {
+		t.Errorf("race_user's settings (-want +got):\n%s", diff)
+	}
+}

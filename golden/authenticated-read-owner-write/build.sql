@@ -23,7 +23,12 @@ begin
             continue when setting = any (r.config);
             begin
                 execute pg_catalog.format('alter role %I set %s = %L', r.rolname, pg_catalog.split_part(setting, '=', 1), pg_catalog.split_part(setting, '=', 2));
-            exception when insufficient_privilege then
+            exception when unique_violation then
+                -- A build in another database of the cluster set the role's
+                -- first setting at the same moment (the iamc advisory lock
+                -- is per database): now the row exists, so this updates it.
+                execute pg_catalog.format('alter role %I set %s = %L', r.rolname, pg_catalog.split_part(setting, '=', 1), pg_catalog.split_part(setting, '=', 2));
+            when insufficient_privilege then
                 raise exception using
                     errcode = '42501',
                     message = pg_catalog.format('cannot set %s on role %s: %s', setting, r.rolname, sqlerrm),
