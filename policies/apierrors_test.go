@@ -227,7 +227,7 @@ func TestGroupNames(t *testing.T) {
 		{"  home\u3000", "home"},
 		{"\u200b\ufeffteam\u00a0a\u200b", "team a"},
 		{"a \u00a0\t\n b", "a b"},
-		{"caf\u0065\u0301", "caf\u00e9"},  // NFC: e + combining acute is é
+		{"caf\u0065\u0301", "caf\u00e9"},       // NFC: e + combining acute is é
 		{"👩\u200d👩\u200d👧", "👩\u200d👩\u200d👧"}, // a zero-width joiner inside a name is kept
 		{strings.Repeat("日", 200), strings.Repeat("日", 200)},
 		{" " + strings.Repeat("é", 200) + "\u2003", strings.Repeat("é", 200)},
