@@ -123,7 +123,7 @@ func TestGroupAPIErrors(t *testing.T) {
 		{"delete_group without group_id", func(c *crew) person { return c.olivia }, "delete_group",
 			func(c *crew) args { return args{"group_id", nil} }, "22023", "group_id is required"},
 		{"create_group without a name", func(c *crew) person { return c.otto }, "create_group",
-			func(c *crew) args { return args{"name", nil} }, "22023", "a group needs a name"},
+			func(c *crew) args { return args{"name", nil} }, "22023", "name is required"},
 		// Bad values: 22023, the caller's value cut short in the message.
 		{"a user id of 5000 characters", func(c *crew) person { return c.olivia }, "add_group_member",
 			func(c *crew) args { return args{"group_id", c.team, "user_id", long} }, "22023", "user_id"},

@@ -354,7 +354,8 @@ var (
 	noRowSeen      = affects(0)                                              // RLS hides the row: the write reaches nothing
 	oneRow         = affects(1)                                              // the write reaches the row
 	noCaller       = fails("28000", "groups need a signed-in user")          // group API without a user id
-	notMember      = fails("P0002", "is not a member of group")              // group API
+	notMember      = fails("PT404", "is not a member of group")              // group API: the user named is not in the group (HTTP 404)
+	notInIt        = fails("PT404", "you are not a member of group")         // group API: the caller is not in the group, or it does not exist (HTTP 404)
 	badArgument    = func(msg string) outcome { return fails("22023", msg) } // group API
 )
 
@@ -558,10 +559,10 @@ func TestMembershipAttacks(t *testing.T) {
 	}{
 		{"an outsider adds himself to someone's group",
 			func(c *crew) person { return c.otto }, "add_group_member",
-			func(c *crew) args { return args{"group_id", c.team, "user_id", c.ottoID} }, adminsOnly},
+			func(c *crew) args { return args{"group_id", c.team, "user_id", c.ottoID} }, notInIt},
 		{"an outsider adds himself to someone's group as owner",
 			func(c *crew) person { return c.otto }, "add_group_member",
-			func(c *crew) args { return args{"group_id", c.team, "user_id", c.ottoID, "role", "owner"} }, adminsOnly},
+			func(c *crew) args { return args{"group_id", c.team, "user_id", c.ottoID, "role", "owner"} }, notInIt},
 		{"a plain member adds someone else",
 			func(c *crew) person { return c.mia }, "add_group_member",
 			func(c *crew) args { return args{"group_id", c.team, "user_id", c.ottoID} }, adminsOnly},
@@ -573,7 +574,7 @@ func TestMembershipAttacks(t *testing.T) {
 			func(c *crew) args { return args{"group_id", c.team, "user_id", c.aliceID} }, adminsOnly},
 		{"an outsider removes a member",
 			func(c *crew) person { return c.otto }, "remove_group_member",
-			func(c *crew) args { return args{"group_id", c.team, "user_id", c.miaID} }, adminsOnly},
+			func(c *crew) args { return args{"group_id", c.team, "user_id", c.miaID} }, notInIt},
 		{"an admin removes the owner",
 			func(c *crew) person { return c.adam }, "remove_group_member",
 			func(c *crew) args { return args{"group_id", c.team, "user_id", c.oliviaID} }, noOwnerRemoval},
@@ -597,7 +598,7 @@ func TestMembershipAttacks(t *testing.T) {
 			func(c *crew) args { return args{"group_id", c.team} }, ownersOnly},
 		{"an outsider deletes the group",
 			func(c *crew) person { return c.otto }, "delete_group",
-			func(c *crew) args { return args{"group_id", c.team} }, ownersOnly},
+			func(c *crew) args { return args{"group_id", c.team} }, notInIt},
 		{"the last owner leaves",
 			func(c *crew) person { return c.olivia }, "leave_group",
 			func(c *crew) args { return args{"group_id", c.team} }, lastOwner},
@@ -634,7 +635,7 @@ func TestMembershipAttacks(t *testing.T) {
 			func(c *crew) args { return args{"group_id", c.team, "user_id", c.ottoID} }, notMember},
 		{"an outsider leaves a group he is not in",
 			func(c *crew) person { return c.otto }, "leave_group",
-			func(c *crew) args { return args{"group_id", c.team} }, fails("P0002", "you are not a member of group")},
+			func(c *crew) args { return args{"group_id", c.team} }, notInIt},
 		{"a group with a blank name",
 			func(c *crew) person { return c.otto }, "create_group",
 			func(c *crew) args { return args{"name", "  "} }, badArgument("a group needs a name")},
@@ -1035,7 +1036,8 @@ func TestTokenGroups(t *testing.T) {
 		{"remove a member", "remove_group_member", []any{"group_id", c.team, "user_id", c.miaID}, adminsOnly},
 		{"change a role", "set_group_member_role", []any{"group_id", c.team, "user_id", c.miaID, "role", "admin"}, adminsOnly},
 		{"delete the group", "delete_group", []any{"group_id", c.team}, ownersOnly},
-		{"leave the group (she has no membership row)", "leave_group", []any{"group_id", c.team}, fails("P0002", "you are not a member of group")},
+		// She sees the group (it is no secret to her), but has no membership to leave: 409.
+		{"leave the group (she has no membership row)", "leave_group", []any{"group_id", c.team}, fails("PT409", "through your token's groups")},
 	}
 	for _, m := range manage {
 		t.Run("carol with the claim cannot "+m.name, func(t *testing.T) {
@@ -1064,7 +1066,11 @@ func TestDeleteGroup(t *testing.T) {
 		t.Run(who.name+" cannot delete team", func(t *testing.T) {
 			c := c.in(t)
 			before := snapshot(t, db)
-			wantError(t, rpc(t, db, who, "delete_group", "group_id", c.team), ownersOnly)
+			want := ownersOnly
+			if who.name == "otto" { // not in team: as if it did not exist
+				want = notInIt
+			}
+			wantError(t, rpc(t, db, who, "delete_group", "group_id", c.team), want)
 			wantUnchanged(t, db, before)
 			c.wantRowsOf(t, todos, todoSeed)
 			c.wantRowsOf(t, chats, chatSeed)
@@ -1343,8 +1349,8 @@ func explainWith(t *testing.T, db *database, who person, setting, sql string) (p
 const planLoad = `
 		create function pg_temp.uid(k int) returns text language sql immutable
 		    as $$ select format('00000000-0000-4000-8000-%s', lpad(k::text, 12, '0')) $$;
-		insert into iam.groups (name, created_by)
-		select 'group ' || g, pg_temp.uid(g % 2000) from generate_series(1, 300) g;
+		insert into iam.groups (id, name, created_by)
+		select g, 'group ' || g, pg_temp.uid(g % 2000) from generate_series(1, 300) g;
 		insert into iam.group_members (group_id, user_id, role, added_by)
 		select g, pg_temp.uid((g + 200 * j) % 2000), case j when 0 then 'owner' else 'member' end, pg_temp.uid(g % 2000)
 		from generate_series(1, 300) g, generate_series(0, 9) j;

@@ -409,7 +409,7 @@ func TestPageShapes(t *testing.T) {
 	// 3 and a member of 1; u3 is in no group; group 6 is Keycloak's
 	// /team-x (token groups count as member, so they read no audits).
 	db.exec(t, `
-		insert into iam.groups (name, created_by) select 'g' || g, 'u1' from generate_series(1, 6) g;
+		insert into iam.groups (id, name, created_by) select g, 'g' || g, 'u1' from generate_series(1, 6) g;
 		update iam.groups set token_name = '/team-x' where id = 6;
 		insert into iam.group_members (group_id, user_id, role, added_by) values
 		    (1, 'u1', 'owner', 'u1'), (2, 'u1', 'owner', 'u1'), (3, 'u1', 'member', 'u2'),

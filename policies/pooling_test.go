@@ -385,8 +385,9 @@ func (p pooledSession) round(me, other poolCast, tag string) error {
 		_, err := tx.Exec(p.ctx, "select app.add_group_member(group_id => $1, user_id => $2)", gid, id(other.who))
 		return err
 	})
-	if code := pgrest.SQLState(err); code != "42501" {
-		return fmt.Errorf("POST /rpc/add_group_member as %s into %s's group: %v, want 42501", other.who.name, who.name, err)
+	// Not a member: the group looks as if it did not exist (PT404, HTTP 404).
+	if code := pgrest.SQLState(err); code != "PT404" {
+		return fmt.Errorf("POST /rpc/add_group_member as %s into %s's group: %v, want PT404", other.who.name, who.name, err)
 	}
 	var members []string
 	rows, err := p.su.Query(p.ctx, "select user_id || ' ' || role from iam.group_members where group_id = $1", gid)

@@ -140,6 +140,16 @@ func upgradeFrom(t *testing.T, s *pgtest.Server, version int32, current string) 
 	_, err = carolChats.exec("POST", `insert into app.chats (body, group_id) values ('let me in', $1)`, team)
 	wantSQLError(t, err, "42501", "group "+strconv.FormatInt(team, 10))
 
+	// Group ids: the released runtime numbered them 1, 2, 3; team keeps its
+	// id (the data above is unchanged), and a new group gets a random one
+	// (below 2^32 once in four billion draws).
+	if team != 1 {
+		t.Errorf("the released runtime gave team id %d, want 1 (sequential)", team)
+	}
+	if next := createGroup(t, db, bob, "after the upgrade"); next < 1<<32 || next >= 1<<53 {
+		t.Errorf("a group created after the upgrade has id %d, want a random one in [2^32, 2^53)", next)
+	}
+
 	// The upgraded runtime is a fresh install's runtime.
 	fresh := newDatabase(t, fmt.Sprintf("upgrade_fresh_v%d", version), "schema.sql")
 	if out, err := applyScript(ctx, s, fresh.name, current); err != nil {

@@ -304,13 +304,67 @@ $fn$;
 comment on function iam.role_rank(text) is
     'Membership roles are ordered member < admin < owner; a rule for a role applies to the roles above it.';
 
+create or replace function iam.new_group_id() returns bigint
+    language plpgsql volatile
+    set search_path = pg_catalog, pg_temp
+as $fn$
+-- A sequential id tells whoever creates a group how many groups there are
+-- and how fast they come; a random one tells nothing. 53 bits, so that the
+-- id stays exact in JavaScript (Number.MAX_SAFE_INTEGER is 2^53 - 1), from
+-- gen_random_uuid (core since PostgreSQL 13, a strong random source):
+-- hex digits 1-12 and 14-15 of a version 4 uuid are random (digit 13 is
+-- its version). Not unique by itself: iam.create_group retries on the
+-- rare collision.
+declare
+    hex text;
+    id bigint;
+begin
+    loop
+        hex := replace(gen_random_uuid()::text, '-', '');
+        id := ('x' || substr(hex, 1, 12) || substr(hex, 14, 2))::bit(56)::bigint >> 3;
+        exit when id > 0;
+    end loop;
+    return id;
+end
+$fn$;
+
+comment on function iam.new_group_id() is
+    'A random group id in [1, 2^53): the default of iam.groups.id. Sequential ids would tell every user how many groups exist.';
+
 create table if not exists iam.groups (
-    id bigint generated always as identity primary key,
+    id bigint primary key default iam.new_group_id(),
     name text not null check (length(btrim(name)) between 1 and 200),
     token_name text unique,
     created_by text not null,
     created_at timestamptz not null default now()
 );
+
+-- Up to runtime 3 the id was `generated always as identity` (1, 2, 3...).
+-- An install made then keeps its ids, and new groups get random ones: the
+-- identity (and its sequence) goes, or a serial's default and sequence.
+-- Only when needed: ALTER TABLE locks the table, and every build runs this.
+do $do$
+declare
+    seq text := pg_catalog.pg_get_serial_sequence('iam.groups', 'id');
+begin
+    if exists (select from pg_catalog.pg_attribute a
+               where a.attrelid = 'iam.groups'::pg_catalog.regclass and a.attname = 'id' and a.attidentity <> '') then
+        alter table iam.groups alter column id drop identity;
+        seq := null; -- dropped with the identity
+    end if;
+    if not exists (
+        select from pg_catalog.pg_attrdef d
+        join pg_catalog.pg_attribute a on a.attrelid = d.adrelid and a.attnum = d.adnum
+        join pg_catalog.pg_depend dep on dep.classid = 'pg_catalog.pg_attrdef'::pg_catalog.regclass and dep.objid = d.oid
+        where d.adrelid = 'iam.groups'::pg_catalog.regclass and a.attname = 'id'
+          and dep.refobjid = 'iam.new_group_id()'::pg_catalog.regprocedure) then
+        alter table iam.groups alter column id set default iam.new_group_id();
+        if seq is not null then
+            execute pg_catalog.format('drop sequence %s', seq);
+        end if;
+    end if;
+end
+$do$;
 
 comment on table iam.groups is
     'Groups. token_name, when set by a DBA, is a Keycloak group path (e.g. /team-a): tokens naming it count as memberships.';
@@ -651,6 +705,107 @@ begin
 end
 $fn$;
 
+-- Errors of the group API, as PostgREST answers them (SPEC §9, §11): bad
+-- input 22023 (HTTP 400), naming the parameter as the HTTP API spells it;
+-- a group the caller is not in, or a user not in the group, PT404 (404:
+-- PostgREST answers a SQLSTATE PTxyz with HTTP status xyz, where P0002
+-- would be 500); a member without the right 42501 (403); already a member
+-- 23505 (409); the last owner 23514 (400). Every input is checked here,
+-- before any write, so that no constraint of the group tables ever answers
+-- (a CHECK's error shows the whole failing row, internal columns
+-- included), and a value the caller sent is cut to 100 characters when an
+-- error shows it.
+
+create or replace function iam.refuse_null(param text, hint text) returns void
+    language plpgsql immutable
+    set search_path = pg_catalog, pg_temp
+as $fn$
+begin
+    raise exception using
+        errcode = '22023',
+        message = format('%s is required', param),
+        detail = format('The request has no %s, or it is null.', param),
+        hint = hint;
+end
+$fn$;
+
+comment on function iam.refuse_null(text, text) is
+    'Raises 22023 (HTTP 400) "<param> is required": the group API refuses a null argument by the name the HTTP API gives it.';
+
+create or replace function iam.refuse_not_in_group(gid bigint) returns void
+    language plpgsql immutable
+    set search_path = pg_catalog, pg_temp
+as $fn$
+-- One answer, whatever the reason: a group that does not exist and one the
+-- caller is not in must not be told apart, or group ids would be an
+-- existence oracle.
+begin
+    raise exception using
+        errcode = 'PT404',
+        message = format('you are not a member of group %s', gid),
+        detail = 'No group with this id has you as a member: it does not exist, or you are not in it (the two are not told apart).',
+        hint = 'GET /groups lists your groups.';
+end
+$fn$;
+
+comment on function iam.refuse_not_in_group(bigint) is
+    'Raises PT404 (HTTP 404 in PostgREST): the caller is in no group of this id, whether it exists or not.';
+
+create or replace function iam.clean_group_name(group_name text) returns text
+    language plpgsql stable
+    set search_path = pg_catalog, pg_temp
+as $fn$
+-- The name as stored: Unicode NFC (when the database is UTF8), white space
+-- trimmed at both ends (Unicode spaces and invisible characters such as
+-- U+200B and U+FEFF too), every inner run of white space (tabs and line
+-- breaks included) one space. Zero-width joiners inside the name stay
+-- (emoji sequences and some scripts need them). What is left must hold a
+-- visible character, no control character, and at most 200 characters:
+-- the CHECK on iam.groups.name is then never what answers.
+declare
+    name text := group_name;
+    n integer;
+begin
+    if name is null then
+        perform iam.refuse_null('name', 'Pass {"name": "..."}.');
+    end if;
+    if current_setting('server_encoding') = 'UTF8' then
+        name := normalize(name, nfc);
+    end if;
+    name := regexp_replace(name,
+        E'^[[:space:]\\u0085\\u00a0\\u00ad\\u034f\\u115f\\u1160\\u1680\\u180e\\u2000-\\u200f\\u2028-\\u202f\\u205f-\\u2064\\u3000\\u3164\\ufeff\\uffa0]+'
+        '|[[:space:]\\u0085\\u00a0\\u00ad\\u034f\\u115f\\u1160\\u1680\\u180e\\u2000-\\u200f\\u2028-\\u202f\\u205f-\\u2064\\u3000\\u3164\\ufeff\\uffa0]+$',
+        '', 'g');
+    name := regexp_replace(name, E'[[:space:]\\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]+', ' ', 'g');
+    if name = '' then
+        raise exception using
+            errcode = '22023',
+            message = 'a group needs a name',
+            detail = 'The name is empty or only white space (Unicode and zero-width spaces count as white space).',
+            hint = 'Pass {"name": "..."} with a visible character.';
+    end if;
+    if name ~ E'[\\u0001-\\u001f\\u007f-\\u009f]' then
+        raise exception using
+            errcode = '22023',
+            message = 'a group name cannot contain a control character',
+            detail = 'Control characters (U+0001 to U+001F, U+007F to U+009F) other than white space are refused.',
+            hint = 'Remove them from the name.';
+    end if;
+    n := char_length(name);
+    if n > 200 then
+        raise exception using
+            errcode = '22023',
+            message = format('a group name is at most 200 characters; this one has %s', n),
+            detail = 'Characters are counted after trimming the white space at both ends.',
+            hint = 'Pass a shorter name.';
+    end if;
+    return name;
+end
+$fn$;
+
+comment on function iam.clean_group_name(text) is
+    'The name create_group stores: NFC, trimmed of (Unicode) white space, inner white space runs made one space; 22023 when that leaves nothing, a control character or more than 200 characters.';
+
 create or replace function iam.normalize_user_id(user_id text) returns text
     language plpgsql stable security definer
     set search_path = pg_catalog, pg_temp
@@ -662,12 +817,21 @@ begin
         raise exception using errcode = '22023', message = 'user_id is required',
             hint = 'Pass the user''s id (the sub claim of their token).';
     end if;
+    -- An identity provider's subject is short (Keycloak's at most 255
+    -- characters); the deny list keeps at most 1000. A longer one is a
+    -- mistake, or an attempt to bloat the membership index.
+    if char_length(user_id) > 1000 then
+        raise exception using errcode = '22023',
+            message = 'user_id is too long',
+            detail = format('A user id is at most 1000 characters; this one has %s.', char_length(user_id)),
+            hint = 'Pass the user''s id (the sub claim of their token).';
+    end if;
     if id_type = 'uuid' then
         begin
             return user_id::uuid::text;
         exception when invalid_text_representation then
             raise exception using errcode = '22023',
-                message = format('user_id %s is not a uuid', user_id),
+                message = format('user_id %s is not a uuid', left(user_id, 100)),
                 hint = 'Users are identified by the uuid in their token''s sub claim.';
         end;
     end if;
@@ -680,9 +844,12 @@ create or replace function iam.check_role_name(role_name text) returns void
     set search_path = pg_catalog, pg_temp
 as $fn$
 begin
+    if role_name is null then
+        perform iam.refuse_null('role', 'A group role is member, admin or owner.');
+    end if;
     if iam.role_rank(role_name) is null then
         raise exception using errcode = '22023',
-            message = format('unknown group role %s', coalesce(role_name, 'NULL')),
+            message = format('unknown group role %s', left(role_name, 100)),
             hint = 'A group role is member, admin or owner.';
     end if;
 end
@@ -693,17 +860,22 @@ create or replace function iam.require_group_role(gid bigint, min_role text, act
     set search_path = pg_catalog, pg_temp
 as $fn$
 -- Only database memberships manage a group: a token group confers access
--- to rows, not the right to change who is in the group.
+-- to rows, not the right to change who is in the group. A caller in no
+-- way a member gets PT404, as for a group that does not exist; a member
+-- (by row or by token) without the role gets 42501.
 declare
     my_role text;
 begin
     select gm.role into my_role from iam.group_members gm
     where gm.group_id = gid and gm.user_id = iam.require_caller();
+    if my_role is null and iam.group_role(gid) is null then
+        perform iam.refuse_not_in_group(gid);
+    end if;
     if my_role is null or iam.role_rank(my_role) < iam.role_rank(min_role) then
         raise exception using
             errcode = '42501',
             message = format('only %s of group %s can %s', case min_role when 'owner' then 'owners' else 'owners and admins' end, gid, action),
-            detail = case when my_role is null then 'You are not a member of this group.'
+            detail = case when my_role is null then 'Your token''s groups make you a member; they give access to rows, not the right to manage the group.'
                           else format('Your role in this group is %s.', my_role) end,
             hint = 'Ask an owner of the group.';
     end if;
@@ -813,13 +985,16 @@ as $fn$
 declare
     me text := iam.require_caller();
     gid bigint;
+    clean_name text := iam.clean_group_name(group_name);
 begin
-    if group_name is null or length(btrim(group_name)) = 0 then
-        raise exception using errcode = '22023', message = 'a group needs a name',
-            hint = 'Pass {"name": "..."}.';
-    end if;
     perform iam.check_user_quota(me, true);
-    insert into iam.groups (name, created_by) values (btrim(group_name), me) returning id into gid;
+    -- Ids are random (iam.new_group_id): on the rare collision, draw again.
+    loop
+        insert into iam.groups (id, name, created_by) values (iam.new_group_id(), clean_name, me)
+        on conflict (id) do nothing
+        returning id into gid;
+        exit when gid is not null;
+    end loop;
     insert into iam.group_members (group_id, user_id, role, added_by) values (gid, me, 'owner', me);
     return gid;
 end
@@ -856,6 +1031,9 @@ declare
     my_role text;
     uid text := iam.normalize_user_id(member_id);
 begin
+    if gid is null then
+        perform iam.refuse_null('group_id', 'Pass the group''s id, as create_group returned it.');
+    end if;
     perform iam.check_role_name(member_role);
     -- Lock first, then check the caller's role (see iam.lock_group).
     perform iam.lock_group(gid);
@@ -867,7 +1045,7 @@ begin
     end if;
     if exists (select from iam.group_members where group_id = gid and user_id = uid) then
         raise exception using errcode = '23505',
-            message = format('%s is already a member of group %s', uid, gid),
+            message = format('%s is already a member of group %s', left(uid, 100), gid),
             hint = 'Use set_group_member_role to change their role.';
     end if;
     perform iam.check_group_quota(gid);
@@ -885,7 +1063,7 @@ begin
        and (select count(*) from iam.group_members where group_id = gid and role = 'owner') = 1 then
         raise exception using errcode = '23514',
             message = format('group %s must keep at least one owner', gid),
-            detail = format('%s is its last owner, so they cannot %s.', uid, action),
+            detail = format('%s is its last owner, so they cannot %s.', left(uid, 100), action),
             hint = 'Make another member owner first, or delete the group.';
     end if;
 end
@@ -900,13 +1078,17 @@ declare
     my_role text;
     their_role text;
 begin
+    if gid is null then
+        perform iam.refuse_null('group_id', 'Pass the group''s id, as create_group returned it.');
+    end if;
     -- Lock first, then check the caller's role (see iam.lock_group).
     perform iam.lock_group(gid);
     my_role := iam.require_group_role(gid, 'admin', 'remove members');
     select role into their_role from iam.group_members where group_id = gid and user_id = uid;
     if their_role is null then
-        raise exception using errcode = 'P0002',
-            message = format('%s is not a member of group %s', uid, gid);
+        raise exception using errcode = 'PT404',
+            message = format('%s is not a member of group %s', left(uid, 100), gid),
+            hint = 'GET /group_members lists the group''s members.';
     end if;
     if their_role = 'owner' and my_role <> 'owner' then
         raise exception using errcode = '42501',
@@ -927,14 +1109,17 @@ declare
     my_role text;
     their_role text;
 begin
+    if gid is null then
+        perform iam.refuse_null('group_id', 'Pass the group''s id, as create_group returned it.');
+    end if;
     perform iam.check_role_name(member_role);
     -- Lock first, then check the caller's role (see iam.lock_group).
     perform iam.lock_group(gid);
     my_role := iam.require_group_role(gid, 'admin', 'change roles');
     select role into their_role from iam.group_members where group_id = gid and user_id = uid;
     if their_role is null then
-        raise exception using errcode = 'P0002',
-            message = format('%s is not a member of group %s', uid, gid),
+        raise exception using errcode = 'PT404',
+            message = format('%s is not a member of group %s', left(uid, 100), gid),
             hint = 'Use add_group_member to add them.';
     end if;
     if (their_role = 'owner' or member_role = 'owner') and my_role <> 'owner' then
@@ -956,10 +1141,20 @@ as $fn$
 declare
     me text := iam.require_caller();
 begin
+    if gid is null then
+        perform iam.refuse_null('group_id', 'Pass the group''s id, as create_group returned it.');
+    end if;
     perform iam.lock_group(gid);
     if not exists (select from iam.group_members where group_id = gid and user_id = me) then
-        raise exception using errcode = 'P0002',
-            message = format('you are not a member of group %s', gid);
+        -- A member only through the token's groups cannot leave here: a
+        -- conflict with where the membership comes from (HTTP 409).
+        if iam.group_role(gid) is not null then
+            raise exception using errcode = 'PT409',
+                message = format('you are a member of group %s through your token''s groups', gid),
+                detail = 'The identity provider''s groups make you a member; there is no membership to leave here.',
+                hint = 'Ask an administrator to take you out of the group in the identity provider.';
+        end if;
+        perform iam.refuse_not_in_group(gid);
     end if;
     perform iam.check_keeps_owner(gid, me, 'leave');
     delete from iam.group_members where group_id = gid and user_id = me;
@@ -974,6 +1169,9 @@ as $fn$
 -- foreign key: ON DELETE SET NULL (back to their owners only) or CASCADE
 -- (deleted with the group), as the .iam file's group column says.
 begin
+    if gid is null then
+        perform iam.refuse_null('group_id', 'Pass the group''s id, as create_group returned it.');
+    end if;
     -- Lock first, then check the caller's role (see iam.lock_group).
     perform iam.lock_group(gid);
     perform iam.require_group_role(gid, 'owner', 'delete the group');
