@@ -7,6 +7,7 @@ package e2e
 // delete_group) and Keycloak token groups.
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -19,7 +20,7 @@ import (
 )
 
 // todo is a row of app.todos; chat one of app.chats. Group 0 is no group
-// (group ids start at 1; a JSON null leaves the field 0).
+// (group ids are at least 1; a JSON null leaves the field 0).
 type todo struct {
 	ID    int64  `json:"id"`
 	Title string `json:"title"`
@@ -51,6 +52,23 @@ type member struct {
 
 // readme is a request body exactly as README writes it.
 func readme(body string) json.RawMessage { return json.RawMessage(body) }
+
+// readmeIn is a request body as README writes it, with the shell's
+// '$GROUP' (README keeps the id create_group answered in $GROUP: ids are
+// random) replaced by the group's id.
+func readmeIn(gid int64, body string) json.RawMessage {
+	return json.RawMessage(strings.ReplaceAll(body, "'$GROUP'", strconv.FormatInt(gid, 10)))
+}
+
+// byGroup sorts memberships as membersSQL and GET /group_members?order=group_id,user_id do.
+func byGroup(ms ...member) []member {
+	return slices.SortedFunc(slices.Values(ms), func(a, b member) int {
+		if a.Group != b.Group {
+			return cmp.Compare(a.Group, b.Group)
+		}
+		return strings.Compare(a.User, b.User)
+	})
+}
 
 // rpc calls POST /rpc/<fn>.
 func rpc(t *testing.T, api *client, token, fn string, body any) response {
@@ -127,11 +145,12 @@ func get(t *testing.T, api *client, token, path string) response {
 
 func groupsScenario(t *testing.T, api *client, su *pgx.Conn, tok tokens) {
 	// What the walk-through creates, as the superuser will find it.
-	milk := todo{ID: 1, Title: "buy milk", Owner: alice.sub, Group: 1}
-	question := chat{ID: 1, Body: "who buys milk?", Owner: alice.sub, Group: 1}
-	answer := chat{ID: 2, Body: "done!", Owner: bob.sub, Group: 1}
-	aliceOwnsHome := member{1, alice.sub, "owner"}
-	bobInHome := member{1, bob.sub, "member"}
+	// home is README's $GROUP, the id create_group answers: random.
+	var home int64
+	milk := todo{ID: 1, Title: "buy milk", Owner: alice.sub}
+	question := chat{ID: 1, Body: "who buys milk?", Owner: alice.sub}
+	answer := chat{ID: 2, Body: "done!", Owner: bob.sub}
+	var aliceOwnsHome, bobInHome member
 
 	step(t, "an anonymous visitor cannot create a group (401)", func(t *testing.T) {
 		resp := rpc(t, api, "", "create_group", readme(`{"name":"home"}`))
@@ -142,30 +161,34 @@ func groupsScenario(t *testing.T, api *client, su *pgx.Conn, tok tokens) {
 		}
 	})
 
-	step(t, "alice creates a group and gets its id, 1", func(t *testing.T) {
+	step(t, "alice creates a group and gets its id, a random number below 2^53", func(t *testing.T) {
 		resp := rpc(t, api, tok.alice, "create_group", readme(`{"name":"home"}`))
 		wantStatus(t, resp, http.StatusOK)
-		if string(resp.body) != "1" {
-			t.Fatalf("got %s, want the body 1 (README: # 1)", resp)
+		var err error
+		// README: the answer is the bare id; a first group's id is not 1.
+		if home, err = strconv.ParseInt(string(resp.body), 10, 64); err != nil || home <= 1 || home >= 1<<53 {
+			t.Fatalf("got %s, want a random group id in (1, 2^53) as the body", resp)
 		}
+		milk.Group, question.Group, answer.Group = home, home, home
+		aliceOwnsHome, bobInHome = member{home, alice.sub, "owner"}, member{home, bob.sub, "member"}
 		wantSame(t, "iam.group_members", superRows[member](t, su, membersSQL), []member{aliceOwnsHome})
 	})
 
 	step(t, "alice adds bob as a member (204, no body)", func(t *testing.T) {
 		resp := rpc(t, api, tok.alice, "add_group_member",
-			readme(`{"group_id":1,"user_id":"b0b00000-0000-4000-8000-000000000b0b","role":"member"}`))
+			readmeIn(home, `{"group_id":'$GROUP',"user_id":"b0b00000-0000-4000-8000-000000000b0b","role":"member"}`))
 		wantVoid(t, resp)
 		wantSame(t, "iam.group_members", superRows[member](t, su, membersSQL), []member{aliceOwnsHome, bobInHome})
 	})
 
 	step(t, "alice shares a todo with the group (201)", func(t *testing.T) {
-		resp := api.do(t, request{method: "POST", path: "/todos", token: tok.alice, body: readme(`{"title":"buy milk","group_id":1}`)})
+		resp := api.do(t, request{method: "POST", path: "/todos", token: tok.alice, body: readmeIn(home, `{"title":"buy milk","group_id":'$GROUP'}`)})
 		wantStatus(t, resp, http.StatusCreated)
 		wantSame(t, "app.todos", superRows[todo](t, su, todosSQL), []todo{milk})
 	})
 
 	step(t, "alice posts in the room (201)", func(t *testing.T) {
-		resp := api.do(t, request{method: "POST", path: "/chats", token: tok.alice, body: readme(`{"body":"who buys milk?","group_id":1}`)})
+		resp := api.do(t, request{method: "POST", path: "/chats", token: tok.alice, body: readmeIn(home, `{"body":"who buys milk?","group_id":'$GROUP'}`)})
 		wantStatus(t, resp, http.StatusCreated)
 		wantSame(t, "app.chats", superRows[chat](t, su, chatsSQL), []chat{question})
 	})
@@ -186,7 +209,7 @@ func groupsScenario(t *testing.T, api *client, su *pgx.Conn, tok tokens) {
 	})
 
 	step(t, "bob answers in the room (201)", func(t *testing.T) {
-		resp := api.do(t, request{method: "POST", path: "/chats", token: tok.bob, body: readme(`{"body":"done!","group_id":1}`)})
+		resp := api.do(t, request{method: "POST", path: "/chats", token: tok.bob, body: readmeIn(home, `{"body":"done!","group_id":'$GROUP'}`)})
 		wantStatus(t, resp, http.StatusCreated)
 		wantSame(t, "app.chats", superRows[chat](t, su, chatsSQL), []chat{question, answer})
 	})
@@ -198,10 +221,10 @@ func groupsScenario(t *testing.T, api *client, su *pgx.Conn, tok tokens) {
 	// README's page function requests (page by id): newest first, then
 	// the page before a cursor; an outsider's page of the room is empty.
 	step(t, "bob pages through the room with GET /rpc/chats_page", func(t *testing.T) {
-		wantSame(t, "bob's GET /rpc/chats_page?group_id=1", apiRows[chat](t, get(t, api, tok.bob, "/rpc/chats_page?group_id=1")), []chat{answer, question})
-		wantSame(t, "bob's GET /rpc/chats_page?group_id=1&before=2", apiRows[chat](t, get(t, api, tok.bob, fmt.Sprintf("/rpc/chats_page?group_id=1&before=%d", answer.ID))), []chat{question})
+		wantSame(t, "bob's GET /rpc/chats_page?group_id=$GROUP", apiRows[chat](t, get(t, api, tok.bob, fmt.Sprintf("/rpc/chats_page?group_id=%d", home))), []chat{answer, question})
+		wantSame(t, "bob's GET /rpc/chats_page?group_id=$GROUP&before=2", apiRows[chat](t, get(t, api, tok.bob, fmt.Sprintf("/rpc/chats_page?group_id=%d&before=%d", home, answer.ID))), []chat{question})
 		wantSame(t, "bob's GET /rpc/chats_page?page_size=1", apiRows[chat](t, get(t, api, tok.bob, "/rpc/chats_page?page_size=1")), []chat{answer})
-		wantSame(t, "dave's GET /rpc/chats_page?group_id=1", apiRows[chat](t, get(t, api, tok.dave, "/rpc/chats_page?group_id=1")), nil)
+		wantSame(t, "dave's GET /rpc/chats_page?group_id=$GROUP", apiRows[chat](t, get(t, api, tok.dave, fmt.Sprintf("/rpc/chats_page?group_id=%d", home))), nil)
 	})
 
 	step(t, "a page size out of range is 400 (22023)", func(t *testing.T) {
@@ -235,13 +258,14 @@ func groupsScenario(t *testing.T, api *client, su *pgx.Conn, tok tokens) {
 	}
 
 	step(t, "bob cannot add carol (403: only owners and admins manage members)", func(t *testing.T) {
-		resp := rpc(t, api, tok.bob, "add_group_member", readme(`{"group_id":1,"user_id":"c0c00000-0000-4000-8000-00000000c0c0"}`))
+		resp := rpc(t, api, tok.bob, "add_group_member", readmeIn(home, `{"group_id":'$GROUP',"user_id":"c0c00000-0000-4000-8000-00000000c0c0"}`))
 		t.Logf("POST /rpc/add_group_member: %s", resp)
-		e := wantError(t, resp, http.StatusForbidden, "42501", "only owners and admins of group 1 can add members")
-		if e.Message != "only owners and admins of group 1 can add members" {
+		want := fmt.Sprintf("only owners and admins of group %d can add members", home)
+		e := wantError(t, resp, http.StatusForbidden, "42501", want)
+		if e.Message != want {
 			t.Fatalf("got message %q, want README's exactly", e.Message)
 		}
-		// README: {"code":"42501","message":"only owners and admins of group 1 can add members",...}
+		// README: {"code":"42501","message":"only owners and admins of group <id> can add members",...}
 		if !strings.HasPrefix(string(resp.body), `{"code":"42501",`) {
 			t.Errorf("got %s, want a body starting as README's", resp)
 		}
@@ -252,26 +276,26 @@ func groupsScenario(t *testing.T, api *client, su *pgx.Conn, tok tokens) {
 	var teamA int64
 	step(t, "alice creates a second group, team-a, with carol and without bob", func(t *testing.T) {
 		teamA = createGroup(t, api, tok.alice, "team-a")
-		if teamA != 2 {
-			t.Fatalf("got group %d, want 2", teamA)
+		if teamA == home || teamA == home+1 {
+			t.Fatalf("got group %d after %d, want a random id", teamA, home)
 		}
 		wantVoid(t, rpc(t, api, tok.alice, "add_group_member", map[string]any{"group_id": teamA, "user_id": carol.sub}))
 	})
-	aliceOwnsTeamA, carolInTeamA := member{2, alice.sub, "owner"}, member{2, carol.sub, "member"}
+	aliceOwnsTeamA, carolInTeamA := member{teamA, alice.sub, "owner"}, member{teamA, carol.sub, "member"}
 
 	step(t, "bob's GET /groups: home, where he is a member", func(t *testing.T) {
 		resp := get(t, api, tok.bob, "/groups")
 		t.Logf("GET /groups: %s", resp)
-		// README: [{"id":1,"name":"home","my_role":"member",...}]
-		if !strings.HasPrefix(string(resp.body), `[{"id":1,"name":"home","my_role":"member",`) {
+		// README: [{"id":<id>,"name":"home","my_role":"member",...}]
+		if !strings.HasPrefix(string(resp.body), fmt.Sprintf(`[{"id":%d,"name":"home","my_role":"member",`, home)) {
 			t.Errorf("got %s, want a body starting as README's", resp)
 		}
-		wantSame(t, "bob's GET /groups", apiRows[group](t, resp), []group{{1, "home", "member"}})
+		wantSame(t, "bob's GET /groups", apiRows[group](t, resp), []group{{home, "home", "member"}})
 	})
 
 	step(t, "alice's GET /groups: both, as owner", func(t *testing.T) {
-		wantSame(t, "alice's GET /groups", apiRows[group](t, get(t, api, tok.alice, "/groups?order=id")),
-			[]group{{1, "home", "owner"}, {2, "team-a", "owner"}})
+		wantSame(t, "alice's GET /groups", apiRows[group](t, get(t, api, tok.alice, "/groups?order=name")),
+			[]group{{home, "home", "owner"}, {teamA, "team-a", "owner"}})
 	})
 
 	step(t, "bob's GET /group_members: his co-members only", func(t *testing.T) {
@@ -280,18 +304,18 @@ func groupsScenario(t *testing.T, api *client, su *pgx.Conn, tok tokens) {
 	})
 
 	step(t, "bob's GET /group_members of team-a: [] (not an error)", func(t *testing.T) {
-		wantSame(t, "bob's GET /group_members?group_id=eq.2", apiRows[member](t, get(t, api, tok.bob, "/group_members?group_id=eq.2")), nil)
+		wantSame(t, "bob's GET /group_members?group_id=eq.<team-a>", apiRows[member](t, get(t, api, tok.bob, fmt.Sprintf("/group_members?group_id=eq.%d", teamA))), nil)
 	})
 
 	step(t, "alice's GET /group_members: both groups", func(t *testing.T) {
 		wantSame(t, "alice's GET /group_members", apiRows[member](t, get(t, api, tok.alice, "/group_members?order=group_id,user_id")),
-			[]member{aliceOwnsHome, bobInHome, aliceOwnsTeamA, carolInTeamA})
+			byGroup(aliceOwnsHome, bobInHome, aliceOwnsTeamA, carolInTeamA))
 	})
 
 	step(t, "alice removes bob (204)", func(t *testing.T) {
-		resp := rpc(t, api, tok.alice, "remove_group_member", readme(`{"group_id":1,"user_id":"b0b00000-0000-4000-8000-000000000b0b"}`))
+		resp := rpc(t, api, tok.alice, "remove_group_member", readmeIn(home, `{"group_id":'$GROUP',"user_id":"b0b00000-0000-4000-8000-000000000b0b"}`))
 		wantVoid(t, resp)
-		wantSame(t, "iam.group_members", superRows[member](t, su, membersSQL), []member{aliceOwnsHome, aliceOwnsTeamA, carolInTeamA})
+		wantSame(t, "iam.group_members", superRows[member](t, su, membersSQL), byGroup(aliceOwnsHome, aliceOwnsTeamA, carolInTeamA))
 	})
 
 	step(t, "bob's next GET /todos no longer has the shared todo", func(t *testing.T) {
@@ -303,8 +327,8 @@ func groupsScenario(t *testing.T, api *client, su *pgx.Conn, tok tokens) {
 	})
 
 	step(t, "bob can no longer post in the room (403)", func(t *testing.T) {
-		resp := api.do(t, request{method: "POST", path: "/chats", token: tok.bob, body: readme(`{"body":"still here?","group_id":1}`)})
-		wantError(t, resp, http.StatusForbidden, "42501", "you cannot put rows of app.chats into group 1")
+		resp := api.do(t, request{method: "POST", path: "/chats", token: tok.bob, body: readmeIn(home, `{"body":"still here?","group_id":'$GROUP'}`)})
+		wantError(t, resp, http.StatusForbidden, "42501", fmt.Sprintf("you cannot put rows of app.chats into group %d", home))
 		wantSame(t, "app.chats", superRows[chat](t, su, chatsSQL), []chat{question, answer})
 	})
 
@@ -315,31 +339,31 @@ func groupsScenario(t *testing.T, api *client, su *pgx.Conn, tok tokens) {
 
 	// README, after the walk-through: leave_group, delete_group.
 	step(t, "alice cannot leave home: she is its last owner (400, 23514)", func(t *testing.T) {
-		resp := rpc(t, api, tok.alice, "leave_group", readme(`{"group_id":1}`))
-		wantError(t, resp, http.StatusBadRequest, "23514", "group 1 must keep at least one owner")
-		wantSame(t, "iam.group_members", superRows[member](t, su, membersSQL), []member{aliceOwnsHome, aliceOwnsTeamA, carolInTeamA})
+		resp := rpc(t, api, tok.alice, "leave_group", readmeIn(home, `{"group_id":'$GROUP'}`))
+		wantError(t, resp, http.StatusBadRequest, "23514", fmt.Sprintf("group %d must keep at least one owner", home))
+		wantSame(t, "iam.group_members", superRows[member](t, su, membersSQL), byGroup(aliceOwnsHome, aliceOwnsTeamA, carolInTeamA))
 	})
 
 	step(t, "alice adds bob back, as an admin", func(t *testing.T) {
-		wantVoid(t, rpc(t, api, tok.alice, "add_group_member", readme(`{"group_id":1,"user_id":"b0b00000-0000-4000-8000-000000000b0b","role":"admin"}`)))
+		wantVoid(t, rpc(t, api, tok.alice, "add_group_member", readmeIn(home, `{"group_id":'$GROUP',"user_id":"b0b00000-0000-4000-8000-000000000b0b","role":"admin"}`)))
 	})
-	bobAdminOfHome := member{1, bob.sub, "admin"}
-	membersNow := []member{aliceOwnsHome, bobAdminOfHome, aliceOwnsTeamA, carolInTeamA}
+	bobAdminOfHome := member{home, bob.sub, "admin"}
+	membersNow := byGroup(aliceOwnsHome, bobAdminOfHome, aliceOwnsTeamA, carolInTeamA)
 
 	for _, c := range []struct {
 		name, fn, body, message string
 	}{
-		{"bob, an admin, cannot delete home (403: owners only)", "delete_group", `{"group_id":1}`,
-			"only owners of group 1 can delete the group"},
-		{"bob, an admin, cannot remove alice, an owner (403)", "remove_group_member", `{"group_id":1,"user_id":"` + alice.sub + `"}`,
-			"admins cannot remove owners of group 1"},
-		{"bob, an admin, cannot demote alice, an owner (403)", "set_group_member_role", `{"group_id":1,"user_id":"` + alice.sub + `","role":"member"}`,
-			"only owners of group 1 can make or unmake owners"},
-		{"bob, an admin, cannot make himself an owner (403)", "set_group_member_role", `{"group_id":1,"user_id":"` + bob.sub + `","role":"owner"}`,
-			"only owners of group 1 can make or unmake owners"},
+		{"bob, an admin, cannot delete home (403: owners only)", "delete_group", `{"group_id":'$GROUP'}`,
+			"only owners of group %d can delete the group"},
+		{"bob, an admin, cannot remove alice, an owner (403)", "remove_group_member", `{"group_id":'$GROUP',"user_id":"` + alice.sub + `"}`,
+			"admins cannot remove owners of group %d"},
+		{"bob, an admin, cannot demote alice, an owner (403)", "set_group_member_role", `{"group_id":'$GROUP',"user_id":"` + alice.sub + `","role":"member"}`,
+			"only owners of group %d can make or unmake owners"},
+		{"bob, an admin, cannot make himself an owner (403)", "set_group_member_role", `{"group_id":'$GROUP',"user_id":"` + bob.sub + `","role":"owner"}`,
+			"only owners of group %d can make or unmake owners"},
 	} {
 		step(t, c.name, func(t *testing.T) {
-			wantError(t, rpc(t, api, tok.bob, c.fn, readme(c.body)), http.StatusForbidden, "42501", c.message)
+			wantError(t, rpc(t, api, tok.bob, c.fn, readmeIn(home, c.body)), http.StatusForbidden, "42501", fmt.Sprintf(c.message, home))
 			wantSame(t, "iam.group_members", superRows[member](t, su, membersSQL), membersNow)
 			wantSame(t, "app.chats", superRows[chat](t, su, chatsSQL), []chat{question, answer})
 		})
@@ -360,8 +384,8 @@ func groupsScenario(t *testing.T, api *client, su *pgx.Conn, tok tokens) {
 	})
 
 	step(t, "alice deletes home (204)", func(t *testing.T) {
-		wantVoid(t, rpc(t, api, tok.alice, "delete_group", readme(`{"group_id":1}`)))
-		if groups := superRows[group](t, su, "select id, name, '' from iam.groups order by id"); !slices.Equal(groups, []group{{2, "team-a", ""}}) {
+		wantVoid(t, rpc(t, api, tok.alice, "delete_group", readmeIn(home, `{"group_id":'$GROUP'}`)))
+		if groups := superRows[group](t, su, "select id, name, '' from iam.groups order by id"); !slices.Equal(groups, []group{{teamA, "team-a", ""}}) {
 			t.Fatalf("iam.groups holds %+v, want only team-a", groups)
 		}
 		wantSame(t, "iam.group_members", superRows[member](t, su, membersSQL), []member{aliceOwnsTeamA, carolInTeamA})

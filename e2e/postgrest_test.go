@@ -136,8 +136,8 @@ func TestPostgREST(t *testing.T) {
 					scenario(t, api, su, tbl, tok)
 				})
 			}
-			// README's walk-through names group 1 and todo 1: a database
-			// of its own, where they are the first ones.
+			// README's walk-through names todo 1 and messages 1 and 2: a
+			// database of its own, where they are the first ones.
 			t.Run("sharing with groups", func(t *testing.T) {
 				db := setup.db + "_groups"
 				su := newDatabase(t, s, db, script)

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -51,17 +52,19 @@ type step struct {
 // or an error. summary (rows per table and owner) replaces ids for the final
 // step.
 type outcome struct {
-	done    bool   // a function call that returned nothing
-	value   *int64 // a function call's result
-	ids     []int64
-	summary string
-	state   string // SQLSTATE; "" on success
-	msg     string
+	done     bool   // a function call that returned nothing
+	value    *int64 // a function call's result
+	newGroup bool   // the script's expectation of create_group: some random id (see walkThrough)
+	ids      []int64
+	summary  string
+	state    string // SQLSTATE; "" on success
+	msg      string
 }
 
 func rows(ids ...int64) outcome       { return outcome{ids: ids} }
 func done() outcome                   { return outcome{done: true} }
 func returns(v int64) outcome         { return outcome{value: &v} }
+func newGroup() outcome               { return outcome{newGroup: true} }
 func refused(state string) outcome    { return outcome{state: state} }
 func summary(text string) outcome     { return outcome{summary: text} }
 func (o outcome) failed() bool        { return o.state != "" }
@@ -77,6 +80,8 @@ func (o outcome) String() string {
 		return "rows per owner:"
 	case o.done:
 		return "done"
+	case o.newGroup:
+		return "returns a random id"
 	case o.value != nil:
 		return fmt.Sprintf("returns %d", *o.value)
 	case len(o.ids) == 0:
@@ -113,6 +118,11 @@ func httpStatus(method string, anonymous bool, o outcome) int {
 		return http.StatusOK
 	}
 	switch s := o.state; {
+	case strings.HasPrefix(s, "PT"): // PTxyz: HTTP status xyz exactly
+		if code, err := strconv.Atoi(s[2:]); err == nil && code >= 100 && code <= 599 {
+			return code
+		}
+		return http.StatusInternalServerError
 	case s == "42501" && anonymous:
 		return http.StatusUnauthorized
 	case s == "42501", strings.HasPrefix(s, "28"), strings.HasPrefix(s, "0L"), strings.HasPrefix(s, "0P"):
@@ -173,8 +183,13 @@ func (d *demo) walkThrough(ctx context.Context, w io.Writer, steps []step) error
 	fmt.Fprintf(w, rowFormat, wNum, "--", wWho, strings.Repeat("-", wWho), wReq, strings.Repeat("-", wReq),
 		wOut, strings.Repeat("-", wOut), wHTTP, strings.Repeat("-", wHTTP), "---------")
 
+	// create_group answers a random id: the script names the group it
+	// created {group}, replaced in later paths and bodies by that id.
+	group := ""
 	unexpected := 0
 	for i, st := range steps {
+		st.path = strings.ReplaceAll(st.path, "{group}", group)
+		st.body = strings.ReplaceAll(st.body, "{group}", group)
 		var got outcome
 		var request, answer string
 		if st.final {
@@ -194,6 +209,10 @@ func (d *demo) walkThrough(ctx context.Context, w io.Writer, steps []step) error
 		}
 		if err != nil {
 			return fmt.Errorf("step %d (%s %s): %w", i+1, st.who, request, err)
+		}
+		if st.want.newGroup && got.value != nil && *got.value > 0 && *got.value < 1<<53 {
+			group = strconv.FormatInt(*got.value, 10)
+			st.want = got
 		}
 		verdict := "✓"
 		if !got.same(st.want) {
@@ -360,8 +379,11 @@ func translate(method, path, body string) (string, []any, error) {
 // rpcCall is POST /rpc/fn {"arg": value, ...}: the function called with
 // named arguments; the result as text ("" for a void function).
 func rpcCall(fn, body string) (string, []any, error) {
+	// Numbers as written: a float64 would print a group id (up to 2^53) as 1.6e+15.
 	var fields map[string]any
-	if err := json.Unmarshal([]byte(body), &fields); err != nil {
+	dec := json.NewDecoder(strings.NewReader(body))
+	dec.UseNumber()
+	if err := dec.Decode(&fields); err != nil {
 		return "", nil, fmt.Errorf("body %s: %w", body, err)
 	}
 	values := map[string]string{}
