@@ -212,3 +212,52 @@ func catalogObjects(t *testing.T, db *database) map[string][]string {
 	}
 	return out
 }
+
+// TestUpgradeSerialGroupIDs: an install whose iam.groups.id is a serial
+// (a nextval default and an owned sequence, as a hand-made or pre-release
+// install may have it; the released runtimes used an identity, which
+// TestUpgradeFromReleasedRuntime covers) is upgraded in place: its groups
+// keep their ids, the sequence goes, new ids are random, and the runtime
+// objects are a fresh install's.
+func TestUpgradeSerialGroupIDs(t *testing.T) {
+	ctx := context.Background()
+	s := server(t)
+	current, err := buildScript(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := newDatabase(t, "upgrade_serial", "schema.sql")
+	db.exec(t, `create schema iam authorization api_owner`)
+	db.exec(t, `set role api_owner`)
+	db.exec(t, `create table iam.groups (
+		id bigserial primary key,
+		name text not null check (length(btrim(name)) between 1 and 200),
+		token_name text unique,
+		created_by text not null,
+		created_at timestamptz not null default now())`)
+	db.exec(t, `insert into iam.groups (name, created_by) values ('first', 'u1'), ('second', 'u2')`)
+	db.exec(t, `reset role`)
+	if got := scalar[string](t, db, `select coalesce(pg_get_serial_sequence('iam.groups', 'id'), '')`); got == "" {
+		t.Fatal("the serial column has no sequence: the set-up is not what this test is about")
+	}
+
+	if out, err := applyScript(ctx, s, db.name, current); err != nil {
+		t.Fatalf("applying the current build over a serial iam.groups.id: %v\n%s", err, out)
+	}
+	if got := scalar[string](t, db, `select string_agg(id || ' ' || name, ', ' order by id) from iam.groups`); got != "1 first, 2 second" {
+		t.Errorf("groups after the upgrade: %s, want 1 first, 2 second", got)
+	}
+	if got := scalar[int64](t, db, `select count(*) from pg_class where relkind = 'S' and relnamespace = 'iam'::regnamespace`); got != 0 {
+		t.Errorf("schema iam still holds %d sequence(s)", got)
+	}
+	if next := createGroup(t, db, alice, "after the upgrade"); next < 1<<32 || next >= 1<<53 {
+		t.Errorf("a group created after the upgrade has id %d, want a random one in [2^32, 2^53)", next)
+	}
+	fresh := newDatabase(t, "upgrade_serial_fresh", "schema.sql")
+	if out, err := applyScript(ctx, s, fresh.name, current); err != nil {
+		t.Fatalf("applying the current build to a fresh database: %v\n%s", err, out)
+	}
+	if diff := cmp.Diff(catalogObjects(t, fresh), catalogObjects(t, db)); diff != "" {
+		t.Errorf("the upgraded database's objects differ from a fresh install's (-fresh +upgraded):\n%s", diff)
+	}
+}
