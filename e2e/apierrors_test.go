@@ -8,6 +8,7 @@ package e2e
 // may make still succeed afterwards.
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"path/filepath"
@@ -129,6 +130,25 @@ func TestGroupAPIErrorStatuses(t *testing.T) {
 			}
 		})
 	}
+
+	// The quotas of the groups block (lowered here by the superuser, as a
+	// build would write them): 429.
+	t.Run("quotas: 429 PT429", func(t *testing.T) {
+		if _, err := su.Exec(t.Context(), `update iam.settings set max_members_per_group = 3, max_groups_created_per_user = 0`); err != nil {
+			t.Fatal(err)
+		}
+		defer func() {
+			if _, err := su.Exec(context.Background(), `update iam.settings set max_members_per_group = 1000, max_groups_created_per_user = 100`); err != nil {
+				t.Fatal(err)
+			}
+		}()
+		wantError(t, rpc(t, api, tok.alice, "add_group_member", body{"group_id": home, "user_id": dave.sub}), http.StatusTooManyRequests, "PT429", "is full")
+		wantError(t, rpc(t, api, tok.dave, "create_group", body{"name": "one too many"}), http.StatusTooManyRequests, "PT429", "you cannot create more than 0 groups")
+		wantSame(t, "iam.group_members", members(), before)
+		if n := groupCount(); n != groupsBefore {
+			t.Errorf("iam.groups holds %d groups, want %d", n, groupsBefore)
+		}
+	})
 
 	// A group the caller is not in and one that does not exist give the
 	// same body, but for the id.
