@@ -47,6 +47,7 @@ func upgradeFrom(t *testing.T, s *pgtest.Server, version int32, current string) 
 		t.Fatal(err)
 	}
 	db := newDatabase(t, fmt.Sprintf("upgrade_v%d", version), "schema.sql")
+	closeWhenDone(t, db)
 	if out, err := applyScript(ctx, s, db.name, string(released)); err != nil {
 		t.Fatalf("applying the released build: %v\n%s", err, out)
 	}
@@ -152,6 +153,7 @@ func upgradeFrom(t *testing.T, s *pgtest.Server, version int32, current string) 
 
 	// The upgraded runtime is a fresh install's runtime.
 	fresh := newDatabase(t, fmt.Sprintf("upgrade_fresh_v%d", version), "schema.sql")
+	closeWhenDone(t, fresh)
 	if out, err := applyScript(ctx, s, fresh.name, current); err != nil {
 		t.Fatalf("applying the current build to a fresh database: %v\n%s", err, out)
 	}
@@ -227,6 +229,7 @@ func TestUpgradeSerialGroupIDs(t *testing.T) {
 		t.Fatal(err)
 	}
 	db := newDatabase(t, "upgrade_serial", "schema.sql")
+	closeWhenDone(t, db)
 	db.exec(t, `create schema iam authorization api_owner`)
 	db.exec(t, `set role api_owner`)
 	db.exec(t, `create table iam.groups (
@@ -254,10 +257,23 @@ func TestUpgradeSerialGroupIDs(t *testing.T) {
 		t.Errorf("a group created after the upgrade has id %d, want a random one in [2^32, 2^53)", next)
 	}
 	fresh := newDatabase(t, "upgrade_serial_fresh", "schema.sql")
+	closeWhenDone(t, fresh)
 	if out, err := applyScript(ctx, s, fresh.name, current); err != nil {
 		t.Fatalf("applying the current build to a fresh database: %v\n%s", err, out)
 	}
 	if diff := cmp.Diff(catalogObjects(t, fresh), catalogObjects(t, db)); diff != "" {
 		t.Errorf("the upgraded database's objects differ from a fresh install's (-fresh +upgraded):\n%s", diff)
 	}
+}
+
+// closeWhenDone closes the databases' connections when the test ends: the
+// shared cluster allows 50 connections, and each database of a test keeps
+// two open until the package's tests end otherwise.
+func closeWhenDone(t *testing.T, dbs ...*database) {
+	t.Cleanup(func() {
+		for _, d := range dbs {
+			_ = d.su.Close(context.Background())
+			_ = d.api.Close(context.Background())
+		}
+	})
 }
