@@ -9,11 +9,13 @@ package policies_test
 // Over a real PostgREST, e2e/apierrors_test.go checks the HTTP statuses.
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 )
@@ -271,5 +273,33 @@ func TestGroupIDsAreNotSequential(t *testing.T) {
 		from pg_attribute a left join pg_attrdef d on d.adrelid = a.attrelid and d.adnum = a.attnum
 		where a.attrelid = 'iam.groups'::regclass and a.attname = 'id'`); got != " iam.new_group_id()" {
 		t.Errorf("iam.groups.id: identity and default %q, want no identity and default iam.new_group_id()", got)
+	}
+}
+
+// TestOutsidersTakeNoGroupLock: the group API refuses a caller who is not
+// in the group before it locks the group's row (iam.lock_group), so an
+// outsider neither waits behind a member's change (which would tell him the
+// group exists) nor makes the members wait behind him.
+func TestOutsidersTakeNoGroupLock(t *testing.T) {
+	db := groupsDB(t)
+	c := newCrew(t, db)
+	// A member's change of team, in flight: the row lock is held.
+	tx, err := db.su.Begin(t.Context())
+	noError(t, err)
+	defer tx.Rollback(context.Background()) //nolint:errcheck
+	_, err = tx.Exec(t.Context(), "select from iam.groups where id = $1 for update", c.team)
+	noError(t, err)
+
+	done := make(chan *pgconn.PgError, 1)
+	go func() {
+		done <- apiError(t, db, c.otto, "add_group_member", "group_id", c.team, "user_id", c.ottoID)
+	}()
+	select {
+	case e := <-done:
+		wantCleanError(t, e, "PT404", "you are not a member of group")
+	case <-time.After(5 * time.Second):
+		noError(t, tx.Rollback(t.Context())) // let the call finish before the test does
+		e := <-done
+		t.Fatalf("otto's add_group_member waited for the lock of a group he is not in (then: %v)", e)
 	}
 }

@@ -717,7 +717,7 @@ $fn$;
 -- error shows it.
 
 create or replace function iam.refuse_null(param text, hint text) returns void
-    language plpgsql immutable
+    language plpgsql stable
     set search_path = pg_catalog, pg_temp
 as $fn$
 begin
@@ -733,7 +733,7 @@ comment on function iam.refuse_null(text, text) is
     'Raises 22023 (HTTP 400) "<param> is required": the group API refuses a null argument by the name the HTTP API gives it.';
 
 create or replace function iam.refuse_not_in_group(gid bigint) returns void
-    language plpgsql immutable
+    language plpgsql stable
     set search_path = pg_catalog, pg_temp
 as $fn$
 -- One answer, whatever the reason: a group that does not exist and one the
@@ -1014,13 +1014,20 @@ create or replace function iam.lock_group(gid bigint) returns void
     language plpgsql volatile
     set search_path = pg_catalog, pg_temp
 as $fn$
+-- A caller in no way a member is refused before the lock (and refused
+-- again after it, by the role check, if removed while waiting): an
+-- outsider cannot hold a group's row lock and stall its members' changes,
+-- and a group that exists costs an outsider the same as one that does not.
 begin
+    if iam.group_role(gid) is null then
+        perform iam.refuse_not_in_group(gid);
+    end if;
     perform from iam.groups where id = gid for update;
 end
 $fn$;
 
 comment on function iam.lock_group(bigint) is
-    'Serialises the membership changes of one group: the group API (definer functions) calls it before it checks the caller''s role. Not a definer itself, and not granted to the runtime roles: it runs with the rights of the API function that calls it.';
+    'Serialises the membership changes of one group: the group API (definer functions) calls it before it checks the caller''s role; PT404 for a caller in no way a member, before any lock. Not a definer itself, and not granted to the runtime roles: it runs with the rights of the API function that calls it.';
 
 create or replace function iam.add_group_member(gid bigint, member_id text, member_role text) returns void
     language plpgsql volatile security definer
