@@ -183,6 +183,31 @@ func TestGroupAPIErrors(t *testing.T) {
 	}
 }
 
+// TestGroupAPIErrorsTheAllowedSide: the calls refused above, made by those
+// who may make them, with well-formed arguments, succeed.
+func TestGroupAPIErrorsTheAllowedSide(t *testing.T) {
+	db := groupsDB(t)
+	c := newCrew(t, db)
+	for _, call := range []struct {
+		who  person
+		fn   string
+		args []any
+	}{
+		{c.adam, "add_group_member", []any{"group_id", c.team, "user_id", c.ottoID}},
+		{c.olivia, "set_group_member_role", []any{"group_id", c.team, "user_id", c.ottoID, "role", "owner"}},
+		{c.olivia, "remove_group_member", []any{"group_id", c.team, "user_id", c.miaID}},
+		{c.olivia, "leave_group", []any{"group_id", c.team}},
+		{c.otto, "delete_group", []any{"group_id", c.team}},
+	} {
+		if e := apiError(t, db, call.who, call.fn, call.args...); e != nil {
+			t.Fatalf("%s: %s %v: SQLSTATE %s %q", call.who.name, call.fn, call.args, e.Code, e.Message)
+		}
+	}
+	if n := scalar[int64](t, db, "select count(*) from iam.groups where id = $1", c.team); n != 0 {
+		t.Errorf("team is still there after otto, its owner by then, deleted it")
+	}
+}
+
 // TestGroupNotFoundIsNoOracle: for a caller, a group they are not in and a
 // group that does not exist give the same error, field by field (but the
 // id), from every function of the group API.
