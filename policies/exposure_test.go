@@ -1,0 +1,122 @@
+package policies_test
+
+import (
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+	"github.com/jackc/pgx/v5"
+)
+
+// executable is one function a runtime role may execute in the example.
+type executable struct {
+	Signature string // schema.name(argument types)
+	Role      string // web_user or web_anon
+	Definer   bool   // SECURITY DEFINER: runs with its owner's rights
+	Why       string // why the role needs it (not compared: a reason is required, its wording is free)
+}
+
+// runtimeExecutable is every function of a non-system schema that a
+// runtime role may execute once the example is applied, and why. Any
+// function the runtime roles can call is reachable from any RPC a developer
+// writes (a SECURITY INVOKER function passes its arguments on as the
+// caller), so a helper that answers about other people's data must not be
+// here: iam.group_exists(bigint) (does any group exist?) is not. A new
+// entry needs a reason: what calls it as the caller (a policy, a view, a
+// page function, the row guard trigger, an API wrapper), and that it
+// answers only about the caller or checks the caller's rights first.
+// Functions called only from inside a SECURITY DEFINER function run as its
+// owner and need no grant; a trigger function's EXECUTE is checked at
+// CREATE TRIGGER, but what it calls runs as the caller.
+var runtimeExecutable = []executable{
+	// The group API: PostgREST's /rpc/... endpoints, thin invoker wrappers.
+	{"app.add_group_member(bigint, text, text)", "web_user", false, "POST /rpc/add_group_member"},
+	{"app.create_group(text)", "web_user", false, "POST /rpc/create_group"},
+	{"app.delete_group(bigint)", "web_user", false, "POST /rpc/delete_group"},
+	{"app.leave_group(bigint)", "web_user", false, "POST /rpc/leave_group"},
+	{"app.remove_group_member(bigint, text)", "web_user", false, "POST /rpc/remove_group_member"},
+	{"app.set_group_member_role(bigint, text, text)", "web_user", false, "POST /rpc/set_group_member_role"},
+	// Page functions: invoker, RLS decides every row.
+	{"app.chats_page(bigint, integer, bigint)", "web_user", false, "GET /rpc/chats_page"},
+	{"app.todos_page(bigint, integer, bigint)", "web_user", false, "GET /rpc/todos_page"},
+	// What the wrappers call: each checks the caller's role in the group first.
+	{"iam.add_group_member(bigint, text, text)", "web_user", true, "app.add_group_member; requires the caller's admin role in the group"},
+	{"iam.create_group(text)", "web_user", true, "app.create_group; the caller becomes the owner"},
+	{"iam.delete_group(bigint)", "web_user", true, "app.delete_group; requires the caller's owner role"},
+	{"iam.leave_group(bigint)", "web_user", true, "app.leave_group; the caller's own membership"},
+	{"iam.remove_group_member(bigint, text)", "web_user", true, "app.remove_group_member; requires the caller's admin role"},
+	{"iam.set_group_member_role(bigint, text, text)", "web_user", true, "app.set_group_member_role; requires the caller's admin role"},
+	// The db-pre-request: every request, anonymous ones too; refuses the caller's own subject.
+	{"iam.check_request()", "web_anon", true, "db-pre-request, anonymous requests"},
+	{"iam.check_request()", "web_user", true, "db-pre-request"},
+	// Policies (they run as the caller): the caller's id and groups.
+	{"iam.group_ids(text)", "web_user", true, "policies, page functions, app.group_members: the caller's groups"},
+	{"iam.has_realm_role(text)", "web_user", false, "policies (admin role): the caller's token"},
+	{"iam.user_id_text(text)", "web_user", true, "policies when identity is text: the caller's id"},
+	{"iam.user_id_uuid(text)", "web_user", true, "policies, page functions: the caller's id"},
+	// Views of the group API (a view's function calls are checked as the caller).
+	{"iam.my_groups()", "web_user", true, "app.groups: the caller's groups and roles"},
+	{"iam.role_rank(text)", "web_user", false, "app.groups, iam.check_group_entry: constant ranks"},
+	// Called as the caller by invoker helpers above or by the row guard trigger.
+	{"iam.bypasses_rls()", "web_user", false, "iam.privileged: is current_user a superuser or BYPASSRLS?"},
+	{"iam.caller_id()", "web_user", true, "row guard, iam.has_realm_role: the caller's id"},
+	{"iam.check_group_entry(name, name, text, bigint, text, boolean)", "web_user", false, "row guard: explains why the caller may not enter a group"},
+	{"iam.claims()", "web_user", false, "iam.has_realm_role: the caller's token"},
+	{"iam.group_role(bigint)", "web_user", true, "iam.check_group_entry: the caller's role in one group"},
+	{"iam.identity_claim()", "web_user", true, "row guard error messages: the configured claim name"},
+	{"iam.is_admin()", "web_user", true, "iam.privileged: does the caller's token carry the admin role?"},
+	{"iam.may_enter_group(bigint, text, boolean)", "web_user", true, "row guard: may the caller put a row into this group?"},
+	{"iam.privileged()", "web_user", false, "row guard: may the caller set owners and move rows?"},
+}
+
+// TestRuntimeRolesExecute lists every function of a non-system schema that
+// web_user or web_anon may execute in the example (directly, through a
+// role it belongs to, or through PUBLIC) and compares it with
+// runtimeExecutable: a new executable function fails here until it is
+// added with a reason.
+func TestRuntimeRolesExecute(t *testing.T) {
+	db := exampleDB(t)
+	rows, err := db.su.Query(t.Context(), `
+select format('%I.%I(%s)', n.nspname, p.proname, pg_catalog.oidvectortypes(p.proargtypes)), r.rolname, p.prosecdef
+from pg_catalog.pg_proc p
+join pg_catalog.pg_namespace n on n.oid = p.pronamespace
+cross join (values ('web_user'::name), ('web_anon'::name)) r (rolname)
+where n.nspname <> 'information_schema' and n.nspname !~ '^pg_'
+  and pg_catalog.has_function_privilege(r.rolname, p.oid, 'EXECUTE')
+order by 1, 2`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (executable, error) {
+		var e executable
+		err := row.Scan(&e.Signature, &e.Role, &e.Definer)
+		return e, err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range runtimeExecutable {
+		if w.Why == "" {
+			t.Errorf("%s for %s: no reason given", w.Signature, w.Role)
+		}
+	}
+	ignoreWhy := cmp.Comparer(func(a, b executable) bool {
+		return a.Signature == b.Signature && a.Role == b.Role && a.Definer == b.Definer
+	})
+	bySignature := cmpopts.SortSlices(func(a, b executable) bool {
+		return a.Signature < b.Signature || a.Signature == b.Signature && a.Role < b.Role
+	})
+	if diff := cmp.Diff(runtimeExecutable, got, ignoreWhy, bySignature); diff != "" {
+		t.Errorf("functions the runtime roles may execute (-want +got); a new one needs an entry saying why:\n%s", diff)
+	}
+}
+
+// TestNoExistenceOracle: a signed-in caller cannot ask whether a group
+// exists (a stranger's group or a missing one), neither directly nor
+// through an RPC of their own.
+func TestNoExistenceOracle(t *testing.T) {
+	db := exampleDB(t)
+	r := requester{t: t, db: db, who: keycloakUser("eve", "e0e0e0e0-0000-4000-8000-000000000001"), path: "/rpc/f"}
+	_, err := r.exec("POST", "select iam.group_exists(1)")
+	wantSQLError(t, err, "42501", "permission denied for function group_exists")
+}
