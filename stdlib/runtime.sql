@@ -502,7 +502,7 @@ end
 $fn$;
 
 comment on function iam.group_exists(bigint) is
-    'Does the group exist? The row guard lets rows leave a group that was deleted.';
+    'Does the group exist? The row guard asks it only as the table''s owner (the foreign key''s ON DELETE SET NULL), to let rows leave a deleted group. Not executable by the runtime roles: it answers about every group, not only the caller''s.';
 
 create or replace function iam.privileged() returns boolean
     language plpgsql stable
@@ -625,10 +625,21 @@ begin
     if group_column <> '' then
         old_group := (old_row ->> group_column)::bigint;
         if new_group is distinct from old_group then
-            -- A row whose group was deleted may leave it (the foreign key's
-            -- ON DELETE action does exactly that).
-            if new_group is null and not iam.group_exists(old_group) then
-                return new;
+            -- A row whose group was deleted may leave it: the foreign key's
+            -- ON DELETE SET NULL does exactly that. PostgreSQL runs that
+            -- action as the table's owner, never as a runtime role, so only
+            -- the owner asks whether the group still exists: iam.group_exists
+            -- is not executable by the runtime roles (it would tell anyone
+            -- which group ids exist). A runtime caller's row is always in a
+            -- group that exists (the foreign key sees to it), so it skips
+            -- this and meets the checks below. (Two IFs: PostgreSQL checks
+            -- EXECUTE on every function of an expression before it
+            -- evaluates any part of it, AND or not.)
+            if new_group is null
+               and current_user = (select pg_get_userbyid(c.relowner) from pg_class c where c.oid = tg_relid) then
+                if not iam.group_exists(old_group) then
+                    return new;
+                end if;
             end if;
             if owner_column = '' or caller is distinct from (old_row ->> owner_column) then
                 raise exception using

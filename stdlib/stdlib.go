@@ -16,11 +16,17 @@ var Runtime string
 // Schema is where the runtime lives.
 const Schema = "iam"
 
-// Functions the runtime roles call (from policies and triggers), with their
-// argument types, so the compiler can grant EXECUTE on exactly these.
+// Functions the runtime roles call as themselves, with their argument
+// types, so the compiler can grant EXECUTE on exactly these: those named in
+// policies, the group API's views and the page functions, and those the
+// invoker helpers and the row guard trigger call (a trigger function runs
+// as the caller; what it calls needs the caller's EXECUTE). Functions
+// called only from SECURITY DEFINER functions run as the owner and are not
+// here. Each answers only about the caller (their id, token, groups, role
+// in a group) or about constants; none may answer about other people's
+// data (policies/exposure_test.go lists every grant and why).
 var RequestFunctions = []string{
 	"iam.claims()",
-	"iam.refuse_user_id_type(text, jsonb)",
 	"iam.user_id_text(text)",
 	"iam.user_id_uuid(text)",
 	"iam.bypasses_rls()",
@@ -32,7 +38,6 @@ var RequestFunctions = []string{
 	"iam.my_groups()",
 	"iam.group_ids(text)",
 	"iam.group_role(bigint)",
-	"iam.group_exists(bigint)",
 	"iam.check_group_entry(name, name, text, bigint, text, boolean)",
 	"iam.privileged()",
 	"iam.may_enter_group(bigint, text, boolean)",
