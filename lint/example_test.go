@@ -78,6 +78,10 @@ func TestGeneratedExample(t *testing.T) {
 			"IAM006", "app.todos"},
 		{"RLS off", `alter table app.chats disable row level security`,
 			"IAM007", "app.chats"},
+		{"the group existence oracle executable again", `grant execute on function iam.group_exists(bigint) to web_user`,
+			"IAM008", "iam.group_exists(bigint)"},
+		{"a vetted helper's marker dropped", `comment on function iam.group_role(bigint) is 'the caller''s role'`,
+			"IAM008", "iam.group_role(bigint)"},
 	}
 	for _, r := range regressions {
 		t.Run(r.name, func(t *testing.T) {

@@ -74,7 +74,8 @@ type Config struct {
 	Anonymous string
 	// Schemas are the schemas PostgREST exposes (db-schemas). Empty means
 	// every non-system schema. Only the exposure rules (IAM006, IAM007) are
-	// limited to them; the others look at every non-system schema.
+	// limited to them, and IAM008 looks outside them; the others look at
+	// every non-system schema.
 	Schemas []string
 }
 
@@ -102,6 +103,7 @@ func Rules() []Rule {
 		rulePolicyAlwaysTrue,
 		ruleAnonReadable,
 		ruleRLSDisabled,
+		ruleDefinerRuntimeExecute,
 	}
 	sort.Slice(rules, func(i, j int) bool { return rules[i].ID < rules[j].ID })
 	return rules

@@ -360,6 +360,36 @@ grant select (id) on app.user_ids to web_anon;`,
 			level:  lint.Warning, message: "web_anon can read this view, which reads its tables as its owner",
 		},
 		{
+			name: "definer helper outside the exposed schemas executable by the authenticated role",
+			setup: `
+create schema private;
+create function private.group_exists(gid bigint) returns boolean
+    language sql stable security definer set search_path = pg_catalog, pg_temp as 'select gid > 0';
+revoke execute on function private.group_exists(bigint) from public;
+grant usage on schema private to web_user;
+grant execute on function private.group_exists(bigint) to web_user;`,
+			fix:    `revoke execute on function private.group_exists(bigint) from web_user;`,
+			rule:   "IAM008",
+			object: "private.group_exists(bigint)",
+			level:  lint.Warning, message: "SECURITY DEFINER function outside the exposed schemas is executable by web_user: any RPC can call it with any arguments, with postgres's rights",
+			hint: "revoke execute on function private.group_exists(bigint) from web_user;",
+		},
+		{
+			name: "definer helper executable through a role both runtime roles belong to, reviewed and marked",
+			setup: `
+create schema private;
+create role iamc_lint_callers;
+grant iamc_lint_callers to web_user, web_anon;
+create procedure private.touch() language sql security definer set search_path = '' as 'select 1';
+revoke execute on procedure private.touch() from public;
+grant execute on procedure private.touch() to iamc_lint_callers;`,
+			fix:    `comment on procedure private.touch() is '[runtime-callable] touches nothing of anyone''s';`,
+			rule:   "IAM008",
+			object: "private.touch()",
+			level:  lint.Warning, message: "SECURITY DEFINER procedure outside the exposed schemas is executable by web_anon and web_user",
+			hint: "revoke execute on procedure private.touch() from iamc_lint_callers;",
+		},
+		{
 			name: "table without RLS the authenticated role can write",
 			setup: appSchema + `
 create table app.orders (id int, owner_id uuid);
@@ -543,6 +573,45 @@ grant select on private.audit to web_user, web_anon;`)
 	var ce *lint.ConfigError
 	if !errors.As(err, &ce) || !strings.Contains(err.Error(), "schema nope does not exist") {
 		t.Errorf("unknown schema: err = %v, want a ConfigError naming it", err)
+	}
+}
+
+// IAM008 looks outside the served schemas: an RPC of schema app executable
+// by web_user is the API, the same function in schema private is a helper
+// any RPC can reach. Without --schemas every schema is checked. A definer
+// PUBLIC may execute is IAM002's, reported once.
+func TestDefinerHelpersOutsideTheAPI(t *testing.T) {
+	db := newDB(t, appSchema+`
+create schema private;
+grant usage on schema private to web_user;
+create function app.rpc(gid bigint) returns boolean
+    language sql stable security definer set search_path = pg_catalog, pg_temp as 'select gid > 0';
+create function private.helper(gid bigint) returns boolean
+    language sql stable security definer set search_path = pg_catalog, pg_temp as 'select gid > 0';
+create function private.everyones(gid bigint) returns boolean
+    language sql stable security definer set search_path = pg_catalog, pg_temp as 'select gid > 0';
+revoke execute on function app.rpc(bigint), private.helper(bigint) from public;
+grant execute on function app.rpc(bigint), private.helper(bigint) to web_user;`)
+	cfg := lint.DefaultConfig()
+	rep := run(t, db, "postgres", cfg)
+	for _, fn := range []string{"app.rpc(bigint)", "private.helper(bigint)"} {
+		if find(rep, "IAM008", fn) == nil {
+			t.Errorf("without --schemas, IAM008 did not fire on %s:\n%s", fn, dump(rep))
+		}
+	}
+	cfg.Schemas = []string{"app"}
+	rep = run(t, db, "postgres", cfg)
+	if find(rep, "IAM008", "private.helper(bigint)") == nil {
+		t.Errorf("with --schemas app, IAM008 did not fire on private.helper(bigint):\n%s", dump(rep))
+	}
+	if f := find(rep, "IAM008", "app.rpc(bigint)"); f != nil {
+		t.Errorf("with --schemas app, IAM008 fired on the served RPC: %s", f)
+	}
+	if find(rep, "IAM002", "private.everyones(bigint)") == nil {
+		t.Errorf("IAM002 did not fire on private.everyones(bigint):\n%s", dump(rep))
+	}
+	if f := find(rep, "IAM008", "private.everyones(bigint)"); f != nil {
+		t.Errorf("IAM008 repeats IAM002: %s", f)
 	}
 }
 
