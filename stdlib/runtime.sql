@@ -70,6 +70,13 @@ create table if not exists iam.blocked_subjects (
 comment on table iam.blocked_subjects is
     'Subjects (values of the identity claim) the runtime refuses (SQLSTATE 28000) wherever it computes the caller''s id: every token, or only tokens issued (iat) before tokens_issued_before. Written by iam.block_subject and iam.unblock_subject; no runtime role can read it.';
 
+-- A SECURITY DEFINER function the runtime roles may execute says so with
+-- [runtime-callable] at the start of its comment (iamc lint, IAM008): it
+-- answers only about the caller (their id, token, groups, role in a group)
+-- or checks the caller's rights before it touches anyone else's data.
+-- Definers without it (iam.refuse_blocked, iam.group_exists, ...) are
+-- called only by other definers, or by the owner, and granted to no one.
+
 create or replace function iam.refuse_blocked(subject text, shown text) returns void
     language plpgsql stable parallel safe security definer
     set search_path = pg_catalog, pg_temp
@@ -157,7 +164,7 @@ end
 $fn$;
 
 comment on function iam.user_id_text(text) is
-    'The caller''s user id as text, from the named claim; NULL when the request has none (or an empty one); SQLSTATE 28000 when the claim is not a JSON string or the subject is blocked. Policies call it as (select ...) so it runs once per statement.';
+    '[runtime-callable] The caller''s user id as text, from the named claim; NULL when the request has none (or an empty one); SQLSTATE 28000 when the claim is not a JSON string or the subject is blocked. Policies call it as (select ...) so it runs once per statement.';
 
 create or replace function iam.user_id_uuid(claim text) returns uuid
     language plpgsql stable parallel safe security definer
@@ -197,7 +204,7 @@ end
 $fn$;
 
 comment on function iam.user_id_uuid(text) is
-    'The caller''s user id as a uuid, cast once; NULL when the request has none; SQLSTATE 28000 (HTTP 403 in PostgREST) when it is not a uuid or the subject is blocked. Policies call it as (select ...) so it runs once per statement.';
+    '[runtime-callable] The caller''s user id as a uuid, cast once; NULL when the request has none; SQLSTATE 28000 (HTTP 403 in PostgREST) when it is not a uuid or the subject is blocked. Policies call it as (select ...) so it runs once per statement.';
 
 create or replace function iam.bypasses_rls() returns boolean
     language plpgsql stable parallel safe
@@ -242,7 +249,7 @@ end
 $fn$;
 
 comment on function iam.caller_id() is
-    'The caller''s user id in canonical text form (a uuid is normalised), as stored in iam.group_members; NULL without one. Definer: it reads iam.settings.';
+    '[runtime-callable] The caller''s user id in canonical text form (a uuid is normalised), as stored in iam.group_members; NULL without one. Definer: it reads iam.settings.';
 
 create or replace function iam.identity_claim() returns text
     language plpgsql stable parallel safe security definer
@@ -254,7 +261,7 @@ end
 $fn$;
 
 comment on function iam.identity_claim() is
-    'The JWT claim holding the user id, for error messages.';
+    '[runtime-callable] The JWT claim holding the user id, for error messages.';
 
 create or replace function iam.has_realm_role(role_name text) returns boolean
     language plpgsql stable parallel safe
@@ -290,7 +297,7 @@ end
 $fn$;
 
 comment on function iam.is_admin() is
-    'True when the .iam files declare an admin realm role and the token carries it: such callers bypass the row rules.';
+    '[runtime-callable] True when the .iam files declare an admin realm role and the token carries it: such callers bypass the row rules.';
 
 create or replace function iam.role_rank(role_name text) returns integer
     language plpgsql immutable parallel safe
@@ -434,7 +441,7 @@ end
 $fn$;
 
 comment on function iam.my_groups() is
-    'The caller''s groups and role in each (a group may appear twice, highest role first). Definer: group tables are not readable by the runtime roles.';
+    '[runtime-callable] The caller''s groups and role in each (a group may appear twice, highest role first). Definer: group tables are not readable by the runtime roles.';
 
 create or replace function iam.group_ids(min_role text) returns bigint[]
     language plpgsql stable parallel safe security definer
@@ -478,7 +485,7 @@ end
 $fn$;
 
 comment on function iam.group_ids(text) is
-    'Ids of the groups where the caller has min_role or higher. Policies call it as (select ...)::bigint[] so it runs once per statement and group_id = any(...) can use an index.';
+    '[runtime-callable] Ids of the groups where the caller has min_role or higher. Policies call it as (select ...)::bigint[] so it runs once per statement and group_id = any(...) can use an index.';
 
 create or replace function iam.group_role(gid bigint) returns text
     language plpgsql stable parallel safe security definer
@@ -490,7 +497,7 @@ end
 $fn$;
 
 comment on function iam.group_role(bigint) is
-    'The caller''s role in one group, or NULL when not a member.';
+    '[runtime-callable] The caller''s role in one group, or NULL when not a member.';
 
 create or replace function iam.group_exists(gid bigint) returns boolean
     language plpgsql stable parallel safe security definer
@@ -549,7 +556,7 @@ end
 $fn$;
 
 comment on function iam.may_enter_group(bigint, text, boolean) is
-    'May the caller put a row into this group (NULL: no group)? The row guard asks it first and explains a no with iam.check_group_entry.';
+    '[runtime-callable] May the caller put a row into this group (NULL: no group)? The row guard asks it first and explains a no with iam.check_group_entry.';
 
 create or replace function iam.guard_row() returns trigger
     language plpgsql
@@ -1197,6 +1204,23 @@ begin
 end
 $fn$;
 
+-- The group API is executable by the authenticated role (the API schema's
+-- wrappers call it as the caller): each function checks the caller's role
+-- in the group before it reads or changes anyone else's membership, hence
+-- the marker iamc lint's IAM008 looks for.
+comment on function iam.create_group(text) is
+    '[runtime-callable] Creates a group owned by the caller; returns its id.';
+comment on function iam.add_group_member(bigint, text, text) is
+    '[runtime-callable] Owners and admins of the group add a member (only owners add owners).';
+comment on function iam.remove_group_member(bigint, text) is
+    '[runtime-callable] Owners and admins of the group remove a member; admins cannot remove owners; the last owner stays.';
+comment on function iam.set_group_member_role(bigint, text, text) is
+    '[runtime-callable] Owners and admins of the group change a member''s role; only owners make or unmake owners; the last owner stays.';
+comment on function iam.leave_group(bigint) is
+    '[runtime-callable] The caller leaves the group, unless they are its last owner.';
+comment on function iam.delete_group(bigint) is
+    '[runtime-callable] Owners delete the group; rows in it follow their foreign key.';
+
 create or replace procedure iam.grant_serial_sequences(tbl regclass, grantee name)
     language plpgsql
     set search_path = pg_catalog, pg_temp
@@ -1310,4 +1334,4 @@ end
 $fn$;
 
 comment on function iam.check_request() is
-    'Optional PostgREST db-pre-request: refuses (SQLSTATE 28000, HTTP 403) a subject on iam.blocked_subjects before the request''s query runs, whatever the request touches. Definer: the deny list is not readable by the runtime roles.';
+    '[runtime-callable] Optional PostgREST db-pre-request: refuses (SQLSTATE 28000, HTTP 403) a subject on iam.blocked_subjects before the request''s query runs, whatever the request touches. Definer: the deny list is not readable by the runtime roles.';
