@@ -323,6 +323,9 @@ func resourceSection(m *lang.Model, r *lang.ResourceModel, indexes indexNames) *
 			"        alter table %s add constraint %s foreign key (%s) references iam.groups (id) on delete %s;\n    end if;\nend\n$do$;",
 			quoteLiteral(table), quoteLiteral(fk), table, quoteIdent(fk), group, action)
 	}
+	if hasOwner {
+		s.Statements = append(s.Statements, ownerDefault(m, r, table))
+	}
 	if hasOwner || r.GroupColumn != "" {
 		var cols []string
 		ownerArg, groupArg, required := "", "", ""
@@ -363,6 +366,51 @@ func resourceSection(m *lang.Model, r *lang.ResourceModel, indexes indexNames) *
 		s.Statements = append(s.Statements, pageStatements(m, r)...)
 	}
 	return s
+}
+
+// ownerDefault gives the owner column a default, the caller's id, so that
+// PostgREST's OpenAPI document shows it as the column's "default" and
+// clients see they may leave it out. (PostgREST 12 still lists the column
+// in "required": it lists every NOT NULL column, defaulted or not, as it
+// does id and created_at; iamc does not drop a NOT NULL the application
+// declared.) The row guard still decides: it refuses any other id. A default is iamc's
+// when it calls a function of schema iam (pg_depend: an earlier build's,
+// perhaps for another identity type or claim); one the table
+// already had is the application's and is kept, with a WARNING (psql
+// prints it; the build's notices below warning are silenced), rather than
+// overwritten without a word: the guard refuses any value but the caller's
+// id, so keeping it changes no rule.
+func ownerDefault(m *lang.Model, r *lang.ResourceModel, table string) Statement {
+	return Statement{
+		Why: "The owner column defaults to the caller's id, which PostgREST's OpenAPI shows as its default: clients see they may leave it out (the row guard still decides). " +
+			"A default the table already had, one that calls no iam function, is kept with a warning.",
+		SQL: fmt.Sprintf(`do $do$
+begin
+    if exists (
+        select from pg_catalog.pg_attrdef d
+        join pg_catalog.pg_attribute a on a.attrelid = d.adrelid and a.attnum = d.adnum
+        where d.adrelid = %[1]s::pg_catalog.regclass and a.attname = %[2]s
+          and not exists (
+              select from pg_catalog.pg_depend k
+              join pg_catalog.pg_proc p on p.oid = k.refobjid
+              where k.classid = 'pg_catalog.pg_attrdef'::pg_catalog.regclass and k.objid = d.oid
+                and k.refclassid = 'pg_catalog.pg_proc'::pg_catalog.regclass
+                and p.pronamespace = 'iam'::pg_catalog.regnamespace)) then
+        raise warning using
+            message = %[3]s,
+            detail = 'iamc did not set its default (the caller''s id); the row guard still refuses an owner other than the caller.',
+            hint = %[4]s;
+    else
+        alter table %[5]s alter column %[6]s set default %[7]s;
+    end if;
+end
+$do$;`,
+			quoteLiteral(table), quoteLiteral(r.OwnerColumn),
+			quoteLiteral(fmt.Sprintf("%s.%s keeps its own default", table, quoteIdent(r.OwnerColumn))),
+			quoteLiteral(fmt.Sprintf("To have iamc fill it: alter table %s alter column %s drop default; and apply the build again.", table, quoteIdent(r.OwnerColumn))),
+			table, quoteIdent(r.OwnerColumn),
+			fmt.Sprintf("iam.user_id_%s(%s)", m.Identity.Type, quoteLiteral(m.Identity.Claim))),
+	}
 }
 
 // policyExpr is the USING and WITH CHECK of one authenticated policy.

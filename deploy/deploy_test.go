@@ -151,6 +151,7 @@ func TestDrift(t *testing.T) {
 	e.exec(`grant select on app.todos to reporting`)
 	e.exec(`create policy "allow all" on app.todos for select to web_user using (true)`)
 	e.exec(`drop index app.chats_owner_id_iam_idx`)
+	e.exec(`alter table app.notes alter column owner_id drop default`)
 
 	p := e.plan()
 	got := text(t, p)
@@ -162,6 +163,7 @@ func TestDrift(t *testing.T) {
 		`rls app.chats`:                                       Changed,
 		`function iam.role_rank(text)`:                        Changed,
 		`index app.chats_owner_id_iam_idx`:                    Dropped,
+		`column default owner_id on app.notes`:                Dropped,
 	}
 	for _, c := range p.Changes {
 		key := c.Object.Kind + " " + c.Object.Name
@@ -258,6 +260,7 @@ func TestRemoveResource(t *testing.T) {
 			`select count(*)::text from pg_index i join pg_class c on c.oid = i.indexrelid where i.indrelid = $1::regclass and c.relname like '%iam_idx'`: "0",
 			`select (relrowsecurity and relforcerowsecurity)::text from pg_class where oid = $1::regclass`:                                                "true",
 			`select (has_table_privilege('web_user', $1, 'select,insert,update,delete') or has_table_privilege('web_anon', $1, 'select'))::text`:          "false",
+			`select count(*)::text from pg_attrdef where adrelid = $1::regclass and pg_get_expr(adbin, adrelid) like '%user_id%'`:                         "0",
 		}
 		for sql, want := range checks {
 			if got := e.query(sql, tbl); got != want {

@@ -14,7 +14,7 @@ import (
 // pg_get_expr, pg_get_indexdef, aclexplode, ...), so two objects that
 // PostgreSQL considers the same compare equal however they were written.
 type Object struct {
-	Kind  string            `json:"kind"`            // runtime, settings, schema, function, procedure, view, rls, grant, index, foreign key, trigger, policy
+	Kind  string            `json:"kind"`            // runtime, settings, schema, function, procedure, view, rls, grant, index, foreign key, column default, trigger, policy
 	Table string            `json:"table,omitempty"` // the resource it belongs to (schema.table as PostgreSQL quotes it); "" for the runtime and the group API
 	Name  string            `json:"name"`            // unique within its kind
 	Attrs map[string]string `json:"attrs"`
@@ -27,7 +27,7 @@ func (o Object) Key() string { return o.Kind + " " + o.Name }
 type Snapshot map[string]Object
 
 // kinds orders the kinds of objects in a plan.
-var kinds = []string{"runtime", "settings", "schema", "function", "procedure", "view", "rls", "grant", "index", "foreign key", "trigger", "policy"}
+var kinds = []string{"runtime", "settings", "schema", "function", "procedure", "view", "rls", "grant", "index", "foreign key", "column default", "trigger", "policy"}
 
 func kindRank(k string) int {
 	for i, x := range kinds {
@@ -174,6 +174,21 @@ var snapshotQueries = []string{
 	join pg_class c on c.oid = k.conrelid
 	join pg_namespace n on n.oid = c.relnamespace
 	where k.contype = 'f' and k.conrelid = any(@tables::oid[]) and k.confrelid = to_regclass('iam.groups')`,
+
+	// Column defaults of managed tables that call a function of schema iam
+	// (the owner column's: the caller's id).
+	`select 'column default', format('%I.%I', n.nspname, c.relname), format('%I on %I.%I', a.attname, n.nspname, c.relname),
+	        jsonb_build_object('definition', pg_get_expr(d.adbin, d.adrelid))
+	from pg_attrdef d
+	join pg_attribute a on a.attrelid = d.adrelid and a.attnum = d.adnum
+	join pg_class c on c.oid = d.adrelid
+	join pg_namespace n on n.oid = c.relnamespace
+	where d.adrelid = any(@tables::oid[])
+	  and exists (select from pg_depend k
+	              join pg_proc p on p.oid = k.refobjid
+	              join pg_namespace pn on pn.oid = p.pronamespace
+	              where k.classid = 'pg_attrdef'::regclass and k.objid = d.oid
+	                and k.refclassid = 'pg_proc'::regclass and pn.nspname = 'iam')`,
 
 	// The row guard: iam_guard_row, and any trigger calling a function of
 	// schema iam, on managed tables.

@@ -133,11 +133,13 @@ func (r *run) steps(ctx context.Context) ([]step, []Object, error) {
 // cleanup drops what iamc created and the files no longer call for:
 //   - on a table that is no longer a resource: iamc's policies, the row
 //     guard, the grants to the runtime roles (on the table and its
-//     sequences), the group foreign key and iamc's indexes. Row level
+//     sequences), the group foreign key, iamc's indexes and the owner
+//     column's default. Row level
 //     security stays enabled and forced (deny all), and no row is touched.
 //   - on a resource: an index the last apply created that the build no
-//     longer creates, and a group foreign key on another column or with
-//     another ON DELETE than the files say (the build adds the right one).
+//     longer creates, a group foreign key on another column or with
+//     another ON DELETE than the files say (the build adds the right one),
+//     and iamc's default on a column that is no longer the owner column.
 //   - a page function the last apply created that the build no longer
 //     creates (`page by` or the resource went). (The group API stays when
 //     the groups block goes: see TestGroupsRemoved.)
@@ -228,6 +230,39 @@ func (r *run) cleanup(ctx context.Context) ([]step, error) {
 			}
 		}
 		add(t, "alter table %s drop constraint if exists %s;", qualify(t.Schema, t.Table), ident(name))
+	}
+	rows.Close()
+
+	// Column defaults that call a function of schema iam (the owner column's
+	// default, the caller's id): on a table that is no longer a resource,
+	// or on a column that is no longer its owner column. (The build sets
+	// the owner column's; a default of the application's own calls no iam
+	// function and is never dropped.)
+	rows, err = r.tx.Query(ctx, `select d.adrelid, a.attname
+	    from pg_attrdef d
+	    join pg_attribute a on a.attrelid = d.adrelid and a.attnum = d.adnum
+	    where d.adrelid = any($1::oid[])
+	      and exists (select from pg_depend k
+	                  join pg_proc p on p.oid = k.refobjid
+	                  join pg_namespace pn on pn.oid = p.pronamespace
+	                  where k.classid = 'pg_attrdef'::regclass and k.objid = d.oid
+	                    and k.refclassid = 'pg_proc'::regclass and pn.nspname = 'iam')
+	    order by 1, 2`, oids)
+	if err != nil {
+		return nil, fmt.Errorf("reading iamc's column defaults: %w", err)
+	}
+	for rows.Next() {
+		var oid uint32
+		var column string
+		if err := rows.Scan(&oid, &column); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("reading iamc's column defaults: %w", err)
+		}
+		t := byOID[oid]
+		if m := t.model; m != nil && len(m.Owner) > 0 && m.OwnerColumn == column {
+			continue
+		}
+		add(t, "alter table %s alter column %s drop default;", qualify(t.Schema, t.Table), ident(column))
 	}
 	rows.Close()
 

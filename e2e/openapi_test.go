@@ -11,13 +11,16 @@ import (
 	"github.com/iamc/iamc/internal/pgtest"
 )
 
-// TestOpenAPIOwnerOptional: PostgREST's OpenAPI document (GET /) marks a
-// column required when it is NOT NULL without a default. The row guard
-// fills the owner column from the token, so the build gives it a default
-// (the caller's id) and clients and code generators see it as optional;
-// what a client may send is unchanged (an insert without it is the
-// caller's, one naming someone else is refused).
-func TestOpenAPIOwnerOptional(t *testing.T) {
+// TestOpenAPIOwnerDefault: the row guard fills the owner column from the
+// token, so the build gives it a default (the caller's id), and PostgREST's
+// OpenAPI document (GET /) shows it as the property's "default". PostgREST
+// 12 lists in "required" every NOT NULL column, defaulted or not (its
+// makeTableDef filters on nullability alone: id and created_at are listed
+// too), so owner_id stays there, exactly like created_at; the test pins
+// that, and notices the day PostgREST starts leaving defaulted columns out.
+// What a client may send is unchanged: left out, the row is the caller's;
+// someone else's id is refused.
+func TestOpenAPIOwnerDefault(t *testing.T) {
 	bin := postgrestBinary(t)
 	s := pgtest.New(t)
 	psqlFile(t, s, "postgres", filepath.Join(policiesDir, "roles.sql"))
@@ -44,11 +47,17 @@ func TestOpenAPIOwnerOptional(t *testing.T) {
 			t.Fatalf("GET /: no definition of %s:\n%s", name, resp.body)
 		}
 		t.Logf("%s: required %v, owner_id %s", name, def.Required, def.Properties["owner_id"])
-		if slices.Contains(def.Required, "owner_id") {
-			t.Errorf("the OpenAPI definition of %s lists owner_id as required: %v", name, def.Required)
+		var owner struct {
+			Default string `json:"default"`
 		}
-		if _, ok := def.Properties["owner_id"]; !ok {
-			t.Errorf("the OpenAPI definition of %s has no owner_id property", name)
+		if err := json.Unmarshal(def.Properties["owner_id"], &owner); err != nil {
+			t.Fatalf("the OpenAPI definition of %s: owner_id: %v", name, err)
+		}
+		if want := "iam.user_id_uuid('sub'::text)"; owner.Default != want {
+			t.Errorf("the OpenAPI definition of %s gives owner_id the default %q, want %q", name, owner.Default, want)
+		}
+		if slices.Contains(def.Required, "owner_id") != slices.Contains(def.Required, "created_at") {
+			t.Errorf("the OpenAPI definition of %s treats owner_id and created_at (NOT NULL, both with a default) differently: required %v", name, def.Required)
 		}
 	}
 

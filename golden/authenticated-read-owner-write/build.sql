@@ -86,6 +86,29 @@ call iam.grant_serial_sequences('app.articles'::regclass, 'web_user');
 -- The owner arm of the policies is author_id = <caller>: this index makes it an index scan instead of a scan of every row.
 create index if not exists articles_author_id_iam_idx on app.articles (author_id);
 
+-- The owner column defaults to the caller's id, which PostgREST's OpenAPI shows as its default: clients see they may leave it out (the row guard still decides). A default the table already had, one that calls no iam function, is kept with a warning.
+do $do$
+begin
+    if exists (
+        select from pg_catalog.pg_attrdef d
+        join pg_catalog.pg_attribute a on a.attrelid = d.adrelid and a.attnum = d.adnum
+        where d.adrelid = 'app.articles'::pg_catalog.regclass and a.attname = 'author_id'
+          and not exists (
+              select from pg_catalog.pg_depend k
+              join pg_catalog.pg_proc p on p.oid = k.refobjid
+              where k.classid = 'pg_catalog.pg_attrdef'::pg_catalog.regclass and k.objid = d.oid
+                and k.refclassid = 'pg_catalog.pg_proc'::pg_catalog.regclass
+                and p.pronamespace = 'iam'::pg_catalog.regnamespace)) then
+        raise warning using
+            message = 'app.articles.author_id keeps its own default',
+            detail = 'iamc did not set its default (the caller''s id); the row guard still refuses an owner other than the caller.',
+            hint = 'To have iamc fill it: alter table app.articles alter column author_id drop default; and apply the build again.';
+    else
+        alter table app.articles alter column author_id set default iam.user_id_uuid('sub');
+    end if;
+end
+$do$;
+
 -- Fill the owner from the JWT on insert and refuse a forged one; keep it fixed; let rows into a group only with the create role there, and let only the owner move them (RLS cannot compare old and new rows, a trigger can).
 create or replace trigger iam_guard_row
     before insert or update of author_id on app.articles

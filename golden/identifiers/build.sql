@@ -85,6 +85,29 @@ create index if not exists "Order-Items_Owner ""Id""_id_iam_idx" on "Mixed Case"
 -- The (Owner "Id", id) index above serves everything the single-column one did.
 drop index if exists "Mixed Case"."Order-Items_Owner ""Id""_iam_idx";
 
+-- The owner column defaults to the caller's id, which PostgREST's OpenAPI shows as its default: clients see they may leave it out (the row guard still decides). A default the table already had, one that calls no iam function, is kept with a warning.
+do $do$
+begin
+    if exists (
+        select from pg_catalog.pg_attrdef d
+        join pg_catalog.pg_attribute a on a.attrelid = d.adrelid and a.attnum = d.adnum
+        where d.adrelid = '"Mixed Case"."Order-Items"'::pg_catalog.regclass and a.attname = 'Owner "Id"'
+          and not exists (
+              select from pg_catalog.pg_depend k
+              join pg_catalog.pg_proc p on p.oid = k.refobjid
+              where k.classid = 'pg_catalog.pg_attrdef'::pg_catalog.regclass and k.objid = d.oid
+                and k.refclassid = 'pg_catalog.pg_proc'::pg_catalog.regclass
+                and p.pronamespace = 'iam'::pg_catalog.regnamespace)) then
+        raise warning using
+            message = '"Mixed Case"."Order-Items"."Owner ""Id""" keeps its own default',
+            detail = 'iamc did not set its default (the caller''s id); the row guard still refuses an owner other than the caller.',
+            hint = 'To have iamc fill it: alter table "Mixed Case"."Order-Items" alter column "Owner ""Id""" drop default; and apply the build again.';
+    else
+        alter table "Mixed Case"."Order-Items" alter column "Owner ""Id""" set default iam.user_id_uuid('sub');
+    end if;
+end
+$do$;
+
 -- Fill the owner from the JWT on insert and refuse a forged one; keep it fixed; let rows into a group only with the create role there, and let only the owner move them (RLS cannot compare old and new rows, a trigger can).
 create or replace trigger iam_guard_row
     before insert or update of "Owner ""Id""" on "Mixed Case"."Order-Items"
@@ -172,6 +195,29 @@ create index if not exists "café_propriétaire_id_iam_idx" on app."café" ("pro
 
 -- The (propriétaire, id) index above serves everything the single-column one did.
 drop index if exists app."café_propriétaire_iam_idx";
+
+-- The owner column defaults to the caller's id, which PostgREST's OpenAPI shows as its default: clients see they may leave it out (the row guard still decides). A default the table already had, one that calls no iam function, is kept with a warning.
+do $do$
+begin
+    if exists (
+        select from pg_catalog.pg_attrdef d
+        join pg_catalog.pg_attribute a on a.attrelid = d.adrelid and a.attnum = d.adnum
+        where d.adrelid = 'app."café"'::pg_catalog.regclass and a.attname = 'propriétaire'
+          and not exists (
+              select from pg_catalog.pg_depend k
+              join pg_catalog.pg_proc p on p.oid = k.refobjid
+              where k.classid = 'pg_catalog.pg_attrdef'::pg_catalog.regclass and k.objid = d.oid
+                and k.refclassid = 'pg_catalog.pg_proc'::pg_catalog.regclass
+                and p.pronamespace = 'iam'::pg_catalog.regnamespace)) then
+        raise warning using
+            message = 'app."café"."propriétaire" keeps its own default',
+            detail = 'iamc did not set its default (the caller''s id); the row guard still refuses an owner other than the caller.',
+            hint = 'To have iamc fill it: alter table app."café" alter column "propriétaire" drop default; and apply the build again.';
+    else
+        alter table app."café" alter column "propriétaire" set default iam.user_id_uuid('sub');
+    end if;
+end
+$do$;
 
 -- Fill the owner from the JWT on insert and refuse a forged one; keep it fixed; let rows into a group only with the create role there, and let only the owner move them (RLS cannot compare old and new rows, a trigger can).
 create or replace trigger iam_guard_row
@@ -264,6 +310,29 @@ grant select on table app.customer_relationship_management_contact_history_entri
 -- The owner arm of the policies is customer_relationship_management_contact_history_entries_v2_xyz = <caller>: this index makes it an index scan instead of a scan of every row.
 create index if not exists customer_relationship_management_contact_history_entri_a418d976 on app.customer_relationship_management_contact_history_entries_v2_xyz (customer_relationship_management_contact_history_entries_v2_xyz);
 
+-- The owner column defaults to the caller's id, which PostgREST's OpenAPI shows as its default: clients see they may leave it out (the row guard still decides). A default the table already had, one that calls no iam function, is kept with a warning.
+do $do$
+begin
+    if exists (
+        select from pg_catalog.pg_attrdef d
+        join pg_catalog.pg_attribute a on a.attrelid = d.adrelid and a.attnum = d.adnum
+        where d.adrelid = 'app.customer_relationship_management_contact_history_entries_v2_xyz'::pg_catalog.regclass and a.attname = 'customer_relationship_management_contact_history_entries_v2_xyz'
+          and not exists (
+              select from pg_catalog.pg_depend k
+              join pg_catalog.pg_proc p on p.oid = k.refobjid
+              where k.classid = 'pg_catalog.pg_attrdef'::pg_catalog.regclass and k.objid = d.oid
+                and k.refclassid = 'pg_catalog.pg_proc'::pg_catalog.regclass
+                and p.pronamespace = 'iam'::pg_catalog.regnamespace)) then
+        raise warning using
+            message = 'app.customer_relationship_management_contact_history_entries_v2_xyz.customer_relationship_management_contact_history_entries_v2_xyz keeps its own default',
+            detail = 'iamc did not set its default (the caller''s id); the row guard still refuses an owner other than the caller.',
+            hint = 'To have iamc fill it: alter table app.customer_relationship_management_contact_history_entries_v2_xyz alter column customer_relationship_management_contact_history_entries_v2_xyz drop default; and apply the build again.';
+    else
+        alter table app.customer_relationship_management_contact_history_entries_v2_xyz alter column customer_relationship_management_contact_history_entries_v2_xyz set default iam.user_id_uuid('sub');
+    end if;
+end
+$do$;
+
 -- Fill the owner from the JWT on insert and refuse a forged one; keep it fixed; let rows into a group only with the create role there, and let only the owner move them (RLS cannot compare old and new rows, a trigger can).
 create or replace trigger iam_guard_row
     before insert or update of customer_relationship_management_contact_history_entries_v2_xyz on app.customer_relationship_management_contact_history_entries_v2_xyz
@@ -305,6 +374,29 @@ create index if not exists "注文履歴注文履歴注文履歴注文履歴注�
 
 -- The (owner_id, id) index above serves everything the single-column one did.
 drop index if exists app."注文履歴注文履歴注文履歴注文履歴注文_f8902d7b";
+
+-- The owner column defaults to the caller's id, which PostgREST's OpenAPI shows as its default: clients see they may leave it out (the row guard still decides). A default the table already had, one that calls no iam function, is kept with a warning.
+do $do$
+begin
+    if exists (
+        select from pg_catalog.pg_attrdef d
+        join pg_catalog.pg_attribute a on a.attrelid = d.adrelid and a.attnum = d.adnum
+        where d.adrelid = 'app."注文履歴注文履歴注文履歴注文履歴注文履歴日"'::pg_catalog.regclass and a.attname = 'owner_id'
+          and not exists (
+              select from pg_catalog.pg_depend k
+              join pg_catalog.pg_proc p on p.oid = k.refobjid
+              where k.classid = 'pg_catalog.pg_attrdef'::pg_catalog.regclass and k.objid = d.oid
+                and k.refclassid = 'pg_catalog.pg_proc'::pg_catalog.regclass
+                and p.pronamespace = 'iam'::pg_catalog.regnamespace)) then
+        raise warning using
+            message = 'app."注文履歴注文履歴注文履歴注文履歴注文履歴日".owner_id keeps its own default',
+            detail = 'iamc did not set its default (the caller''s id); the row guard still refuses an owner other than the caller.',
+            hint = 'To have iamc fill it: alter table app."注文履歴注文履歴注文履歴注文履歴注文履歴日" alter column owner_id drop default; and apply the build again.';
+    else
+        alter table app."注文履歴注文履歴注文履歴注文履歴注文履歴日" alter column owner_id set default iam.user_id_uuid('sub');
+    end if;
+end
+$do$;
 
 -- Fill the owner from the JWT on insert and refuse a forged one; keep it fixed; let rows into a group only with the create role there, and let only the owner move them (RLS cannot compare old and new rows, a trigger can).
 create or replace trigger iam_guard_row
@@ -381,6 +473,29 @@ grant select on table app."🙂 emoji" to web_user;
 -- The owner arm of the policies is 👤 = <caller>: this index makes it an index scan instead of a scan of every row.
 create index if not exists "🙂 emoji_👤_iam_idx" on app."🙂 emoji" ("👤");
 
+-- The owner column defaults to the caller's id, which PostgREST's OpenAPI shows as its default: clients see they may leave it out (the row guard still decides). A default the table already had, one that calls no iam function, is kept with a warning.
+do $do$
+begin
+    if exists (
+        select from pg_catalog.pg_attrdef d
+        join pg_catalog.pg_attribute a on a.attrelid = d.adrelid and a.attnum = d.adnum
+        where d.adrelid = 'app."🙂 emoji"'::pg_catalog.regclass and a.attname = '👤'
+          and not exists (
+              select from pg_catalog.pg_depend k
+              join pg_catalog.pg_proc p on p.oid = k.refobjid
+              where k.classid = 'pg_catalog.pg_attrdef'::pg_catalog.regclass and k.objid = d.oid
+                and k.refclassid = 'pg_catalog.pg_proc'::pg_catalog.regclass
+                and p.pronamespace = 'iam'::pg_catalog.regnamespace)) then
+        raise warning using
+            message = 'app."🙂 emoji"."👤" keeps its own default',
+            detail = 'iamc did not set its default (the caller''s id); the row guard still refuses an owner other than the caller.',
+            hint = 'To have iamc fill it: alter table app."🙂 emoji" alter column "👤" drop default; and apply the build again.';
+    else
+        alter table app."🙂 emoji" alter column "👤" set default iam.user_id_uuid('sub');
+    end if;
+end
+$do$;
+
 -- Fill the owner from the JWT on insert and refuse a forged one; keep it fixed; let rows into a group only with the create role there, and let only the owner move them (RLS cannot compare old and new rows, a trigger can).
 create or replace trigger iam_guard_row
     before insert or update of "👤" on app."🙂 emoji"
@@ -421,6 +536,29 @@ call iam.grant_serial_sequences('"group"."table"'::regclass, 'web_user');
 
 -- The owner arm of the policies is group = <caller>: this index makes it an index scan instead of a scan of every row.
 create index if not exists table_group_iam_idx on "group"."table" ("group");
+
+-- The owner column defaults to the caller's id, which PostgREST's OpenAPI shows as its default: clients see they may leave it out (the row guard still decides). A default the table already had, one that calls no iam function, is kept with a warning.
+do $do$
+begin
+    if exists (
+        select from pg_catalog.pg_attrdef d
+        join pg_catalog.pg_attribute a on a.attrelid = d.adrelid and a.attnum = d.adnum
+        where d.adrelid = '"group"."table"'::pg_catalog.regclass and a.attname = 'group'
+          and not exists (
+              select from pg_catalog.pg_depend k
+              join pg_catalog.pg_proc p on p.oid = k.refobjid
+              where k.classid = 'pg_catalog.pg_attrdef'::pg_catalog.regclass and k.objid = d.oid
+                and k.refclassid = 'pg_catalog.pg_proc'::pg_catalog.regclass
+                and p.pronamespace = 'iam'::pg_catalog.regnamespace)) then
+        raise warning using
+            message = '"group"."table"."group" keeps its own default',
+            detail = 'iamc did not set its default (the caller''s id); the row guard still refuses an owner other than the caller.',
+            hint = 'To have iamc fill it: alter table "group"."table" alter column "group" drop default; and apply the build again.';
+    else
+        alter table "group"."table" alter column "group" set default iam.user_id_uuid('sub');
+    end if;
+end
+$do$;
 
 -- Fill the owner from the JWT on insert and refuse a forged one; keep it fixed; let rows into a group only with the create role there, and let only the owner move them (RLS cannot compare old and new rows, a trigger can).
 create or replace trigger iam_guard_row
@@ -471,6 +609,29 @@ create index if not exists select_user_id_iam_idx on "order"."select" ("user", i
 
 -- The (user, id) index above serves everything the single-column one did.
 drop index if exists "order".select_user_iam_idx;
+
+-- The owner column defaults to the caller's id, which PostgREST's OpenAPI shows as its default: clients see they may leave it out (the row guard still decides). A default the table already had, one that calls no iam function, is kept with a warning.
+do $do$
+begin
+    if exists (
+        select from pg_catalog.pg_attrdef d
+        join pg_catalog.pg_attribute a on a.attrelid = d.adrelid and a.attnum = d.adnum
+        where d.adrelid = '"order"."select"'::pg_catalog.regclass and a.attname = 'user'
+          and not exists (
+              select from pg_catalog.pg_depend k
+              join pg_catalog.pg_proc p on p.oid = k.refobjid
+              where k.classid = 'pg_catalog.pg_attrdef'::pg_catalog.regclass and k.objid = d.oid
+                and k.refclassid = 'pg_catalog.pg_proc'::pg_catalog.regclass
+                and p.pronamespace = 'iam'::pg_catalog.regnamespace)) then
+        raise warning using
+            message = '"order"."select"."user" keeps its own default',
+            detail = 'iamc did not set its default (the caller''s id); the row guard still refuses an owner other than the caller.',
+            hint = 'To have iamc fill it: alter table "order"."select" alter column "user" drop default; and apply the build again.';
+    else
+        alter table "order"."select" alter column "user" set default iam.user_id_uuid('sub');
+    end if;
+end
+$do$;
 
 -- Fill the owner from the JWT on insert and refuse a forged one; keep it fixed; let rows into a group only with the create role there, and let only the owner move them (RLS cannot compare old and new rows, a trigger can).
 create or replace trigger iam_guard_row
@@ -562,6 +723,29 @@ grant select on table "日本"."注文" to web_user;
 
 -- The owner arm of the policies is 所有者 = <caller>: this index makes it an index scan instead of a scan of every row.
 create index if not exists "注文_所有者_iam_idx" on "日本"."注文" ("所有者");
+
+-- The owner column defaults to the caller's id, which PostgREST's OpenAPI shows as its default: clients see they may leave it out (the row guard still decides). A default the table already had, one that calls no iam function, is kept with a warning.
+do $do$
+begin
+    if exists (
+        select from pg_catalog.pg_attrdef d
+        join pg_catalog.pg_attribute a on a.attrelid = d.adrelid and a.attnum = d.adnum
+        where d.adrelid = '"日本"."注文"'::pg_catalog.regclass and a.attname = '所有者'
+          and not exists (
+              select from pg_catalog.pg_depend k
+              join pg_catalog.pg_proc p on p.oid = k.refobjid
+              where k.classid = 'pg_catalog.pg_attrdef'::pg_catalog.regclass and k.objid = d.oid
+                and k.refclassid = 'pg_catalog.pg_proc'::pg_catalog.regclass
+                and p.pronamespace = 'iam'::pg_catalog.regnamespace)) then
+        raise warning using
+            message = '"日本"."注文"."所有者" keeps its own default',
+            detail = 'iamc did not set its default (the caller''s id); the row guard still refuses an owner other than the caller.',
+            hint = 'To have iamc fill it: alter table "日本"."注文" alter column "所有者" drop default; and apply the build again.';
+    else
+        alter table "日本"."注文" alter column "所有者" set default iam.user_id_uuid('sub');
+    end if;
+end
+$do$;
 
 -- Fill the owner from the JWT on insert and refuse a forged one; keep it fixed; let rows into a group only with the create role there, and let only the owner move them (RLS cannot compare old and new rows, a trigger can).
 create or replace trigger iam_guard_row

@@ -81,6 +81,29 @@ grant select on table app."Größenänderungsübersichten_der_Maßnahmenplanungs
 -- The owner arm of the policies is owner_id = <caller>: this index makes it an index scan instead of a scan of every row.
 create index if not exists "Größenänderungsübersichten_der_Maßnahmenplanungs_aeead423" on app."Größenänderungsübersichten_der_Maßnahmenplanungsübersicht" (owner_id);
 
+-- The owner column defaults to the caller's id, which PostgREST's OpenAPI shows as its default: clients see they may leave it out (the row guard still decides). A default the table already had, one that calls no iam function, is kept with a warning.
+do $do$
+begin
+    if exists (
+        select from pg_catalog.pg_attrdef d
+        join pg_catalog.pg_attribute a on a.attrelid = d.adrelid and a.attnum = d.adnum
+        where d.adrelid = 'app."Größenänderungsübersichten_der_Maßnahmenplanungsübersicht"'::pg_catalog.regclass and a.attname = 'owner_id'
+          and not exists (
+              select from pg_catalog.pg_depend k
+              join pg_catalog.pg_proc p on p.oid = k.refobjid
+              where k.classid = 'pg_catalog.pg_attrdef'::pg_catalog.regclass and k.objid = d.oid
+                and k.refclassid = 'pg_catalog.pg_proc'::pg_catalog.regclass
+                and p.pronamespace = 'iam'::pg_catalog.regnamespace)) then
+        raise warning using
+            message = 'app."Größenänderungsübersichten_der_Maßnahmenplanungsübersicht".owner_id keeps its own default',
+            detail = 'iamc did not set its default (the caller''s id); the row guard still refuses an owner other than the caller.',
+            hint = 'To have iamc fill it: alter table app."Größenänderungsübersichten_der_Maßnahmenplanungsübersicht" alter column owner_id drop default; and apply the build again.';
+    else
+        alter table app."Größenänderungsübersichten_der_Maßnahmenplanungsübersicht" alter column owner_id set default iam.user_id_uuid('sub');
+    end if;
+end
+$do$;
+
 -- Fill the owner from the JWT on insert and refuse a forged one; keep it fixed; let rows into a group only with the create role there, and let only the owner move them (RLS cannot compare old and new rows, a trigger can).
 create or replace trigger iam_guard_row
     before insert or update of owner_id on app."Größenänderungsübersichten_der_Maßnahmenplanungsübersicht"
@@ -121,6 +144,29 @@ call iam.grant_serial_sequences('app.customer_relationship_management_contact_hi
 
 -- The owner arm of the policies is account_manager_responsible_for_this_contact_entry_id = <caller>: this index makes it an index scan instead of a scan of every row.
 create index if not exists customer_relationship_management_contact_history_entri_8a99bb74 on app.customer_relationship_management_contact_history_entries_2024v2 (account_manager_responsible_for_this_contact_entry_id);
+
+-- The owner column defaults to the caller's id, which PostgREST's OpenAPI shows as its default: clients see they may leave it out (the row guard still decides). A default the table already had, one that calls no iam function, is kept with a warning.
+do $do$
+begin
+    if exists (
+        select from pg_catalog.pg_attrdef d
+        join pg_catalog.pg_attribute a on a.attrelid = d.adrelid and a.attnum = d.adnum
+        where d.adrelid = 'app.customer_relationship_management_contact_history_entries_2024v2'::pg_catalog.regclass and a.attname = 'account_manager_responsible_for_this_contact_entry_id'
+          and not exists (
+              select from pg_catalog.pg_depend k
+              join pg_catalog.pg_proc p on p.oid = k.refobjid
+              where k.classid = 'pg_catalog.pg_attrdef'::pg_catalog.regclass and k.objid = d.oid
+                and k.refclassid = 'pg_catalog.pg_proc'::pg_catalog.regclass
+                and p.pronamespace = 'iam'::pg_catalog.regnamespace)) then
+        raise warning using
+            message = 'app.customer_relationship_management_contact_history_entries_2024v2.account_manager_responsible_for_this_contact_entry_id keeps its own default',
+            detail = 'iamc did not set its default (the caller''s id); the row guard still refuses an owner other than the caller.',
+            hint = 'To have iamc fill it: alter table app.customer_relationship_management_contact_history_entries_2024v2 alter column account_manager_responsible_for_this_contact_entry_id drop default; and apply the build again.';
+    else
+        alter table app.customer_relationship_management_contact_history_entries_2024v2 alter column account_manager_responsible_for_this_contact_entry_id set default iam.user_id_uuid('sub');
+    end if;
+end
+$do$;
 
 -- Fill the owner from the JWT on insert and refuse a forged one; keep it fixed; let rows into a group only with the create role there, and let only the owner move them (RLS cannot compare old and new rows, a trigger can).
 create or replace trigger iam_guard_row
@@ -164,6 +210,29 @@ grant select on table app.customer_relationship_management_contact_history_entri
 
 -- The owner arm of the policies is account_manager_responsible_for_this_contact_entry_id = <caller>: this index makes it an index scan instead of a scan of every row.
 create index if not exists customer_relationship_management_contact_history_entri_e2a2fb89 on app.customer_relationship_management_contact_history_entries_2024v3 (account_manager_responsible_for_this_contact_entry_id);
+
+-- The owner column defaults to the caller's id, which PostgREST's OpenAPI shows as its default: clients see they may leave it out (the row guard still decides). A default the table already had, one that calls no iam function, is kept with a warning.
+do $do$
+begin
+    if exists (
+        select from pg_catalog.pg_attrdef d
+        join pg_catalog.pg_attribute a on a.attrelid = d.adrelid and a.attnum = d.adnum
+        where d.adrelid = 'app.customer_relationship_management_contact_history_entries_2024v3'::pg_catalog.regclass and a.attname = 'account_manager_responsible_for_this_contact_entry_id'
+          and not exists (
+              select from pg_catalog.pg_depend k
+              join pg_catalog.pg_proc p on p.oid = k.refobjid
+              where k.classid = 'pg_catalog.pg_attrdef'::pg_catalog.regclass and k.objid = d.oid
+                and k.refclassid = 'pg_catalog.pg_proc'::pg_catalog.regclass
+                and p.pronamespace = 'iam'::pg_catalog.regnamespace)) then
+        raise warning using
+            message = 'app.customer_relationship_management_contact_history_entries_2024v3.account_manager_responsible_for_this_contact_entry_id keeps its own default',
+            detail = 'iamc did not set its default (the caller''s id); the row guard still refuses an owner other than the caller.',
+            hint = 'To have iamc fill it: alter table app.customer_relationship_management_contact_history_entries_2024v3 alter column account_manager_responsible_for_this_contact_entry_id drop default; and apply the build again.';
+    else
+        alter table app.customer_relationship_management_contact_history_entries_2024v3 alter column account_manager_responsible_for_this_contact_entry_id set default iam.user_id_uuid('sub');
+    end if;
+end
+$do$;
 
 -- Fill the owner from the JWT on insert and refuse a forged one; keep it fixed; let rows into a group only with the create role there, and let only the owner move them (RLS cannot compare old and new rows, a trigger can).
 create or replace trigger iam_guard_row

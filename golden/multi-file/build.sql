@@ -84,6 +84,29 @@ call iam.grant_serial_sequences('app.carts'::regclass, 'web_user');
 -- The owner arm of the policies is owner_id = <caller>: this index makes it an index scan instead of a scan of every row.
 create index if not exists carts_owner_id_iam_idx on app.carts (owner_id);
 
+-- The owner column defaults to the caller's id, which PostgREST's OpenAPI shows as its default: clients see they may leave it out (the row guard still decides). A default the table already had, one that calls no iam function, is kept with a warning.
+do $do$
+begin
+    if exists (
+        select from pg_catalog.pg_attrdef d
+        join pg_catalog.pg_attribute a on a.attrelid = d.adrelid and a.attnum = d.adnum
+        where d.adrelid = 'app.carts'::pg_catalog.regclass and a.attname = 'owner_id'
+          and not exists (
+              select from pg_catalog.pg_depend k
+              join pg_catalog.pg_proc p on p.oid = k.refobjid
+              where k.classid = 'pg_catalog.pg_attrdef'::pg_catalog.regclass and k.objid = d.oid
+                and k.refclassid = 'pg_catalog.pg_proc'::pg_catalog.regclass
+                and p.pronamespace = 'iam'::pg_catalog.regnamespace)) then
+        raise warning using
+            message = 'app.carts.owner_id keeps its own default',
+            detail = 'iamc did not set its default (the caller''s id); the row guard still refuses an owner other than the caller.',
+            hint = 'To have iamc fill it: alter table app.carts alter column owner_id drop default; and apply the build again.';
+    else
+        alter table app.carts alter column owner_id set default iam.user_id_uuid('sub');
+    end if;
+end
+$do$;
+
 -- Fill the owner from the JWT on insert and refuse a forged one; keep it fixed; let rows into a group only with the create role there, and let only the owner move them (RLS cannot compare old and new rows, a trigger can).
 create or replace trigger iam_guard_row
     before insert or update of owner_id on app.carts
@@ -140,6 +163,29 @@ call iam.grant_serial_sequences('app.orders'::regclass, 'web_user');
 
 -- The owner arm of the policies is buyer_id = <caller>: this index makes it an index scan instead of a scan of every row.
 create index if not exists orders_buyer_id_iam_idx on app.orders (buyer_id);
+
+-- The owner column defaults to the caller's id, which PostgREST's OpenAPI shows as its default: clients see they may leave it out (the row guard still decides). A default the table already had, one that calls no iam function, is kept with a warning.
+do $do$
+begin
+    if exists (
+        select from pg_catalog.pg_attrdef d
+        join pg_catalog.pg_attribute a on a.attrelid = d.adrelid and a.attnum = d.adnum
+        where d.adrelid = 'app.orders'::pg_catalog.regclass and a.attname = 'buyer_id'
+          and not exists (
+              select from pg_catalog.pg_depend k
+              join pg_catalog.pg_proc p on p.oid = k.refobjid
+              where k.classid = 'pg_catalog.pg_attrdef'::pg_catalog.regclass and k.objid = d.oid
+                and k.refclassid = 'pg_catalog.pg_proc'::pg_catalog.regclass
+                and p.pronamespace = 'iam'::pg_catalog.regnamespace)) then
+        raise warning using
+            message = 'app.orders.buyer_id keeps its own default',
+            detail = 'iamc did not set its default (the caller''s id); the row guard still refuses an owner other than the caller.',
+            hint = 'To have iamc fill it: alter table app.orders alter column buyer_id drop default; and apply the build again.';
+    else
+        alter table app.orders alter column buyer_id set default iam.user_id_uuid('sub');
+    end if;
+end
+$do$;
 
 -- Fill the owner from the JWT on insert and refuse a forged one; keep it fixed; let rows into a group only with the create role there, and let only the owner move them (RLS cannot compare old and new rows, a trigger can).
 create or replace trigger iam_guard_row
@@ -215,6 +261,29 @@ grant select on table shop.zeta to web_user;
 
 -- The owner arm of the policies is owner_id = <caller>: this index makes it an index scan instead of a scan of every row.
 create index if not exists zeta_owner_id_iam_idx on shop.zeta (owner_id);
+
+-- The owner column defaults to the caller's id, which PostgREST's OpenAPI shows as its default: clients see they may leave it out (the row guard still decides). A default the table already had, one that calls no iam function, is kept with a warning.
+do $do$
+begin
+    if exists (
+        select from pg_catalog.pg_attrdef d
+        join pg_catalog.pg_attribute a on a.attrelid = d.adrelid and a.attnum = d.adnum
+        where d.adrelid = 'shop.zeta'::pg_catalog.regclass and a.attname = 'owner_id'
+          and not exists (
+              select from pg_catalog.pg_depend k
+              join pg_catalog.pg_proc p on p.oid = k.refobjid
+              where k.classid = 'pg_catalog.pg_attrdef'::pg_catalog.regclass and k.objid = d.oid
+                and k.refclassid = 'pg_catalog.pg_proc'::pg_catalog.regclass
+                and p.pronamespace = 'iam'::pg_catalog.regnamespace)) then
+        raise warning using
+            message = 'shop.zeta.owner_id keeps its own default',
+            detail = 'iamc did not set its default (the caller''s id); the row guard still refuses an owner other than the caller.',
+            hint = 'To have iamc fill it: alter table shop.zeta alter column owner_id drop default; and apply the build again.';
+    else
+        alter table shop.zeta alter column owner_id set default iam.user_id_uuid('sub');
+    end if;
+end
+$do$;
 
 -- Fill the owner from the JWT on insert and refuse a forged one; keep it fixed; let rows into a group only with the create role there, and let only the owner move them (RLS cannot compare old and new rows, a trigger can).
 create or replace trigger iam_guard_row

@@ -84,6 +84,29 @@ call iam.grant_serial_sequences('"Weird Schema"."to-dos"'::regclass, 'web_user')
 -- The owner arm of the policies is Owner Id = <caller>: this index makes it an index scan instead of a scan of every row.
 create index if not exists "to-dos_Owner Id_iam_idx" on "Weird Schema"."to-dos" ("Owner Id");
 
+-- The owner column defaults to the caller's id, which PostgREST's OpenAPI shows as its default: clients see they may leave it out (the row guard still decides). A default the table already had, one that calls no iam function, is kept with a warning.
+do $do$
+begin
+    if exists (
+        select from pg_catalog.pg_attrdef d
+        join pg_catalog.pg_attribute a on a.attrelid = d.adrelid and a.attnum = d.adnum
+        where d.adrelid = '"Weird Schema"."to-dos"'::pg_catalog.regclass and a.attname = 'Owner Id'
+          and not exists (
+              select from pg_catalog.pg_depend k
+              join pg_catalog.pg_proc p on p.oid = k.refobjid
+              where k.classid = 'pg_catalog.pg_attrdef'::pg_catalog.regclass and k.objid = d.oid
+                and k.refclassid = 'pg_catalog.pg_proc'::pg_catalog.regclass
+                and p.pronamespace = 'iam'::pg_catalog.regnamespace)) then
+        raise warning using
+            message = '"Weird Schema"."to-dos"."Owner Id" keeps its own default',
+            detail = 'iamc did not set its default (the caller''s id); the row guard still refuses an owner other than the caller.',
+            hint = 'To have iamc fill it: alter table "Weird Schema"."to-dos" alter column "Owner Id" drop default; and apply the build again.';
+    else
+        alter table "Weird Schema"."to-dos" alter column "Owner Id" set default iam.user_id_uuid('sub');
+    end if;
+end
+$do$;
+
 -- Fill the owner from the JWT on insert and refuse a forged one; keep it fixed; let rows into a group only with the create role there, and let only the owner move them (RLS cannot compare old and new rows, a trigger can).
 create or replace trigger iam_guard_row
     before insert or update of "Owner Id" on "Weird Schema"."to-dos"
@@ -138,6 +161,29 @@ grant select on table app.items to web_user;
 -- The owner arm of the policies is owner_id = <caller>: this index makes it an index scan instead of a scan of every row.
 create index if not exists items_owner_id_iam_idx on app.items (owner_id);
 
+-- The owner column defaults to the caller's id, which PostgREST's OpenAPI shows as its default: clients see they may leave it out (the row guard still decides). A default the table already had, one that calls no iam function, is kept with a warning.
+do $do$
+begin
+    if exists (
+        select from pg_catalog.pg_attrdef d
+        join pg_catalog.pg_attribute a on a.attrelid = d.adrelid and a.attnum = d.adnum
+        where d.adrelid = 'app.items'::pg_catalog.regclass and a.attname = 'owner_id'
+          and not exists (
+              select from pg_catalog.pg_depend k
+              join pg_catalog.pg_proc p on p.oid = k.refobjid
+              where k.classid = 'pg_catalog.pg_attrdef'::pg_catalog.regclass and k.objid = d.oid
+                and k.refclassid = 'pg_catalog.pg_proc'::pg_catalog.regclass
+                and p.pronamespace = 'iam'::pg_catalog.regnamespace)) then
+        raise warning using
+            message = 'app.items.owner_id keeps its own default',
+            detail = 'iamc did not set its default (the caller''s id); the row guard still refuses an owner other than the caller.',
+            hint = 'To have iamc fill it: alter table app.items alter column owner_id drop default; and apply the build again.';
+    else
+        alter table app.items alter column owner_id set default iam.user_id_uuid('sub');
+    end if;
+end
+$do$;
+
 -- Fill the owner from the JWT on insert and refuse a forged one; keep it fixed; let rows into a group only with the create role there, and let only the owner move them (RLS cannot compare old and new rows, a trigger can).
 create or replace trigger iam_guard_row
     before insert or update of owner_id on app.items
@@ -176,6 +222,29 @@ grant select on table app."say ""hi""" to web_user;
 -- The owner arm of the policies is it's = <caller>: this index makes it an index scan instead of a scan of every row.
 create index if not exists "say ""hi""_it's_iam_idx" on app."say ""hi""" ("it's");
 
+-- The owner column defaults to the caller's id, which PostgREST's OpenAPI shows as its default: clients see they may leave it out (the row guard still decides). A default the table already had, one that calls no iam function, is kept with a warning.
+do $do$
+begin
+    if exists (
+        select from pg_catalog.pg_attrdef d
+        join pg_catalog.pg_attribute a on a.attrelid = d.adrelid and a.attnum = d.adnum
+        where d.adrelid = 'app."say ""hi"""'::pg_catalog.regclass and a.attname = 'it''s'
+          and not exists (
+              select from pg_catalog.pg_depend k
+              join pg_catalog.pg_proc p on p.oid = k.refobjid
+              where k.classid = 'pg_catalog.pg_attrdef'::pg_catalog.regclass and k.objid = d.oid
+                and k.refclassid = 'pg_catalog.pg_proc'::pg_catalog.regclass
+                and p.pronamespace = 'iam'::pg_catalog.regnamespace)) then
+        raise warning using
+            message = 'app."say ""hi"""."it''s" keeps its own default',
+            detail = 'iamc did not set its default (the caller''s id); the row guard still refuses an owner other than the caller.',
+            hint = 'To have iamc fill it: alter table app."say ""hi""" alter column "it''s" drop default; and apply the build again.';
+    else
+        alter table app."say ""hi""" alter column "it's" set default iam.user_id_uuid('sub');
+    end if;
+end
+$do$;
+
 -- Fill the owner from the JWT on insert and refuse a forged one; keep it fixed; let rows into a group only with the create role there, and let only the owner move them (RLS cannot compare old and new rows, a trigger can).
 create or replace trigger iam_guard_row
     before insert or update of "it's" on app."say ""hi"""
@@ -213,6 +282,29 @@ grant select, update on table public."user" to web_user;
 
 -- The owner arm of the policies is order = <caller>: this index makes it an index scan instead of a scan of every row.
 create index if not exists user_order_iam_idx on public."user" ("order");
+
+-- The owner column defaults to the caller's id, which PostgREST's OpenAPI shows as its default: clients see they may leave it out (the row guard still decides). A default the table already had, one that calls no iam function, is kept with a warning.
+do $do$
+begin
+    if exists (
+        select from pg_catalog.pg_attrdef d
+        join pg_catalog.pg_attribute a on a.attrelid = d.adrelid and a.attnum = d.adnum
+        where d.adrelid = 'public."user"'::pg_catalog.regclass and a.attname = 'order'
+          and not exists (
+              select from pg_catalog.pg_depend k
+              join pg_catalog.pg_proc p on p.oid = k.refobjid
+              where k.classid = 'pg_catalog.pg_attrdef'::pg_catalog.regclass and k.objid = d.oid
+                and k.refclassid = 'pg_catalog.pg_proc'::pg_catalog.regclass
+                and p.pronamespace = 'iam'::pg_catalog.regnamespace)) then
+        raise warning using
+            message = 'public."user"."order" keeps its own default',
+            detail = 'iamc did not set its default (the caller''s id); the row guard still refuses an owner other than the caller.',
+            hint = 'To have iamc fill it: alter table public."user" alter column "order" drop default; and apply the build again.';
+    else
+        alter table public."user" alter column "order" set default iam.user_id_uuid('sub');
+    end if;
+end
+$do$;
 
 -- Fill the owner from the JWT on insert and refuse a forged one; keep it fixed; let rows into a group only with the create role there, and let only the owner move them (RLS cannot compare old and new rows, a trigger can).
 create or replace trigger iam_guard_row

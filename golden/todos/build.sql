@@ -172,6 +172,29 @@ begin
 end
 $do$;
 
+-- The owner column defaults to the caller's id, which PostgREST's OpenAPI shows as its default: clients see they may leave it out (the row guard still decides). A default the table already had, one that calls no iam function, is kept with a warning.
+do $do$
+begin
+    if exists (
+        select from pg_catalog.pg_attrdef d
+        join pg_catalog.pg_attribute a on a.attrelid = d.adrelid and a.attnum = d.adnum
+        where d.adrelid = 'app.todos'::pg_catalog.regclass and a.attname = 'owner_id'
+          and not exists (
+              select from pg_catalog.pg_depend k
+              join pg_catalog.pg_proc p on p.oid = k.refobjid
+              where k.classid = 'pg_catalog.pg_attrdef'::pg_catalog.regclass and k.objid = d.oid
+                and k.refclassid = 'pg_catalog.pg_proc'::pg_catalog.regclass
+                and p.pronamespace = 'iam'::pg_catalog.regnamespace)) then
+        raise warning using
+            message = 'app.todos.owner_id keeps its own default',
+            detail = 'iamc did not set its default (the caller''s id); the row guard still refuses an owner other than the caller.',
+            hint = 'To have iamc fill it: alter table app.todos alter column owner_id drop default; and apply the build again.';
+    else
+        alter table app.todos alter column owner_id set default iam.user_id_uuid('sub');
+    end if;
+end
+$do$;
+
 -- Fill the owner from the JWT on insert and refuse a forged one; keep it fixed; let rows into a group only with the create role there, and let only the owner move them (RLS cannot compare old and new rows, a trigger can).
 create or replace trigger iam_guard_row
     before insert or update of owner_id, group_id on app.todos
