@@ -435,6 +435,20 @@ func policyArms(m *lang.Model, r *lang.ResourceModel) map[string]*policyExpr {
 		// filtering until it finds 50 rows.
 		return fmt.Sprintf("(%s and %s is not null)", arm, quoteIdent(r.GroupColumn))
 	}
+	// ownerInGroup is the owner's write arm on a table with groups: a row
+	// in a group is the owner's to change only while they are a member of
+	// that group (any role, token groups included). A member removed from
+	// a group no longer changes what its members see: they still read and
+	// delete their rows there (the owner arms of select and delete), but
+	// neither edit nor move them (SPEC §11).
+	ownerInGroup := func() string {
+		col := quoteIdent(r.GroupColumn)
+		member := fmt.Sprintf("%s = any ((select iam.group_ids('member'))::bigint[])", col)
+		if r.GroupRequired {
+			return fmt.Sprintf("(%s and %s)", owner(), member)
+		}
+		return fmt.Sprintf("(%s and (%s is null or %s))", owner(), col, member)
+	}
 	admin := ""
 	if m.Groups.AdminRole != "" {
 		admin = fmt.Sprintf("(select iam.has_realm_role(%s))", quoteLiteral(m.Groups.AdminRole))
@@ -453,6 +467,11 @@ func policyArms(m *lang.Model, r *lang.ResourceModel) map[string]*policyExpr {
 					arm = "(" + arm + ")"
 				}
 				arms = append(arms, arm)
+			}
+		case c.perm == lang.Write && r.Owner[c.perm] && r.GroupColumn != "":
+			arms = append(arms, ownerInGroup())
+			if role := r.GroupMinRole(c.perm); role != "" {
+				arms = append(arms, group(role))
 			}
 		default:
 			if r.Owner[c.perm] {

@@ -223,8 +223,8 @@ comment on policy "iam: authenticated can insert" on app.chats is 'iamc: owner c
 
 create policy "iam: authenticated can update" on app.chats
     as permissive for update to web_user
-    using (owner_id = (select iam.user_id_uuid('sub')))
-    with check (owner_id = (select iam.user_id_uuid('sub')));
+    using ((owner_id = (select iam.user_id_uuid('sub')) and group_id = any ((select iam.group_ids('member'))::bigint[])))
+    with check ((owner_id = (select iam.user_id_uuid('sub')) and group_id = any ((select iam.group_ids('member'))::bigint[])));
 comment on policy "iam: authenticated can update" on app.chats is 'iamc: owner can write (policies/chats.iam:10)';
 
 create policy "iam: authenticated can delete" on app.chats

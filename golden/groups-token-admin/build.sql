@@ -218,10 +218,10 @@ comment on policy "iam: authenticated can insert" on api.projects is 'iamc: owne
 
 create policy "iam: authenticated can update" on api.projects
     as permissive for update to web_user
-    using (created_by = (select iam.user_id_uuid('sub'))
+    using ((created_by = (select iam.user_id_uuid('sub')) and team_id = any ((select iam.group_ids('member'))::bigint[]))
         or team_id = any ((select iam.group_ids('admin'))::bigint[])
         or (select iam.has_realm_role('iam-admin')))
-    with check (created_by = (select iam.user_id_uuid('sub'))
+    with check ((created_by = (select iam.user_id_uuid('sub')) and team_id = any ((select iam.group_ids('member'))::bigint[]))
         or team_id = any ((select iam.group_ids('admin'))::bigint[])
         or (select iam.has_realm_role('iam-admin')));
 comment on policy "iam: authenticated can update" on api.projects is 'iamc: owner can write (policies/projects.iam:5); group admin can write (policies/projects.iam:7); admin role iam-admin bypasses the rules (policies/iam.iam:2)';

@@ -513,9 +513,9 @@ comment on policy "iam: authenticated can insert" on app.notices is 'iamc: owner
 
 create policy "iam: authenticated can update" on app.notices
     as permissive for update to web_user
-    using (author = (select iam.user_id_text('preferred_username'))
+    using ((author = (select iam.user_id_text('preferred_username')) and (board_id is null or board_id = any ((select iam.group_ids('member'))::bigint[])))
         or (select iam.has_realm_role('iam-admin')))
-    with check (author = (select iam.user_id_text('preferred_username'))
+    with check ((author = (select iam.user_id_text('preferred_username')) and (board_id is null or board_id = any ((select iam.group_ids('member'))::bigint[])))
         or (select iam.has_realm_role('iam-admin')));
 comment on policy "iam: authenticated can update" on app.notices is 'iamc: owner can write (policies/shapes.iam:8); admin role iam-admin bypasses the rules (policies/iam.iam:8)';
 

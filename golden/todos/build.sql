@@ -223,9 +223,9 @@ comment on policy "iam: authenticated can insert" on app.todos is 'iamc: owner c
 
 create policy "iam: authenticated can update" on app.todos
     as permissive for update to web_user
-    using (owner_id = (select iam.user_id_uuid('sub'))
+    using ((owner_id = (select iam.user_id_uuid('sub')) and (group_id is null or group_id = any ((select iam.group_ids('member'))::bigint[])))
         or (group_id = any ((select iam.group_ids('member'))::bigint[]) and group_id is not null))
-    with check (owner_id = (select iam.user_id_uuid('sub'))
+    with check ((owner_id = (select iam.user_id_uuid('sub')) and (group_id is null or group_id = any ((select iam.group_ids('member'))::bigint[])))
         or (group_id = any ((select iam.group_ids('member'))::bigint[]) and group_id is not null));
 comment on policy "iam: authenticated can update" on app.todos is 'iamc: owner can write (policies/todos.iam:9); group member can write (policies/todos.iam:10)';
 
