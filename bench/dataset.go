@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -437,7 +438,14 @@ func load(ctx context.Context, su *pgx.Conn, seed int64) (*Dataset, error) {
 	// A sample of ~200,000 todos (every k-th id) gives each user a sample of
 	// the rows it owns and of the rows of its groups.
 	k := max(1, ds.TodosMax/200000)
-	own := map[string][]int64{}
+	// An owner writes a row that is in a group only while a member of it
+	// (SPEC §11), so an owned row counts when it is in no group or in one
+	// of the owner's groups.
+	type ownedRow struct {
+		id    int64
+		group int64 // 0: in no group
+	}
+	own := map[string][]ownedRow{}
 	inGroup := map[int64][]int64{}
 	r, err = su.Query(ctx, `select id, owner_id::text, group_id from app.todos where id <= $1 and id % $2 = 0`, ds.TodosMax, k)
 	if err != nil {
@@ -450,10 +458,12 @@ func load(ctx context.Context, su *pgx.Conn, seed int64) (*Dataset, error) {
 		if err := r.Scan(&id, &owner, &g); err != nil {
 			return nil, err
 		}
-		own[owner] = append(own[owner], id)
+		o := ownedRow{id: id}
 		if g != nil {
+			o.group = *g
 			inGroup[*g] = append(inGroup[*g], id)
 		}
+		own[owner] = append(own[owner], o)
 	}
 	if err := r.Err(); err != nil {
 		return nil, err
@@ -468,7 +478,11 @@ func load(ctx context.Context, su *pgx.Conn, seed int64) (*Dataset, error) {
 				}
 			}
 		}
-		add(own[u.ID])
+		for _, o := range own[u.ID] {
+			if o.group == 0 || slices.Contains(u.Groups, o.group) {
+				add([]int64{o.id})
+			}
+		}
 		for _, g := range u.Groups {
 			add(inGroup[g])
 		}
