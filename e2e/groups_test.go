@@ -332,6 +332,18 @@ func groupsScenario(t *testing.T, api *client, su *pgx.Conn, tok tokens) {
 		wantSame(t, "app.chats", superRows[chat](t, su, chatsSQL), []chat{question, answer})
 	})
 
+	step(t, "bob can no longer edit his own message in the room (200 [], unchanged)", func(t *testing.T) {
+		// An owner edits a row in a group only while a member (SPEC §11):
+		// RLS hides it from his PATCH, which matches nothing.
+		resp := api.do(t, request{method: "PATCH", path: fmt.Sprintf("/chats?id=eq.%d", answer.ID), token: tok.bob,
+			prefer: "return=representation", body: map[string]any{"body": "edited after removal"}})
+		wantStatus(t, resp, http.StatusOK)
+		if string(resp.body) != "[]" {
+			t.Errorf("got %s, want []", resp)
+		}
+		wantSame(t, "app.chats", superRows[chat](t, su, chatsSQL), []chat{question, answer})
+	})
+
 	step(t, "bob's GET /groups and /group_members are empty", func(t *testing.T) {
 		wantSame(t, "bob's GET /groups", apiRows[group](t, get(t, api, tok.bob, "/groups")), nil)
 		wantSame(t, "bob's GET /group_members", apiRows[member](t, get(t, api, tok.bob, "/group_members")), nil)
