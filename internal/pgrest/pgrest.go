@@ -22,6 +22,10 @@ type Request struct {
 	Path   string         // e.g. "/todos"
 	Role   string         // the role PostgREST switches to (from the JWT, or the anonymous role)
 	Claims map[string]any // the verified JWT claims; nil for an anonymous request
+	// Headers are the request's HTTP headers, e.g. {"Prefer":
+	// "count=planned"}. PostgREST 12 hands them to SQL as the JSON object
+	// request.headers with lower-case names; nil sends none ({}).
+	Headers map[string]string
 	// PreRequest is PostgREST's db-pre-request, a schema-qualified function
 	// name such as "iam.check_request"; "" when none is configured.
 	PreRequest string
@@ -60,6 +64,15 @@ func Do(ctx context.Context, db Beginner, req Request, fn func(pgx.Tx) error) er
 	if err != nil {
 		return fmt.Errorf("encoding claims: %w", err)
 	}
+	// Header names are case-insensitive; PostgREST sends them lower-case.
+	headers := make(map[string]string, len(req.Headers))
+	for name, value := range req.Headers {
+		headers[strings.ToLower(name)] = value
+	}
+	headersJSON, err := json.Marshal(headers)
+	if err != nil {
+		return fmt.Errorf("encoding headers: %w", err)
+	}
 	// The same settings PostgREST 12 sets before every request, then the
 	// settings of the role (ALTER ROLE ... SET, "impersonated role
 	// settings"; PostgREST reads pg_roles.rolconfig), also transaction-local:
@@ -69,11 +82,11 @@ func Do(ctx context.Context, db Beginner, req Request, fn func(pgx.Tx) error) er
   set_config('request.jwt.claims', $2, true),
   set_config('request.method', $3, true),
   set_config('request.path', $4, true),
-  set_config('request.headers', '{}', true),
+  set_config('request.headers', $5, true),
   set_config('request.cookies', '{}', true),
   (select count(set_config(split_part(c, '=', 1), substr(c, strpos(c, '=') + 1), true))
    from pg_catalog.pg_roles r, unnest(r.rolconfig) c where r.rolname = $1)`,
-		req.Role, string(claimsJSON), strings.ToUpper(req.Method), req.Path)
+		req.Role, string(claimsJSON), strings.ToUpper(req.Method), req.Path, string(headersJSON))
 	if err != nil {
 		return fmt.Errorf("setting request context: %w", err)
 	}
