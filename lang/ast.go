@@ -33,9 +33,10 @@ type Comment struct {
 	Text string `parser:"@Comment"`
 }
 
-// Identity says which JWT claim holds the user id and its SQL type.
+// Identity says which JWT claim holds the user id and its SQL type, and
+// which tokens the runtime accepts.
 //
-//	identity { claim 'sub'  type uuid }
+//	identity { claim 'sub'  type uuid  audience 'todo-api'  expiry optional }
 type Identity struct {
 	Pos    lexer.Position
 	EndPos lexer.Position
@@ -44,11 +45,13 @@ type Identity struct {
 
 // IdentityItem is one line of an identity block.
 type IdentityItem struct {
-	Pos     lexer.Position
-	EndPos  lexer.Position
-	Comment *Comment `parser:"  @@"`
-	Claim   *String  `parser:"| 'claim' @@"`
-	Type    *Ident   `parser:"| 'type' @@"`
+	Pos      lexer.Position
+	EndPos   lexer.Position
+	Comment  *Comment `parser:"  @@"`
+	Claim    *String  `parser:"| 'claim' @@"`
+	Type     *Ident   `parser:"| 'type' @@"`
+	Audience *String  `parser:"| 'audience' @@"`
+	Expiry   *Ident   `parser:"| 'expiry' @@"`
 }
 
 // Roles names the database roles the generated SQL is written for.

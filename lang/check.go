@@ -94,6 +94,25 @@ func (c *checker) identity(id *Identity) {
 					c.errs.add(it.Type.Pos, "unknown identity type %q: expected uuid or text", it.Type.Raw)
 				}
 			}
+		case it.Audience != nil:
+			if c.once(seen, "audience", it.Pos) {
+				aud := c.literal(it.Audience, "audience")
+				if aud == "" {
+					c.errs.add(it.Audience.Pos, "the audience is empty: name the value tokens must carry in aud (PostgREST's jwt-aud), e.g. audience 'todo-api'")
+				}
+				c.model.Identity.Audience = aud
+			}
+		case it.Expiry != nil:
+			if c.once(seen, "expiry", it.Pos) {
+				switch it.Expiry.Name() {
+				case "required":
+					c.model.Identity.ExpiryOptional = false
+				case "optional":
+					c.model.Identity.ExpiryOptional = true
+				default:
+					c.errs.add(it.Expiry.Pos, "unknown expiry %q: expected required (the default: tokens must carry exp) or optional", it.Expiry.Raw)
+				}
+			}
 		}
 	}
 }

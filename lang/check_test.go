@@ -135,6 +135,18 @@ func TestCheckErrors(t *testing.T) {
 				`p/a.iam:2:9: the identity claim is empty: name the JWT claim holding the user id, e.g. claim 'sub'`,
 				`p/a.iam:3:8: unknown identity type "integer": expected uuid or text`,
 			}},
+		{"audience and expiry: empty, unknown, set twice",
+			[]src{{"p/a.iam", "identity {\n  audience ''\n  audience 'b'\n  expiry never\n  expiry optional\n  expiry optional\n}"}},
+			[]string{
+				`p/a.iam:2:12: the audience is empty: name the value tokens must carry in aud (PostgREST's jwt-aud), e.g. audience 'todo-api'`,
+				`p/a.iam:3:3: audience is set twice (first at p/a.iam:2:3)`,
+				`p/a.iam:4:10: unknown expiry "never": expected required (the default: tokens must carry exp) or optional`,
+				`p/a.iam:5:3: expiry is set twice (first at p/a.iam:4:3)`,
+				`p/a.iam:6:3: expiry is set twice (first at p/a.iam:4:3)`,
+			}},
+		{"audience with a control character",
+			[]src{{"p/a.iam", "identity { audience 'todo\tapi' }"}},
+			[]string{`p/a.iam:1:21: bad audience "todo\tapi": control characters and invalid UTF-8 are not allowed`}},
 		{"identity type in upper case folds",
 			[]src{{"p/a.iam", "identity { type \"UUID\" }"}},
 			[]string{`p/a.iam:1:17: unknown identity type "\"UUID\"": expected uuid or text`}},
@@ -238,6 +250,8 @@ resource app."To Dos" {
 		src{"p/a.iam", `identity {
   claim 'preferred_username'
   type TEXT
+  audience 'Todo API'
+  expiry OPTIONAL
 }
 roles {
   authenticated App_User
@@ -253,13 +267,13 @@ resource app.alpha {}`},
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m.Identity != (lang.Identities{Claim: "preferred_username", Type: lang.Text}) {
+	if m.Identity != (lang.Identities{Claim: "preferred_username", Type: lang.Text, Audience: "Todo API", ExpiryOptional: true}) {
 		t.Errorf("identity = %+v", m.Identity)
 	}
 	if m.Roles != (lang.RoleNames{Authenticated: "app_user", Anonymous: "Guest", Owner: "app_admin"}) {
 		t.Errorf("roles = %+v (bare names fold, quoted ones do not)", m.Roles)
 	}
-	if pos(m.RolesPos) != "p/a.iam:5:1" {
+	if pos(m.RolesPos) != "p/a.iam:7:1" {
 		t.Errorf("RolesPos = %s", pos(m.RolesPos))
 	}
 	var order []string

@@ -99,6 +99,10 @@ func identityLines(id *Identity) []line {
 			out = append(out, itemLine(it.Pos, it.EndPos, "claim "+it.Claim.Raw))
 		case it.Type != nil:
 			out = append(out, itemLine(it.Pos, it.EndPos, "type "+ident(it.Type)))
+		case it.Audience != nil:
+			out = append(out, itemLine(it.Pos, it.EndPos, "audience "+it.Audience.Raw))
+		case it.Expiry != nil:
+			out = append(out, itemLine(it.Pos, it.EndPos, "expiry "+ident(it.Expiry)))
 		}
 	}
 	return out

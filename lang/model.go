@@ -89,10 +89,17 @@ const (
 	Text IdentityType = "text"
 )
 
-// Identities says where the user id comes from.
+// Identities says where the user id comes from, and which tokens the
+// runtime's db-pre-request (iam.check_request) accepts.
 type Identities struct {
 	Claim string       // JWT claim holding the user id; default "sub"
 	Type  IdentityType // default uuid (Keycloak's sub)
+	// Audience must be in a token's aud (a string, or an array holding it);
+	// "" when none is declared (no aud check beyond PostgREST's jwt-aud).
+	Audience string
+	// ExpiryOptional lets tokens without exp through (`expiry optional`);
+	// by default a token must carry a numeric exp.
+	ExpiryOptional bool
 }
 
 // RoleNames are the database roles the generated SQL names.

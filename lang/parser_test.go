@@ -142,6 +142,8 @@ func TestParseAccepts(t *testing.T) {
 		"resource todos {}",      // likewise
 		"resource app.2todos {}", // numbers lex as words for the checker
 		"identity { type 42 }",
+		"identity { audience 'todo-api' expiry optional }",
+		"identity { expiry required }",
 		"resource app.t {\n  group admin can delete\n  group column g\n}",
 	} {
 		if _, err := lang.ParseFile("p.iam", []byte(text)); err != nil {
@@ -164,6 +166,9 @@ func TestParseErrors(t *testing.T) {
 		{"resource app.todos {\n  Owner can read\n}\n", `p.iam:2:3: unexpected "Owner"`}, // keywords are lower case
 		{"identity {\n  claim sub\n}\n", `p.iam:2:9: unexpected "sub"`},
 		{"identity { claim \"sub\" }", `p.iam:1:18: unexpected "\"sub\""`},
+		{"identity {\n  audience todo_api\n}\n", `p.iam:2:12: unexpected "todo_api"`},
+		{"identity {\n  expiry 'optional'\n}\n", `p.iam:2:10: unexpected "'optional'"`},
+		{"identity {\n  expiry\n}\n", `p.iam:3:1: unexpected "}"`},
 		{"resource app. {}", `p.iam:1:15: unexpected "{"`},
 		{"resource app.todos\n", "p.iam:2:1: unexpected end of file"},
 		{"resource {}", `p.iam:1:10: unexpected "{"`},
