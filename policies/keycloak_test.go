@@ -297,6 +297,9 @@ func TestKeycloakFilesAgree(t *testing.T) {
 	}{
 		{"postgrest.conf db-anon-role is iam.iam's anonymous role", conf["db-anon-role"], model.Roles.Anonymous},
 		{"postgrest.conf jwt-aud is the audience the realm's mapper adds", conf["jwt-aud"], audience["included.custom.audience"]},
+		{"iam.iam's audience is postgrest.conf jwt-aud (PostgREST checks aud only when present; the runtime refuses tokens without it)", model.Identity.Audience, conf["jwt-aud"]},
+		{"iam.iam requires exp (PostgREST accepts tokens without one)", model.Identity.ExpiryOptional, false},
+		{"postgrest.conf runs the runtime's db-pre-request", conf["db-pre-request"], stdlib.PreRequest},
 		{"postgrest.conf jwt-role-claim-key reads the hard-coded claim", conf["jwt-role-claim-key"], "." + roleMapper["claim.name"]},
 		{"the hard-coded role claim is iam.iam's authenticated role", roleMapper["claim.value"], model.Roles.Authenticated},
 		{"the role claim is in access tokens", roleMapper["access.token.claim"], "true"},
@@ -349,6 +352,8 @@ func TestKeycloakFilesAgree(t *testing.T) {
 		}
 		aud, _ := c["aud"].([]any)
 		check("aud lists jwt-aud", slices.Contains(aud, any(conf["jwt-aud"])), true)
+		_, expIsNumber := c["exp"].(float64)
+		check("exp is a number", expIsNumber, true)
 		check("azp is the realm's client", c["azp"], client.ClientID)
 		iss, _ := c["iss"].(string)
 		check("iss is the realm", strings.HasSuffix(iss, "/realms/"+realm.Realm), true)
@@ -480,13 +485,13 @@ func TestKeycloakTokens(t *testing.T) {
 // db-pre-request.
 // ---------------------------------------------------------------------------
 
-// denyListModes are the two ways a deployment runs: the shipped
-// postgrest.conf (no pre-request: the runtime refuses a blocked subject
-// wherever it computes the caller's id) and with the optional
-// db-pre-request, which refuses before any query runs.
+// denyListModes are the two ways a deployment runs: without a pre-request
+// (the runtime refuses a blocked subject wherever it computes the caller's
+// id) and with the db-pre-request of the shipped postgrest.conf, which
+// refuses before any query runs.
 var denyListModes = []struct{ name, preRequest string }{
-	{"runtime alone (the shipped postgrest.conf)", ""},
-	{"with db-pre-request = " + stdlib.PreRequest, stdlib.PreRequest},
+	{"runtime alone (no db-pre-request)", ""},
+	{"with db-pre-request = " + stdlib.PreRequest + " (the shipped postgrest.conf)", stdlib.PreRequest},
 }
 
 // denyListRequest makes a request of who the way PostgREST does, with the
@@ -505,8 +510,8 @@ func denyListRequest(t *testing.T, db *database, preRequest string, who person, 
 
 func TestDenyList(t *testing.T) {
 	conf, fixtures := postgrestConf(t), tokenFixtures(t)
-	if got, ok := conf["db-pre-request"]; ok {
-		t.Fatalf("postgrest.conf sets db-pre-request = %q: the runtime enforces the deny list, and a pre-request costs a round trip per request (README: Revoking access before the token expires)", got)
+	if got := conf["db-pre-request"]; got != stdlib.PreRequest {
+		t.Fatalf("postgrest.conf sets db-pre-request = %q, want %q (it also refuses planner-estimate counts and tokens without aud or exp)", got, stdlib.PreRequest)
 	}
 	db := keycloakDB(t, "keycloak_denylist")
 	as := func(name string) person { return asPostgREST(t, conf, name, maps.Clone(fixtures[name])) }
