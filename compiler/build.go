@@ -138,6 +138,11 @@ func runtimeSection(m *lang.Model) *Section {
 				g.Limits.GroupsCreatedPerUser, g.Limits.GroupsPerUser, g.Limits.MembersPerGroup),
 		},
 		Statement{
+			Why: "The token rules of the identity block, enforced by the db-pre-request iam.check_request (a token must name the audience in aud; exp required unless `expiry optional`).",
+			SQL: fmt.Sprintf("update iam.settings set audience = %s, expiry_required = %t;",
+				literalOrNull(m.Identity.Audience), !m.Identity.ExpiryOptional),
+		},
+		Statement{
 			Why: "Functions are executable by PUBLIC unless revoked; only the authenticated role may call the helpers policies and triggers use.",
 			SQL: fmt.Sprintf("revoke all on all routines in schema iam from public, %s, %s;", quoteIdent(roles.Authenticated), quoteIdent(roles.Anonymous)),
 		},

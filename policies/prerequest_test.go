@@ -7,6 +7,7 @@ package policies_test
 // or without exp.
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"maps"
@@ -67,6 +68,7 @@ func TestPreRequestCounts(t *testing.T) {
 		t.Fatalf("postgrest.conf db-pre-request = %q, want %q", conf["db-pre-request"], stdlib.PreRequest)
 	}
 	db := keycloakDB(t, "prerequest_counts")
+	releaseAtEnd(t, db)
 	alice := asPostgREST(t, conf, "alice", fixtures["local-user"])
 	anonymous := person{name: "anonymous", role: conf["db-anon-role"], claims: map[string]any{"role": conf["db-anon-role"]}}
 	const eve = "e7e00000-0000-4000-8000-000000000e7e"
@@ -209,6 +211,7 @@ var tokenVariants = []tokenVariant{
 func TestPreRequestTokens(t *testing.T) {
 	conf, fixtures := postgrestConf(t), tokenFixtures(t)
 	db := keycloakDB(t, "prerequest_tokens")
+	releaseAtEnd(t, db)
 	const read = "select id from app.todos"
 	if got := scalar[string](t, db, "select format('%s %s', audience, expiry_required::text) from iam.settings"); got != "todo-api true" {
 		t.Fatalf("iam.settings audience, expiry_required = %s, want todo-api true (iam.iam)", got)
@@ -279,6 +282,7 @@ func TestPreRequestTokensOptOut(t *testing.T) {
 		noError(t, os.WriteFile(filepath.Join(dir, p), []byte(text), 0o644))
 	}
 	db := newDatabase(t, "prerequest_optout", "schema.sql")
+	releaseAtEnd(t, db)
 	apply := func(dir string) {
 		t.Helper()
 		script, err := buildScript(dir)
@@ -313,4 +317,13 @@ func pgError(t *testing.T, err error) *pgconn.PgError {
 		t.Fatalf("got error %v, want a database error", err)
 	}
 	return e
+}
+
+// releaseAtEnd closes the database's connections when the test ends: the
+// shared cluster has 50 connection slots for the whole package.
+func releaseAtEnd(t *testing.T, db *database) {
+	t.Cleanup(func() {
+		_ = db.su.Close(context.Background())
+		_ = db.api.Close(context.Background())
+	})
 }

@@ -1314,19 +1314,144 @@ $fn$;
 comment on function iam.unblock_subject(text) is
     'DBA: lift a block; true when the subject was blocked.';
 
+-- ---------------------------------------------------------------------------
+-- The db-pre-request: what PostgREST 12 lets through and the runtime
+-- refuses before the request's query runs (the deny list above; tokens
+-- without the declared audience or without an expiry; planner-estimate
+-- counts on protected relations). Shipped in policies/postgrest.conf.
+-- ---------------------------------------------------------------------------
+
+-- The token rules of the identity block, added in place so that a database
+-- installed by an earlier build upgrades (§13 of SPEC.md). Only then: ALTER
+-- TABLE takes an ACCESS EXCLUSIVE lock even when the column exists, and
+-- every request reads iam.settings, so an apply would wait for (and block)
+-- the requests in flight.
+do $do$
+begin
+    if not exists (select from pg_catalog.pg_attribute
+                   where attrelid = 'iam.settings'::pg_catalog.regclass and attname = 'audience' and not attisdropped) then
+        alter table iam.settings add column if not exists audience text;
+    end if;
+    if not exists (select from pg_catalog.pg_attribute
+                   where attrelid = 'iam.settings'::pg_catalog.regclass and attname = 'expiry_required' and not attisdropped) then
+        alter table iam.settings add column if not exists expiry_required boolean not null default true;
+    end if;
+end
+$do$;
+
+comment on column iam.settings.audience is
+    'The identity block''s audience: a token must name it in aud (a string, or an array holding it); NULL when none is declared. Checked by iam.check_request.';
+comment on column iam.settings.expiry_required is
+    'False when the identity block says expiry optional; otherwise a token must carry a numeric exp. Checked by iam.check_request.';
+
+create or replace function iam.check_token(claims jsonb, audience text, expiry_required boolean) returns void
+    language plpgsql immutable parallel safe
+    set search_path = pg_catalog, pg_temp
+as $fn$
+-- PostgREST 12 verifies aud only when a token has one, and accepts a token
+-- without exp (valid for ever). A request carries a token when its claims
+-- hold anything beside the role: PostgREST's anonymous requests carry
+-- {"role": <db-anon-role>} only, and are not refused here.
+begin
+    if jsonb_typeof(claims) is distinct from 'object' or claims - 'role' = '{}'::jsonb then
+        return;
+    end if;
+    if audience is not null and not coalesce(
+           (jsonb_typeof(claims -> 'aud') = 'string' and claims ->> 'aud' = audience)
+           or (jsonb_typeof(claims -> 'aud') = 'array' and claims -> 'aud' @> jsonb_build_array(audience)),
+           false) then
+        raise exception using
+            errcode = '28000',
+            message = case when claims ? 'aud' then 'this token is not issued for this API'
+                           else 'this token has no audience (aud)' end,
+            detail = format('This API accepts only tokens whose aud names %s; PostgREST checks aud only when a token has one.', audience),
+            hint = format('Have the identity provider add %s to aud (Keycloak: an Audience mapper on the client), then sign in again.', audience);
+    end if;
+    if expiry_required and jsonb_typeof(claims -> 'exp') is distinct from 'number' then
+        raise exception using
+            errcode = '28000',
+            message = 'this token has no expiry (exp)',
+            detail = 'A token without a numeric exp would be valid for ever; PostgREST accepts it, this API does not.',
+            hint = 'Have the identity provider set exp (Keycloak always does), or declare expiry optional in the identity block.';
+    end if;
+end
+$fn$;
+
+comment on function iam.check_token(jsonb, text, boolean) is
+    'Raises 28000 for a token (claims beyond the role) whose aud does not name the audience (when one is declared) or that has no numeric exp (when required). Called by iam.check_request.';
+
+create or replace function iam.check_count(headers text, path text) returns void
+    language plpgsql stable parallel safe
+    set search_path = pg_catalog, pg_temp
+as $fn$
+-- Prefer: count=planned and count=estimated answer from the planner's
+-- statistics, which cover every row, visible or not: on a protected table
+-- they tell a stranger how many rows someone owns, or that a group exists.
+-- They are refused on a protected relation: the first segment of the path
+-- names a table (in any schema: PostgREST's schema comes from a header this
+-- check does not trust to be the only one) with row-level security, a
+-- partition of one, or a view (a view can filter rows itself, as the group
+-- API's views do). /rpc/ is refused whatever the function (the planner
+-- sees through inlined SQL functions), and so is a name no relation has (a
+-- quoted or percent-encoded name this check cannot match is not let
+-- through). count=exact counts only the rows the caller can see.
+declare
+    prefer text;
+    kind text;
+    target text;
+begin
+    if coalesce(headers, '') = '' then
+        return;
+    end if;
+    prefer := headers::jsonb ->> 'prefer';
+    kind := lower((regexp_match(prefer, '(?:^|,)\s*count\s*=\s*(planned|estimated)\s*(?:,|$)', 'i'))[1]);
+    if kind is null then
+        return;
+    end if;
+    target := split_part(ltrim(coalesce(path, ''), '/'), '/', 1);
+    if target = '' then
+        return;
+    end if;
+    if target <> 'rpc' and not coalesce((
+        select bool_or(c.relrowsecurity or c.relkind = 'v' or exists (
+                   select from pg_partition_ancestors(c.oid) a
+                   join pg_class p on p.oid = a.relid
+                   where p.relrowsecurity))
+        from pg_class c
+        where c.relname = target and c.relkind in ('r', 'p', 'v', 'm', 'f')), true) then
+        return;
+    end if;
+    raise exception using
+        errcode = '22023',
+        message = format('Prefer: count=%s is not allowed on %s', kind, left(target, 100)),
+        detail = 'Planned and estimated counts come from the planner''s statistics, which cover rows this request may not see.',
+        hint = 'Ask for Prefer: count=exact, which counts only the rows you can see, or for no count.';
+end
+$fn$;
+
+comment on function iam.check_count(text, text) is
+    'Raises 22023 (HTTP 400) for Prefer: count=planned or count=estimated on a protected relation: a table with row-level security or a partition of one, any view, any /rpc/ function, or a name no relation has. headers is request.headers, path request.path. Called by iam.check_request.';
+
 create or replace function iam.check_request() returns void
     language plpgsql stable security definer
     set search_path = pg_catalog, pg_temp
 as $fn$
--- Optional, as PostgREST's db-pre-request: refuses a blocked subject before
--- any query runs, including RPCs and tables iamc does not manage (the
--- runtime refuses it anyway wherever it computes the caller's id). The
--- subject is read as text whatever its JSON type, so a malformed claim
--- cannot dodge the list. Nothing is written.
+-- PostgREST's db-pre-request (policies/postgrest.conf sets it): runs after
+-- PostgREST's set_configs, before any query, including RPCs and tables
+-- iamc does not manage. In order: the request's count (anyone's), the
+-- token's audience and expiry, the deny list (the runtime refuses a blocked
+-- subject anyway wherever it computes the caller's id). The subject is read
+-- as text whatever its JSON type, so a malformed claim cannot dodge the
+-- list. Nothing is written.
 declare
+    s iam.settings;
+    claims jsonb := iam.claims();
     raw text;
 begin
-    raw := nullif(iam.claims() ->> (select identity_claim from iam.settings), '');
+    select * into s from iam.settings;
+    perform iam.check_count(current_setting('request.headers', true), current_setting('request.path', true));
+    perform iam.check_token(claims, s.audience, s.expiry_required);
+    raw := nullif(claims ->> s.identity_claim, '');
     if raw is not null then
         perform iam.refuse_blocked(iam.canonical_subject(raw), raw);
     end if;
@@ -1334,4 +1459,4 @@ end
 $fn$;
 
 comment on function iam.check_request() is
-    '[runtime-callable] Optional PostgREST db-pre-request: refuses (SQLSTATE 28000, HTTP 403) a subject on iam.blocked_subjects before the request''s query runs, whatever the request touches. Definer: the deny list is not readable by the runtime roles.';
+    '[runtime-callable] PostgREST db-pre-request: refuses Prefer: count=planned/estimated on protected relations (22023, HTTP 400), a token without the declared audience or without exp (28000, HTTP 403) and a subject on iam.blocked_subjects (28000, HTTP 403) before the request''s query runs, whatever the request touches. Definer: the settings and the deny list are not readable by the runtime roles.';

@@ -54,8 +54,10 @@ var APIFunctions = []string{
 	"iam.delete_group(bigint)",
 }
 
-// PreRequest is the function to configure as PostgREST's db-pre-request:
-// it refuses subjects on the deny list (iam.blocked_subjects). Both runtime
+// PreRequest is the function to configure as PostgREST's db-pre-request
+// (policies/postgrest.conf does): it refuses planner-estimate counts on
+// protected relations, tokens without the declared audience or without
+// exp, and subjects on the deny list (iam.blocked_subjects). Both runtime
 // roles may call it, because PostgREST calls it for anonymous requests too.
 const PreRequest = "iam.check_request"
 
