@@ -329,6 +329,7 @@ type request struct {
 type response struct {
 	status int
 	body   []byte
+	header http.Header
 }
 
 func (r response) String() string {
@@ -367,7 +368,7 @@ func (c *client) do(t *testing.T, req request) response {
 	if err != nil {
 		t.Fatalf("%s %s: reading the response: %v", req.method, req.path, err)
 	}
-	return response{status: resp.StatusCode, body: b}
+	return response{status: resp.StatusCode, body: b, header: resp.Header}
 }
 
 // apiError is PostgREST's JSON error body.

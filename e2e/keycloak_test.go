@@ -1,7 +1,9 @@
 package e2e
 
 // The shipped PostgREST configuration (policies/postgrest.conf) beyond the
-// scenarios: the deny list (enforced by the runtime, no db-pre-request), what PostgREST puts
+// scenarios: the deny list (enforced by the runtime and by the shipped
+// db-pre-request), the db-pre-request's other refusals (planner-estimate
+// counts, tokens without aud or exp), what PostgREST puts
 // in request.jwt.claims (which internal/pgrest must copy), and the
 // documented realm-roles alternative to the hard-coded role claim.
 
@@ -30,7 +32,7 @@ func TestShippedConfig(t *testing.T) {
 	cfg := jwtConfig{secret: jwks(t, &key.PublicKey, realmKid)}
 	realm := rs256(key, realmKid)
 
-	t.Run("revocation: the runtime refuses a blocked user until the block is lifted (no db-pre-request)", func(t *testing.T) {
+	t.Run("revocation: a blocked user is refused until the block is lifted", func(t *testing.T) {
 		t.Parallel()
 		su := newDatabase(t, s, "revocation", script)
 		api := startPostgREST(t, bin, s, "revocation", cfg)
@@ -70,24 +72,25 @@ func TestShippedConfig(t *testing.T) {
 			}
 			wantRows(t, api.do(t, request{method: "GET", path: "/todos", token: aliceTok}), todos, []row{mine})
 		})
-		step(t, "the optional db-pre-request also refuses what never asks who the caller is", func(t *testing.T) {
+		step(t, "the shipped db-pre-request also refuses what never asks who the caller is", func(t *testing.T) {
 			// A filter no row matches: the policies' user id is never
-			// computed, so the runtime alone answers 200 []; with
-			// db-pre-request = iam.check_request the request is refused
-			// before its query runs.
+			// computed, so without a db-pre-request the runtime alone
+			// answers 200 []; the shipped db-pre-request = iam.check_request
+			// refuses the request before its query runs.
 			if _, err := su.Exec(t.Context(), "select iam.block_subject($1, 'disabled in Keycloak')", alice.sub); err != nil {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { _, _ = su.Exec(context.Background(), "select iam.unblock_subject($1)", alice.sub) })
 			nothing := request{method: "GET", path: "/todos?id=eq.-1", token: aliceTok}
-			wantRows(t, api.do(t, nothing), todos, []row{})
-			withPre := startPostgRESTAt(t, bin, s.URL("revocation", "authenticator"), cfg, "PGRST_DB_PRE_REQUEST=iam.check_request")
-			wantError(t, withPre.do(t, nothing), http.StatusForbidden, "28000", "this user is blocked")
-			wantRows(t, withPre.do(t, request{method: "GET", path: "/todos", token: bobTok}), todos, []row{})
+			wantError(t, api.do(t, nothing), http.StatusForbidden, "28000", "this user is blocked")
+			wantRows(t, api.do(t, request{method: "GET", path: "/todos", token: bobTok}), todos, []row{})
+			noPre := startPostgRESTAt(t, bin, s.URL("revocation", "authenticator"), cfg, "PGRST_DB_PRE_REQUEST=")
+			wantRows(t, noPre.do(t, nothing), todos, []row{})
+			wantError(t, noPre.do(t, request{method: "GET", path: "/todos", token: aliceTok}), http.StatusForbidden, "28000", "this user is blocked")
 			if _, err := su.Exec(t.Context(), "select iam.unblock_subject($1)", alice.sub); err != nil {
 				t.Fatal(err)
 			}
-			wantRows(t, withPre.do(t, request{method: "GET", path: "/todos", token: aliceTok}), todos, []row{mine})
+			wantRows(t, api.do(t, request{method: "GET", path: "/todos", token: aliceTok}), todos, []row{mine})
 		})
 		step(t, "tokens issued before a time: the old token is refused, a new sign-in passes", func(t *testing.T) {
 			old := realm.token(t, alice.claims(roleClaim, now.Add(-time.Minute)))
