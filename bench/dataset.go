@@ -512,7 +512,7 @@ func keycloakClaims(u *User) map[string]any {
 		"iat":                now,
 		"jti":                fmt.Sprintf("bench-%d", u.N),
 		"iss":                "http://keycloak.local:8080/realms/iamc",
-		"aud":                "account",
+		"aud":                []string{"todo-api", "account"}, // the shipped realm's audience mapper: iam.iam's audience
 		"sub":                u.ID,
 		"typ":                "Bearer",
 		"azp":                "iamc-app",

@@ -40,8 +40,8 @@ type Target struct {
 	DB          string // superuser URL: set-up, and the floor (switching to FloorRole)
 	APIUser     string // PostgREST's login role
 	APIPassword string
-	// PreRequest: the RLS side also runs the optional db-pre-request
-	// (iam.check_request), as a deployment that configures it would.
+	// PreRequest: the RLS side also runs the db-pre-request
+	// (iam.check_request), as the shipped postgrest.conf configures it.
 	PreRequest bool
 }
 
@@ -104,11 +104,11 @@ type side struct {
 	preRequest string
 }
 
-// The RLS side runs as the shipped policies/postgrest.conf configures
-// PostgREST: no db-pre-request, since the runtime checks the deny list
-// where it computes the caller's id (inside the timed query). With
-// Target.PreRequest it also runs the optional iam.check_request, as a
-// deployment that sets db-pre-request would.
+// The RLS side runs the request's query as PostgREST does; the runtime
+// checks the deny list where it computes the caller's id (inside the timed
+// query). With Target.PreRequest it also runs iam.check_request, the
+// db-pre-request of the shipped policies/postgrest.conf (the tokens carry
+// the aud and exp it requires).
 func rlsSide(q *Query, preRequest bool) side {
 	s := side{AuthenticatedRole, q.RLS, q.RLSArgs, ""}
 	if preRequest {

@@ -5,7 +5,9 @@
 // the owner rules of todos and chats (postgrest_test.go), and README's
 // "Sharing with groups" walk-through with Keycloak token groups
 // (groups_test.go); the shipped policies/postgrest.conf and the deny list,
-// with and without the optional db-pre-request (keycloak_test.go);
+// with and without its db-pre-request (keycloak_test.go); what that
+// db-pre-request refuses (planner-estimate counts, tokens without aud or
+// exp) and the size limit of a token's groups claim (prerequest_test.go);
 // PostgREST serving a hot standby and
 // PostgREST behind pgbouncer in transaction pooling mode (stack_test.go).
 //

@@ -85,7 +85,7 @@ A database holding other data in app.todos, app.chats or iam.groups is refused.
 	f.StringVar(&policyDir, "policies", defaultDir, "with --ephemeral: the directory holding roles.sql, schema.sql and the .iam files")
 	f.StringVar(&o.APIUser, "api-user", "authenticator", "the login role requests connect as (PostgREST's db-uri user)")
 	f.StringVar(&o.APIPassword, "api-password", "", "its password (default: $IAMC_BENCH_API_PASSWORD, else mypass as in policies/roles.sql)")
-	f.BoolVar(&o.PreRequest, "pre-request", false, "also run the optional db-pre-request (iam.check_request) before every RLS request, as a deployment that sets it would")
+	f.BoolVar(&o.PreRequest, "pre-request", false, "also run the db-pre-request (iam.check_request) before every RLS request, as the shipped postgrest.conf does")
 	f.IntSliceVar(&rows, "rows", []int{1000000}, "todos and chats per table; several sizes, comma-separated, are run in turn")
 	f.IntSliceVar(&clientsList, "clients", []int{1, 2}, "concurrent clients, comma-separated")
 	f.DurationVar(&o.Duration, "duration", 10*time.Second, "timed run per query, user class and clients value")
