@@ -54,6 +54,9 @@ insert into iam.settings (singleton, identity_claim, identity_type, token_groups
 values (true, 'sub', 'uuid', 'groups', 'member', null, 100, 200, 1000)
 on conflict (singleton) do update set identity_claim = excluded.identity_claim, identity_type = excluded.identity_type, token_groups_claim = excluded.token_groups_claim, token_group_role = excluded.token_group_role, admin_role = excluded.admin_role, max_groups_created_per_user = excluded.max_groups_created_per_user, max_groups_per_user = excluded.max_groups_per_user, max_members_per_group = excluded.max_members_per_group;
 
+-- The token rules of the identity block, enforced by the db-pre-request iam.check_request (a token must name the audience in aud; exp required unless `expiry optional`).
+update iam.settings set audience = 'todo-api', expiry_required = true;
+
 -- Functions are executable by PUBLIC unless revoked; only the authenticated role may call the helpers policies and triggers use.
 revoke all on all routines in schema iam from public, web_user, web_anon;
 grant usage on schema iam to web_user;
@@ -64,7 +67,7 @@ grant usage on schema iam to web_anon;
 grant execute on function iam.check_request() to web_user, web_anon;
 
 -- ============================================================================
--- group API in schema app (policies/iam.iam:29)
+-- group API in schema app (policies/iam.iam:31)
 --   POST /rpc/create_group, /rpc/add_group_member, /rpc/remove_group_member,
 --        /rpc/set_group_member_role, /rpc/leave_group, /rpc/delete_group
 --   GET  /groups, /group_members
