@@ -16,7 +16,7 @@ import (
 
 // releasedRuntimes are the runtime versions earlier releases installed;
 // testdata/released/vN.sql is the build of policies/ each one made.
-var releasedRuntimes = []int32{1, 2}
+var releasedRuntimes = []int32{1, 2, 3}
 
 // TestUpgradeFromReleasedRuntime applies the build of policies/ made by
 // each release that installed an older runtime, uses it (rows, a group, a

@@ -6,7 +6,7 @@ import _ "embed"
 
 // Version is the runtime version this binary installs. Bump it with every
 // change to runtime.sql and teach the runtime to upgrade from the last one.
-const Version = 3
+const Version = 4
 
 // Runtime is the runtime SQL, to be run in the iam schema as the owner role.
 //

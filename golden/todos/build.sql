@@ -44,7 +44,7 @@ $do$;
 set local role api_owner;
 
 -- ============================================================================
--- iam runtime, version 3 (embedded in iamc: stdlib/runtime.sql)
+-- iam runtime, version 4 (embedded in iamc: stdlib/runtime.sql)
 -- ============================================================================
 
 -- [the statements of stdlib/runtime.sql stand here, as written there]
