@@ -204,9 +204,9 @@ func runSize(ctx context.Context, o Options, su *pgx.Conn, rows int) (*SizeRepor
 			for _, q := range queries {
 				cells = append(cells, cell{q, ClassRandom})
 			}
-			for _, class := range []UserClass{ClassMany, ClassBig} {
+			for _, class := range SpecialClasses {
 				for _, q := range queries {
-					if q.Special {
+					if q.RunsFor(class) {
 						cells = append(cells, cell{q, class})
 					}
 				}

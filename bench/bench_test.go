@@ -66,8 +66,21 @@ func TestBench(t *testing.T) {
 		if want := int64(testRows / bigEvery(testRows)); ds.BigRows != want {
 			t.Errorf("big group holds %d todos, want %d", ds.BigRows, want)
 		}
-		if len(ds.Many.Groups) != ManyGroups {
-			t.Errorf("user %d is in %d groups, want %d", ds.Many.N, len(ds.Many.Groups), ManyGroups)
+		for _, c := range []struct {
+			u    *User
+			want int
+		}{{ds.Many, ManyGroups}, {ds.Many500, Many500Groups}, {ds.Many2000, Many2000Groups}} {
+			if len(c.u.Groups) != c.want {
+				t.Errorf("user %d is in %d groups, want %d", c.u.N, len(c.u.Groups), c.want)
+			}
+			if len(c.u.AdminGroups) > c.want/10 {
+				t.Errorf("user %d is admin or owner of %d groups", c.u.N, len(c.u.AdminGroups))
+			}
+		}
+		for _, u := range ds.Normal {
+			if u.N < randomStartN {
+				t.Errorf("special user %d among the ordinary users", u.N)
+			}
 		}
 		var noGroup, several int
 		for _, u := range ds.Normal {
@@ -148,11 +161,7 @@ func TestBench(t *testing.T) {
 	// The driver runs every query both ways (no timings are checked).
 	t.Run("driver", func(t *testing.T) {
 		for _, q := range Queries() {
-			classes := []UserClass{ClassRandom}
-			if q.Special {
-				classes = append(classes, ClassMany, ClassBig)
-			}
-			for _, class := range classes {
+			for _, class := range q.Classes() {
 				f, _, err := calibrate(ctx, p, ds, q, class, 20*time.Millisecond, 1)
 				if err != nil {
 					t.Fatal(err)

@@ -17,17 +17,22 @@ import (
 // The shape of the data set. Only the row count (and the seed) vary.
 const (
 	NumUsers        = 10000  // users, with uuid ids (Keycloak's sub)
-	NumGroups       = 1000   // ordinary groups
+	NumGroups       = 2000   // ordinary groups (as many as the user in the most groups is in)
 	MembersPerGroup = 10     // random picks per group (duplicates dropped, so ~10)
 	ManyGroups      = 50     // the groups of the user in many groups
+	Many500Groups   = 500    // the groups of the user in 500 groups: every NumGroups/500-th
+	Many2000Groups  = 2000   // the groups of the user in 2,000 groups: all of them
 	BigRows         = 100000 // rows of the big group (at most ROWS/10)
 	GroupShare      = 0.10   // share of the other todos put into an ordinary group
 
 	bigUserN      = 1  // user 1: owner of the big group
 	manyUserN     = 2  // user 2: a member of ManyGroups groups
 	bigMembersEnd = 11 // users 3..11: the other members of the big group (its chats are theirs too)
+	many500UserN  = 12 // user 12: a member of Many500Groups groups
+	many2000UserN = 13 // user 13: a member of every ordinary group
+	randomStartN  = 14 // users 14..NumUsers: the random members of the ordinary groups
 
-	datasetVersion = 2 // bump when the generator changes: marks old data sets stale
+	datasetVersion = 3 // bump when the generator changes: marks old data sets stale
 
 	// FloorRole is the role the floor queries run as: BYPASSRLS, not a
 	// superuser, no login. The benchmark connects with the --db (superuser)
@@ -48,6 +53,8 @@ type Dataset struct {
 
 	Users      []*User // Users[i].N == i+1
 	Big, Many  *User   // the special users
+	Many500    *User   // the user in 500 groups (ClassMany500)
+	Many2000   *User   // the user in 2,000 groups (ClassMany2000)
 	Normal     []*User // every other user
 	WithGroups []*User // normal users in at least one group
 	Build      BuildInfo
@@ -242,10 +249,21 @@ select p.g, u.id::text, case p.k when 1 then 'owner' when 2 then 'admin' else 'm
 from (select g, k, %d + floor(random() * %d)::int as n
       from generate_series(1, %d) g cross join generate_series(1, %d) k) p
 join bench.users u on u.n = p.n
-on conflict do nothing`, epoch, bigMembersEnd+1, NumUsers-bigMembersEnd, NumGroups, MembersPerGroup),
+on conflict do nothing`, epoch, randomStartN, NumUsers-randomStartN+1, NumGroups, MembersPerGroup),
 			fmt.Sprintf(`insert into iam.group_members (group_id, user_id, role, added_by, added_at)
-select g, (select id::text from bench.users where n = %d), case when g %% 200 = 0 then 'admin' else 'member' end, 'bench', %s
+select g, (select id::text from bench.users where n = %d), case when g %% 400 = 0 then 'admin' else 'member' end, 'bench', %s
 from generate_series(%d, %d, %d) g`, manyUserN, epoch, NumGroups/ManyGroups, NumGroups, NumGroups/ManyGroups),
+			// The users in 500 and 2,000 groups. The group API's quota (200
+			// groups per user by default, SPEC: groups block) does not apply
+			// here: the memberships are loaded directly as the superuser, as
+			// a DBA who raised the quota could have added them (and token
+			// groups are not counted by the quota at all).
+			fmt.Sprintf(`insert into iam.group_members (group_id, user_id, role, added_by, added_at)
+select g, (select id::text from bench.users where n = %d), 'member', 'bench', %s
+from generate_series(%d, %d, %d) g`, many500UserN, epoch, NumGroups/Many500Groups, NumGroups, NumGroups/Many500Groups),
+			fmt.Sprintf(`insert into iam.group_members (group_id, user_id, role, added_by, added_at)
+select g, (select id::text from bench.users where n = %d), 'member', 'bench', %s
+from generate_series(1, %d) g`, many2000UserN, epoch, Many2000Groups),
 			fmt.Sprintf(`insert into iam.group_members (group_id, user_id, role, added_by, added_at)
 select %d, id::text, case n when %d then 'owner' else 'member' end, 'bench', %s
 from bench.users where n = %d or n between 3 and %d`, big, bigUserN, epoch, bigUserN, bigMembersEnd),
@@ -490,8 +508,9 @@ func load(ctx context.Context, su *pgx.Conn, seed int64) (*Dataset, error) {
 	}
 
 	ds.Big, ds.Many = ds.Users[bigUserN-1], ds.Users[manyUserN-1]
+	ds.Many500, ds.Many2000 = ds.Users[many500UserN-1], ds.Users[many2000UserN-1]
 	for _, u := range ds.Users {
-		if u.N <= bigMembersEnd {
+		if u.N < randomStartN {
 			continue // special users, reported separately
 		}
 		ds.Normal = append(ds.Normal, u)
@@ -537,9 +556,10 @@ func (ds *Dataset) Stats() string {
 		}
 	}
 	return fmt.Sprintf("%d todos, %d chats; %d users (of the %d ordinary ones, %d in no group, %d in several); "+
-		"user %d is in %d groups; user %d owns the big group (%d todos, %d members)",
+		"users %d, %d and %d are in %d, %d and %d groups; user %d owns the big group (%d todos, %d members)",
 		ds.TodosMax, ds.ChatsMax, len(ds.Users), len(ds.Normal), none, several,
-		ds.Many.N, len(ds.Many.Groups), ds.Big.N, ds.BigRows, bigMembersEnd-1)
+		ds.Many.N, ds.Many500.N, ds.Many2000.N, len(ds.Many.Groups), len(ds.Many500.Groups), len(ds.Many2000.Groups),
+		ds.Big.N, ds.BigRows, bigMembersEnd-1)
 }
 
 // pick returns a random element.

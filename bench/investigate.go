@@ -83,9 +83,9 @@ func planOptions() []planOption {
 	}
 }
 
-// Investigate runs the list pages (Q1 todos, Q1 chats) for random users,
-// the user in 50 groups and the user seeing 100k todos under each plan
-// option: one client, interleaved with the fastest floor, as the main runs.
+// Investigate runs the list pages (Q1 todos, Q1 chats) for random users
+// and the special users each is run for in the main tables (Query.Classes)
+// under each plan option: one client, interleaved with the fastest floor, as the main runs.
 // Settings are given to both sides as connection settings, which is what
 // PostgREST >= 11.1 does per request for the settings of web_user (alter
 // role web_user set ...), in the statement that sets the claims.
@@ -127,7 +127,7 @@ func Investigate(ctx context.Context, t Target, su *pgx.Conn, ds *Dataset, dur t
 				return nil, err
 			}
 			for _, q := range queries {
-				for _, class := range []UserClass{ClassRandom, ClassMany, ClassBig} {
+				for _, class := range q.Classes() {
 					seed := uint64(ds.Seed)
 					f, _, err := calibrate(ctx, p, ds, q, class, max(300*time.Millisecond, dur/10), seed)
 					if err != nil {

@@ -25,17 +25,18 @@ const (
 // deciding, and the hand-written floors that do the same for one user with
 // RLS off.
 type Query struct {
-	Key       string // short name, used in JSON
-	Name      string // what the report prints
-	Kind      Kind
-	Method    string // the HTTP method: GET and HEAD run READ ONLY
-	Path      string
-	RLS       string // run as web_user; the policies decide
-	RLSArgs   func(j *job) []any
-	Floors    []Floor // candidates; the fastest is timed
-	Rows      bool    // returns rows (reads); writes are Exec'd
-	Special   bool    // also run for the special users
-	Returning string  // verification: appended to writes to compare what they wrote
+	Key        string // short name, used in JSON
+	Name       string // what the report prints
+	Kind       Kind
+	Method     string // the HTTP method: GET and HEAD run READ ONLY
+	Path       string
+	RLS        string // run as web_user; the policies decide
+	RLSArgs    func(j *job) []any
+	Floors     []Floor // candidates; the fastest is timed
+	Rows       bool    // returns rows (reads); writes are Exec'd
+	Special    bool    // also run for the special users (ClassMany, ClassBig)
+	GroupScale bool    // also run for the users in 500 and 2,000 groups (ClassMany500, ClassMany2000): the todos list pages
+	Returning  string  // verification: appended to writes to compare what they wrote
 }
 
 // Floor is a hand-written query for one user, run as FloorRole (BYPASSRLS)
@@ -121,7 +122,7 @@ func SelectQueries(keys []string) ([]*Query, error) {
 func Queries() []*Query {
 	return []*Query{
 		{
-			Key: "q1-todos", Name: "Q1 todos list", Kind: kindTodosList, Method: "GET", Path: "/todos", Rows: true, Special: true,
+			Key: "q1-todos", Name: "Q1 todos list", Kind: kindTodosList, Method: "GET", Path: "/todos", Rows: true, Special: true, GroupScale: true,
 			RLS:     `select * from app.todos order by id desc limit 50`,
 			RLSArgs: func(*job) []any { return nil },
 			Floors:  todosListFloors,
@@ -133,7 +134,7 @@ func Queries() []*Query {
 			Floors:  chatsListFloors,
 		},
 		{
-			Key: "q1-todos-page", Name: "Q1 todos page (todos_page)", Kind: kindTodosList, Method: "GET", Path: "/rpc/todos_page", Rows: true, Special: true,
+			Key: "q1-todos-page", Name: "Q1 todos page (todos_page)", Kind: kindTodosList, Method: "GET", Path: "/rpc/todos_page", Rows: true, Special: true, GroupScale: true,
 			RLS:     `select * from app.todos_page()`,
 			RLSArgs: func(*job) []any { return nil },
 			Floors:  todosListFloors,
@@ -215,10 +216,40 @@ func (q *Query) ReadOnly() bool { return q.Method == "GET" || q.Method == "HEAD"
 type UserClass string
 
 const (
-	ClassRandom UserClass = "random user"
-	ClassMany   UserClass = "user in 50 groups"
-	ClassBig    UserClass = "user seeing 100k todos"
+	ClassRandom   UserClass = "random user"
+	ClassMany     UserClass = "user in 50 groups"
+	ClassBig      UserClass = "user seeing 100k todos"
+	ClassMany500  UserClass = "user in 500 groups"
+	ClassMany2000 UserClass = "user in 2,000 groups"
 )
+
+// SpecialClasses are the special users, in report order (after the
+// random users).
+var SpecialClasses = []UserClass{ClassMany, ClassBig, ClassMany500, ClassMany2000}
+
+// RunsFor says whether q is run for class: every query for random users,
+// the Special ones for the users in 50 groups and seeing 100k todos, the
+// GroupScale ones for the users in 500 and 2,000 groups.
+func (q *Query) RunsFor(class UserClass) bool {
+	switch class {
+	case ClassMany, ClassBig:
+		return q.Special
+	case ClassMany500, ClassMany2000:
+		return q.GroupScale
+	}
+	return true
+}
+
+// Classes are the user classes q is run for, in report order.
+func (q *Query) Classes() []UserClass {
+	out := []UserClass{ClassRandom}
+	for _, c := range SpecialClasses {
+		if q.RunsFor(c) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
 
 // newJob draws a request for q from class. Deletes get their rows from
 // pool (see deletePool).
@@ -229,6 +260,10 @@ func (ds *Dataset) newJob(r *rand.Rand, q *Query, class UserClass) *job {
 		j.user = ds.Many
 	case ClassBig:
 		j.user = ds.Big
+	case ClassMany500:
+		j.user = ds.Many500
+	case ClassMany2000:
+		j.user = ds.Many2000
 	default:
 		switch q.Kind {
 		case kindChatsList, kindInsertChat:

@@ -44,3 +44,21 @@ func TestSelectQueries(t *testing.T) {
 		})
 	}
 }
+
+func TestClasses(t *testing.T) {
+	got := map[string][]UserClass{}
+	for _, q := range Queries() {
+		got[q.Key] = q.Classes()
+	}
+	all := []UserClass{ClassRandom, ClassMany, ClassBig, ClassMany500, ClassMany2000}
+	special := []UserClass{ClassRandom, ClassMany, ClassBig}
+	random := []UserClass{ClassRandom}
+	want := map[string][]UserClass{
+		"q1-todos": all, "q1-todos-page": all,
+		"q1-chats": special, "q1-chats-page": special, "q4-count": special,
+		"q2-read": random, "q3-update": random, "q5-todo": random, "q5-chat": random, "q6-delete": random,
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("classes per query (-want +got):\n%s", diff)
+	}
+}

@@ -66,7 +66,8 @@ func answer(ctx context.Context, db pgrest.Beginner, q *Query, s side, j *job) (
 }
 
 // verifyUsers is the sample the check runs for: random users, users in no
-// group, and the special users.
+// group, and the special users (a member of the big group and the users in
+// 50, 500 and 2,000 groups among them).
 func verifyUsers(ds *Dataset, n int, seed uint64) []*User {
 	r := rand.New(rand.NewPCG(seed, 7))
 	var users []*User
@@ -80,7 +81,7 @@ func verifyUsers(ds *Dataset, n int, seed uint64) []*User {
 			none++
 		}
 	}
-	return append(users, ds.Many, ds.Big, ds.Users[bigMembersEnd-1])
+	return append(users, ds.Many, ds.Big, ds.Users[bigMembersEnd-1], ds.Many500, ds.Many2000)
 }
 
 // verifyJobs are the requests checked for a user: for lists, each of a few
@@ -107,11 +108,19 @@ func verifyJobs(ds *Dataset, r *rand.Rand, q *Query, u *User, delRow int64) (job
 			}
 		}
 		if q.Kind == kindChatsList {
-			for {
-				g := 1 + r.Int64N(NumGroups)
-				if !slices.Contains(u.Groups, g) {
-					add(&job{group: g}, -1)
-					break
+			// A group they are not in: the user in 2,000 groups is in every
+			// ordinary group, not in the big one.
+			if len(u.Groups) >= NumGroups {
+				if !slices.Contains(u.Groups, ds.BigGroup) {
+					add(&job{group: ds.BigGroup}, -1)
+				}
+			} else {
+				for {
+					g := 1 + r.Int64N(NumGroups)
+					if !slices.Contains(u.Groups, g) {
+						add(&job{group: g}, -1)
+						break
+					}
 				}
 			}
 		}
