@@ -85,7 +85,8 @@ func planOptions() []planOption {
 
 // Investigate runs the list pages (Q1 todos, Q1 chats) for random users
 // and the special users each is run for in the main tables (Query.Classes)
-// under each plan option: one client, interleaved with the fastest floor, as the main runs.
+// under each plan option: one client, interleaved with the fastest floor,
+// as the main runs.
 // Settings are given to both sides as connection settings, which is what
 // PostgREST >= 11.1 does per request for the settings of web_user (alter
 // role web_user set ...), in the statement that sets the claims.
