@@ -8,18 +8,18 @@ import (
 	"path/filepath"
 
 	"github.com/iamc/iamc/compiler"
-	"github.com/iamc/iamc/internal/pgtest"
+	"github.com/iamc/iamc/internal/pgserver"
 )
 
 // DatabaseName is the database an ephemeral server holds the benchmark in.
 const DatabaseName = "bench"
 
-// Ephemeral is a throwaway PostgreSQL server (pgtest) with the example
+// Ephemeral is a throwaway PostgreSQL server (pgserver) with the example
 // set up exactly as a deployment would be: policies/roles.sql and
 // policies/schema.sql loaded with psql, then `iamc build policies/` applied
 // with psql.
 type Ephemeral struct {
-	Server *pgtest.Server
+	Server *pgserver.Server
 	URL    string // superuser URL of DatabaseName
 }
 
@@ -30,7 +30,7 @@ func StartEphemeral(ctx context.Context, policyDir string, log io.Writer) (*Ephe
 	if err != nil {
 		return nil, fmt.Errorf("compiling %s: %w", policyDir, err)
 	}
-	s, err := pgtest.Start(ctx)
+	s, err := pgserver.Start(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -163,7 +163,7 @@ func TestCheckCatalog(t *testing.T) {
 	s := catalogServer(t)
 	example, _ := parseDir(t, exampleDir)
 	viewHint := "protect the underlying table; views should be security_invoker"
-	if s.MustVersionNum(t) < 150000 {
+	if pgtest.MustVersionNum(t, s) < 150000 {
 		viewHint = "protect the underlying table; views read it as their owner (security_invoker views need PostgreSQL 15)"
 	}
 

@@ -24,7 +24,7 @@ import (
 // those options do not exist: the GRANT is a syntax error.
 func TestAuthenticatorMembershipOptions(t *testing.T) {
 	s := pgtest.New(t)
-	version := s.MustVersionNum(t)
+	version := pgtest.MustVersionNum(t, s)
 
 	tests := []struct {
 		name  string
@@ -137,7 +137,7 @@ func TestAuthenticatorMembershipOptions(t *testing.T) {
 func TestOwnerMembershipWithoutSet(t *testing.T) {
 	s := pgtest.New(t)
 	ctx := context.Background()
-	version := s.MustVersionNum(t)
+	version := pgtest.MustVersionNum(t, s)
 	if err := s.Exec(ctx, "postgres", `create role o_owner nologin; create role o_user nologin; create role o_anon nologin;
 create role o_login login noinherit; grant o_user, o_anon to o_login;
 create table public.t (id int primary key); alter table public.t owner to o_owner;

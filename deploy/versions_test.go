@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/iamc/iamc/internal/pgrest"
+	"github.com/iamc/iamc/internal/pgtest"
 )
 
 // TestMaintainPrivilege: PostgreSQL 17 added the MAINTAIN privilege on
@@ -20,7 +21,7 @@ func TestMaintainPrivilege(t *testing.T) {
 	e := newEnv(t, allFiles)
 	e.apply(Options{})
 	ctx := t.Context()
-	version := e.s.MustVersionNum(t)
+	version := pgtest.MustVersionNum(t, e.s)
 
 	_, err := e.conn.Exec(ctx, "grant maintain on app.todos to web_user")
 	if version < 170000 {

@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/iamc/iamc/internal/pgrest"
+	"github.com/iamc/iamc/internal/pgtest"
 	"github.com/iamc/iamc/lint"
 )
 
@@ -19,7 +20,7 @@ import (
 // security_invoker, which PostgreSQL 15 added: there the table's policies
 // apply to the caller. PostgreSQL 14 refuses the option.
 func TestViewsAcrossVersions(t *testing.T) {
-	version := server(t).MustVersionNum(t)
+	version := pgtest.MustVersionNum(t, server(t))
 	db := newDB(t, appSchema+`
 set role api_owner;
 create table app.notes (id int primary key, public bool not null);

@@ -13,7 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/iamc/iamc/compiler"
-	"github.com/iamc/iamc/internal/pgtest"
+	"github.com/iamc/iamc/internal/pgserver"
 	"github.com/iamc/iamc/lang"
 )
 
@@ -27,7 +27,7 @@ const (
 // demo is the running set-up: the server, the compiled policies and what the
 // catalog says was applied.
 type demo struct {
-	server  *pgtest.Server
+	server  *pgserver.Server
 	out     *compiler.Output
 	version string // server_version
 	applied struct {
@@ -75,7 +75,7 @@ func setUp(ctx context.Context, root string) (*demo, error) {
 	}
 
 	fmt.Println("Starting a throwaway PostgreSQL ...")
-	s, err := pgtest.Start(ctx)
+	s, err := pgserver.Start(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -81,7 +81,7 @@ A database holding other data in app.todos, app.chats or iam.groups is refused.
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.DB, "db", "", "superuser URL of a database with policies/ applied")
-	f.BoolVar(&ephemeral, "ephemeral", false, "start a throwaway PostgreSQL (pgtest) and set it up from --policies")
+	f.BoolVar(&ephemeral, "ephemeral", false, "start a throwaway PostgreSQL (pgserver) and set it up from --policies")
 	f.StringVar(&policyDir, "policies", defaultDir, "with --ephemeral: the directory holding roles.sql, schema.sql and the .iam files")
 	f.StringVar(&o.APIUser, "api-user", "authenticator", "the login role requests connect as (PostgREST's db-uri user)")
 	f.StringVar(&o.APIPassword, "api-password", "", "its password (default: $IAMC_BENCH_API_PASSWORD, else mypass as in policies/roles.sql)")

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -405,5 +406,23 @@ func TestHelp(t *testing.T) {
 	}
 	if !strings.Contains(stdout, "SPEC.md") {
 		t.Error("--help does not point at SPEC.md")
+	}
+}
+
+// TestBinaryLinksNoTestCode: the shipped binaries start throwaway servers
+// through internal/pgserver; internal/pgtest (and with it the testing
+// package) is for tests only.
+func TestBinaryLinksNoTestCode(t *testing.T) {
+	goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
+	for _, pkg := range []string{"github.com/iamc/iamc/cmd/iamc", "github.com/iamc/iamc/cmd/iamc-demo"} {
+		out, err := exec.Command(goBin, "list", "-deps", pkg).CombinedOutput()
+		if err != nil {
+			t.Fatalf("go list -deps %s: %v\n%s", pkg, err, out)
+		}
+		for _, dep := range strings.Fields(string(out)) {
+			if dep == "testing" || dep == "github.com/iamc/iamc/internal/pgtest" {
+				t.Errorf("%s links %s", pkg, dep)
+			}
+		}
 	}
 }

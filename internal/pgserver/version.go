@@ -1,9 +1,8 @@
-package pgtest
+package pgserver
 
 import (
 	"context"
 	"fmt"
-	"testing"
 
 	"github.com/jackc/pgx/v5/pgconn"
 )
@@ -14,29 +13,19 @@ import (
 func (s *Server) VersionNum(ctx context.Context) (int, error) {
 	conn, err := pgconn.Connect(ctx, s.URL("postgres", "postgres"))
 	if err != nil {
-		return 0, fmt.Errorf("pgtest: connect to read the server version: %w", err)
+		return 0, fmt.Errorf("pgserver: connect to read the server version: %w", err)
 	}
 	defer conn.Close(context.Background())
 	res := conn.ExecParams(ctx, "select current_setting('server_version_num')", nil, nil, nil, nil).Read()
 	if res.Err != nil {
-		return 0, fmt.Errorf("pgtest: reading server_version_num: %w", res.Err)
+		return 0, fmt.Errorf("pgserver: reading server_version_num: %w", res.Err)
 	}
 	if len(res.Rows) != 1 || len(res.Rows[0]) != 1 {
-		return 0, fmt.Errorf("pgtest: reading server_version_num: got %d rows", len(res.Rows))
+		return 0, fmt.Errorf("pgserver: reading server_version_num: got %d rows", len(res.Rows))
 	}
 	var n int
 	if _, err := fmt.Sscanf(string(res.Rows[0][0]), "%d", &n); err != nil {
-		return 0, fmt.Errorf("pgtest: server_version_num %q: %w", res.Rows[0][0], err)
+		return 0, fmt.Errorf("pgserver: server_version_num %q: %w", res.Rows[0][0], err)
 	}
 	return n, nil
-}
-
-// MustVersionNum is VersionNum for tests: a failure is fatal.
-func (s *Server) MustVersionNum(t testing.TB) int {
-	t.Helper()
-	n, err := s.VersionNum(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return n
 }

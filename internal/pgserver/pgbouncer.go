@@ -1,4 +1,4 @@
-package pgtest
+package pgserver
 
 // pgbouncer in front of a Server, in transaction pooling mode, the way
 // PostgREST deployments commonly run it.
@@ -16,7 +16,6 @@ import (
 	"strings"
 	"sync"
 	"syscall"
-	"testing"
 	"time"
 )
 
@@ -35,7 +34,7 @@ const pgbouncerCache = ".cache/pgbouncer/usr/sbin/pgbouncer"
 func PgBouncerBinary() (string, error) {
 	if p := os.Getenv("PGBOUNCER"); p != "" {
 		if !isExecutable(p) {
-			return "", fmt.Errorf("pgtest: PGBOUNCER=%q is not an executable file; %s", p, PgBouncerHint)
+			return "", fmt.Errorf("pgserver: PGBOUNCER=%q is not an executable file; %s", p, PgBouncerHint)
 		}
 		return p, nil
 	}
@@ -50,7 +49,7 @@ func PgBouncerBinary() (string, error) {
 			return p, nil
 		}
 	}
-	return "", errors.New("pgtest: " + PgBouncerHint)
+	return "", errors.New("pgserver: " + PgBouncerHint)
 }
 
 // PgBouncerOptions configures a PgBouncer.
@@ -95,13 +94,13 @@ func StartPgBouncer(ctx context.Context, s *Server, opts PgBouncerOptions) (*PgB
 	}
 	dir, err := os.MkdirTemp("", "iamc-pgbouncer-")
 	if err != nil {
-		return nil, fmt.Errorf("pgtest: creating pgbouncer dir: %w", err)
+		return nil, fmt.Errorf("pgserver: creating pgbouncer dir: %w", err)
 	}
 	b := &PgBouncer{dir: dir, logPath: filepath.Join(dir, "pgbouncer.log")}
 	if s.cred != nil {
 		if err := os.Chown(dir, int(s.cred.Uid), int(s.cred.Gid)); err != nil {
 			b.removeDir()
-			return nil, fmt.Errorf("pgtest: chown %s: %w", dir, err)
+			return nil, fmt.Errorf("pgserver: chown %s: %w", dir, err)
 		}
 	}
 	var userlist strings.Builder
@@ -110,7 +109,7 @@ func StartPgBouncer(ctx context.Context, s *Server, opts PgBouncerOptions) (*PgB
 	}
 	if err := os.WriteFile(filepath.Join(dir, "userlist.txt"), []byte(userlist.String()), 0o644); err != nil {
 		b.removeDir()
-		return nil, fmt.Errorf("pgtest: writing pgbouncer userlist: %w", err)
+		return nil, fmt.Errorf("pgserver: writing pgbouncer userlist: %w", err)
 	}
 
 	var startErr error
@@ -164,7 +163,7 @@ log_disconnections = 1
 func (b *PgBouncer) start(ctx context.Context, bin string, s *Server, opts PgBouncerOptions, port int) error {
 	ini := filepath.Join(b.dir, "pgbouncer.ini")
 	if err := os.WriteFile(ini, []byte(b.config(s, opts, port)), 0o644); err != nil {
-		return fmt.Errorf("pgtest: writing %s: %w", ini, err)
+		return fmt.Errorf("pgserver: writing %s: %w", ini, err)
 	}
 	cmd := exec.Command(bin, ini) // foreground; Stop signals it
 	cmd.Env = pgbouncerEnv(bin)
@@ -175,7 +174,7 @@ func (b *PgBouncer) start(ctx context.Context, bin string, s *Server, opts PgBou
 	var out strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("pgtest: starting %s: %w", bin, err)
+		return fmt.Errorf("pgserver: starting %s: %w", bin, err)
 	}
 	done := make(chan struct{})
 	var waitErr error
@@ -186,7 +185,7 @@ func (b *PgBouncer) start(ctx context.Context, bin string, s *Server, opts PgBou
 	for {
 		select {
 		case <-done:
-			return fmt.Errorf("pgtest: pgbouncer exited at start (port %d): %v\n%s\nlog:\n%s", port, waitErr, out.String(), b.Log())
+			return fmt.Errorf("pgserver: pgbouncer exited at start (port %d): %v\n%s\nlog:\n%s", port, waitErr, out.String(), b.Log())
 		default:
 		}
 		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
@@ -197,7 +196,7 @@ func (b *PgBouncer) start(ctx context.Context, bin string, s *Server, opts PgBou
 		if time.Now().After(deadline) || ctx.Err() != nil {
 			_ = cmd.Process.Kill()
 			<-done
-			return fmt.Errorf("pgtest: pgbouncer did not listen on %s: %v\nlog:\n%s", addr, ctx.Err(), b.Log())
+			return fmt.Errorf("pgserver: pgbouncer did not listen on %s: %v\nlog:\n%s", addr, ctx.Err(), b.Log())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -269,7 +268,7 @@ func (b *PgBouncer) Stop() error {
 		case <-time.After(10 * time.Second):
 			_ = b.cmd.Process.Kill()
 			<-b.done
-			err = errors.New("pgtest: pgbouncer did not stop on SIGINT within 10s; killed")
+			err = errors.New("pgserver: pgbouncer did not stop on SIGINT within 10s; killed")
 		}
 	}
 	b.removeDir()
@@ -277,28 +276,3 @@ func (b *PgBouncer) Stop() error {
 }
 
 func (b *PgBouncer) removeDir() { _ = os.RemoveAll(b.dir) }
-
-// NewPgBouncer starts pgbouncer in front of s for a test and stops it in
-// t.Cleanup, logging its log if the test failed. The test is skipped, with
-// the reason, only when no pgbouncer binary is found.
-func NewPgBouncer(t testing.TB, s *Server, opts PgBouncerOptions) *PgBouncer {
-	t.Helper()
-	if _, err := PgBouncerBinary(); err != nil {
-		t.Skipf("%v", err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	b, err := StartPgBouncer(ctx, s, opts)
-	if err != nil {
-		t.Fatalf("%v", err)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("pgbouncer log:\n%s", b.Log())
-		}
-		if err := b.Stop(); err != nil {
-			t.Errorf("%v", err)
-		}
-	})
-	return b
-}

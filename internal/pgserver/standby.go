@@ -1,4 +1,4 @@
-package pgtest
+package pgserver
 
 // Hot standbys: a streaming replica of a running Server, made as operators
 // make one (pg_basebackup -R -X stream), read-only, replaying the
@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -35,7 +34,7 @@ func (s *Server) StartStandby(ctx context.Context) (*Server, error) {
 	if out, err := r.runEnv(ctx, basebackup, programEnv(filepath.Dir(basebackup)), "-h", "127.0.0.1", "-p", strconv.Itoa(s.Port), "-U", "postgres",
 		"-D", r.DataDir, "-R", "-X", "stream", "-c", "fast", "--no-sync"); err != nil {
 		r.removeDirs()
-		return nil, fmt.Errorf("pgtest: pg_basebackup of the server on port %d: %w\n%s", s.Port, err, out)
+		return nil, fmt.Errorf("pgserver: pg_basebackup of the server on port %d: %w\n%s", s.Port, err, out)
 	}
 	// The copy carries the primary's settings: give the standby its own
 	// socket dir (the last setting wins) and make it a hot standby.
@@ -47,7 +46,7 @@ hot_standby_feedback = on
 `, strings.ReplaceAll(r.SocketDir, "'", "''"))
 	if err := appendFile(filepath.Join(r.DataDir, "postgresql.conf"), conf); err != nil {
 		r.removeDirs()
-		return nil, fmt.Errorf("pgtest: writing the standby's postgresql.conf: %w", err)
+		return nil, fmt.Errorf("pgserver: writing the standby's postgresql.conf: %w", err)
 	}
 	var startErr error
 	for attempt := 0; attempt < 3; attempt++ {
@@ -63,7 +62,7 @@ hot_standby_feedback = on
 			r.Port = port
 			return r, nil
 		}
-		startErr = fmt.Errorf("pgtest: starting the standby (port %d, attempt %d): %w\n%s\nstandby log:\n%s",
+		startErr = fmt.Errorf("pgserver: starting the standby (port %d, attempt %d): %w\n%s\nstandby log:\n%s",
 			port, attempt+1, err, out, r.LogTail())
 		_, _ = r.run(context.Background(), "pg_ctl", "stop", "-D", r.DataDir, "-m", "immediate", "-w")
 		if ctx.Err() != nil {
@@ -78,7 +77,7 @@ hot_standby_feedback = on
 // @embedded-postgres packages `make test-matrix` uses for majors the system
 // lacks ship only initdb, pg_ctl and postgres, and a pg_basebackup copies
 // servers of its own major or older ones, never newer ones.
-var ErrNoBaseBackup = errors.New("pgtest: no pg_basebackup of this server's major version or newer")
+var ErrNoBaseBackup = errors.New("pgserver: no pg_basebackup of this server's major version or newer")
 
 // baseBackupBinary finds a pg_basebackup able to copy s: the one beside its
 // server binaries, else the system's (/usr/lib/postgresql/N/bin) of the same
@@ -107,7 +106,7 @@ func (s *Server) baseBackupBinary(ctx context.Context) (string, error) {
 func (s *Server) CatchUp(ctx context.Context, primary *Server) error {
 	p, err := pgx.Connect(ctx, primary.URL("postgres", "postgres"))
 	if err != nil {
-		return fmt.Errorf("pgtest: connect to the primary: %w", err)
+		return fmt.Errorf("pgserver: connect to the primary: %w", err)
 	}
 	defer p.Close(context.Background())
 	var target string
@@ -115,11 +114,11 @@ func (s *Server) CatchUp(ctx context.Context, primary *Server) error {
 	// synchronous_commit = off, so the latest commits may still be in WAL
 	// buffers (the WAL writer sends them on within wal_writer_delay).
 	if err := p.QueryRow(ctx, "select pg_current_wal_insert_lsn()::text").Scan(&target); err != nil {
-		return fmt.Errorf("pgtest: reading the primary's WAL position: %w", err)
+		return fmt.Errorf("pgserver: reading the primary's WAL position: %w", err)
 	}
 	sb, err := pgx.Connect(ctx, s.URL("postgres", "postgres"))
 	if err != nil {
-		return fmt.Errorf("pgtest: connect to the standby: %w", err)
+		return fmt.Errorf("pgserver: connect to the standby: %w", err)
 	}
 	defer sb.Close(context.Background())
 	for {
@@ -128,39 +127,15 @@ func (s *Server) CatchUp(ctx context.Context, primary *Server) error {
 		err := sb.QueryRow(ctx, "select coalesce(pg_last_wal_replay_lsn()::text, ''), coalesce(pg_last_wal_replay_lsn() >= $1::pg_lsn, false)",
 			target).Scan(&replayed, &done)
 		if err != nil {
-			return fmt.Errorf("pgtest: reading the standby's replay position: %w", err)
+			return fmt.Errorf("pgserver: reading the standby's replay position: %w", err)
 		}
 		if done {
 			return nil
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("pgtest: the standby replayed up to %s, not %s: %w\nstandby log:\n%s", replayed, target, ctx.Err(), s.LogTail())
+			return fmt.Errorf("pgserver: the standby replayed up to %s, not %s: %w\nstandby log:\n%s", replayed, target, ctx.Err(), s.LogTail())
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
-}
-
-// NewStandby makes and starts a hot standby of primary for a test and
-// stops it in t.Cleanup (logging its log tail if the test failed).
-func NewStandby(t testing.TB, primary *Server) *Server {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	r, err := primary.StartStandby(ctx)
-	if errors.Is(err, ErrNoBaseBackup) {
-		t.Skipf("%v: a hot standby of this server cannot be made here (install this major's client programs, e.g. Debian's postgresql-client-N)", err)
-	}
-	if err != nil {
-		t.Fatalf("%v", err)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("pgtest: standby log (tail):\n%s", r.LogTail())
-		}
-		if err := r.Stop(); err != nil {
-			t.Errorf("%v", err)
-		}
-	})
-	return r
 }
