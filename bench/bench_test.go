@@ -15,7 +15,6 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/iamc/iamc/compiler"
-	"github.com/iamc/iamc/lang"
 )
 
 const testRows = 20000
@@ -233,19 +232,7 @@ func BenchmarkBuild1000Resources(b *testing.B) {
 		b.Fatal(err)
 	}
 	for b.Loop() {
-		files, err := lang.ParseDir(dir)
-		if err != nil {
-			b.Fatal(err)
-		}
-		model, err := lang.Check(files)
-		if err != nil {
-			b.Fatal(err)
-		}
-		sources := make([]string, len(files))
-		for i, f := range files {
-			sources[i] = f.Name
-		}
-		out, err := compiler.Build(model, sources)
+		out, err := compiler.Compile(dir)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -68,7 +68,7 @@ func (e *Ephemeral) Stop() error { return e.Server.Stop() }
 
 // BuildScript is `iamc build dir`, in process.
 func BuildScript(dir string) (string, error) {
-	out, err := compiler.BuildDir(dir)
+	out, err := compiler.Compile(dir)
 	if err != nil {
 		return "", err
 	}

@@ -621,13 +621,22 @@ func resourceHeader(r *lang.ResourceModel) []string {
 	return h
 }
 
-// BuildDir is `iamc build DIR`: parse and check every .iam file in dir (or
-// the one file dir names), then Build, with the file names as sources.
-func BuildDir(dir string) (*Output, error) {
+// Compile is `iamc build DIR` in process, the one way from policy files to
+// SQL (the CLI, the demo, the benchmark and the tests all use it): every
+// .iam file of dir (or the one file dir names) parsed, checked and built.
+// Problems in the files come back as a lang.ErrorList (file:line:col each);
+// a directory that cannot be read, as another error.
+func Compile(dir string) (*Output, error) {
 	files, err := lang.ParseDir(dir)
 	if err != nil {
 		return nil, err
 	}
+	return CompileFiles(files)
+}
+
+// CompileFiles checks and builds files already parsed; their names are the
+// sources the script's header names.
+func CompileFiles(files []*lang.File) (*Output, error) {
 	model, err := lang.Check(files)
 	if err != nil {
 		return nil, err

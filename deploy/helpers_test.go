@@ -16,7 +16,6 @@ import (
 	"github.com/iamc/iamc/compiler"
 	"github.com/iamc/iamc/internal/goldenfile"
 	"github.com/iamc/iamc/internal/pgtest"
-	"github.com/iamc/iamc/lang"
 )
 
 // One PostgreSQL cluster per test binary; every test gets its own database.
@@ -186,19 +185,7 @@ func (e *env) files(files map[string]string) {
 
 func (e *env) input() Input {
 	e.t.Helper()
-	files, err := lang.ParseDir(e.dir)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	model, err := lang.Check(files)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	var sources []string
-	for _, f := range files {
-		sources = append(sources, f.Name)
-	}
-	out, err := compiler.Build(model, sources)
+	out, err := compiler.Compile(e.dir)
 	if err != nil {
 		e.t.Fatal(err)
 	}

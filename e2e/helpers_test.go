@@ -28,7 +28,6 @@ import (
 	"github.com/iamc/iamc/compiler"
 	_ "github.com/iamc/iamc/internal/goldenfile" // so `go test ./... -update` works
 	"github.com/iamc/iamc/internal/pgtest"
-	"github.com/iamc/iamc/lang"
 )
 
 // skipMessage is what the suite says when it cannot run.
@@ -62,21 +61,9 @@ const policiesDir = "../policies"
 // `iamc build policies/` does, and writes the script to a file for psql.
 func buildPolicies(t *testing.T) string {
 	t.Helper()
-	files, err := lang.ParseDir(policiesDir)
+	out, err := compiler.Compile(policiesDir)
 	if err != nil {
-		t.Fatalf("parsing %s: %v", policiesDir, err)
-	}
-	model, err := lang.Check(files)
-	if err != nil {
-		t.Fatalf("checking %s: %v", policiesDir, err)
-	}
-	sources := make([]string, len(files))
-	for i, f := range files {
-		sources[i] = f.Name
-	}
-	out, err := compiler.Build(model, sources)
-	if err != nil {
-		t.Fatalf("building %s: %v", policiesDir, err)
+		t.Fatalf("compiling %s: %v", policiesDir, err)
 	}
 	path := filepath.Join(t.TempDir(), "policies.sql")
 	if err := os.WriteFile(path, []byte(out.Script()), 0o644); err != nil {

@@ -9,7 +9,6 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/iamc/iamc/compiler"
-	"github.com/iamc/iamc/lang"
 	"github.com/iamc/iamc/lint"
 )
 
@@ -122,19 +121,7 @@ func (b txBeginner) BeginTx(ctx context.Context, _ pgx.TxOptions) (pgx.Tx, error
 // build compiles a policy directory in-process, as `iamc build DIR`.
 func build(t *testing.T, dir string) string {
 	t.Helper()
-	files, err := lang.ParseDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	model, err := lang.Check(files)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sources := make([]string, len(files))
-	for i, f := range files {
-		sources[i] = f.Name
-	}
-	out, err := compiler.Build(model, sources)
+	out, err := compiler.Compile(dir)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -26,7 +26,6 @@ import (
 	_ "github.com/iamc/iamc/internal/goldenfile" // so `go test ./... -update` works
 	"github.com/iamc/iamc/internal/pgrest"
 	"github.com/iamc/iamc/internal/pgtest"
-	"github.com/iamc/iamc/lang"
 )
 
 // ---------------------------------------------------------------------------
@@ -102,19 +101,7 @@ func abs(name string) string {
 
 // buildScript compiles the .iam files of dir in-process, as `iamc build dir`.
 func buildScript(dir string) (string, error) {
-	files, err := lang.ParseDir(dir)
-	if err != nil {
-		return "", err
-	}
-	model, err := lang.Check(files)
-	if err != nil {
-		return "", err
-	}
-	sources := make([]string, len(files))
-	for i, f := range files {
-		sources[i] = f.Name
-	}
-	out, err := compiler.Build(model, sources)
+	out, err := compiler.Compile(dir)
 	if err != nil {
 		return "", err
 	}

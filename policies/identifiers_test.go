@@ -23,10 +23,9 @@ const identifiersCase = "../golden/identifiers/policies"
 // checks, for every resource, that the owner may do what its rules say and
 // bob may not, and that every refused write leaves the database unchanged.
 func TestIdentifiersOnPostgres(t *testing.T) {
-	files, err := lang.ParseDir(identifiersCase)
+	out, err := compiler.Compile(identifiersCase)
 	noError(t, err)
-	model, err := lang.Check(files)
-	noError(t, err)
+	model := out.Model
 	if len(model.Resources) < 8 {
 		t.Fatalf("golden/identifiers has %d resources, want at least 8", len(model.Resources))
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/iamc/iamc/compiler"
 	"github.com/iamc/iamc/internal/pgrest"
 	"github.com/iamc/iamc/lang"
 	"github.com/iamc/iamc/stdlib"
@@ -133,11 +134,9 @@ func (r realmExport) mapper(t *testing.T, kind string) map[string]string {
 
 func exampleModel(t *testing.T) *lang.Model {
 	t.Helper()
-	files, err := lang.ParseDir(".")
+	out, err := compiler.Compile(".")
 	noError(t, err)
-	model, err := lang.Check(files)
-	noError(t, err)
-	return model
+	return out.Model
 }
 
 // tokenFixtures are the access-token payloads of testdata/keycloak, by file

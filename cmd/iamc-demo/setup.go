@@ -117,15 +117,11 @@ func compile(dir string) (*compiler.Output, error) {
 	if err != nil {
 		return nil, err
 	}
-	model, err := lang.Check(files)
-	if err != nil {
-		return nil, err
+	// The script's header names the files as a reader finds them.
+	for _, f := range files {
+		f.Name = filepath.Join(policyDir, filepath.Base(f.Name))
 	}
-	sources := make([]string, len(files))
-	for i, f := range files {
-		sources[i] = filepath.Join(policyDir, filepath.Base(f.Name))
-	}
-	return compiler.Build(model, sources)
+	return compiler.CompileFiles(files)
 }
 
 // readCatalog counts what the script left in the database.

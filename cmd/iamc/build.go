@@ -21,7 +21,7 @@ func runtimeVersion() int { return stdlib.Version }
 
 // compile parses, checks and builds a policy directory.
 func compile(dir string) (*lang.Model, *compiler.Output, error) {
-	out, err := compiler.BuildDir(dir)
+	out, err := compiler.Compile(dir)
 	if err != nil {
 		return nil, nil, err
 	}

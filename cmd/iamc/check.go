@@ -137,18 +137,11 @@ func checkFiles(dir string) (*lang.Model, error) {
 		}
 		return nil, usageError(err)
 	}
-	model, err := lang.Check(files)
+	out, err := compiler.CompileFiles(files)
 	if err != nil {
 		return nil, err
 	}
-	sources := make([]string, len(files))
-	for i, f := range files {
-		sources[i] = f.Name
-	}
-	if _, err := compiler.Build(model, sources); err != nil {
-		return nil, err
-	}
-	return model, nil
+	return out.Model, nil
 }
 
 // checkDatabase runs the catalog check in a read-only transaction.
