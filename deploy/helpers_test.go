@@ -3,13 +3,10 @@ package deploy
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -18,26 +15,13 @@ import (
 	"github.com/iamc/iamc/internal/pgtest"
 )
 
-// One PostgreSQL cluster per test binary; every test gets its own database.
-var cluster struct {
-	once   sync.Once
-	server *pgtest.Server
-	err    error
-}
+// One PostgreSQL cluster per test binary, with rolesSQL; every test gets
+// its own database.
+var cluster = pgtest.Shared{Setup: func(ctx context.Context, s *pgtest.Server) error {
+	return s.Exec(ctx, "postgres", rolesSQL)
+}}
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if s := cluster.server; s != nil {
-		if code != 0 {
-			fmt.Fprintf(os.Stderr, "PostgreSQL server log (tail):\n%s\n", s.LogTail())
-		}
-		if err := s.Stop(); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(cluster.Stop(m.Run())) }
 
 // The roles of the example deployment, and one more that iamc does not know.
 const rolesSQL = `
@@ -114,22 +98,7 @@ groups {
 
 func server(t testing.TB) *pgtest.Server {
 	t.Helper()
-	cluster.once.Do(func() {
-		if _, err := pgtest.BinDir(); err != nil {
-			cluster.err = err
-			return
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer cancel()
-		if cluster.server, cluster.err = pgtest.Start(ctx); cluster.err != nil {
-			return
-		}
-		cluster.err = cluster.server.Exec(ctx, "postgres", rolesSQL)
-	})
-	if cluster.err != nil {
-		t.Fatalf("starting PostgreSQL: %v", cluster.err)
-	}
-	return cluster.server
+	return cluster.Server(t)
 }
 
 // env is one test's database and policy directory.

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -20,46 +19,22 @@ import (
 
 // One PostgreSQL cluster for the package, with the roles of the example
 // deployment (policies/roles.sql); every case gets its own database.
-var cluster struct {
-	once   sync.Once
-	server *pgtest.Server
-	err    error
-	dbs    sync.Mutex
-	next   int
+var cluster = pgtest.Shared{Setup: func(ctx context.Context, s *pgtest.Server) error {
+	_, err := s.Psql(ctx, "postgres", "-f", repoFile("policies/roles.sql"))
+	return err
+}}
+
+// databases numbers the cases' databases.
+var databases struct {
+	sync.Mutex
+	next int
 }
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if s := cluster.server; s != nil {
-		if code != 0 {
-			fmt.Fprintf(os.Stderr, "PostgreSQL server log (tail):\n%s\n", s.LogTail())
-		}
-		if err := s.Stop(); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(cluster.Stop(m.Run())) }
 
 func server(t testing.TB) *pgtest.Server {
 	t.Helper()
-	cluster.once.Do(func() {
-		if _, err := pgtest.BinDir(); err != nil {
-			cluster.err = err
-			return
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer cancel()
-		if cluster.server, cluster.err = pgtest.Start(ctx); cluster.err != nil {
-			return
-		}
-		_, cluster.err = cluster.server.Psql(ctx, "postgres", "-f", repoFile("policies/roles.sql"))
-	})
-	if cluster.err != nil {
-		t.Fatalf("starting PostgreSQL with policies/roles.sql: %v", cluster.err)
-	}
-	return cluster.server
+	return cluster.Server(t)
 }
 
 func repoFile(name string) string {
@@ -74,10 +49,10 @@ func repoFile(name string) string {
 func newDB(t *testing.T, setup string) string {
 	t.Helper()
 	s := server(t)
-	cluster.dbs.Lock()
-	cluster.next++
-	name := fmt.Sprintf("lint_%d", cluster.next)
-	cluster.dbs.Unlock()
+	databases.Lock()
+	databases.next++
+	name := fmt.Sprintf("lint_%d", databases.next)
+	databases.Unlock()
 	if err := s.CreateDatabase(t.Context(), name); err != nil {
 		t.Fatal(err)
 	}

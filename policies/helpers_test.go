@@ -32,59 +32,40 @@ import (
 // The cluster: started on first use, stopped by TestMain.
 // ---------------------------------------------------------------------------
 
-var cluster struct {
-	once   sync.Once
-	server *pgtest.Server
-	tmp    string // scripts written for psql
-	err    error
-	conns  []*pgx.Conn
-}
+// cluster is the shared cluster, with policies/roles.sql loaded exactly as
+// written. Roles belong to the cluster, so every database shares them.
+var cluster = pgtest.Shared{Setup: func(ctx context.Context, s *pgtest.Server) error {
+	_, err := s.Psql(ctx, "postgres", "-f", abs("roles.sql"))
+	return err
+}}
 
-// TestMain stops the shared cluster after the last test (printing the tail
-// of its log when something failed).
+// The connections tests keep open, and the scripts written for psql: both
+// go when the last test is done.
+var (
+	conns      []*pgx.Conn
+	scripts    string
+	scriptsErr error
+	scriptsDir sync.Once
+)
+
+// TestMain closes the connections, stops the shared cluster after the last
+// test (printing the tail of its log when something failed) and removes the
+// scripts.
 func TestMain(m *testing.M) {
 	code := m.Run()
-	for _, c := range cluster.conns {
+	for _, c := range conns {
 		_ = c.Close(context.Background())
 	}
-	if s := cluster.server; s != nil {
-		if code != 0 {
-			fmt.Fprintf(os.Stderr, "PostgreSQL server log (tail):\n%s\n", s.LogTail())
-		}
-		if err := s.Stop(); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			code = 1
-		}
-	}
-	if cluster.tmp != "" {
-		_ = os.RemoveAll(cluster.tmp)
+	code = cluster.Stop(code)
+	if scripts != "" {
+		_ = os.RemoveAll(scripts)
 	}
 	os.Exit(code)
 }
 
-// server returns the shared cluster, with policies/roles.sql loaded exactly
-// as written. Roles belong to the cluster, so every database shares them.
 func server(t testing.TB) *pgtest.Server {
 	t.Helper()
-	cluster.once.Do(func() {
-		if _, err := pgtest.BinDir(); err != nil {
-			cluster.err = err // missing binaries fail, they do not skip
-			return
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer cancel()
-		if cluster.tmp, cluster.err = os.MkdirTemp("", "iamc-policies-"); cluster.err != nil {
-			return
-		}
-		if cluster.server, cluster.err = pgtest.Start(ctx); cluster.err != nil {
-			return
-		}
-		_, cluster.err = cluster.server.Psql(ctx, "postgres", "-f", abs("roles.sql"))
-	})
-	if cluster.err != nil {
-		t.Fatalf("starting PostgreSQL with policies/roles.sql: %v", cluster.err)
-	}
-	return cluster.server
+	return cluster.Server(t)
 }
 
 func abs(name string) string {
@@ -111,7 +92,11 @@ func buildScript(dir string) (string, error) {
 // applyScript writes script to a file and runs it with psql -f as the
 // superuser, exactly as the header of every build says to apply it.
 func applyScript(ctx context.Context, s *pgtest.Server, db, script string) ([]byte, error) {
-	f, err := os.CreateTemp(cluster.tmp, db+"-*.sql")
+	scriptsDir.Do(func() { scripts, scriptsErr = os.MkdirTemp("", "iamc-policies-") })
+	if scriptsErr != nil {
+		return nil, scriptsErr
+	}
+	f, err := os.CreateTemp(scripts, db+"-*.sql")
 	if err != nil {
 		return nil, err
 	}
@@ -159,7 +144,7 @@ func createDatabase(s *pgtest.Server, name string, setupFiles ...string) (*datab
 	if err != nil {
 		return nil, err
 	}
-	cluster.conns = append(cluster.conns, su)
+	conns = append(conns, su)
 	u, err := url.Parse(s.URL(name, "authenticator"))
 	if err != nil {
 		return nil, err
@@ -169,7 +154,7 @@ func createDatabase(s *pgtest.Server, name string, setupFiles ...string) (*datab
 	if err != nil {
 		return nil, err
 	}
-	cluster.conns = append(cluster.conns, api)
+	conns = append(conns, api)
 	return &database{name: name, server: s, su: su, api: api}, nil
 }
 

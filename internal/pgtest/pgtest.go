@@ -6,6 +6,9 @@ package pgtest
 import (
 	"context"
 	"errors"
+	"fmt"
+	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -109,4 +112,58 @@ func NewPgBouncer(t testing.TB, s *Server, opts PgBouncerOptions) *PgBouncer {
 		}
 	})
 	return b
+}
+
+// Shared is one cluster for a whole test binary: the first test that asks
+// starts it and runs Setup (roles, say); every test makes its own databases
+// in it. The package's TestMain stops it: os.Exit(cluster.Stop(m.Run())).
+type Shared struct {
+	// Setup runs once, right after the server starts; a failure fails every
+	// test that asks for the server.
+	Setup func(ctx context.Context, s *Server) error
+
+	once   sync.Once
+	server *Server
+	err    error
+}
+
+// Server is the shared cluster, started (and set up) on first use. Missing
+// binaries are a fatal error, not a skip: `make test` guarantees them.
+func (c *Shared) Server(t testing.TB) *Server {
+	t.Helper()
+	c.once.Do(func() {
+		if _, err := BinDir(); err != nil {
+			c.err = err
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		if c.server, c.err = Start(ctx); c.err != nil || c.Setup == nil {
+			return
+		}
+		if err := c.Setup(ctx, c.server); err != nil {
+			c.err = fmt.Errorf("setting up the shared cluster: %w", err)
+		}
+	})
+	if c.err != nil {
+		t.Fatalf("pgtest: starting PostgreSQL: %v", c.err)
+	}
+	return c.server
+}
+
+// Stop stops the cluster if a test started it, printing the tail of its log
+// when the tests failed (code is m.Run's), and returns the exit code: 1 when
+// the server would not stop.
+func (c *Shared) Stop(code int) int {
+	if c.server == nil {
+		return code
+	}
+	if code != 0 {
+		fmt.Fprintf(os.Stderr, "PostgreSQL server log (tail):\n%s\n", c.server.LogTail())
+	}
+	if err := c.server.Stop(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return code
 }
