@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/iamc/iamc/catalog"
 	"github.com/iamc/iamc/compiler"
 	"github.com/iamc/iamc/lang"
 	"github.com/iamc/iamc/stdlib"
@@ -116,7 +117,7 @@ runs per row.`,
 			}
 			defer conn.Close(ctx)
 			claims := map[string]any{model.Identity.Claim: sub, "role": model.Roles.Authenticated}
-			reports, err := compiler.ExplainPlans(ctx, conn, model, section.Resource, claims)
+			reports, err := catalog.ExplainPlans(ctx, conn, model, section.Resource, claims)
 			if err != nil {
 				return err
 			}

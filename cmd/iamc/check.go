@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/spf13/cobra"
 
+	"github.com/iamc/iamc/catalog"
 	"github.com/iamc/iamc/compiler"
 	"github.com/iamc/iamc/lang"
 )
@@ -21,7 +22,7 @@ func newCheckCmd() *cobra.Command {
 		format  string
 		offline bool
 		strict  bool
-		opts    = compiler.CatalogOptions{Authenticator: compiler.DefaultAuthenticator}
+		opts    = catalog.CatalogOptions{Authenticator: catalog.DefaultAuthenticator}
 	)
 	cmd := &cobra.Command{
 		Use:   "check [DIR]",
@@ -72,8 +73,8 @@ when the database cannot be reached or read.`,
 
 			model, err := checkFiles(dir)
 			if err != nil {
-				if found, ok := compiler.ErrorFindings(err); ok && format == "json" {
-					if werr := compiler.WriteFindingsJSON(out, found); werr != nil {
+				if found, ok := catalog.ErrorFindings(err); ok && format == "json" {
+					if werr := catalog.WriteFindingsJSON(out, found); werr != nil {
 						return werr
 					}
 					return &exitError{code: 1, err: fmt.Errorf("%d error(s) in the .iam files", len(found))}
@@ -87,7 +88,7 @@ when the database cannot be reached or read.`,
 			}
 			if url == "" {
 				if format == "json" {
-					return compiler.WriteFindingsJSON(out, nil)
+					return catalog.WriteFindingsJSON(out, nil)
 				}
 				fmt.Fprintf(out, "ok: %d resources in %s (offline: syntax and semantics only)\n", len(model.Resources), dir)
 				return nil
@@ -100,7 +101,7 @@ when the database cannot be reached or read.`,
 			if err := printFindings(out, format, findings); err != nil {
 				return err
 			}
-			errs, warnings := compiler.CountFindings(findings)
+			errs, warnings := catalog.CountFindings(findings)
 			summary := fmt.Sprintf("%d error(s), %d warning(s) against the database", errs, warnings)
 			if errs > 0 || strict && warnings > 0 {
 				return &exitError{code: 1, err: errors.New(summary)}
@@ -132,7 +133,7 @@ when the database cannot be reached or read.`,
 func checkFiles(dir string) (*lang.Model, error) {
 	files, err := lang.ParseDir(dir)
 	if err != nil {
-		if _, ok := compiler.ErrorFindings(err); ok {
+		if _, ok := catalog.ErrorFindings(err); ok {
 			return nil, err
 		}
 		return nil, usageError(err)
@@ -145,7 +146,7 @@ func checkFiles(dir string) (*lang.Model, error) {
 }
 
 // checkDatabase runs the catalog check in a read-only transaction.
-func checkDatabase(ctx context.Context, url string, model *lang.Model, opts compiler.CatalogOptions) ([]compiler.Finding, error) {
+func checkDatabase(ctx context.Context, url string, model *lang.Model, opts catalog.CatalogOptions) ([]catalog.Finding, error) {
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	conn, err := pgx.Connect(ctx, url)
@@ -158,9 +159,9 @@ func checkDatabase(ctx context.Context, url string, model *lang.Model, opts comp
 		return nil, fmt.Errorf("starting a read-only transaction: %w", err)
 	}
 	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
-	findings, err := compiler.CheckCatalog(ctx, tx, model, opts)
+	findings, err := catalog.CheckCatalog(ctx, tx, model, opts)
 	if err != nil {
-		var schemaErr *compiler.SchemaError
+		var schemaErr *catalog.SchemaError
 		if errors.As(err, &schemaErr) {
 			return nil, err
 		}
@@ -169,9 +170,9 @@ func checkDatabase(ctx context.Context, url string, model *lang.Model, opts comp
 	return findings, nil
 }
 
-func printFindings(w io.Writer, format string, findings []compiler.Finding) error {
+func printFindings(w io.Writer, format string, findings []catalog.Finding) error {
 	if format == "json" {
-		return compiler.WriteFindingsJSON(w, findings)
+		return catalog.WriteFindingsJSON(w, findings)
 	}
 	for _, f := range findings {
 		if _, err := fmt.Fprintln(w, f.String()); err != nil {

@@ -409,19 +409,29 @@ func TestHelp(t *testing.T) {
 	}
 }
 
-// TestBinaryLinksNoTestCode: the shipped binaries start throwaway servers
-// through internal/pgserver; internal/pgtest (and with it the testing
-// package) is for tests only.
-func TestBinaryLinksNoTestCode(t *testing.T) {
+// TestDependencies: the shipped binaries start throwaway servers through
+// internal/pgserver (internal/pgtest, and with it the testing package, is
+// for tests only), and the compiler is pure: what reads a live database is
+// in catalog.
+func TestDependencies(t *testing.T) {
 	goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
-	for _, pkg := range []string{"github.com/iamc/iamc/cmd/iamc", "github.com/iamc/iamc/cmd/iamc-demo"} {
-		out, err := exec.Command(goBin, "list", "-deps", pkg).CombinedOutput()
+	for _, c := range []struct {
+		pkg       string
+		forbidden []string
+	}{
+		{"github.com/iamc/iamc/cmd/iamc", []string{"testing", "github.com/iamc/iamc/internal/pgtest"}},
+		{"github.com/iamc/iamc/cmd/iamc-demo", []string{"testing", "github.com/iamc/iamc/internal/pgtest"}},
+		{"github.com/iamc/iamc/compiler", []string{"github.com/jackc/pgx/v5", "github.com/iamc/iamc/internal/pgrest"}},
+	} {
+		out, err := exec.Command(goBin, "list", "-deps", c.pkg).CombinedOutput()
 		if err != nil {
-			t.Fatalf("go list -deps %s: %v\n%s", pkg, err, out)
+			t.Fatalf("go list -deps %s: %v\n%s", c.pkg, err, out)
 		}
 		for _, dep := range strings.Fields(string(out)) {
-			if dep == "testing" || dep == "github.com/iamc/iamc/internal/pgtest" {
-				t.Errorf("%s links %s", pkg, dep)
+			for _, bad := range c.forbidden {
+				if dep == bad {
+					t.Errorf("%s depends on %s", c.pkg, dep)
+				}
 			}
 		}
 	}

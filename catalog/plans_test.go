@@ -1,4 +1,4 @@
-package compiler_test
+package catalog_test
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/iamc/iamc/catalog"
 	"github.com/iamc/iamc/compiler"
 	"github.com/iamc/iamc/internal/pgtest"
 	"github.com/iamc/iamc/lang"
@@ -65,7 +66,7 @@ analyze app.todos;`); err != nil {
 	if err != nil {
 		t.Fatal(err)
 	}
-	reports, err := compiler.ExplainPlans(ctx, conn, m, section.Resource, map[string]any{"sub": alice, "role": "web_user"})
+	reports, err := catalog.ExplainPlans(ctx, conn, m, section.Resource, map[string]any{"sub": alice, "role": "web_user"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package compiler
+package catalog
 
 import (
 	"fmt"
@@ -6,6 +6,8 @@ import (
 
 	"github.com/alecthomas/participle/v2/lexer"
 	"github.com/jackc/pgx/v5"
+
+	"github.com/iamc/iamc/compiler"
 )
 
 // exposedSchemas are the schemas PostgREST serves: the ones asked for
@@ -80,7 +82,7 @@ order by n.nspname collate "C", c.relname collate "C"`, schemas)
 		if declared[[2]string{t.Schema, t.Name}] {
 			continue // its row-level security is checked with the resource
 		}
-		name := qualify(t.Schema, t.Name)
+		name := compiler.Qualify(t.Schema, t.Name)
 		hint := fmt.Sprintf("declare it in a .iam file (`resource %s { }` denies everything until rules are added) and apply iamc build, or move it out of the schemas PostgREST serves", name)
 		if !t.RLS {
 			c.add(lexer.Position{}, LevelWarning, hint,

@@ -1,10 +1,12 @@
-package compiler
+package catalog
 
 import (
 	"errors"
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/iamc/iamc/compiler"
 )
 
 // roleFacts is what the checks need to know about one role.
@@ -61,11 +63,11 @@ func (c *catalogCheck) checkRoles() error {
 		if name == auth && name != roles.Authenticated && name != roles.Anonymous && name != roles.Owner {
 			c.add(pos, LevelError,
 				fmt.Sprintf("create role %s login noinherit password '...'; grant %s, %s to %s; (or name PostgREST's login role with --authenticator)",
-					quoteIdent(auth), quoteIdent(roles.Authenticated), quoteIdent(roles.Anonymous), quoteIdent(auth)),
+					compiler.QuoteIdent(auth), compiler.QuoteIdent(roles.Authenticated), compiler.QuoteIdent(roles.Anonymous), compiler.QuoteIdent(auth)),
 				"role %s does not exist: PostgREST logs in as it (--authenticator)", auth)
 			continue
 		}
-		c.add(pos, LevelError, fmt.Sprintf("create role %s nologin; (or name an existing role in the roles block)", quoteIdent(name)),
+		c.add(pos, LevelError, fmt.Sprintf("create role %s nologin; (or name an existing role in the roles block)", compiler.QuoteIdent(name)),
 			"role %s does not exist", name)
 	}
 
@@ -84,7 +86,7 @@ func (c *catalogCheck) checkRoles() error {
 	}
 
 	for _, r := range runtime {
-		f, q := facts[r.name], quoteIdent(r.name)
+		f, q := facts[r.name], compiler.QuoteIdent(r.name)
 		switch {
 		case f.Super && r.login:
 			c.add(pos, LevelWarning, fmt.Sprintf("alter role %s nosuperuser%s; (it only needs to be a member of the runtime roles)", q, nobypass(f)),
@@ -120,7 +122,7 @@ func (c *catalogCheck) checkRoles() error {
 				return fmt.Errorf("checking whether %s can become %s: %w", auth, r.name, err)
 			}
 			if !can {
-				c.add(pos, LevelError, fmt.Sprintf("grant %s to %s;", quoteIdent(r.name), quoteIdent(auth)),
+				c.add(pos, LevelError, fmt.Sprintf("grant %s to %s;", compiler.QuoteIdent(r.name), compiler.QuoteIdent(auth)),
 					"%s cannot become %s: PostgREST logs in as %s and switches to %s for %s", auth, r.name, auth, r.name, r.whose)
 			}
 		}
@@ -156,7 +158,7 @@ func (c *catalogCheck) checkRoles() error {
 		if !member {
 			continue
 		}
-		hint := fmt.Sprintf("revoke %s from %s; (or from the role through which it is a member)", quoteIdent(owner), quoteIdent(r.name))
+		hint := fmt.Sprintf("revoke %s from %s; (or from the role through which it is a member)", compiler.QuoteIdent(owner), compiler.QuoteIdent(r.name))
 		if r.login {
 			c.add(pos, LevelWarning, hint,
 				"%s can become the owner role %s: a token whose role claim is %s makes PostgREST run the request as the owner of every resource's table",
@@ -187,7 +189,7 @@ func (c *catalogCheck) checkGroupsSchema() error {
 	var oid uint32
 	err := c.db.QueryRow(c.ctx, "select oid from pg_catalog.pg_namespace where nspname = $1", g.APISchema).Scan(&oid)
 	if errors.Is(err, pgx.ErrNoRows) {
-		c.add(g.Pos, LevelError, fmt.Sprintf("create schema %s authorization %s;", quoteIdent(g.APISchema), quoteIdent(owner)),
+		c.add(g.Pos, LevelError, fmt.Sprintf("create schema %s authorization %s;", compiler.QuoteIdent(g.APISchema), compiler.QuoteIdent(owner)),
 			"the groups API schema %s does not exist: iamc build creates the group functions and views there, and PostgREST must serve it", g.APISchema)
 		return nil
 	}
@@ -203,7 +205,7 @@ func (c *catalogCheck) checkGroupsSchema() error {
 		return fmt.Errorf("checking the privileges of %s on schema %s: %w", owner, g.APISchema, err)
 	}
 	if !canCreate {
-		c.add(g.Pos, LevelError, fmt.Sprintf("grant create on schema %s to %s;", quoteIdent(g.APISchema), quoteIdent(owner)),
+		c.add(g.Pos, LevelError, fmt.Sprintf("grant create on schema %s to %s;", compiler.QuoteIdent(g.APISchema), compiler.QuoteIdent(owner)),
 			"the owner role %s cannot create in the groups API schema %s: applying iamc build would fail there", owner, g.APISchema)
 	}
 	return nil

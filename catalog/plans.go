@@ -1,4 +1,4 @@
-package compiler
+package catalog
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/iamc/iamc/compiler"
 	"github.com/iamc/iamc/internal/pgrest"
 	"github.com/iamc/iamc/lang"
 )
@@ -23,20 +24,20 @@ type TypicalRequest struct {
 // whose primary key is pk: a list page, a read by id, a count, and with
 // `page by` the page function's first page.
 func TypicalRequests(r *lang.ResourceModel, pk string, id int64) []TypicalRequest {
-	table := qualify(r.Schema, r.Table)
+	table := compiler.Qualify(r.Schema, r.Table)
 	path := "/" + r.Table
 	out := []TypicalRequest{
 		{"list page", fmt.Sprintf("GET %s?order=%s.desc&limit=50", path, pk),
-			fmt.Sprintf("select * from %s order by %s desc limit 50", table, quoteIdent(pk))},
+			fmt.Sprintf("select * from %s order by %s desc limit 50", table, compiler.QuoteIdent(pk))},
 		{"read one", fmt.Sprintf("GET %s?%s=eq.%d", path, pk, id),
-			fmt.Sprintf("select * from %s where %s = %d", table, quoteIdent(pk), id)},
+			fmt.Sprintf("select * from %s where %s = %d", table, compiler.QuoteIdent(pk), id)},
 		{"count", fmt.Sprintf("HEAD %s (Prefer: count=exact)", path),
 			fmt.Sprintf("select count(*) from %s", table)},
 	}
 	if r.PageKey != "" {
-		fn := PageFunctionName(r)
+		fn := compiler.PageFunctionName(r)
 		out = append(out, TypicalRequest{"page function", fmt.Sprintf("GET /rpc/%s", fn),
-			fmt.Sprintf("select * from %s()", qualify(r.Schema, fn))})
+			fmt.Sprintf("select * from %s()", compiler.Qualify(r.Schema, fn))})
 	}
 	return out
 }
@@ -58,11 +59,11 @@ func ExplainPlans(ctx context.Context, db pgrest.Beginner, m *lang.Model, r *lan
 		if err := tx.QueryRow(ctx, `
 select a.attname from pg_catalog.pg_index i
 join pg_catalog.pg_attribute a on a.attrelid = i.indrelid and a.attnum = i.indkey[0]
-where i.indrelid = $1::regclass and i.indisprimary and i.indnatts = 1`, qualify(r.Schema, r.Table)).Scan(&pk); err != nil {
+where i.indrelid = $1::regclass and i.indisprimary and i.indnatts = 1`, compiler.Qualify(r.Schema, r.Table)).Scan(&pk); err != nil {
 			return fmt.Errorf("%s needs a one-column primary key for the typical requests: %w", r.QualifiedName(), err)
 		}
 		// A row the caller can see, so that "read one" reads something.
-		err := tx.QueryRow(ctx, fmt.Sprintf("select %s::bigint from %s limit 1", quoteIdent(pk), qualify(r.Schema, r.Table))).Scan(&id)
+		err := tx.QueryRow(ctx, fmt.Sprintf("select %s::bigint from %s limit 1", compiler.QuoteIdent(pk), compiler.Qualify(r.Schema, r.Table))).Scan(&id)
 		if err == pgx.ErrNoRows {
 			id = 1
 			return nil

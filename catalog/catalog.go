@@ -1,4 +1,4 @@
-package compiler
+package catalog
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"github.com/alecthomas/participle/v2/lexer"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/iamc/iamc/compiler"
 	"github.com/iamc/iamc/lang"
 )
 
@@ -160,7 +161,7 @@ where n.nspname = $1 and c.relname = $2`, schema, name).Scan(&t.OID, &t.Kind, &t
 }
 
 func (c *catalogCheck) checkResource(r *lang.ResourceModel) error {
-	m, table := c.m, qualify(r.Schema, r.Table)
+	m, table := c.m, compiler.Qualify(r.Schema, r.Table)
 	t, err := c.table(r.Schema, r.Table)
 	if err != nil {
 		return err
@@ -182,7 +183,7 @@ func (c *catalogCheck) checkResource(r *lang.ResourceModel) error {
 			"%s is not a table (relkind %s): row-level security applies to tables only", r.QualifiedName(), t.Kind)
 	}
 	if t.Owner != m.Roles.Owner {
-		c.add(r.Pos, LevelError, fmt.Sprintf("alter table %s owner to %s;", table, quoteIdent(m.Roles.Owner)),
+		c.add(r.Pos, LevelError, fmt.Sprintf("alter table %s owner to %s;", table, compiler.QuoteIdent(m.Roles.Owner)),
 			"table %s is owned by %s, not by the owner role %s", r.QualifiedName(), t.Owner, m.Roles.Owner)
 	}
 	if isTable {
@@ -242,7 +243,7 @@ select pg_catalog.format_type(a.atttypid, a.atttypmod)
 from pg_catalog.pg_attribute a
 where a.attrelid = $1 and a.attname = $2 and a.attnum > 0 and not a.attisdropped`, rel, column).Scan(&colType)
 	if errors.Is(err, pgx.ErrNoRows) {
-		c.add(pos, LevelError, fmt.Sprintf("alter table %s add column %s %s;", qualify(r.Schema, r.Table), quoteIdent(column), wantType),
+		c.add(pos, LevelError, fmt.Sprintf("alter table %s add column %s %s;", compiler.Qualify(r.Schema, r.Table), compiler.QuoteIdent(column), wantType),
 			"column %s does not exist in %s", column, r.QualifiedName())
 		return false, nil
 	}

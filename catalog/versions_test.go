@@ -1,4 +1,4 @@
-package compiler_test
+package catalog_test
 
 import (
 	"context"
@@ -9,7 +9,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/jackc/pgx/v5"
 
-	"github.com/iamc/iamc/compiler"
+	"github.com/iamc/iamc/catalog"
 	"github.com/iamc/iamc/internal/pgrest"
 	"github.com/iamc/iamc/internal/pgtest"
 	"github.com/iamc/iamc/lang"
@@ -96,7 +96,7 @@ func TestAuthenticatorMembershipOptions(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer conn.Close(ctx)
-			got := check(t, conn, m, compiler.CatalogOptions{Dir: "p", Authenticator: p + "login"})
+			got := check(t, conn, m, catalog.CatalogOptions{Dir: "p", Authenticator: p + "login"})
 			if diff := cmp.Diff(tt.want, got); diff != "" {
 				t.Errorf("findings (-want +got):\n%s", diff)
 			}
@@ -172,7 +172,7 @@ grant select on public.t to o_user, o_anon;`); err != nil {
 	defer conn.Close(ctx)
 	want := []string{"p/a.iam:1:1: warning: the authenticated role o_user can become the owner role o_owner: requests get every privilege on the resources' tables and the power to turn row-level security off\n" +
 		"  hint: revoke o_owner from o_user; (or from the role through which it is a member)"}
-	if diff := cmp.Diff(want, check(t, conn, m, compiler.CatalogOptions{Dir: "p", Authenticator: "o_login"})); diff != "" {
+	if diff := cmp.Diff(want, check(t, conn, m, catalog.CatalogOptions{Dir: "p", Authenticator: "o_login"})); diff != "" {
 		t.Errorf("findings (-want +got):\n%s", diff)
 	}
 

@@ -1,4 +1,4 @@
-package compiler_test
+package catalog_test
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/iamc/iamc/catalog"
 	"github.com/iamc/iamc/compiler"
 	"github.com/iamc/iamc/internal/pgtest"
 	"github.com/iamc/iamc/lang"
@@ -103,7 +104,7 @@ func newDatabase(t *testing.T, s *pgtest.Server, name, template, setup string) *
 
 // check runs CheckCatalog in a read-only transaction, as iamc check does,
 // and returns each finding as printed.
-func check(t *testing.T, conn *pgx.Conn, m *lang.Model, opts compiler.CatalogOptions) []string {
+func check(t *testing.T, conn *pgx.Conn, m *lang.Model, opts catalog.CatalogOptions) []string {
 	t.Helper()
 	ctx := context.Background()
 	tx, err := conn.BeginTx(ctx, pgx.TxOptions{AccessMode: pgx.ReadOnly})
@@ -111,7 +112,7 @@ func check(t *testing.T, conn *pgx.Conn, m *lang.Model, opts compiler.CatalogOpt
 		t.Fatal(err)
 	}
 	defer tx.Rollback(ctx)
-	findings, err := compiler.CheckCatalog(ctx, tx, m, opts)
+	findings, err := catalog.CheckCatalog(ctx, tx, m, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,7 +173,7 @@ func TestCheckCatalog(t *testing.T) {
 		template string // "example", "unbuilt" or "" (empty database; the roles exist)
 		setup    string // SQL run as postgres
 		iam      string // the .iam file p/a.iam; "" for policies/
-		opts     compiler.CatalogOptions
+		opts     catalog.CatalogOptions
 		want     []string
 	}{
 		{
@@ -187,12 +188,12 @@ func TestCheckCatalog(t *testing.T) {
 		{
 			name:     "example after build, runtime roles named explicitly",
 			template: "example",
-			opts:     compiler.CatalogOptions{Authenticator: "authenticator", Schemas: []string{"app"}},
+			opts:     catalog.CatalogOptions{Authenticator: "authenticator", Schemas: []string{"app"}},
 		},
 		{
 			name: "roles do not exist",
 			iam:  "roles { authenticated r1_user  anonymous r1_anon  owner r1_owner }",
-			opts: compiler.CatalogOptions{Authenticator: "r1_login"},
+			opts: catalog.CatalogOptions{Authenticator: "r1_login"},
 			want: []string{
 				"p/a.iam:1:1: error: role r1_user does not exist\n  hint: create role r1_user nologin; (or name an existing role in the roles block)",
 				"p/a.iam:1:1: error: role r1_anon does not exist\n  hint: create role r1_anon nologin; (or name an existing role in the roles block)",
@@ -204,7 +205,7 @@ func TestCheckCatalog(t *testing.T) {
 		{
 			name: "default roles: reported at the directory",
 			iam:  "# no roles block",
-			opts: compiler.CatalogOptions{Authenticator: "r1b_login"},
+			opts: catalog.CatalogOptions{Authenticator: "r1b_login"},
 			want: []string{
 				"p: error: role r1b_login does not exist: PostgREST logs in as it (--authenticator)\n" +
 					"  hint: create role r1b_login login noinherit password '...'; grant web_user, web_anon to r1b_login; (or name PostgREST's login role with --authenticator)",
@@ -219,7 +220,7 @@ func TestCheckCatalog(t *testing.T) {
 			setup: `create role r2_user nologin; create role r2_anon nologin; create role r2_login login noinherit;
 grant r2_anon to r2_login;`,
 			iam:  "roles {\n  authenticated r2_user\n  anonymous r2_anon\n  owner api_owner\n}",
-			opts: compiler.CatalogOptions{Authenticator: "r2_login"},
+			opts: catalog.CatalogOptions{Authenticator: "r2_login"},
 			want: []string{
 				"p/a.iam:1:1: error: r2_login cannot become r2_user: PostgREST logs in as r2_login and switches to r2_user for every request with a JWT\n" +
 					"  hint: grant r2_user to r2_login;",
@@ -230,7 +231,7 @@ grant r2_anon to r2_login;`,
 			setup: `create role r3_user nologin bypassrls; create role r3_anon nologin superuser; create role r3_login login noinherit bypassrls;
 grant r3_user, r3_anon to r3_login;`,
 			iam:  "roles { authenticated r3_user  anonymous r3_anon  owner api_owner }",
-			opts: compiler.CatalogOptions{Authenticator: "r3_login"},
+			opts: catalog.CatalogOptions{Authenticator: "r3_login"},
 			want: []string{
 				"p/a.iam:1:1: error: the authenticated role r3_user has BYPASSRLS: every request with a JWT skips row-level security\n" +
 					"  hint: alter role r3_user nobypassrls;",
@@ -243,7 +244,7 @@ grant r3_user, r3_anon to r3_login;`,
 		{
 			name:  "superuser authenticator",
 			setup: `create role r4_login login noinherit superuser bypassrls;`,
-			opts:  compiler.CatalogOptions{Authenticator: "r4_login"},
+			opts:  catalog.CatalogOptions{Authenticator: "r4_login"},
 			iam:   "# default roles",
 			want: []string{
 				"p: warning: the login role r4_login is a superuser: it can become any role, so a token whose role claim names any role runs as that role\n" +
@@ -255,7 +256,7 @@ grant r3_user, r3_anon to r3_login;`,
 			setup: `create role r5_owner noinherit; create role r5_user nologin; create role r5_anon nologin; create role r5_login login noinherit;
 grant r5_user, r5_anon to r5_login; grant r5_owner to r5_user; grant r5_owner to r5_login;`,
 			iam:  "roles { authenticated r5_user  anonymous r5_anon  owner r5_owner }",
-			opts: compiler.CatalogOptions{Authenticator: "r5_login"},
+			opts: catalog.CatalogOptions{Authenticator: "r5_login"},
 			want: []string{
 				"p/a.iam:1:1: warning: the authenticated role r5_user can become the owner role r5_owner: requests get every privilege on the resources' tables and the power to turn row-level security off\n" +
 					"  hint: revoke r5_owner from r5_user; (or from the role through which it is a member)",
@@ -267,7 +268,7 @@ grant r5_user, r5_anon to r5_login; grant r5_owner to r5_user; grant r5_owner to
 			name:  "a runtime role is the owner role",
 			setup: `create role r6_user nologin; create role r6_anon nologin; grant r6_user, r6_anon to authenticator;`,
 			iam:   "roles { authenticated r6_user  anonymous r6_anon  owner r6_anon }",
-			opts:  compiler.CatalogOptions{Authenticator: "authenticator"},
+			opts:  catalog.CatalogOptions{Authenticator: "authenticator"},
 			want: []string{
 				"p/a.iam:1:1: warning: the owner role r6_anon is also the anonymous role: requests run as the owner of every resource's table, with every privilege on it and the power to turn row-level security off\n" +
 					"  hint: declare an owner role no request runs as (roles { owner api_owner }) and make it own the tables",
@@ -450,7 +451,7 @@ create table other.hidden (id bigint primary key);`,
 			name:     "--schemas",
 			template: "example",
 			setup:    `create schema other; create table other.hidden (id bigint primary key); create table app.notes (id bigint primary key);`,
-			opts:     compiler.CatalogOptions{Schemas: []string{"other"}},
+			opts:     catalog.CatalogOptions{Schemas: []string{"other"}},
 			want: []string{
 				"../policies: warning: table other.hidden in exposed schema other has row-level security off and no resource in the .iam files: every role with a privilege on it sees and changes every row\n" +
 					"  hint: declare it in a .iam file (`resource other.hidden { }` denies everything until rules are added) and apply iamc build, or move it out of the schemas PostgREST serves",
@@ -481,9 +482,9 @@ create table other.hidden (id bigint primary key);`,
 
 	t.Run("a schema in --schemas that does not exist", func(t *testing.T) {
 		conn := newDatabase(t, s, "missing_schema", "example", "")
-		_, err := compiler.CheckCatalog(context.Background(), conn, example,
-			compiler.CatalogOptions{Dir: exampleDir, Schemas: []string{"app", "nope", "gone"}})
-		var schemaErr *compiler.SchemaError
+		_, err := catalog.CheckCatalog(context.Background(), conn, example,
+			catalog.CatalogOptions{Dir: exampleDir, Schemas: []string{"app", "nope", "gone"}})
+		var schemaErr *catalog.SchemaError
 		if !errors.As(err, &schemaErr) || err.Error() != "schema nope, gone (--schemas) does not exist" {
 			t.Errorf("err = %v, want a SchemaError naming nope and gone", err)
 		}

@@ -1,4 +1,4 @@
-package compiler
+package catalog
 
 import (
 	"fmt"
@@ -6,29 +6,15 @@ import (
 	"github.com/alecthomas/participle/v2/lexer"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/iamc/iamc/compiler"
 	"github.com/iamc/iamc/lang"
 )
-
-// guardTrigger is the one trigger iamc puts on a resource's table.
-const guardTrigger = "iam_guard_row"
-
-// iamcPolicyNames are the policy names iamc writes (and drops on every
-// build): "iam: <audience> can <command>".
-func iamcPolicyNames() []string {
-	var names []string
-	for _, aud := range []string{audienceAuthenticated, audienceAnonymous} {
-		for _, c := range commands {
-			names = append(names, policyName(aud, c.cmd))
-		}
-	}
-	return names
-}
 
 // checkTable reports, for a resource's table, what will leak or hurt
 // later: row-level security off, no primary key, and triggers or policies
 // that iamc did not write.
 func (c *catalogCheck) checkTable(r *lang.ResourceModel, t *tableFacts) error {
-	table := qualify(r.Schema, r.Table)
+	table := compiler.Qualify(r.Schema, r.Table)
 	if !t.RLS {
 		c.add(r.Pos, LevelWarning, "iamc build enables and forces it (expected before the first build); if it was built, something turned it off since",
 			"row-level security is off on %s: every role with a privilege on it sees and changes every row", r.QualifiedName())
@@ -42,7 +28,7 @@ func (c *catalogCheck) checkTable(r *lang.ResourceModel, t *tableFacts) error {
 	rows, err := c.db.Query(c.ctx, `
 select t.tgname from pg_catalog.pg_trigger t
 where t.tgrelid = $1 and not t.tgisinternal and t.tgname <> $2
-order by 1`, t.OID, guardTrigger)
+order by 1`, t.OID, compiler.GuardTrigger)
 	if err != nil {
 		return fmt.Errorf("listing the triggers of %s: %w", r.QualifiedName(), err)
 	}
@@ -52,15 +38,15 @@ order by 1`, t.OID, guardTrigger)
 	}
 	for _, name := range triggers {
 		c.add(r.Pos, LevelWarning,
-			fmt.Sprintf("make sure it cannot change the owner or group of a row, or drop it: drop trigger %s on %s;", quoteIdent(name), table),
+			fmt.Sprintf("make sure it cannot change the owner or group of a row, or drop it: drop trigger %s on %s;", compiler.QuoteIdent(name), table),
 			"table %s has trigger %s, which iamc did not write: a BEFORE ROW trigger firing after %s (triggers fire in name order) can change the owner or group column the guard checked",
-			r.QualifiedName(), name, guardTrigger)
+			r.QualifiedName(), name, compiler.GuardTrigger)
 	}
 
 	rows, err = c.db.Query(c.ctx, `
 select p.polname, p.polpermissive from pg_catalog.pg_policy p
 where p.polrelid = $1 and p.polname <> all ($2::text[])
-order by 1`, t.OID, iamcPolicyNames())
+order by 1`, t.OID, compiler.PolicyNames())
 	if err != nil {
 		return fmt.Errorf("listing the policies of %s: %w", r.QualifiedName(), err)
 	}
@@ -73,7 +59,7 @@ order by 1`, t.OID, iamcPolicyNames())
 		return fmt.Errorf("listing the policies of %s: %w", r.QualifiedName(), err)
 	}
 	for _, p := range policies {
-		hint := fmt.Sprintf("say what it allows as rules in the .iam file, then drop policy %s on %s;", quoteIdent(p.Name), table)
+		hint := fmt.Sprintf("say what it allows as rules in the .iam file, then drop policy %s on %s;", compiler.QuoteIdent(p.Name), table)
 		if p.Permissive {
 			c.add(r.Pos, LevelWarning, hint,
 				"table %s has policy %q, which iamc did not write: PostgreSQL ORs permissive policies, so it can let requests see or change rows the rules do not allow",
@@ -111,17 +97,17 @@ select exists (
 	if indexed {
 		return nil
 	}
-	table, cols, leads := qualify(r.Schema, r.Table), quoteIdent(column), column
-	name := derivedName(r.Table, column, "iam_idx")
+	table, cols, leads := compiler.Qualify(r.Schema, r.Table), compiler.QuoteIdent(column), column
+	name := compiler.DerivedName(r.Table, column, "iam_idx")
 	if r.PageKey != "" {
-		cols += ", " + quoteIdent(r.PageKey)
+		cols += ", " + compiler.QuoteIdent(r.PageKey)
 		leads += ", " + r.PageKey
-		name = derivedName(r.Table, column, r.PageKey, "iam_idx")
+		name = compiler.DerivedName(r.Table, column, r.PageKey, "iam_idx")
 		why += " (and the page function walks it in " + r.PageKey + " order)"
 	}
-	create := fmt.Sprintf("create index %s on %s (%s)", quoteIdent(name), table, cols)
+	create := fmt.Sprintf("create index %s on %s (%s)", compiler.QuoteIdent(name), table, cols)
 	if partial {
-		create += fmt.Sprintf(" where %s is not null", quoteIdent(column))
+		create += fmt.Sprintf(" where %s is not null", compiler.QuoteIdent(column))
 	}
 	c.add(pos, LevelWarning, fmt.Sprintf("iamc build creates it (expected before the first build): %s;", create),
 		"no index of %s leads with %s: %s, so without one every request reads the whole table", r.QualifiedName(), leads, why)
@@ -144,7 +130,7 @@ select exists (select from pg_catalog.pg_attribute a where a.attrelid = $1 and a
 	if err != nil {
 		return fmt.Errorf("looking up the page key of %s: %w", r.QualifiedName(), err)
 	}
-	table := qualify(r.Schema, r.Table)
+	table := compiler.Qualify(r.Schema, r.Table)
 	switch {
 	case !exists:
 		c.add(r.PagePos, LevelError, "page by the primary key column (usually id)",
@@ -153,7 +139,7 @@ select exists (select from pg_catalog.pg_attribute a where a.attrelid = $1 and a
 		c.add(r.PagePos, LevelError, "page by an identity or serial column (smallint, integer or bigint)",
 			"page key %s of %s is not an integer column: the page function's cursor is an integer", r.PageKey, r.QualifiedName())
 	case !unique:
-		c.add(r.PagePos, LevelError, fmt.Sprintf("page by the primary key, or: alter table %s alter column %s set not null, add unique (%s);", table, quoteIdent(r.PageKey), quoteIdent(r.PageKey)),
+		c.add(r.PagePos, LevelError, fmt.Sprintf("page by the primary key, or: alter table %s alter column %s set not null, add unique (%s);", table, compiler.QuoteIdent(r.PageKey), compiler.QuoteIdent(r.PageKey)),
 			"page key %s of %s is not a unique, not-null column on its own: pages ordered by it would repeat or skip rows", r.PageKey, r.QualifiedName())
 	}
 	return nil
@@ -185,7 +171,7 @@ order by 1`, rel, r.GroupColumn)
 	if r.GroupRequired {
 		want, consequence = "c", "a deleted group's rows are deleted with it"
 	}
-	iamcFK := derivedName(r.Table, r.GroupColumn, "iam_fk")
+	iamcFK := compiler.DerivedName(r.Table, r.GroupColumn, "iam_fk")
 	if len(fks) == 0 {
 		c.add(r.GroupPos, LevelWarning,
 			fmt.Sprintf("iamc build adds it (expected before the first build): %s, on delete %s", iamcFK, deleteActions[want]),
@@ -209,7 +195,7 @@ order by 1`, rel, r.GroupColumn)
 		effect = "a deleted group's rows move to the column's default"
 	}
 	c.add(r.GroupPos, LevelWarning,
-		fmt.Sprintf("alter table %s drop constraint %s; then iamc build adds %s (on delete %s)", qualify(r.Schema, r.Table), quoteIdent(k.Name), iamcFK, deleteActions[want]),
+		fmt.Sprintf("alter table %s drop constraint %s; then iamc build adds %s (on delete %s)", compiler.Qualify(r.Schema, r.Table), compiler.QuoteIdent(k.Name), iamcFK, deleteActions[want]),
 		"the foreign key %s of %s.%s is on delete %s: %s, where iamc expects that %s",
 		k.Name, r.QualifiedName(), r.GroupColumn, deleteActions[k.Action], effect, consequence)
 	return nil
