@@ -6,8 +6,6 @@ import (
 	"os"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/spf13/cobra"
 
 	"github.com/iamc/iamc/catalog"
@@ -111,9 +109,9 @@ runs per row.`,
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), time.Minute)
 			defer cancel()
-			conn, err := pgx.Connect(ctx, dbURL)
+			conn, err := connectDB(ctx, dbURL, "explain --plan")
 			if err != nil {
-				return fmt.Errorf("connecting to the database: %w", err)
+				return err
 			}
 			defer conn.Close(ctx)
 			claims := map[string]any{model.Identity.Claim: sub, "role": model.Roles.Authenticated}

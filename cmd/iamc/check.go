@@ -149,9 +149,9 @@ func checkFiles(dir string) (*lang.Model, error) {
 func checkDatabase(ctx context.Context, url string, model *lang.Model, opts catalog.CatalogOptions) ([]catalog.Finding, error) {
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	conn, err := pgx.Connect(ctx, url)
+	conn, err := connectDB(ctx, url, "check")
 	if err != nil {
-		return nil, fmt.Errorf("connecting to the database: %w", err)
+		return nil, err
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
 	tx, err := conn.BeginTx(ctx, pgx.TxOptions{AccessMode: pgx.ReadOnly})

@@ -7,7 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/spf13/cobra"
 
 	"github.com/iamc/iamc/lint"
@@ -66,18 +65,11 @@ read.`,
 			if format != "text" && format != "json" {
 				return usageError(fmt.Errorf("--format must be text or json, not %q", format))
 			}
-			url := dbURL
-			if url == "" {
-				url = envDatabaseURL()
-			}
-			if url == "" {
-				return usageError(errors.New("lint needs a database: --db URL (or DATABASE_URL, or the PG* variables)"))
-			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), 2*time.Minute)
 			defer cancel()
-			conn, err := pgx.Connect(ctx, url)
+			conn, err := connectDB(ctx, dbURL, "lint")
 			if err != nil {
-				return usageError(fmt.Errorf("connecting to the database: %w", err))
+				return usageError(err)
 			}
 			defer conn.Close(context.WithoutCancel(ctx))
 			report, err := lint.Run(ctx, conn, cfg)

@@ -73,7 +73,8 @@ the files, 2 when apply would change something, 1 on error.`,
 	return cmd
 }
 
-// connectDB connects to --db, or to the database the environment names.
+// connectDB connects to --db, or to the database the environment names:
+// every command that reads a database connects through it.
 func connectDB(ctx context.Context, url, command string) (*pgx.Conn, error) {
 	if url == "" {
 		url = envDatabaseURL()
