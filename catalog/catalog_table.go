@@ -167,11 +167,12 @@ order by 1`, rel, r.GroupColumn)
 	if err != nil {
 		return fmt.Errorf("looking up the foreign keys of %s: %w", r.QualifiedName(), err)
 	}
-	want, consequence := "n", "a deleted group's rows go back to their owners"
+	_, want := compiler.GroupDeleteAction(r)
+	consequence := "a deleted group's rows go back to their owners"
 	if r.GroupRequired {
-		want, consequence = "c", "a deleted group's rows are deleted with it"
+		consequence = "a deleted group's rows are deleted with it"
 	}
-	iamcFK := compiler.DerivedName(r.Table, r.GroupColumn, "iam_fk")
+	iamcFK := compiler.GroupForeignKeyName(r)
 	if len(fks) == 0 {
 		c.add(r.GroupPos, LevelWarning,
 			fmt.Sprintf("iamc build adds it (expected before the first build): %s, on delete %s", iamcFK, deleteActions[want]),

@@ -318,11 +318,11 @@ func resourceSection(m *lang.Model, r *lang.ResourceModel, indexes indexNames) *
 			index(r.GroupColumn, fmt.Sprintf("The group arm is %s = any(<caller's groups>): this index serves it (a BitmapOr with the owner index); rows in no group are left out of it.", r.GroupColumn),
 				fmt.Sprintf(" where %s is not null", group))
 		}
-		fk := derivedName(r.Table, r.GroupColumn, "iam_fk")
-		action := "set null"
+		fk := GroupForeignKeyName(r)
+		action, _ := GroupDeleteAction(r)
 		why := "A row's group must exist; when the group is deleted its rows go back to their owners only (set null)."
 		if r.GroupRequired {
-			action, why = "cascade", "A row's group must exist; rows of a required group are deleted with the group (cascade)."
+			why = "A row's group must exist; rows of a required group are deleted with the group (cascade)."
 		}
 		add(why, "do $do$\nbegin\n    if not exists (select from pg_catalog.pg_constraint where conrelid = %s::regclass and conname = %s) then\n"+
 			"        alter table %s add constraint %s foreign key (%s) references iam.groups (id) on delete %s;\n    end if;\nend\n$do$;",
@@ -345,10 +345,10 @@ func resourceSection(m *lang.Model, r *lang.ResourceModel, indexes indexNames) *
 		}
 		add("Fill the owner from the JWT on insert and refuse a forged one; keep it fixed; let rows into a group only with the create role there, "+
 			"and let only the owner move them (RLS cannot compare old and new rows, a trigger can).",
-			"create or replace trigger iam_guard_row\n    before insert or update of %s on %s\n    for each row execute function iam.guard_row(%s, %s, %s, %s);",
-			strings.Join(cols, ", "), table, quoteLiteral(ownerArg), quoteLiteral(groupArg), quoteLiteral(string(r.GroupMinRole(lang.Create))), quoteLiteral(required))
+			"create or replace trigger %s\n    before insert or update of %s on %s\n    for each row execute function iam.guard_row(%s, %s, %s, %s);",
+			GuardTrigger, strings.Join(cols, ", "), table, quoteLiteral(ownerArg), quoteLiteral(groupArg), quoteLiteral(string(r.GroupMinRole(lang.Create))), quoteLiteral(required))
 	} else {
-		add("No owner or group column: no row guard.", "drop trigger if exists iam_guard_row on %s;", table)
+		add("No owner or group column: no row guard.", "drop trigger if exists %s on %s;", GuardTrigger, table)
 	}
 
 	// Policies: drop every name iamc may have used, then create today's.

@@ -1,5 +1,7 @@
 package compiler
 
+import "github.com/iamc/iamc/lang"
+
 // The quoting and naming rules of the generated SQL, for the packages that
 // read back what a build made (catalog checks it against a live database).
 
@@ -16,3 +18,20 @@ func DerivedName(parts ...string) string { return derivedName(parts...) }
 
 // GuardTrigger is the one trigger iamc puts on a resource's table.
 const GuardTrigger = "iam_guard_row"
+
+// GroupForeignKeyName is the foreign key iamc adds from a resource's group
+// column to iam.groups(id).
+func GroupForeignKeyName(r *lang.ResourceModel) string {
+	return derivedName(r.Table, r.GroupColumn, "iam_fk")
+}
+
+// GroupDeleteAction is what that foreign key does when a group is deleted:
+// a required group takes its rows with it (cascade), any other leaves them
+// to their owners (set null). Code is the same as pg_constraint.confdeltype
+// spells it ('c' or 'n').
+func GroupDeleteAction(r *lang.ResourceModel) (action, code string) {
+	if r.GroupRequired {
+		return "cascade", "c"
+	}
+	return "set null", "n"
+}

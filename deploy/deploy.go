@@ -390,9 +390,9 @@ func (r *run) resolveTables(ctx context.Context) error {
 	    where c.relkind in ('r', 'p') and n.nspname <> 'iam'
 	      and ((n.nspname, c.relname) in (select * from unnest($1::text[], $2::text[]))
 	        or exists (select from pg_policy p where p.polrelid = c.oid and p.polname = any($3::text[]))
-	        or exists (select from pg_trigger t where t.tgrelid = c.oid and t.tgname = 'iam_guard_row' and not t.tgisinternal)
+	        or exists (select from pg_trigger t where t.tgrelid = c.oid and t.tgname = $4 and not t.tgisinternal)
 	        or exists (select from pg_constraint k where k.conrelid = c.oid and k.contype = 'f' and k.confrelid = to_regclass('iam.groups')))
-	    order by 4`, rs, rn, compiler.PolicyNames())
+	    order by 4`, rs, rn, compiler.PolicyNames(), compiler.GuardTrigger)
 	if err != nil {
 		return fmt.Errorf("looking for tables iamc managed: %w", err)
 	}

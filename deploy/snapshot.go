@@ -7,6 +7,8 @@ import (
 	"sort"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/iamc/iamc/compiler"
 )
 
 // Object is one thing iamc manages, as the catalog describes it: its
@@ -71,7 +73,8 @@ type scope struct {
 // as a jsonb object of strings. They run with search_path pinned to
 // pg_catalog, so every name PostgreSQL prints is schema-qualified.
 // Parameters (named): @tables the managed tables, @fs/@fn functions,
-// @vs/@vn views, @is/@in indexes (schemas and names), @schemas.
+// @vs/@vn views, @is/@in indexes (schemas and names), @schemas, @guard the
+// row guard's trigger name.
 var snapshotQueries = []string{
 	// The iam schema's owner.
 	`select 'schema', '', quote_ident(n.nspname), jsonb_build_object('owner', pg_get_userbyid(n.nspowner)::text)
@@ -190,7 +193,7 @@ var snapshotQueries = []string{
 	              where k.classid = 'pg_attrdef'::regclass and k.objid = d.oid
 	                and k.refclassid = 'pg_proc'::regclass and pn.nspname = 'iam')`,
 
-	// The row guard: iam_guard_row, and any trigger calling a function of
+	// The row guard (@guard), and any trigger calling a function of
 	// schema iam, on managed tables.
 	`select 'trigger', format('%I.%I', n.nspname, c.relname), format('%I on %I.%I', t.tgname, n.nspname, c.relname),
 	        jsonb_build_object('definition', pg_get_triggerdef(t.oid),
@@ -200,7 +203,7 @@ var snapshotQueries = []string{
 	join pg_namespace n on n.oid = c.relnamespace
 	join pg_proc p on p.oid = t.tgfoid
 	join pg_namespace pn on pn.oid = p.pronamespace
-	where t.tgrelid = any(@tables::oid[]) and not t.tgisinternal and (t.tgname = 'iam_guard_row' or pn.nspname = 'iam')`,
+	where t.tgrelid = any(@tables::oid[]) and not t.tgisinternal and (t.tgname = @guard or pn.nspname = 'iam')`,
 
 	// Every policy on a managed table, iamc's and others' (PostgreSQL ORs
 	// permissive policies, so any of them changes who sees what).
@@ -225,7 +228,7 @@ func takeSnapshot(ctx context.Context, tx pgx.Tx, sc *scope) (Snapshot, error) {
 	fs, fn := splitNames(sc.functions)
 	vs, vn := splitNames(sc.views)
 	is, in := splitNames(sc.indexes)
-	args := pgx.NamedArgs{"tables": sc.tables, "fs": fs, "fn": fn, "vs": vs, "vn": vn, "is": is, "in": in, "schemas": sc.schemas}
+	args := pgx.NamedArgs{"tables": sc.tables, "fs": fs, "fn": fn, "vs": vs, "vn": vn, "is": is, "in": in, "schemas": sc.schemas, "guard": compiler.GuardTrigger}
 	for _, q := range snapshotQueries {
 		if err := collect(ctx, tx, snap, q, args); err != nil {
 			return nil, err

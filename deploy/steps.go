@@ -175,7 +175,7 @@ func (r *run) cleanup(ctx context.Context) ([]step, error) {
 		for _, name := range compiler.PolicyNames() {
 			add(t, "drop policy if exists %s on %s;", ident(name), table)
 		}
-		add(t, "drop trigger if exists iam_guard_row on %s;", table)
+		add(t, "drop trigger if exists %s on %s;", compiler.GuardTrigger, table)
 		add(t, "revoke all on table %s from %s;", table, runtimeRoles)
 	}
 	rows, err := r.tx.Query(ctx, `select d.refobjid, n.nspname, s.relname
@@ -221,10 +221,7 @@ func (r *run) cleanup(ctx context.Context) ([]step, error) {
 		}
 		t := byOID[oid]
 		if m := t.model; m != nil && m.GroupColumn != "" && columns == 1 && column == m.GroupColumn {
-			want := "n" // on delete set null
-			if m.GroupRequired {
-				want = "c" // on delete cascade
-			}
+			_, want := compiler.GroupDeleteAction(m)
 			if onDelete == want {
 				continue
 			}
