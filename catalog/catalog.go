@@ -7,7 +7,6 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/alecthomas/participle/v2/lexer"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/iamc/iamc/compiler"
@@ -24,7 +23,7 @@ const (
 // Finding is one problem the catalog check found, at the .iam position
 // that it concerns.
 type Finding struct {
-	Pos   lexer.Position
+	Pos   lang.Pos
 	Level string // LevelError or LevelWarning
 	Msg   string
 	Hint  string
@@ -131,7 +130,7 @@ type catalogCheck struct {
 	out     []Finding
 }
 
-func (c *catalogCheck) add(pos lexer.Position, level, hint, format string, args ...any) {
+func (c *catalogCheck) add(pos lang.Pos, level, hint, format string, args ...any) {
 	c.out = append(c.out, Finding{Pos: pos, Level: level, Msg: fmt.Sprintf(format, args...), Hint: hint})
 }
 
@@ -235,7 +234,7 @@ func (c *catalogCheck) checkResource(r *lang.ResourceModel) error {
 
 // checkColumn reports a missing column, or one whose type ok refuses; it
 // reports whether the column is fine.
-func (c *catalogCheck) checkColumn(r *lang.ResourceModel, rel uint32, column string, pos lexer.Position,
+func (c *catalogCheck) checkColumn(r *lang.ResourceModel, rel uint32, column string, pos lang.Pos,
 	wantType string, ok func(string) bool, why, hint string) (bool, error) {
 	var colType string
 	err := c.db.QueryRow(c.ctx, `

@@ -4,10 +4,10 @@ import (
 	"fmt"
 	"sort"
 
-	"github.com/alecthomas/participle/v2/lexer"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/iamc/iamc/compiler"
+	"github.com/iamc/iamc/lang"
 )
 
 // exposedSchemas are the schemas PostgREST serves: the ones asked for
@@ -85,11 +85,11 @@ order by n.nspname collate "C", c.relname collate "C"`, schemas)
 		name := compiler.Qualify(t.Schema, t.Name)
 		hint := fmt.Sprintf("declare it in a .iam file (`resource %s { }` denies everything until rules are added) and apply iamc build, or move it out of the schemas PostgREST serves", name)
 		if !t.RLS {
-			c.add(lexer.Position{}, LevelWarning, hint,
+			c.add(lang.Pos{}, LevelWarning, hint,
 				"table %s.%s in exposed schema %s has row-level security off and no resource in the .iam files: every role with a privilege on it sees and changes every row",
 				t.Schema, t.Name, t.Schema)
 		} else {
-			c.add(lexer.Position{}, LevelWarning, hint,
+			c.add(lang.Pos{}, LevelWarning, hint,
 				"table %s.%s in exposed schema %s has no resource in the .iam files: its policies are not iamc's, and nothing checks them",
 				t.Schema, t.Name, t.Schema)
 		}

@@ -3,7 +3,6 @@ package catalog
 import (
 	"fmt"
 
-	"github.com/alecthomas/participle/v2/lexer"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/iamc/iamc/compiler"
@@ -79,7 +78,7 @@ order by 1`, t.OID, compiler.PolicyNames())
 // walks (column, key) in key order. A partial index counts only when its
 // predicate is `column IS NOT NULL` (what iamc builds for an optional group
 // column; the policies imply it).
-func (c *catalogCheck) checkIndex(r *lang.ResourceModel, rel uint32, column string, pos lexer.Position, partial bool, why string) error {
+func (c *catalogCheck) checkIndex(r *lang.ResourceModel, rel uint32, column string, pos lang.Pos, partial bool, why string) error {
 	var indexed bool
 	err := c.db.QueryRow(c.ctx, `
 select exists (

@@ -123,7 +123,7 @@ func (c *checker) roles(r *Roles) {
 		return
 	}
 	c.rolesSeen, c.rolesPos = true, r.Pos
-	c.model.RolesPos = r.Pos
+	c.model.RolesPos = posOf(r.Pos)
 	seen := map[string]lexer.Position{}
 	for _, it := range r.Items {
 		if it.Timeout != nil {
@@ -159,11 +159,11 @@ func (c *checker) resource(r *Resource) {
 	}
 	key := name[0] + "." + name[1]
 	if prev, dup := c.resources[key]; dup {
-		c.errs.add(r.Name.Pos, "resource %s is declared twice (first at %s)", displayName(name), where(prev.Pos))
+		c.errs.add(r.Name.Pos, "resource %s is declared twice (first at %s)", displayName(name), whereAt(prev.Pos))
 		return
 	}
 	res := &ResourceModel{
-		Schema: name[0], Table: name[1], Pos: r.Pos,
+		Schema: name[0], Table: name[1], Pos: posOf(r.Pos),
 		Owner: PermSet{}, Authenticated: PermSet{}, Anonymous: PermSet{},
 	}
 	c.resources[key] = res
@@ -181,29 +181,29 @@ func (c *checker) resource(r *Resource) {
 			ownerColPos = &it.Pos
 			if c.ident(it.OwnerColumn, "column name") {
 				res.OwnerColumn = it.OwnerColumn.Name()
-				res.OwnerPos = it.OwnerColumn.Pos
+				res.OwnerPos = posOf(it.OwnerColumn.Pos)
 			}
 		case it.GroupColumn != nil:
 			if res.GroupColumn != "" {
-				c.errs.add(it.Pos, "group column is declared twice in %s (first at %s)", displayName(name), where(res.GroupPos))
+				c.errs.add(it.Pos, "group column is declared twice in %s (first at %s)", displayName(name), whereAt(res.GroupPos))
 				continue
 			}
 			if c.ident(it.GroupColumn.Column, "column name") {
 				res.GroupColumn = it.GroupColumn.Column.Name()
 				res.GroupRequired = it.GroupColumn.Required
-				res.GroupPos = it.GroupColumn.Column.Pos
+				res.GroupPos = posOf(it.GroupColumn.Column.Pos)
 				if res.GroupColumn == res.OwnerColumn {
 					c.errs.add(it.GroupColumn.Column.Pos, "the group column cannot also be the owner column")
 				}
 			}
 		case it.PageBy != nil:
 			if res.PageKey != "" {
-				c.errs.add(it.Pos, "page by is declared twice in %s (first at %s)", displayName(name), where(res.PagePos))
+				c.errs.add(it.Pos, "page by is declared twice in %s (first at %s)", displayName(name), whereAt(res.PagePos))
 				continue
 			}
 			if c.ident(it.PageBy, "column name") {
 				res.PageKey = it.PageBy.Name()
-				res.PagePos = it.PageBy.Pos
+				res.PagePos = posOf(it.PageBy.Pos)
 			}
 		case it.Rule != nil:
 			c.rule(res, it.Rule, granted)
@@ -234,13 +234,13 @@ func (c *checker) pageKey(res *ResourceModel, name []string) {
 		return
 	}
 	if res.PageKey == res.OwnerColumn || res.PageKey == res.GroupColumn {
-		c.errs.add(res.PagePos, "page by %s in %s: pages are ordered by a unique key such as the primary key, not by the owner or group column", res.PageKey, displayName(name))
+		c.errs.addAt(res.PagePos, "page by %s in %s: pages are ordered by a unique key such as the primary key, not by the owner or group column", res.PageKey, displayName(name))
 	}
 	if res.GroupColumn == "before" || res.GroupColumn == "page_size" {
-		c.errs.add(res.GroupPos, "group column %s in %s: the page function has a parameter of that name; rename the column or remove page by", res.GroupColumn, displayName(name))
+		c.errs.addAt(res.GroupPos, "group column %s in %s: the page function has a parameter of that name; rename the column or remove page by", res.GroupColumn, displayName(name))
 	}
 	if !res.Owner[Read] && !res.Authenticated[Read] && !res.Anonymous[Read] && res.GroupMinRole(Read) == "" {
-		c.errs.add(res.PagePos, "page by in %s: nobody can read its rows, so a page would always be empty; add a read rule or remove page by", displayName(name))
+		c.errs.addAt(res.PagePos, "page by in %s: nobody can read its rows, so a page would always be empty; add a read rule or remove page by", displayName(name))
 	}
 }
 
@@ -273,7 +273,7 @@ func (c *checker) groupRules(res *ResourceModel, name []string, granted map[stri
 		c.errs.add(granted["group "+string(createRole)][Create], "group %s can create needs owner can create in %s: whoever puts a row into a group creates it and owns it", createRole, displayName(name))
 	}
 	if res.GroupRequired && res.Owner[Create] && res.GroupMinRole(Create) == "" {
-		c.errs.add(res.GroupPos, "the group column of %s is required, but no group role can create: nobody could insert a row; add e.g. `group member can create`", displayName(name))
+		c.errs.addAt(res.GroupPos, "the group column of %s is required, but no group role can create: nobody could insert a row; add e.g. `group member can create`", displayName(name))
 	}
 }
 
@@ -288,10 +288,10 @@ func rank(r GroupRole) int {
 
 func (c *checker) groups(g *Groups) {
 	if c.model.Groups.Declared {
-		c.errs.add(g.Pos, "groups are declared twice (first at %s): declare them once per policy directory", where(c.model.Groups.Pos))
+		c.errs.add(g.Pos, "groups are declared twice (first at %s): declare them once per policy directory", whereAt(c.model.Groups.Pos))
 		return
 	}
-	c.model.Groups.Declared, c.model.Groups.Pos = true, g.Pos
+	c.model.Groups.Declared, c.model.Groups.Pos = true, posOf(g.Pos)
 	seen := map[string]lexer.Position{}
 	for _, it := range g.Items {
 		switch {
@@ -374,7 +374,7 @@ func (c *checker) limit(l *Limit, pos lexer.Position, seen map[string]lexer.Posi
 // where the group API lives.
 func (c *checker) groupsNeeded() {
 	if c.model.Groups.Declared && c.model.Groups.APISchema == "" && !c.apiSchemaGiven {
-		c.errs.add(c.model.Groups.Pos, "the groups block needs `api schema NAME`: the schema PostgREST serves, where the group functions and views are created")
+		c.errs.addAt(c.model.Groups.Pos, "the groups block needs `api schema NAME`: the schema PostgREST serves, where the group functions and views are created")
 		return
 	}
 	if c.model.Groups.Declared {
@@ -382,7 +382,7 @@ func (c *checker) groupsNeeded() {
 	}
 	for _, r := range c.model.Resources {
 		if r.GroupColumn != "" {
-			c.errs.add(r.GroupPos, "%s has a group column but no groups block declares the group API: add `groups { api schema %s }` (the schema PostgREST serves)", r.QualifiedName(), quoteForHint(r.Schema))
+			c.errs.addAt(r.GroupPos, "%s has a group column but no groups block declares the group API: add `groups { api schema %s }` (the schema PostgREST serves)", r.QualifiedName(), quoteForHint(r.Schema))
 			return
 		}
 	}
@@ -435,7 +435,7 @@ func (c *checker) rule(res *ResourceModel, r *Rule, granted map[string]map[Perm]
 		set[p] = true
 		perms = append(perms, p)
 	}
-	res.Rules = append(res.Rules, RuleModel{Subject: subject, Perms: perms, Pos: r.Pos})
+	res.Rules = append(res.Rules, RuleModel{Subject: subject, Perms: perms, Pos: posOf(r.Pos)})
 }
 
 func whyOnlyRead(subject string) string {
@@ -602,7 +602,10 @@ func editDistance(a, b string) int {
 	return prev[len(b)]
 }
 
-func where(p lexer.Position) string {
+func where(p lexer.Position) string { return whereAt(posOf(p)) }
+
+// whereAt is where for a position the model recorded.
+func whereAt(p Pos) string {
 	return fmt.Sprintf("%s:%d:%d", p.Filename, p.Line, p.Column)
 }
 

@@ -273,8 +273,8 @@ resource app.alpha {}`},
 	if m.Roles != (lang.RoleNames{Authenticated: "app_user", Anonymous: "Guest", Owner: "app_admin"}) {
 		t.Errorf("roles = %+v (bare names fold, quoted ones do not)", m.Roles)
 	}
-	if pos(m.RolesPos) != "p/a.iam:7:1" {
-		t.Errorf("RolesPos = %s", pos(m.RolesPos))
+	if m.RolesPos.String() != "p/a.iam:7:1" {
+		t.Errorf("RolesPos = %s", m.RolesPos.String())
 	}
 	var order []string
 	for _, r := range m.Resources {
@@ -290,11 +290,11 @@ resource app.alpha {}`},
 	if !todos.Anonymous[lang.Read] || len(todos.Owner) != 0 {
 		t.Errorf("To Dos permissions: %+v", todos)
 	}
-	if zeta.OwnerColumn != "owner_id" || pos(zeta.OwnerPos) != "p/b.iam:2:16" || pos(zeta.Pos) != "p/b.iam:1:1" {
-		t.Errorf("zeta: column %q at %s, resource at %s", zeta.OwnerColumn, pos(zeta.OwnerPos), pos(zeta.Pos))
+	if zeta.OwnerColumn != "owner_id" || zeta.OwnerPos.String() != "p/b.iam:2:16" || zeta.Pos.String() != "p/b.iam:1:1" {
+		t.Errorf("zeta: column %q at %s, resource at %s", zeta.OwnerColumn, zeta.OwnerPos.String(), zeta.Pos.String())
 	}
-	if zeta.PageKey != "Seq" || pos(zeta.PagePos) != "p/b.iam:3:11" || todos.PageKey != "" {
-		t.Errorf("page key: zeta %q at %s, To Dos %q", zeta.PageKey, pos(zeta.PagePos), todos.PageKey)
+	if zeta.PageKey != "Seq" || zeta.PagePos.String() != "p/b.iam:3:11" || todos.PageKey != "" {
+		t.Errorf("page key: zeta %q at %s, To Dos %q", zeta.PageKey, zeta.PagePos.String(), todos.PageKey)
 	}
 	if got := zeta.Owner.Sorted(); !cmp.Equal(got, []lang.Perm{lang.Read, lang.Create, lang.Write}) {
 		t.Errorf("owner perms %v, want canonical order read, create, write", got)

@@ -10,7 +10,7 @@ import (
 
 // Error is one problem in a policy file, at a position.
 type Error struct {
-	Pos lexer.Position
+	Pos Pos
 	Msg string
 }
 
@@ -31,13 +31,19 @@ func (l ErrorList) Error() string {
 	return strings.Join(lines, "\n")
 }
 
+// add reports a problem at a place in the AST.
 func (l *ErrorList) add(pos lexer.Position, format string, args ...any) {
+	l.addAt(posOf(pos), format, args...)
+}
+
+// addAt reports a problem at a place the model recorded.
+func (l *ErrorList) addAt(pos Pos, format string, args ...any) {
 	*l = append(*l, &Error{Pos: pos, Msg: fmt.Sprintf(format, args...)})
 }
 
 // PosLess orders positions by file, line and column: the order problems
 // are reported in.
-func PosLess(a, b lexer.Position) bool {
+func PosLess(a, b Pos) bool {
 	if a.Filename != b.Filename {
 		return a.Filename < b.Filename
 	}

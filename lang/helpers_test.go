@@ -49,7 +49,7 @@ func mustParse(t *testing.T, name, text string) *lang.File {
 // astOptions compare syntax trees as Format preserves them: positions
 // ignored, a bare identifier equal to its lower-case spelling.
 var astOptions = cmp.Options{
-	cmpopts.IgnoreTypes(lexer.Position{}),
+	cmpopts.IgnoreTypes(lexer.Position{}, lang.Pos{}),
 	cmp.Comparer(func(a, b lang.Ident) bool { return canonIdent(a) == canonIdent(b) }),
 }
 

@@ -1,13 +1,11 @@
 package lang
 
-import "github.com/alecthomas/participle/v2/lexer"
-
 // Model is the checked meaning of a set of policy files: what the compiler
 // turns into SQL. Every name in it is a real (unquoted, case-exact) name.
 type Model struct {
 	Identity  Identities
 	Roles     RoleNames
-	RolesPos  lexer.Position // the roles block, or zero when defaults apply
+	RolesPos  Pos // the roles block, or zero when defaults apply
 	Groups    GroupSettings
 	Timeouts  Timeouts
 	Resources []*ResourceModel // sorted by schema, then table
@@ -30,7 +28,7 @@ var GroupRoles = []GroupRole{Member, Admin, GroupOwner}
 // GroupSettings is the groups block.
 type GroupSettings struct {
 	Declared   bool
-	Pos        lexer.Position
+	Pos        Pos
 	APISchema  string    // where the group RPCs and views are created
 	TokenClaim string    // JWT claim listing Keycloak group paths; "" for none
 	TokenRole  GroupRole // the role token groups confer
@@ -148,25 +146,25 @@ func (s PermSet) Sorted() []Perm {
 type ResourceModel struct {
 	Schema, Table string
 	OwnerColumn   string
-	OwnerPos      lexer.Position        // where the owner column was declared
+	OwnerPos      Pos                   // where the owner column was declared
 	Owner         PermSet               // rows whose owner column is the caller
 	Authenticated PermSet               // every row, for any authenticated caller
 	Anonymous     PermSet               // every row, for anonymous callers
 	GroupColumn   string                // "" when rows have no group
 	GroupRequired bool                  // every row must be in a group
-	GroupPos      lexer.Position        // where the group column was declared
+	GroupPos      Pos                   // where the group column was declared
 	PageKey       string                // "page by" column: list pages newest first by it; "" when none
-	PagePos       lexer.Position        // where the page key was declared
+	PagePos       Pos                   // where the page key was declared
 	Group         map[GroupRole]PermSet // rules as written, per membership role
 	Rules         []RuleModel
-	Pos           lexer.Position // where `resource` was written
+	Pos           Pos // where `resource` was written
 }
 
 // RuleModel is one rule as written, kept so generated SQL can cite it.
 type RuleModel struct {
 	Subject string // "owner", "authenticated", "anonymous", "group member", ..., "group member", ...
 	Perms   []Perm
-	Pos     lexer.Position
+	Pos     Pos
 }
 
 // QualifiedName is "schema.table" as a user would type it (unquoted).
