@@ -249,25 +249,57 @@ func (n indexNames) unique(schema string, parts ...string) string {
 	return name
 }
 
+// resourceSection is one resource's statements, in script order: row
+// security, grants, the indexes of the policy arms, the group foreign key,
+// the owner default, the row guard, the policies and the page function.
 func resourceSection(m *lang.Model, r *lang.ResourceModel, indexes indexNames) *Section {
-	table := qualify(r.Schema, r.Table)
-	roles := m.Roles
-	s := &Section{Resource: r, Header: resourceHeader(r)}
-	add := func(why, format string, args ...any) {
-		s.Statements = append(s.Statements, Statement{Why: why, SQL: fmt.Sprintf(format, args...)})
+	b := &resourceBuild{m: m, r: r, table: qualify(r.Schema, r.Table), indexes: indexes, arms: policyArms(m, r)}
+	b.rowSecurity()
+	b.grants()
+	b.armIndexes()
+	b.groupForeignKey()
+	if b.hasOwner() {
+		b.out = append(b.out, ownerDefault(m, r, b.table))
 	}
-	arms := policyArms(m, r)
+	b.rowGuard()
+	b.policies()
+	if r.PageKey != "" {
+		b.out = append(b.out, pageStatements(m, r)...)
+	}
+	return &Section{Resource: r, Header: resourceHeader(r), Statements: b.out}
+}
 
-	add("Deny by default: with RLS on and forced, a row is visible only through a policy below, even to the table owner.",
-		"alter table %s enable row level security;", table)
-	add("", "alter table %s force row level security;", table)
+// resourceBuild collects one resource's statements.
+type resourceBuild struct {
+	m       *lang.Model
+	r       *lang.ResourceModel
+	table   string // schema.table, quoted
+	indexes indexNames
+	arms    map[string]*policyExpr // the authenticated role's policy per command
+	out     []Statement
+}
 
-	// Grants: exactly the commands some policy allows, per role.
-	add("Grant exactly the commands the rules allow; everything else stays denied at the privilege level too.",
-		"revoke all on table %s from public, %s, %s;", table, quoteIdent(roles.Authenticated), quoteIdent(roles.Anonymous))
+func (b *resourceBuild) add(why, format string, args ...any) {
+	b.out = append(b.out, Statement{Why: why, SQL: fmt.Sprintf(format, args...)})
+}
+
+// hasOwner: rows have an owner column that some rule uses.
+func (b *resourceBuild) hasOwner() bool { return b.r.OwnerColumn != "" && len(b.r.Owner) > 0 }
+
+func (b *resourceBuild) rowSecurity() {
+	b.add("Deny by default: with RLS on and forced, a row is visible only through a policy below, even to the table owner.",
+		"alter table %s enable row level security;", b.table)
+	b.add("", "alter table %s force row level security;", b.table)
+}
+
+// grants: exactly the commands some policy allows, per role.
+func (b *resourceBuild) grants() {
+	r, roles := b.r, b.m.Roles
+	b.add("Grant exactly the commands the rules allow; everything else stays denied at the privilege level too.",
+		"revoke all on table %s from public, %s, %s;", b.table, quoteIdent(roles.Authenticated), quoteIdent(roles.Anonymous))
 	var authCmds, anonCmds []string
 	for _, c := range commands {
-		if arms[c.cmd] != nil {
+		if b.arms[c.cmd] != nil {
 			authCmds = append(authCmds, c.cmd)
 		}
 		if r.Anonymous[c.perm] {
@@ -281,96 +313,111 @@ func resourceSection(m *lang.Model, r *lang.ResourceModel, indexes indexNames) *
 		if len(g.cmds) == 0 {
 			continue
 		}
-		add("", "grant usage on schema %s to %s;", quoteIdent(r.Schema), quoteIdent(g.role))
-		add("", "grant %s on table %s to %s;", strings.Join(g.cmds, ", "), table, quoteIdent(g.role))
+		b.add("", "grant usage on schema %s to %s;", quoteIdent(r.Schema), quoteIdent(g.role))
+		b.add("", "grant %s on table %s to %s;", strings.Join(g.cmds, ", "), b.table, quoteIdent(g.role))
 	}
-	if arms["insert"] != nil {
-		add("serial columns need USAGE on their sequence to insert (identity columns need nothing).",
-			"call iam.grant_serial_sequences(%s::regclass, %s);", quoteLiteral(table), quoteLiteral(roles.Authenticated))
+	if b.arms["insert"] != nil {
+		b.add("serial columns need USAGE on their sequence to insert (identity columns need nothing).",
+			"call iam.grant_serial_sequences(%s::regclass, %s);", quoteLiteral(b.table), quoteLiteral(roles.Authenticated))
 	}
+}
 
-	hasOwner := r.OwnerColumn != "" && len(r.Owner) > 0
-	// index creates the index of a policy arm's column; with a page key it
-	// is (column, key), so that the page function walks it in key order
-	// (it serves the policy's column = ... just the same), and the
-	// single-column index an earlier build made goes.
-	index := func(column, why, where string) {
-		cols := quoteIdent(column)
-		name := indexes.unique(r.Schema, r.Table, column, "iam_idx")
-		if r.PageKey != "" {
-			single := name
-			name = indexes.unique(r.Schema, r.Table, column, r.PageKey, "iam_idx")
-			cols += ", " + quoteIdent(r.PageKey)
-			why += fmt.Sprintf(" It ends with the page key %s: the page function walks it in that order.", r.PageKey)
-			defer add(fmt.Sprintf("The (%s, %s) index above serves everything the single-column one did.", column, r.PageKey),
-				"drop index if exists %s;", qualify(r.Schema, single))
-		}
-		add(why, "create index if not exists %s on %s (%s)%s;", quoteIdent(name), table, cols, where)
+// armIndexes creates the index of each policy arm's column.
+func (b *resourceBuild) armIndexes() {
+	r := b.r
+	if b.hasOwner() {
+		b.index(r.OwnerColumn, fmt.Sprintf("The owner arm of the policies is %s = <caller>: this index makes it an index scan instead of a scan of every row.", r.OwnerColumn), "")
 	}
-	if hasOwner {
-		index(r.OwnerColumn, fmt.Sprintf("The owner arm of the policies is %s = <caller>: this index makes it an index scan instead of a scan of every row.", r.OwnerColumn), "")
+	if r.GroupColumn == "" {
+		return
+	}
+	if r.GroupRequired {
+		b.index(r.GroupColumn, fmt.Sprintf("The group arm is %s = any(<caller's groups>): this index serves it (a BitmapOr with the owner index).", r.GroupColumn), "")
+	} else {
+		b.index(r.GroupColumn, fmt.Sprintf("The group arm is %s = any(<caller's groups>): this index serves it (a BitmapOr with the owner index); rows in no group are left out of it.", r.GroupColumn),
+			fmt.Sprintf(" where %s is not null", quoteIdent(r.GroupColumn)))
+	}
+}
+
+// index creates the index of a policy arm's column; with a page key it is
+// (column, key), so that the page function walks it in key order (it
+// serves the policy's column = ... just the same), and the single-column
+// index an earlier build made goes.
+func (b *resourceBuild) index(column, why, where string) {
+	r := b.r
+	cols := quoteIdent(column)
+	name := b.indexes.unique(r.Schema, r.Table, column, "iam_idx")
+	if r.PageKey != "" {
+		single := name
+		name = b.indexes.unique(r.Schema, r.Table, column, r.PageKey, "iam_idx")
+		cols += ", " + quoteIdent(r.PageKey)
+		why += fmt.Sprintf(" It ends with the page key %s: the page function walks it in that order.", r.PageKey)
+		defer b.add(fmt.Sprintf("The (%s, %s) index above serves everything the single-column one did.", column, r.PageKey),
+			"drop index if exists %s;", qualify(r.Schema, single))
+	}
+	b.add(why, "create index if not exists %s on %s (%s)%s;", quoteIdent(name), b.table, cols, where)
+}
+
+// groupForeignKey: a row's group must exist in iam.groups.
+func (b *resourceBuild) groupForeignKey() {
+	r := b.r
+	if r.GroupColumn == "" {
+		return
+	}
+	fk := GroupForeignKeyName(r)
+	action, _ := GroupDeleteAction(r)
+	why := "A row's group must exist; when the group is deleted its rows go back to their owners only (set null)."
+	if r.GroupRequired {
+		why = "A row's group must exist; rows of a required group are deleted with the group (cascade)."
+	}
+	b.add(why, "do $do$\nbegin\n    if not exists (select from pg_catalog.pg_constraint where conrelid = %s::regclass and conname = %s) then\n"+
+		"        alter table %s add constraint %s foreign key (%s) references iam.groups (id) on delete %s;\n    end if;\nend\n$do$;",
+		quoteLiteral(b.table), quoteLiteral(fk), b.table, quoteIdent(fk), quoteIdent(r.GroupColumn), action)
+}
+
+// rowGuard: the trigger that fills and fixes the owner and checks group
+// moves, or its removal when there is nothing to guard.
+func (b *resourceBuild) rowGuard() {
+	r := b.r
+	if !b.hasOwner() && r.GroupColumn == "" {
+		b.add("No owner or group column: no row guard.", "drop trigger if exists %s on %s;", GuardTrigger, b.table)
+		return
+	}
+	var cols []string
+	ownerArg, groupArg, required := "", "", ""
+	if b.hasOwner() {
+		cols, ownerArg = append(cols, quoteIdent(r.OwnerColumn)), r.OwnerColumn
 	}
 	if r.GroupColumn != "" {
-		group := quoteIdent(r.GroupColumn)
+		cols, groupArg = append(cols, quoteIdent(r.GroupColumn)), r.GroupColumn
 		if r.GroupRequired {
-			index(r.GroupColumn, fmt.Sprintf("The group arm is %s = any(<caller's groups>): this index serves it (a BitmapOr with the owner index).", r.GroupColumn), "")
-		} else {
-			index(r.GroupColumn, fmt.Sprintf("The group arm is %s = any(<caller's groups>): this index serves it (a BitmapOr with the owner index); rows in no group are left out of it.", r.GroupColumn),
-				fmt.Sprintf(" where %s is not null", group))
+			required = "required"
 		}
-		fk := GroupForeignKeyName(r)
-		action, _ := GroupDeleteAction(r)
-		why := "A row's group must exist; when the group is deleted its rows go back to their owners only (set null)."
-		if r.GroupRequired {
-			why = "A row's group must exist; rows of a required group are deleted with the group (cascade)."
-		}
-		add(why, "do $do$\nbegin\n    if not exists (select from pg_catalog.pg_constraint where conrelid = %s::regclass and conname = %s) then\n"+
-			"        alter table %s add constraint %s foreign key (%s) references iam.groups (id) on delete %s;\n    end if;\nend\n$do$;",
-			quoteLiteral(table), quoteLiteral(fk), table, quoteIdent(fk), group, action)
 	}
-	if hasOwner {
-		s.Statements = append(s.Statements, ownerDefault(m, r, table))
-	}
-	if hasOwner || r.GroupColumn != "" {
-		var cols []string
-		ownerArg, groupArg, required := "", "", ""
-		if hasOwner {
-			cols, ownerArg = append(cols, quoteIdent(r.OwnerColumn)), r.OwnerColumn
-		}
-		if r.GroupColumn != "" {
-			cols, groupArg = append(cols, quoteIdent(r.GroupColumn)), r.GroupColumn
-			if r.GroupRequired {
-				required = "required"
-			}
-		}
-		add("Fill the owner from the JWT on insert and refuse a forged one; keep it fixed; let rows into a group only with the create role there, "+
-			"and let only the owner move them (RLS cannot compare old and new rows, a trigger can).",
-			"create or replace trigger %s\n    before insert or update of %s on %s\n    for each row execute function iam.guard_row(%s, %s, %s, %s);",
-			GuardTrigger, strings.Join(cols, ", "), table, quoteLiteral(ownerArg), quoteLiteral(groupArg), quoteLiteral(string(r.GroupMinRole(lang.Create))), quoteLiteral(required))
-	} else {
-		add("No owner or group column: no row guard.", "drop trigger if exists %s on %s;", GuardTrigger, table)
-	}
+	b.add("Fill the owner from the JWT on insert and refuse a forged one; keep it fixed; let rows into a group only with the create role there, "+
+		"and let only the owner move them (RLS cannot compare old and new rows, a trigger can).",
+		"create or replace trigger %s\n    before insert or update of %s on %s\n    for each row execute function iam.guard_row(%s, %s, %s, %s);",
+		GuardTrigger, strings.Join(cols, ", "), b.table, quoteLiteral(ownerArg), quoteLiteral(groupArg), quoteLiteral(string(r.GroupMinRole(lang.Create))), quoteLiteral(required))
+}
 
-	// Policies: drop every name iamc may have used, then create today's.
+// policies: drop every name iamc may have used, then create today's.
+func (b *resourceBuild) policies() {
+	m, r, roles := b.m, b.r, b.m.Roles
 	for i, name := range PolicyNames() {
 		why := ""
 		if i == 0 {
 			why = "Policies are replaced as a set: drop every policy name iamc uses, then create the ones the rules call for."
 		}
-		add(why, "drop policy if exists %s on %s;", quoteIdent(name), table)
+		b.add(why, "drop policy if exists %s on %s;", quoteIdent(name), b.table)
 	}
 	for _, c := range commands {
-		if a := arms[c.cmd]; a != nil {
-			s.Statements = append(s.Statements, policy(m, r, table, audienceAuthenticated, roles.Authenticated, c.cmd, a.using, a.check, c.perm)...)
+		if a := b.arms[c.cmd]; a != nil {
+			b.out = append(b.out, policy(m, r, b.table, audienceAuthenticated, roles.Authenticated, c.cmd, a.using, a.check, c.perm)...)
 		}
 		if r.Anonymous[c.perm] {
-			s.Statements = append(s.Statements, policy(m, r, table, audienceAnonymous, roles.Anonymous, c.cmd, "true", "true", c.perm)...)
+			b.out = append(b.out, policy(m, r, b.table, audienceAnonymous, roles.Anonymous, c.cmd, "true", "true", c.perm)...)
 		}
 	}
-	if r.PageKey != "" {
-		s.Statements = append(s.Statements, pageStatements(m, r)...)
-	}
-	return s
 }
 
 // ownerDefault gives the owner column a default, the caller's id, so that
