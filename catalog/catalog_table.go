@@ -97,11 +97,10 @@ select exists (
 		return nil
 	}
 	table, cols, leads := compiler.Qualify(r.Schema, r.Table), compiler.QuoteIdent(column), column
-	name := compiler.DerivedName(r.Table, column, "iam_idx")
+	name := compiler.ArmIndexName(r, column)
 	if r.PageKey != "" {
 		cols += ", " + compiler.QuoteIdent(r.PageKey)
 		leads += ", " + r.PageKey
-		name = compiler.DerivedName(r.Table, column, r.PageKey, "iam_idx")
 		why += " (and the page function walks it in " + r.PageKey + " order)"
 	}
 	create := fmt.Sprintf("create index %s on %s (%s)", compiler.QuoteIdent(name), table, cols)

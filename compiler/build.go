@@ -346,10 +346,10 @@ func (b *resourceBuild) armIndexes() {
 func (b *resourceBuild) index(column, why, where string) {
 	r := b.r
 	cols := quoteIdent(column)
-	name := b.indexes.unique(r.Schema, r.Table, column, "iam_idx")
+	name := b.indexes.unique(r.Schema, r.Table, column, IndexSuffix)
 	if r.PageKey != "" {
 		single := name
-		name = b.indexes.unique(r.Schema, r.Table, column, r.PageKey, "iam_idx")
+		name = b.indexes.unique(r.Schema, r.Table, column, r.PageKey, IndexSuffix)
 		cols += ", " + quoteIdent(r.PageKey)
 		why += fmt.Sprintf(" It ends with the page key %s: the page function walks it in that order.", r.PageKey)
 		defer b.add(fmt.Sprintf("The (%s, %s) index above serves everything the single-column one did.", column, r.PageKey),

@@ -35,3 +35,17 @@ func GroupDeleteAction(r *lang.ResourceModel) (action, code string) {
 	}
 	return "set null", "n"
 }
+
+// IndexSuffix ends the name of every index iamc creates:
+// <table>_<column>[_<page key>]_iam_idx.
+const IndexSuffix = "iam_idx"
+
+// ArmIndexName is the name iamc gives the index of a policy arm's column
+// (ending with the page key when there is one), before the build makes it
+// unique among the names of its schema.
+func ArmIndexName(r *lang.ResourceModel, column string) string {
+	if r.PageKey != "" {
+		return derivedName(r.Table, column, r.PageKey, IndexSuffix)
+	}
+	return derivedName(r.Table, column, IndexSuffix)
+}

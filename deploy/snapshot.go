@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 
@@ -156,7 +157,7 @@ var snapshotQueries = []string{
 	group by o.tbl, o.what, o.name, a.grantee`,
 
 	// Indexes: those the build creates or the last apply recorded, and on
-	// managed tables those named like iamc's (<table>_<column>_iam_idx).
+	// managed tables those named like iamc's (@idx: <table>_<column>_iam_idx).
 	`select 'index', case when i.indrelid = any(@tables::oid[]) then format('%I.%I', tn.nspname, tc.relname) else '' end,
 	        format('%I.%I', n.nspname, ic.relname),
 	        jsonb_build_object('definition', pg_get_indexdef(i.indexrelid),
@@ -167,7 +168,7 @@ var snapshotQueries = []string{
 	join pg_class tc on tc.oid = i.indrelid
 	join pg_namespace tn on tn.oid = tc.relnamespace
 	where (n.nspname, ic.relname) in (select * from unnest(@is::text[], @in::text[]))
-	   or (i.indrelid = any(@tables::oid[]) and ic.relname like '%\_iam\_idx%')`,
+	   or (i.indrelid = any(@tables::oid[]) and ic.relname like @idx)`,
 
 	// Foreign keys from managed tables to iam.groups (iamc's group keys).
 	`select 'foreign key', format('%I.%I', n.nspname, c.relname), format('%I on %I.%I', k.conname, n.nspname, c.relname),
@@ -228,7 +229,9 @@ func takeSnapshot(ctx context.Context, tx pgx.Tx, sc *scope) (Snapshot, error) {
 	fs, fn := splitNames(sc.functions)
 	vs, vn := splitNames(sc.views)
 	is, in := splitNames(sc.indexes)
-	args := pgx.NamedArgs{"tables": sc.tables, "fs": fs, "fn": fn, "vs": vs, "vn": vn, "is": is, "in": in, "schemas": sc.schemas, "guard": compiler.GuardTrigger}
+	args := pgx.NamedArgs{"tables": sc.tables, "fs": fs, "fn": fn, "vs": vs, "vn": vn, "is": is, "in": in, "schemas": sc.schemas, "guard": compiler.GuardTrigger,
+		// LIKE reads _ as any character: escape it to match the suffix itself.
+		"idx": "%" + strings.ReplaceAll("_"+compiler.IndexSuffix, "_", `\_`) + "%"}
 	for _, q := range snapshotQueries {
 		if err := collect(ctx, tx, snap, q, args); err != nil {
 			return nil, err
