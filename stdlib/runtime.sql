@@ -1,4 +1,4 @@
--- The iam runtime, version 4: what every generated policy calls.
+-- The iam runtime, version {{version}}: what every generated policy calls.
 -- Embedded in the iamc binary and emitted at the top of every `iamc build`.
 -- It runs as the owner role (the build script sets it), so every object
 -- here is owned by that role. Nothing here writes on the read path:
@@ -18,17 +18,17 @@ declare
     installed integer;
 begin
     select version into installed from iam.runtime;
-    if installed > 4 then
+    if installed > {{version}} then
         raise exception using
             errcode = '55000',
-            message = format('the iam runtime in this database is version %s, newer than this iamc (version 4)', installed),
+            message = format('the iam runtime in this database is version %s, newer than this iamc (version {{version}})', installed),
             detail = 'Applying older policies over a newer runtime could remove protections it added.',
             hint = 'Build with the iamc release that installed it, or a newer one.';
     end if;
 end
 $do$;
 
-insert into iam.runtime (version) values (4)
+insert into iam.runtime (version) values ({{version}})
 on conflict (singleton) do update set version = excluded.version, installed_at = now()
 where iam.runtime.version is distinct from excluded.version;
 

@@ -2,16 +2,24 @@
 // relies on, embedded in the iamc binary.
 package stdlib
 
-import _ "embed"
+import (
+	_ "embed"
+	"strconv"
+	"strings"
+)
 
-// Version is the runtime version this binary installs. Bump it with every
-// change to runtime.sql and teach the runtime to upgrade from the last one.
+// Version is the runtime version this binary installs, the one place that
+// holds it: runtime.sql says {{version}} wherever it needs the number. Bump
+// it with every change to runtime.sql and teach the runtime to upgrade
+// from the last one.
 const Version = 4
 
-// Runtime is the runtime SQL, to be run in the iam schema as the owner role.
-//
 //go:embed runtime.sql
-var Runtime string
+var runtimeSQL string
+
+// Runtime is the runtime SQL, to be run in the iam schema as the owner role,
+// with its version filled in.
+var Runtime = strings.ReplaceAll(runtimeSQL, "{{version}}", strconv.Itoa(Version))
 
 // Schema is where the runtime lives.
 const Schema = "iam"

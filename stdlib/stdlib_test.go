@@ -6,11 +6,14 @@ import (
 	"testing"
 )
 
-// TestVersionIsOneNumber: runtime.sql states its version in four places
+// TestVersionIsOneNumber: the runtime states its version in four places
 // (header, refusal of a newer runtime, its message, the row it records);
 // each must be Version, or an upgrade would record one number and check
-// another.
+// another. runtime.sql spells them {{version}}; none may be left.
 func TestVersionIsOneNumber(t *testing.T) {
+	if strings.Contains(Runtime, "{{") {
+		t.Errorf("the runtime holds a placeholder that was not filled in")
+	}
 	for _, want := range []string{
 		fmt.Sprintf("-- The iam runtime, version %d:", Version),
 		fmt.Sprintf("if installed > %d then", Version),
