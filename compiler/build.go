@@ -191,7 +191,7 @@ func groupAPISection(m *lang.Model) *Section {
 	add("The caller's groups and their role in each (token groups included). security_barrier: no filter runs before the membership check.",
 		"create or replace view %s with (security_barrier) as\nselect g.id, g.name, mg.role as my_role, g.created_at\nfrom iam.groups g\njoin (select distinct on (m.group_id) m.group_id, m.role from iam.my_groups() m order by m.group_id, iam.role_rank(m.role) desc) mg on mg.group_id = g.id;", groups)
 	add("The members of the caller's groups, nobody else's.",
-		"create or replace view %s with (security_barrier) as\nselect m.group_id, m.user_id, m.role, m.added_at\nfrom iam.group_members m\nwhere m.group_id = any ((select iam.group_ids('member'))::bigint[]);", members)
+		"create or replace view %s with (security_barrier) as\nselect m.group_id, m.user_id, m.role, m.added_at\nfrom iam.group_members m\nwhere %s;", members, inGroups("m.group_id", lang.Member))
 	add("", "revoke all on table %s, %s from public, %s, %s;", groups, members, user, quoteIdent(m.Roles.Anonymous))
 	add("", "grant select on table %s, %s to %s;", groups, members, user)
 	return s
@@ -461,7 +461,7 @@ $do$;`,
 			quoteLiteral(fmt.Sprintf("%s.%s keeps its own default", table, quoteIdent(r.OwnerColumn))),
 			quoteLiteral(fmt.Sprintf("To have iamc fill it: alter table %s alter column %s drop default; and apply the build again.", table, quoteIdent(r.OwnerColumn))),
 			table, quoteIdent(r.OwnerColumn),
-			fmt.Sprintf("iam.user_id_%s(%s)", m.Identity.Type, quoteLiteral(m.Identity.Claim))),
+			userIDCall(m.Identity)),
 	}
 }
 
@@ -475,7 +475,7 @@ func policyArms(m *lang.Model, r *lang.ResourceModel) map[string]*policyExpr {
 	me := callerExpr(m.Identity)
 	owner := func() string { return fmt.Sprintf("%s = %s", quoteIdent(r.OwnerColumn), me) }
 	group := func(role lang.GroupRole) string {
-		arm := fmt.Sprintf("%s = any ((select iam.group_ids(%s))::bigint[])", quoteIdent(r.GroupColumn), quoteLiteral(string(role)))
+		arm := inGroups(quoteIdent(r.GroupColumn), role)
 		if r.GroupRequired {
 			return arm
 		}
@@ -495,7 +495,7 @@ func policyArms(m *lang.Model, r *lang.ResourceModel) map[string]*policyExpr {
 	// neither edit nor move them (SPEC §11).
 	ownerInGroup := func() string {
 		col := quoteIdent(r.GroupColumn)
-		member := fmt.Sprintf("%s = any ((select iam.group_ids('member'))::bigint[])", col)
+		member := inGroups(col, lang.Member)
 		if r.GroupRequired {
 			return fmt.Sprintf("(%s and %s)", owner(), member)
 		}
@@ -503,7 +503,7 @@ func policyArms(m *lang.Model, r *lang.ResourceModel) map[string]*policyExpr {
 	}
 	admin := ""
 	if m.Groups.AdminRole != "" {
-		admin = fmt.Sprintf("(select iam.has_realm_role(%s))", quoteLiteral(m.Groups.AdminRole))
+		admin = once(hasRealmRoleCall(m.Groups.AdminRole))
 	}
 	out := map[string]*policyExpr{}
 	for _, c := range commands {
@@ -557,9 +557,9 @@ func groupEntry(r *lang.ResourceModel) string {
 	case role == "":
 		return fmt.Sprintf(" and %s is null", col)
 	case r.GroupRequired:
-		return fmt.Sprintf(" and %s = any ((select iam.group_ids(%s))::bigint[])", col, quoteLiteral(string(role)))
+		return " and " + inGroups(col, role)
 	default:
-		return fmt.Sprintf(" and (%s is null or %s = any ((select iam.group_ids(%s))::bigint[]))", col, col, quoteLiteral(string(role)))
+		return fmt.Sprintf(" and (%s is null or %s)", col, inGroups(col, role))
 	}
 }
 
@@ -567,7 +567,7 @@ func groupEntry(r *lang.ResourceModel) string {
 // planner runs it once per statement (an InitPlan) and can use it as an
 // index key, instead of calling the function for every row.
 func callerExpr(id lang.Identities) string {
-	return fmt.Sprintf("(select iam.user_id_%s(%s))", id.Type, quoteLiteral(id.Claim))
+	return once(userIDCall(id))
 }
 
 // PolicyNames lists every policy name iamc may create on a table: a build

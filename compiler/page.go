@@ -75,10 +75,10 @@ func pageStatements(m *lang.Model, r *lang.ResourceModel) []Statement {
 	owner, gcol := quoteIdent(r.OwnerColumn), quoteIdent(r.GroupColumn)
 	isAdmin := ""
 	if m.Groups.AdminRole != "" {
-		isAdmin = fmt.Sprintf("(select iam.has_realm_role(%s))", quoteLiteral(m.Groups.AdminRole))
+		isAdmin = once(hasRealmRoleCall(m.Groups.AdminRole))
 	}
-	callerID := fmt.Sprintf("page.caller_id := iam.user_id_%s(%s);", m.Identity.Type, quoteLiteral(m.Identity.Claim))
-	callerGroups := fmt.Sprintf("iam.group_ids(%s)", quoteLiteral(string(groupRole)))
+	callerID := "page.caller_id := " + userIDCall(m.Identity) + ";"
+	callerGroups := groupIDsCall(groupRole)
 	decls := []string{"    before_key bigint;"}
 	if !everyone && ownerReads {
 		decls = append(decls, fmt.Sprintf("    caller_id %s;", m.Identity.Type))
