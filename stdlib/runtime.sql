@@ -71,7 +71,7 @@ comment on table iam.blocked_subjects is
     'Subjects (values of the identity claim) the runtime refuses (SQLSTATE 28000) wherever it computes the caller''s id: every token, or only tokens issued (iat) before tokens_issued_before. Written by iam.block_subject and iam.unblock_subject; no runtime role can read it.';
 
 -- A SECURITY DEFINER function the runtime roles may execute says so with
--- [runtime-callable] at the start of its comment (iamc lint, IAM008): it
+-- [runtime-callable] in its comment (iamc lint, IAM008): it
 -- answers only about the caller (their id, token, groups, role in a group)
 -- or checks the caller's rights before it touches anyone else's data.
 -- Definers without it (iam.refuse_blocked, iam.group_exists, ...) are
@@ -232,6 +232,30 @@ create table if not exists iam.settings (
 
 comment on table iam.settings is
     'The identity and group settings of the .iam files, written by every iamc build; read by the helpers below.';
+
+-- The settings added since runtime 3 (the group API's quotas, the token
+-- rules of the identity block), added in place so that an earlier install
+-- upgrades. Each only when missing: ALTER TABLE takes an ACCESS EXCLUSIVE
+-- lock even when the column exists, and every request reads iam.settings,
+-- so an apply would wait for (and block) the requests in flight.
+do $do$
+declare
+    col record;
+begin
+    for col in select * from (values
+        ('max_groups_created_per_user', 'integer not null default 100'),
+        ('max_groups_per_user', 'integer not null default 200'),
+        ('max_members_per_group', 'integer not null default 1000'),
+        ('audience', 'text'),
+        ('expiry_required', 'boolean not null default true')) as c (name, definition)
+    loop
+        if not exists (select from pg_catalog.pg_attribute a
+                       where a.attrelid = 'iam.settings'::pg_catalog.regclass and a.attname = col.name and not a.attisdropped) then
+            execute pg_catalog.format('alter table iam.settings add column %I %s', col.name, col.definition);
+        end if;
+    end loop;
+end
+$do$;
 
 create or replace function iam.caller_id() returns text
     language plpgsql stable parallel safe security definer
@@ -910,18 +934,11 @@ $fn$;
 -- everyone. Only database memberships count: token groups are the realm's.
 -- ---------------------------------------------------------------------------
 
--- Added to databases of runtime version 3 in place. Checked in the catalog
--- first: ALTER TABLE takes an exclusive lock even when the column exists,
--- and every request reads iam.settings, so a re-run must not queue them.
+-- The quota of groups created per user counts a user's groups: this index
+-- serves it. Looked up first, as the settings columns are: CREATE INDEX
+-- locks the table before it finds that the index exists.
 do $do$
 begin
-    if not exists (select from pg_catalog.pg_attribute where attrelid = 'iam.settings'::pg_catalog.regclass and attname = 'max_members_per_group' and not attisdropped) then
-        alter table iam.settings
-            add column if not exists max_groups_created_per_user integer not null default 100,
-            add column if not exists max_groups_per_user integer not null default 200,
-            add column if not exists max_members_per_group integer not null default 1000;
-    end if;
-    -- The quota of groups created per user counts a user's groups: this index serves it.
     if pg_catalog.to_regclass('iam.groups_created_by_idx') is null then
         create index groups_created_by_idx on iam.groups (created_by);
     end if;
@@ -1320,24 +1337,6 @@ comment on function iam.unblock_subject(text) is
 -- without the declared audience or without an expiry; planner-estimate
 -- counts on protected relations). Shipped in policies/postgrest.conf.
 -- ---------------------------------------------------------------------------
-
--- The token rules of the identity block, added in place so that a database
--- installed by an earlier build upgrades (§13 of SPEC.md). Only then: ALTER
--- TABLE takes an ACCESS EXCLUSIVE lock even when the column exists, and
--- every request reads iam.settings, so an apply would wait for (and block)
--- the requests in flight.
-do $do$
-begin
-    if not exists (select from pg_catalog.pg_attribute
-                   where attrelid = 'iam.settings'::pg_catalog.regclass and attname = 'audience' and not attisdropped) then
-        alter table iam.settings add column if not exists audience text;
-    end if;
-    if not exists (select from pg_catalog.pg_attribute
-                   where attrelid = 'iam.settings'::pg_catalog.regclass and attname = 'expiry_required' and not attisdropped) then
-        alter table iam.settings add column if not exists expiry_required boolean not null default true;
-    end if;
-end
-$do$;
 
 comment on column iam.settings.audience is
     'The identity block''s audience: a token must name it in aud (a string, or an array holding it); NULL when none is declared. Checked by iam.check_request.';
