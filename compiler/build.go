@@ -125,22 +125,19 @@ func runtimeSection(m *lang.Model) *Section {
 	roles, g := m.Roles, m.Groups
 	s.Statements = append(s.Statements,
 		Statement{
-			Why: "The settings of the .iam files, read by the helpers (which claim is the user id, token groups, admin role, the group API's quotas).",
-			SQL: fmt.Sprintf("insert into iam.settings (singleton, identity_claim, identity_type, token_groups_claim, token_group_role, admin_role, "+
+			Why: "The settings of the .iam files, read by the helpers (which claim is the user id, the token's audience and expiry, token groups, admin role, the group API's quotas).",
+			SQL: fmt.Sprintf("insert into iam.settings (singleton, identity_claim, identity_type, audience, expiry_required, token_groups_claim, token_group_role, admin_role, "+
 				"max_groups_created_per_user, max_groups_per_user, max_members_per_group)\n"+
-				"values (true, %s, %s, %s, %s, %s, %d, %d, %d)\n"+
+				"values (true, %s, %s, %s, %t, %s, %s, %s, %d, %d, %d)\n"+
 				"on conflict (singleton) do update set identity_claim = excluded.identity_claim, identity_type = excluded.identity_type, "+
+				"audience = excluded.audience, expiry_required = excluded.expiry_required, "+
 				"token_groups_claim = excluded.token_groups_claim, token_group_role = excluded.token_group_role, admin_role = excluded.admin_role, "+
 				"max_groups_created_per_user = excluded.max_groups_created_per_user, max_groups_per_user = excluded.max_groups_per_user, "+
 				"max_members_per_group = excluded.max_members_per_group;",
 				quoteLiteral(m.Identity.Claim), quoteLiteral(string(m.Identity.Type)),
+				literalOrNull(m.Identity.Audience), !m.Identity.ExpiryOptional,
 				literalOrNull(g.TokenClaim), literalOrNull(string(g.TokenRole)), literalOrNull(g.AdminRole),
 				g.Limits.GroupsCreatedPerUser, g.Limits.GroupsPerUser, g.Limits.MembersPerGroup),
-		},
-		Statement{
-			Why: "The token rules of the identity block, enforced by the db-pre-request iam.check_request (a token must name the audience in aud; exp required unless `expiry optional`).",
-			SQL: fmt.Sprintf("update iam.settings set audience = %s, expiry_required = %t;",
-				literalOrNull(m.Identity.Audience), !m.Identity.ExpiryOptional),
 		},
 		Statement{
 			Why: "Functions are executable by PUBLIC unless revoked; only the authenticated role may call the helpers policies and triggers use.",
@@ -520,6 +517,16 @@ func policyArms(m *lang.Model, r *lang.ResourceModel) map[string]*policyExpr {
 				}
 				arms = append(arms, arm)
 			}
+		case c.perm == lang.Write && r.Owner[c.perm] && r.GroupColumn != "" && r.GroupMinRole(c.perm) == lang.Member:
+			// Every member writes the group's rows already, so the owner
+			// arm need not ask for membership again: owner and (no group
+			// or member), or member, is owner and no group, or member. One
+			// look-up of the caller's groups per statement, not two (and
+			// with a required group the member arm is all there is).
+			if !r.GroupRequired {
+				arms = append(arms, fmt.Sprintf("(%s and %s is null)", owner(), quoteIdent(r.GroupColumn)))
+			}
+			arms = append(arms, group(lang.Member))
 		case c.perm == lang.Write && r.Owner[c.perm] && r.GroupColumn != "":
 			arms = append(arms, ownerInGroup())
 			if role := r.GroupMinRole(c.perm); role != "" {

@@ -59,23 +59,25 @@ func roleTimeouts(m *lang.Model) string {
 declare
     r record;
     setting text;
+    statement text;
 begin
     for r in select ro.rolname, coalesce(ro.rolconfig, '{}') as config from pg_catalog.pg_roles ro where ro.rolname in (%s, %s) order by ro.rolname loop
         foreach setting in array array[%s, %s] loop
             continue when setting = any (r.config);
+            statement := pg_catalog.format('alter role %%I set %%s = %%L', r.rolname, pg_catalog.split_part(setting, '=', 1), pg_catalog.split_part(setting, '=', 2));
             begin
-                execute pg_catalog.format('alter role %%I set %%s = %%L', r.rolname, pg_catalog.split_part(setting, '=', 1), pg_catalog.split_part(setting, '=', 2));
+                execute statement;
             exception when unique_violation then
                 -- A build in another database of the cluster set the role's
                 -- first setting at the same moment (the iamc advisory lock
                 -- is per database): now the row exists, so this updates it.
-                execute pg_catalog.format('alter role %%I set %%s = %%L', r.rolname, pg_catalog.split_part(setting, '=', 1), pg_catalog.split_part(setting, '=', 2));
+                execute statement;
             when insufficient_privilege then
                 raise exception using
                     errcode = '42501',
                     message = pg_catalog.format('cannot set %%s on role %%s: %%s', setting, r.rolname, sqlerrm),
                     detail = 'The roles block caps every request of the runtime roles; the cap is a role setting, which only a superuser (or a role with CREATEROLE) can change.',
-                    hint = pg_catalog.format('Apply this build once as a superuser, or run: alter role %%I set %%s = %%L;', r.rolname, pg_catalog.split_part(setting, '=', 1), pg_catalog.split_part(setting, '=', 2));
+                    hint = pg_catalog.format('Apply this build once as a superuser, or run: %%s;', statement);
             end;
         end loop;
     end loop;

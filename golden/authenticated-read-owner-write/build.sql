@@ -17,23 +17,25 @@ do $do$
 declare
     r record;
     setting text;
+    statement text;
 begin
     for r in select ro.rolname, coalesce(ro.rolconfig, '{}') as config from pg_catalog.pg_roles ro where ro.rolname in ('web_user', 'web_anon') order by ro.rolname loop
         foreach setting in array array['statement_timeout=5s', 'lock_timeout=2s'] loop
             continue when setting = any (r.config);
+            statement := pg_catalog.format('alter role %I set %s = %L', r.rolname, pg_catalog.split_part(setting, '=', 1), pg_catalog.split_part(setting, '=', 2));
             begin
-                execute pg_catalog.format('alter role %I set %s = %L', r.rolname, pg_catalog.split_part(setting, '=', 1), pg_catalog.split_part(setting, '=', 2));
+                execute statement;
             exception when unique_violation then
                 -- A build in another database of the cluster set the role's
                 -- first setting at the same moment (the iamc advisory lock
                 -- is per database): now the row exists, so this updates it.
-                execute pg_catalog.format('alter role %I set %s = %L', r.rolname, pg_catalog.split_part(setting, '=', 1), pg_catalog.split_part(setting, '=', 2));
+                execute statement;
             when insufficient_privilege then
                 raise exception using
                     errcode = '42501',
                     message = pg_catalog.format('cannot set %s on role %s: %s', setting, r.rolname, sqlerrm),
                     detail = 'The roles block caps every request of the runtime roles; the cap is a role setting, which only a superuser (or a role with CREATEROLE) can change.',
-                    hint = pg_catalog.format('Apply this build once as a superuser, or run: alter role %I set %s = %L;', r.rolname, pg_catalog.split_part(setting, '=', 1), pg_catalog.split_part(setting, '=', 2));
+                    hint = pg_catalog.format('Apply this build once as a superuser, or run: %s;', statement);
             end;
         end loop;
     end loop;
@@ -49,13 +51,10 @@ set local role api_owner;
 
 -- [the statements of stdlib/runtime.sql stand here, as written there]
 
--- The settings of the .iam files, read by the helpers (which claim is the user id, token groups, admin role, the group API's quotas).
-insert into iam.settings (singleton, identity_claim, identity_type, token_groups_claim, token_group_role, admin_role, max_groups_created_per_user, max_groups_per_user, max_members_per_group)
-values (true, 'sub', 'uuid', null, null, null, 100, 200, 1000)
-on conflict (singleton) do update set identity_claim = excluded.identity_claim, identity_type = excluded.identity_type, token_groups_claim = excluded.token_groups_claim, token_group_role = excluded.token_group_role, admin_role = excluded.admin_role, max_groups_created_per_user = excluded.max_groups_created_per_user, max_groups_per_user = excluded.max_groups_per_user, max_members_per_group = excluded.max_members_per_group;
-
--- The token rules of the identity block, enforced by the db-pre-request iam.check_request (a token must name the audience in aud; exp required unless `expiry optional`).
-update iam.settings set audience = null, expiry_required = true;
+-- The settings of the .iam files, read by the helpers (which claim is the user id, the token's audience and expiry, token groups, admin role, the group API's quotas).
+insert into iam.settings (singleton, identity_claim, identity_type, audience, expiry_required, token_groups_claim, token_group_role, admin_role, max_groups_created_per_user, max_groups_per_user, max_members_per_group)
+values (true, 'sub', 'uuid', null, true, null, null, null, 100, 200, 1000)
+on conflict (singleton) do update set identity_claim = excluded.identity_claim, identity_type = excluded.identity_type, audience = excluded.audience, expiry_required = excluded.expiry_required, token_groups_claim = excluded.token_groups_claim, token_group_role = excluded.token_group_role, admin_role = excluded.admin_role, max_groups_created_per_user = excluded.max_groups_created_per_user, max_groups_per_user = excluded.max_groups_per_user, max_members_per_group = excluded.max_members_per_group;
 
 -- Functions are executable by PUBLIC unless revoked; only the authenticated role may call the helpers policies and triggers use.
 revoke all on all routines in schema iam from public, web_user, web_anon;
