@@ -27,6 +27,7 @@ import (
 
 	"github.com/iamc/iamc/compiler"
 	_ "github.com/iamc/iamc/internal/goldenfile" // so `go test ./... -update` works
+	"github.com/iamc/iamc/internal/pgrest"
 	"github.com/iamc/iamc/internal/pgtest"
 )
 
@@ -110,6 +111,23 @@ type row struct {
 }
 
 // tableRows reads the whole table as the superuser, ordered by id.
+// emulate makes req through internal/pgrest, as PostgREST would, and
+// decodes what the JSON function fn (which echoes the request's settings)
+// answers there, to compare with what it answered through PostgREST.
+func emulate(t *testing.T, conn *pgx.Conn, req pgrest.Request, fn string, into any) {
+	t.Helper()
+	err := pgrest.Do(t.Context(), conn, req, func(tx pgx.Tx) error {
+		var text string
+		if err := tx.QueryRow(t.Context(), "select "+fn+"()::text").Scan(&text); err != nil {
+			return err
+		}
+		return json.Unmarshal([]byte(text), into)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
 func tableRows(t *testing.T, su *pgx.Conn, tbl table) []row {
 	t.Helper()
 	rows, err := su.Query(t.Context(), fmt.Sprintf("select id, %s, owner_id::text from %s order by id", tbl.text, tbl.name))

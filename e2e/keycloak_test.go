@@ -152,16 +152,7 @@ func TestShippedConfig(t *testing.T) {
 					t.Fatalf("got %s: %v", resp, err)
 				}
 				var emulated any
-				err := pgrest.Do(t.Context(), conn, c.req, func(tx pgx.Tx) error {
-					var text string
-					if err := tx.QueryRow(t.Context(), "select app.e2e_request_claims()::text").Scan(&text); err != nil {
-						return err
-					}
-					return json.Unmarshal([]byte(text), &emulated)
-				})
-				if err != nil {
-					t.Fatal(err)
-				}
+				emulate(t, conn, c.req, "app.e2e_request_claims", &emulated)
 				t.Logf("PostgREST's request.jwt.claims: %s", resp.body)
 				if diff := cmp.Diff(real, emulated); diff != "" {
 					t.Errorf("request.jwt.claims (-PostgREST +internal/pgrest):\n%s", diff)

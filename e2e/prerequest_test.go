@@ -207,16 +207,7 @@ func TestPreRequest(t *testing.T) {
 		}
 		var emulated map[string]any
 		req := pgrest.Request{Method: "GET", Path: "/rpc/e2e_request_headers", Role: "web_user", Claims: decoded, Headers: map[string]string{"Prefer": "count=exact"}}
-		err = pgrest.Do(t.Context(), conn, req, func(tx pgx.Tx) error {
-			var text string
-			if err := tx.QueryRow(t.Context(), "select app.e2e_request_headers()::text").Scan(&text); err != nil {
-				return err
-			}
-			return json.Unmarshal([]byte(text), &emulated)
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
+		emulate(t, conn, req, "app.e2e_request_headers", &emulated)
 		t.Logf("PostgREST: %s", resp.body)
 		if diff := cmp.Diff(real, emulated); diff != "" {
 			t.Errorf("request.headers' prefer and request.path (-PostgREST +internal/pgrest):\n%s", diff)
