@@ -89,6 +89,25 @@ func buildScript(dir string) (string, error) {
 	return out.Script(), nil
 }
 
+// exampleWith is a copy of the example's .iam files in a temporary
+// directory, with iamText as its iam.iam (the settings), to build.
+func exampleWith(t *testing.T, iamText string) string {
+	t.Helper()
+	dir := t.TempDir()
+	paths, err := filepath.Glob("*.iam")
+	noError(t, err)
+	for _, p := range paths {
+		text := iamText
+		if p != "iam.iam" {
+			b, err := os.ReadFile(p)
+			noError(t, err)
+			text = string(b)
+		}
+		noError(t, os.WriteFile(filepath.Join(dir, p), []byte(text), 0o644))
+	}
+	return dir
+}
+
 // applyScript writes script to a file and runs it with psql -f as the
 // superuser, exactly as the header of every build says to apply it.
 func applyScript(ctx context.Context, s *pgtest.Server, db, script string) ([]byte, error) {

@@ -36,15 +36,8 @@ func limitsDB(t *testing.T, name, iamText string, roles ...string) *database {
 		end $$`, r))
 		noError(t, err)
 	}
-	dir := t.TempDir()
-	for _, f := range []string{"todos.iam", "chats.iam"} {
-		src, err := os.ReadFile(f)
-		noError(t, err)
-		noError(t, os.WriteFile(filepath.Join(dir, f), src, 0o644))
-	}
-	noError(t, os.WriteFile(filepath.Join(dir, "iam.iam"), []byte(iamText), 0o644))
 	db := newDatabase(t, name, "schema.sql")
-	script, err := buildScript(dir)
+	script, err := buildScript(exampleWith(t, iamText))
 	noError(t, err)
 	if out, err := applyScript(t.Context(), s, name, script); err != nil {
 		t.Fatalf("applying the build: %v\n%s", err, out)
@@ -251,14 +244,7 @@ groups {
 		return cfg
 	}
 	t.Run("a new value is applied by the next build", func(t *testing.T) {
-		dir := t.TempDir()
-		for _, f := range []string{"todos.iam", "chats.iam"} {
-			src, err := os.ReadFile(f)
-			noError(t, err)
-			noError(t, os.WriteFile(filepath.Join(dir, f), src, 0o644))
-		}
-		noError(t, os.WriteFile(filepath.Join(dir, "iam.iam"), []byte(iam("1s", "200ms")), 0o644))
-		script, err := buildScript(dir)
+		script, err := buildScript(exampleWith(t, iam("1s", "200ms")))
 		noError(t, err)
 		if out, err := applyScript(t.Context(), db.server, db.name, script); err != nil {
 			t.Fatalf("applying: %v\n%s", err, out)

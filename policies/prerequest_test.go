@@ -12,7 +12,6 @@ import (
 	"errors"
 	"maps"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -265,22 +264,13 @@ func TestPreRequestTokens(t *testing.T) {
 // the refusals (the build writes the settings both ways).
 func TestPreRequestTokensOptOut(t *testing.T) {
 	conf, fixtures := postgrestConf(t), tokenFixtures(t)
-	dir := t.TempDir()
-	paths, err := filepath.Glob("*.iam")
+	shipped, err := os.ReadFile("iam.iam")
 	noError(t, err)
-	for _, p := range paths {
-		b, err := os.ReadFile(p)
-		noError(t, err)
-		text := string(b)
-		if p == "iam.iam" {
-			edited := strings.Replace(text, "  audience 'todo-api'\n", "  expiry optional\n", 1)
-			if edited == text {
-				t.Fatal("iam.iam has no line audience 'todo-api'")
-			}
-			text = edited
-		}
-		noError(t, os.WriteFile(filepath.Join(dir, p), []byte(text), 0o644))
+	edited := strings.Replace(string(shipped), "  audience 'todo-api'\n", "  expiry optional\n", 1)
+	if edited == string(shipped) {
+		t.Fatal("iam.iam has no line audience 'todo-api'")
 	}
+	dir := exampleWith(t, edited)
 	db := newDatabase(t, "prerequest_optout", "schema.sql")
 	releaseAtEnd(t, db)
 	apply := func(dir string) {
