@@ -195,35 +195,22 @@ func (c *catalogCheck) checkResource(r *lang.ResourceModel) error {
 			return err
 		}
 	}
-	if r.OwnerColumn != "" {
-		ok, err := c.checkColumn(r, t.OID, r.OwnerColumn, r.OwnerPos, string(m.Identity.Type),
-			func(typ string) bool { return typeMatches(m.Identity.Type, typ) },
-			"the identity type is "+string(m.Identity.Type),
-			fmt.Sprintf("change the column to %s, or declare `identity { type ... }` to match", m.Identity.Type))
+	// What the rules need of each column (compiler.Columns: every kind of
+	// subject says what its conditions read).
+	for _, need := range compiler.Columns(m, r) {
+		ok, err := c.checkColumn(r, t.OID, need.Column, need.Pos, need.Type, need.TypeOK, need.TypeWhy, need.TypeHint)
 		if err != nil {
 			return err
 		}
-		// The policies compare the owner column only when there are owner
-		// rules; then iamc build creates its index.
-		if ok && isTable && len(r.Owner) > 0 {
-			if err := c.checkIndex(r, t.OID, r.OwnerColumn, r.OwnerPos, false,
-				"the policies compare it with the caller's id"); err != nil {
+		if !ok || !isTable {
+			continue
+		}
+		if need.Index {
+			if err := c.checkIndex(r, t.OID, need.Column, need.Pos, need.Partial, need.LookupWhy); err != nil {
 				return err
 			}
 		}
-	}
-	if r.GroupColumn != "" {
-		ok, err := c.checkColumn(r, t.OID, r.GroupColumn, r.GroupPos, "bigint",
-			func(typ string) bool { return typ == "bigint" },
-			"group ids (iam.groups.id) are bigint", "alter the column to bigint")
-		if err != nil {
-			return err
-		}
-		if ok && isTable {
-			if err := c.checkIndex(r, t.OID, r.GroupColumn, r.GroupPos, !r.GroupRequired,
-				"the policies look rows up by the caller's groups, and deleting a group looks up its rows"); err != nil {
-				return err
-			}
+		if need.GroupForeignKey {
 			if err := c.checkGroupForeignKey(r, t.OID); err != nil {
 				return err
 			}
@@ -254,13 +241,4 @@ where a.attrelid = $1 and a.attname = $2 and a.attnum > 0 and not a.attisdropped
 		return false, nil
 	}
 	return true, nil
-}
-
-func typeMatches(id lang.IdentityType, colType string) bool {
-	switch id {
-	case lang.UUID:
-		return colType == "uuid"
-	default:
-		return colType == "text" || colType == "character varying" || strings.HasPrefix(colType, "character varying(")
-	}
 }

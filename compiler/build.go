@@ -188,7 +188,7 @@ func groupAPISection(m *lang.Model) *Section {
 	add("The caller's groups and their role in each (token groups included). security_barrier: no filter runs before the membership check.",
 		"create or replace view %s with (security_barrier) as\nselect g.id, g.name, mg.role as my_role, g.created_at\nfrom iam.groups g\njoin (select distinct on (m.group_id) m.group_id, m.role from iam.my_groups() m order by m.group_id, iam.role_rank(m.role) desc) mg on mg.group_id = g.id;", groups)
 	add("The members of the caller's groups, nobody else's.",
-		"create or replace view %s with (security_barrier) as\nselect m.group_id, m.user_id, m.role, m.added_at\nfrom iam.group_members m\nwhere %s;", members, inGroups("m.group_id", lang.Member))
+		"create or replace view %s with (security_barrier) as\nselect m.group_id, m.user_id, m.role, m.added_at\nfrom iam.group_members m\nwhere %s;", members, String(inGroups(Col{Alias: "m", Name: "group_id"}, lang.Member)))
 	add("", "revoke all on table %s, %s from public, %s, %s;", groups, members, user, quoteIdent(m.Roles.Anonymous))
 	add("", "grant select on table %s, %s to %s;", groups, members, user)
 	return s
@@ -250,12 +250,12 @@ func (n indexNames) unique(schema string, parts ...string) string {
 // security, grants, the indexes of the policy arms, the group foreign key,
 // the owner default, the row guard, the policies and the page function.
 func resourceSection(m *lang.Model, r *lang.ResourceModel, indexes indexNames) *Section {
-	b := &resourceBuild{m: m, r: r, table: qualify(r.Schema, r.Table), indexes: indexes, arms: policyArms(m, r)}
+	b := &resourceBuild{m: m, r: r, table: qualify(r.Schema, r.Table), indexes: indexes, rules: newRuleContext(m, r, "")}
 	b.rowSecurity()
 	b.grants()
 	b.armIndexes()
 	b.groupForeignKey()
-	if b.hasOwner() {
+	if r.HasOwnerRules() {
 		b.out = append(b.out, ownerDefault(m, r, b.table))
 	}
 	b.rowGuard()
@@ -272,7 +272,7 @@ type resourceBuild struct {
 	r       *lang.ResourceModel
 	table   string // schema.table, quoted
 	indexes indexNames
-	arms    map[string]*policyExpr // the authenticated role's policy per command
+	rules   *ruleContext // the subject kinds present, columns unaliased
 	out     []Statement
 }
 
@@ -280,8 +280,15 @@ func (b *resourceBuild) add(why, format string, args ...any) {
 	b.out = append(b.out, Statement{Why: why, SQL: fmt.Sprintf(format, args...)})
 }
 
-// hasOwner: rows have an owner column that some rule uses.
-func (b *resourceBuild) hasOwner() bool { return b.r.OwnerColumn != "" && len(b.r.Owner) > 0 }
+// policy is the condition of the audience's policy for a command, or ""
+// when no subject grants it.
+func (b *resourceBuild) policy(audience string, perm lang.Perm) string {
+	arms := b.rules.arms(audience, perm)
+	if len(arms) == 0 {
+		return ""
+	}
+	return policyCondition(arms)
+}
 
 func (b *resourceBuild) rowSecurity() {
 	b.add("Deny by default: with RLS on and forced, a row is visible only through a policy below, even to the table owner.",
@@ -296,10 +303,10 @@ func (b *resourceBuild) grants() {
 		"revoke all on table %s from public, %s, %s;", b.table, quoteIdent(roles.Authenticated), quoteIdent(roles.Anonymous))
 	var authCmds, anonCmds []string
 	for _, c := range commands {
-		if b.arms[c.cmd] != nil {
+		if b.policy(audienceAuthenticated, c.perm) != "" {
 			authCmds = append(authCmds, c.cmd)
 		}
-		if r.Anonymous[c.perm] {
+		if b.policy(audienceAnonymous, c.perm) != "" {
 			anonCmds = append(anonCmds, c.cmd)
 		}
 	}
@@ -313,26 +320,23 @@ func (b *resourceBuild) grants() {
 		b.add("", "grant usage on schema %s to %s;", quoteIdent(r.Schema), quoteIdent(g.role))
 		b.add("", "grant %s on table %s to %s;", strings.Join(g.cmds, ", "), b.table, quoteIdent(g.role))
 	}
-	if b.arms["insert"] != nil {
+	if b.policy(audienceAuthenticated, lang.Create) != "" {
 		b.add("serial columns need USAGE on their sequence to insert (identity columns need nothing).",
 			"call iam.grant_serial_sequences(%s::regclass, %s);", quoteLiteral(b.table), quoteLiteral(roles.Authenticated))
 	}
 }
 
-// armIndexes creates the index of each policy arm's column.
+// armIndexes creates the index of each column a policy arm compares.
 func (b *resourceBuild) armIndexes() {
-	r := b.r
-	if b.hasOwner() {
-		b.index(r.OwnerColumn, fmt.Sprintf("The owner arm of the policies is %s = <caller>: this index makes it an index scan instead of a scan of every row.", r.OwnerColumn), "")
-	}
-	if r.GroupColumn == "" {
-		return
-	}
-	if r.GroupRequired {
-		b.index(r.GroupColumn, fmt.Sprintf("The group arm is %s = any(<caller's groups>): this index serves it (a BitmapOr with the owner index).", r.GroupColumn), "")
-	} else {
-		b.index(r.GroupColumn, fmt.Sprintf("The group arm is %s = any(<caller's groups>): this index serves it (a BitmapOr with the owner index); rows in no group are left out of it.", r.GroupColumn),
-			fmt.Sprintf(" where %s is not null", quoteIdent(r.GroupColumn)))
+	for _, need := range Columns(b.m, b.r) {
+		if !need.Index {
+			continue
+		}
+		where := ""
+		if need.Partial {
+			where = fmt.Sprintf(" where %s is not null", quoteIdent(need.Column))
+		}
+		b.index(need.Column, need.IndexWhy, where)
 	}
 }
 
@@ -376,13 +380,13 @@ func (b *resourceBuild) groupForeignKey() {
 // moves, or its removal when there is nothing to guard.
 func (b *resourceBuild) rowGuard() {
 	r := b.r
-	if !b.hasOwner() && r.GroupColumn == "" {
+	if !r.HasOwnerRules() && r.GroupColumn == "" {
 		b.add("No owner or group column: no row guard.", "drop trigger if exists %s on %s;", GuardTrigger, b.table)
 		return
 	}
 	var cols []string
 	ownerArg, groupArg, required := "", "", ""
-	if b.hasOwner() {
+	if r.HasOwnerRules() {
 		cols, ownerArg = append(cols, quoteIdent(r.OwnerColumn)), r.OwnerColumn
 	}
 	if r.GroupColumn != "" {
@@ -399,7 +403,7 @@ func (b *resourceBuild) rowGuard() {
 
 // policies: drop every name iamc may have used, then create today's.
 func (b *resourceBuild) policies() {
-	m, r, roles := b.m, b.r, b.m.Roles
+	roles := b.m.Roles
 	for i, name := range PolicyNames() {
 		why := ""
 		if i == 0 {
@@ -408,11 +412,10 @@ func (b *resourceBuild) policies() {
 		b.add(why, "drop policy if exists %s on %s;", quoteIdent(name), b.table)
 	}
 	for _, c := range commands {
-		if a := b.arms[c.cmd]; a != nil {
-			b.out = append(b.out, policy(m, r, b.table, audienceAuthenticated, roles.Authenticated, c.cmd, a.using, a.check, c.perm)...)
-		}
-		if r.Anonymous[c.perm] {
-			b.out = append(b.out, policy(m, r, b.table, audienceAnonymous, roles.Anonymous, c.cmd, "true", "true", c.perm)...)
+		for _, aud := range []struct{ name, role string }{{audienceAuthenticated, roles.Authenticated}, {audienceAnonymous, roles.Anonymous}} {
+			if cond := b.policy(aud.name, c.perm); cond != "" {
+				b.out = append(b.out, policy(b.rules, b.table, aud.name, aud.role, c.cmd, cond, c.perm)...)
+			}
 		}
 	}
 }
@@ -458,123 +461,8 @@ $do$;`,
 			quoteLiteral(fmt.Sprintf("%s.%s keeps its own default", table, quoteIdent(r.OwnerColumn))),
 			quoteLiteral(fmt.Sprintf("To have iamc fill it: alter table %s alter column %s drop default; and apply the build again.", table, quoteIdent(r.OwnerColumn))),
 			table, quoteIdent(r.OwnerColumn),
-			userIDCall(m.Identity)),
+			String(userID(m.Identity))),
 	}
-}
-
-// policyExpr is the USING and WITH CHECK of one authenticated policy.
-type policyExpr struct{ using, check string }
-
-// policyArms builds the authenticated role's policy per command. Each arm
-// is indexable on its own (owner_id = <me>, group_id = any(<my groups>)),
-// so an OR of them plans as a BitmapOr, never a scan with a per-row filter.
-func policyArms(m *lang.Model, r *lang.ResourceModel) map[string]*policyExpr {
-	me := callerExpr(m.Identity)
-	owner := func() string { return fmt.Sprintf("%s = %s", quoteIdent(r.OwnerColumn), me) }
-	group := func(role lang.GroupRole) string {
-		arm := inGroups(quoteIdent(r.GroupColumn), role)
-		if r.GroupRequired {
-			return arm
-		}
-		// Implied by the = any, so it changes no answer; but the planner,
-		// which guesses that an array it cannot see holds 10 groups, scales
-		// that guess by the share of rows in a group at all. That keeps the
-		// estimate near a typical caller's rows, so a list page reads the
-		// owner and group indexes instead of walking the primary key and
-		// filtering until it finds 50 rows.
-		return fmt.Sprintf("(%s and %s is not null)", arm, quoteIdent(r.GroupColumn))
-	}
-	// ownerInGroup is the owner's write arm on a table with groups: a row
-	// in a group is the owner's to change only while they are a member of
-	// that group (any role, token groups included). A member removed from
-	// a group no longer changes what its members see: they still read and
-	// delete their rows there (the owner arms of select and delete), but
-	// neither edit nor move them (SPEC §11).
-	ownerInGroup := func() string {
-		col := quoteIdent(r.GroupColumn)
-		member := inGroups(col, lang.Member)
-		if r.GroupRequired {
-			return fmt.Sprintf("(%s and %s)", owner(), member)
-		}
-		return fmt.Sprintf("(%s and (%s is null or %s))", owner(), col, member)
-	}
-	admin := ""
-	if m.Groups.AdminRole != "" {
-		admin = once(hasRealmRoleCall(m.Groups.AdminRole))
-	}
-	out := map[string]*policyExpr{}
-	for _, c := range commands {
-		var arms []string
-		switch {
-		case c.perm == lang.Read && (r.Authenticated[lang.Read] || r.Anonymous[lang.Read]):
-			// What anonymous callers may read, signed-in callers may too.
-			arms = []string{"true"}
-		case c.perm == lang.Create:
-			if r.Owner[lang.Create] {
-				arm := owner() + groupEntry(r)
-				if admin != "" && groupEntry(r) != "" {
-					arm = "(" + arm + ")"
-				}
-				arms = append(arms, arm)
-			}
-		case c.perm == lang.Write && r.Owner[c.perm] && r.GroupColumn != "" && r.GroupMinRole(c.perm) == lang.Member:
-			// Every member writes the group's rows already, so the owner
-			// arm need not ask for membership again: owner and (no group
-			// or member), or member, is owner and no group, or member. One
-			// look-up of the caller's groups per statement, not two (and
-			// with a required group the member arm is all there is).
-			if !r.GroupRequired {
-				arms = append(arms, fmt.Sprintf("(%s and %s is null)", owner(), quoteIdent(r.GroupColumn)))
-			}
-			arms = append(arms, group(lang.Member))
-		case c.perm == lang.Write && r.Owner[c.perm] && r.GroupColumn != "":
-			arms = append(arms, ownerInGroup())
-			if role := r.GroupMinRole(c.perm); role != "" {
-				arms = append(arms, group(role))
-			}
-		default:
-			if r.Owner[c.perm] {
-				arms = append(arms, owner())
-			}
-			if role := r.GroupMinRole(c.perm); role != "" {
-				arms = append(arms, group(role))
-			}
-		}
-		if admin != "" && !(len(arms) == 1 && arms[0] == "true") {
-			arms = append(arms, admin)
-		}
-		if len(arms) == 0 {
-			continue
-		}
-		expr := strings.Join(arms, "\n        or ")
-		out[c.cmd] = &policyExpr{using: expr, check: expr}
-	}
-	return out
-}
-
-// groupEntry is the part of the insert check that says which group a new
-// row may be put into.
-func groupEntry(r *lang.ResourceModel) string {
-	if r.GroupColumn == "" {
-		return ""
-	}
-	col := quoteIdent(r.GroupColumn)
-	role := r.GroupMinRole(lang.Create)
-	switch {
-	case role == "":
-		return fmt.Sprintf(" and %s is null", col)
-	case r.GroupRequired:
-		return " and " + inGroups(col, role)
-	default:
-		return fmt.Sprintf(" and (%s is null or %s)", col, inGroups(col, role))
-	}
-}
-
-// callerExpr is the caller's user id, wrapped in a scalar subquery so the
-// planner runs it once per statement (an InitPlan) and can use it as an
-// index key, instead of calling the function for every row.
-func callerExpr(id lang.Identities) string {
-	return once(userIDCall(id))
 }
 
 // PolicyNames lists every policy name iamc may create on a table: a build
@@ -594,34 +482,33 @@ func policyName(audience, cmd string) string {
 	return fmt.Sprintf("iam: %s can %s", audience, cmd)
 }
 
-func policy(m *lang.Model, r *lang.ResourceModel, table, audience, role, cmd, using, check string, perm lang.Perm) []Statement {
+func policy(c *ruleContext, table, audience, role, cmd, cond string, perm lang.Perm) []Statement {
 	name := quoteIdent(policyName(audience, cmd))
 	var clause string
 	switch cmd {
 	case "insert":
-		clause = fmt.Sprintf("with check (%s)", check)
+		clause = fmt.Sprintf("with check (%s)", cond)
 	case "update":
-		clause = fmt.Sprintf("using (%s)\n    with check (%s)", using, check)
+		clause = fmt.Sprintf("using (%s)\n    with check (%s)", cond, cond)
 	default:
-		clause = fmt.Sprintf("using (%s)", using)
+		clause = fmt.Sprintf("using (%s)", cond)
 	}
-	why := policyWhy(m, r, audience, perm)
+	why := policyWhy(c, audience, perm)
 	return []Statement{
 		{SQL: fmt.Sprintf("create policy %s on %s\n    as permissive for %s to %s\n    %s;", name, table, cmd, quoteIdent(role), clause)},
 		{SQL: fmt.Sprintf("comment on policy %s on %s is %s;", name, table, quoteLiteral(why))},
 	}
 }
 
-// policyWhy cites the rules a policy comes from, for the DBA reading \d+.
-func policyWhy(m *lang.Model, r *lang.ResourceModel, audience string, perm lang.Perm) string {
+// policyWhy cites the rules a policy comes from, for the DBA reading \d+:
+// the rules of its audience that grant perm, in file order (an anonymous
+// read rule opens the rows to signed-in callers too), then what the kinds
+// add.
+func policyWhy(c *ruleContext, audience string, perm lang.Perm) string {
 	var cites []string
-	for _, rule := range r.Rules {
-		subjectAudience := audienceAuthenticated
-		if rule.Subject == "anonymous" {
-			subjectAudience = audienceAnonymous
-		}
-		// An anonymous read rule opens the rows to signed-in callers too.
-		if subjectAudience != audience && !(rule.Subject == "anonymous" && perm == lang.Read) {
+	for _, rule := range c.r.Rules {
+		anonymous := rule.Subject.Anonymous()
+		if anonymous != (audience == audienceAnonymous) && !(anonymous && perm == lang.Read) {
 			continue
 		}
 		for _, p := range rule.Perms {
@@ -630,24 +517,10 @@ func policyWhy(m *lang.Model, r *lang.ResourceModel, audience string, perm lang.
 			}
 		}
 	}
-	if audience == audienceAuthenticated && m.Groups.AdminRole != "" {
-		cites = append(cites, fmt.Sprintf("admin role %s bypasses the rules (%s:%d)", m.Groups.AdminRole, m.Groups.Pos.Filename, m.Groups.Pos.Line))
+	for _, k := range c.kinds {
+		cites = append(cites, k.cites(c, audience, perm)...)
 	}
 	return "iamc: " + strings.Join(cites, "; ")
-}
-
-// grantedCommands lists the SQL commands any of the sets allows.
-func grantedCommands(sets ...lang.PermSet) []string {
-	var out []string
-	for _, c := range commands {
-		for _, s := range sets {
-			if s[c.perm] {
-				out = append(out, c.cmd)
-				break
-			}
-		}
-	}
-	return out
 }
 
 func resourceHeader(r *lang.ResourceModel) []string {

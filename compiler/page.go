@@ -44,151 +44,167 @@ func pageStatements(m *lang.Model, r *lang.ResourceModel) []Statement {
 	before, size := param("before"), param("page_size")
 	params := []string{"before " + keyType + " default null", fmt.Sprintf("page_size integer default %d", DefaultPageSize)}
 	types := []string{keyType, "integer"}
-	group := ""
+	c := &pageContext{ruleContext: newRuleContext(m, r, "t"), table: table, key: key, size: size,
+		// The cursor is compared with a variable set once per call: under
+		// RLS only leakproof conditions may run before the policies (and so
+		// be index conditions), and PostgreSQL counts every COALESCE as
+		// leaky, so `k < coalesce(before, ...)` in the query would filter
+		// the walk instead of starting it at the cursor. An integer < is
+		// leakproof (the catalog check makes sure the key is an integer).
+		cursor: fmt.Sprintf("t.%s < page.before_key", key)}
 	if r.GroupColumn != "" {
-		group = param(r.GroupColumn)
+		c.groupParam = param(r.GroupColumn)
 		params = append(params, quoteIdent(r.GroupColumn)+" bigint default null")
 		types = append(types, "bigint")
 	}
-	// The cursor is compared with a variable set once per call: under RLS
-	// only leakproof conditions may run before the policies (and so be
-	// index conditions), and PostgreSQL counts every COALESCE as leaky, so
-	// `k < coalesce(before, ...)` in the query would filter the walk
-	// instead of starting it at the cursor. An integer < is leakproof (the
-	// catalog check makes sure the key is an integer).
-	cursor := fmt.Sprintf("t.%s < page.before_key", key)
-	// walk is one ordered index walk, under the policies like every read.
-	walk := func(where string) string {
-		return fmt.Sprintf("return query\n        select t.* from %s t\n        where %s%s\n        order by t.%s desc\n        limit %s;", table, where, cursor, key, size)
+	arms, everyone := c.arms()
+	decls := []string{"    before_key bigint;"}
+	if !everyone {
+		for _, a := range arms {
+			decls = append(decls, a.decls...)
+		}
 	}
+	return pageFunction(c, name, params, types, decls, pageBody(c, arms, everyone, before))
+}
 
+// arms are the page arms of the kinds present, in order, and whether one
+// reads every row.
+func (c *pageContext) arms() (arms []*pageArm, everyone bool) {
+	for _, k := range c.kinds {
+		if a := k.page(c); a != nil {
+			arms = append(arms, a)
+			everyone = everyone || a.all
+		}
+	}
+	return arms, everyone
+}
+
+// pageContext is what the subject kinds' page arms are written against.
+type pageContext struct {
+	*ruleContext
+	table, key, size string // quoted table and key, the page_size parameter
+	cursor           string // the key below the cursor
+	groupParam       string // the group parameter, "" without a group column
+}
+
+// walk is one ordered index walk, under the policies like every read.
+func (c *pageContext) walk(where string) string {
+	return fmt.Sprintf("return query\n        select t.* from %s t\n        where %s%s\n        order by t.%s desc\n        limit %s;", c.table, where, c.cursor, c.key, c.size)
+}
+
+// pageArm is one subject kind's part of a page function.
+type pageArm struct {
+	all    bool   // the caller reads every row: a page is one walk of the key
+	bypass string // when it holds, the caller reads every row (one walk)
+	reader string // when it holds, the caller reads every row of the group parameter
+	decls  []string
+	// setup is what runs before the arms' query, given the exclude of
+	// the arms before this one.
+	setup func(earlier []string) []string
+	// query selects the kind's rows of a page, ordered by the key and cut
+	// at a page, leaving out those of the arms before it.
+	query   func(earlier []string) string
+	ordered bool   // query alone is a page (no union, no sort)
+	exclude string // leaves this arm's rows out of the arms after it
+	inGroup string // its walk of the rows of the group parameter
+}
+
+func pageBody(c *pageContext, arms []*pageArm, everyone bool, before string) []string {
 	body := []string{fmt.Sprintf(`    if %s is null or %s < 1 or %s > %d then
         raise exception using errcode = '22023',
             message = 'page_size must be between 1 and %d',
             detail = pg_catalog.format('page_size is %%s.', coalesce(%s::text, 'null')),
             hint = 'Ask for at most %d rows; for the next page pass the last row''s %s as before.';
-    end if;`, size, size, size, MaxPageSize, MaxPageSize, size, MaxPageSize, strings.ReplaceAll(r.PageKey, "'", "''")),
+    end if;`, c.size, c.size, c.size, MaxPageSize, MaxPageSize, c.size, MaxPageSize, strings.ReplaceAll(c.r.PageKey, "'", "''")),
 		fmt.Sprintf("    page.before_key := coalesce(%s, %d);", before, int64(maxBigint))}
-	everyone := r.Authenticated[lang.Read] || r.Anonymous[lang.Read]
-	ownerReads := r.OwnerColumn != "" && r.Owner[lang.Read]
-	groupRole := r.GroupMinRole(lang.Read)
-	owner, gcol := quoteIdent(r.OwnerColumn), quoteIdent(r.GroupColumn)
-	isAdmin := ""
-	if m.Groups.AdminRole != "" {
-		isAdmin = once(hasRealmRoleCall(m.Groups.AdminRole))
-	}
-	callerID := "page.caller_id := " + userIDCall(m.Identity) + ";"
-	callerGroups := groupIDsCall(groupRole)
-	decls := []string{"    before_key bigint;"}
-	if !everyone && ownerReads {
-		decls = append(decls, fmt.Sprintf("    caller_id %s;", m.Identity.Type))
-	}
-	if !everyone && groupRole != "" {
-		decls = append(decls, "    caller_groups bigint[];", "    floor_key bigint;")
-	}
-	declare := "declare\n" + strings.Join(decls, "\n") + "\n"
-	indent := func(s string) string { return strings.ReplaceAll(s, "\n", "\n    ") }
-
-	if group != "" {
-		// One group: its (group, key) index in order, for a caller who reads
-		// the whole group; anyone else sees only their own rows in it, read
-		// from their (owner, key) index, so the walk follows what the caller
-		// sees, not the group's size (the group is a filter there: as an
-		// index condition the planner might walk the group instead).
-		// Statements as at the top of the body (indented 4), then the lot
-		// indented once more inside the if.
-		groupWalk := "    " + walk(fmt.Sprintf("t.%s = %s\n          and ", gcol, group))
-		branch := groupWalk
-		if !everyone {
-			var readers []string
-			if isAdmin != "" {
-				readers = append(readers, isAdmin)
-			}
-			if groupRole != "" {
-				readers = append(readers, fmt.Sprintf("%s = any (%s)", group, callerGroups))
-			}
-			ownWalk := ""
-			if ownerReads {
-				ownWalk = "    " + callerID + "\n    " + walk(fmt.Sprintf("t.%s = page.caller_id\n          and t.%s is not distinct from %s\n          and ", owner, gcol, group))
-			}
-			switch {
-			case len(readers) == 0:
-				branch = ownWalk
-			case ownWalk == "":
-				branch = fmt.Sprintf("    if %s then\n    %s\n    end if;", strings.Join(readers, " or "), indent(groupWalk))
-			default:
-				branch = fmt.Sprintf("    if %s then\n    %s\n    else\n    %s\n    end if;", strings.Join(readers, " or "), indent(groupWalk), indent(ownWalk))
-			}
-		}
-		body = append(body, fmt.Sprintf("    if %s is not null then\n    %s\n        return;\n    end if;", group, indent(branch)))
+	if c.groupParam != "" {
+		body = append(body, oneGroup(c, arms, everyone))
 	}
 	if everyone {
-		body = append(body, "    "+walk(""))
-	} else {
-		if isAdmin != "" {
-			body = append(body, fmt.Sprintf("    if %s then\n        %s\n        return;\n    end if;", isAdmin, indent(walk(""))))
-		}
-		if ownerReads {
-			body = append(body, "    "+callerID)
-		}
-		notMine := ""
-		if ownerReads {
-			// The owner arm has the caller's own rows.
-			notMine = fmt.Sprintf("\n              and t.%s is distinct from page.caller_id", owner)
-		}
-		if groupRole != "" {
-			body = append(body, fmt.Sprintf("    page.caller_groups := coalesce(%s, '{}');", callerGroups))
-			// A page of the group arm is the newest rows of all the caller's
-			// groups. Walking a page of every group reads groups x page rows,
-			// each checked by the policy against every group: a user in
-			// 2,000 groups read 100,000 rows (294 ms). With at least a page
-			// of groups, the page-th newest of the groups' newest rows is a
-			// floor: at least a page of rows is at or above it, so no row
-			// below it is on the page. One row per group finds it; then only
-			// groups with rows above it are walked, and only down to it.
-			body = append(body, fmt.Sprintf(`    page.floor_key := %d;
-    if cardinality(page.caller_groups) >= %s then
-        select case when count(*) >= %s then min(h.k) else page.floor_key end into page.floor_key
-        from (
-            select h.k from (select distinct unnest(page.caller_groups) as id) g
-            cross join lateral (
-                select t.%s as k from %s t
-                where t.%s = g.id%s
-                  and %s
-                order by t.%s desc
-                limit 1) h
-            order by h.k desc
-            limit %s) h;
-    end if;`, int64(-maxBigint-1), size, size, key, table, gcol, strings.ReplaceAll(notMine, "\n", "\n    "), cursor, key, size))
-		}
-		var arms []string
-		if ownerReads {
-			arms = append(arms, fmt.Sprintf("select t.* from %s t\n        where t.%s = page.caller_id\n          and %s\n        order by t.%s desc\n        limit %s",
-				table, owner, cursor, key, size))
-		}
-		if groupRole != "" {
-			arms = append(arms, fmt.Sprintf("select t.* from (select distinct unnest(page.caller_groups) as id) g\n"+
-				"        cross join lateral (\n            select t.* from %s t\n            where t.%s = g.id%s\n              and %s\n              and t.%s >= page.floor_key\n            order by t.%s desc\n            limit %s) t",
-				table, gcol, notMine, cursor, key, key, size))
-		}
-		switch {
-		case len(arms) == 1 && groupRole == "":
-			// The owner arm alone is in order and cut already.
-			body = append(body, "    return query\n        "+arms[0]+";")
-		default:
-			// A page from each group (and the owner arm): the newest of all.
-			var parts []string
-			for _, a := range arms {
-				parts = append(parts, "(\n        "+a+")")
-			}
-			body = append(body, fmt.Sprintf("    return query\n    select p.* from (\n        %s\n    ) p\n    order by p.%s desc\n    limit %s;",
-				strings.Join(parts, "\n        union all\n        "), key, size))
+		return append(body, "    "+c.walk(""))
+	}
+	for _, a := range arms {
+		if a.bypass != "" {
+			body = append(body, fmt.Sprintf("    if %s then\n        %s\n        return;\n    end if;", a.bypass, indent(c.walk(""))))
 		}
 	}
+	// Each arm leaves out the rows of the arms before it: disjoint arms.
+	var earlier, queries []string
+	single := false
+	for _, a := range arms {
+		if a.query == nil {
+			continue
+		}
+		if a.setup != nil {
+			body = append(body, a.setup(earlier)...)
+		}
+		queries = append(queries, a.query(earlier))
+		single = a.ordered
+		if a.exclude != "" {
+			earlier = append(earlier, a.exclude)
+		}
+	}
+	if len(queries) == 1 && single {
+		// One arm in order and cut already.
+		return append(body, "    return query\n        "+queries[0]+";")
+	}
+	// A page from each arm: the newest of all.
+	var parts []string
+	for _, q := range queries {
+		parts = append(parts, "(\n        "+q+")")
+	}
+	return append(body, fmt.Sprintf("    return query\n    select p.* from (\n        %s\n    ) p\n    order by p.%s desc\n    limit %s;",
+		strings.Join(parts, "\n        union all\n        "), c.key, c.size))
+}
 
+// oneGroup is the branch for a page of one group: its (group, key) index
+// in order, for a caller who reads the whole group; anyone else sees only
+// the arms' rows in it (their own, read from their (owner, key) index), so
+// the walk follows what the caller sees, not the group's size (the group
+// is a filter there: as an index condition the planner might walk the
+// group instead). Statements as at the top of the body (indented 4), then
+// the lot indented once more inside the if.
+func oneGroup(c *pageContext, arms []*pageArm, everyone bool) string {
+	groupWalk := "    " + c.walk(fmt.Sprintf("%s = %s\n          and ", String(c.col(c.r.GroupColumn)), c.groupParam))
+	branch := groupWalk
+	if !everyone {
+		var readers, own []string
+		for _, a := range arms {
+			if a.bypass != "" {
+				readers = append(readers, a.bypass)
+			}
+		}
+		for _, a := range arms {
+			if a.reader != "" {
+				readers = append(readers, a.reader)
+			}
+			if a.inGroup != "" {
+				own = append(own, a.inGroup)
+			}
+		}
+		ownWalk := strings.Join(own, "\n")
+		switch {
+		case len(readers) == 0:
+			branch = ownWalk
+		case ownWalk == "":
+			branch = fmt.Sprintf("    if %s then\n    %s\n    end if;", strings.Join(readers, " or "), indent(groupWalk))
+		default:
+			branch = fmt.Sprintf("    if %s then\n    %s\n    else\n    %s\n    end if;", strings.Join(readers, " or "), indent(groupWalk), indent(ownWalk))
+		}
+	}
+	return fmt.Sprintf("    if %s is not null then\n    %s\n        return;\n    end if;", c.groupParam, indent(branch))
+}
+
+func indent(s string) string { return strings.ReplaceAll(s, "\n", "\n    ") }
+
+// pageFunction is the function and its comment and grants around a body.
+func pageFunction(c *pageContext, name string, params, types, decls, body []string) []Statement {
+	m, r, table := c.m, c.r, c.table
+	fn := PageFunctionName(r)
+	declare := "declare\n" + strings.Join(decls, "\n") + "\n"
 	signature := fmt.Sprintf("%s(%s)", name, strings.Join(types, ", "))
 	roles := []string{quoteIdent(m.Roles.Authenticated)}
-	if r.Anonymous[lang.Read] {
+	if r.Can(lang.AnonymousSubject{}, lang.Read) {
 		roles = append(roles, quoteIdent(m.Roles.Anonymous))
 	}
 	doc := fmt.Sprintf(PageCommentPrefix+"%s, %s:%d): GET /rpc/%s?before=<%s>&page_size=<1..%d>", r.PageKey, r.PagePos.Filename, r.PagePos.Line, fn, r.PageKey, MaxPageSize)

@@ -1,36 +1,46 @@
 package compiler
 
-import (
-	"fmt"
-
-	"github.com/iamc/iamc/lang"
-)
+import "github.com/iamc/iamc/lang"
 
 // The calls of the runtime's helpers that generated SQL makes, spelled in
-// one place. Policies wrap each in a scalar subquery, so that PostgreSQL
-// runs it once per statement (an InitPlan) and can use its value as an
-// index key; page functions call them directly, once per call.
+// one place. Policies wrap each in Once, so that PostgreSQL runs it once
+// per statement (an InitPlan) and can use its value as an index key; page
+// functions call them directly, once per call.
 
-// userIDCall is the caller's user id: iam.user_id_uuid('sub').
-func userIDCall(id lang.Identities) string {
-	return fmt.Sprintf("iam.user_id_%s(%s)", id.Type, quoteLiteral(id.Claim))
+// Call is a call of a function: name(args).
+type Call struct {
+	Fn   string
+	Args []Expr
 }
 
-// groupIDsCall is the ids of the caller's groups where they have role or
+func (c Call) write(w *exprWriter) {
+	w.WriteString(c.Fn + "(")
+	join(w, c.Args, ", ")
+	w.WriteString(")")
+}
+
+// runtimeCall calls a function of the iam runtime with literal arguments.
+func runtimeCall(fn string, literals ...string) Call {
+	c := Call{Fn: "iam." + fn}
+	for _, l := range literals {
+		c.Args = append(c.Args, Raw(quoteLiteral(l)))
+	}
+	return c
+}
+
+// userID is the caller's user id: iam.user_id_uuid('sub').
+func userID(id lang.Identities) Call {
+	return runtimeCall("user_id_"+string(id.Type), id.Claim)
+}
+
+// groupIDs is the ids of the caller's groups where they have role or
 // higher: iam.group_ids('member').
-func groupIDsCall(role lang.GroupRole) string {
-	return fmt.Sprintf("iam.group_ids(%s)", quoteLiteral(string(role)))
-}
+func groupIDs(role lang.GroupRole) Call { return runtimeCall("group_ids", string(role)) }
 
-// hasRealmRoleCall is whether the token lists the realm role.
-func hasRealmRoleCall(role string) string {
-	return fmt.Sprintf("iam.has_realm_role(%s)", quoteLiteral(role))
-}
-
-// once wraps a call for a policy: (select call).
-func once(call string) string { return "(select " + call + ")" }
+// hasRealmRole is whether the token lists the realm role.
+func hasRealmRole(role string) Call { return runtimeCall("has_realm_role", role) }
 
 // inGroups is `column = any(<the caller's groups with role>)` for a policy.
-func inGroups(column string, role lang.GroupRole) string {
-	return fmt.Sprintf("%s = any (%s::bigint[])", column, once(groupIDsCall(role)))
+func inGroups(column Expr, role lang.GroupRole) Expr {
+	return AnyOf{L: column, Array: Cast{E: Once{groupIDs(role)}, Type: "bigint[]"}}
 }

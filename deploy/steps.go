@@ -256,7 +256,7 @@ func (r *run) cleanup(ctx context.Context) ([]step, error) {
 			return nil, fmt.Errorf("reading iamc's column defaults: %w", err)
 		}
 		t := byOID[oid]
-		if m := t.model; m != nil && len(m.Owner) > 0 && m.OwnerColumn == column {
+		if m := t.model; m != nil && m.HasOwnerRules() && m.OwnerColumn == column {
 			continue
 		}
 		add(t, "alter table %s alter column %s drop default;", qualify(t.Schema, t.Table), ident(column))

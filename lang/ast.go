@@ -165,12 +165,13 @@ type GroupColumn struct {
 type Rule struct {
 	Pos     lexer.Position
 	EndPos  lexer.Position
-	Subject *Subject `parser:"@@ 'can'"`
-	Perms   []*Ident `parser:"@@ (',' @@)*"`
+	Subject *RuleSubject `parser:"@@ 'can'"`
+	Perms   []*Ident     `parser:"@@ (',' @@)*"`
 }
 
-// Subject is who a rule is about.
-type Subject struct {
+// RuleSubject is who a rule is about, as written (lang.Subject is its
+// checked meaning).
+type RuleSubject struct {
 	Pos lexer.Position
 	// Role is the membership role of a group rule: member, admin or owner.
 	Role *Ident `parser:"  'group' @@"`
@@ -178,7 +179,7 @@ type Subject struct {
 }
 
 // Kind is "group" for group rules, else the subject word.
-func (s *Subject) Kind() string {
+func (s *RuleSubject) Kind() string {
 	if s.Role != nil {
 		return "group"
 	}

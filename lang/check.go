@@ -164,7 +164,6 @@ func (c *checker) resource(r *Resource) {
 	}
 	res := &ResourceModel{
 		Schema: name[0], Table: name[1], Pos: posOf(r.Pos),
-		Owner: PermSet{}, Authenticated: PermSet{}, Anonymous: PermSet{},
 	}
 	c.resources[key] = res
 	c.model.Resources = append(c.model.Resources, res)
@@ -210,19 +209,10 @@ func (c *checker) resource(r *Resource) {
 		}
 	}
 	c.pageKey(res, name)
-	if len(res.Owner) > 0 && ownerColPos == nil {
+	if len(res.Grants(OwnerSubject{})) > 0 && ownerColPos == nil {
 		c.errs.add(r.Pos, "resource %s has owner rules but no owner column: add `owner column owner_id` (the column holding the creator's user id)", displayName(name))
 	}
-	// Rows everyone may read count as readable for the owner's writes too.
-	everyoneReads := res.Authenticated[Read] || res.Anonymous[Read]
-	for _, subject := range []string{"owner", "authenticated", "anonymous"} {
-		set := c.permsOf(res, subject)
-		for _, p := range []Perm{Write, Delete} {
-			if set[p] && !set[Read] && !everyoneReads {
-				c.errs.add(granted[subject][p], "%s can %s but not read in %s: PostgreSQL only lets UPDATE and DELETE reach rows the caller can read; add read", subject, p, displayName(name))
-			}
-		}
-	}
+	c.writesNeedReads(res, name, granted)
 	c.groupRules(res, name, granted)
 }
 
@@ -239,7 +229,7 @@ func (c *checker) pageKey(res *ResourceModel, name []string) {
 	if res.GroupColumn == "before" || res.GroupColumn == "page_size" {
 		c.errs.addAt(res.GroupPos, "group column %s in %s: the page function has a parameter of that name; rename the column or remove page by", res.GroupColumn, displayName(name))
 	}
-	if !res.Owner[Read] && !res.Authenticated[Read] && !res.Anonymous[Read] && res.GroupMinRole(Read) == "" {
+	if !res.anyoneCan(Read) {
 		c.errs.addAt(res.PagePos, "page by in %s: nobody can read its rows, so a page would always be empty; add a read rule or remove page by", displayName(name))
 	}
 }
@@ -247,8 +237,7 @@ func (c *checker) pageKey(res *ResourceModel, name []string) {
 // groupRules checks what only makes sense with the group column and the
 // role order in view.
 func (c *checker) groupRules(res *ResourceModel, name []string, granted map[string]map[Perm]lexer.Position) {
-	hasGroupRules := len(res.Group) > 0
-	if hasGroupRules && res.GroupColumn == "" {
+	if res.HasGroupRules() && res.GroupColumn == "" {
 		for _, role := range GroupRoles {
 			for _, p := range AllPerms {
 				if pos, ok := granted["group "+string(role)][p]; ok {
@@ -258,21 +247,10 @@ func (c *checker) groupRules(res *ResourceModel, name []string, granted map[stri
 			}
 		}
 	}
-	readRole := res.GroupMinRole(Read)
-	for _, role := range GroupRoles {
-		for _, p := range []Perm{Write, Delete} {
-			if !res.Group[role][p] {
-				continue
-			}
-			if (readRole == "" || rank(readRole) > rank(role)) && !res.Authenticated[Read] && !res.Anonymous[Read] {
-				c.errs.add(granted["group "+string(role)][p], "group %s can %s but not read in %s: PostgreSQL only lets UPDATE and DELETE reach rows the caller can read; grant read to group %s (or a lower role)", role, p, displayName(name), role)
-			}
-		}
-	}
-	if createRole := res.GroupMinRole(Create); createRole != "" && !res.Owner[Create] {
+	if createRole := res.GroupMinRole(Create); createRole != "" && !res.Can(OwnerSubject{}, Create) {
 		c.errs.add(granted["group "+string(createRole)][Create], "group %s can create needs owner can create in %s: whoever puts a row into a group creates it and owns it", createRole, displayName(name))
 	}
-	if res.GroupRequired && res.Owner[Create] && res.GroupMinRole(Create) == "" {
+	if res.GroupRequired && res.Can(OwnerSubject{}, Create) && res.GroupMinRole(Create) == "" {
 		c.errs.addAt(res.GroupPos, "the group column of %s is required, but no group role can create: nobody could insert a row; add e.g. `group member can create`", displayName(name))
 	}
 }
@@ -396,26 +374,14 @@ func quoteForHint(name string) string {
 }
 
 func (c *checker) rule(res *ResourceModel, r *Rule, granted map[string]map[Perm]lexer.Position) {
-	subject := r.Subject.Kind()
-	var groupRole GroupRole
-	if subject == "group" {
-		groupRole = GroupRole(r.Subject.Role.Name())
-		if rank(groupRole) < 0 {
-			c.errs.add(r.Subject.Role.Pos, "unknown group role %q: expected member, admin or owner", r.Subject.Role.Raw)
-			return
-		}
-		subject = "group " + string(groupRole)
-		if res.Group == nil {
-			res.Group = map[GroupRole]PermSet{}
-		}
-		if res.Group[groupRole] == nil {
-			res.Group[groupRole] = PermSet{}
-		}
+	subject, ok := c.subject(r.Subject)
+	if !ok {
+		return
 	}
-	if granted[subject] == nil {
-		granted[subject] = map[Perm]lexer.Position{}
+	key := subject.String()
+	if granted[key] == nil {
+		granted[key] = map[Perm]lexer.Position{}
 	}
-	set := c.permsOf(res, subject)
 	var perms []Perm
 	for _, id := range r.Perms {
 		p := Perm(id.Name())
@@ -423,40 +389,72 @@ func (c *checker) rule(res *ResourceModel, r *Rule, granted map[string]map[Perm]
 			c.errs.add(id.Pos, "unknown permission %q: expected read, create, write or delete%s", id.Raw, suggest(id.Name()))
 			continue
 		}
-		if prev, dup := granted[subject][p]; dup {
-			c.errs.add(id.Pos, "%s is already granted %s (at %s)", subject, p, where(prev))
+		if prev, dup := granted[key][p]; dup {
+			c.errs.add(id.Pos, "%s is already granted %s (at %s)", key, p, where(prev))
 			continue
 		}
-		if (subject == "anonymous" || subject == "authenticated") && p != Read {
-			c.errs.add(id.Pos, "%s callers can only be granted read: %s", subject, whyOnlyRead(subject))
+		if why := subject.OnlyRead(); why != "" && p != Read {
+			c.errs.add(id.Pos, "%s callers can only be granted read: %s", key, why)
 			continue
 		}
-		granted[subject][p] = id.Pos
-		set[p] = true
+		granted[key][p] = id.Pos
 		perms = append(perms, p)
 	}
 	res.Rules = append(res.Rules, RuleModel{Subject: subject, Perms: perms, Pos: posOf(r.Pos)})
 }
 
-func whyOnlyRead(subject string) string {
-	if subject == "anonymous" {
-		return "an anonymous request has no user id to own or answer for a row"
+// subject is the meaning of a rule's subject as written.
+func (c *checker) subject(s *RuleSubject) (Subject, bool) {
+	switch s.Kind() {
+	case "group":
+		role := GroupRole(s.Role.Name())
+		if rank(role) < 0 {
+			c.errs.add(s.Role.Pos, "unknown group role %q: expected member, admin or owner", s.Role.Raw)
+			return nil, false
+		}
+		return GroupSubject{role}, true
+	case "owner":
+		return OwnerSubject{}, true
+	case "authenticated":
+		return AuthenticatedSubject{}, true
+	default:
+		return AnonymousSubject{}, true
 	}
-	return "letting every signed-in user change every row defeats ownership; grant write and delete to owner"
 }
 
-func (c *checker) permsOf(res *ResourceModel, subject string) PermSet {
-	if role, ok := strings.CutPrefix(subject, "group "); ok {
-		return res.Group[GroupRole(role)]
+// writesNeedReads: PostgreSQL lets UPDATE and DELETE reach only the rows
+// the caller can read, so a subject granted write or delete needs a read
+// that covers it (its own, a lower group role's, or everyone's).
+func (c *checker) writesNeedReads(res *ResourceModel, name []string, granted map[string]map[Perm]lexer.Position) {
+	for _, rule := range res.Rules {
+		s := rule.Subject
+		reads := false
+		for _, other := range res.Rules {
+			if other.Subject.ReadsFor(s) && res.Can(other.Subject, Read) {
+				reads = true
+				break
+			}
+		}
+		if reads {
+			continue
+		}
+		for _, p := range rule.Perms {
+			if p == Write || p == Delete {
+				c.errs.add(granted[s.String()][p], "%s can %s but not read in %s: PostgreSQL only lets UPDATE and DELETE reach rows the caller can read; %s",
+					s, p, displayName(name), s.ReadHint())
+			}
+		}
 	}
-	switch subject {
-	case "owner":
-		return res.Owner
-	case "authenticated":
-		return res.Authenticated
-	default:
-		return res.Anonymous
+}
+
+// anyoneCan reports whether some rule grants perm to anyone.
+func (r *ResourceModel) anyoneCan(perm Perm) bool {
+	for _, rule := range r.Rules {
+		if r.Can(rule.Subject, perm) {
+			return true
+		}
 	}
+	return false
 }
 
 // once records key as seen and reports a duplicate item in a block.

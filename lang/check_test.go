@@ -229,7 +229,7 @@ func TestCheckDefaults(t *testing.T) {
 		t.Errorf("timeouts %+v and limits %+v without roles and groups blocks, want the defaults %+v, %+v", m.Timeouts, m.Groups.Limits, lang.DefaultTimeouts, lang.DefaultGroupLimits)
 	}
 	r := m.Resources[0]
-	if r.OwnerColumn != "" || len(r.Owner)+len(r.Authenticated)+len(r.Anonymous) != 0 || len(r.Rules) != 0 {
+	if r.OwnerColumn != "" || len(r.Rules) != 0 {
 		t.Errorf("a resource without rules grants something: %+v", r)
 	}
 }
@@ -287,7 +287,7 @@ resource app.alpha {}`},
 	if todos.Schema != "app" || todos.Table != "To Dos" || todos.OwnerColumn != "Owner Id" {
 		t.Errorf("quoted names: %+v", todos)
 	}
-	if !todos.Anonymous[lang.Read] || len(todos.Owner) != 0 {
+	if !todos.Can(lang.AnonymousSubject{}, lang.Read) || len(todos.Grants(lang.OwnerSubject{})) != 0 {
 		t.Errorf("To Dos permissions: %+v", todos)
 	}
 	if zeta.OwnerColumn != "owner_id" || zeta.OwnerPos.String() != "p/b.iam:2:16" || zeta.Pos.String() != "p/b.iam:1:1" {
@@ -296,13 +296,13 @@ resource app.alpha {}`},
 	if zeta.PageKey != "Seq" || zeta.PagePos.String() != "p/b.iam:3:11" || todos.PageKey != "" {
 		t.Errorf("page key: zeta %q at %s, To Dos %q", zeta.PageKey, zeta.PagePos.String(), todos.PageKey)
 	}
-	if got := zeta.Owner.Sorted(); !cmp.Equal(got, []lang.Perm{lang.Read, lang.Create, lang.Write}) {
+	if got := zeta.Grants(lang.OwnerSubject{}).Sorted(); !cmp.Equal(got, []lang.Perm{lang.Read, lang.Create, lang.Write}) {
 		t.Errorf("owner perms %v, want canonical order read, create, write", got)
 	}
 	wantRules := []lang.RuleModel{
-		{Subject: "owner", Perms: []lang.Perm{lang.Read}},
-		{Subject: "owner", Perms: []lang.Perm{lang.Write, lang.Create}},
-		{Subject: "authenticated", Perms: []lang.Perm{lang.Read}},
+		{Subject: lang.OwnerSubject{}, Perms: []lang.Perm{lang.Read}},
+		{Subject: lang.OwnerSubject{}, Perms: []lang.Perm{lang.Write, lang.Create}},
+		{Subject: lang.AuthenticatedSubject{}, Perms: []lang.Perm{lang.Read}},
 	}
 	var lines []int
 	for i := range zeta.Rules {

@@ -146,37 +146,22 @@ func (s PermSet) Sorted() []Perm {
 type ResourceModel struct {
 	Schema, Table string
 	OwnerColumn   string
-	OwnerPos      Pos                   // where the owner column was declared
-	Owner         PermSet               // rows whose owner column is the caller
-	Authenticated PermSet               // every row, for any authenticated caller
-	Anonymous     PermSet               // every row, for anonymous callers
-	GroupColumn   string                // "" when rows have no group
-	GroupRequired bool                  // every row must be in a group
-	GroupPos      Pos                   // where the group column was declared
-	PageKey       string                // "page by" column: list pages newest first by it; "" when none
-	PagePos       Pos                   // where the page key was declared
-	Group         map[GroupRole]PermSet // rules as written, per membership role
-	Rules         []RuleModel
-	Pos           Pos // where `resource` was written
+	OwnerPos      Pos         // where the owner column was declared
+	GroupColumn   string      // "" when rows have no group
+	GroupRequired bool        // every row must be in a group
+	GroupPos      Pos         // where the group column was declared
+	PageKey       string      // "page by" column: list pages newest first by it; "" when none
+	PagePos       Pos         // where the page key was declared
+	Rules         []RuleModel // as written, in file order
+	Pos           Pos         // where `resource` was written
 }
 
 // RuleModel is one rule as written, kept so generated SQL can cite it.
 type RuleModel struct {
-	Subject string // "owner", "authenticated", "anonymous", "group member", ..., "group member", ...
+	Subject Subject
 	Perms   []Perm
 	Pos     Pos
 }
 
 // QualifiedName is "schema.table" as a user would type it (unquoted).
 func (r *ResourceModel) QualifiedName() string { return r.Schema + "." + r.Table }
-
-// GroupMinRole is the lowest membership role that has perm (rules for a
-// role apply to the roles above it), or "" when no group role has it.
-func (r *ResourceModel) GroupMinRole(perm Perm) GroupRole {
-	for _, role := range GroupRoles {
-		if r.Group[role][perm] {
-			return role
-		}
-	}
-	return ""
-}

@@ -134,7 +134,7 @@ func (x identTable) run() {
 				wantRows(t, "bob's page", got, seeded[1:2])
 			}})
 	}
-	if r.Owner[lang.Create] {
+	if r.Can(lang.OwnerSubject{}, lang.Create) {
 		cases = append(cases, []struct {
 			name string
 			run  func(t *testing.T, x identTable, seeded []row)
@@ -172,7 +172,7 @@ func (x identTable) run() {
 		{lang.Write, "PATCH", "update {table} set body = 'changed' where id = 1"},
 		{lang.Delete, "DELETE", "delete from {table} where id = 1"},
 	} {
-		if r.Owner[op.perm] {
+		if r.Can(lang.OwnerSubject{}, op.perm) {
 			cases = append(cases, []struct {
 				name string
 				run  func(t *testing.T, x identTable, seeded []row)
