@@ -15,8 +15,9 @@ import (
 
 // Statement is one generated SQL statement and the comment that explains it.
 type Statement struct {
-	Why string // comment lines printed above the statement, may be empty
-	SQL string // exactly one statement, ending in ';'
+	Why    string  // comment lines printed above the statement, may be empty
+	SQL    string  // exactly one statement, ending in ';'
+	Object *Object // what it creates or replaces; nil for grants, comments, settings
 }
 
 // Section is a group of statements under a header: the runtime, or one
@@ -120,7 +121,7 @@ func runtimeSection(m *lang.Model) *Section {
 		fmt.Sprintf("iam runtime, version %d (embedded in iamc: stdlib/runtime.sql)", stdlib.Version),
 	}}
 	for _, stmt := range splitStatements(stdlib.Runtime) {
-		s.Statements = append(s.Statements, Statement{SQL: stmt})
+		s.Statements = append(s.Statements, Statement{SQL: stmt, Object: describe(stmt)})
 	}
 	roles, g := m.Roles, m.Groups
 	s.Statements = append(s.Statements,
@@ -166,13 +167,16 @@ func groupAPISection(m *lang.Model) *Section {
 		"       /rpc/set_group_member_role, /rpc/leave_group, /rpc/delete_group",
 		"  GET  /groups, /group_members",
 	}}
+	var object *Object // what the next statement creates
 	add := func(why, format string, args ...any) {
-		s.Statements = append(s.Statements, Statement{Why: why, SQL: fmt.Sprintf(format, args...)})
+		s.Statements = append(s.Statements, Statement{Why: why, SQL: fmt.Sprintf(format, args...), Object: object})
+		object = nil
 	}
 	add("", "grant usage on schema %s to %s;", quoteIdent(api), user)
 	var signatures []string
 	for _, fn := range groupFunctions {
 		name := qualify(api, fn.name)
+		object = &Object{Kind: ObjectFunction, Schema: api, Name: fn.name}
 		add(fn.why, "create or replace function %s(%s) returns %s\n    language sql volatile\n    set search_path = pg_catalog, pg_temp\nas $fn$select iam.%s(%s)$fn$;",
 			name, fn.params, fn.returns, fn.name, fn.args)
 		add("", "comment on function %s(%s) is %s;", name, fn.types, quoteLiteral(fn.doc))
@@ -185,8 +189,10 @@ func groupAPISection(m *lang.Model) *Section {
 	add("", "grant execute on function %s to %s;", strings.Join(signatures, ", "), user)
 
 	groups, members := qualify(api, "groups"), qualify(api, "group_members")
+	object = &Object{Kind: ObjectView, Schema: api, Name: "groups"}
 	add("The caller's groups and their role in each (token groups included). security_barrier: no filter runs before the membership check.",
 		"create or replace view %s with (security_barrier) as\nselect g.id, g.name, mg.role as my_role, g.created_at\nfrom iam.groups g\njoin (select distinct on (m.group_id) m.group_id, m.role from iam.my_groups() m order by m.group_id, iam.role_rank(m.role) desc) mg on mg.group_id = g.id;", groups)
+	object = &Object{Kind: ObjectView, Schema: api, Name: "group_members"}
 	add("The members of the caller's groups, nobody else's.",
 		"create or replace view %s with (security_barrier) as\nselect m.group_id, m.user_id, m.role, m.added_at\nfrom iam.group_members m\nwhere %s;", members, String(inGroups(Col{Alias: "m", Name: "group_id"}, lang.Member)))
 	add("", "revoke all on table %s, %s from public, %s, %s;", groups, members, user, quoteIdent(m.Roles.Anonymous))
@@ -280,6 +286,12 @@ func (b *resourceBuild) add(why, format string, args ...any) {
 	b.out = append(b.out, Statement{Why: why, SQL: fmt.Sprintf(format, args...)})
 }
 
+// create adds a statement that creates kind name on the resource's table.
+func (b *resourceBuild) create(kind ObjectKind, name, why, format string, args ...any) {
+	b.add(why, format, args...)
+	b.out[len(b.out)-1].Object = &Object{Kind: kind, Schema: b.r.Schema, Name: name, Table: b.r.Table}
+}
+
 // policy is the condition of the audience's policy for a command, or ""
 // when no subject grants it.
 func (b *resourceBuild) policy(audience string, perm lang.Perm) string {
@@ -356,7 +368,7 @@ func (b *resourceBuild) index(column, why, where string) {
 		defer b.add(fmt.Sprintf("The (%s, %s) index above serves everything the single-column one did.", column, r.PageKey),
 			"drop index if exists %s;", qualify(r.Schema, single))
 	}
-	b.add(why, "create index if not exists %s on %s (%s)%s;", quoteIdent(name), b.table, cols, where)
+	b.create(ObjectIndex, name, why, "create index if not exists %s on %s (%s)%s;", quoteIdent(name), b.table, cols, where)
 }
 
 // groupForeignKey: a row's group must exist in iam.groups.
@@ -371,7 +383,7 @@ func (b *resourceBuild) groupForeignKey() {
 	if r.GroupRequired {
 		why = "A row's group must exist; rows of a required group are deleted with the group (cascade)."
 	}
-	b.add(why, "do $do$\nbegin\n    if not exists (select from pg_catalog.pg_constraint where conrelid = %s::regclass and conname = %s) then\n"+
+	b.create(ObjectConstraint, fk, why, "do $do$\nbegin\n    if not exists (select from pg_catalog.pg_constraint where conrelid = %s::regclass and conname = %s) then\n"+
 		"        alter table %s add constraint %s foreign key (%s) references iam.groups (id) on delete %s;\n    end if;\nend\n$do$;",
 		quoteLiteral(b.table), quoteLiteral(fk), b.table, quoteIdent(fk), quoteIdent(r.GroupColumn), action)
 }
@@ -395,7 +407,7 @@ func (b *resourceBuild) rowGuard() {
 			required = "required"
 		}
 	}
-	b.add("Fill the owner from the JWT on insert and refuse a forged one; keep it fixed; let rows into a group only with the create role there, "+
+	b.create(ObjectTrigger, GuardTrigger, "Fill the owner from the JWT on insert and refuse a forged one; keep it fixed; let rows into a group only with the create role there, "+
 		"and let only the owner move them (RLS cannot compare old and new rows, a trigger can).",
 		"create or replace trigger %s\n    before insert or update of %s on %s\n    for each row execute function iam.guard_row(%s, %s, %s, %s);",
 		GuardTrigger, strings.Join(cols, ", "), b.table, quoteLiteral(ownerArg), quoteLiteral(groupArg), quoteLiteral(string(r.GroupMinRole(lang.Create))), quoteLiteral(required))
@@ -415,6 +427,7 @@ func (b *resourceBuild) policies() {
 		for _, aud := range []struct{ name, role string }{{audienceAuthenticated, roles.Authenticated}, {audienceAnonymous, roles.Anonymous}} {
 			if cond := b.policy(aud.name, c.perm); cond != "" {
 				b.out = append(b.out, policy(b.rules, b.table, aud.name, aud.role, c.cmd, cond, c.perm)...)
+				b.out[len(b.out)-2].Object = &Object{Kind: ObjectPolicy, Schema: b.r.Schema, Name: PolicyName(aud.name, c.cmd), Table: b.r.Table}
 			}
 		}
 	}
@@ -465,25 +478,8 @@ $do$;`,
 	}
 }
 
-// PolicyNames lists every policy name iamc may create on a table: a build
-// drops all of them before creating the ones the rules call for, and iamc
-// apply drops them from a table that is no longer a resource.
-func PolicyNames() []string {
-	var names []string
-	for _, aud := range []string{audienceAuthenticated, audienceAnonymous} {
-		for _, c := range commands {
-			names = append(names, policyName(aud, c.cmd))
-		}
-	}
-	return names
-}
-
-func policyName(audience, cmd string) string {
-	return fmt.Sprintf("iam: %s can %s", audience, cmd)
-}
-
 func policy(c *ruleContext, table, audience, role, cmd, cond string, perm lang.Perm) []Statement {
-	name := quoteIdent(policyName(audience, cmd))
+	name := quoteIdent(PolicyName(audience, cmd))
 	var clause string
 	switch cmd {
 	case "insert":

@@ -49,3 +49,29 @@ func ArmIndexName(r *lang.ResourceModel, column string) string {
 	}
 	return derivedName(r.Table, column, IndexSuffix)
 }
+
+// PolicyNames lists every policy name iamc may create on a table: a build
+// drops all of them before creating the ones the rules call for, and iamc
+// apply drops them from a table that is no longer a resource.
+func PolicyNames() []string {
+	var names []string
+	for _, aud := range []string{audienceAuthenticated, audienceAnonymous} {
+		for _, c := range commands {
+			names = append(names, PolicyName(aud, c.cmd))
+		}
+	}
+	return names
+}
+
+// PolicyName is the policy iamc creates for an audience and a command:
+// a sentence a DBA reads in \d, "iam: authenticated can select".
+func PolicyName(audience, cmd string) string {
+	return PolicyPrefix + audience + " can " + cmd
+}
+
+// PolicyPrefix starts the name of every policy iamc creates.
+const PolicyPrefix = "iam: "
+
+// PageFunctionName is the name of a resource's page function (in the
+// resource's schema): <table>_page.
+func PageFunctionName(r *lang.ResourceModel) string { return derivedName(r.Table, "page") }

@@ -22,10 +22,6 @@ const PageCommentPrefix = "iamc (page by "
 // maxBigint stands for "no cursor": every integer key is below it.
 const maxBigint = 1<<63 - 1
 
-// PageFunctionName is the name of a resource's page function (in the
-// resource's schema): <table>_page.
-func PageFunctionName(r *lang.ResourceModel) string { return derivedName(r.Table, "page") }
-
 // pageStatements writes a resource's page function: the list page
 // `ORDER BY key DESC LIMIT n` as a UNION ALL of the policy's arms, each an
 // ordered walk of its (column, key) index that stops after n rows. A policy
@@ -221,6 +217,7 @@ func pageFunction(c *pageContext, name string, params, types, decls, body []stri
 				"    set search_path = pg_catalog, pg_temp\n    set enable_bitmapscan = off\n    set max_parallel_workers_per_gather = 0\n    set jit = off\n    set plan_cache_mode = force_generic_plan\n"+
 				"as $fn$\n<<page>>\n%sbegin\n%s\nend\n$fn$;",
 				name, strings.Join(params, ", "), table, declare, strings.Join(body, "\n")),
+			Object: &Object{Kind: ObjectFunction, Schema: r.Schema, Name: fn},
 		},
 		{SQL: fmt.Sprintf("comment on function %s is %s;", signature, quoteLiteral(doc))},
 		{Why: "Only the roles that may read the table may call it.",

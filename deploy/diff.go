@@ -1,6 +1,7 @@
 package deploy
 
 import (
+	"github.com/iamc/iamc/compiler"
 	"sort"
 	"strings"
 )
@@ -153,7 +154,8 @@ func diff(cur, des, rec, curRec Snapshot, roles []string) ([]Change, []Drift) {
 	return out, drifts
 }
 
-// isIamcPolicy: iamc names its policies "iam: <audience> can <command>".
+// isIamcPolicy: iamc's policies are named compiler.PolicyName (a snapshot
+// holds names quoted).
 func isIamcPolicy(o Object) bool {
-	return strings.HasPrefix(o.Name, `"iam: `)
+	return strings.HasPrefix(o.Name, `"`+compiler.PolicyPrefix)
 }

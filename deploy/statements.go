@@ -23,14 +23,13 @@ type indexStmt struct {
 	schema, table, name string
 	sql                 string
 	normal              string // the statement deparsed in a normal form, to compare with pg_get_indexdef
-	tree                *pg_query.ParseResult
 }
 
 // qualifiedName is a schema and a name, exactly as stored in the catalog.
 type qualifiedName struct{ schema, name string }
 
-// analysis is what plan and apply learn from the build's statements by
-// parsing them with PostgreSQL's parser: which functions, views and
+// analysis is what plan and apply learn from the build's statements (each
+// says what it creates: compiler.Object): which functions, views and
 // indexes the build manages.
 type analysis struct {
 	steps     []step
@@ -68,42 +67,26 @@ func analyze(out *compiler.Output) (*analysis, error) {
 		}
 		for _, st := range sec.Statements {
 			s := step{section: header, sql: st.SQL}
-			tree, err := pg_query.Parse(st.SQL)
-			if err != nil || len(tree.Stmts) != 1 {
-				return nil, fmt.Errorf("compiler bug: cannot parse a generated statement (%v): %s", err, firstLine(st.SQL))
-			}
-			node := tree.Stmts[0].Stmt
-			switch {
-			case node.GetIndexStmt() != nil:
-				is := node.GetIndexStmt()
-				ix := &indexStmt{schema: is.Relation.Schemaname, table: is.Relation.Relname, name: is.Idxname, sql: st.SQL, tree: tree}
-				if ix.schema == "" || ix.name == "" {
-					return nil, fmt.Errorf("compiler bug: an index statement without a schema or name: %s", st.SQL)
+			if o := st.Object; o != nil {
+				switch o.Kind {
+				case compiler.ObjectIndex:
+					ix := &indexStmt{schema: o.Schema, table: o.Table, name: o.Name, sql: st.SQL}
+					var err error
+					if ix.normal, err = normalIndex(st.SQL); err != nil {
+						return nil, err
+					}
+					s.index = ix
+					a.indexes = append(a.indexes, ix)
+				case compiler.ObjectFunction:
+					a.functions = append(a.functions, qualifiedName{o.Schema, o.Name})
+				case compiler.ObjectView:
+					a.views = append(a.views, qualifiedName{o.Schema, o.Name})
 				}
-				if ix.normal, err = normalIndex(st.SQL); err != nil {
-					return nil, err
-				}
-				s.index = ix
-				a.indexes = append(a.indexes, ix)
-			case node.GetCreateFunctionStmt() != nil:
-				if q, ok := nameOf(node.GetCreateFunctionStmt().Funcname); ok {
-					a.functions = append(a.functions, q)
-				}
-			case node.GetViewStmt() != nil:
-				v := node.GetViewStmt().View
-				a.views = append(a.views, qualifiedName{v.Schemaname, v.Relname})
 			}
 			a.steps = append(a.steps, s)
 		}
 	}
 	return a, nil
-}
-
-func nameOf(parts []*pg_query.Node) (qualifiedName, bool) {
-	if len(parts) != 2 {
-		return qualifiedName{}, false
-	}
-	return qualifiedName{parts[0].GetString_().GetSval(), parts[1].GetString_().GetSval()}, true
 }
 
 // normalIndex deparses a create index statement, or pg_get_indexdef's
