@@ -54,23 +54,29 @@ func pageStatements(m *lang.Model, r *lang.ResourceModel) []Statement {
 		types = append(types, "bigint")
 	}
 	arms, everyone := c.arms()
-	decls := []string{"    before_key bigint;"}
+	decls := block{"before_key bigint;"}
 	if !everyone {
 		for _, a := range arms {
 			decls = append(decls, a.decls...)
 		}
 	}
-	return pageFunction(c, name, params, types, decls, pageBody(c, arms, everyone, before))
+	return pageFunction(c, name, params, types, decls, pageBody(c, arms, everyone, before).text(1))
 }
 
 // arms are the page arms of the kinds present, in order, and whether one
-// reads every row.
+// reads every row. A kind that lets callers read rows must say how a page
+// finds them: a page function without its arm would quietly drop them.
 func (c *pageContext) arms() (arms []*pageArm, everyone bool) {
 	for _, k := range c.kinds {
-		if a := k.page(c); a != nil {
-			arms = append(arms, a)
-			everyone = everyone || a.all
+		a := k.page(c)
+		if a == nil {
+			if k.arm(c.ruleContext, audienceAuthenticated, lang.Read) != nil {
+				panic(fmt.Sprintf("compiler bug: subject kind %T reads rows of %s but has no page arm", k, c.r.QualifiedName()))
+			}
+			continue
 		}
+		arms = append(arms, a)
+		everyone = everyone || a.all
 	}
 	return arms, everyone
 }
@@ -83,12 +89,14 @@ type pageContext struct {
 	groupParam       string // the group parameter, "" without a group column
 }
 
-// walk is one ordered index walk, under the policies like every read.
+// walk is one ordered index walk, under the policies like every read:
+// where is the conditions before the cursor, each ending "\n  and ".
 func (c *pageContext) walk(where string) string {
-	return fmt.Sprintf("return query\n        select t.* from %s t\n        where %s%s\n        order by t.%s desc\n        limit %s;", c.table, where, c.cursor, c.key, c.size)
+	return fmt.Sprintf("return query\n    select t.* from %s t\n    where %s%s\n    order by t.%s desc\n    limit %s;", c.table, where, c.cursor, c.key, c.size)
 }
 
-// pageArm is one subject kind's part of a page function.
+// pageArm is one subject kind's part of a page function. Statements and
+// queries are written from column 0 (see block).
 type pageArm struct {
 	all    bool   // the caller reads every row: a page is one walk of the key
 	bypass string // when it holds, the caller reads every row (one walk)
@@ -96,32 +104,41 @@ type pageArm struct {
 	decls  []string
 	// setup is what runs before the arms' query, given the exclude of
 	// the arms before this one.
-	setup func(earlier []string) []string
+	setup func(earlier []string) block
 	// query selects the kind's rows of a page, ordered by the key and cut
 	// at a page, leaving out those of the arms before it.
 	query   func(earlier []string) string
 	ordered bool   // query alone is a page (no union, no sort)
 	exclude string // leaves this arm's rows out of the arms after it
-	inGroup string // its walk of the rows of the group parameter
+	inGroup block  // its walk of the rows of the group parameter
 }
 
-func pageBody(c *pageContext, arms []*pageArm, everyone bool, before string) []string {
-	body := []string{fmt.Sprintf(`    if %s is null or %s < 1 or %s > %d then
-        raise exception using errcode = '22023',
-            message = 'page_size must be between 1 and %d',
-            detail = pg_catalog.format('page_size is %%s.', coalesce(%s::text, 'null')),
-            hint = 'Ask for at most %d rows; for the next page pass the last row''s %s as before.';
-    end if;`, c.size, c.size, c.size, MaxPageSize, MaxPageSize, c.size, MaxPageSize, strings.ReplaceAll(c.r.PageKey, "'", "''")),
-		fmt.Sprintf("    page.before_key := coalesce(%s, %d);", before, int64(maxBigint))}
+// andEach is "\n<indent>and <condition>" for each condition.
+func andEach(conditions []string, indent string) string {
+	s := ""
+	for _, e := range conditions {
+		s += "\n" + indent + "and " + e
+	}
+	return s
+}
+
+func pageBody(c *pageContext, arms []*pageArm, everyone bool, before string) block {
+	var body block
+	body.addIf(fmt.Sprintf("%s is null or %s < 1 or %s > %d", c.size, c.size, c.size, MaxPageSize), block{fmt.Sprintf(`raise exception using errcode = '22023',
+    message = 'page_size must be between 1 and %d',
+    detail = pg_catalog.format('page_size is %%s.', coalesce(%s::text, 'null')),
+    hint = 'Ask for at most %d rows; for the next page pass the last row''s %s as before.';`,
+		MaxPageSize, c.size, MaxPageSize, strings.ReplaceAll(c.r.PageKey, "'", "''"))}, nil)
+	body.add("page.before_key := coalesce(%s, %d);", before, int64(maxBigint))
 	if c.groupParam != "" {
-		body = append(body, oneGroup(c, arms, everyone))
+		body.addIf(c.groupParam+" is not null", append(oneGroup(c, arms, everyone), "return;"), nil)
 	}
 	if everyone {
-		return append(body, "    "+c.walk(""))
+		return append(body, c.walk(""))
 	}
 	for _, a := range arms {
 		if a.bypass != "" {
-			body = append(body, fmt.Sprintf("    if %s then\n        %s\n        return;\n    end if;", a.bypass, indent(c.walk(""))))
+			body.addIf(a.bypass, block{c.walk(""), "return;"}, nil)
 		}
 	}
 	// Each arm leaves out the rows of the arms before it: disjoint arms.
@@ -142,15 +159,16 @@ func pageBody(c *pageContext, arms []*pageArm, everyone bool, before string) []s
 	}
 	if len(queries) == 1 && single {
 		// One arm in order and cut already.
-		return append(body, "    return query\n        "+queries[0]+";")
+		return append(body, "return query\n"+indentBy(queries[0], 1)+";")
 	}
 	// A page from each arm: the newest of all.
 	var parts []string
 	for _, q := range queries {
-		parts = append(parts, "(\n        "+q+")")
+		parts = append(parts, indentBy("(\n"+q+")", 1))
 	}
-	return append(body, fmt.Sprintf("    return query\n    select p.* from (\n        %s\n    ) p\n    order by p.%s desc\n    limit %s;",
-		strings.Join(parts, "\n        union all\n        "), c.key, c.size))
+	body.add("return query\nselect p.* from (\n%s\n) p\norder by p.%s desc\nlimit %s;",
+		strings.Join(parts, "\n    union all\n"), c.key, c.size)
+	return body
 }
 
 // oneGroup is the branch for a page of one group: its (group, key) index
@@ -158,46 +176,38 @@ func pageBody(c *pageContext, arms []*pageArm, everyone bool, before string) []s
 // the arms' rows in it (their own, read from their (owner, key) index), so
 // the walk follows what the caller sees, not the group's size (the group
 // is a filter there: as an index condition the planner might walk the
-// group instead). Statements as at the top of the body (indented 4), then
-// the lot indented once more inside the if.
-func oneGroup(c *pageContext, arms []*pageArm, everyone bool) string {
-	groupWalk := "    " + c.walk(fmt.Sprintf("%s = %s\n          and ", String(c.col(c.r.GroupColumn)), c.groupParam))
-	branch := groupWalk
-	if !everyone {
-		var readers, own []string
-		for _, a := range arms {
-			if a.bypass != "" {
-				readers = append(readers, a.bypass)
-			}
-		}
-		for _, a := range arms {
-			if a.reader != "" {
-				readers = append(readers, a.reader)
-			}
-			if a.inGroup != "" {
-				own = append(own, a.inGroup)
-			}
-		}
-		ownWalk := strings.Join(own, "\n")
-		switch {
-		case len(readers) == 0:
-			branch = ownWalk
-		case ownWalk == "":
-			branch = fmt.Sprintf("    if %s then\n    %s\n    end if;", strings.Join(readers, " or "), indent(groupWalk))
-		default:
-			branch = fmt.Sprintf("    if %s then\n    %s\n    else\n    %s\n    end if;", strings.Join(readers, " or "), indent(groupWalk), indent(ownWalk))
+// group instead).
+func oneGroup(c *pageContext, arms []*pageArm, everyone bool) block {
+	groupWalk := block{c.walk(fmt.Sprintf("%s = %s\n      and ", String(c.col(c.r.GroupColumn)), c.groupParam))}
+	if everyone {
+		return groupWalk
+	}
+	var readers []string
+	var own block
+	for _, a := range arms {
+		if a.bypass != "" {
+			readers = append(readers, a.bypass)
 		}
 	}
-	return fmt.Sprintf("    if %s is not null then\n    %s\n        return;\n    end if;", c.groupParam, indent(branch))
+	for _, a := range arms {
+		if a.reader != "" {
+			readers = append(readers, a.reader)
+		}
+		own = append(own, a.inGroup...)
+	}
+	if len(readers) == 0 {
+		return own
+	}
+	var branch block
+	branch.addIf(strings.Join(readers, " or "), groupWalk, own)
+	return branch
 }
 
-func indent(s string) string { return strings.ReplaceAll(s, "\n", "\n    ") }
-
 // pageFunction is the function and its comment and grants around a body.
-func pageFunction(c *pageContext, name string, params, types, decls, body []string) []Statement {
+func pageFunction(c *pageContext, name string, params, types, decls []string, body string) []Statement {
 	m, r, table := c.m, c.r, c.table
 	fn := PageFunctionName(r)
-	declare := "declare\n" + strings.Join(decls, "\n") + "\n"
+	declare := "declare\n" + block(decls).text(1) + "\n"
 	signature := fmt.Sprintf("%s(%s)", name, strings.Join(types, ", "))
 	roles := []string{quoteIdent(m.Roles.Authenticated)}
 	if r.Can(lang.AnonymousSubject{}, lang.Read) {
@@ -216,7 +226,7 @@ func pageFunction(c *pageContext, name string, params, types, decls, body []stri
 			SQL: fmt.Sprintf("create or replace function %s(%s)\n    returns setof %s\n    language plpgsql stable security invoker\n"+
 				"    set search_path = pg_catalog, pg_temp\n    set enable_bitmapscan = off\n    set max_parallel_workers_per_gather = 0\n    set jit = off\n    set plan_cache_mode = force_generic_plan\n"+
 				"as $fn$\n<<page>>\n%sbegin\n%s\nend\n$fn$;",
-				name, strings.Join(params, ", "), table, declare, strings.Join(body, "\n")),
+				name, strings.Join(params, ", "), table, declare, body),
 			Object: &Object{Kind: ObjectFunction, Schema: r.Schema, Name: fn},
 		},
 		{SQL: fmt.Sprintf("comment on function %s is %s;", signature, quoteLiteral(doc))},

@@ -2,7 +2,6 @@ package compiler
 
 import (
 	"fmt"
-	"strings"
 
 	"github.com/iamc/iamc/lang"
 )
@@ -96,39 +95,29 @@ func (g group) page(c *pageContext) *pageArm {
 	}
 	col := String(c.col(g.column))
 	callerGroups := String(groupIDs(role))
-	notEarlier := func(earlier []string, indent string) string {
-		s := ""
-		for _, e := range earlier {
-			s += "\n" + indent + "and " + e
-		}
-		return s
-	}
 	return &pageArm{
 		reader: fmt.Sprintf("%s = any (%s)", c.groupParam, callerGroups),
-		decls:  []string{"    caller_groups bigint[];", "    floor_key bigint;"},
-		setup: func(earlier []string) []string {
-			return []string{
-				fmt.Sprintf("    page.caller_groups := coalesce(%s, '{}');", callerGroups),
-				fmt.Sprintf(`    page.floor_key := %d;
-    if cardinality(page.caller_groups) >= %s then
-        select case when count(*) >= %s then min(h.k) else page.floor_key end into page.floor_key
-        from (
-            select h.k from (select distinct unnest(page.caller_groups) as id) g
-            cross join lateral (
-                select t.%s as k from %s t
-                where %s = g.id%s
-                  and %s
-                order by t.%s desc
-                limit 1) h
-            order by h.k desc
-            limit %s) h;
-    end if;`, int64(-maxBigint-1), c.size, c.size, c.key, c.table, col, notEarlier(earlier, strings.Repeat(" ", 18)), c.cursor, c.key, c.size),
-			}
+		decls:  []string{"caller_groups bigint[];", "floor_key bigint;"},
+		setup: func(earlier []string) block {
+			b := block{fmt.Sprintf("page.caller_groups := coalesce(%s, '{}');", callerGroups)}
+			b.add("page.floor_key := %d;", int64(-maxBigint-1))
+			b.addIf("cardinality(page.caller_groups) >= "+c.size, block{fmt.Sprintf(`select case when count(*) >= %s then min(h.k) else page.floor_key end into page.floor_key
+from (
+    select h.k from (select distinct unnest(page.caller_groups) as id) g
+    cross join lateral (
+        select t.%s as k from %s t
+        where %s = g.id%s
+          and %s
+        order by t.%s desc
+        limit 1) h
+    order by h.k desc
+    limit %s) h;`, c.size, c.key, c.table, col, andEach(earlier, "          "), c.cursor, c.key, c.size)}, nil)
+			return b
 		},
 		query: func(earlier []string) string {
 			return fmt.Sprintf("select t.* from (select distinct unnest(page.caller_groups) as id) g\n"+
-				"        cross join lateral (\n            select t.* from %s t\n            where %s = g.id%s\n              and %s\n              and t.%s >= page.floor_key\n            order by t.%s desc\n            limit %s) t",
-				c.table, col, notEarlier(earlier, strings.Repeat(" ", 14)), c.cursor, c.key, c.key, c.size)
+				"cross join lateral (\n    select t.* from %s t\n    where %s = g.id%s\n      and %s\n      and t.%s >= page.floor_key\n    order by t.%s desc\n    limit %s) t",
+				c.table, col, andEach(earlier, "      "), c.cursor, c.key, c.key, c.size)
 		},
 	}
 }

@@ -96,19 +96,19 @@ func (o owner) page(c *pageContext) *pageArm {
 	col := String(c.col(o.column))
 	callerID := "page.caller_id := " + String(userID(c.m.Identity)) + ";"
 	arm := &pageArm{
-		decls:   []string{fmt.Sprintf("    caller_id %s;", c.m.Identity.Type)},
-		setup:   func([]string) []string { return []string{"    " + callerID} },
+		decls:   []string{fmt.Sprintf("caller_id %s;", c.m.Identity.Type)},
+		setup:   func([]string) block { return block{callerID} },
 		exclude: col + " is distinct from page.caller_id",
 		query: func([]string) string {
-			return fmt.Sprintf("select t.* from %s t\n        where %s = page.caller_id\n          and %s\n        order by t.%s desc\n        limit %s",
+			return fmt.Sprintf("select t.* from %s t\nwhere %s = page.caller_id\n  and %s\norder by t.%s desc\nlimit %s",
 				c.table, col, c.cursor, c.key, c.size)
 		},
 		ordered: true,
 	}
 	if g := c.r.GroupColumn; g != "" {
 		// In one group, the caller's own rows there, from the same index.
-		arm.inGroup = "    " + callerID + "\n    " + c.walk(fmt.Sprintf("%s = page.caller_id\n          and %s is not distinct from %s\n          and ",
-			col, String(c.col(g)), c.groupParam))
+		arm.inGroup = block{callerID, c.walk(fmt.Sprintf("%s = page.caller_id\n      and %s is not distinct from %s\n      and ",
+			col, String(c.col(g)), c.groupParam))}
 	}
 	return arm
 }
