@@ -45,11 +45,7 @@ func catalogServer(t *testing.T) *pgtest.Server {
 			t.Fatal(err)
 		}
 	}
-	model, sources := parseDir(t, exampleDir)
-	out, err := compiler.Build(model, sources)
-	if err != nil {
-		t.Fatal(err)
-	}
+	out := compile(t, exampleDir)
 	script := filepath.Join(t.TempDir(), "iam.sql")
 	if err := os.WriteFile(script, []byte(out.Script()), 0o644); err != nil {
 		t.Fatal(err)
@@ -60,21 +56,13 @@ func catalogServer(t *testing.T) *pgtest.Server {
 	return s
 }
 
-func parseDir(t *testing.T, dir string) (*lang.Model, []string) {
+func compile(t *testing.T, dir string) *compiler.Output {
 	t.Helper()
-	files, err := lang.ParseDir(dir)
+	out, err := compiler.Compile(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := lang.Check(files)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var sources []string
-	for _, f := range files {
-		sources = append(sources, f.Name)
-	}
-	return m, sources
+	return out
 }
 
 // newDatabase creates a database (from template, or empty), runs setup in
@@ -162,7 +150,7 @@ var beforeBuild = []string{
 // has only the warnings the build fixes.
 func TestCheckCatalog(t *testing.T) {
 	s := catalogServer(t)
-	example, _ := parseDir(t, exampleDir)
+	example := compile(t, exampleDir).Model
 	viewHint := "protect the underlying table; views should be security_invoker"
 	if pgtest.MustVersionNum(t, s) < 150000 {
 		viewHint = "protect the underlying table; views read it as their owner (security_invoker views need PostgreSQL 15)"

@@ -12,7 +12,6 @@ import (
 	"github.com/iamc/iamc/catalog"
 	"github.com/iamc/iamc/compiler"
 	"github.com/iamc/iamc/internal/pgtest"
-	"github.com/iamc/iamc/lang"
 )
 
 // TestExplainPlans applies the example and asks for the plans of the
@@ -34,18 +33,11 @@ func TestExplainPlans(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	files, err := lang.ParseDir(root)
+	out, err := compiler.Compile(root)
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := lang.Check(files)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := compiler.Build(m, []string{"policies"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := out.Model
 	if err := s.Exec(ctx, "postgres", out.Script()); err != nil {
 		t.Fatal(err)
 	}

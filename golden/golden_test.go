@@ -235,17 +235,9 @@ func compileCLI(name string) result {
 
 func build(files []*lang.File) result {
 	r := result{files: files}
-	r.model, r.err = lang.Check(files)
-	if r.err != nil {
-		return r
-	}
-	sources := make([]string, len(files))
-	for i, f := range files {
-		sources[i] = f.Name
-	}
-	r.out, r.err = compiler.Build(r.model, sources)
+	r.out, r.err = compiler.CompileFiles(files)
 	if r.err == nil {
-		r.script = r.out.Script()
+		r.model, r.script = r.out.Model, r.out.Script()
 	}
 	return r
 }
