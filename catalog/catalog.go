@@ -215,6 +215,11 @@ func (c *catalogCheck) checkResource(r *lang.ResourceModel) error {
 				return err
 			}
 		}
+		if need.References != nil {
+			if err := c.checkReference(r, t.OID, need); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }
@@ -236,7 +241,7 @@ where a.attrelid = $1 and a.attname = $2 and a.attnum > 0 and not a.attisdropped
 	if err != nil {
 		return false, fmt.Errorf("looking up column %s.%s: %w", r.QualifiedName(), column, err)
 	}
-	if !ok(colType) {
+	if ok != nil && !ok(colType) {
 		c.add(pos, LevelError, hint, "column %s.%s is %s, but %s", r.QualifiedName(), column, colType, why)
 		return false, nil
 	}

@@ -199,3 +199,30 @@ order by 1`, rel, r.GroupColumn)
 		k.Name, r.QualifiedName(), r.GroupColumn, deleteActions[k.Action], effect, consequence)
 	return nil
 }
+
+// checkReference reports a parent column that is not a foreign key to the
+// parent's key: the parent rules follow it, so it must point at exactly one
+// parent row (the key is unique: PostgreSQL's foreign keys insist).
+func (c *catalogCheck) checkReference(r *lang.ResourceModel, rel uint32, need compiler.ColumnNeed) error {
+	ref := need.References
+	parent := compiler.Qualify(ref.Schema, ref.Table)
+	var found bool
+	err := c.db.QueryRow(c.ctx, `
+select exists (
+    select from pg_catalog.pg_constraint k
+    join pg_catalog.pg_attribute a on a.attrelid = k.conrelid and a.attnum = k.conkey[1]
+    join pg_catalog.pg_attribute f on f.attrelid = k.confrelid and f.attnum = k.confkey[1]
+    where k.contype = 'f' and k.conrelid = $1 and pg_catalog.cardinality(k.conkey) = 1
+      and k.confrelid = pg_catalog.to_regclass($2) and a.attname = $3 and f.attname = $4)`,
+		rel, parent, need.Column, ref.Column).Scan(&found)
+	if err != nil {
+		return fmt.Errorf("looking up the foreign keys of %s: %w", r.QualifiedName(), err)
+	}
+	if !found {
+		c.add(need.Pos, LevelError,
+			fmt.Sprintf("alter table %s add foreign key (%s) references %s (%s) on delete cascade;",
+				compiler.Qualify(r.Schema, r.Table), compiler.QuoteIdent(need.Column), parent, compiler.QuoteIdent(ref.Column)),
+			"column %s of %s is not a foreign key to %s.%s.%s: the parent rules follow it to one parent row", need.Column, r.QualifiedName(), ref.Schema, ref.Table, ref.Column)
+	}
+	return nil
+}

@@ -53,6 +53,12 @@ func pageStatements(m *lang.Model, r *lang.ResourceModel) []Statement {
 		params = append(params, quoteIdent(r.GroupColumn)+" bigint default null")
 		types = append(types, "bigint")
 	}
+	if p := r.Parent; p != nil {
+		c.parentParam = param(p.Column)
+		colType := fmt.Sprintf("%s.%s%%type", table, quoteIdent(p.Column))
+		params = append(params, quoteIdent(p.Column)+" "+colType+" default null")
+		types = append(types, colType)
+	}
 	arms, everyone := c.arms()
 	decls := block{"before_key bigint;"}
 	if !everyone {
@@ -87,6 +93,7 @@ type pageContext struct {
 	table, key, size string // quoted table and key, the page_size parameter
 	cursor           string // the key below the cursor
 	groupParam       string // the group parameter, "" without a group column
+	parentParam      string // the parent parameter, "" without a parent
 }
 
 // walk is one ordered index walk, under the policies like every read:
@@ -132,6 +139,12 @@ func pageBody(c *pageContext, arms []*pageArm, everyone bool, before string) blo
 	body.add("page.before_key := coalesce(%s, %d);", before, int64(maxBigint))
 	if c.groupParam != "" {
 		body.addIf(c.groupParam+" is not null", append(oneGroup(c, arms, everyone), "return;"), nil)
+	}
+	if c.parentParam != "" {
+		// The children of one parent row (the products of one store): one
+		// walk of the (fk, key) index; the policies decide each row.
+		body.addIf(c.parentParam+" is not null", block{
+			c.walk(fmt.Sprintf("%s = %s\n      and ", String(c.col(c.r.Parent.Column)), c.parentParam)), "return;"}, nil)
 	}
 	if everyone {
 		return append(body, c.walk(""))
@@ -216,6 +229,9 @@ func pageFunction(c *pageContext, name string, params, types, decls []string, bo
 	doc := fmt.Sprintf(PageCommentPrefix+"%s, %s:%d): GET /rpc/%s?before=<%s>&page_size=<1..%d>", r.PageKey, r.PagePos.Filename, r.PagePos.Line, fn, r.PageKey, MaxPageSize)
 	if r.GroupColumn != "" {
 		doc += fmt.Sprintf("&%s=<group>", r.GroupColumn)
+	}
+	if r.Parent != nil {
+		doc += fmt.Sprintf("&%s=<%s>", r.Parent.Column, r.Parent.Resource.Table)
 	}
 	doc += fmt.Sprintf(" returns the rows of %s the caller may read, newest %s first: the rows of the table ordered by %s desc with the same filters, read with one index walk per policy arm.", r.QualifiedName(), r.PageKey, r.PageKey)
 	return []Statement{

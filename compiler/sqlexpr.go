@@ -154,3 +154,25 @@ func policyCondition(arms []Expr) string {
 	}
 	return strings.Join(lines, "\n        or ")
 }
+
+// Keys is the keys of the rows of a table (under alias) where a condition
+// holds, as a subquery: select alias.key from table alias where cond.
+type Keys struct {
+	Table, Alias, Key string // Table quoted; Key unquoted
+	Where             Expr
+}
+
+func (k Keys) write(w *exprWriter) {
+	w.WriteString("select " + k.Alias + "." + quoteIdent(k.Key) + " from " + k.Table + " " + k.Alias + " where ")
+	k.Where.write(w)
+}
+
+// ArrayOf is array(subquery): an uncorrelated one is an InitPlan, run once
+// per statement, whose value can be an index key (= any).
+type ArrayOf struct{ Query Expr }
+
+func (a ArrayOf) write(w *exprWriter) {
+	w.WriteString("array(")
+	a.Query.write(w)
+	w.WriteString(")")
+}

@@ -27,6 +27,7 @@ var subjectKinds = []func(m *lang.Model, r *lang.ResourceModel) subjectKind{
 	everyoneKind,
 	ownerKind,
 	groupKind,
+	parentKind,
 	adminKind,
 }
 
@@ -36,6 +37,7 @@ type ruleContext struct {
 	m     *lang.Model
 	r     *lang.ResourceModel
 	alias string
+	depth int // how many parents up from the resource a policy protects
 	kinds []subjectKind
 }
 
@@ -84,7 +86,13 @@ type ColumnNeed struct {
 	LookupWhy string // the catalog check's reason it needs one
 	// GroupForeignKey: the column refers to iam.groups(id).
 	GroupForeignKey bool
+	// References: the column is a foreign key to this column (the key of
+	// a parent resource's table).
+	References *Reference
 }
+
+// Reference is a column of another table a foreign key points at.
+type Reference struct{ Schema, Table, Column string }
 
 // Columns lists what the rules of r need of its table's columns, for the
 // catalog check (every kind present on r, in order).

@@ -72,6 +72,15 @@ var wantErrors = map[string][]errorAt{
 	"err-unknown-identity-type": {
 		{"policies/iam.iam:3:8", "integer", `unknown identity type "integer": expected uuid or text`},
 	},
+	"err-parents": {
+		{"policies/bad.iam:2:3", "parent", "parents of app.a go round in a cycle (app.a -> app.b -> app.a)"},
+		{"policies/bad.iam:10:3", "parent", "parent app.missing of app.c is not a resource"},
+		{"policies/bad.iam:14:3", "parent", "parent owner: app.d has no parent"},
+		{"policies/bad.iam:15:16", "chief", `unknown group role "chief"`},
+		{"policies/bad.iam:19:3", "parent", "app.e cannot be its own parent"},
+		{"policies/bad.iam:23:3", "parent", "the parent app.g has no owner column"},
+		{"policies/bad.iam:24:3", "parent", "the parent app.g has no group column"},
+	},
 	"err-write-without-read": {
 		{"policies/todos.iam:3:21", "write", "owner can write but not read in app.todos"},
 		{"policies/todos.iam:3:28", "delete", "owner can delete but not read in app.todos"},

@@ -151,7 +151,18 @@ type ResourceItem struct {
 	OwnerColumn *Ident       `parser:"| 'owner' 'column' @@"`
 	GroupColumn *GroupColumn `parser:"| 'group' 'column' @@"`
 	PageBy      *Ident       `parser:"| 'page' 'by' @@"`
+	Parent      *ParentDecl  `parser:"| 'parent' @@"`
 	Rule        *Rule        `parser:"| @@"`
+}
+
+// ParentDecl names the resource a row takes access from, and the foreign
+// key column that points at it: `parent app.stores via store_id` (the
+// parent's key is id unless `references <column>` says otherwise).
+type ParentDecl struct {
+	Pos    lexer.Position
+	Table  *QualifiedName `parser:"@@"`
+	Column *Ident         `parser:"'via' @@"`
+	Key    *Ident         `parser:"('references' @@)?"`
 }
 
 // GroupColumn names the column holding a row's group.
@@ -173,14 +184,29 @@ type Rule struct {
 // checked meaning).
 type RuleSubject struct {
 	Pos lexer.Position
+	// Parent is who, on the parent row, a rule about a child is for.
+	Parent *ParentOf `parser:"  'parent' @@"`
 	// Role is the membership role of a group rule: member, admin or owner.
-	Role *Ident `parser:"  'group' @@"`
+	Role *Ident `parser:"| 'group' @@"`
 	Who  string `parser:"| @('owner' | 'authenticated' | 'anonymous')"`
 }
 
-// Kind is "group" for group rules, else the subject word.
+// ParentOf is the subject of a parent rule, on the parent row: its owner,
+// a role of its group, or everyone the parent's rules let read, write or
+// delete it.
+type ParentOf struct {
+	Pos  lexer.Position
+	Role *Ident `parser:"  'group' @@"`
+	Who  string `parser:"| @('owner' | 'readers' | 'writers' | 'deleters')"`
+}
+
+// Kind is "group" for group rules, "parent" for parent rules, else the
+// subject word.
 func (s *RuleSubject) Kind() string {
-	if s.Role != nil {
+	switch {
+	case s.Parent != nil:
+		return "parent"
+	case s.Role != nil:
 		return "group"
 	}
 	return s.Who

@@ -39,6 +39,7 @@ func Check(files []*File) (*Model, error) {
 			}
 		}
 	}
+	c.parents()
 	c.groupsNeeded()
 	if c.model.Roles.Authenticated == c.model.Roles.Anonymous {
 		c.errs.add(c.rolesPos, "the authenticated and anonymous roles must differ (both are %q)", c.model.Roles.Anonymous)
@@ -204,6 +205,8 @@ func (c *checker) resource(r *Resource) {
 				res.PageKey = it.PageBy.Name()
 				res.PagePos = posOf(it.PageBy.Pos)
 			}
+		case it.Parent != nil:
+			c.parentItem(res, it, name)
 		case it.Rule != nil:
 			c.rule(res, it.Rule, granted)
 		}
@@ -413,6 +416,21 @@ func (c *checker) subject(s *RuleSubject) (Subject, bool) {
 			return nil, false
 		}
 		return GroupSubject{role}, true
+	case "parent":
+		p := s.Parent
+		switch {
+		case p.Role != nil:
+			role := GroupRole(p.Role.Name())
+			if rank(role) < 0 {
+				c.errs.add(p.Role.Pos, "unknown group role %q: expected member, admin or owner", p.Role.Raw)
+				return nil, false
+			}
+			return ParentSubject{GroupSubject{role}}, true
+		case p.Who == "owner":
+			return ParentSubject{OwnerSubject{}}, true
+		default:
+			return ParentSubject{ParentAudience{parentAudiences[p.Who]}}, true
+		}
 	case "owner":
 		return OwnerSubject{}, true
 	case "authenticated":
@@ -420,6 +438,94 @@ func (c *checker) subject(s *RuleSubject) (Subject, bool) {
 	default:
 		return AnonymousSubject{}, true
 	}
+}
+
+// parentItem records a resource's parent item; the parent is found once
+// every file is read (it may be declared later).
+func (c *checker) parentItem(res *ResourceModel, it *ResourceItem, name []string) {
+	p := it.Parent
+	if res.Parent != nil {
+		c.errs.add(it.Pos, "parent is declared twice in %s (first at %s): a row takes access from one parent", displayName(name), whereAt(res.Parent.Pos))
+		return
+	}
+	parent, ok := c.qualifiedName(p.Table)
+	ok = c.ident(p.Column, "column name") && ok
+	key := "id"
+	if p.Key != nil {
+		if ok = c.ident(p.Key, "column name") && ok; ok {
+			key = p.Key.Name()
+		}
+	}
+	if !ok {
+		return
+	}
+	res.Parent = &ParentLink{Schema: parent[0], Table: parent[1], Column: p.Column.Name(), Key: key, Pos: posOf(it.Pos)}
+}
+
+// parents finds every resource's parent and checks the parent rules: the
+// parent is a declared resource, no chain of parents comes back to where it
+// started, and what a rule names on the parent exists there.
+func (c *checker) parents() {
+	for _, res := range c.model.Resources {
+		if p := res.Parent; p != nil {
+			key := p.Schema + "." + p.Table
+			p.Resource = c.resources[key]
+			switch {
+			case p.Resource == nil:
+				c.errs.addAt(p.Pos, "parent %s of %s is not a resource: declare `resource %s { ... }` with its rules, or name another parent", key, res.QualifiedName(), key)
+			case p.Resource == res:
+				c.errs.addAt(p.Pos, "%s cannot be its own parent", res.QualifiedName())
+				p.Resource = nil
+			case p.Column == res.OwnerColumn || p.Column == res.GroupColumn:
+				c.errs.addAt(p.Pos, "the parent column %s of %s is also its owner or group column", p.Column, res.QualifiedName())
+			}
+		}
+	}
+	for _, res := range c.model.Resources {
+		if cycle := parentCycle(res); cycle != "" {
+			c.errs.addAt(res.Parent.Pos, "parents of %s go round in a cycle (%s): a row's access must come from somewhere else in the end", res.QualifiedName(), cycle)
+			res.Parent.Resource = nil
+		}
+	}
+	for _, res := range c.model.Resources {
+		for _, rule := range res.Rules {
+			ps, ok := rule.Subject.(ParentSubject)
+			if !ok {
+				continue
+			}
+			switch {
+			case res.Parent == nil:
+				c.errs.addAt(rule.Pos, "%s: %s has no parent: add `parent schema.table via column` (the foreign key column pointing at the parent)", ps, res.QualifiedName())
+			case res.Parent.Resource == nil:
+				// reported above
+			case ps.Of == OwnerSubject{} && res.Parent.Resource.OwnerColumn == "":
+				c.errs.addAt(rule.Pos, "%s: the parent %s has no owner column", ps, res.Parent.Resource.QualifiedName())
+			default:
+				if _, group := ps.Of.(GroupSubject); group && res.Parent.Resource.GroupColumn == "" {
+					c.errs.addAt(rule.Pos, "%s: the parent %s has no group column", ps, res.Parent.Resource.QualifiedName())
+				}
+			}
+		}
+	}
+}
+
+// parentCycle is the chain of parents from res back to res ("a -> b -> a"),
+// or "" when the chain ends.
+func parentCycle(res *ResourceModel) string {
+	names := []string{res.QualifiedName()}
+	seen := map[*ResourceModel]bool{res: true}
+	for r := res; r.Parent != nil && r.Parent.Resource != nil; r = r.Parent.Resource {
+		next := r.Parent.Resource
+		names = append(names, next.QualifiedName())
+		if next == res {
+			return strings.Join(names, " -> ")
+		}
+		if seen[next] {
+			return "" // a cycle further up, reported for its own members
+		}
+		seen[next] = true
+	}
+	return ""
 }
 
 // writesNeedReads: PostgreSQL lets UPDATE and DELETE reach only the rows

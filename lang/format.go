@@ -159,6 +159,12 @@ func resourceLines(r *Resource) []line {
 			out = append(out, itemLine(it.Pos, it.EndPos, text))
 		case it.PageBy != nil:
 			out = append(out, itemLine(it.Pos, it.EndPos, "page by "+ident(it.PageBy)))
+		case it.Parent != nil:
+			text := "parent " + qualified(it.Parent.Table) + " via " + ident(it.Parent.Column)
+			if it.Parent.Key != nil {
+				text += " references " + ident(it.Parent.Key)
+			}
+			out = append(out, itemLine(it.Pos, it.EndPos, text))
 		case it.Rule != nil:
 			out = append(out, itemLine(it.Pos, it.EndPos, ruleText(it.Rule)))
 		}
@@ -168,7 +174,12 @@ func resourceLines(r *Resource) []line {
 
 func ruleText(r *Rule) string {
 	subject := r.Subject.Kind()
-	if r.Subject.Role != nil {
+	switch p := r.Subject.Parent; {
+	case p != nil && p.Role != nil:
+		subject += " group " + ident(p.Role)
+	case p != nil:
+		subject += " " + p.Who
+	case r.Subject.Role != nil:
 		subject += " " + ident(r.Subject.Role)
 	}
 	perms := make([]string, len(r.Perms))

@@ -152,8 +152,20 @@ type ResourceModel struct {
 	GroupPos      Pos         // where the group column was declared
 	PageKey       string      // "page by" column: list pages newest first by it; "" when none
 	PagePos       Pos         // where the page key was declared
+	Parent        *ParentLink // the resource rows take access from; nil when none
 	Rules         []RuleModel // as written, in file order
 	Pos           Pos         // where `resource` was written
+}
+
+// ParentLink is a resource's parent item: each row points at a row of
+// the parent resource through a foreign key column, and parent rules give
+// access by what holds on that row.
+type ParentLink struct {
+	Schema, Table string         // the parent's name
+	Resource      *ResourceModel // the parent (a declared resource)
+	Column        string         // the child's foreign key column
+	Key           string         // the parent's key column it references (default id)
+	Pos           Pos            // where the parent item was written
 }
 
 // RuleModel is one rule as written, kept so generated SQL can cite it.

@@ -129,3 +129,48 @@ func (r *ResourceModel) GroupMinRole(perm Perm) GroupRole {
 	}
 	return ""
 }
+
+// ParentSubject is a subject on the row's parent (the resource its parent
+// item names): Of is the parent's owner (OwnerSubject), a role of the
+// parent's group (GroupSubject), or everyone the parent's rules give a
+// permission on it (ParentAudience). `parent owner can write` on products:
+// the owner of a product's store may change the product.
+type ParentSubject struct{ Of Subject }
+
+// ParentAudience is everyone the parent's own rules (its parent's
+// included) give Perm on the parent row: `parent writers`.
+type ParentAudience struct{ Perm Perm }
+
+// parentAudiences are the audiences as written.
+var parentAudiences = map[string]Perm{"readers": Read, "writers": Write, "deleters": Delete}
+
+func (s ParentSubject) String() string { return "parent " + s.Of.String() }
+func (ParentSubject) Anonymous() bool  { return false }
+func (ParentSubject) OnlyRead() string { return "" }
+func (s ParentSubject) ReadsFor(other Subject) bool {
+	o, ok := other.(ParentSubject)
+	return ok && s.Of.ReadsFor(o.Of)
+}
+func (s ParentSubject) ReadHint() string {
+	return "grant read to " + s.String() + " (or to authenticated)"
+}
+
+func (a ParentAudience) String() string {
+	for word, p := range parentAudiences {
+		if p == a.Perm {
+			return word
+		}
+	}
+	return string(a.Perm) + "ers"
+}
+func (ParentAudience) Anonymous() bool  { return false }
+func (ParentAudience) OnlyRead() string { return "" }
+
+// ReadsFor: whoever may write or delete a row may read it (PostgreSQL
+// lets UPDATE and DELETE reach only readable rows), so the parent's
+// readers include its writers and deleters.
+func (a ParentAudience) ReadsFor(other Subject) bool {
+	o, ok := other.(ParentAudience)
+	return ok && (a.Perm == Read || a == o)
+}
+func (ParentAudience) ReadHint() string { return "add read" }
