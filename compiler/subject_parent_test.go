@@ -1,0 +1,86 @@
+package compiler
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/iamc/iamc/internal/pgrest"
+	"github.com/iamc/iamc/internal/pgtest"
+)
+
+// TestParentChainDatabase: three levels, stores -> products -> reviews
+// (golden/parent-chain), applied to a real PostgreSQL. Reviews are
+// `parent readers can read` (products are read by every signed-in user)
+// and `parent writers can delete`: whoever may change the product (its
+// store's owner, its store's staff) may delete its reviews; nobody else.
+func TestParentChainDatabase(t *testing.T) {
+	ctx := context.Background()
+	out, err := Compile(filepath.Join("..", "golden", "parent-chain", "policies"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := pgtest.New(t)
+	roles, err := os.ReadFile(filepath.Join("..", "policies", "roles.sql"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const owner, staff, stranger = "0e1e0000-0000-4000-8000-00000000001e", "5a000000-0000-4000-8000-00000000005a", "57a00000-0000-4000-8000-00000000057a"
+	for _, sql := range []string{string(roles), `
+create schema app authorization api_owner;
+set role api_owner;
+create table app.stores (id bigint generated always as identity primary key, name text not null,
+    owner_id uuid not null, group_id bigint);
+create table app.products (id bigint generated always as identity primary key,
+    store_id bigint not null references app.stores on delete cascade, name text not null);
+create table app.reviews (id bigint generated always as identity primary key,
+    product_id bigint not null references app.products on delete cascade, body text not null);
+reset role;`, out.Script(), `
+insert into iam.groups (id, name, created_by) values (7, 'staff', '` + owner + `');
+insert into iam.group_members (group_id, user_id, role) values (7, '` + owner + `', 'owner'), (7, '` + staff + `', 'member');
+set session_replication_role = replica;
+insert into app.stores (name, owner_id, group_id) values ('olive''s', '` + owner + `', 7);
+insert into app.products (store_id, name) values (1, 'lamp');
+reset session_replication_role;
+insert into app.reviews (product_id, body) values (1, 'great'), (1, 'meh'), (1, 'bad');`} {
+		if err := s.Exec(ctx, "postgres", sql); err != nil {
+			t.Fatal(err)
+		}
+	}
+	conn, err := pgx.Connect(ctx, s.URL("postgres", "authenticator"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	as := func(sub, method, sql string) (int64, error) {
+		var n int64
+		req := pgrest.Request{Method: method, Role: "web_user", Claims: map[string]any{"sub": sub, "role": "web_user"}}
+		err := pgrest.Do(ctx, conn, req, func(tx pgx.Tx) error {
+			tag, err := tx.Exec(ctx, sql)
+			n = tag.RowsAffected()
+			return err
+		})
+		return n, err
+	}
+	for _, c := range []struct {
+		who          string
+		sub          string
+		read, delete int64
+	}{
+		{"a stranger", stranger, 3, 0},
+		{"the store's staff", staff, 3, 1},
+		{"the store's owner", owner, 2, 1},
+	} {
+		n, err := as(c.sub, "GET", "select from app.reviews")
+		if err != nil || n != c.read {
+			t.Errorf("%s reads %d reviews (%v), want %d", c.who, n, err, c.read)
+		}
+		n, err = as(c.sub, "DELETE", "delete from app.reviews where id = (select min(id) from app.reviews)")
+		if err != nil || n != c.delete {
+			t.Errorf("%s deleted %d reviews (%v), want %d", c.who, n, err, c.delete)
+		}
+	}
+}
