@@ -146,7 +146,7 @@ func Prepare(ctx context.Context, su *pgx.Conn, rows int, seed int64, mode Setup
 
 // checkDatabase refuses databases the benchmark must not touch: without
 // the example schema and policies, or with data that is not a data set of
-// ours (a build truncates app.todos, app.chats and the group tables).
+// ours (a build truncates app.todos, app.chats, the marketplace and the group tables).
 func checkDatabase(ctx context.Context, su *pgx.Conn) error {
 	var super, forced, runtime, hasMeta bool
 	err := su.QueryRow(ctx, `select
@@ -229,7 +229,7 @@ func build(ctx context.Context, su *pgx.Conn, rows int, seed int64) (BuildInfo, 
 		`create table bench.chats_copy (like app.chats including all)`,
 		copyForeignKeys("app.todos", "bench.todos_copy"),
 		copyForeignKeys("app.chats", "bench.chats_copy"),
-		`truncate app.todos, app.chats, bench.todos_copy, bench.chats_copy, iam.group_members, iam.groups restart identity`,
+		`truncate app.todos, app.chats, app.products, app.stores, bench.todos_copy, bench.chats_copy, iam.group_members, iam.groups restart identity`,
 		fmt.Sprintf(`select setseed(%g)`, seedFraction(seed)),
 	)
 	if err == nil {

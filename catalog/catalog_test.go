@@ -135,6 +135,18 @@ var beforeBuild = []string{
 		"  hint: iamc build creates it (expected before the first build): create index chats_group_id_id_iam_idx on app.chats (group_id, id);",
 	exChatsGroup + ": warning: column app.chats.group_id has no foreign key to iam.groups(id): rows can name groups that do not exist, and deleting a group leaves its id in them\n" +
 		"  hint: iamc build adds it (expected before the first build): chats_group_id_iam_fk, on delete cascade",
+	"../policies/stores.iam:7:1: warning: row-level security is off on app.stores: every role with a privilege on it sees and changes every row\n" +
+		"  hint: iamc build enables and forces it (expected before the first build); if it was built, something turned it off since",
+	"../policies/stores.iam:8:16: warning: no index of app.stores leads with owner_id, id: the policies compare it with the caller's id (and the page function walks it in id order), so without one every request reads the whole table\n" +
+		"  hint: iamc build creates it (expected before the first build): create index stores_owner_id_id_iam_idx on app.stores (owner_id, id);",
+	"../policies/stores.iam:9:16: warning: no index of app.stores leads with group_id, id: the policies look rows up by the caller's groups, and deleting a group looks up its rows (and the page function walks it in id order), so without one every request reads the whole table\n" +
+		"  hint: iamc build creates it (expected before the first build): create index stores_group_id_id_iam_idx on app.stores (group_id, id) where group_id is not null;",
+	"../policies/stores.iam:9:16: warning: column app.stores.group_id has no foreign key to iam.groups(id): rows can name groups that do not exist, and deleting a group leaves its id in them\n" +
+		"  hint: iamc build adds it (expected before the first build): stores_group_id_iam_fk, on delete set null",
+	"../policies/stores.iam:18:1: warning: row-level security is off on app.products: every role with a privilege on it sees and changes every row\n" +
+		"  hint: iamc build enables and forces it (expected before the first build); if it was built, something turned it off since",
+	"../policies/stores.iam:19:3: warning: no index of app.products leads with store_id, id: the policies look rows up by their parent (and the page function walks it in id order), so without one every request reads the whole table\n" +
+		"  hint: iamc build creates it (expected before the first build): create index products_store_id_id_iam_idx on app.products (store_id, id);",
 	exTodos + ": warning: row-level security is off on app.todos: every role with a privilege on it sees and changes every row\n" +
 		"  hint: iamc build enables and forces it (expected before the first build); if it was built, something turned it off since",
 	exTodosOwner + ": warning: no index of app.todos leads with owner_id, id: the policies compare it with the caller's id (and the page function walks it in id order), so without one every request reads the whole table\n" +
@@ -433,6 +445,15 @@ create table other.hidden (id bigint primary key);`,
 					"  hint: declare it in a .iam file (`resource app.events { }` denies everything until rules are added) and apply iamc build, or move it out of the schemas PostgREST serves",
 				"../policies: warning: table app.notes in exposed schema app has row-level security off and no resource in the .iam files: every role with a privilege on it sees and changes every row\n" +
 					"  hint: declare it in a .iam file (`resource app.notes { }` denies everything until rules are added) and apply iamc build, or move it out of the schemas PostgREST serves",
+			},
+		},
+		{
+			name:     "a parent column that is not a foreign key to the parent",
+			template: "example",
+			setup:    `alter table app.products drop constraint products_store_id_fkey;`,
+			want: []string{
+				"../policies/stores.iam:19:3: error: column store_id of app.products is not a foreign key to app.stores.id: the parent rules follow it to one parent row\n" +
+					"  hint: alter table app.products add foreign key (store_id) references app.stores (id) on delete cascade;",
 			},
 		},
 		{

@@ -39,6 +39,8 @@ var runtimeExecutable = []executable{
 	// Page functions: invoker, RLS decides every row.
 	{"app.chats_page(bigint, integer, bigint)", "web_user", false, "GET /rpc/chats_page"},
 	{"app.todos_page(bigint, integer, bigint)", "web_user", false, "GET /rpc/todos_page"},
+	{"app.stores_page(bigint, integer, bigint)", "web_user", false, "GET /rpc/stores_page"},
+	{"app.products_page(bigint, integer, bigint)", "web_user", false, "GET /rpc/products_page (store_id: the products of one store)"},
 	// What the wrappers call: each checks the caller's role in the group first.
 	{"iam.add_group_member(bigint, text, text)", "web_user", true, "app.add_group_member; requires the caller's admin role in the group"},
 	{"iam.create_group(text)", "web_user", true, "app.create_group; the caller becomes the owner"},

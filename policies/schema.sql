@@ -24,4 +24,24 @@ create table if not exists app.chats (
     created_at timestamptz not null default now()
 );
 
+-- The marketplace (stores.iam): a store has an owner and may have a staff
+-- group; its products take their access from the store (store_id).
+create table if not exists app.stores (
+    id bigint generated always as identity primary key,
+    name text not null,
+    owner_id uuid not null,
+    -- the store's staff (an iam group)
+    group_id bigint null,
+    created_at timestamptz not null default now()
+);
+
+create table if not exists app.products (
+    id bigint generated always as identity primary key,
+    store_id bigint not null references app.stores (id) on delete cascade,
+    name text not null,
+    price numeric not null default 0,
+    stock integer not null default 0,
+    created_at timestamptz not null default now()
+);
+
 reset role;

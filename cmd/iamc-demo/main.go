@@ -70,6 +70,18 @@ var steps = []step{
 	{who: "bob", method: "GET", path: "/todos", want: rows(3), note: "removal is immediate"},
 	{who: "alice", method: "DELETE", path: "/todos?id=eq.2", want: rows(2)},
 
+	// The marketplace: products take their access from their store.
+	{who: "alice", method: "POST", path: "/stores", body: `{"name": "alice's bakery"}`, want: rows(1), note: "every signed-in user may open a store"},
+	{who: "alice", method: "POST", path: "/rpc/create_group", body: `{"name": "bakery staff"}`, want: newGroup(), note: "the store's staff"},
+	{who: "alice", method: "POST", path: "/rpc/add_group_member", body: `{"group_id": {group}, "user_id": "` + users["bob"].sub() + `"}`, want: done()},
+	{who: "alice", method: "PATCH", path: "/stores?id=eq.1", body: `{"group_id": {group}}`, want: rows(1), note: "the staff group serves the store"},
+	{who: "alice", method: "POST", path: "/products", body: `{"store_id": 1, "name": "bread", "price": 3, "stock": 10}`, want: rows(1), note: "the store's owner adds a product"},
+	{who: "bob", method: "PATCH", path: "/products?id=eq.1", body: `{"stock": 9}`, want: rows(1), note: "staff change the store's products"},
+	{who: "bob", method: "DELETE", path: "/products?id=eq.1", want: rows(), note: "only the owner and the staff's admins remove them"},
+	{who: "dave", method: "GET", path: "/rpc/products_page?store_id=1", want: rows(1), note: "everyone signed in browses the catalogue"},
+	{who: "dave", method: "PATCH", path: "/products?id=eq.1", body: `{"price": 0}`, want: rows(), note: "but nobody else writes a product"},
+	{who: "dave", method: "POST", path: "/products", body: `{"store_id": 1, "name": "fake bread"}`, want: refused("42501"), note: "nor adds one to someone else's store"},
+
 	// Revocation: bob's token stays valid until it expires; a DBA blocks him
 	// and the runtime refuses him at once (no PostgREST setting needed).
 	{who: "api_owner", dba: "select iam.block_subject('" + users["bob"].sub() + "', 'disabled in Keycloak')", want: done(), note: "a DBA blocks bob's sub"},

@@ -305,8 +305,10 @@ func (d *demo) request(ctx context.Context, db *pgx.Conn, u user, st step) (outc
 
 // tables the walk-through may address, by their URL path.
 var tables = map[string]pgx.Identifier{
-	"/todos": {appSchema, "todos"},
-	"/chats": {appSchema, "chats"},
+	"/todos":    {appSchema, "todos"},
+	"/chats":    {appSchema, "chats"},
+	"/stores":   {appSchema, "stores"},
+	"/products": {appSchema, "products"},
 }
 
 // translate turns a request into SQL shaped like PostgREST's: the body goes

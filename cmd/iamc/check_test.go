@@ -150,7 +150,7 @@ func TestCheckDatabase(t *testing.T) {
 
 	t.Run("built: ok", func(t *testing.T) {
 		stdout, stderr, err := run(t, "check", "../../policies", "--db", built, "--strict")
-		if err != nil || stdout != "ok: 2 resources in ../../policies match the database\n" || stderr != "" {
+		if err != nil || stdout != "ok: 4 resources in ../../policies match the database\n" || stderr != "" {
 			t.Errorf("check: %q, %q, %v", stdout, stderr, err)
 		}
 		stdout, _, err = run(t, "check", "../../policies", "--db", built, "--format", "json")
@@ -187,6 +187,12 @@ func TestCheckDatabase(t *testing.T) {
 			"../../policies/chats.iam:6:16: warning: no index of app.chats leads with owner_id, id: the policies compare it with the caller's id (and the page function walks it in id order), so without one every request reads the whole table",
 			"../../policies/chats.iam:7:16: warning: no index of app.chats leads with group_id, id: the policies look rows up by the caller's groups, and deleting a group looks up its rows (and the page function walks it in id order), so without one every request reads the whole table",
 			"../../policies/chats.iam:7:16: warning: column app.chats.group_id has no foreign key to iam.groups(id): rows can name groups that do not exist, and deleting a group leaves its id in them",
+			"../../policies/stores.iam:7:1: warning: row-level security is off on app.stores: every role with a privilege on it sees and changes every row",
+			"../../policies/stores.iam:8:16: warning: no index of app.stores leads with owner_id, id: the policies compare it with the caller's id (and the page function walks it in id order), so without one every request reads the whole table",
+			"../../policies/stores.iam:9:16: warning: no index of app.stores leads with group_id, id: the policies look rows up by the caller's groups, and deleting a group looks up its rows (and the page function walks it in id order), so without one every request reads the whole table",
+			"../../policies/stores.iam:9:16: warning: column app.stores.group_id has no foreign key to iam.groups(id): rows can name groups that do not exist, and deleting a group leaves its id in them",
+			"../../policies/stores.iam:18:1: warning: row-level security is off on app.products: every role with a privilege on it sees and changes every row",
+			"../../policies/stores.iam:19:3: warning: no index of app.products leads with store_id, id: the policies look rows up by their parent (and the page function walks it in id order), so without one every request reads the whole table",
 			"../../policies/todos.iam:4:1: warning: row-level security is off on app.todos: every role with a privilege on it sees and changes every row",
 			"../../policies/todos.iam:5:16: warning: no index of app.todos leads with owner_id, id: the policies compare it with the caller's id (and the page function walks it in id order), so without one every request reads the whole table",
 			"../../policies/todos.iam:6:16: warning: no index of app.todos leads with group_id, id: the policies look rows up by the caller's groups, and deleting a group looks up its rows (and the page function walks it in id order), so without one every request reads the whole table",
@@ -195,7 +201,7 @@ func TestCheckDatabase(t *testing.T) {
 		if diff := cmp.Diff(want, findings); diff != "" {
 			t.Errorf("findings (-want +got):\n%s", diff)
 		}
-		if last := lines[len(lines)-1]; last != "ok: 2 resources in ../../policies match the database (8 warning(s))" {
+		if last := lines[len(lines)-1]; last != "ok: 4 resources in ../../policies match the database (14 warning(s))" {
 			t.Errorf("last line %q", last)
 		}
 		if !strings.Contains(stdout, "\n  hint: iamc build creates it (expected before the first build): create index todos_owner_id_id_iam_idx on app.todos (owner_id, id);\n") {
@@ -204,7 +210,7 @@ func TestCheckDatabase(t *testing.T) {
 
 		_, _, err = run(t, "check", "../../policies", "--db", unbuilt, "--strict")
 		var ee *exitError
-		if !errors.As(err, &ee) || ee.code != 1 || err.Error() != "0 error(s), 8 warning(s) against the database" {
+		if !errors.As(err, &ee) || ee.code != 1 || err.Error() != "0 error(s), 14 warning(s) against the database" {
 			t.Errorf("--strict: %v, want exit 1 with the count", err)
 		}
 	})
@@ -269,7 +275,7 @@ func TestCheckDatabase(t *testing.T) {
 		}{
 			{"built", "check ../../policies --db " + built, 0, ""},
 			{"unbuilt", "check ../../policies --db " + unbuilt, 0, ""},
-			{"unbuilt strict", "check ../../policies --db " + unbuilt + " --strict", 1, "iamc: 0 error(s), 8 warning(s) against the database"},
+			{"unbuilt strict", "check ../../policies --db " + unbuilt + " --strict", 1, "iamc: 0 error(s), 14 warning(s) against the database"},
 			{"broken", "check ../../policies --db " + broken, 1, "iamc: 1 error(s), 1 warning(s) against the database"},
 			{"unreachable", "check ../../policies --db postgres://127.0.0.1:1/none?connect_timeout=1", 2, "iamc: connecting to the database: "},
 			{"bad format", "check ../../policies --format xml", 2, `iamc: --format must be text or json, not "xml"`},
