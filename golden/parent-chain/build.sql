@@ -132,6 +132,115 @@ revoke all on table app.groups, app.group_members from public, web_user, web_ano
 grant select on table app.groups, app.group_members to web_user;
 
 -- ============================================================================
+-- resource app.drafts (policies/market.iam:31)
+--   page by id
+--   parent writers can read, create, write, delete  (line 35)
+-- ============================================================================
+
+-- Deny by default: with RLS on and forced, a row is visible only through a policy below, even to the table owner.
+alter table app.drafts enable row level security;
+alter table app.drafts force row level security;
+
+-- Grant exactly the commands the rules allow; everything else stays denied at the privilege level too.
+revoke all on table app.drafts from public, web_user, web_anon;
+grant usage on schema app to web_user;
+grant select, insert, update, delete on table app.drafts to web_user;
+
+-- serial columns need USAGE on their sequence to insert (identity columns need nothing).
+call iam.grant_serial_sequences('app.drafts'::regclass, 'web_user');
+
+-- The parent arm is product_id = any(<the keys of the products rows the caller may use>): this index serves it. It ends with the page key id: the page function walks it in that order.
+create index if not exists drafts_product_id_id_iam_idx on app.drafts (product_id, id);
+
+-- The (product_id, id) index above serves everything the single-column one did.
+drop index if exists app.drafts_product_id_iam_idx;
+
+-- No owner or group column: no row guard.
+drop trigger if exists iam_guard_row on app.drafts;
+
+-- Policies are replaced as a set: drop every policy name iamc uses, then create the ones the rules call for.
+drop policy if exists "iam: authenticated can select" on app.drafts;
+drop policy if exists "iam: authenticated can insert" on app.drafts;
+drop policy if exists "iam: authenticated can update" on app.drafts;
+drop policy if exists "iam: authenticated can delete" on app.drafts;
+drop policy if exists "iam: anonymous can select" on app.drafts;
+drop policy if exists "iam: anonymous can insert" on app.drafts;
+drop policy if exists "iam: anonymous can update" on app.drafts;
+drop policy if exists "iam: anonymous can delete" on app.drafts;
+
+create policy "iam: authenticated can select" on app.drafts
+    as permissive for select to web_user
+    using (product_id = any (array(select p1.id from app.products p1 where p1.store_id = any (array(select p2.id from app.stores p2 where p2.owner_id = (select iam.user_id_uuid('sub')) or p2.group_id = any ((select iam.group_ids('member'))::bigint[]))))));
+comment on policy "iam: authenticated can select" on app.drafts is 'iamc: parent writers can read (policies/market.iam:35)';
+
+create policy "iam: authenticated can insert" on app.drafts
+    as permissive for insert to web_user
+    with check (product_id = any (array(select p1.id from app.products p1 where p1.store_id = any (array(select p2.id from app.stores p2 where p2.owner_id = (select iam.user_id_uuid('sub')) or p2.group_id = any ((select iam.group_ids('member'))::bigint[]))))));
+comment on policy "iam: authenticated can insert" on app.drafts is 'iamc: parent writers can create (policies/market.iam:35)';
+
+create policy "iam: authenticated can update" on app.drafts
+    as permissive for update to web_user
+    using (product_id = any (array(select p1.id from app.products p1 where p1.store_id = any (array(select p2.id from app.stores p2 where p2.owner_id = (select iam.user_id_uuid('sub')) or p2.group_id = any ((select iam.group_ids('member'))::bigint[]))))))
+    with check (product_id = any (array(select p1.id from app.products p1 where p1.store_id = any (array(select p2.id from app.stores p2 where p2.owner_id = (select iam.user_id_uuid('sub')) or p2.group_id = any ((select iam.group_ids('member'))::bigint[]))))));
+comment on policy "iam: authenticated can update" on app.drafts is 'iamc: parent writers can write (policies/market.iam:35)';
+
+create policy "iam: authenticated can delete" on app.drafts
+    as permissive for delete to web_user
+    using (product_id = any (array(select p1.id from app.products p1 where p1.store_id = any (array(select p2.id from app.stores p2 where p2.owner_id = (select iam.user_id_uuid('sub')) or p2.group_id = any ((select iam.group_ids('member'))::bigint[]))))));
+comment on policy "iam: authenticated can delete" on app.drafts is 'iamc: parent writers can delete (policies/market.iam:35)';
+
+-- List pages by id: the policy is a filter, so /drafts?order=id.desc&limit=50 reads every row the caller can see and sorts them; this walks the (column, id) indexes once per policy arm and stops after a page. It runs as the caller, so RLS still decides every row. Bitmap scans, parallel workers and JIT are off inside (none of them can stop after a page), and its plans are generic: planned once per connection, not per call.
+create or replace function app.drafts_page(before app.drafts.id%type default null, page_size integer default 50, product_id app.drafts.product_id%type default null)
+    returns setof app.drafts
+    language plpgsql stable security invoker
+    set search_path = pg_catalog, pg_temp
+    set enable_bitmapscan = off
+    set max_parallel_workers_per_gather = 0
+    set jit = off
+    set plan_cache_mode = force_generic_plan
+as $fn$
+<<page>>
+declare
+    before_key bigint;
+begin
+    if drafts_page.page_size is null or drafts_page.page_size < 1 or drafts_page.page_size > 1000 then
+        raise exception using errcode = '22023',
+            message = 'page_size must be between 1 and 1000',
+            detail = pg_catalog.format('page_size is %s.', coalesce(drafts_page.page_size::text, 'null')),
+            hint = 'Ask for at most 1000 rows; for the next page pass the last row''s id as before.';
+    end if;
+    page.before_key := coalesce(drafts_page.before, 9223372036854775807);
+    if drafts_page.product_id is not null then
+        return query
+            select t.* from app.drafts t
+            where t.product_id = drafts_page.product_id
+              and t.id < page.before_key
+            order by t.id desc
+            limit drafts_page.page_size;
+        return;
+    end if;
+    return query
+    select p.* from (
+        (
+        select t.* from (select p1.id from app.products p1 where p1.store_id = any (array(select p2.id from app.stores p2 where p2.owner_id = (select iam.user_id_uuid('sub')) or p2.group_id = any ((select iam.group_ids('member'))::bigint[])))) g(id)
+        cross join lateral (
+            select t.* from app.drafts t
+            where t.product_id = g.id
+              and t.id < page.before_key
+            order by t.id desc
+            limit drafts_page.page_size) t)
+    ) p
+    order by p.id desc
+    limit drafts_page.page_size;
+end
+$fn$;
+comment on function app.drafts_page(app.drafts.id%type, integer, app.drafts.product_id%type) is 'iamc (page by id, policies/market.iam:33): GET /rpc/drafts_page?before=<id>&page_size=<1..1000>&product_id=<products> returns the rows of app.drafts the caller may read, newest id first: the rows of the table ordered by id desc with the same filters, read with one index walk per policy arm.';
+
+-- Only the roles that may read the table may call it.
+revoke all on function app.drafts_page(app.drafts.id%type, integer, app.drafts.product_id%type) from public, web_user, web_anon;
+grant execute on function app.drafts_page(app.drafts.id%type, integer, app.drafts.product_id%type) to web_user;
+
+-- ============================================================================
 -- resource app.products (policies/market.iam:15)
 --   page by id
 --   authenticated can read  (line 19)
