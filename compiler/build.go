@@ -118,7 +118,7 @@ func roundTripAll(sections []*Section) error {
 
 func runtimeSection(m *lang.Model) *Section {
 	s := &Section{Header: []string{
-		fmt.Sprintf("iam runtime, version %d (embedded in iamc: stdlib/runtime.sql)", stdlib.Version),
+		fmt.Sprintf("iam runtime, version %d (embedded in iamc: stdlib/runtime.sql, with the steps of stdlib/migrations)", stdlib.Version),
 	}}
 	for _, stmt := range splitStatements(stdlib.Runtime) {
 		s.Statements = append(s.Statements, Statement{SQL: stmt, Object: describe(stmt)})

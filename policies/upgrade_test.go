@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -125,6 +126,11 @@ func upgradeFrom(t *testing.T, s *pgtest.Server, version int32, current string) 
 	if got := scalar[int32](t, db, `select version from iam.runtime`); got != stdlib.Version {
 		t.Errorf("runtime version after the upgrade: %d, want %d", got, stdlib.Version)
 	}
+	// Exactly the steps the released runtime lacked ran: those numbered
+	// above its version.
+	if got, want := stepsRun(t, db), stepsAfter(int(version)); got != want {
+		t.Errorf("steps run by the upgrade from %d: %q, want %q", version, got, want)
+	}
 	if diff := cmp.Diff(dataBefore, applicationData(t, db)); diff != "" {
 		t.Errorf("the upgrade changed data (-before +after):\n%s", diff)
 	}
@@ -160,6 +166,111 @@ func upgradeFrom(t *testing.T, s *pgtest.Server, version int32, current string) 
 	if diff := cmp.Diff(catalogObjects(t, fresh), catalogObjects(t, db)); diff != "" {
 		t.Errorf("the upgraded database's objects differ from a fresh install's (-fresh +upgraded):\n%s", diff)
 	}
+	if got, want := stepsRun(t, fresh), stepsAfter(0); got != want {
+		t.Errorf("steps run by a fresh install: %q, want %q", got, want)
+	}
+
+	// Applied again, the build runs no step and changes nothing.
+	steps := scalar[string](t, db, `select string_agg(step || ' ' || applied_at, ', ' order by step) from iam.migrations`)
+	objects, data := catalogObjects(t, db), applicationData(t, db)
+	if out, err := applyScript(ctx, s, db.name, current); err != nil {
+		t.Fatalf("applying the current build again: %v\n%s", err, out)
+	}
+	if got := scalar[string](t, db, `select string_agg(step || ' ' || applied_at, ', ' order by step) from iam.migrations`); got != steps {
+		t.Errorf("applied again, the build ran steps: %s, before %s", got, steps)
+	}
+	if diff := cmp.Diff(objects, catalogObjects(t, db)); diff != "" {
+		t.Errorf("applied again, the build changed objects (-before +after):\n%s", diff)
+	}
+	if diff := cmp.Diff(data, applicationData(t, db)); diff != "" {
+		t.Errorf("applied again, the build changed data (-before +after):\n%s", diff)
+	}
+}
+
+// stepsRun lists the steps iam.migrations says ran in db, by number.
+func stepsRun(t *testing.T, db *database) string {
+	t.Helper()
+	return scalar[string](t, db, `select coalesce(string_agg(step::text, ' ' order by step), '') from iam.migrations`)
+}
+
+// stepsAfter lists the steps numbered above a runtime version: those a
+// database at that version runs.
+func stepsAfter(version int) string {
+	var out []string
+	for _, m := range stdlib.Migrations {
+		if m.Version > version {
+			out = append(out, strconv.Itoa(m.Version))
+		}
+	}
+	return strings.Join(out, " ")
+}
+
+// TestMigrationStepsRunOnlyWhenOlder: a step runs where the installed
+// runtime is older than its number, and only there. Something a step made
+// and a DBA dropped stays dropped while the version says the step ran
+// (tables are the steps' business, not every build's); set back a
+// version, and the steps above it run again, changing nothing that is
+// already there: the data stays and the objects are a fresh install's.
+func TestMigrationStepsRunOnlyWhenOlder(t *testing.T) {
+	ctx := context.Background()
+	s := server(t)
+	current, err := buildScript(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := newDatabase(t, "migration_steps", "schema.sql")
+	closeWhenDone(t, db)
+	apply := func(what string) {
+		t.Helper()
+		if out, err := applyScript(ctx, s, db.name, current); err != nil {
+			t.Fatalf("%s: %v\n%s", what, err, out)
+		}
+	}
+	apply("a fresh install")
+	fresh := catalogObjects(t, db)
+	team := createGroup(t, db, alice, "team")
+	addMember(t, db, alice, team, bobID, "admin")
+	data := applicationData(t, db)
+	ranAt := func(step int) string {
+		t.Helper()
+		return scalar[string](t, db, `select coalesce((select applied_at::text from iam.migrations where step = $1), 'never')`, step)
+	}
+	last := stdlib.Migrations[len(stdlib.Migrations)-1]
+	before := ranAt(last.Version)
+
+	db.exec(t, `drop index iam.group_members_user_id_idx`)
+	apply("applying again")
+	if got := scalar[bool](t, db, `select to_regclass('iam.group_members_user_id_idx') is null`); !got {
+		t.Errorf("a step ran again at the installed version: the index it made (dropped by hand) is back")
+	}
+	if got := ranAt(last.Version); got != before {
+		t.Errorf("step %d ran again at the installed version (applied %s, before %s)", last.Version, got, before)
+	}
+
+	// One version back: only the steps above it run.
+	db.exec(t, `update iam.runtime set version = $1`, last.Version-1)
+	first := ranAt(stdlib.Migrations[0].Version)
+	apply("applying over a version set back by one")
+	if got := ranAt(last.Version); got == before {
+		t.Errorf("step %d did not run over version %d", last.Version, last.Version-1)
+	}
+	if got := ranAt(stdlib.Migrations[0].Version); got != first {
+		t.Errorf("step %d ran over version %d", stdlib.Migrations[0].Version, last.Version-1)
+	}
+
+	// Back to nothing: every step runs again, the first one too (the index
+	// comes back), over tables that have everything.
+	db.exec(t, `update iam.runtime set version = 0`)
+	apply("applying over version 0")
+	if got := stepsRun(t, db); got != stepsAfter(0) {
+		t.Errorf("steps recorded: %q, want %q", got, stepsAfter(0))
+	}
+	if diff := cmp.Diff(fresh, catalogObjects(t, db)); diff != "" {
+		t.Errorf("after every step ran again, the objects differ from a fresh install's (-fresh +now):\n%s", diff)
+	}
+	if diff := cmp.Diff(data, applicationData(t, db)); diff != "" {
+		t.Errorf("running the steps again changed data (-before +after):\n%s", diff)
+	}
 }
 
 // applicationData is every row of the example's tables and of the group
@@ -182,8 +293,9 @@ func applicationData(t *testing.T, db *database) map[string][]string {
 
 // catalogObjects describes what iamc installs, in a form that does not
 // depend on the order objects were created in: functions (definition,
-// definer, ACL), tables' columns, indexes, policies, triggers, and the
-// privileges of the runtime roles on the tables.
+// definer, ACL), tables' columns, indexes, constraints (checks, keys),
+// policies, triggers, and the privileges of the runtime roles on the
+// tables.
 func catalogObjects(t *testing.T, db *database) map[string][]string {
 	t.Helper()
 	queries := map[string]string{
@@ -193,7 +305,9 @@ func catalogObjects(t *testing.T, db *database) map[string][]string {
 		"columns": `select table_schema || '.' || table_name || '.' || column_name || ' ' || data_type || ' null=' || is_nullable ||
 			' default=' || coalesce(column_default, '')
 			from information_schema.columns where table_schema in ('iam', 'app')`,
-		"indexes":    `select schemaname || '.' || indexname || ': ' || indexdef from pg_indexes where schemaname in ('iam', 'app')`,
+		"indexes": `select schemaname || '.' || indexname || ': ' || indexdef from pg_indexes where schemaname in ('iam', 'app')`,
+		"constraints": `select c.conrelid::regclass::text || ' ' || c.conname || ': ' || pg_get_constraintdef(c.oid)
+			from pg_constraint c where c.connamespace in ('iam'::regnamespace, 'app'::regnamespace)`,
 		"policies":   `select schemaname || '.' || tablename || ' ' || policyname || ' ' || cmd || ' ' || roles::text || ' ' || coalesce(qual, '') || ' / ' || coalesce(with_check, '') from pg_policies where schemaname in ('iam', 'app')`,
 		"triggers":   `select tgrelid::regclass::text || ' ' || pg_get_triggerdef(oid) from pg_trigger where not tgisinternal`,
 		"privileges": `select c.oid::regclass::text || ' ' || c.relkind::text || ' rls=' || c.relrowsecurity || ' forced=' || c.relforcerowsecurity || ' acl=' || coalesce(c.relacl::text, '') from pg_class c where c.relnamespace in ('iam'::regnamespace, 'app'::regnamespace) and c.relkind in ('r', 'v', 'S')`,

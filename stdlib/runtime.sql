@@ -3,6 +3,12 @@
 -- It runs as the owner role (the build script sets it), so every object
 -- here is owned by that role. Nothing here writes on the read path:
 -- PostgREST runs GET and HEAD in READ ONLY transactions.
+--
+-- Two layers. The tables (and their stored data) change by the steps of
+-- stdlib/migrations, each run once: only where the installed runtime is
+-- older than the step's number (stdlib.go puts them after the version
+-- check below). The rest, functions and comments, is run again by every
+-- build (create or replace), so a change to it needs no step.
 
 create table if not exists iam.runtime (
     singleton boolean primary key default true check (singleton),
@@ -28,6 +34,46 @@ begin
 end
 $do$;
 
+create table if not exists iam.migrations (
+    step integer primary key,
+    name text not null,
+    applied_at timestamptz not null default now()
+);
+
+comment on table iam.migrations is
+    'The steps of stdlib/migrations (the runtime''s table changes) that ran here, and when. A step runs only where iam.runtime says an older version; runtimes 1 to 3 ran none (their tables are those of the steps up to their version).';
+
+-- Before the steps: iam.groups.id defaults to it (step 4).
+create or replace function iam.new_group_id() returns bigint
+    language plpgsql volatile
+    set search_path = pg_catalog, pg_temp
+as $fn$
+-- A sequential id tells whoever creates a group how many groups there are
+-- and how fast they come; a random one tells nothing. 53 bits, so that the
+-- id stays exact in JavaScript (Number.MAX_SAFE_INTEGER is 2^53 - 1), from
+-- gen_random_uuid (core since PostgreSQL 13, a strong random source):
+-- hex digits 1-12 and 14-15 of a version 4 uuid are random (digit 13 is
+-- its version). Not unique by itself: iam.create_group retries on the
+-- rare collision.
+declare
+    hex text;
+    id bigint;
+begin
+    loop
+        hex := replace(gen_random_uuid()::text, '-', '');
+        id := ('x' || substr(hex, 1, 12) || substr(hex, 14, 2))::bit(56)::bigint >> 3;
+        exit when id > 0;
+    end loop;
+    return id;
+end
+$fn$;
+
+comment on function iam.new_group_id() is
+    'A random group id in [1, 2^53): the default of iam.groups.id. Sequential ids would tell every user how many groups exist.';
+
+{{migrations}}
+
+-- After the steps, which read the version installed before.
 insert into iam.runtime (version) values ({{version}})
 on conflict (singleton) do update set version = excluded.version, installed_at = now()
 where iam.runtime.version is distinct from excluded.version;
@@ -58,14 +104,6 @@ comment on function iam.claims() is
 -- row guard and the group API) refuse it: no PostgREST setting is needed.
 -- It only reads: it runs in READ ONLY transactions and on hot standbys.
 -- ---------------------------------------------------------------------------
-
-create table if not exists iam.blocked_subjects (
-    subject text primary key check (length(subject) between 1 and 1000),
-    reason text not null check (length(btrim(reason)) > 0),
-    tokens_issued_before timestamptz,
-    blocked_at timestamptz not null default now(),
-    blocked_by text not null default current_user
-);
 
 comment on table iam.blocked_subjects is
     'Subjects (values of the identity claim) the runtime refuses (SQLSTATE 28000) wherever it computes the caller''s id: every token, or only tokens issued (iat) before tokens_issued_before. Written by iam.block_subject and iam.unblock_subject; no runtime role can read it.';
@@ -221,41 +259,8 @@ $fn$;
 comment on function iam.bypasses_rls() is
     'True for roles that RLS does not apply to (superusers, BYPASSRLS): backend jobs that may set or change owners explicitly.';
 
-create table if not exists iam.settings (
-    singleton boolean primary key default true check (singleton),
-    identity_claim text not null,
-    identity_type text not null check (identity_type in ('uuid', 'text')),
-    token_groups_claim text,
-    token_group_role text check (token_group_role in ('member', 'admin', 'owner')),
-    admin_role text
-);
-
 comment on table iam.settings is
     'The identity and group settings of the .iam files, written by every iamc build; read by the helpers below.';
-
--- The settings added since runtime 3 (the group API's quotas, the token
--- rules of the identity block), added in place so that an earlier install
--- upgrades. Each only when missing: ALTER TABLE takes an ACCESS EXCLUSIVE
--- lock even when the column exists, and every request reads iam.settings,
--- so an apply would wait for (and block) the requests in flight.
-do $do$
-declare
-    col record;
-begin
-    for col in select * from (values
-        ('max_groups_created_per_user', 'integer not null default 100'),
-        ('max_groups_per_user', 'integer not null default 200'),
-        ('max_members_per_group', 'integer not null default 1000'),
-        ('audience', 'text'),
-        ('expiry_required', 'boolean not null default true')) as c (name, definition)
-    loop
-        if not exists (select from pg_catalog.pg_attribute a
-                       where a.attrelid = 'iam.settings'::pg_catalog.regclass and a.attname = col.name and not a.attisdropped) then
-            execute pg_catalog.format('alter table iam.settings add column %I %s', col.name, col.definition);
-        end if;
-    end loop;
-end
-$do$;
 
 create or replace function iam.caller_id() returns text
     language plpgsql stable parallel safe security definer
@@ -335,82 +340,8 @@ $fn$;
 comment on function iam.role_rank(text) is
     'Membership roles are ordered member < admin < owner; a rule for a role applies to the roles above it.';
 
-create or replace function iam.new_group_id() returns bigint
-    language plpgsql volatile
-    set search_path = pg_catalog, pg_temp
-as $fn$
--- A sequential id tells whoever creates a group how many groups there are
--- and how fast they come; a random one tells nothing. 53 bits, so that the
--- id stays exact in JavaScript (Number.MAX_SAFE_INTEGER is 2^53 - 1), from
--- gen_random_uuid (core since PostgreSQL 13, a strong random source):
--- hex digits 1-12 and 14-15 of a version 4 uuid are random (digit 13 is
--- its version). Not unique by itself: iam.create_group retries on the
--- rare collision.
-declare
-    hex text;
-    id bigint;
-begin
-    loop
-        hex := replace(gen_random_uuid()::text, '-', '');
-        id := ('x' || substr(hex, 1, 12) || substr(hex, 14, 2))::bit(56)::bigint >> 3;
-        exit when id > 0;
-    end loop;
-    return id;
-end
-$fn$;
-
-comment on function iam.new_group_id() is
-    'A random group id in [1, 2^53): the default of iam.groups.id. Sequential ids would tell every user how many groups exist.';
-
-create table if not exists iam.groups (
-    id bigint primary key default iam.new_group_id(),
-    name text not null check (length(btrim(name)) between 1 and 200),
-    token_name text unique,
-    created_by text not null,
-    created_at timestamptz not null default now()
-);
-
--- Up to runtime 3 the id was `generated always as identity` (1, 2, 3...).
--- An install made then keeps its ids, and new groups get random ones: the
--- identity (and its sequence) goes, or a serial's default and sequence.
--- Only when needed: ALTER TABLE locks the table, and every build runs this.
-do $do$
-declare
-    seq text := pg_catalog.pg_get_serial_sequence('iam.groups', 'id');
-begin
-    if exists (select from pg_catalog.pg_attribute a
-               where a.attrelid = 'iam.groups'::pg_catalog.regclass and a.attname = 'id' and a.attidentity <> '') then
-        alter table iam.groups alter column id drop identity;
-        seq := null; -- dropped with the identity
-    end if;
-    if not exists (
-        select from pg_catalog.pg_attrdef d
-        join pg_catalog.pg_attribute a on a.attrelid = d.adrelid and a.attnum = d.adnum
-        join pg_catalog.pg_depend dep on dep.classid = 'pg_catalog.pg_attrdef'::pg_catalog.regclass and dep.objid = d.oid
-        where d.adrelid = 'iam.groups'::pg_catalog.regclass and a.attname = 'id'
-          and dep.refobjid = 'iam.new_group_id()'::pg_catalog.regprocedure) then
-        alter table iam.groups alter column id set default iam.new_group_id();
-        if seq is not null then
-            execute pg_catalog.format('drop sequence %s', seq);
-        end if;
-    end if;
-end
-$do$;
-
 comment on table iam.groups is
     'Groups. token_name, when set by a DBA, is a Keycloak group path (e.g. /team-a): tokens naming it count as memberships.';
-
-create table if not exists iam.group_members (
-    group_id bigint not null references iam.groups (id) on delete cascade,
-    user_id text not null,
-    role text not null default 'member' check (role in ('member', 'admin', 'owner')),
-    added_by text,
-    added_at timestamptz not null default now(),
-    primary key (group_id, user_id)
-);
-
--- The membership helper looks members up by user: this index serves it.
-create index if not exists group_members_user_id_idx on iam.group_members (user_id, group_id, role);
 
 comment on table iam.group_members is
     'Who is in which group, with which role. Only the iam functions write it; no runtime role can read it directly.';
@@ -933,17 +864,6 @@ $fn$;
 -- grows with them, and one user's slow requests fill PostgREST's pool for
 -- everyone. Only database memberships count: token groups are the realm's.
 -- ---------------------------------------------------------------------------
-
--- The quota of groups created per user counts a user's groups: this index
--- serves it. Looked up first, as the settings columns are: CREATE INDEX
--- locks the table before it finds that the index exists.
-do $do$
-begin
-    if pg_catalog.to_regclass('iam.groups_created_by_idx') is null then
-        create index groups_created_by_idx on iam.groups (created_by);
-    end if;
-end
-$do$;
 
 create or replace function iam.check_user_quota(uid text, creating boolean) returns void
     language plpgsql volatile security definer

@@ -3,23 +3,110 @@
 package stdlib
 
 import (
-	_ "embed"
+	"embed"
+	"fmt"
+	"io/fs"
+	"regexp"
 	"strconv"
 	"strings"
 )
 
 // Version is the runtime version this binary installs, the one place that
 // holds it: runtime.sql says {{version}} wherever it needs the number. Bump
-// it with every change to runtime.sql and teach the runtime to upgrade
-// from the last one.
+// it with every change to runtime.sql or a new step in migrations/; a step
+// is numbered with the version that brings it.
 const Version = 4
 
 //go:embed runtime.sql
 var runtimeSQL string
 
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+// Migration is one step of stdlib/migrations: a change of the runtime's
+// tables or of their stored data, which a database gets once. Its number is
+// the runtime version that brought it, so a database records which steps it
+// has by its version alone (iam.runtime): runtimes 1 to 3, released before
+// there were steps, hold exactly the tables of the steps up to their
+// version. A step runs where the installed version is lower than its
+// number, and is written so that running it again changes nothing (IF NOT
+// EXISTS, or a look at the catalog first): a database whose version was
+// set back by hand comes out the same.
+type Migration struct {
+	Version int    // runs where the installed runtime is older
+	Name    string // the file name without .sql, e.g. 0002_deny_list
+	Body    string // the file: the statements of a PL/pgSQL block
+}
+
+// Migrations are the steps, in the order they run.
+var Migrations = loadMigrations()
+
+var migrationName = regexp.MustCompile(`^([0-9]{4})_[a-z0-9_]+\.sql$`)
+
+func loadMigrations() []Migration {
+	files, err := fs.Glob(migrationFiles, "migrations/*.sql")
+	if err != nil {
+		panic(err)
+	}
+	var out []Migration
+	for _, f := range files { // fs.Glob sorts: numbers ascend
+		name := strings.TrimPrefix(f, "migrations/")
+		m := migrationName.FindStringSubmatch(name)
+		if m == nil {
+			panic(fmt.Sprintf("stdlib/migrations/%s: a step is named NNNN_words.sql", name))
+		}
+		body, err := migrationFiles.ReadFile(f)
+		if err != nil {
+			panic(err)
+		}
+		n, _ := strconv.Atoi(m[1])
+		out = append(out, Migration{Version: n, Name: strings.TrimSuffix(name, ".sql"), Body: string(body)})
+	}
+	return out
+}
+
+// SQL is the step as the build runs it: a DO block (a script cannot skip
+// statements otherwise; psql's \if is not available to iamc apply) that
+// returns at once where the installed runtime (iam.runtime, read before
+// this build records its own version) is not older than the step, and
+// otherwise runs the file and notes the step in iam.migrations. The file
+// is indented by four spaces, so a step holds no string that spans lines
+// (stdlib_test.go checks).
+func (m Migration) SQL() string {
+	lines := strings.Split(strings.TrimSpace(m.Body), "\n")
+	for i, l := range lines {
+		if l != "" {
+			lines[i] = "    " + l
+		}
+	}
+	return fmt.Sprintf(`-- stdlib/migrations/%[2]s.sql: runs only where the installed
+-- runtime is older than version %[1]d.
+do $step$
+begin
+    if (select coalesce(max(r.version), 0) from iam.runtime r) >= %[1]d then
+        return;
+    end if;
+
+%[3]s
+
+    insert into iam.migrations (step, name) values (%[1]d, '%[2]s')
+    on conflict (step) do update set name = excluded.name, applied_at = now();
+end
+$step$;`, m.Version, m.Name, strings.Join(lines, "\n"))
+}
+
 // Runtime is the runtime SQL, to be run in the iam schema as the owner role,
-// with its version filled in.
-var Runtime = strings.ReplaceAll(runtimeSQL, "{{version}}", strconv.Itoa(Version))
+// with its version filled in and its steps in place.
+var Runtime = runtime()
+
+func runtime() string {
+	steps := make([]string, len(Migrations))
+	for i, m := range Migrations {
+		steps[i] = m.SQL()
+	}
+	s := strings.ReplaceAll(runtimeSQL, "{{version}}", strconv.Itoa(Version))
+	return strings.Replace(s, "{{migrations}}", strings.Join(steps, "\n\n"), 1)
+}
 
 // Schema is where the runtime lives.
 const Schema = "iam"

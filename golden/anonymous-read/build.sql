@@ -46,10 +46,10 @@ $do$;
 set local role api_owner;
 
 -- ============================================================================
--- iam runtime, version 4 (embedded in iamc: stdlib/runtime.sql)
+-- iam runtime, version 4 (embedded in iamc: stdlib/runtime.sql, with the steps of stdlib/migrations)
 -- ============================================================================
 
--- [the statements of stdlib/runtime.sql stand here, as written there]
+-- [the statements of stdlib/runtime.sql and its steps (stdlib/migrations) stand here, as written there]
 
 -- The settings of the .iam files, read by the helpers (which claim is the user id, the token's audience and expiry, token groups, admin role, the group API's quotas).
 insert into iam.settings (singleton, identity_claim, identity_type, audience, expiry_required, token_groups_claim, token_group_role, admin_role, max_groups_created_per_user, max_groups_per_user, max_members_per_group)

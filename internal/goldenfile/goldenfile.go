@@ -44,7 +44,7 @@ func Check(t testing.TB, path, got string) {
 }
 
 // runtimeElided stands where ElideRuntime took the runtime out.
-const runtimeElided = "-- [the statements of stdlib/runtime.sql stand here, as written there]\n"
+const runtimeElided = "-- [the statements of stdlib/runtime.sql and its steps (stdlib/migrations) stand here, as written there]\n"
 
 // ElideRuntime replaces the embedded runtime (stdlib/runtime.sql, the same
 // in every build) by one line, so that a golden build.sql shows what its
