@@ -124,7 +124,9 @@ func runtimeSection(m *lang.Model) *Section {
 		s.Statements = append(s.Statements, Statement{SQL: stmt, Object: describe(stmt)})
 	}
 	roles, g := m.Roles, m.Groups
+	upsertRoles, pruneRoles := groupRoles()
 	s.Statements = append(s.Statements,
+		upsertRoles,
 		Statement{
 			Why: "The settings of the .iam files, read by the helpers (which claim is the user id, the token's audience and expiry, token groups, admin role, the group API's quotas).",
 			SQL: fmt.Sprintf("insert into iam.settings (singleton, identity_claim, identity_type, audience, expiry_required, token_groups_claim, token_group_role, admin_role, "+
@@ -140,6 +142,7 @@ func runtimeSection(m *lang.Model) *Section {
 				literalOrNull(g.TokenClaim), literalOrNull(string(g.TokenRole)), literalOrNull(g.AdminRole),
 				g.Limits.GroupsCreatedPerUser, g.Limits.GroupsPerUser, g.Limits.MembersPerGroup),
 		},
+		pruneRoles,
 		Statement{
 			Why: "Functions are executable by PUBLIC unless revoked; only the authenticated role may call the helpers policies and triggers use.",
 			SQL: fmt.Sprintf("revoke all on all routines in schema iam from public, %s, %s;", quoteIdent(roles.Authenticated), quoteIdent(roles.Anonymous)),
@@ -191,7 +194,7 @@ func groupAPISection(m *lang.Model) *Section {
 	groups, members := qualify(api, "groups"), qualify(api, "group_members")
 	object = &Object{Kind: ObjectView, Schema: api, Name: "groups"}
 	add("The caller's groups and their role in each (token groups included). security_barrier: no filter runs before the membership check.",
-		"create or replace view %s with (security_barrier) as\nselect g.id, g.name, mg.role as my_role, g.created_at\nfrom iam.groups g\njoin (select distinct on (m.group_id) m.group_id, m.role from iam.my_groups() m order by m.group_id, iam.role_rank(m.role) desc) mg on mg.group_id = g.id;", groups)
+		"create or replace view %s with (security_barrier) as\nselect g.id, g.name, mg.role as my_role, g.created_at\nfrom iam.groups g\njoin (select distinct on (m.group_id) m.group_id, m.role from iam.my_groups() m join iam.group_roles r on r.name = m.role order by m.group_id, r.rank desc) mg on mg.group_id = g.id;", groups)
 	object = &Object{Kind: ObjectView, Schema: api, Name: "group_members"}
 	add("The members of the caller's groups, nobody else's.",
 		"create or replace view %s with (security_barrier) as\nselect m.group_id, m.user_id, m.role, m.added_at\nfrom iam.group_members m\nwhere %s;", members, String(inGroups(Col{Alias: "m", Name: "group_id"}, lang.Member)))

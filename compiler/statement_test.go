@@ -29,7 +29,7 @@ func TestStatementsSayWhatTheyCreate(t *testing.T) {
 		built++
 		for _, sec := range out.Sections {
 			for _, st := range sec.Statements {
-				if diff := cmp.Diff(parsedObject(t, st.SQL), st.Object); diff != "" {
+				if diff := cmp.Diff(parsedObject(t, st.SQL, sec.Resource != nil), st.Object); diff != "" {
 					t.Errorf("%s: %s\nObject (-parsed +said):\n%s", dir, firstLine(st.SQL), diff)
 				}
 			}
@@ -41,13 +41,15 @@ func TestStatementsSayWhatTheyCreate(t *testing.T) {
 }
 
 // parsedObject is what a statement creates, read by PostgreSQL's parser;
-// the foreign key iamc adds inside a DO block is read from its name.
-func parsedObject(t *testing.T, sql string) *Object {
+// the foreign key iamc adds to a resource inside a DO block is read from
+// its name. (The runtime's DO blocks, its steps, make tables and keys no
+// plan lists: they say nothing.)
+func parsedObject(t *testing.T, sql string, resource bool) *Object {
 	tree, err := pg_query.Parse(sql)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if tree.Stmts[0].Stmt.GetDoStmt() != nil && strings.Contains(sql, "add constraint") {
+	if resource && tree.Stmts[0].Stmt.GetDoStmt() != nil && strings.Contains(sql, "add constraint") {
 		return constraintInDo(t, sql)
 	}
 	return describe(sql)

@@ -58,7 +58,7 @@ var runtimeExecutable = []executable{
 	{"iam.user_id_uuid(text)", "web_user", true, "policies, page functions: the caller's id"},
 	// Views of the group API (a view's function calls are checked as the caller).
 	{"iam.my_groups()", "web_user", true, "app.groups: the caller's groups and roles"},
-	{"iam.role_rank(text)", "web_user", false, "app.groups, iam.check_group_entry: constant ranks"},
+	{"iam.role_rank(text)", "web_user", true, "iam.check_group_entry (row guard): the rank of a declared role, the same for everyone"},
 	// Called as the caller by invoker helpers above or by the row guard trigger.
 	{"iam.bypasses_rls()", "web_user", false, "iam.privileged: is current_user a superuser or BYPASSRLS?"},
 	{"iam.caller_id()", "web_user", true, "row guard, iam.has_realm_role: the caller's id"},

@@ -328,17 +328,24 @@ $fn$;
 comment on function iam.is_admin() is
     '[runtime-callable] True when the .iam files declare an admin realm role and the token carries it: such callers bypass the row rules.';
 
+comment on table iam.group_roles is
+    'The group roles of the .iam files and their order (rank, lowest first): a rule for a role applies to the roles above it. Written by every iamc build; memberships and the token role refer to it.';
+
 create or replace function iam.role_rank(role_name text) returns integer
-    language plpgsql immutable parallel safe
+    language plpgsql stable parallel safe security definer
     set search_path = pg_catalog, pg_temp
 as $fn$
+-- Definer: the row guard asks it as the caller (iam.check_group_entry),
+-- who cannot read iam.group_roles. The ranks are the .iam files' roles,
+-- the same for everyone. Not for a call per row: a join with
+-- iam.group_roles costs less (iam.my_groups, the group API's view).
 begin
-    return case role_name when 'member' then 1 when 'admin' then 2 when 'owner' then 3 end;
+    return (select r.rank from iam.group_roles r where r.name = role_name);
 end
 $fn$;
 
 comment on function iam.role_rank(text) is
-    'Membership roles are ordered member < admin < owner; a rule for a role applies to the roles above it.';
+    '[runtime-callable] The rank of a group role (iam.group_roles: member < admin < owner); NULL for a role the .iam files do not declare. A rule for a role applies to the roles above it.';
 
 comment on table iam.groups is
     'Groups. token_name, when set by a DBA, is a Keycloak group path (e.g. /team-a): tokens naming it count as memberships.';
@@ -390,8 +397,9 @@ begin
         where s.token_groups_claim is not null
           and g.token_name in (select unnest(iam.token_groups(s.token_groups_claim)))
     ) m
+    join iam.group_roles r on r.name = m.role
     where me is not null or s.token_groups_claim is not null
-    order by m.group_id, iam.role_rank(m.role) desc;
+    order by m.group_id, r.rank desc;
 end
 $fn$;
 
@@ -404,14 +412,15 @@ create or replace function iam.group_ids(min_role text) returns bigint[]
 as $fn$
 -- Every statement with a group rule pays for this once (an InitPlan), so it
 -- is written for speed: the settings read once, the user id taken directly
--- (not through iam.caller_id), role ranks as an inline CASE (a call of
--- iam.role_rank per membership row costs more than the lookup), one index
--- lookup of the caller's memberships, and token groups looked up by the
--- unique index on token_name only when the token lists some. The same
--- answer as iam.my_groups() filtered by role; a group may appear twice,
--- which = any does not mind.
+-- (not through iam.caller_id), the roles at or above min_role read once
+-- (a call of iam.role_rank per membership row costs more than the lookup),
+-- one index lookup of the caller's memberships, and token groups looked up
+-- by the unique index on token_name only when the token lists some. The
+-- same answer as iam.my_groups() filtered by role; a group may appear
+-- twice, which = any does not mind.
 declare
-    min_rank integer := iam.role_rank(min_role);
+    roles text[] := array(select r.name from iam.group_roles r
+                          where r.rank >= (select m.rank from iam.group_roles m where m.name = min_role));
     s iam.settings;
     me text;
     ids bigint[];
@@ -427,9 +436,9 @@ begin
         select array_agg(gm.group_id) into ids
         from iam.group_members gm
         where gm.user_id = me
-          and case gm.role when 'member' then 1 when 'admin' then 2 when 'owner' then 3 end >= min_rank;
+          and gm.role = any (roles);
     end if;
-    if s.token_groups_claim is not null and iam.role_rank(s.token_group_role) >= min_rank then
+    if s.token_groups_claim is not null and s.token_group_role = any (roles) then
         token_groups := iam.token_groups(s.token_groups_claim);
         if cardinality(token_groups) > 0 then
             ids := ids || array(select g.id from iam.groups g where g.token_name = any (token_groups));
@@ -813,17 +822,24 @@ end
 $fn$;
 
 create or replace function iam.check_role_name(role_name text) returns void
-    language plpgsql immutable
+    language plpgsql stable
     set search_path = pg_catalog, pg_temp
 as $fn$
+-- Called by the group API (definers), so it reads iam.group_roles as its
+-- owner. The hint lists the roles the .iam files declare, lowest first:
+-- "member, admin or owner".
+declare
+    known text;
 begin
-    if role_name is null then
-        perform iam.refuse_null('role', 'A group role is member, admin or owner.');
-    end if;
-    if iam.role_rank(role_name) is null then
+    if role_name is null or iam.role_rank(role_name) is null then
+        select regexp_replace(string_agg(r.name, ', ' order by r.rank), ', ([^,]*)$', ' or \1') into known
+        from iam.group_roles r;
+        if role_name is null then
+            perform iam.refuse_null('role', format('A group role is %s.', known));
+        end if;
         raise exception using errcode = '22023',
             message = format('unknown group role %s', left(role_name, 100)),
-            hint = 'A group role is member, admin or owner.';
+            hint = format('A group role is %s.', known);
     end if;
 end
 $fn$;

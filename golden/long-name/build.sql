@@ -51,10 +51,17 @@ set local role api_owner;
 
 -- [the statements of stdlib/runtime.sql and its steps (stdlib/migrations) stand here, as written there]
 
+-- The group roles of the .iam files, lowest first (a rule for a role applies to the roles above it): a membership's role and the token role must be one of them.
+insert into iam.group_roles (name, rank) values ('member', 1), ('admin', 2), ('owner', 3)
+on conflict (name) do update set rank = excluded.rank where iam.group_roles.rank is distinct from excluded.rank;
+
 -- The settings of the .iam files, read by the helpers (which claim is the user id, the token's audience and expiry, token groups, admin role, the group API's quotas).
 insert into iam.settings (singleton, identity_claim, identity_type, audience, expiry_required, token_groups_claim, token_group_role, admin_role, max_groups_created_per_user, max_groups_per_user, max_members_per_group)
 values (true, 'sub', 'uuid', null, true, null, null, null, 100, 200, 1000)
 on conflict (singleton) do update set identity_claim = excluded.identity_claim, identity_type = excluded.identity_type, audience = excluded.audience, expiry_required = excluded.expiry_required, token_groups_claim = excluded.token_groups_claim, token_group_role = excluded.token_group_role, admin_role = excluded.admin_role, max_groups_created_per_user = excluded.max_groups_created_per_user, max_groups_per_user = excluded.max_groups_per_user, max_members_per_group = excluded.max_members_per_group;
+
+-- Roles the files no longer declare go; one a membership still holds cannot (23503), so no member loses a role silently.
+delete from iam.group_roles where name not in ('member', 'admin', 'owner');
 
 -- Functions are executable by PUBLIC unless revoked; only the authenticated role may call the helpers policies and triggers use.
 revoke all on all routines in schema iam from public, web_user, web_anon;
