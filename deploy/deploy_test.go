@@ -152,6 +152,7 @@ func TestDrift(t *testing.T) {
 	e.exec(`create policy "allow all" on app.todos for select to web_user using (true)`)
 	e.exec(`drop index app.chats_owner_id_iam_idx`)
 	e.exec(`alter table app.notes alter column owner_id drop default`)
+	e.exec(`update iam.group_roles set rank = 10 where name = 'member'`)
 
 	p := e.plan()
 	got := text(t, p)
@@ -164,6 +165,7 @@ func TestDrift(t *testing.T) {
 		`function iam.role_rank(text)`:                        Changed,
 		`index app.chats_owner_id_iam_idx`:                    Dropped,
 		`column default owner_id on app.notes`:                Dropped,
+		`settings iam.settings`:                               Changed,
 	}
 	for _, c := range p.Changes {
 		key := c.Object.Kind + " " + c.Object.Name
@@ -204,6 +206,9 @@ func TestDrift(t *testing.T) {
 	}
 	if got := e.query(`select (to_regclass('app.chats_owner_id_iam_idx') is not null)::text`); got != "true" {
 		t.Error("the owner index of chats was not built again")
+	}
+	if got := e.query(`select string_agg(name, ' < ' order by rank) from iam.group_roles`); got != "member < admin < owner" {
+		t.Errorf("group roles after apply: %s", got)
 	}
 	// What apply leaves: the grant to a role iamc does not manage, and the
 	// policy it did not write. The apply recorded them; the policy stays

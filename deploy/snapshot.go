@@ -238,9 +238,11 @@ func takeSnapshot(ctx context.Context, tx pgx.Tx, sc *scope) (Snapshot, error) {
 		}
 	}
 	// The runtime's version and the settings of the files: rows of tables
-	// the runtime creates, so only once they exist.
-	var hasRuntime, hasSettings bool
-	if err := tx.QueryRow(ctx, `select to_regclass('iam.runtime') is not null, to_regclass('iam.settings') is not null`).Scan(&hasRuntime, &hasSettings); err != nil {
+	// the runtime creates, so only once they exist. The group roles
+	// (runtime 4) are settings too: "member < admin < owner".
+	var hasRuntime, hasSettings, hasRoles bool
+	if err := tx.QueryRow(ctx, `select to_regclass('iam.runtime') is not null, to_regclass('iam.settings') is not null, to_regclass('iam.group_roles') is not null`).
+		Scan(&hasRuntime, &hasSettings, &hasRoles); err != nil {
 		return nil, fmt.Errorf("reading the catalog: %w", err)
 	}
 	if hasRuntime {
@@ -249,7 +251,11 @@ func takeSnapshot(ctx context.Context, tx pgx.Tx, sc *scope) (Snapshot, error) {
 		}
 	}
 	if hasSettings {
-		if err := collect(ctx, tx, snap, `select 'settings', '', 'iam.settings', to_jsonb(s) - 'singleton' from iam.settings s`); err != nil {
+		roles := `'{}'::jsonb`
+		if hasRoles {
+			roles = `jsonb_build_object('group_roles', (select string_agg(r.name, ' < ' order by r.rank) from iam.group_roles r))`
+		}
+		if err := collect(ctx, tx, snap, `select 'settings', '', 'iam.settings', (to_jsonb(s) - 'singleton') || `+roles+` from iam.settings s`); err != nil {
 			return nil, err
 		}
 	}
