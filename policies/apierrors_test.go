@@ -25,9 +25,9 @@ const noSuchGroupID = int64(1)<<53 - 1
 
 // apiError runs one group API call as who and returns its database error
 // (nil when it succeeded).
-func apiError(t *testing.T, db *database, who person, fn string, args ...any) *pgconn.PgError {
+func apiError(t *testing.T, db *Database, who Person, fn string, args ...any) *pgconn.PgError {
 	t.Helper()
-	err := rpc(t, db, who, fn, args...)
+	err := RPC(t, db, who, fn, args...)
 	if err == nil {
 		return nil
 	}
@@ -62,87 +62,87 @@ func wantCleanError(t *testing.T, e *pgconn.PgError, code, msg string, hidden ..
 // side (SQLSTATE, a clean message, nothing changed) and, where the same
 // call is allowed to someone, from the allowed side.
 func TestGroupAPIErrors(t *testing.T) {
-	db := groupsDB(t)
+	db := GroupsDB(t)
 	type args = []any
 	long := strings.Repeat("x", 5000)
 	cases := []struct {
 		name string
-		who  func(c *crew) person
+		who  func(c *Crew) Person
 		fn   string
-		args func(c *crew) args
+		args func(c *Crew) args
 		code string
 		msg  string
 	}{
 		// A group the caller is not in looks exactly like one that does not exist: 404.
-		{"an outsider adds himself", func(c *crew) person { return c.otto }, "add_group_member",
-			func(c *crew) args { return args{"group_id", c.team, "user_id", c.ottoID} }, "PT404", "you are not a member of group"},
-		{"an outsider removes a member", func(c *crew) person { return c.otto }, "remove_group_member",
-			func(c *crew) args { return args{"group_id", c.team, "user_id", c.miaID} }, "PT404", "you are not a member of group"},
-		{"an outsider changes a role", func(c *crew) person { return c.otto }, "set_group_member_role",
-			func(c *crew) args { return args{"group_id", c.team, "user_id", c.miaID, "role", "owner"} }, "PT404", "you are not a member of group"},
-		{"an outsider leaves", func(c *crew) person { return c.otto }, "leave_group",
-			func(c *crew) args { return args{"group_id", c.team} }, "PT404", "you are not a member of group"},
-		{"an outsider deletes the group", func(c *crew) person { return c.otto }, "delete_group",
-			func(c *crew) args { return args{"group_id", c.team} }, "PT404", "you are not a member of group"},
-		{"the owner adds to a group that does not exist", func(c *crew) person { return c.olivia }, "add_group_member",
-			func(c *crew) args { return args{"group_id", noSuchGroupID, "user_id", c.ottoID} }, "PT404", "you are not a member of group"},
-		{"the owner leaves a group that does not exist", func(c *crew) person { return c.olivia }, "leave_group",
-			func(c *crew) args { return args{"group_id", noSuchGroupID} }, "PT404", "you are not a member of group"},
-		{"the owner deletes a group that does not exist", func(c *crew) person { return c.olivia }, "delete_group",
-			func(c *crew) args { return args{"group_id", -1} }, "PT404", "you are not a member of group"},
+		{"an outsider adds himself", func(c *Crew) Person { return c.Otto }, "add_group_member",
+			func(c *Crew) args { return args{"group_id", c.Team, "user_id", c.OttoID} }, "PT404", "you are not a member of group"},
+		{"an outsider removes a member", func(c *Crew) Person { return c.Otto }, "remove_group_member",
+			func(c *Crew) args { return args{"group_id", c.Team, "user_id", c.MiaID} }, "PT404", "you are not a member of group"},
+		{"an outsider changes a role", func(c *Crew) Person { return c.Otto }, "set_group_member_role",
+			func(c *Crew) args { return args{"group_id", c.Team, "user_id", c.MiaID, "role", "owner"} }, "PT404", "you are not a member of group"},
+		{"an outsider leaves", func(c *Crew) Person { return c.Otto }, "leave_group",
+			func(c *Crew) args { return args{"group_id", c.Team} }, "PT404", "you are not a member of group"},
+		{"an outsider deletes the group", func(c *Crew) Person { return c.Otto }, "delete_group",
+			func(c *Crew) args { return args{"group_id", c.Team} }, "PT404", "you are not a member of group"},
+		{"the owner adds to a group that does not exist", func(c *Crew) Person { return c.Olivia }, "add_group_member",
+			func(c *Crew) args { return args{"group_id", noSuchGroupID, "user_id", c.OttoID} }, "PT404", "you are not a member of group"},
+		{"the owner leaves a group that does not exist", func(c *Crew) Person { return c.Olivia }, "leave_group",
+			func(c *Crew) args { return args{"group_id", noSuchGroupID} }, "PT404", "you are not a member of group"},
+		{"the owner deletes a group that does not exist", func(c *Crew) Person { return c.Olivia }, "delete_group",
+			func(c *Crew) args { return args{"group_id", -1} }, "PT404", "you are not a member of group"},
 		// The group is the caller's; the user named is not in it: 404 too.
-		{"the owner removes someone who is not a member", func(c *crew) person { return c.olivia }, "remove_group_member",
-			func(c *crew) args { return args{"group_id", c.team, "user_id", c.ottoID} }, "PT404", "is not a member of group"},
-		{"the owner changes the role of someone who is not a member", func(c *crew) person { return c.olivia }, "set_group_member_role",
-			func(c *crew) args { return args{"group_id", c.team, "user_id", c.ottoID, "role", "admin"} }, "PT404", "is not a member of group"},
+		{"the owner removes someone who is not a member", func(c *Crew) Person { return c.Olivia }, "remove_group_member",
+			func(c *Crew) args { return args{"group_id", c.Team, "user_id", c.OttoID} }, "PT404", "is not a member of group"},
+		{"the owner changes the role of someone who is not a member", func(c *Crew) Person { return c.Olivia }, "set_group_member_role",
+			func(c *Crew) args { return args{"group_id", c.Team, "user_id", c.OttoID, "role", "admin"} }, "PT404", "is not a member of group"},
 		// A member without the right: 403.
-		{"a plain member adds someone", func(c *crew) person { return c.mia }, "add_group_member",
-			func(c *crew) args { return args{"group_id", c.team, "user_id", c.ottoID} }, "42501", "only owners and admins of group"},
-		{"an admin deletes the group", func(c *crew) person { return c.adam }, "delete_group",
-			func(c *crew) args { return args{"group_id", c.team} }, "42501", "only owners of group"},
+		{"a plain member adds someone", func(c *Crew) Person { return c.Mia }, "add_group_member",
+			func(c *Crew) args { return args{"group_id", c.Team, "user_id", c.OttoID} }, "42501", "only owners and admins of group"},
+		{"an admin deletes the group", func(c *Crew) Person { return c.Adam }, "delete_group",
+			func(c *Crew) args { return args{"group_id", c.Team} }, "42501", "only owners of group"},
 		// Conflicts with the group's state.
-		{"the owner adds a member twice", func(c *crew) person { return c.olivia }, "add_group_member",
-			func(c *crew) args { return args{"group_id", c.team, "user_id", c.miaID} }, "23505", "is already a member of group"},
-		{"the last owner leaves", func(c *crew) person { return c.olivia }, "leave_group",
-			func(c *crew) args { return args{"group_id", c.team} }, "23514", "must keep at least one owner"},
+		{"the owner adds a member twice", func(c *Crew) Person { return c.Olivia }, "add_group_member",
+			func(c *Crew) args { return args{"group_id", c.Team, "user_id", c.MiaID} }, "23505", "is already a member of group"},
+		{"the last owner leaves", func(c *Crew) Person { return c.Olivia }, "leave_group",
+			func(c *Crew) args { return args{"group_id", c.Team} }, "23514", "must keep at least one owner"},
 		// Missing arguments: 22023 naming the parameter, before anything else.
-		{"add_group_member without group_id", func(c *crew) person { return c.olivia }, "add_group_member",
-			func(c *crew) args { return args{"group_id", nil, "user_id", c.ottoID} }, "22023", "group_id is required"},
-		{"add_group_member without user_id", func(c *crew) person { return c.olivia }, "add_group_member",
-			func(c *crew) args { return args{"group_id", c.team, "user_id", nil} }, "22023", "user_id is required"},
-		{"add_group_member with a null role", func(c *crew) person { return c.olivia }, "add_group_member",
-			func(c *crew) args { return args{"group_id", c.team, "user_id", c.ottoID, "role", nil} }, "22023", "role is required"},
-		{"remove_group_member without group_id", func(c *crew) person { return c.olivia }, "remove_group_member",
-			func(c *crew) args { return args{"group_id", nil, "user_id", c.miaID} }, "22023", "group_id is required"},
-		{"remove_group_member without user_id", func(c *crew) person { return c.olivia }, "remove_group_member",
-			func(c *crew) args { return args{"group_id", c.team, "user_id", nil} }, "22023", "user_id is required"},
-		{"set_group_member_role without group_id", func(c *crew) person { return c.olivia }, "set_group_member_role",
-			func(c *crew) args { return args{"group_id", nil, "user_id", c.miaID, "role", "admin"} }, "22023", "group_id is required"},
-		{"set_group_member_role without role", func(c *crew) person { return c.olivia }, "set_group_member_role",
-			func(c *crew) args { return args{"group_id", c.team, "user_id", c.miaID, "role", nil} }, "22023", "role is required"},
-		{"leave_group without group_id", func(c *crew) person { return c.mia }, "leave_group",
-			func(c *crew) args { return args{"group_id", nil} }, "22023", "group_id is required"},
-		{"delete_group without group_id", func(c *crew) person { return c.olivia }, "delete_group",
-			func(c *crew) args { return args{"group_id", nil} }, "22023", "group_id is required"},
-		{"create_group without a name", func(c *crew) person { return c.otto }, "create_group",
-			func(c *crew) args { return args{"name", nil} }, "22023", "name is required"},
+		{"add_group_member without group_id", func(c *Crew) Person { return c.Olivia }, "add_group_member",
+			func(c *Crew) args { return args{"group_id", nil, "user_id", c.OttoID} }, "22023", "group_id is required"},
+		{"add_group_member without user_id", func(c *Crew) Person { return c.Olivia }, "add_group_member",
+			func(c *Crew) args { return args{"group_id", c.Team, "user_id", nil} }, "22023", "user_id is required"},
+		{"add_group_member with a null role", func(c *Crew) Person { return c.Olivia }, "add_group_member",
+			func(c *Crew) args { return args{"group_id", c.Team, "user_id", c.OttoID, "role", nil} }, "22023", "role is required"},
+		{"remove_group_member without group_id", func(c *Crew) Person { return c.Olivia }, "remove_group_member",
+			func(c *Crew) args { return args{"group_id", nil, "user_id", c.MiaID} }, "22023", "group_id is required"},
+		{"remove_group_member without user_id", func(c *Crew) Person { return c.Olivia }, "remove_group_member",
+			func(c *Crew) args { return args{"group_id", c.Team, "user_id", nil} }, "22023", "user_id is required"},
+		{"set_group_member_role without group_id", func(c *Crew) Person { return c.Olivia }, "set_group_member_role",
+			func(c *Crew) args { return args{"group_id", nil, "user_id", c.MiaID, "role", "admin"} }, "22023", "group_id is required"},
+		{"set_group_member_role without role", func(c *Crew) Person { return c.Olivia }, "set_group_member_role",
+			func(c *Crew) args { return args{"group_id", c.Team, "user_id", c.MiaID, "role", nil} }, "22023", "role is required"},
+		{"leave_group without group_id", func(c *Crew) Person { return c.Mia }, "leave_group",
+			func(c *Crew) args { return args{"group_id", nil} }, "22023", "group_id is required"},
+		{"delete_group without group_id", func(c *Crew) Person { return c.Olivia }, "delete_group",
+			func(c *Crew) args { return args{"group_id", nil} }, "22023", "group_id is required"},
+		{"create_group without a name", func(c *Crew) Person { return c.Otto }, "create_group",
+			func(c *Crew) args { return args{"name", nil} }, "22023", "name is required"},
 		// Bad values: 22023, the caller's value cut short in the message.
-		{"a user id of 5000 characters", func(c *crew) person { return c.olivia }, "add_group_member",
-			func(c *crew) args { return args{"group_id", c.team, "user_id", long} }, "22023", "user_id"},
-		{"a role of 5000 characters", func(c *crew) person { return c.olivia }, "add_group_member",
-			func(c *crew) args { return args{"group_id", c.team, "user_id", c.ottoID, "role", long} }, "22023", "unknown group role"},
+		{"a user id of 5000 characters", func(c *Crew) Person { return c.Olivia }, "add_group_member",
+			func(c *Crew) args { return args{"group_id", c.Team, "user_id", long} }, "22023", "user_id"},
+		{"a role of 5000 characters", func(c *Crew) Person { return c.Olivia }, "add_group_member",
+			func(c *Crew) args { return args{"group_id", c.Team, "user_id", c.OttoID, "role", long} }, "22023", "unknown group role"},
 	}
 	// Names that are only white space, including Unicode and zero-width spaces.
 	for _, blank := range []string{"", "   ", "\u00a0", "\u2003", "\u3000", "\u200b", "\ufeff", " \u00a0\u200b\t\n\u3000 "} {
 		cases = append(cases, struct {
 			name string
-			who  func(c *crew) person
+			who  func(c *Crew) Person
 			fn   string
-			args func(c *crew) args
+			args func(c *Crew) args
 			code string
 			msg  string
-		}{fmt.Sprintf("a group named %+q", blank), func(c *crew) person { return c.otto }, "create_group",
-			func(c *crew) args { return args{"name", blank} }, "22023", "a group needs a name"})
+		}{fmt.Sprintf("a group named %+q", blank), func(c *Crew) Person { return c.Otto }, "create_group",
+			func(c *Crew) args { return args{"name", blank} }, "22023", "a group needs a name"})
 	}
 	for _, bad := range []struct{ name, value, msg string }{
 		{"a group name of 201 characters", strings.Repeat("n", 201), "at most 200 characters"},
@@ -151,25 +151,25 @@ func TestGroupAPIErrors(t *testing.T) {
 	} {
 		cases = append(cases, struct {
 			name string
-			who  func(c *crew) person
+			who  func(c *Crew) Person
 			fn   string
-			args func(c *crew) args
+			args func(c *Crew) args
 			code string
 			msg  string
-		}{bad.name, func(c *crew) person { return c.otto }, "create_group",
-			func(c *crew) args { return args{"name", bad.value} }, "22023", bad.msg})
+		}{bad.name, func(c *Crew) Person { return c.Otto }, "create_group",
+			func(c *Crew) args { return args{"name", bad.value} }, "22023", bad.msg})
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			c := newCrew(t, db)
-			before := snapshot(t, db)
+			c := NewCrew(t, db)
+			before := Snapshot(t, db)
 			who := tc.who(c)
 			// The ids of the people the caller did not name must not show,
 			// nor the group's creator.
 			var hidden []string
 			named := fmt.Sprint(tc.args(c)...)
-			for _, uid := range []string{c.oliviaID, c.adamID, c.miaID, c.aliceID, c.ottoID} {
-				if uid != id(who) && !strings.Contains(named, uid) {
+			for _, uid := range []string{c.OliviaID, c.AdamID, c.MiaID, c.AliceID, c.OttoID} {
+				if uid != UserID(who) && !strings.Contains(named, uid) {
 					hidden = append(hidden, uid)
 				}
 			}
@@ -178,7 +178,7 @@ func TestGroupAPIErrors(t *testing.T) {
 			if len(e.Message)+len(e.Detail)+len(e.Hint) > 1000 {
 				t.Errorf("the error is %d bytes long (message %.200q...): the caller's value is not cut short", len(e.Message)+len(e.Detail)+len(e.Hint), e.Message)
 			}
-			wantUnchanged(t, db, before)
+			WantUnchanged(t, db, before)
 		})
 	}
 }
@@ -186,24 +186,24 @@ func TestGroupAPIErrors(t *testing.T) {
 // TestGroupAPIErrorsTheAllowedSide: the calls refused above, made by those
 // who may make them, with well-formed arguments, succeed.
 func TestGroupAPIErrorsTheAllowedSide(t *testing.T) {
-	db := groupsDB(t)
-	c := newCrew(t, db)
+	db := GroupsDB(t)
+	c := NewCrew(t, db)
 	for _, call := range []struct {
-		who  person
+		who  Person
 		fn   string
 		args []any
 	}{
-		{c.adam, "add_group_member", []any{"group_id", c.team, "user_id", c.ottoID}},
-		{c.olivia, "set_group_member_role", []any{"group_id", c.team, "user_id", c.ottoID, "role", "owner"}},
-		{c.olivia, "remove_group_member", []any{"group_id", c.team, "user_id", c.miaID}},
-		{c.olivia, "leave_group", []any{"group_id", c.team}},
-		{c.otto, "delete_group", []any{"group_id", c.team}},
+		{c.Adam, "add_group_member", []any{"group_id", c.Team, "user_id", c.OttoID}},
+		{c.Olivia, "set_group_member_role", []any{"group_id", c.Team, "user_id", c.OttoID, "role", "owner"}},
+		{c.Olivia, "remove_group_member", []any{"group_id", c.Team, "user_id", c.MiaID}},
+		{c.Olivia, "leave_group", []any{"group_id", c.Team}},
+		{c.Otto, "delete_group", []any{"group_id", c.Team}},
 	} {
 		if e := apiError(t, db, call.who, call.fn, call.args...); e != nil {
-			t.Fatalf("%s: %s %v: SQLSTATE %s %q", call.who.name, call.fn, call.args, e.Code, e.Message)
+			t.Fatalf("%s: %s %v: SQLSTATE %s %q", call.who.Name, call.fn, call.args, e.Code, e.Message)
 		}
 	}
-	if n := scalar[int64](t, db, "select count(*) from iam.groups where id = $1", c.team); n != 0 {
+	if n := Scalar[int64](t, db, "select count(*) from iam.groups where id = $1", c.Team); n != 0 {
 		t.Errorf("team is still there after otto, its owner by then, deleted it")
 	}
 }
@@ -212,28 +212,28 @@ func TestGroupAPIErrorsTheAllowedSide(t *testing.T) {
 // group that does not exist give the same error, field by field (but the
 // id), from every function of the group API.
 func TestGroupNotFoundIsNoOracle(t *testing.T) {
-	db := groupsDB(t)
-	c := newCrew(t, db)
+	db := GroupsDB(t)
+	c := NewCrew(t, db)
 	for _, call := range []struct {
 		fn   string
 		args func(gid int64) []any
 	}{
-		{"add_group_member", func(gid int64) []any { return []any{"group_id", gid, "user_id", c.miaID} }},
-		{"remove_group_member", func(gid int64) []any { return []any{"group_id", gid, "user_id", c.miaID} }},
-		{"set_group_member_role", func(gid int64) []any { return []any{"group_id", gid, "user_id", c.miaID, "role", "owner"} }},
+		{"add_group_member", func(gid int64) []any { return []any{"group_id", gid, "user_id", c.MiaID} }},
+		{"remove_group_member", func(gid int64) []any { return []any{"group_id", gid, "user_id", c.MiaID} }},
+		{"set_group_member_role", func(gid int64) []any { return []any{"group_id", gid, "user_id", c.MiaID, "role", "owner"} }},
 		{"leave_group", func(gid int64) []any { return []any{"group_id", gid} }},
 		{"delete_group", func(gid int64) []any { return []any{"group_id", gid} }},
 	} {
 		t.Run(call.fn, func(t *testing.T) {
 			shown := func(gid int64) string {
-				e := apiError(t, db, c.otto, call.fn, call.args(gid)...)
+				e := apiError(t, db, c.Otto, call.fn, call.args(gid)...)
 				if e == nil {
 					t.Fatalf("otto's %s on group %d succeeded", call.fn, gid)
 				}
 				g := strconv.FormatInt(gid, 10)
 				return strings.Join([]string{e.Code, strings.ReplaceAll(e.Message, g, "N"), strings.ReplaceAll(e.Detail, g, "N"), e.Hint}, " | ")
 			}
-			notIn, missing := shown(c.team), shown(noSuchGroupID)
+			notIn, missing := shown(c.Team), shown(noSuchGroupID)
 			if notIn != missing {
 				t.Errorf("a group otto is not in: %s\na group that does not exist: %s\nwant the same", notIn, missing)
 			}
@@ -248,8 +248,8 @@ func TestGroupNotFoundIsNoOracle(t *testing.T) {
 // of white space, Unicode and zero-width included, inner runs of white
 // space made one space, NFC), and that the longest allowed name is taken.
 func TestGroupNames(t *testing.T) {
-	db := groupsDB(t)
-	c := newCrew(t, db)
+	db := GroupsDB(t)
+	c := NewCrew(t, db)
 	for _, n := range []struct{ given, stored string }{
 		{"  home\u3000", "home"},
 		{"\u200b\ufeffteam\u00a0a\u200b", "team a"},
@@ -260,8 +260,8 @@ func TestGroupNames(t *testing.T) {
 		{" " + strings.Repeat("é", 200) + "\u2003", strings.Repeat("é", 200)},
 	} {
 		t.Run(fmt.Sprintf("%+.20q", n.given), func(t *testing.T) {
-			gid := createGroup(t, db, c.otto, n.given)
-			if got := scalar[string](t, db, "select name from iam.groups where id = $1", gid); got != n.stored {
+			gid := CreateGroup(t, db, c.Otto, n.given)
+			if got := Scalar[string](t, db, "select name from iam.groups where id = $1", gid); got != n.stored {
 				t.Errorf("stored %+q, want %+q", got, n.stored)
 			}
 		})
@@ -272,12 +272,12 @@ func TestGroupNames(t *testing.T) {
 // many groups there are (issue 13 §2): ids are random, below 2^53 (exact in
 // JavaScript), and the column is no identity or serial any more.
 func TestGroupIDsAreNotSequential(t *testing.T) {
-	db := groupsDB(t)
-	c := newCrew(t, db)
+	db := GroupsDB(t)
+	c := NewCrew(t, db)
 	var ids []int64
 	large := 0
 	for i := range 20 {
-		gid := createGroup(t, db, c.otto, fmt.Sprintf("g%d", i))
+		gid := CreateGroup(t, db, c.Otto, fmt.Sprintf("g%d", i))
 		if gid < 1 || gid >= 1<<53 {
 			t.Errorf("group id %d is outside [1, 2^53)", gid)
 		}
@@ -294,7 +294,7 @@ func TestGroupIDsAreNotSequential(t *testing.T) {
 	if large == 0 {
 		t.Errorf("all 20 group ids %v are below 2^32: not drawn from [1, 2^53)", ids)
 	}
-	if got := scalar[string](t, db, `select attidentity::text || ' ' || coalesce(pg_get_expr(d.adbin, d.adrelid), '')
+	if got := Scalar[string](t, db, `select attidentity::text || ' ' || coalesce(pg_get_expr(d.adbin, d.adrelid), '')
 		from pg_attribute a left join pg_attrdef d on d.adrelid = a.attrelid and d.adnum = a.attnum
 		where a.attrelid = 'iam.groups'::regclass and a.attname = 'id'`); got != " iam.new_group_id()" {
 		t.Errorf("iam.groups.id: identity and default %q, want no identity and default iam.new_group_id()", got)
@@ -306,24 +306,24 @@ func TestGroupIDsAreNotSequential(t *testing.T) {
 // outsider neither waits behind a member's change (which would tell him the
 // group exists) nor makes the members wait behind him.
 func TestOutsidersTakeNoGroupLock(t *testing.T) {
-	db := groupsDB(t)
-	c := newCrew(t, db)
+	db := GroupsDB(t)
+	c := NewCrew(t, db)
 	// A member's change of team, in flight: the row lock is held.
-	tx, err := db.su.Begin(t.Context())
-	noError(t, err)
+	tx, err := db.SU.Begin(t.Context())
+	NoError(t, err)
 	defer tx.Rollback(context.Background()) //nolint:errcheck
-	_, err = tx.Exec(t.Context(), "select from iam.groups where id = $1 for update", c.team)
-	noError(t, err)
+	_, err = tx.Exec(t.Context(), "select from iam.groups where id = $1 for update", c.Team)
+	NoError(t, err)
 
 	done := make(chan *pgconn.PgError, 1)
 	go func() {
-		done <- apiError(t, db, c.otto, "add_group_member", "group_id", c.team, "user_id", c.ottoID)
+		done <- apiError(t, db, c.Otto, "add_group_member", "group_id", c.Team, "user_id", c.OttoID)
 	}()
 	select {
 	case e := <-done:
 		wantCleanError(t, e, "PT404", "you are not a member of group")
 	case <-time.After(5 * time.Second):
-		noError(t, tx.Rollback(t.Context())) // let the call finish before the test does
+		NoError(t, tx.Rollback(t.Context())) // let the call finish before the test does
 		e := <-done
 		t.Fatalf("otto's add_group_member waited for the lock of a group he is not in (then: %v)", e)
 	}

@@ -45,13 +45,13 @@ func rawRequest(t *testing.T, conn *pgx.Conn, method, role string, claims *strin
 }
 
 // apiConn is a new connection as authenticator, PostgREST's login role.
-func apiConn(t *testing.T, db *database) *pgx.Conn {
+func apiConn(t *testing.T, db *Database) *pgx.Conn {
 	t.Helper()
-	u, err := url.Parse(db.server.URL(db.name, "authenticator"))
-	noError(t, err)
+	u, err := url.Parse(db.Server.URL(db.Name, "authenticator"))
+	NoError(t, err)
 	u.User = url.UserPassword("authenticator", "mypass")
 	conn, err := pgx.Connect(t.Context(), u.String())
-	noError(t, err)
+	NoError(t, err)
 	t.Cleanup(func() { conn.Close(t.Context()) })
 	return conn
 }
@@ -80,18 +80,18 @@ func wantOutcome(t *testing.T, what string, err error, want sqlErr) {
 	if err == nil {
 		t.Fatalf("%s: no error, want SQLSTATE %s (%q)", what, want.code, want.msg)
 	}
-	wantSQLError(t, err, want.code, want.msg)
+	WantSQLError(t, err, want.code, want.msg)
 }
 
 func TestBadClaims(t *testing.T) {
 	db := keycloakDB(t, "bad_claims")
 	const aliceID, carolID, daveID = "a11ce000-0000-4000-8000-000000000001", "c0c00000-0000-4000-8000-00000000c0c0", "da7e0000-0000-4000-8000-00000000da7e"
-	teamA := scalar[int64](t, db, "insert into iam.groups (name, token_name, created_by) values ('Team A', '/team-a', 'dba') returning id")
+	teamA := Scalar[int64](t, db, "insert into iam.groups (name, token_name, created_by) values ('Team A', '/team-a', 'dba') returning id")
 	// A group whose token name is the JSON text of a number: a groups claim
 	// of numbers must not reach it.
-	one := scalar[int64](t, db, "insert into iam.groups (name, token_name, created_by) values ('One', '1', 'dba') returning id")
+	one := Scalar[int64](t, db, "insert into iam.groups (name, token_name, created_by) values ('One', '1', 'dba') returning id")
 	insertTodo := func(title, owner string, group *int64) todo {
-		id := scalar[int64](t, db, "insert into app.todos (title, owner_id, group_id) values ($1, $2, $3) returning id", title, owner, group)
+		id := Scalar[int64](t, db, "insert into app.todos (title, owner_id, group_id) values ($1, $2, $3) returning id", title, owner, group)
 		return todo{id, title, owner}
 	}
 	alicesTodo := insertTodo("alice's", aliceID, nil)
@@ -154,7 +154,7 @@ func TestBadClaims(t *testing.T) {
 		}
 		huge = append(huge, "/team-a")
 		hugeJSON, err := json.Marshal(huge)
-		noError(t, err)
+		NoError(t, err)
 		cases := []struct {
 			name   string
 			groups string // the JSON of the groups claim
@@ -178,16 +178,16 @@ func TestBadClaims(t *testing.T) {
 					got, err = readTodos(t, tx)
 					return err
 				})
-				noError(t, err)
+				NoError(t, err)
 				wantTodos(t, "GET /todos as dave", got, c.want)
 			})
 		}
 		t.Run("10,000 paths: the groups are computed once per statement, not per row", func(t *testing.T) {
 			var claims map[string]any
-			noError(t, json.Unmarshal([]byte(fmt.Sprintf(`{"sub": %q, "role": "web_user", "groups": %s}`, daveID, hugeJSON)), &claims))
-			plan, text := explainWith(t, db, person{name: "dave", role: "web_user", claims: claims}, "", "select * from app.todos")
+			NoError(t, json.Unmarshal([]byte(fmt.Sprintf(`{"sub": %q, "role": "web_user", "groups": %s}`, daveID, hugeJSON)), &claims))
+			plan, text := ExplainWith(t, db, Person{Name: "dave", Role: "web_user", Claims: claims}, "", "select * from app.todos")
 			var problems []string
-			for _, p := range planProblems(plan, 2) {
+			for _, p := range PlanProblems(plan, 2) {
 				// The table holds four rows: reading them all is the right plan.
 				if !strings.HasPrefix(p, "a Seq Scan") {
 					problems = append(problems, p)
@@ -219,7 +219,7 @@ func TestBadClaims(t *testing.T) {
 				err := rawRequest(t, conn, "GET", "web_user", &claims, func(tx pgx.Tx) error {
 					return tx.QueryRow(t.Context(), "select iam.has_realm_role('iam-admin')").Scan(&got)
 				})
-				noError(t, err)
+				NoError(t, err)
 				if got != c.want {
 					t.Fatalf("has_realm_role('iam-admin') = %v, want %v", got, c.want)
 				}
@@ -237,18 +237,18 @@ func TestBadClaims(t *testing.T) {
 			})
 			return got, err
 		}
-		db.exec(t, "select iam.block_subject($1, 'admin account compromised')", carolID)
-		t.Cleanup(func() { db.exec(t, "select iam.unblock_subject($1)", carolID) })
+		db.Exec(t, "select iam.block_subject($1, 'admin account compromised')", carolID)
+		t.Cleanup(func() { db.Exec(t, "select iam.unblock_subject($1)", carolID) })
 		_, err := admin(carolID)
-		wantSQLError(t, err, "28000", "this user is blocked")
+		WantSQLError(t, err, "28000", "this user is blocked")
 		got, err := admin(daveID)
-		noError(t, err)
+		NoError(t, err)
 		if !got {
 			t.Fatal("an admin who is not blocked lost the realm role")
 		}
 		// The same holds for a subject the identity type refuses.
 		_, err = admin("f:ldap:mallory")
-		wantSQLError(t, err, "28000", "is not a uuid")
+		WantSQLError(t, err, "28000", "is not a uuid")
 	})
 }
 
@@ -257,41 +257,41 @@ func TestBadClaims(t *testing.T) {
 func TestSessionLevelClaims(t *testing.T) {
 	db := keycloakDB(t, "session_claims")
 	const aliceID, carolID = "a11ce000-0000-4000-8000-000000000001", "c0c00000-0000-4000-8000-00000000c0c0"
-	alicesTodo := scalar[int64](t, db, "insert into app.todos (title, owner_id) values ('alice''s', $1) returning id", aliceID)
-	carolsTodo := scalar[int64](t, db, "insert into app.todos (title, owner_id) values ('carol''s', $1) returning id", carolID)
-	alice, carol := keycloakUser("alice", aliceID), keycloakUser("carol", carolID)
-	aliceClaims, err := json.Marshal(alice.claims)
-	noError(t, err)
+	alicesTodo := Scalar[int64](t, db, "insert into app.todos (title, owner_id) values ('alice''s', $1) returning id", aliceID)
+	carolsTodo := Scalar[int64](t, db, "insert into app.todos (title, owner_id) values ('carol''s', $1) returning id", carolID)
+	alice, carol := KeycloakUser("alice", aliceID), KeycloakUser("carol", carolID)
+	aliceClaims, err := json.Marshal(alice.Claims)
+	NoError(t, err)
 	conn := apiConn(t, db)
 
 	do := func(t *testing.T, req pgrest.Request, fn func(pgx.Tx) error) {
 		t.Helper()
-		noError(t, pgrest.Do(t.Context(), conn, req, fn))
+		NoError(t, pgrest.Do(t.Context(), conn, req, fn))
 	}
 	ids := func(t *testing.T, tx pgx.Tx) []int64 {
 		rows, err := tx.Query(t.Context(), "select id from app.todos order by id")
-		noError(t, err)
+		NoError(t, err)
 		got, err := pgx.CollectRows(rows, pgx.RowTo[int64])
-		noError(t, err)
+		NoError(t, err)
 		return got
 	}
 
 	// An earlier request of alice's leaves her claims on the session, as a
 	// careless function calling set_config(..., false) would.
-	do(t, pgrest.Request{Method: "POST", Path: "/rpc/careless", Role: "web_user", Claims: alice.claims}, func(tx pgx.Tx) error {
+	do(t, pgrest.Request{Method: "POST", Path: "/rpc/careless", Role: "web_user", Claims: alice.Claims}, func(tx pgx.Tx) error {
 		_, err := tx.Exec(t.Context(), "select set_config('request.jwt.claims', $1, false)", string(aliceClaims))
 		return err
 	})
 
 	t.Run("a PostgREST request on the same connection sees only its own identity", func(t *testing.T) {
-		do(t, pgrest.Request{Method: "GET", Path: "/todos", Role: "web_user", Claims: carol.claims}, func(tx pgx.Tx) error {
+		do(t, pgrest.Request{Method: "GET", Path: "/todos", Role: "web_user", Claims: carol.Claims}, func(tx pgx.Tx) error {
 			if got := ids(t, tx); len(got) != 1 || got[0] != carolsTodo {
 				t.Fatalf("carol sees todos %v, want only %d", got, carolsTodo)
 			}
 			return nil
 		})
 		var inserted string
-		do(t, pgrest.Request{Method: "POST", Path: "/todos", Role: "web_user", Claims: carol.claims}, func(tx pgx.Tx) error {
+		do(t, pgrest.Request{Method: "POST", Path: "/todos", Role: "web_user", Claims: carol.Claims}, func(tx pgx.Tx) error {
 			return tx.QueryRow(t.Context(), "insert into app.todos (title) values ('by carol') returning owner_id::text").Scan(&inserted)
 		})
 		if inserted != carolID {
@@ -301,7 +301,7 @@ func TestSessionLevelClaims(t *testing.T) {
 	t.Run("an anonymous PostgREST request on the same connection carries the anonymous claims", func(t *testing.T) {
 		do(t, pgrest.Request{Method: "GET", Path: "/todos", Role: "web_anon"}, func(tx pgx.Tx) error {
 			var claims string
-			noError(t, tx.QueryRow(t.Context(), "select current_setting('request.jwt.claims')").Scan(&claims))
+			NoError(t, tx.QueryRow(t.Context(), "select current_setting('request.jwt.claims')").Scan(&claims))
 			if strings.Contains(claims, aliceID) {
 				t.Fatalf("the anonymous request sees claims %s", claims)
 			}
@@ -318,6 +318,6 @@ func TestSessionLevelClaims(t *testing.T) {
 			}
 			return nil
 		})
-		noError(t, err)
+		NoError(t, err)
 	})
 }

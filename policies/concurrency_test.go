@@ -33,10 +33,10 @@ import (
 
 // ownConn is d with a connection of its own as authenticator, so that
 // requests on it run concurrently with requests on others.
-func ownConn(t *testing.T, d *database) *database {
+func ownConn(t *testing.T, d *Database) *Database {
 	t.Helper()
-	u, err := url.Parse(d.server.URL(d.name, "authenticator"))
-	noError(t, err)
+	u, err := url.Parse(d.Server.URL(d.Name, "authenticator"))
+	NoError(t, err)
 	u.User = url.UserPassword("authenticator", "mypass")
 	conn, err := pgx.Connect(t.Context(), u.String())
 	if err != nil {
@@ -44,7 +44,7 @@ func ownConn(t *testing.T, d *database) *database {
 	}
 	t.Cleanup(func() { _ = conn.Close(context.Background()) })
 	cp := *d
-	cp.api = conn
+	cp.API = conn
 	return &cp
 }
 
@@ -62,13 +62,13 @@ type heldStep struct {
 }
 
 // hold opens who's request on a connection of its own and keeps it open.
-func hold(t *testing.T, d *database, who person, method, path string) *heldRequest {
+func hold(t *testing.T, d *Database, who Person, method, path string) *heldRequest {
 	t.Helper()
 	own := ownConn(t, d)
-	h := &heldRequest{pid: own.api.PgConn().PID(), steps: make(chan heldStep), done: make(chan error, 1)}
-	req := pgrest.Request{Method: method, Path: path, Role: who.role, Claims: who.claims}
+	h := &heldRequest{pid: own.API.PgConn().PID(), steps: make(chan heldStep), done: make(chan error, 1)}
+	req := pgrest.Request{Method: method, Path: path, Role: who.Role, Claims: who.Claims}
 	go func() {
-		h.done <- pgrest.Do(t.Context(), own.api, req, func(tx pgx.Tx) error {
+		h.done <- pgrest.Do(t.Context(), own.API, req, func(tx pgx.Tx) error {
 			for s := range h.steps {
 				err := s.run(tx)
 				s.res <- err
@@ -127,13 +127,13 @@ type async struct {
 	done chan error
 }
 
-func start(t *testing.T, d *database, who person, method, path string, fn func(context.Context, pgx.Tx) error) async {
+func start(t *testing.T, d *Database, who Person, method, path string, fn func(context.Context, pgx.Tx) error) async {
 	t.Helper()
 	own := ownConn(t, d)
-	a := async{pid: own.api.PgConn().PID(), done: make(chan error, 1)}
-	req := pgrest.Request{Method: method, Path: path, Role: who.role, Claims: who.claims}
+	a := async{pid: own.API.PgConn().PID(), done: make(chan error, 1)}
+	req := pgrest.Request{Method: method, Path: path, Role: who.Role, Claims: who.Claims}
 	go func() {
-		a.done <- pgrest.Do(t.Context(), own.api, req, func(tx pgx.Tx) error { return fn(t.Context(), tx) })
+		a.done <- pgrest.Do(t.Context(), own.API, req, func(tx pgx.Tx) error { return fn(t.Context(), tx) })
 	}()
 	return a
 }
@@ -160,13 +160,13 @@ func rpcStep(fn string, args ...any) func(context.Context, pgx.Tx) error {
 // waitForLock returns once backend pid waits on a lock, and says which
 // sessions block it. It polls pg_stat_activity: the condition is checked,
 // not assumed after a sleep. The minute is a guard against a hang only.
-func waitForLock(t *testing.T, d *database, pid uint32) []uint32 {
+func waitForLock(t *testing.T, d *Database, pid uint32) []uint32 {
 	t.Helper()
 	deadline := time.Now().Add(time.Minute)
 	for {
 		var waiting bool
 		var pids []int32
-		err := d.su.QueryRow(t.Context(), `
+		err := d.SU.QueryRow(t.Context(), `
 			select coalesce(wait_event_type = 'Lock', false), pg_blocking_pids(pid)
 			from pg_stat_activity where pid = $1`, int32(pid)).Scan(&waiting, &pids)
 		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
@@ -208,33 +208,33 @@ func wantErr(t *testing.T, what string, err error, code, msg string) {
 
 // revocation is the table of one revocation test: alice's rows (seed),
 // adam's own rows, all as the superuser sees them, by title.
-func revocationSetup(t *testing.T) *crew {
-	db := groupsDB(t)
-	c := newCrew(t, db)
-	c.seed(todos)
-	db.exec(t, `insert into app.todos (title, owner_id, group_id) values ('adam''s own', $1, null), ('adam''s, in team', $1, $2)`, c.adamID, c.team)
+func revocationSetup(t *testing.T) *Crew {
+	db := GroupsDB(t)
+	c := NewCrew(t, db)
+	c.Seed(Todos)
+	db.Exec(t, `insert into app.todos (title, owner_id, group_id) values ('adam''s own', $1, null), ('adam''s, in team', $1, $2)`, c.AdamID, c.Team)
 	return c
 }
 
-func (c *crew) titlesAsSuperuser(t *testing.T) map[string]bool {
+func titlesAsSuperuser(t *testing.T, c *Crew) map[string]bool {
 	t.Helper()
-	rows, err := c.db.su.Query(t.Context(), `select title, done from app.todos order by title`)
-	noError(t, err)
+	rows, err := c.DB.SU.Query(t.Context(), `select title, done from app.todos order by title`)
+	NoError(t, err)
 	got := map[string]bool{}
 	for rows.Next() {
 		var title string
 		var done bool
-		noError(t, rows.Scan(&title, &done))
+		NoError(t, rows.Scan(&title, &done))
 		got[title] = done
 	}
-	noError(t, rows.Err())
+	NoError(t, rows.Err())
 	return got
 }
 
-func (c *crew) titles(t *testing.T, who person) []string {
+func titles(t *testing.T, c *Crew, who Person) []string {
 	t.Helper()
 	var got []string
-	err := c.in(t).as(who, "/todos").do("GET", func(tx pgx.Tx) error {
+	err := c.In(t).As(who, "/todos").Do("GET", func(tx pgx.Tx) error {
 		rows, err := tx.Query(t.Context(), "select title from app.todos order by title")
 		if err != nil {
 			return err
@@ -242,7 +242,7 @@ func (c *crew) titles(t *testing.T, who person) []string {
 		got, err = pgx.CollectRows(rows, pgx.RowTo[string])
 		return err
 	})
-	noError(t, err)
+	NoError(t, err)
 	return got
 }
 
@@ -268,57 +268,57 @@ func TestRevocationWhileRequestsRun(t *testing.T) {
 	t.Run("next statement and next requests", func(t *testing.T) {
 		c := revocationSetup(t)
 		ctx := t.Context()
-		h := hold(t, c.db, c.adam, "GET", "/todos")
+		h := hold(t, c.DB, c.Adam, "GET", "/todos")
 		got, err := h.titles(ctx, "select title from app.todos order by title")
-		noError(t, err)
+		NoError(t, err)
 		wantTitles(t, "adam, before the removal", got, adamSeesAsAdmin)
 
 		// A read holds no lock that the removal needs: it commits at once.
-		noError(t, rpc(t, c.db, c.olivia, "remove_group_member", "group_id", c.team, "user_id", c.adamID))
+		NoError(t, RPC(t, c.DB, c.Olivia, "remove_group_member", "group_id", c.Team, "user_id", c.AdamID))
 
 		got, err = h.titles(ctx, "select title from app.todos order by title")
-		noError(t, err)
+		NoError(t, err)
 		wantTitles(t, "adam's next statement in the same request", got, adamSeesAlone)
-		noError(t, h.commit())
+		NoError(t, h.commit())
 
-		before := c.titlesAsSuperuser(t)
-		wantTitles(t, "adam's next GET", c.titles(t, c.adam), adamSeesAlone)
-		adam := c.in(t).as(c.adam, "/todos")
-		_, err = adam.exec("POST", "insert into app.todos (title, group_id) values ('adam, after', $1)", c.team)
+		before := titlesAsSuperuser(t, c)
+		wantTitles(t, "adam's next GET", titles(t, c, c.Adam), adamSeesAlone)
+		adam := c.In(t).As(c.Adam, "/todos")
+		_, err = adam.Exec("POST", "insert into app.todos (title, group_id) values ('adam, after', $1)", c.Team)
 		wantErr(t, "adam POSTs into team", err, "42501", "you cannot put rows of app.todos into group")
-		n, err := adam.exec("PATCH", "update app.todos set done = true where title = 'alice''s, in team'")
-		noError(t, err)
+		n, err := adam.Exec("PATCH", "update app.todos set done = true where title = 'alice''s, in team'")
+		NoError(t, err)
 		if n != 0 {
 			t.Errorf("adam PATCHed %d of team's rows after his removal", n)
 		}
-		n, err = adam.exec("DELETE", "delete from app.todos where title = 'mia''s, in team'")
-		noError(t, err)
+		n, err = adam.Exec("DELETE", "delete from app.todos where title = 'mia''s, in team'")
+		NoError(t, err)
 		if n != 0 {
 			t.Errorf("adam DELETEd %d of team's rows after his removal", n)
 		}
-		if diff := cmp.Diff(before, c.titlesAsSuperuser(t)); diff != "" {
+		if diff := cmp.Diff(before, titlesAsSuperuser(t, c)); diff != "" {
 			t.Errorf("adam's refused writes changed app.todos (-before +after):\n%s", diff)
 		}
 		// His own rows stay his (he still reads both, above), but he edits
 		// only the one outside team: an owner writes a row in a group only
 		// while a member of it (SPEC §11).
-		n, err = adam.exec("PATCH", "update app.todos set done = true where title in ('adam''s own', 'adam''s, in team')")
-		noError(t, err)
+		n, err = adam.Exec("PATCH", "update app.todos set done = true where title in ('adam''s own', 'adam''s, in team')")
+		NoError(t, err)
 		if n != 1 {
 			t.Errorf("adam PATCHed %d of his own rows, want 1 (the one in no group)", n)
 		}
 
 		// Mia, still a member, keeps access.
-		wantTitles(t, "mia's GET", c.titles(t, c.mia), miaSeesInTeam)
-		mia := c.in(t).as(c.mia, "/todos")
-		n, err = mia.exec("PATCH", "update app.todos set done = true where title = 'alice''s, in team'")
-		noError(t, err)
+		wantTitles(t, "mia's GET", titles(t, c, c.Mia), miaSeesInTeam)
+		mia := c.In(t).As(c.Mia, "/todos")
+		n, err = mia.Exec("PATCH", "update app.todos set done = true where title = 'alice''s, in team'")
+		NoError(t, err)
 		if n != 1 {
 			t.Errorf("mia PATCHed %d rows, want 1", n)
 		}
-		_, err = mia.exec("POST", "insert into app.todos (title, group_id) values ('mia, after', $1)", c.team)
-		noError(t, err)
-		after := c.titlesAsSuperuser(t)
+		_, err = mia.Exec("POST", "insert into app.todos (title, group_id) values ('mia, after', $1)", c.Team)
+		NoError(t, err)
+		after := titlesAsSuperuser(t, c)
 		if !after["alice's, in team"] || !after["adam's own"] {
 			t.Errorf("the allowed writes did not land: %v", after)
 		}
@@ -330,61 +330,61 @@ func TestRevocationWhileRequestsRun(t *testing.T) {
 	t.Run("an insert in flight: the removal waits for it", func(t *testing.T) {
 		c := revocationSetup(t)
 		ctx := t.Context()
-		h := hold(t, c.db, c.adam, "POST", "/todos")
-		n, err := h.exec(ctx, "insert into app.todos (title, group_id) values ('adam, in flight', $1)", c.team)
-		noError(t, err)
+		h := hold(t, c.DB, c.Adam, "POST", "/todos")
+		n, err := h.exec(ctx, "insert into app.todos (title, group_id) values ('adam, in flight', $1)", c.Team)
+		NoError(t, err)
 		if n != 1 {
 			t.Fatalf("adam's insert: %d rows", n)
 		}
 		// The insert's foreign key check holds FOR KEY SHARE on team's row
 		// of iam.groups; the removal locks it FOR UPDATE, so it waits.
-		removal := start(t, c.db, c.olivia, "POST", "/rpc/remove_group_member",
-			rpcStep("remove_group_member", "group_id", c.team, "user_id", c.adamID))
-		if blockers := waitForLock(t, c.db, removal.pid); !slices.Contains(blockers, h.pid) {
+		removal := start(t, c.DB, c.Olivia, "POST", "/rpc/remove_group_member",
+			rpcStep("remove_group_member", "group_id", c.Team, "user_id", c.AdamID))
+		if blockers := waitForLock(t, c.DB, removal.pid); !slices.Contains(blockers, h.pid) {
 			t.Errorf("the removal waits for %v, not for adam's request %d", blockers, h.pid)
 		}
-		if got := c.groupMembers(c.team); !slices.Contains(got, membership{c.name(fmt.Sprint(c.team)), "adam", "admin"}) {
+		if got := c.GroupMembers(c.Team); !slices.Contains(got, Membership{Group: c.Name(fmt.Sprint(c.Team)), User: "adam", Role: "admin"}) {
 			t.Errorf("adam left team before his insert committed: %v", got)
 		}
-		noError(t, h.commit())
-		noError(t, <-removal.done)
+		NoError(t, h.commit())
+		NoError(t, <-removal.done)
 
-		if _, ok := c.titlesAsSuperuser(t)["adam, in flight"]; !ok {
+		if _, ok := titlesAsSuperuser(t, c)["adam, in flight"]; !ok {
 			t.Error("adam's insert, authorised before the removal, is lost")
 		}
-		for _, m := range c.groupMembers(c.team) {
+		for _, m := range c.GroupMembers(c.Team) {
 			if m.User == "adam" {
 				t.Errorf("adam is still in team: %v", m)
 			}
 		}
-		_, err = c.in(t).as(c.adam, "/todos").exec("POST", "insert into app.todos (title, group_id) values ('adam, after', $1)", c.team)
+		_, err = c.In(t).As(c.Adam, "/todos").Exec("POST", "insert into app.todos (title, group_id) values ('adam, after', $1)", c.Team)
 		wantErr(t, "adam's next POST into team", err, "42501", "you cannot put rows of app.todos into group")
-		wantTitles(t, "adam's next GET", c.titles(t, c.adam), []string{"adam's own", "adam's, in team", "adam, in flight"})
+		wantTitles(t, "adam's next GET", titles(t, c, c.Adam), []string{"adam's own", "adam's, in team", "adam, in flight"})
 	})
 
 	t.Run("an update and a delete in flight: the removal does not wait", func(t *testing.T) {
 		c := revocationSetup(t)
 		ctx := t.Context()
-		h := hold(t, c.db, c.adam, "PATCH", "/todos")
+		h := hold(t, c.DB, c.Adam, "PATCH", "/todos")
 		n, err := h.exec(ctx, "update app.todos set done = true where title = 'alice''s, in team'")
-		noError(t, err)
+		NoError(t, err)
 		m, err := h.exec(ctx, "delete from app.todos where title = 'mia''s, in team'")
-		noError(t, err)
+		NoError(t, err)
 		if n != 1 || m != 1 {
 			t.Fatalf("adam, still an admin: updated %d, deleted %d rows; want 1, 1", n, m)
 		}
 		// Updates and deletes of rows already in the group take no lock on
 		// the group: the removal commits while they are in flight.
-		noError(t, rpc(t, c.db, c.olivia, "remove_group_member", "group_id", c.team, "user_id", c.adamID))
-		noError(t, h.commit())
-		after := c.titlesAsSuperuser(t)
+		NoError(t, RPC(t, c.DB, c.Olivia, "remove_group_member", "group_id", c.Team, "user_id", c.AdamID))
+		NoError(t, h.commit())
+		after := titlesAsSuperuser(t, c)
 		if _, gone := after["mia's, in team"]; gone || !after["alice's, in team"] {
 			t.Errorf("the writes authorised before the removal did not commit: %v", after)
 		}
 
-		n, err = c.in(t).as(c.adam, "/todos").exec("PATCH", "update app.todos set done = false where title = 'alice''s, in team'")
-		noError(t, err)
-		if n != 0 || !c.titlesAsSuperuser(t)["alice's, in team"] {
+		n, err = c.In(t).As(c.Adam, "/todos").Exec("PATCH", "update app.todos set done = false where title = 'alice''s, in team'")
+		NoError(t, err)
+		if n != 0 || !titlesAsSuperuser(t, c)["alice's, in team"] {
 			t.Errorf("adam's PATCH after the removal changed %d rows", n)
 		}
 	})
@@ -394,22 +394,22 @@ func TestRevocationWhileRequestsRun(t *testing.T) {
 		ctx := t.Context()
 		// The superuser holds alice's row, so adam's PATCH starts, reads
 		// his groups, and then waits for the row.
-		lock, err := c.db.su.Begin(ctx)
-		noError(t, err)
+		lock, err := c.DB.SU.Begin(ctx)
+		NoError(t, err)
 		defer lock.Rollback(context.Background()) //nolint:errcheck
 		_, err = lock.Exec(ctx, "select from app.todos where title = 'alice''s, in team' for update")
-		noError(t, err)
+		NoError(t, err)
 		var n int64
-		patch := start(t, c.db, c.adam, "PATCH", "/todos", func(ctx context.Context, tx pgx.Tx) error {
+		patch := start(t, c.DB, c.Adam, "PATCH", "/todos", func(ctx context.Context, tx pgx.Tx) error {
 			tag, err := tx.Exec(ctx, "update app.todos set done = true where title = 'alice''s, in team'")
 			n = tag.RowsAffected()
 			return err
 		})
-		waitForLock(t, c.db, patch.pid)
-		noError(t, rpc(t, c.db, c.olivia, "remove_group_member", "group_id", c.team, "user_id", c.adamID))
-		noError(t, lock.Rollback(ctx))
-		noError(t, <-patch.done)
-		if n != 1 || !c.titlesAsSuperuser(t)["alice's, in team"] {
+		waitForLock(t, c.DB, patch.pid)
+		NoError(t, RPC(t, c.DB, c.Olivia, "remove_group_member", "group_id", c.Team, "user_id", c.AdamID))
+		NoError(t, lock.Rollback(ctx))
+		NoError(t, <-patch.done)
+		if n != 1 || !titlesAsSuperuser(t, c)["alice's, in team"] {
 			t.Errorf("adam's PATCH, started while he was a member, updated %d rows; want 1", n)
 		}
 	})
@@ -423,41 +423,41 @@ func TestRevocationWhileRequestsRun(t *testing.T) {
 type call struct {
 	who  string // olivia, adam or mia
 	fn   string
-	args func(c *crew, gid int64) []any
+	args func(c *Crew, gid int64) []any
 }
 
-func setRole(user, role string) func(c *crew, gid int64) []any {
-	return func(c *crew, gid int64) []any {
-		return []any{"group_id", gid, "user_id", c.idOf(user), "role", role}
+func setRole(user, role string) func(c *Crew, gid int64) []any {
+	return func(c *Crew, gid int64) []any {
+		return []any{"group_id", gid, "user_id", idOf(c, user), "role", role}
 	}
 }
 
-func remove(user string) func(c *crew, gid int64) []any {
-	return func(c *crew, gid int64) []any { return []any{"group_id", gid, "user_id", c.idOf(user)} }
+func remove(user string) func(c *Crew, gid int64) []any {
+	return func(c *Crew, gid int64) []any { return []any{"group_id", gid, "user_id", idOf(c, user)} }
 }
 
-func leave(c *crew, gid int64) []any { return []any{"group_id", gid} }
+func leave(c *Crew, gid int64) []any { return []any{"group_id", gid} }
 
-func (c *crew) idOf(name string) string {
+func idOf(c *Crew, name string) string {
 	switch name {
 	case "olivia":
-		return c.oliviaID
+		return c.OliviaID
 	case "adam":
-		return c.adamID
+		return c.AdamID
 	case "mia":
-		return c.miaID
+		return c.MiaID
 	}
 	panic("no such person: " + name)
 }
 
-func (c *crew) person(name string) person {
+func crewMember(c *Crew, name string) Person {
 	switch name {
 	case "olivia":
-		return c.olivia
+		return c.Olivia
 	case "adam":
-		return c.adam
+		return c.Adam
 	case "mia":
-		return c.mia
+		return c.Mia
 	}
 	panic("no such person: " + name)
 }
@@ -556,8 +556,8 @@ var races = []race{
 	{
 		name: "an admin adds a member while being removed", admins: []string{"adam"},
 		a: call{"olivia", "remove_group_member", remove("adam")},
-		b: call{"adam", "add_group_member", func(c *crew, gid int64) []any {
-			return []any{"group_id", gid, "user_id", c.miaID, "role", "member"}
+		b: call{"adam", "add_group_member", func(c *Crew, gid int64) []any {
+			return []any{"group_id", gid, "user_id", c.MiaID, "role", "member"}
 		}},
 		serial: [2]serial{
 			{"PT404", "you are not a member of group", map[string]string{"olivia": "owner"}},
@@ -567,38 +567,38 @@ var races = []race{
 }
 
 // newRaceGroup is a group created by olivia with the race's members.
-func (c *crew) newRaceGroup(t *testing.T, r race) int64 {
+func newRaceGroup(t *testing.T, c *Crew, r race) int64 {
 	t.Helper()
-	gid := createGroup(t, c.db, c.olivia, "race")
+	gid := CreateGroup(t, c.DB, c.Olivia, "race")
 	for _, n := range r.owners {
-		addMember(t, c.db, c.olivia, gid, c.idOf(n), "owner")
+		AddMember(t, c.DB, c.Olivia, gid, idOf(c, n), "owner")
 	}
 	for _, n := range r.admins {
-		addMember(t, c.db, c.olivia, gid, c.idOf(n), "admin")
+		AddMember(t, c.DB, c.Olivia, gid, idOf(c, n), "admin")
 	}
 	return gid
 }
 
 // members is one group's iam.group_members as the superuser sees it.
-func (c *crew) members(t *testing.T, gid int64) map[string]string {
+func members(t *testing.T, c *Crew, gid int64) map[string]string {
 	t.Helper()
 	got := map[string]string{}
-	for _, m := range c.groupMembers(gid) {
+	for _, m := range c.GroupMembers(gid) {
 		got[m.User] = m.Role
 	}
 	return got
 }
 
 // ownerless lists the groups among gids without an owner.
-func ownerless(t *testing.T, d *database, gids []int64) []int64 {
+func ownerless(t *testing.T, d *Database, gids []int64) []int64 {
 	t.Helper()
-	rows, err := d.su.Query(t.Context(), `
+	rows, err := d.SU.Query(t.Context(), `
 		select g.id from iam.groups g
 		where g.id = any ($1) and not exists (select from iam.group_members m where m.group_id = g.id and m.role = 'owner')
 		order by g.id`, gids)
-	noError(t, err)
+	NoError(t, err)
 	got, err := pgx.CollectRows(rows, pgx.RowTo[int64])
-	noError(t, err)
+	NoError(t, err)
 	return got
 }
 
@@ -608,27 +608,27 @@ func ownerless(t *testing.T, d *database, gids []int64) []int64 {
 // commits. The second must get the answer it would get run after the
 // first, never act on the role it had before the first committed.
 func TestGroupRacesDeterministic(t *testing.T) {
-	db := groupsDB(t)
+	db := GroupsDB(t)
 	for _, r := range races {
 		for order, first := range []call{r.a, r.b} {
 			second := []call{r.b, r.a}[order]
 			t.Run(fmt.Sprintf("%s/%s first", r.name, first.who), func(t *testing.T) {
-				c := newCrew(t, db)
-				gid := c.newRaceGroup(t, r)
+				c := NewCrew(t, db)
+				gid := newRaceGroup(t, c, r)
 				ctx := t.Context()
-				h := hold(t, db, c.person(first.who), "POST", "/rpc/"+first.fn)
+				h := hold(t, db, crewMember(c, first.who), "POST", "/rpc/"+first.fn)
 				sql, values := rpcStatement(first.fn, first.args(c, gid)...)
 				if err := h.step(func(tx pgx.Tx) error { _, err := tx.Exec(ctx, sql, values...); return err }); err != nil {
 					t.Fatalf("%s: %s: %v", first.who, first.fn, err)
 				}
-				waiter := start(t, db, c.person(second.who), "POST", "/rpc/"+second.fn, rpcStep(second.fn, second.args(c, gid)...))
+				waiter := start(t, db, crewMember(c, second.who), "POST", "/rpc/"+second.fn, rpcStep(second.fn, second.args(c, gid)...))
 				if blockers := waitForLock(t, db, waiter.pid); !slices.Contains(blockers, h.pid) {
 					t.Errorf("%s waits for %v, not for %s's request %d", second.who, blockers, first.who, h.pid)
 				}
-				noError(t, h.commit())
+				NoError(t, h.commit())
 				want := r.serial[order]
 				wantErr(t, second.who+": "+second.fn, <-waiter.done, want.code, want.msg)
-				if diff := cmp.Diff(want.members, c.members(t, gid)); diff != "" {
+				if diff := cmp.Diff(want.members, members(t, c, gid)); diff != "" {
 					t.Errorf("members after (-want +got):\n%s", diff)
 				}
 				if bad := ownerless(t, db, []int64{gid}); len(bad) > 0 {
@@ -645,16 +645,16 @@ func TestGroupRacesDeterministic(t *testing.T) {
 // an owner after every round.
 func TestGroupRacesStress(t *testing.T) {
 	const rounds = 50
-	db := groupsDB(t)
+	db := GroupsDB(t)
 	for _, r := range races {
 		t.Run(r.name, func(t *testing.T) {
-			c := newCrew(t, db)
-			conns := [2]*database{ownConn(t, db), ownConn(t, db)}
+			c := NewCrew(t, db)
+			conns := [2]*Database{ownConn(t, db), ownConn(t, db)}
 			calls := [2]call{r.a, r.b}
 			var gids []int64
 			var outcomes [2]int
 			for round := range rounds {
-				gid := c.newRaceGroup(t, r)
+				gid := newRaceGroup(t, c, r)
 				gids = append(gids, gid)
 				barrier := make(chan struct{})
 				var errs [2]error
@@ -664,15 +664,15 @@ func TestGroupRacesStress(t *testing.T) {
 					go func() {
 						defer wg.Done()
 						sql, values := rpcStatement(cl.fn, cl.args(c, gid)...)
-						req := requester{t: t, db: conns[i], who: c.person(cl.who), path: "/rpc/" + cl.fn}
+						req := Requester{T: t, DB: conns[i], Who: crewMember(c, cl.who), Path: "/rpc/" + cl.fn}
 						<-barrier
-						_, errs[i] = req.exec("POST", sql, values...)
+						_, errs[i] = req.Exec("POST", sql, values...)
 					}()
 				}
 				close(barrier)
 				wg.Wait()
 
-				members := c.members(t, gid)
+				members := members(t, c, gid)
 				matched := -1
 				for order, s := range r.serial {
 					firstErr, secondErr := errs[order], errs[1-order]

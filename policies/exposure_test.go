@@ -78,7 +78,7 @@ var runtimeExecutable = []executable{
 // added with a reason.
 func TestRuntimeRolesExecute(t *testing.T) {
 	db := exampleDB(t)
-	rows, err := db.su.Query(t.Context(), `
+	rows, err := db.SU.Query(t.Context(), `
 select format('%I.%I(%s)', n.nspname, p.proname, pg_catalog.oidvectortypes(p.proargtypes)), r.rolname, p.prosecdef
 from pg_catalog.pg_proc p
 join pg_catalog.pg_namespace n on n.oid = p.pronamespace
@@ -118,7 +118,7 @@ order by 1, 2`)
 // through an RPC of their own.
 func TestNoExistenceOracle(t *testing.T) {
 	db := exampleDB(t)
-	r := requester{t: t, db: db, who: keycloakUser("eve", "e0e0e0e0-0000-4000-8000-000000000001"), path: "/rpc/f"}
-	_, err := r.exec("POST", "select iam.group_exists(1)")
-	wantSQLError(t, err, "42501", "permission denied for function group_exists")
+	r := Requester{T: t, DB: db, Who: KeycloakUser("eve", "e0e0e0e0-0000-4000-8000-000000000001"), Path: "/rpc/f"}
+	_, err := r.Exec("POST", "select iam.group_exists(1)")
+	WantSQLError(t, err, "42501", "permission denied for function group_exists")
 }

@@ -34,22 +34,22 @@ import (
 // crew (fresh users, fresh groups), so no test sees another's memberships.
 var groupsExample struct {
 	once sync.Once
-	db   *database
+	db   *Database
 	err  error
 }
 
-func groupsDB(t *testing.T) *database {
+func GroupsDB(t *testing.T) *Database {
 	t.Helper()
-	s := server(t)
+	s := Server(t)
 	groupsExample.once.Do(func() {
 		var script string
-		if groupsExample.db, groupsExample.err = createDatabase(s, "groups", "schema.sql"); groupsExample.err != nil {
+		if groupsExample.db, groupsExample.err = CreateDatabase(s, "groups", "schema.sql"); groupsExample.err != nil {
 			return
 		}
-		if script, groupsExample.err = buildScript("."); groupsExample.err != nil {
+		if script, groupsExample.err = BuildScript("."); groupsExample.err != nil {
 			return
 		}
-		_, groupsExample.err = applyScript(t.Context(), s, "groups", script)
+		_, groupsExample.err = ApplyScript(t.Context(), s, "groups", script)
 	})
 	if groupsExample.err != nil {
 		t.Fatalf("setting up the groups database: %v", groupsExample.err)
@@ -57,25 +57,25 @@ func groupsDB(t *testing.T) *database {
 	return groupsExample.db
 }
 
-// crew is the cast of one test, with ids no other crew uses:
+// Crew is the cast of one test, with ids no other crew uses:
 //
 //	team          olivia (owner, created it), adam (admin), mia (member), alice (member)
 //	side          alice (owner, created it), olivia, adam, mia (members)
 //	alice's room  alice alone (owner): chat messages only she can see
 //	otto's club   otto alone (owner)
-type crew struct {
-	t      *testing.T
-	db     *database
-	alice  person // owns the rows under test; a plain member of team
-	olivia person // team's owner
-	adam   person // team's admin
-	mia    person // team's plain member
-	otto   person // an outsider: in none of alice's groups
-	carol  person // in no group (the token group tests give her a claim)
+type Crew struct {
+	T      *testing.T
+	DB     *Database
+	Alice  Person // owns the rows under test; a plain member of team
+	Olivia Person // team's owner
+	Adam   Person // team's admin
+	Mia    Person // team's plain member
+	Otto   Person // an outsider: in none of alice's groups
+	Carol  Person // in no group (the token group tests give her a claim)
 
-	aliceID, oliviaID, adamID, miaID, ottoID, carolID string
+	AliceID, OliviaID, AdamID, MiaID, OttoID, CarolID string
 
-	team, side, room, club int64
+	Team, Side, Room, Club int64
 	names                  map[string]string // user id or group id (as text) -> name
 }
 
@@ -84,99 +84,99 @@ var crews struct {
 	n  int
 }
 
-func newCrew(t *testing.T, db *database) *crew {
+func NewCrew(t *testing.T, db *Database) *Crew {
 	t.Helper()
 	crews.mu.Lock()
 	crews.n++
 	n := crews.n
 	crews.mu.Unlock()
 	uid := func(k int) string { return fmt.Sprintf("%08d-0000-4000-8000-%012d", n, k) }
-	c := &crew{t: t, db: db, names: map[string]string{}}
-	c.aliceID, c.oliviaID, c.adamID, c.miaID, c.ottoID, c.carolID = uid(1), uid(2), uid(3), uid(4), uid(5), uid(6)
+	c := &Crew{T: t, DB: db, names: map[string]string{}}
+	c.AliceID, c.OliviaID, c.AdamID, c.MiaID, c.OttoID, c.CarolID = uid(1), uid(2), uid(3), uid(4), uid(5), uid(6)
 	for _, p := range []struct {
-		p        *person
+		p        *Person
 		name, id string
 	}{
-		{&c.alice, "alice", c.aliceID}, {&c.olivia, "olivia", c.oliviaID}, {&c.adam, "adam", c.adamID},
-		{&c.mia, "mia", c.miaID}, {&c.otto, "otto", c.ottoID}, {&c.carol, "carol", c.carolID},
+		{&c.Alice, "alice", c.AliceID}, {&c.Olivia, "olivia", c.OliviaID}, {&c.Adam, "adam", c.AdamID},
+		{&c.Mia, "mia", c.MiaID}, {&c.Otto, "otto", c.OttoID}, {&c.Carol, "carol", c.CarolID},
 	} {
-		*p.p = keycloakUser(p.name, p.id)
+		*p.p = KeycloakUser(p.name, p.id)
 		c.names[p.id] = p.name
 	}
 
-	c.team = createGroup(t, db, c.olivia, "team")
-	addMember(t, db, c.olivia, c.team, c.adamID, "admin")
-	addMember(t, db, c.olivia, c.team, c.miaID, "member")
-	addMember(t, db, c.adam, c.team, c.aliceID, "") // an admin adds a member; the role defaults to member
-	c.side = createGroup(t, db, c.alice, "side")
-	for _, uid := range []string{c.oliviaID, c.adamID, c.miaID} {
-		addMember(t, db, c.alice, c.side, uid, "member")
+	c.Team = CreateGroup(t, db, c.Olivia, "team")
+	AddMember(t, db, c.Olivia, c.Team, c.AdamID, "admin")
+	AddMember(t, db, c.Olivia, c.Team, c.MiaID, "member")
+	AddMember(t, db, c.Adam, c.Team, c.AliceID, "") // an admin adds a member; the role defaults to member
+	c.Side = CreateGroup(t, db, c.Alice, "side")
+	for _, uid := range []string{c.OliviaID, c.AdamID, c.MiaID} {
+		AddMember(t, db, c.Alice, c.Side, uid, "member")
 	}
-	c.room = createGroup(t, db, c.alice, "alice's room")
-	c.club = createGroup(t, db, c.otto, "otto's club")
-	for gid, name := range map[int64]string{c.team: "team", c.side: "side", c.room: "alice's room", c.club: "otto's club"} {
+	c.Room = CreateGroup(t, db, c.Alice, "alice's room")
+	c.Club = CreateGroup(t, db, c.Otto, "otto's club")
+	for gid, name := range map[int64]string{c.Team: "team", c.Side: "side", c.Room: "alice's room", c.Club: "otto's club"} {
 		c.names[strconv.FormatInt(gid, 10)] = name
 	}
 	return c
 }
 
-// in is the crew, for use in the (sub)test t.
-func (c *crew) in(t *testing.T) *crew {
+// In is the crew, for use in the (sub)test t.
+func (c *Crew) In(t *testing.T) *Crew {
 	cp := *c
-	cp.t = t
+	cp.T = t
 	return &cp
 }
 
-// id is who's user id (the sub claim).
-func id(who person) string {
-	sub, _ := who.claims["sub"].(string)
+// UserID is who's user id (the sub claim).
+func UserID(who Person) string {
+	sub, _ := who.Claims["sub"].(string)
 	return sub
 }
 
-// name shows a user id or group id by name.
-func (c *crew) name(id string) string {
+// Name shows a user id or group id by name.
+func (c *Crew) Name(id string) string {
 	if n, ok := c.names[id]; ok {
 		return n
 	}
 	return id
 }
 
-// as makes requests for who on path.
-func (c *crew) as(who person, path string) requester {
-	return requester{t: c.t, db: c.db, who: who, path: path}
+// As makes requests for who on path.
+func (c *Crew) As(who Person, path string) Requester {
+	return Requester{T: c.T, DB: c.DB, Who: who, Path: path}
 }
 
-// membership is one row of iam.group_members, by name.
-type membership struct {
+// Membership is one row of iam.group_members, by name.
+type Membership struct {
 	Group, User, Role string
 }
 
-// memberships is iam.group_members and iam.groups as the superuser sees
+// Memberships is iam.group_members and iam.groups as the superuser sees
 // them: every membership of every group, and every group with its token
 // name, so a refused request can be shown to have changed nothing.
-func (c *crew) memberships() []string {
-	c.t.Helper()
-	rows, err := c.db.su.Query(c.t.Context(), `
+func (c *Crew) Memberships() []string {
+	c.T.Helper()
+	rows, err := c.DB.SU.Query(c.T.Context(), `
 		select format('group %s %s (token %s, by %s): %s is %s', g.id, g.name, coalesce(g.token_name, '-'), g.created_by,
 		              coalesce(m.user_id, '-'), coalesce(m.role, '-'))
 		from iam.groups g left join iam.group_members m on m.group_id = g.id
 		order by g.id, m.user_id`)
-	noError(c.t, err)
+	NoError(c.T, err)
 	got, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	noError(c.t, err)
+	NoError(c.T, err)
 	return got
 }
 
-// groupMembers is iam.group_members of one group as the superuser sees it.
-func (c *crew) groupMembers(gid int64) []membership {
-	c.t.Helper()
-	rows, err := c.db.su.Query(c.t.Context(),
+// GroupMembers is iam.group_members of one group as the superuser sees it.
+func (c *Crew) GroupMembers(gid int64) []Membership {
+	c.T.Helper()
+	rows, err := c.DB.SU.Query(c.T.Context(),
 		"select group_id::text, user_id, role from iam.group_members where group_id = $1 order by user_id", gid)
-	noError(c.t, err)
-	got, err := pgx.CollectRows(rows, pgx.RowToStructByPos[membership])
-	noError(c.t, err)
+	NoError(c.T, err)
+	got, err := pgx.CollectRows(rows, pgx.RowToStructByPos[Membership])
+	NoError(c.T, err)
 	for i := range got {
-		got[i].Group, got[i].User = c.name(got[i].Group), c.name(got[i].User)
+		got[i].Group, got[i].User = c.Name(got[i].Group), c.Name(got[i].User)
 	}
 	return got
 }
@@ -185,85 +185,85 @@ func (c *crew) groupMembers(gid int64) []membership {
 // The tables, seeded as the superuser.
 // ---------------------------------------------------------------------------
 
-type groupTable struct {
-	name     string // qualified table name
-	path     string // PostgREST path
-	text     string // its text column
-	required bool   // group column required: every row is in a group
+type GroupTable struct {
+	Name     string // qualified table name
+	Path     string // PostgREST path
+	Text     string // its text column
+	Required bool   // group column required: every row is in a group
 }
 
 var (
-	todos       = groupTable{name: "app.todos", path: "/todos", text: "title"}
-	chats       = groupTable{name: "app.chats", path: "/chats", text: "body", required: true}
-	groupTables = []groupTable{todos, chats}
+	Todos       = GroupTable{Name: "app.todos", Path: "/todos", Text: "title"}
+	Chats       = GroupTable{Name: "app.chats", Path: "/chats", Text: "body", Required: true}
+	GroupTables = []GroupTable{Todos, Chats}
 )
 
-// grow is a row as these tests compare it: owner and group by name.
-type grow struct {
+// GroupRow is a row as these tests compare it: owner and group by name.
+type GroupRow struct {
 	ID    int64
 	Text  string
 	Owner string
 	Group string // "" for none
 }
 
-func (c *crew) expand(tbl groupTable, sql string) string {
+func (c *Crew) Expand(tbl GroupTable, sql string) string {
 	return strings.NewReplacer(
-		"{table}", tbl.name,
-		"{text}", tbl.text,
-		"{team}", strconv.FormatInt(c.team, 10),
-		"{side}", strconv.FormatInt(c.side, 10),
-		"{room}", strconv.FormatInt(c.room, 10),
-		"{club}", strconv.FormatInt(c.club, 10),
+		"{table}", tbl.Name,
+		"{text}", tbl.Text,
+		"{team}", strconv.FormatInt(c.Team, 10),
+		"{side}", strconv.FormatInt(c.Side, 10),
+		"{room}", strconv.FormatInt(c.Room, 10),
+		"{club}", strconv.FormatInt(c.Club, 10),
 	).Replace(sql)
 }
 
-// seed empties tbl and fills it as the superuser:
+// Seed empties tbl and fills it as the superuser:
 //
 //	1  alice's own        alice  no group (todos) / alice's room (chats)
 //	2  alice's, in team   alice  team          <- the row under test
 //	3  mia's, in team     mia    team
 //	4  otto's, in club    otto   otto's club
-func (c *crew) seed(tbl groupTable) []grow {
-	c.t.Helper()
+func (c *Crew) Seed(tbl GroupTable) []GroupRow {
+	c.T.Helper()
 	var own any // a todo of alice's own is in no group; a chat message in her room
-	if tbl.required {
-		own = c.room
+	if tbl.Required {
+		own = c.Room
 	}
-	c.db.exec(c.t, c.expand(tbl, "truncate {table} restart identity"))
-	c.db.exec(c.t, c.expand(tbl, `insert into {table} ({text}, owner_id, group_id) values
+	c.DB.Exec(c.T, c.Expand(tbl, "truncate {table} restart identity"))
+	c.DB.Exec(c.T, c.Expand(tbl, `insert into {table} ({text}, owner_id, group_id) values
 		('alice''s own', $1, $5), ('alice''s, in team', $1, $3), ('mia''s, in team', $2, $3), ('otto''s, in club', $4, $6)`),
-		c.aliceID, c.miaID, c.team, c.ottoID, own, c.club)
-	return c.rows(tbl)
+		c.AliceID, c.MiaID, c.Team, c.OttoID, own, c.Club)
+	return c.Rows(tbl)
 }
 
-// rows is tbl as the superuser sees it.
-func (c *crew) rows(tbl groupTable) []grow {
-	c.t.Helper()
-	rows, err := c.db.su.Query(c.t.Context(), c.expand(tbl,
+// Rows is tbl as the superuser sees it.
+func (c *Crew) Rows(tbl GroupTable) []GroupRow {
+	c.T.Helper()
+	rows, err := c.DB.SU.Query(c.T.Context(), c.Expand(tbl,
 		"select id, {text}, owner_id::text, coalesce(group_id::text, '') from {table} order by id"))
-	noError(c.t, err)
-	got, err := pgx.CollectRows(rows, pgx.RowToStructByPos[grow])
-	noError(c.t, err)
+	NoError(c.T, err)
+	got, err := pgx.CollectRows(rows, pgx.RowToStructByPos[GroupRow])
+	NoError(c.T, err)
 	for i := range got {
-		got[i].Owner, got[i].Group = c.name(got[i].Owner), c.name(got[i].Group)
+		got[i].Owner, got[i].Group = c.Name(got[i].Owner), c.Name(got[i].Group)
 	}
 	return got
 }
 
-// wantRowsOf checks tbl as the superuser sees it.
-func (c *crew) wantRowsOf(t *testing.T, tbl groupTable, want []grow) {
+// WantRowsOf checks tbl as the superuser sees it.
+func (c *Crew) WantRowsOf(t *testing.T, tbl GroupTable, want []GroupRow) {
 	t.Helper()
-	if diff := cmp.Diff(want, c.rows(tbl), cmpopts.EquateEmpty()); diff != "" {
-		t.Errorf("%s as the superuser sees it (-want +got):\n%s", tbl.name, diff)
+	if diff := cmp.Diff(want, c.Rows(tbl), cmpopts.EquateEmpty()); diff != "" {
+		t.Errorf("%s as the superuser sees it (-want +got):\n%s", tbl.Name, diff)
 	}
 }
 
-// ids runs a statement returning ids as who, in the transaction of method.
-func (c *crew) ids(who person, tbl groupTable, method, sql string, args ...any) ([]int64, error) {
-	c.t.Helper()
+// IDs runs a statement returning ids as who, in the transaction of method.
+func (c *Crew) IDs(who Person, tbl GroupTable, method, sql string, args ...any) ([]int64, error) {
+	c.T.Helper()
 	var got []int64
-	err := c.as(who, tbl.path).do(method, func(tx pgx.Tx) error {
-		rows, err := tx.Query(c.t.Context(), c.expand(tbl, sql), args...)
+	err := c.As(who, tbl.Path).Do(method, func(tx pgx.Tx) error {
+		rows, err := tx.Query(c.T.Context(), c.Expand(tbl, sql), args...)
 		if err != nil {
 			return err
 		}
@@ -273,12 +273,12 @@ func (c *crew) ids(who person, tbl groupTable, method, sql string, args ...any) 
 	return got, err
 }
 
-// affected runs a write as who and returns the number of rows it touched.
-func (c *crew) affected(who person, tbl groupTable, method, sql string, args ...any) (int64, error) {
-	c.t.Helper()
+// Affected runs a write as who and returns the number of rows it touched.
+func (c *Crew) Affected(who Person, tbl GroupTable, method, sql string, args ...any) (int64, error) {
+	c.T.Helper()
 	var n int64
-	err := c.as(who, tbl.path).do(method, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(c.t.Context(), c.expand(tbl, sql), args...)
+	err := c.As(who, tbl.Path).Do(method, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(c.T.Context(), c.Expand(tbl, sql), args...)
 		n = tag.RowsAffected()
 		return err
 	})
@@ -289,38 +289,38 @@ func (c *crew) affected(who person, tbl groupTable, method, sql string, args ...
 // Outcomes.
 // ---------------------------------------------------------------------------
 
-// outcome is what one request is expected to get: the rows it sees (a
+// Outcome is what one request is expected to get: the rows it sees (a
 // read), the number of rows it changes (a write), or an error.
-type outcome struct {
-	read bool    // a read: ids is what it sees
-	ids  []int64 // a read: the ids seen
-	n    int64   // a write: rows affected
-	code string  // SQLSTATE when refused
-	msg  string  // a fragment of the error message
+type Outcome struct {
+	Read bool    // a read: ids is what it sees
+	IDs  []int64 // a read: the ids seen
+	N    int64   // a write: rows affected
+	Code string  // SQLSTATE when refused
+	Msg  string  // a fragment of the error message
 }
 
-func sees(ids ...int64) outcome      { return outcome{read: true, ids: ids} }
-func affects(n int64) outcome        { return outcome{n: n} }
-func fails(code, msg string) outcome { return outcome{code: code, msg: msg} }
+func Sees(ids ...int64) Outcome      { return Outcome{Read: true, IDs: ids} }
+func Affects(n int64) Outcome        { return Outcome{N: n} }
+func Fails(code, msg string) Outcome { return Outcome{Code: code, Msg: msg} }
 
-func (o outcome) String() string {
+func (o Outcome) String() string {
 	switch {
-	case o.code != "":
-		return fmt.Sprintf("SQLSTATE %s %q", o.code, o.msg)
-	case o.read:
-		return fmt.Sprintf("sees %v", o.ids)
+	case o.Code != "":
+		return fmt.Sprintf("SQLSTATE %s %q", o.Code, o.Msg)
+	case o.Read:
+		return fmt.Sprintf("sees %v", o.IDs)
 	default:
-		return fmt.Sprintf("%d rows", o.n)
+		return fmt.Sprintf("%d rows", o.N)
 	}
 }
 
-// changes says whether a write with this outcome changes the table.
-func (o outcome) changes() bool { return o.code == "" && o.n > 0 }
+// Changes says whether a write with this outcome changes the table.
+func (o Outcome) Changes() bool { return o.Code == "" && o.N > 0 }
 
-// wantError checks err against a refusal (or no error for a success).
-func wantError(t *testing.T, err error, want outcome) bool {
+// WantError checks err against a refusal (or no error for a success).
+func WantError(t *testing.T, err error, want Outcome) bool {
 	t.Helper()
-	if want.code == "" {
+	if want.Code == "" {
 		if err != nil {
 			t.Errorf("got error %v, want %s", err, want)
 			return false
@@ -333,7 +333,7 @@ func wantError(t *testing.T, err error, want outcome) bool {
 		t.Errorf("succeeded, want %s", want)
 	case !errors.As(err, &pgErr):
 		t.Errorf("got error %v, want %s", err, want)
-	case pgErr.Code != want.code || !strings.Contains(pgErr.Message, want.msg):
+	case pgErr.Code != want.Code || !strings.Contains(pgErr.Message, want.Msg):
 		t.Errorf("got SQLSTATE %s %q, want %s", pgErr.Code, pgErr.Message, want)
 	}
 	return false
@@ -341,22 +341,22 @@ func wantError(t *testing.T, err error, want outcome) bool {
 
 // Refusals, by what SPEC §9 and §11 say the runtime answers.
 var (
-	denied         = fails("42501", "permission denied")                     // anonymous: no privilege at all (HTTP 401)
-	notInGroup     = fails("42501", "you cannot put rows of")                // the row guard: no create role in the group
-	onlyOwnerMoves = fails("42501", "only the owner of a row")               // the row guard: a member moves a row
-	ownerFixed     = fails("42501", "cannot be changed")                     // the row guard: owner_id is fixed
-	needsGroup     = fails("23502", "belongs to a group")                    // a required group column left empty
-	noSuchGroup    = fails("42501", "you cannot put rows of")                // SPEC §11: a group that does not exist looks like one you are not in
-	lastOwner      = fails("23514", "must keep at least one owner")          // group API
-	adminsOnly     = fails("42501", "only owners and admins of group")       // group API
-	ownersOnly     = fails("42501", "only owners of group")                  // group API
-	noOwnerRemoval = fails("42501", "admins cannot remove owners")           // group API
-	noRowSeen      = affects(0)                                              // RLS hides the row: the write reaches nothing
-	oneRow         = affects(1)                                              // the write reaches the row
-	noCaller       = fails("28000", "groups need a signed-in user")          // group API without a user id
-	notMember      = fails("PT404", "is not a member of group")              // group API: the user named is not in the group (HTTP 404)
-	notInIt        = fails("PT404", "you are not a member of group")         // group API: the caller is not in the group, or it does not exist (HTTP 404)
-	badArgument    = func(msg string) outcome { return fails("22023", msg) } // group API
+	Denied         = Fails("42501", "permission denied")                     // anonymous: no privilege at all (HTTP 401)
+	NotInGroup     = Fails("42501", "you cannot put rows of")                // the row guard: no create role in the group
+	OnlyOwnerMoves = Fails("42501", "only the owner of a row")               // the row guard: a member moves a row
+	OwnerFixed     = Fails("42501", "cannot be changed")                     // the row guard: owner_id is fixed
+	NeedsGroup     = Fails("23502", "belongs to a group")                    // a required group column left empty
+	NoSuchGroup    = Fails("42501", "you cannot put rows of")                // SPEC §11: a group that does not exist looks like one you are not in
+	LastOwner      = Fails("23514", "must keep at least one owner")          // group API
+	AdminsOnly     = Fails("42501", "only owners and admins of group")       // group API
+	OwnersOnly     = Fails("42501", "only owners of group")                  // group API
+	NoOwnerRemoval = Fails("42501", "admins cannot remove owners")           // group API
+	NoRowSeen      = Affects(0)                                              // RLS hides the row: the write reaches nothing
+	OneRow         = Affects(1)                                              // the write reaches the row
+	NoCaller       = Fails("28000", "groups need a signed-in user")          // group API without a user id
+	NotMember      = Fails("PT404", "is not a member of group")              // group API: the user named is not in the group (HTTP 404)
+	NotInIt        = Fails("PT404", "you are not a member of group")         // group API: the caller is not in the group, or it does not exist (HTTP 404)
+	BadArgument    = func(msg string) Outcome { return Fails("22023", msg) } // group API
 )
 
 // ---------------------------------------------------------------------------
@@ -366,24 +366,24 @@ var (
 // The six roles of the matrix, in the order of its columns.
 var matrixRoles = [6]string{"row owner", "group owner", "group admin", "group member", "outsider", "anonymous"}
 
-func (c *crew) byRole() [6]person {
-	return [6]person{c.alice, c.olivia, c.adam, c.mia, c.otto, anonymous}
+func byRole(c *Crew) [6]Person {
+	return [6]Person{c.Alice, c.Olivia, c.Adam, c.Mia, c.Otto, Anonymous}
 }
 
 // groupOp is one request of the matrix on row 2 (alice's, in team).
 type groupOp struct {
 	name  string
 	read  bool
-	sql   func(c *crew, actor person) string
-	after func(c *crew, seed []grow, actor person) []grow // the table when the write succeeds
+	sql   func(c *Crew, actor Person) string
+	after func(c *Crew, seed []GroupRow, actor Person) []GroupRow // the table when the write succeeds
 }
 
-func constSQL(sql string) func(*crew, person) string {
-	return func(*crew, person) string { return sql }
+func constSQL(sql string) func(*Crew, Person) string {
+	return func(*Crew, Person) string { return sql }
 }
 
 // withRow2 returns seed with row 2 changed by f.
-func withRow2(seed []grow, f func(*grow)) []grow {
+func withRow2(seed []GroupRow, f func(*GroupRow)) []GroupRow {
 	out := slices.Clone(seed)
 	for i := range out {
 		if out[i].ID == 2 {
@@ -397,39 +397,39 @@ var groupOps = []groupOp{
 	{name: "list", read: true, sql: constSQL("select id from {table} order by id")},
 	{name: "read one", read: true, sql: constSQL("select id from {table} where id = 2")},
 	{name: "insert", sql: constSQL("insert into {table} ({text}) values ('new')"),
-		after: func(c *crew, seed []grow, actor person) []grow {
-			return append(slices.Clone(seed), grow{ID: 5, Text: "new", Owner: actor.name})
+		after: func(c *Crew, seed []GroupRow, actor Person) []GroupRow {
+			return append(slices.Clone(seed), GroupRow{ID: 5, Text: "new", Owner: actor.Name})
 		}},
 	{name: "insert into a group", sql: constSQL("insert into {table} ({text}, group_id) values ('new', {team})"),
-		after: func(c *crew, seed []grow, actor person) []grow {
-			return append(slices.Clone(seed), grow{ID: 5, Text: "new", Owner: actor.name, Group: "team"})
+		after: func(c *Crew, seed []GroupRow, actor Person) []GroupRow {
+			return append(slices.Clone(seed), GroupRow{ID: 5, Text: "new", Owner: actor.Name, Group: "team"})
 		}},
 	{name: "update", sql: constSQL("update {table} set {text} = 'edited' where id = 2"),
-		after: func(c *crew, seed []grow, _ person) []grow {
-			return withRow2(seed, func(r *grow) { r.Text = "edited" })
+		after: func(c *Crew, seed []GroupRow, _ Person) []GroupRow {
+			return withRow2(seed, func(r *GroupRow) { r.Text = "edited" })
 		}},
 	{name: "move to another group", sql: constSQL("update {table} set group_id = {side} where id = 2"),
-		after: func(c *crew, seed []grow, _ person) []grow {
-			return withRow2(seed, func(r *grow) { r.Group = "side" })
+		after: func(c *Crew, seed []GroupRow, _ Person) []GroupRow {
+			return withRow2(seed, func(r *GroupRow) { r.Group = "side" })
 		}},
 	{name: "take out of its group", sql: constSQL("update {table} set group_id = null where id = 2"),
-		after: func(c *crew, seed []grow, _ person) []grow {
-			return withRow2(seed, func(r *grow) { r.Group = "" })
+		after: func(c *Crew, seed []GroupRow, _ Person) []GroupRow {
+			return withRow2(seed, func(r *GroupRow) { r.Group = "" })
 		}},
 	{name: "change owner", // alice gives her row to olivia; anyone else takes it
-		sql: func(c *crew, actor person) string {
-			to := id(actor)
-			if to == c.aliceID || to == "" {
-				to = c.oliviaID
+		sql: func(c *Crew, actor Person) string {
+			to := UserID(actor)
+			if to == c.AliceID || to == "" {
+				to = c.OliviaID
 			}
 			return fmt.Sprintf("update {table} set owner_id = '%s' where id = 2", to)
 		},
-		after: func(c *crew, seed []grow, actor person) []grow {
-			return withRow2(seed, func(r *grow) { r.Owner = actor.name })
+		after: func(c *Crew, seed []GroupRow, actor Person) []GroupRow {
+			return withRow2(seed, func(r *GroupRow) { r.Owner = actor.Name })
 		}},
 	{name: "delete", sql: constSQL("delete from {table} where id = 2"),
-		after: func(c *crew, seed []grow, _ person) []grow {
-			return slices.DeleteFunc(slices.Clone(seed), func(r grow) bool { return r.ID == 2 })
+		after: func(c *Crew, seed []GroupRow, _ Person) []GroupRow {
+			return slices.DeleteFunc(slices.Clone(seed), func(r GroupRow) bool { return r.ID == 2 })
 		}},
 }
 
@@ -441,30 +441,30 @@ var groupOps = []groupOp{
 // owner can read, create, write, delete; group member can read, create;
 // group admin can delete. Only the owner moves a row (SPEC §11 "Moving
 // rows"); owner_id never changes; anonymous has no privilege.
-var groupMatrix = map[string]map[string][6]outcome{
+var groupMatrix = map[string]map[string][6]Outcome{
 	"app.todos": {
 		//                        row owner       group owner     group admin     group member    outsider        anonymous
-		"list":                  {sees(1, 2, 3), sees(2, 3), sees(2, 3), sees(2, 3), sees(4), denied},
-		"read one":              {sees(2), sees(2), sees(2), sees(2), sees(), denied},
-		"insert":                {oneRow, oneRow, oneRow, oneRow, oneRow, denied},
-		"insert into a group":   {oneRow, oneRow, oneRow, oneRow, notInGroup, denied},
-		"update":                {oneRow, oneRow, oneRow, oneRow, noRowSeen, denied},
-		"move to another group": {oneRow, onlyOwnerMoves, onlyOwnerMoves, onlyOwnerMoves, noRowSeen, denied},
-		"take out of its group": {oneRow, onlyOwnerMoves, onlyOwnerMoves, onlyOwnerMoves, noRowSeen, denied},
-		"change owner":          {ownerFixed, ownerFixed, ownerFixed, ownerFixed, noRowSeen, denied},
-		"delete":                {oneRow, oneRow, oneRow, noRowSeen, noRowSeen, denied},
+		"list":                  {Sees(1, 2, 3), Sees(2, 3), Sees(2, 3), Sees(2, 3), Sees(4), Denied},
+		"read one":              {Sees(2), Sees(2), Sees(2), Sees(2), Sees(), Denied},
+		"insert":                {OneRow, OneRow, OneRow, OneRow, OneRow, Denied},
+		"insert into a group":   {OneRow, OneRow, OneRow, OneRow, NotInGroup, Denied},
+		"update":                {OneRow, OneRow, OneRow, OneRow, NoRowSeen, Denied},
+		"move to another group": {OneRow, OnlyOwnerMoves, OnlyOwnerMoves, OnlyOwnerMoves, NoRowSeen, Denied},
+		"take out of its group": {OneRow, OnlyOwnerMoves, OnlyOwnerMoves, OnlyOwnerMoves, NoRowSeen, Denied},
+		"change owner":          {OwnerFixed, OwnerFixed, OwnerFixed, OwnerFixed, NoRowSeen, Denied},
+		"delete":                {OneRow, OneRow, OneRow, NoRowSeen, NoRowSeen, Denied},
 	},
 	"app.chats": {
 		//                        row owner       group owner     group admin     group member    outsider        anonymous
-		"list":                  {sees(1, 2, 3), sees(2, 3), sees(2, 3), sees(2, 3), sees(4), denied},
-		"read one":              {sees(2), sees(2), sees(2), sees(2), sees(), denied},
-		"insert":                {needsGroup, needsGroup, needsGroup, needsGroup, needsGroup, denied},
-		"insert into a group":   {oneRow, oneRow, oneRow, oneRow, notInGroup, denied},
-		"update":                {oneRow, noRowSeen, noRowSeen, noRowSeen, noRowSeen, denied},
-		"move to another group": {oneRow, noRowSeen, noRowSeen, noRowSeen, noRowSeen, denied},
-		"take out of its group": {needsGroup, noRowSeen, noRowSeen, noRowSeen, noRowSeen, denied},
-		"change owner":          {ownerFixed, noRowSeen, noRowSeen, noRowSeen, noRowSeen, denied},
-		"delete":                {oneRow, oneRow, oneRow, noRowSeen, noRowSeen, denied},
+		"list":                  {Sees(1, 2, 3), Sees(2, 3), Sees(2, 3), Sees(2, 3), Sees(4), Denied},
+		"read one":              {Sees(2), Sees(2), Sees(2), Sees(2), Sees(), Denied},
+		"insert":                {NeedsGroup, NeedsGroup, NeedsGroup, NeedsGroup, NeedsGroup, Denied},
+		"insert into a group":   {OneRow, OneRow, OneRow, OneRow, NotInGroup, Denied},
+		"update":                {OneRow, NoRowSeen, NoRowSeen, NoRowSeen, NoRowSeen, Denied},
+		"move to another group": {OneRow, NoRowSeen, NoRowSeen, NoRowSeen, NoRowSeen, Denied},
+		"take out of its group": {NeedsGroup, NoRowSeen, NoRowSeen, NoRowSeen, NoRowSeen, Denied},
+		"change owner":          {OwnerFixed, NoRowSeen, NoRowSeen, NoRowSeen, NoRowSeen, Denied},
+		"delete":                {OneRow, OneRow, OneRow, NoRowSeen, NoRowSeen, Denied},
 	},
 }
 
@@ -476,38 +476,38 @@ var groupMatrix = map[string]map[string][6]outcome{
 // (SPEC §8.9), and the superuser then finds the table changed exactly as
 // the write says, or not at all when it was refused or reached nothing.
 func TestGroupMatrix(t *testing.T) {
-	db := groupsDB(t)
-	c := newCrew(t, db)
+	db := GroupsDB(t)
+	c := NewCrew(t, db)
 	cells := 0
-	for _, tbl := range groupTables {
-		t.Run(tbl.name, func(t *testing.T) {
+	for _, tbl := range GroupTables {
+		t.Run(tbl.Name, func(t *testing.T) {
 			for _, op := range groupOps {
-				wants, ok := groupMatrix[tbl.name][op.name]
+				wants, ok := groupMatrix[tbl.Name][op.name]
 				if !ok {
-					t.Fatalf("no row %q in the matrix of %s", op.name, tbl.name)
+					t.Fatalf("no row %q in the matrix of %s", op.name, tbl.Name)
 				}
-				for i, actor := range c.byRole() {
+				for i, actor := range byRole(c) {
 					want := wants[i]
 					cells++
-					t.Run(fmt.Sprintf("%s (%s) %s: %s", matrixRoles[i], actor.name, op.name, want), func(t *testing.T) {
-						c := c.in(t)
+					t.Run(fmt.Sprintf("%s (%s) %s: %s", matrixRoles[i], actor.Name, op.name, want), func(t *testing.T) {
+						c := c.In(t)
 						sql := op.sql(c, actor)
 						if op.read {
-							seed := c.seed(tbl)
-							before := snapshot(t, db)
-							got, err := c.ids(actor, tbl, "GET", sql)
-							if wantError(t, err, want) {
-								if diff := cmp.Diff(want.ids, got, cmpopts.EquateEmpty()); diff != "" {
+							seed := c.Seed(tbl)
+							before := Snapshot(t, db)
+							got, err := c.IDs(actor, tbl, "GET", sql)
+							if WantError(t, err, want) {
+								if diff := cmp.Diff(want.IDs, got, cmpopts.EquateEmpty()); diff != "" {
 									t.Errorf("ids seen (-want +got):\n%s", diff)
 								}
 							}
-							c.wantRowsOf(t, tbl, seed)
-							wantUnchanged(t, db, before)
+							c.WantRowsOf(t, tbl, seed)
+							WantUnchanged(t, db, before)
 							return
 						}
 						for _, prefer := range []string{"return=representation", "return=minimal"} {
-							seed := c.seed(tbl)
-							before := snapshot(t, db)
+							seed := c.Seed(tbl)
+							before := Snapshot(t, db)
 							stmt := sql
 							if prefer == "return=representation" {
 								stmt += " returning id"
@@ -516,27 +516,27 @@ func TestGroupMatrix(t *testing.T) {
 							if strings.HasPrefix(stmt, "delete") {
 								method = "DELETE"
 							}
-							n, err := c.affected(actor, tbl, method, stmt)
-							if wantError(t, err, want) && n != want.n {
-								t.Errorf("%s: %d rows affected, want %d", prefer, n, want.n)
+							n, err := c.Affected(actor, tbl, method, stmt)
+							if WantError(t, err, want) && n != want.N {
+								t.Errorf("%s: %d rows affected, want %d", prefer, n, want.N)
 							}
 							expected := seed
-							if want.changes() {
+							if want.Changes() {
 								expected = op.after(c, seed, actor)
 							} else {
-								wantUnchanged(t, db, before)
+								WantUnchanged(t, db, before)
 							}
-							c.wantRowsOf(t, tbl, expected)
+							c.WantRowsOf(t, tbl, expected)
 						}
 					})
 				}
 			}
 		})
 	}
-	if want := len(groupTables) * len(groupOps) * len(matrixRoles); cells != want {
+	if want := len(GroupTables) * len(groupOps) * len(matrixRoles); cells != want {
 		t.Errorf("ran %d cells, want %d", cells, want)
 	}
-	t.Logf("group matrix: %d cells (%d tables x %d requests x %d roles)", cells, len(groupTables), len(groupOps), len(matrixRoles))
+	t.Logf("group matrix: %d cells (%d tables x %d requests x %d roles)", cells, len(GroupTables), len(groupOps), len(matrixRoles))
 }
 
 // ---------------------------------------------------------------------------
@@ -548,105 +548,105 @@ func TestGroupMatrix(t *testing.T) {
 // Each is refused with the SQLSTATE and message the SPEC names, and
 // iam.groups and iam.group_members are exactly as before.
 func TestMembershipAttacks(t *testing.T) {
-	db := groupsDB(t)
+	db := GroupsDB(t)
 	type args = []any
 	attacks := []struct {
 		name string
-		who  func(c *crew) person
+		who  func(c *Crew) Person
 		fn   string
-		args func(c *crew) args
-		want outcome
+		args func(c *Crew) args
+		want Outcome
 	}{
 		{"an outsider adds himself to someone's group",
-			func(c *crew) person { return c.otto }, "add_group_member",
-			func(c *crew) args { return args{"group_id", c.team, "user_id", c.ottoID} }, notInIt},
+			func(c *Crew) Person { return c.Otto }, "add_group_member",
+			func(c *Crew) args { return args{"group_id", c.Team, "user_id", c.OttoID} }, NotInIt},
 		{"an outsider adds himself to someone's group as owner",
-			func(c *crew) person { return c.otto }, "add_group_member",
-			func(c *crew) args { return args{"group_id", c.team, "user_id", c.ottoID, "role", "owner"} }, notInIt},
+			func(c *Crew) Person { return c.Otto }, "add_group_member",
+			func(c *Crew) args { return args{"group_id", c.Team, "user_id", c.OttoID, "role", "owner"} }, NotInIt},
 		{"a plain member adds someone else",
-			func(c *crew) person { return c.mia }, "add_group_member",
-			func(c *crew) args { return args{"group_id", c.team, "user_id", c.ottoID} }, adminsOnly},
+			func(c *Crew) Person { return c.Mia }, "add_group_member",
+			func(c *Crew) args { return args{"group_id", c.Team, "user_id", c.OttoID} }, AdminsOnly},
 		{"a plain member promotes herself to admin",
-			func(c *crew) person { return c.mia }, "set_group_member_role",
-			func(c *crew) args { return args{"group_id", c.team, "user_id", c.miaID, "role", "admin"} }, adminsOnly},
+			func(c *Crew) Person { return c.Mia }, "set_group_member_role",
+			func(c *Crew) args { return args{"group_id", c.Team, "user_id", c.MiaID, "role", "admin"} }, AdminsOnly},
 		{"a plain member removes another member",
-			func(c *crew) person { return c.mia }, "remove_group_member",
-			func(c *crew) args { return args{"group_id", c.team, "user_id", c.aliceID} }, adminsOnly},
+			func(c *Crew) Person { return c.Mia }, "remove_group_member",
+			func(c *Crew) args { return args{"group_id", c.Team, "user_id", c.AliceID} }, AdminsOnly},
 		{"an outsider removes a member",
-			func(c *crew) person { return c.otto }, "remove_group_member",
-			func(c *crew) args { return args{"group_id", c.team, "user_id", c.miaID} }, notInIt},
+			func(c *Crew) Person { return c.Otto }, "remove_group_member",
+			func(c *Crew) args { return args{"group_id", c.Team, "user_id", c.MiaID} }, NotInIt},
 		{"an admin removes the owner",
-			func(c *crew) person { return c.adam }, "remove_group_member",
-			func(c *crew) args { return args{"group_id", c.team, "user_id", c.oliviaID} }, noOwnerRemoval},
+			func(c *Crew) Person { return c.Adam }, "remove_group_member",
+			func(c *Crew) args { return args{"group_id", c.Team, "user_id", c.OliviaID} }, NoOwnerRemoval},
 		{"an admin demotes the owner",
-			func(c *crew) person { return c.adam }, "set_group_member_role",
-			func(c *crew) args { return args{"group_id", c.team, "user_id", c.oliviaID, "role", "member"} }, ownersOnly},
+			func(c *Crew) Person { return c.Adam }, "set_group_member_role",
+			func(c *Crew) args { return args{"group_id", c.Team, "user_id", c.OliviaID, "role", "member"} }, OwnersOnly},
 		{"an admin adds an owner",
-			func(c *crew) person { return c.adam }, "add_group_member",
-			func(c *crew) args { return args{"group_id", c.team, "user_id", c.ottoID, "role", "owner"} }, ownersOnly},
+			func(c *Crew) Person { return c.Adam }, "add_group_member",
+			func(c *Crew) args { return args{"group_id", c.Team, "user_id", c.OttoID, "role", "owner"} }, OwnersOnly},
 		{"an admin promotes himself to owner",
-			func(c *crew) person { return c.adam }, "set_group_member_role",
-			func(c *crew) args { return args{"group_id", c.team, "user_id", c.adamID, "role", "owner"} }, ownersOnly},
+			func(c *Crew) Person { return c.Adam }, "set_group_member_role",
+			func(c *Crew) args { return args{"group_id", c.Team, "user_id", c.AdamID, "role", "owner"} }, OwnersOnly},
 		{"an admin promotes a member to owner",
-			func(c *crew) person { return c.adam }, "set_group_member_role",
-			func(c *crew) args { return args{"group_id", c.team, "user_id", c.miaID, "role", "owner"} }, ownersOnly},
+			func(c *Crew) Person { return c.Adam }, "set_group_member_role",
+			func(c *Crew) args { return args{"group_id", c.Team, "user_id", c.MiaID, "role", "owner"} }, OwnersOnly},
 		{"an admin deletes the group",
-			func(c *crew) person { return c.adam }, "delete_group",
-			func(c *crew) args { return args{"group_id", c.team} }, ownersOnly},
+			func(c *Crew) Person { return c.Adam }, "delete_group",
+			func(c *Crew) args { return args{"group_id", c.Team} }, OwnersOnly},
 		{"a plain member deletes the group",
-			func(c *crew) person { return c.mia }, "delete_group",
-			func(c *crew) args { return args{"group_id", c.team} }, ownersOnly},
+			func(c *Crew) Person { return c.Mia }, "delete_group",
+			func(c *Crew) args { return args{"group_id", c.Team} }, OwnersOnly},
 		{"an outsider deletes the group",
-			func(c *crew) person { return c.otto }, "delete_group",
-			func(c *crew) args { return args{"group_id", c.team} }, notInIt},
+			func(c *Crew) Person { return c.Otto }, "delete_group",
+			func(c *Crew) args { return args{"group_id", c.Team} }, NotInIt},
 		{"the last owner leaves",
-			func(c *crew) person { return c.olivia }, "leave_group",
-			func(c *crew) args { return args{"group_id", c.team} }, lastOwner},
+			func(c *Crew) Person { return c.Olivia }, "leave_group",
+			func(c *Crew) args { return args{"group_id", c.Team} }, LastOwner},
 		{"the last owner demotes herself",
-			func(c *crew) person { return c.olivia }, "set_group_member_role",
-			func(c *crew) args { return args{"group_id", c.team, "user_id", c.oliviaID, "role", "admin"} }, lastOwner},
+			func(c *Crew) Person { return c.Olivia }, "set_group_member_role",
+			func(c *Crew) args { return args{"group_id", c.Team, "user_id", c.OliviaID, "role", "admin"} }, LastOwner},
 		{"the last owner removes herself",
-			func(c *crew) person { return c.olivia }, "remove_group_member",
-			func(c *crew) args { return args{"group_id", c.team, "user_id", c.oliviaID} }, lastOwner},
+			func(c *Crew) Person { return c.Olivia }, "remove_group_member",
+			func(c *Crew) args { return args{"group_id", c.Team, "user_id", c.OliviaID} }, LastOwner},
 		{"an anonymous visitor creates a group",
-			func(c *crew) person { return anonymous }, "create_group",
-			func(c *crew) args { return args{"name", "anon"} }, denied},
+			func(c *Crew) Person { return Anonymous }, "create_group",
+			func(c *Crew) args { return args{"name", "anon"} }, Denied},
 		{"an anonymous visitor adds someone to a group",
-			func(c *crew) person { return anonymous }, "add_group_member",
-			func(c *crew) args { return args{"group_id", c.team, "user_id", c.ottoID} }, denied},
+			func(c *Crew) Person { return Anonymous }, "add_group_member",
+			func(c *Crew) args { return args{"group_id", c.Team, "user_id", c.OttoID} }, Denied},
 		{"a token without sub creates a group",
-			func(c *crew) person { return noSub }, "create_group",
-			func(c *crew) args { return args{"name", "nobody's"} }, noCaller},
+			func(c *Crew) Person { return NoSub }, "create_group",
+			func(c *Crew) args { return args{"name", "nobody's"} }, NoCaller},
 		{"a token without sub adds someone to a group",
-			func(c *crew) person { return noSub }, "add_group_member",
-			func(c *crew) args { return args{"group_id", c.team, "user_id", c.ottoID} }, noCaller},
+			func(c *Crew) Person { return NoSub }, "add_group_member",
+			func(c *Crew) args { return args{"group_id", c.Team, "user_id", c.OttoID} }, NoCaller},
 		// Mistakes, with the errors SPEC §11 names.
 		{"the owner adds a member twice",
-			func(c *crew) person { return c.olivia }, "add_group_member",
-			func(c *crew) args { return args{"group_id", c.team, "user_id", c.miaID} }, fails("23505", "is already a member of group")},
+			func(c *Crew) Person { return c.Olivia }, "add_group_member",
+			func(c *Crew) args { return args{"group_id", c.Team, "user_id", c.MiaID} }, Fails("23505", "is already a member of group")},
 		{"the owner adds a user id that is not a uuid",
-			func(c *crew) person { return c.olivia }, "add_group_member",
-			func(c *crew) args { return args{"group_id", c.team, "user_id", "f:ldap:otto"} }, badArgument("is not a uuid")},
+			func(c *Crew) Person { return c.Olivia }, "add_group_member",
+			func(c *Crew) args { return args{"group_id", c.Team, "user_id", "f:ldap:otto"} }, BadArgument("is not a uuid")},
 		{"the owner adds a member with an unknown role",
-			func(c *crew) person { return c.olivia }, "add_group_member",
-			func(c *crew) args { return args{"group_id", c.team, "user_id", c.ottoID, "role", "superuser"} }, badArgument("unknown group role")},
+			func(c *Crew) Person { return c.Olivia }, "add_group_member",
+			func(c *Crew) args { return args{"group_id", c.Team, "user_id", c.OttoID, "role", "superuser"} }, BadArgument("unknown group role")},
 		{"the owner removes someone who is not a member",
-			func(c *crew) person { return c.olivia }, "remove_group_member",
-			func(c *crew) args { return args{"group_id", c.team, "user_id", c.ottoID} }, notMember},
+			func(c *Crew) Person { return c.Olivia }, "remove_group_member",
+			func(c *Crew) args { return args{"group_id", c.Team, "user_id", c.OttoID} }, NotMember},
 		{"an outsider leaves a group he is not in",
-			func(c *crew) person { return c.otto }, "leave_group",
-			func(c *crew) args { return args{"group_id", c.team} }, notInIt},
+			func(c *Crew) Person { return c.Otto }, "leave_group",
+			func(c *Crew) args { return args{"group_id", c.Team} }, NotInIt},
 		{"a group with a blank name",
-			func(c *crew) person { return c.otto }, "create_group",
-			func(c *crew) args { return args{"name", "  "} }, badArgument("a group needs a name")},
+			func(c *Crew) Person { return c.Otto }, "create_group",
+			func(c *Crew) args { return args{"name", "  "} }, BadArgument("a group needs a name")},
 	}
 	for _, a := range attacks {
 		t.Run(fmt.Sprintf("%s: %s", a.name, a.want), func(t *testing.T) {
-			c := newCrew(t, db)
-			before := snapshot(t, db)
-			err := rpc(t, db, a.who(c), a.fn, a.args(c)...)
-			wantError(t, err, a.want)
-			wantUnchanged(t, db, before)
+			c := NewCrew(t, db)
+			before := Snapshot(t, db)
+			err := RPC(t, db, a.who(c), a.fn, a.args(c)...)
+			WantError(t, err, a.want)
+			WantUnchanged(t, db, before)
 		})
 	}
 }
@@ -654,12 +654,12 @@ func TestMembershipAttacks(t *testing.T) {
 // TestGroupAPI: what the group API allows does what SPEC §11 says, and the
 // rules attacked above are about the right people.
 func TestGroupAPI(t *testing.T) {
-	db := groupsDB(t)
-	c := newCrew(t, db).in(t)
-	m := func(user, role string) membership { return membership{Group: "team", User: user, Role: role} }
-	wantMembers := func(t *testing.T, want ...membership) {
+	db := GroupsDB(t)
+	c := NewCrew(t, db).In(t)
+	m := func(user, role string) Membership { return Membership{Group: "team", User: user, Role: role} }
+	wantMembers := func(t *testing.T, want ...Membership) {
 		t.Helper()
-		if diff := cmp.Diff(want, c.in(t).groupMembers(c.team), cmpopts.SortSlices(func(a, b membership) bool { return a.User < b.User })); diff != "" {
+		if diff := cmp.Diff(want, c.In(t).GroupMembers(c.Team), cmpopts.SortSlices(func(a, b Membership) bool { return a.User < b.User })); diff != "" {
 			t.Errorf("team's members (-want +got):\n%s", diff)
 		}
 	}
@@ -667,27 +667,27 @@ func TestGroupAPI(t *testing.T) {
 
 	steps := []struct {
 		name string
-		who  person
+		who  Person
 		fn   string
 		args []any
-		want []membership
+		want []Membership
 	}{
-		{"an admin adds a member", c.adam, "add_group_member", []any{"group_id", c.team, "user_id", c.ottoID},
-			[]membership{m("adam", "admin"), m("alice", "member"), m("mia", "member"), m("olivia", "owner"), m("otto", "member")}},
-		{"an admin removes a member", c.adam, "remove_group_member", []any{"group_id", c.team, "user_id", c.ottoID},
-			[]membership{m("adam", "admin"), m("alice", "member"), m("mia", "member"), m("olivia", "owner")}},
-		{"the owner makes mia an owner", c.olivia, "set_group_member_role", []any{"group_id", c.team, "user_id", c.miaID, "role", "owner"},
-			[]membership{m("adam", "admin"), m("alice", "member"), m("mia", "owner"), m("olivia", "owner")}},
-		{"an owner who is not the last one leaves", c.olivia, "leave_group", []any{"group_id", c.team},
-			[]membership{m("adam", "admin"), m("alice", "member"), m("mia", "owner")}},
-		{"a member leaves", c.alice, "leave_group", []any{"group_id", c.team},
-			[]membership{m("adam", "admin"), m("mia", "owner")}},
-		{"an owner demotes an admin", c.mia, "set_group_member_role", []any{"group_id", c.team, "user_id", c.adamID, "role", "member"},
-			[]membership{m("adam", "member"), m("mia", "owner")}},
+		{"an admin adds a member", c.Adam, "add_group_member", []any{"group_id", c.Team, "user_id", c.OttoID},
+			[]Membership{m("adam", "admin"), m("alice", "member"), m("mia", "member"), m("olivia", "owner"), m("otto", "member")}},
+		{"an admin removes a member", c.Adam, "remove_group_member", []any{"group_id", c.Team, "user_id", c.OttoID},
+			[]Membership{m("adam", "admin"), m("alice", "member"), m("mia", "member"), m("olivia", "owner")}},
+		{"the owner makes mia an owner", c.Olivia, "set_group_member_role", []any{"group_id", c.Team, "user_id", c.MiaID, "role", "owner"},
+			[]Membership{m("adam", "admin"), m("alice", "member"), m("mia", "owner"), m("olivia", "owner")}},
+		{"an owner who is not the last one leaves", c.Olivia, "leave_group", []any{"group_id", c.Team},
+			[]Membership{m("adam", "admin"), m("alice", "member"), m("mia", "owner")}},
+		{"a member leaves", c.Alice, "leave_group", []any{"group_id", c.Team},
+			[]Membership{m("adam", "admin"), m("mia", "owner")}},
+		{"an owner demotes an admin", c.Mia, "set_group_member_role", []any{"group_id", c.Team, "user_id", c.AdamID, "role", "member"},
+			[]Membership{m("adam", "member"), m("mia", "owner")}},
 	}
 	for _, s := range steps {
 		t.Run(s.name, func(t *testing.T) {
-			noError(t, rpc(t, db, s.who, s.fn, s.args...))
+			NoError(t, RPC(t, db, s.who, s.fn, s.args...))
 			wantMembers(t, s.want...)
 		})
 	}
@@ -701,116 +701,116 @@ func TestGroupAPI(t *testing.T) {
 // the right to (SPEC §8.7, §11 "Moving rows"). Each is refused, or reaches
 // no row, and the table is exactly as seeded afterwards.
 func TestGroupRowAttacks(t *testing.T) {
-	db := groupsDB(t)
-	c := newCrew(t, db)
+	db := GroupsDB(t)
+	c := NewCrew(t, db)
 	const missing = "9000000000000000001" // no such group
 	attacks := []struct {
 		name   string
-		tbl    groupTable
-		who    func(c *crew) person
+		tbl    GroupTable
+		who    func(c *Crew) Person
 		method string
 		sql    string
-		want   outcome
+		want   Outcome
 	}{
-		{"an outsider shares alice's private todo into his own group", todos,
-			func(c *crew) person { return c.otto }, "PATCH", "update {table} set group_id = {club} where id = 1", noRowSeen},
-		{"a member of team shares alice's private todo into team", todos,
-			func(c *crew) person { return c.mia }, "PATCH", "update {table} set group_id = {team} where id = 1", noRowSeen},
-		{"an outsider moves a todo of team into his own group", todos,
-			func(c *crew) person { return c.otto }, "PATCH", "update {table} set group_id = {club} where id = 2", noRowSeen},
-		{"an outsider lists the todos of a group he is not in", todos,
-			func(c *crew) person { return c.otto }, "GET", "select id from {table} where group_id = {team}", sees()},
-		{"an outsider reads the chat of a room he is not in", chats,
-			func(c *crew) person { return c.otto }, "GET", "select id from {table} where group_id = {team}", sees()},
-		{"alice moves her own todo into a group she is not in", todos,
-			func(c *crew) person { return c.alice }, "PATCH", "update {table} set group_id = {club} where id = 1", notInGroup},
-		{"alice moves her own chat message into a room she is not in", chats,
-			func(c *crew) person { return c.alice }, "PATCH", "update {table} set group_id = {club} where id = 1", notInGroup},
-		{"alice creates a todo in a group she is not in", todos,
-			func(c *crew) person { return c.alice }, "POST", "insert into {table} ({text}, group_id) values ('spam', {club})", notInGroup},
-		{"alice posts a chat message into a room she is not in", chats,
-			func(c *crew) person { return c.alice }, "POST", "insert into {table} ({text}, group_id) values ('spam', {club})", notInGroup},
-		{"a member moves someone else's todo to another group (both hers)", todos,
-			func(c *crew) person { return c.mia }, "PATCH", "update {table} set group_id = {side} where id = 2", onlyOwnerMoves},
-		{"a member moves every todo she can write to another group: one is not hers, so none moves", todos,
-			func(c *crew) person { return c.mia }, "PATCH", "update {table} set group_id = {side}", onlyOwnerMoves},
-		{"an admin takes someone else's todo out of the group", todos,
-			func(c *crew) person { return c.adam }, "PATCH", "update {table} set group_id = null where id = 2", onlyOwnerMoves},
-		{"a member plants a todo in team in alice's name", todos,
-			func(c *crew) person { return c.mia }, "POST", "insert into {table} ({text}, group_id, owner_id) values ('from alice', {team}, '{alice}')",
-			fails("42501", "owner_id must be the caller's own user id")},
-		{"a member posts a chat message in alice's name", chats,
-			func(c *crew) person { return c.mia }, "POST", "insert into {table} ({text}, group_id, owner_id) values ('from alice', {team}, '{alice}')",
-			fails("42501", "owner_id must be the caller's own user id")},
-		{"an outsider deletes every todo of a group", todos,
-			func(c *crew) person { return c.otto }, "DELETE", "delete from {table} where group_id = {team}", noRowSeen},
-		{"a group owner edits someone else's chat message", chats,
-			func(c *crew) person { return c.olivia }, "PATCH", "update {table} set {text} = 'censored' where id = 2", noRowSeen},
+		{"an outsider shares alice's private todo into his own group", Todos,
+			func(c *Crew) Person { return c.Otto }, "PATCH", "update {table} set group_id = {club} where id = 1", NoRowSeen},
+		{"a member of team shares alice's private todo into team", Todos,
+			func(c *Crew) Person { return c.Mia }, "PATCH", "update {table} set group_id = {team} where id = 1", NoRowSeen},
+		{"an outsider moves a todo of team into his own group", Todos,
+			func(c *Crew) Person { return c.Otto }, "PATCH", "update {table} set group_id = {club} where id = 2", NoRowSeen},
+		{"an outsider lists the todos of a group he is not in", Todos,
+			func(c *Crew) Person { return c.Otto }, "GET", "select id from {table} where group_id = {team}", Sees()},
+		{"an outsider reads the chat of a room he is not in", Chats,
+			func(c *Crew) Person { return c.Otto }, "GET", "select id from {table} where group_id = {team}", Sees()},
+		{"alice moves her own todo into a group she is not in", Todos,
+			func(c *Crew) Person { return c.Alice }, "PATCH", "update {table} set group_id = {club} where id = 1", NotInGroup},
+		{"alice moves her own chat message into a room she is not in", Chats,
+			func(c *Crew) Person { return c.Alice }, "PATCH", "update {table} set group_id = {club} where id = 1", NotInGroup},
+		{"alice creates a todo in a group she is not in", Todos,
+			func(c *Crew) Person { return c.Alice }, "POST", "insert into {table} ({text}, group_id) values ('spam', {club})", NotInGroup},
+		{"alice posts a chat message into a room she is not in", Chats,
+			func(c *Crew) Person { return c.Alice }, "POST", "insert into {table} ({text}, group_id) values ('spam', {club})", NotInGroup},
+		{"a member moves someone else's todo to another group (both hers)", Todos,
+			func(c *Crew) Person { return c.Mia }, "PATCH", "update {table} set group_id = {side} where id = 2", OnlyOwnerMoves},
+		{"a member moves every todo she can write to another group: one is not hers, so none moves", Todos,
+			func(c *Crew) Person { return c.Mia }, "PATCH", "update {table} set group_id = {side}", OnlyOwnerMoves},
+		{"an admin takes someone else's todo out of the group", Todos,
+			func(c *Crew) Person { return c.Adam }, "PATCH", "update {table} set group_id = null where id = 2", OnlyOwnerMoves},
+		{"a member plants a todo in team in alice's name", Todos,
+			func(c *Crew) Person { return c.Mia }, "POST", "insert into {table} ({text}, group_id, owner_id) values ('from alice', {team}, '{alice}')",
+			Fails("42501", "owner_id must be the caller's own user id")},
+		{"a member posts a chat message in alice's name", Chats,
+			func(c *Crew) Person { return c.Mia }, "POST", "insert into {table} ({text}, group_id, owner_id) values ('from alice', {team}, '{alice}')",
+			Fails("42501", "owner_id must be the caller's own user id")},
+		{"an outsider deletes every todo of a group", Todos,
+			func(c *Crew) Person { return c.Otto }, "DELETE", "delete from {table} where group_id = {team}", NoRowSeen},
+		{"a group owner edits someone else's chat message", Chats,
+			func(c *Crew) Person { return c.Olivia }, "PATCH", "update {table} set {text} = 'censored' where id = 2", NoRowSeen},
 		// SPEC §11: a group that does not exist is refused like a group one is
 		// not in (42501), so that the answer does not tell which ids exist.
-		{"alice creates a todo in a group that does not exist", todos,
-			func(c *crew) person { return c.alice }, "POST", "insert into {table} ({text}, group_id) values ('lost', " + missing + ")", noSuchGroup},
-		{"alice posts a chat message into a room that does not exist", chats,
-			func(c *crew) person { return c.alice }, "POST", "insert into {table} ({text}, group_id) values ('lost', " + missing + ")", noSuchGroup},
-		{"alice moves her todo into a group that does not exist", todos,
-			func(c *crew) person { return c.alice }, "PATCH", "update {table} set group_id = " + missing + " where id = 1", noSuchGroup},
+		{"alice creates a todo in a group that does not exist", Todos,
+			func(c *Crew) Person { return c.Alice }, "POST", "insert into {table} ({text}, group_id) values ('lost', " + missing + ")", NoSuchGroup},
+		{"alice posts a chat message into a room that does not exist", Chats,
+			func(c *Crew) Person { return c.Alice }, "POST", "insert into {table} ({text}, group_id) values ('lost', " + missing + ")", NoSuchGroup},
+		{"alice moves her todo into a group that does not exist", Todos,
+			func(c *Crew) Person { return c.Alice }, "PATCH", "update {table} set group_id = " + missing + " where id = 1", NoSuchGroup},
 	}
 	for _, a := range attacks {
-		t.Run(fmt.Sprintf("%s %s: %s", a.tbl.name, a.name, a.want), func(t *testing.T) {
-			c := c.in(t)
-			seed := c.seed(a.tbl)
-			before := snapshot(t, db)
-			sql := strings.ReplaceAll(a.sql, "{alice}", c.aliceID)
+		t.Run(fmt.Sprintf("%s %s: %s", a.tbl.Name, a.name, a.want), func(t *testing.T) {
+			c := c.In(t)
+			seed := c.Seed(a.tbl)
+			before := Snapshot(t, db)
+			sql := strings.ReplaceAll(a.sql, "{alice}", c.AliceID)
 			if a.method == "GET" {
-				got, err := c.ids(a.who(c), a.tbl, a.method, sql)
-				if wantError(t, err, a.want) && len(got) != 0 {
+				got, err := c.IDs(a.who(c), a.tbl, a.method, sql)
+				if WantError(t, err, a.want) && len(got) != 0 {
 					t.Errorf("saw rows %v, want none", got)
 				}
 			} else {
-				n, err := c.affected(a.who(c), a.tbl, a.method, sql)
-				if wantError(t, err, a.want) && n != a.want.n {
-					t.Errorf("%d rows affected, want %d", n, a.want.n)
+				n, err := c.Affected(a.who(c), a.tbl, a.method, sql)
+				if WantError(t, err, a.want) && n != a.want.N {
+					t.Errorf("%d rows affected, want %d", n, a.want.N)
 				}
 			}
-			c.wantRowsOf(t, a.tbl, seed)
-			wantUnchanged(t, db, before)
+			c.WantRowsOf(t, a.tbl, seed)
+			WantUnchanged(t, db, before)
 		})
 	}
 	t.Run("the foreign key refuses a group that does not exist even to a backend job (superuser)", func(t *testing.T) {
-		c := c.in(t)
-		seed := c.seed(todos)
-		before := snapshot(t, db)
-		_, err := db.su.Exec(t.Context(), "insert into app.todos (title, owner_id, group_id) values ('lost', $1, "+missing+")", c.aliceID)
-		wantError(t, err, fails("23503", "violates foreign key constraint"))
-		c.wantRowsOf(t, todos, seed)
-		wantUnchanged(t, db, before)
+		c := c.In(t)
+		seed := c.Seed(Todos)
+		before := Snapshot(t, db)
+		_, err := db.SU.Exec(t.Context(), "insert into app.todos (title, owner_id, group_id) values ('lost', $1, "+missing+")", c.AliceID)
+		WantError(t, err, Fails("23503", "violates foreign key constraint"))
+		c.WantRowsOf(t, Todos, seed)
+		WantUnchanged(t, db, before)
 	})
 	t.Run("a member's update that repeats the row's owner and group (a PUT) is an ordinary update", func(t *testing.T) {
-		c := c.in(t)
-		seed := c.seed(todos)
-		n, err := c.affected(c.mia, todos, "PATCH", "update {table} set {text} = 'edited', owner_id = $1, group_id = {team} where id = 2", c.aliceID)
-		noError(t, err)
+		c := c.In(t)
+		seed := c.Seed(Todos)
+		n, err := c.Affected(c.Mia, Todos, "PATCH", "update {table} set {text} = 'edited', owner_id = $1, group_id = {team} where id = 2", c.AliceID)
+		NoError(t, err)
 		if n != 1 {
 			t.Errorf("%d rows affected, want 1", n)
 		}
-		c.wantRowsOf(t, todos, withRow2(seed, func(r *grow) { r.Text = "edited" }))
+		c.WantRowsOf(t, Todos, withRow2(seed, func(r *GroupRow) { r.Text = "edited" }))
 	})
 	t.Run("the owner moves her own row between groups she is in, and out of the group", func(t *testing.T) {
-		c := c.in(t)
-		seed := c.seed(todos)
-		n, err := c.affected(c.mia, todos, "PATCH", "update {table} set group_id = {side} where id = 3")
-		noError(t, err)
+		c := c.In(t)
+		seed := c.Seed(Todos)
+		n, err := c.Affected(c.Mia, Todos, "PATCH", "update {table} set group_id = {side} where id = 3")
+		NoError(t, err)
 		if n != 1 {
 			t.Errorf("%d rows affected, want 1", n)
 		}
-		n, err = c.affected(c.alice, todos, "PATCH", "update {table} set group_id = null where id = 2")
-		noError(t, err)
+		n, err = c.Affected(c.Alice, Todos, "PATCH", "update {table} set group_id = null where id = 2")
+		NoError(t, err)
 		if n != 1 {
 			t.Errorf("%d rows affected, want 1", n)
 		}
-		want := withRow2(seed, func(r *grow) { r.Group = "" })
+		want := withRow2(seed, func(r *GroupRow) { r.Group = "" })
 		want[2].Group = "side"
-		c.wantRowsOf(t, todos, want)
+		c.WantRowsOf(t, Todos, want)
 	})
 }
 
@@ -822,88 +822,88 @@ func TestGroupRowAttacks(t *testing.T) {
 // transaction, as every PostgREST request is) no longer sees the group's
 // rows; a demotion takes the admin's rights at once too.
 func TestRevocationIsImmediate(t *testing.T) {
-	db := groupsDB(t)
-	c := newCrew(t, db).in(t)
-	c.seed(todos)
-	c.seed(chats)
+	db := GroupsDB(t)
+	c := NewCrew(t, db).In(t)
+	c.Seed(Todos)
+	c.Seed(Chats)
 
-	visible := func(who person, tbl groupTable) []int64 {
+	visible := func(who Person, tbl GroupTable) []int64 {
 		t.Helper()
-		got, err := c.ids(who, tbl, "GET", "select id from {table} order by id")
-		noError(t, err)
+		got, err := c.IDs(who, tbl, "GET", "select id from {table} order by id")
+		NoError(t, err)
 		return got
 	}
-	for _, tbl := range groupTables {
-		if got := visible(c.mia, tbl); !slices.Equal(got, []int64{2, 3}) {
-			t.Fatalf("before the removal, mia sees %s %v, want [2 3]", tbl.name, got)
+	for _, tbl := range GroupTables {
+		if got := visible(c.Mia, tbl); !slices.Equal(got, []int64{2, 3}) {
+			t.Fatalf("before the removal, mia sees %s %v, want [2 3]", tbl.Name, got)
 		}
 	}
 
-	noError(t, rpc(t, db, c.olivia, "remove_group_member", "group_id", c.team, "user_id", c.miaID))
+	NoError(t, RPC(t, db, c.Olivia, "remove_group_member", "group_id", c.Team, "user_id", c.MiaID))
 
-	for _, tbl := range groupTables {
-		t.Run("mia's next request does not see team's "+tbl.name, func(t *testing.T) {
-			c := c.in(t)
-			if got := visible(c.mia, tbl); !slices.Equal(got, []int64{3}) {
-				t.Errorf("mia sees %s %v, want only her own row [3]", tbl.name, got)
+	for _, tbl := range GroupTables {
+		t.Run("mia's next request does not see team's "+tbl.Name, func(t *testing.T) {
+			c := c.In(t)
+			if got := visible(c.Mia, tbl); !slices.Equal(got, []int64{3}) {
+				t.Errorf("mia sees %s %v, want only her own row [3]", tbl.Name, got)
 			}
 		})
 	}
 	t.Run("mia can no longer change alice's todo in team", func(t *testing.T) {
-		c := c.in(t)
-		before := snapshot(t, db)
-		n, err := c.affected(c.mia, todos, "PATCH", "update {table} set {text} = 'too late' where id = 2")
-		noError(t, err)
+		c := c.In(t)
+		before := Snapshot(t, db)
+		n, err := c.Affected(c.Mia, Todos, "PATCH", "update {table} set {text} = 'too late' where id = 2")
+		NoError(t, err)
 		if n != 0 {
 			t.Errorf("%d rows affected, want 0", n)
 		}
-		wantUnchanged(t, db, before)
+		WantUnchanged(t, db, before)
 	})
 	t.Run("mia can no longer post into team", func(t *testing.T) {
-		c := c.in(t)
-		before := snapshot(t, db)
-		_, err := c.affected(c.mia, chats, "POST", "insert into {table} ({text}, group_id) values ('still here?', {team})")
-		wantError(t, err, notInGroup)
-		wantUnchanged(t, db, before)
+		c := c.In(t)
+		before := Snapshot(t, db)
+		_, err := c.Affected(c.Mia, Chats, "POST", "insert into {table} ({text}, group_id) values ('still here?', {team})")
+		WantError(t, err, NotInGroup)
+		WantUnchanged(t, db, before)
 	})
 	t.Run("mia no longer sees team or its members", func(t *testing.T) {
-		c := c.in(t)
-		if got := c.myGroups(c.mia); slices.ContainsFunc(got, func(g myGroup) bool { return g.Name == "team" }) {
+		c := c.In(t)
+		if got := c.MyGroups(c.Mia); slices.ContainsFunc(got, func(g MyGroup) bool { return g.Name == "team" }) {
 			t.Errorf("GET /groups as mia lists team: %v", got)
 		}
-		if got := c.groupMembersAs(c.mia, c.team); len(got) != 0 {
+		if got := c.GroupMembersAs(c.Mia, c.Team); len(got) != 0 {
 			t.Errorf("GET /group_members?group_id=eq.team as mia = %v, want []", got)
 		}
 	})
 	t.Run("an admin demoted to member can no longer delete the group's rows", func(t *testing.T) {
-		c := c.in(t)
-		noError(t, rpc(t, db, c.olivia, "set_group_member_role", "group_id", c.team, "user_id", c.adamID, "role", "member"))
-		for _, tbl := range groupTables {
-			before := snapshot(t, db)
-			n, err := c.affected(c.adam, tbl, "DELETE", "delete from {table} where id = 2")
-			noError(t, err)
+		c := c.In(t)
+		NoError(t, RPC(t, db, c.Olivia, "set_group_member_role", "group_id", c.Team, "user_id", c.AdamID, "role", "member"))
+		for _, tbl := range GroupTables {
+			before := Snapshot(t, db)
+			n, err := c.Affected(c.Adam, tbl, "DELETE", "delete from {table} where id = 2")
+			NoError(t, err)
 			if n != 0 {
-				t.Errorf("adam deleted %d rows of %s, want 0", n, tbl.name)
+				t.Errorf("adam deleted %d rows of %s, want 0", n, tbl.Name)
 			}
-			wantUnchanged(t, db, before)
+			WantUnchanged(t, db, before)
 		}
 	})
-	for _, tbl := range groupTables {
-		if got := c.rows(tbl); len(got) != 4 {
-			t.Errorf("%s holds %v after the refused requests, want the 4 seeded rows", tbl.name, got)
+	for _, tbl := range GroupTables {
+		if got := c.Rows(tbl); len(got) != 4 {
+			t.Errorf("%s holds %v after the refused requests, want the 4 seeded rows", tbl.Name, got)
 		}
 	}
 }
 
-// withGroups is who with a groups claim, as Keycloak's Group Membership
+// WithGroups is who with a groups claim, as Keycloak's Group Membership
 // mapper puts it in the token.
-func withGroups(who person, claim any) person {
-	claims := make(map[string]any, len(who.claims)+1)
-	for k, v := range who.claims {
+func WithGroups(who Person, claim any) Person {
+	claims := make(map[string]any, len(who.Claims)+1)
+	for k, v := range who.Claims {
 		claims[k] = v
 	}
 	claims["groups"] = claim
-	who.claims = claims
+	who.Claims = claims
 	return who
 }
 
@@ -914,17 +914,17 @@ func withGroups(who person, claim any) person {
 // iam.check_group_entry explains it again; a wrong yes would be caught by
 // the insert policy, with a vaguer error. Neither is acceptable.)
 func TestMayEnterGroupAgreesWithGroupIDs(t *testing.T) {
-	db := groupsDB(t)
-	c := newCrew(t, db).in(t)
-	path := fmt.Sprintf("/team-a-%d", c.team)
-	db.exec(t, "update iam.groups set token_name = $1 where id = $2", path, c.team)
-	callers := []person{c.alice, c.olivia, c.adam, c.mia, c.otto, c.carol,
-		withGroups(c.carol, []string{path}), withGroups(c.otto, []string{"/nobody", path})}
-	groups := []int64{c.team, c.side, c.room, c.club, -1}
+	db := GroupsDB(t)
+	c := NewCrew(t, db).In(t)
+	path := fmt.Sprintf("/team-a-%d", c.Team)
+	db.Exec(t, "update iam.groups set token_name = $1 where id = $2", path, c.Team)
+	callers := []Person{c.Alice, c.Olivia, c.Adam, c.Mia, c.Otto, c.Carol,
+		WithGroups(c.Carol, []string{path}), WithGroups(c.Otto, []string{"/nobody", path})}
+	groups := []int64{c.Team, c.Side, c.Room, c.Club, -1}
 	var checked, yes int
 	for _, who := range callers {
 		for _, role := range []string{"member", "admin", "owner"} {
-			err := requester{t: t, db: db, who: who, path: "/chats"}.do("GET", func(tx pgx.Tx) error {
+			err := Requester{T: t, DB: db, Who: who, Path: "/chats"}.Do("GET", func(tx pgx.Tx) error {
 				rows, err := tx.Query(t.Context(), `
 					select g, iam.may_enter_group(g, $2, false), g = any (iam.group_ids($2))
 					from unnest($1::bigint[]) g`, groups, role)
@@ -943,12 +943,12 @@ func TestMayEnterGroupAgreesWithGroupIDs(t *testing.T) {
 						yes++
 					}
 					if fast != full {
-						t.Errorf("%s, group %d, role %s: may_enter_group = %v, group_ids says %v", who.name, gid, role, fast, full)
+						t.Errorf("%s, group %d, role %s: may_enter_group = %v, group_ids says %v", who.Name, gid, role, fast, full)
 					}
 				}
 				return rows.Err()
 			})
-			noError(t, err)
+			NoError(t, err)
 		}
 	}
 	// Both answers occur, so agreement is not vacuous.
@@ -962,88 +962,88 @@ func TestMayEnterGroupAgreesWithGroupIDs(t *testing.T) {
 // token claim 'groups' as member), without a membership row, and only for
 // rows: the token does not let her manage the group.
 func TestTokenGroups(t *testing.T) {
-	db := groupsDB(t)
-	c := newCrew(t, db).in(t)
-	path := fmt.Sprintf("/team-a-%d", c.team) // unique per crew: token_name is unique
-	db.exec(t, "update iam.groups set token_name = $1 where id = $2", path, c.team)
-	c.seed(todos)
-	c.seed(chats)
-	carolInTeamA := withGroups(c.carol, []string{"/other", path})
+	db := GroupsDB(t)
+	c := NewCrew(t, db).In(t)
+	path := fmt.Sprintf("/team-a-%d", c.Team) // unique per crew: token_name is unique
+	db.Exec(t, "update iam.groups set token_name = $1 where id = $2", path, c.Team)
+	c.Seed(Todos)
+	c.Seed(Chats)
+	carolInTeamA := WithGroups(c.Carol, []string{"/other", path})
 
-	for _, tbl := range groupTables {
-		t.Run("carol with the claim sees team's "+tbl.name, func(t *testing.T) {
-			c := c.in(t)
-			got, err := c.ids(carolInTeamA, tbl, "GET", "select id from {table} order by id")
-			noError(t, err)
+	for _, tbl := range GroupTables {
+		t.Run("carol with the claim sees team's "+tbl.Name, func(t *testing.T) {
+			c := c.In(t)
+			got, err := c.IDs(carolInTeamA, tbl, "GET", "select id from {table} order by id")
+			NoError(t, err)
 			if !slices.Equal(got, []int64{2, 3}) {
 				t.Errorf("carol sees %v, want team's rows [2 3]", got)
 			}
 		})
 	}
 	t.Run("carol with the claim posts into team's chat room", func(t *testing.T) {
-		c := c.in(t)
-		n, err := c.affected(carolInTeamA, chats, "POST", "insert into {table} ({text}, group_id) values ('hi, carol here', {team}) returning id")
-		noError(t, err)
+		c := c.In(t)
+		n, err := c.Affected(carolInTeamA, Chats, "POST", "insert into {table} ({text}, group_id) values ('hi, carol here', {team}) returning id")
+		NoError(t, err)
 		if n != 1 {
 			t.Errorf("%d rows inserted, want 1", n)
 		}
-		rows := c.rows(chats)
+		rows := c.Rows(Chats)
 		if last := rows[len(rows)-1]; last.Owner != "carol" || last.Group != "team" {
 			t.Errorf("carol's message is %+v, want it owned by carol, in team", last)
 		}
-		c.seed(chats)
+		c.Seed(Chats)
 	})
 	t.Run("carol with the claim is listed in GET /groups as a member of team", func(t *testing.T) {
-		c := c.in(t)
-		want := []myGroup{{Name: "team", MyRole: "member"}}
-		if diff := cmp.Diff(want, c.myGroups(carolInTeamA)); diff != "" {
+		c := c.In(t)
+		want := []MyGroup{{Name: "team", MyRole: "member"}}
+		if diff := cmp.Diff(want, c.MyGroups(carolInTeamA)); diff != "" {
 			t.Errorf("GET /groups (-want +got):\n%s", diff)
 		}
 	})
 	for _, v := range []struct {
 		name string
-		who  person
+		who  Person
 	}{
-		{"carol without the claim", c.carol},
-		{"carol with a claim naming other groups", withGroups(c.carol, []string{"/team-b", path + "/sub"})},
-		{"carol with a claim that is not a list", withGroups(c.carol, path)},
+		{"carol without the claim", c.Carol},
+		{"carol with a claim naming other groups", WithGroups(c.Carol, []string{"/team-b", path + "/sub"})},
+		{"carol with a claim that is not a list", WithGroups(c.Carol, path)},
 	} {
 		t.Run(v.name+" sees nothing and cannot post", func(t *testing.T) {
-			c := c.in(t)
-			for _, tbl := range groupTables {
-				got, err := c.ids(v.who, tbl, "GET", "select id from {table} order by id")
-				noError(t, err)
+			c := c.In(t)
+			for _, tbl := range GroupTables {
+				got, err := c.IDs(v.who, tbl, "GET", "select id from {table} order by id")
+				NoError(t, err)
 				if len(got) != 0 {
-					t.Errorf("sees %s %v, want none", tbl.name, got)
+					t.Errorf("sees %s %v, want none", tbl.Name, got)
 				}
 			}
-			seed := c.rows(chats)
-			before := snapshot(t, db)
-			_, err := c.affected(v.who, chats, "POST", "insert into {table} ({text}, group_id) values ('let me in', {team})")
-			wantError(t, err, notInGroup)
-			c.wantRowsOf(t, chats, seed)
-			wantUnchanged(t, db, before)
+			seed := c.Rows(Chats)
+			before := Snapshot(t, db)
+			_, err := c.Affected(v.who, Chats, "POST", "insert into {table} ({text}, group_id) values ('let me in', {team})")
+			WantError(t, err, NotInGroup)
+			c.WantRowsOf(t, Chats, seed)
+			WantUnchanged(t, db, before)
 		})
 	}
 	manage := []struct {
 		name string
 		fn   string
 		args []any
-		want outcome
+		want Outcome
 	}{
-		{"add herself as a member", "add_group_member", []any{"group_id", c.team, "user_id", c.carolID}, adminsOnly},
-		{"add someone else", "add_group_member", []any{"group_id", c.team, "user_id", c.ottoID}, adminsOnly},
-		{"remove a member", "remove_group_member", []any{"group_id", c.team, "user_id", c.miaID}, adminsOnly},
-		{"change a role", "set_group_member_role", []any{"group_id", c.team, "user_id", c.miaID, "role", "admin"}, adminsOnly},
-		{"delete the group", "delete_group", []any{"group_id", c.team}, ownersOnly},
+		{"add herself as a member", "add_group_member", []any{"group_id", c.Team, "user_id", c.CarolID}, AdminsOnly},
+		{"add someone else", "add_group_member", []any{"group_id", c.Team, "user_id", c.OttoID}, AdminsOnly},
+		{"remove a member", "remove_group_member", []any{"group_id", c.Team, "user_id", c.MiaID}, AdminsOnly},
+		{"change a role", "set_group_member_role", []any{"group_id", c.Team, "user_id", c.MiaID, "role", "admin"}, AdminsOnly},
+		{"delete the group", "delete_group", []any{"group_id", c.Team}, OwnersOnly},
 		// She sees the group (it is no secret to her), but has no membership to leave: 409.
-		{"leave the group (she has no membership row)", "leave_group", []any{"group_id", c.team}, fails("PT409", "through your token's groups")},
+		{"leave the group (she has no membership row)", "leave_group", []any{"group_id", c.Team}, Fails("PT409", "through your token's groups")},
 	}
 	for _, m := range manage {
 		t.Run("carol with the claim cannot "+m.name, func(t *testing.T) {
-			before := snapshot(t, db)
-			wantError(t, rpc(t, db, carolInTeamA, m.fn, m.args...), m.want)
-			wantUnchanged(t, db, before)
+			before := Snapshot(t, db)
+			WantError(t, RPC(t, db, carolInTeamA, m.fn, m.args...), m.want)
+			WantUnchanged(t, db, before)
 		})
 	}
 }
@@ -1052,114 +1052,114 @@ func TestTokenGroups(t *testing.T) {
 // with it, the chat messages in it (group column required: on delete
 // cascade) are deleted, and its todos go back to their owners only.
 func TestDeleteGroup(t *testing.T) {
-	db := groupsDB(t)
-	c := newCrew(t, db).in(t)
-	todoSeed := c.seed(todos)
-	chatSeed := c.seed(chats)
+	db := GroupsDB(t)
+	c := NewCrew(t, db).In(t)
+	todoSeed := c.Seed(Todos)
+	chatSeed := c.Seed(Chats)
 	// One more chat message of alice's, in side: deleting team must not touch it.
-	_, err := c.affected(c.alice, chats, "POST", "insert into {table} ({text}, group_id) values ('in side', {side})")
-	noError(t, err)
-	chatSeed = append(chatSeed, grow{ID: 5, Text: "in side", Owner: "alice", Group: "side"})
-	c.wantRowsOf(t, chats, chatSeed)
+	_, err := c.Affected(c.Alice, Chats, "POST", "insert into {table} ({text}, group_id) values ('in side', {side})")
+	NoError(t, err)
+	chatSeed = append(chatSeed, GroupRow{ID: 5, Text: "in side", Owner: "alice", Group: "side"})
+	c.WantRowsOf(t, Chats, chatSeed)
 
-	for _, who := range []person{c.adam, c.mia, c.otto, c.alice} {
-		t.Run(who.name+" cannot delete team", func(t *testing.T) {
-			c := c.in(t)
-			before := snapshot(t, db)
-			want := ownersOnly
-			if who.name == "otto" { // not in team: as if it did not exist
-				want = notInIt
+	for _, who := range []Person{c.Adam, c.Mia, c.Otto, c.Alice} {
+		t.Run(who.Name+" cannot delete team", func(t *testing.T) {
+			c := c.In(t)
+			before := Snapshot(t, db)
+			want := OwnersOnly
+			if who.Name == "otto" { // not in team: as if it did not exist
+				want = NotInIt
 			}
-			wantError(t, rpc(t, db, who, "delete_group", "group_id", c.team), want)
-			wantUnchanged(t, db, before)
-			c.wantRowsOf(t, todos, todoSeed)
-			c.wantRowsOf(t, chats, chatSeed)
+			WantError(t, RPC(t, db, who, "delete_group", "group_id", c.Team), want)
+			WantUnchanged(t, db, before)
+			c.WantRowsOf(t, Todos, todoSeed)
+			c.WantRowsOf(t, Chats, chatSeed)
 		})
 	}
 
-	noError(t, rpc(t, db, c.olivia, "delete_group", "group_id", c.team))
+	NoError(t, RPC(t, db, c.Olivia, "delete_group", "group_id", c.Team))
 
 	t.Run("the group and its memberships are gone", func(t *testing.T) {
-		c := c.in(t)
-		if n := scalar[int](t, db, "select count(*) from iam.groups where id = $1", c.team); n != 0 {
+		c := c.In(t)
+		if n := Scalar[int](t, db, "select count(*) from iam.groups where id = $1", c.Team); n != 0 {
 			t.Errorf("iam.groups still holds team")
 		}
-		if got := c.groupMembers(c.team); len(got) != 0 {
+		if got := c.GroupMembers(c.Team); len(got) != 0 {
 			t.Errorf("iam.group_members still holds %v", got)
 		}
-		for _, who := range []person{c.olivia, c.adam, c.mia, c.alice} {
-			if got := c.myGroups(who); slices.ContainsFunc(got, func(g myGroup) bool { return g.Name == "team" }) {
-				t.Errorf("GET /groups as %s still lists team: %v", who.name, got)
+		for _, who := range []Person{c.Olivia, c.Adam, c.Mia, c.Alice} {
+			if got := c.MyGroups(who); slices.ContainsFunc(got, func(g MyGroup) bool { return g.Name == "team" }) {
+				t.Errorf("GET /groups as %s still lists team: %v", who.Name, got)
 			}
 		}
 	})
 	t.Run("its chat messages are deleted with it, other rooms' are not", func(t *testing.T) {
-		c := c.in(t)
-		c.wantRowsOf(t, chats, []grow{chatSeed[0], chatSeed[3], chatSeed[4]})
+		c := c.In(t)
+		c.WantRowsOf(t, Chats, []GroupRow{chatSeed[0], chatSeed[3], chatSeed[4]})
 	})
 	t.Run("its todos are back to their owners only", func(t *testing.T) {
-		c := c.in(t)
+		c := c.In(t)
 		want := slices.Clone(todoSeed)
 		want[1].Group, want[2].Group = "", ""
-		c.wantRowsOf(t, todos, want)
+		c.WantRowsOf(t, Todos, want)
 		for _, v := range []struct {
-			who  person
+			who  Person
 			want []int64
-		}{{c.alice, []int64{1, 2}}, {c.mia, []int64{3}}, {c.olivia, nil}, {c.adam, nil}, {c.otto, []int64{4}}} {
-			got, err := c.ids(v.who, todos, "GET", "select id from {table} order by id")
-			noError(t, err)
+		}{{c.Alice, []int64{1, 2}}, {c.Mia, []int64{3}}, {c.Olivia, nil}, {c.Adam, nil}, {c.Otto, []int64{4}}} {
+			got, err := c.IDs(v.who, Todos, "GET", "select id from {table} order by id")
+			NoError(t, err)
 			if diff := cmp.Diff(v.want, got, cmpopts.EquateEmpty()); diff != "" {
-				t.Errorf("%s's todos (-want +got):\n%s", v.who.name, diff)
+				t.Errorf("%s's todos (-want +got):\n%s", v.who.Name, diff)
 			}
 		}
 	})
 	t.Run("the owners still change their todos", func(t *testing.T) {
-		c := c.in(t)
-		n, err := c.affected(c.mia, todos, "PATCH", "update {table} set {text} = 'mine again' where id = 3")
-		noError(t, err)
+		c := c.In(t)
+		n, err := c.Affected(c.Mia, Todos, "PATCH", "update {table} set {text} = 'mine again' where id = 3")
+		NoError(t, err)
 		if n != 1 {
 			t.Errorf("%d rows affected, want 1", n)
 		}
 	})
 }
 
-// myGroup is a row of GET /groups, without the id and timestamp.
-type myGroup struct {
+// MyGroup is a row of GET /groups, without the id and timestamp.
+type MyGroup struct {
 	Name, MyRole string
 }
 
-// myGroups is GET /groups?order=name as who.
-func (c *crew) myGroups(who person) []myGroup {
-	c.t.Helper()
-	var got []myGroup
-	err := c.as(who, "/groups").do("GET", func(tx pgx.Tx) error {
-		rows, err := tx.Query(c.t.Context(), "select name, my_role from app.groups order by name")
+// MyGroups is GET /groups?order=name as who.
+func (c *Crew) MyGroups(who Person) []MyGroup {
+	c.T.Helper()
+	var got []MyGroup
+	err := c.As(who, "/groups").Do("GET", func(tx pgx.Tx) error {
+		rows, err := tx.Query(c.T.Context(), "select name, my_role from app.groups order by name")
 		if err != nil {
 			return err
 		}
-		got, err = pgx.CollectRows(rows, pgx.RowToStructByPos[myGroup])
+		got, err = pgx.CollectRows(rows, pgx.RowToStructByPos[MyGroup])
 		return err
 	})
-	noError(c.t, err)
+	NoError(c.T, err)
 	return got
 }
 
-// groupMembersAs is GET /group_members (?group_id=eq.gid unless gid is 0) as who.
-func (c *crew) groupMembersAs(who person, gid int64) []membership {
-	c.t.Helper()
-	var got []membership
-	err := c.as(who, "/group_members").do("GET", func(tx pgx.Tx) error {
-		rows, err := tx.Query(c.t.Context(),
+// GroupMembersAs is GET /group_members (?group_id=eq.gid unless gid is 0) as who.
+func (c *Crew) GroupMembersAs(who Person, gid int64) []Membership {
+	c.T.Helper()
+	var got []Membership
+	err := c.As(who, "/group_members").Do("GET", func(tx pgx.Tx) error {
+		rows, err := tx.Query(c.T.Context(),
 			"select group_id::text, user_id, role from app.group_members where $1::bigint = 0 or group_id = $1::bigint order by group_id, user_id", gid)
 		if err != nil {
 			return err
 		}
-		got, err = pgx.CollectRows(rows, pgx.RowToStructByPos[membership])
+		got, err = pgx.CollectRows(rows, pgx.RowToStructByPos[Membership])
 		return err
 	})
-	noError(c.t, err)
+	NoError(c.T, err)
 	for i := range got {
-		got[i].Group, got[i].User = c.name(got[i].Group), c.name(got[i].User)
+		got[i].Group, got[i].User = c.Name(got[i].Group), c.Name(got[i].User)
 	}
 	return got
 }
@@ -1169,71 +1169,71 @@ func (c *crew) groupMembersAs(who person, gid int64) []membership {
 // else's, and asking for a group one is not in returns [] (no error, which
 // would tell outsiders which group ids exist).
 func TestGroupViews(t *testing.T) {
-	db := groupsDB(t)
-	c := newCrew(t, db).in(t)
-	g := func(name, role string) myGroup { return myGroup{Name: name, MyRole: role} }
+	db := GroupsDB(t)
+	c := NewCrew(t, db).In(t)
+	g := func(name, role string) MyGroup { return MyGroup{Name: name, MyRole: role} }
 	for _, v := range []struct {
-		who  person
-		want []myGroup
+		who  Person
+		want []MyGroup
 	}{
-		{c.alice, []myGroup{g("alice's room", "owner"), g("side", "owner"), g("team", "member")}},
-		{c.olivia, []myGroup{g("side", "member"), g("team", "owner")}},
-		{c.adam, []myGroup{g("side", "member"), g("team", "admin")}},
-		{c.mia, []myGroup{g("side", "member"), g("team", "member")}},
-		{c.otto, []myGroup{g("otto's club", "owner")}},
-		{c.carol, nil},
+		{c.Alice, []MyGroup{g("alice's room", "owner"), g("side", "owner"), g("team", "member")}},
+		{c.Olivia, []MyGroup{g("side", "member"), g("team", "owner")}},
+		{c.Adam, []MyGroup{g("side", "member"), g("team", "admin")}},
+		{c.Mia, []MyGroup{g("side", "member"), g("team", "member")}},
+		{c.Otto, []MyGroup{g("otto's club", "owner")}},
+		{c.Carol, nil},
 	} {
-		t.Run("GET /groups as "+v.who.name, func(t *testing.T) {
-			c := c.in(t)
-			if diff := cmp.Diff(v.want, c.myGroups(v.who), cmpopts.EquateEmpty()); diff != "" {
+		t.Run("GET /groups as "+v.who.Name, func(t *testing.T) {
+			c := c.In(t)
+			if diff := cmp.Diff(v.want, c.MyGroups(v.who), cmpopts.EquateEmpty()); diff != "" {
 				t.Errorf("(-want +got):\n%s", diff)
 			}
 		})
 	}
-	m := func(group, user, role string) membership { return membership{Group: group, User: user, Role: role} }
-	byName := cmpopts.SortSlices(func(a, b membership) bool { return a.Group+a.User < b.Group+b.User })
-	team := []membership{m("team", "adam", "admin"), m("team", "alice", "member"), m("team", "mia", "member"), m("team", "olivia", "owner")}
-	side := []membership{m("side", "adam", "member"), m("side", "alice", "owner"), m("side", "mia", "member"), m("side", "olivia", "member")}
+	m := func(group, user, role string) Membership { return Membership{Group: group, User: user, Role: role} }
+	byName := cmpopts.SortSlices(func(a, b Membership) bool { return a.Group+a.User < b.Group+b.User })
+	team := []Membership{m("team", "adam", "admin"), m("team", "alice", "member"), m("team", "mia", "member"), m("team", "olivia", "owner")}
+	side := []Membership{m("side", "adam", "member"), m("side", "alice", "owner"), m("side", "mia", "member"), m("side", "olivia", "member")}
 	for _, v := range []struct {
 		name string
-		who  person
+		who  Person
 		gid  int64
-		want []membership
+		want []Membership
 	}{
-		{"mia sees the members of team and side", c.mia, 0, append(slices.Clone(team), side...)},
-		{"alice sees the members of team, side and her room", c.alice, 0, append(append(slices.Clone(team), side...), m("alice's room", "alice", "owner"))},
-		{"otto sees only his club", c.otto, 0, []membership{m("otto's club", "otto", "owner")}},
-		{"mia asks for team's members", c.mia, c.team, team},
-		{"otto asks for team's members: [] (no error)", c.otto, c.team, nil},
-		{"mia asks for otto's club's members: [] (no error)", c.mia, c.club, nil},
-		{"otto asks for a group that does not exist: [] as well", c.otto, 9000000000000000001, nil},
+		{"mia sees the members of team and side", c.Mia, 0, append(slices.Clone(team), side...)},
+		{"alice sees the members of team, side and her room", c.Alice, 0, append(append(slices.Clone(team), side...), m("alice's room", "alice", "owner"))},
+		{"otto sees only his club", c.Otto, 0, []Membership{m("otto's club", "otto", "owner")}},
+		{"mia asks for team's members", c.Mia, c.Team, team},
+		{"otto asks for team's members: [] (no error)", c.Otto, c.Team, nil},
+		{"mia asks for otto's club's members: [] (no error)", c.Mia, c.Club, nil},
+		{"otto asks for a group that does not exist: [] as well", c.Otto, 9000000000000000001, nil},
 	} {
 		t.Run("GET /group_members: "+v.name, func(t *testing.T) {
-			c := c.in(t)
-			if diff := cmp.Diff(v.want, c.groupMembersAs(v.who, v.gid), byName, cmpopts.EquateEmpty()); diff != "" {
+			c := c.In(t)
+			if diff := cmp.Diff(v.want, c.GroupMembersAs(v.who, v.gid), byName, cmpopts.EquateEmpty()); diff != "" {
 				t.Errorf("(-want +got):\n%s", diff)
 			}
 		})
 	}
 	t.Run("GET /groups?id=eq.<team> as otto: [] (no error)", func(t *testing.T) {
-		c := c.in(t)
+		c := c.In(t)
 		var n int
-		err := c.as(c.otto, "/groups").do("GET", func(tx pgx.Tx) error {
-			return tx.QueryRow(t.Context(), "select count(*) from app.groups where id = $1", c.team).Scan(&n)
+		err := c.As(c.Otto, "/groups").Do("GET", func(tx pgx.Tx) error {
+			return tx.QueryRow(t.Context(), "select count(*) from app.groups where id = $1", c.Team).Scan(&n)
 		})
-		noError(t, err)
+		NoError(t, err)
 		if n != 0 {
 			t.Errorf("otto sees %d rows of team, want 0", n)
 		}
 	})
 	for _, path := range []string{"/groups", "/group_members"} {
 		t.Run("GET "+path+" without a JWT: 42501 (PostgREST 401)", func(t *testing.T) {
-			c := c.in(t)
-			err := c.as(anonymous, path).do("GET", func(tx pgx.Tx) error {
+			c := c.In(t)
+			err := c.As(Anonymous, path).Do("GET", func(tx pgx.Tx) error {
 				_, err := tx.Exec(t.Context(), "select * from app"+strings.ReplaceAll(path, "/", "."))
 				return err
 			})
-			wantError(t, err, denied)
+			WantError(t, err, Denied)
 		})
 	}
 }
@@ -1248,11 +1248,11 @@ func TestGroupViews(t *testing.T) {
 // group indexes (a BitmapOr), never every row, with the user id and the
 // user's groups computed once each (two InitPlans).
 func TestGroupQueriesUseTheOwnerAndGroupIndexes(t *testing.T) {
-	db := newDatabase(t, "groupplans", "schema.sql")
-	script, err := buildScript(".")
-	noError(t, err)
-	_, err = applyScript(t.Context(), db.server, "groupplans", script)
-	noError(t, err)
+	db := NewDatabase(t, "groupplans", "schema.sql")
+	script, err := BuildScript(".")
+	NoError(t, err)
+	_, err = ApplyScript(t.Context(), db.Server, "groupplans", script)
+	NoError(t, err)
 
 	// User k (0..1999) is 00000000-0000-4000-8000-<k as 12 digits>. Group g
 	// (1..300) has 10 members: users (g + 200 j) % 2000 for j = 0..9, the
@@ -1261,19 +1261,19 @@ func TestGroupQueriesUseTheOwnerAndGroupIndexes(t *testing.T) {
 	// (i / 10) % 300 + 1. This is a load of 3,000 memberships for the
 	// planner, not a test of the API: it writes the tables directly, and
 	// skips the guard trigger (replica mode) to load fast.
-	db.exec(t, planLoad)
-	user1 := keycloakUser("user1", "00000000-0000-4000-8000-000000000001")
-	groups := scalar[[]int64](t, db, "select array_agg(group_id order by group_id) from iam.group_members where user_id = $1", id(user1))
+	db.Exec(t, PlanLoad)
+	user1 := KeycloakUser("user1", "00000000-0000-4000-8000-000000000001")
+	groups := Scalar[[]int64](t, db, "select array_agg(group_id order by group_id) from iam.group_members where user_id = $1", UserID(user1))
 	if len(groups) < 3 {
 		t.Fatalf("user1 is in groups %v, want several", groups)
 	}
-	want := scalar[int64](t, db, "select count(*) from app.todos where owner_id = $1 or group_id = any($2)", id(user1), groups)
+	want := Scalar[int64](t, db, "select count(*) from app.todos where owner_id = $1 or group_id = any($2)", UserID(user1), groups)
 
 	var count int64
-	err = requester{t: t, db: db, who: user1, path: "/todos"}.do("GET", func(tx pgx.Tx) error {
+	err = Requester{T: t, DB: db, Who: user1, Path: "/todos"}.Do("GET", func(tx pgx.Tx) error {
 		return tx.QueryRow(t.Context(), "select count(*) from app.todos").Scan(&count)
 	})
-	noError(t, err)
+	NoError(t, err)
 	if count != want {
 		t.Fatalf("user1 counts %d todos, want %d (own, and of groups %v)", count, want, groups)
 	}
@@ -1284,12 +1284,12 @@ func TestGroupQueriesUseTheOwnerAndGroupIndexes(t *testing.T) {
 	const countAll = "select count(*) from app.todos"
 
 	t.Run("the count (default settings) is a BitmapOr of the owner and group indexes, the user id and groups computed once", func(t *testing.T) {
-		plan, text := explainWith(t, db, user1, "", countAll)
+		plan, text := ExplainWith(t, db, user1, "", countAll)
 		t.Logf("EXPLAIN ANALYZE %s:\n%s", countAll, text)
-		if problems := planProblems(plan, 2, ownerAndGroup...); len(problems) > 0 {
+		if problems := PlanProblems(plan, 2, ownerAndGroup...); len(problems) > 0 {
 			t.Errorf("plan %+v:\n%s", plan, strings.Join(problems, "\n"))
 		}
-		if !contains(plan.Nodes, "BitmapOr") {
+		if !slices.Contains(plan.Nodes, "BitmapOr") {
 			t.Errorf("plan %+v: no BitmapOr", plan)
 		}
 	})
@@ -1297,29 +1297,29 @@ func TestGroupQueriesUseTheOwnerAndGroupIndexes(t *testing.T) {
 		// The planner cannot see the InitPlans' values; the generated
 		// `and group_id is not null` keeps its estimate near a typical
 		// caller's rows (SPEC §11), so it reads the two indexes.
-		plan, text := explainWith(t, db, user1, "", list)
+		plan, text := ExplainWith(t, db, user1, "", list)
 		t.Logf("EXPLAIN ANALYZE %s (default settings):\n%s", list, text)
-		if problems := planProblems(plan, 2, ownerAndGroup...); len(problems) > 0 {
+		if problems := PlanProblems(plan, 2, ownerAndGroup...); len(problems) > 0 {
 			t.Errorf("plan %+v:\n%s", plan, strings.Join(problems, "\n"))
 		}
-		if !contains(plan.Nodes, "BitmapOr") {
+		if !slices.Contains(plan.Nodes, "BitmapOr") {
 			t.Errorf("plan %+v: no BitmapOr", plan)
 		}
-		if contains(plan.Indexes, "todos_pkey") {
+		if slices.Contains(plan.Indexes, "todos_pkey") {
 			t.Errorf("plan %+v walks the primary key", plan)
 		}
 	})
 }
 
-// explainWith returns the shape of EXPLAIN (FORMAT JSON) for sql, and the
+// ExplainWith returns the shape of EXPLAIN (FORMAT JSON) for sql, and the
 // text of EXPLAIN (ANALYZE, BUFFERS), run as who in a GET request (READ
 // ONLY) after setting (e.g. "set local random_page_cost = 1.1"; "" for
 // none).
-func explainWith(t *testing.T, db *database, who person, setting, sql string) (planShape, string) {
+func ExplainWith(t *testing.T, db *Database, who Person, setting, sql string) (PlanShape, string) {
 	t.Helper()
 	var doc []byte
 	var text []string
-	err := requester{t: t, db: db, who: who, path: "/todos"}.do("GET", func(tx pgx.Tx) error {
+	err := Requester{T: t, DB: db, Who: who, Path: "/todos"}.Do("GET", func(tx pgx.Tx) error {
 		if setting != "" {
 			if _, err := tx.Exec(t.Context(), setting); err != nil {
 				return err
@@ -1335,18 +1335,18 @@ func explainWith(t *testing.T, db *database, who person, setting, sql string) (p
 		text, err = pgx.CollectRows(rows, pgx.RowTo[string])
 		return err
 	})
-	noError(t, err)
-	plan, err := walkPlan(doc)
-	noError(t, err)
+	NoError(t, err)
+	plan, err := WalkPlan(doc)
+	NoError(t, err)
 	return plan, strings.Join(text, "\n")
 }
 
-// planLoad is the data of the plan checks (groups_test.go, and on a
+// PlanLoad is the data of the plan checks (groups_test.go, and on a
 // standby, standby_test.go): 300 groups of 10 in 3,000 memberships,
 // 300,000 todos of 2,000 users, every 10th in a group; user 1 is in 5
 // groups. It writes the tables directly, skipping the row guard (replica
 // mode), to load fast.
-const planLoad = `
+const PlanLoad = `
 		create function pg_temp.uid(k int) returns text language sql immutable
 		    as $$ select format('00000000-0000-4000-8000-%s', lpad(k::text, 12, '0')) $$;
 		insert into iam.groups (id, name, created_by)

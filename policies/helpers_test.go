@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -63,7 +64,7 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func server(t testing.TB) *pgtest.Server {
+func Server(t testing.TB) *pgtest.Server {
 	t.Helper()
 	return cluster.Server(t)
 }
@@ -80,8 +81,8 @@ func abs(name string) string {
 // Building and applying.
 // ---------------------------------------------------------------------------
 
-// buildScript compiles the .iam files of dir in-process, as `iamc build dir`.
-func buildScript(dir string) (string, error) {
+// BuildScript compiles the .iam files of dir in-process, as `iamc build dir`.
+func BuildScript(dir string) (string, error) {
 	out, err := compiler.Compile(dir)
 	if err != nil {
 		return "", err
@@ -95,22 +96,22 @@ func exampleWith(t *testing.T, iamText string) string {
 	t.Helper()
 	dir := t.TempDir()
 	paths, err := filepath.Glob("*.iam")
-	noError(t, err)
+	NoError(t, err)
 	for _, p := range paths {
 		text := iamText
 		if p != "iam.iam" {
 			b, err := os.ReadFile(p)
-			noError(t, err)
+			NoError(t, err)
 			text = string(b)
 		}
-		noError(t, os.WriteFile(filepath.Join(dir, p), []byte(text), 0o644))
+		NoError(t, os.WriteFile(filepath.Join(dir, p), []byte(text), 0o644))
 	}
 	return dir
 }
 
-// applyScript writes script to a file and runs it with psql -f as the
+// ApplyScript writes script to a file and runs it with psql -f as the
 // superuser, exactly as the header of every build says to apply it.
-func applyScript(ctx context.Context, s *pgtest.Server, db, script string) ([]byte, error) {
+func ApplyScript(ctx context.Context, s *pgtest.Server, db, script string) ([]byte, error) {
 	scriptsDir.Do(func() { scripts, scriptsErr = os.MkdirTemp("", "iamc-policies-") })
 	if scriptsErr != nil {
 		return nil, scriptsErr
@@ -129,27 +130,27 @@ func applyScript(ctx context.Context, s *pgtest.Server, db, script string) ([]by
 	return s.Psql(ctx, db, "-f", f.Name())
 }
 
-// database is one database of the cluster, with a superuser connection (for
+// Database is one database of the cluster, with a superuser connection (for
 // setting up and for checking afterwards what really happened) and a
 // connection as authenticator, the login role PostgREST uses.
-type database struct {
-	name   string
-	server *pgtest.Server
-	su     *pgx.Conn // postgres: bypasses RLS
-	api    *pgx.Conn // authenticator/mypass: switches to web_user or web_anon per request
+type Database struct {
+	Name   string
+	Server *pgtest.Server
+	SU     *pgx.Conn // postgres: bypasses RLS
+	API    *pgx.Conn // authenticator/mypass: switches to web_user or web_anon per request
 }
 
-// newDatabase creates a database and runs each setup file in it with psql -f.
-func newDatabase(t testing.TB, name string, setupFiles ...string) *database {
+// NewDatabase creates a database and runs each setup file in it with psql -f.
+func NewDatabase(t testing.TB, name string, setupFiles ...string) *Database {
 	t.Helper()
-	d, err := createDatabase(server(t), name, setupFiles...)
+	d, err := CreateDatabase(Server(t), name, setupFiles...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return d
 }
 
-func createDatabase(s *pgtest.Server, name string, setupFiles ...string) (*database, error) {
+func CreateDatabase(s *pgtest.Server, name string, setupFiles ...string) (*Database, error) {
 	ctx := context.Background()
 	if err := s.CreateDatabase(ctx, name); err != nil {
 		return nil, err
@@ -174,22 +175,34 @@ func createDatabase(s *pgtest.Server, name string, setupFiles ...string) (*datab
 		return nil, err
 	}
 	conns = append(conns, api)
-	return &database{name: name, server: s, su: su, api: api}, nil
+	return &Database{Name: name, Server: s, SU: su, API: api}, nil
 }
 
-// exec runs SQL as the superuser.
-func (d *database) exec(t testing.TB, sql string, args ...any) {
+// Exec runs SQL as the superuser.
+func (d *Database) Exec(t testing.TB, sql string, args ...any) {
 	t.Helper()
-	if _, err := d.su.Exec(context.Background(), sql, args...); err != nil {
+	if _, err := d.SU.Exec(context.Background(), sql, args...); err != nil {
 		t.Fatalf("as superuser: %s: %v", sql, err)
 	}
 }
 
-// scalar runs a one-value query as the superuser.
-func scalar[T any](t testing.TB, d *database, sql string, args ...any) T {
+// CloseWhenDone closes the databases' connections when the test ends; a
+// database of a test otherwise keeps its two open until the package's tests
+// end, and the shared cluster has a limit.
+func CloseWhenDone(t *testing.T, dbs ...*Database) {
+	t.Cleanup(func() {
+		for _, d := range dbs {
+			_ = d.SU.Close(context.Background())
+			_ = d.API.Close(context.Background())
+		}
+	})
+}
+
+// Scalar runs a one-value query as the superuser.
+func Scalar[T any](t testing.TB, d *Database, sql string, args ...any) T {
 	t.Helper()
 	var v T
-	if err := d.su.QueryRow(context.Background(), sql, args...).Scan(&v); err != nil {
+	if err := d.SU.QueryRow(context.Background(), sql, args...).Scan(&v); err != nil {
 		t.Fatalf("as superuser: %s: %v", sql, err)
 	}
 	return v
@@ -199,7 +212,7 @@ func scalar[T any](t testing.TB, d *database, sql string, args ...any) T {
 // directory, applied twice with psql. Set up once, shared by the tests.
 var example struct {
 	once    sync.Once
-	db      *database
+	db      *Database
 	script  string
 	applies [2]struct {
 		out []byte
@@ -208,19 +221,19 @@ var example struct {
 	err error
 }
 
-func exampleDB(t *testing.T) *database {
+func exampleDB(t *testing.T) *Database {
 	t.Helper()
-	s := server(t)
+	s := Server(t)
 	example.once.Do(func() {
-		if example.db, example.err = createDatabase(s, "example", "schema.sql"); example.err != nil {
+		if example.db, example.err = CreateDatabase(s, "example", "schema.sql"); example.err != nil {
 			return
 		}
-		if example.script, example.err = buildScript("."); example.err != nil {
+		if example.script, example.err = BuildScript("."); example.err != nil {
 			return
 		}
 		for i := range example.applies {
 			a := &example.applies[i]
-			a.out, a.err = applyScript(context.Background(), s, "example", example.script)
+			a.out, a.err = ApplyScript(context.Background(), s, "example", example.script)
 		}
 	})
 	if example.err != nil {
@@ -238,17 +251,17 @@ func exampleDB(t *testing.T) *database {
 // Callers and requests.
 // ---------------------------------------------------------------------------
 
-// person is who a request comes from: the role PostgREST switches to and the
+// Person is who a request comes from: the role PostgREST switches to and the
 // claims of the verified JWT.
-type person struct {
-	name   string
-	role   string
-	claims map[string]any
+type Person struct {
+	Name   string
+	Role   string
+	Claims map[string]any
 }
 
-// keycloakUser is a signed-in user as Keycloak issues the access token, with
+// KeycloakUser is a signed-in user as Keycloak issues the access token, with
 // the role claim PostgREST reads (from a Keycloak mapper).
-func keycloakUser(username, sub string) person {
+func KeycloakUser(username, sub string) Person {
 	now := time.Now().Unix()
 	claims := map[string]any{
 		"exp":                now + 300,
@@ -268,71 +281,71 @@ func keycloakUser(username, sub string) person {
 	if sub != "" {
 		claims["sub"] = sub
 	}
-	return person{name: username, role: "web_user", claims: claims}
+	return Person{Name: username, Role: "web_user", Claims: claims}
 }
 
-// requester makes requests for one person on one API path.
-type requester struct {
-	t      *testing.T
-	db     *database
-	who    person
-	path   string
-	expand func(string) string // fills {table}, {cols}, ... in SQL; may be nil
+// Requester makes requests for one person on one API path.
+type Requester struct {
+	T      *testing.T
+	DB     *Database
+	Who    Person
+	Path   string
+	Expand func(string) string // fills {table}, {cols}, ... in SQL; may be nil
 }
 
-// do runs fn in the transaction PostgREST opens for method: READ ONLY for
+// Do runs fn in the transaction PostgREST opens for method: READ ONLY for
 // GET and HEAD, role and claims set with set_config.
-func (r requester) do(method string, fn func(pgx.Tx) error) error {
-	r.t.Helper()
-	req := pgrest.Request{Method: method, Path: r.path, Role: r.who.role, Claims: r.who.claims}
-	return pgrest.Do(r.t.Context(), r.db.api, req, fn)
+func (r Requester) Do(method string, fn func(pgx.Tx) error) error {
+	r.T.Helper()
+	req := pgrest.Request{Method: method, Path: r.Path, Role: r.Who.Role, Claims: r.Who.Claims}
+	return pgrest.Do(r.T.Context(), r.DB.API, req, fn)
 }
 
-func (r requester) sql(s string) string {
-	if r.expand != nil {
-		return r.expand(s)
+func (r Requester) sql(s string) string {
+	if r.Expand != nil {
+		return r.Expand(s)
 	}
 	return s
 }
 
-// query runs a statement that returns rows of (id, text, owner).
-func (r requester) query(method, sql string, args ...any) ([]row, error) {
-	r.t.Helper()
-	var got []row
-	err := r.do(method, func(tx pgx.Tx) error {
-		rows, err := tx.Query(r.t.Context(), r.sql(sql), args...)
+// Query runs a statement that returns rows of (id, text, owner).
+func (r Requester) Query(method, sql string, args ...any) ([]Row, error) {
+	r.T.Helper()
+	var got []Row
+	err := r.Do(method, func(tx pgx.Tx) error {
+		rows, err := tx.Query(r.T.Context(), r.sql(sql), args...)
 		if err != nil {
 			return err
 		}
-		got, err = pgx.CollectRows(rows, pgx.RowToStructByPos[row])
+		got, err = pgx.CollectRows(rows, pgx.RowToStructByPos[Row])
 		return err
 	})
 	if err != nil {
 		return nil, err
 	}
-	return names(got), nil
+	return Names(got), nil
 }
 
-// exec runs a statement and returns how many rows it affected.
-func (r requester) exec(method, sql string, args ...any) (int64, error) {
-	r.t.Helper()
+// Exec runs a statement and returns how many rows it affected.
+func (r Requester) Exec(method, sql string, args ...any) (int64, error) {
+	r.T.Helper()
 	var n int64
-	err := r.do(method, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(r.t.Context(), r.sql(sql), args...)
+	err := r.Do(method, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(r.T.Context(), r.sql(sql), args...)
 		n = tag.RowsAffected()
 		return err
 	})
 	return n, err
 }
 
-// row is a row as the tests compare it: the owner is shown by name.
-type row struct {
+// Row is a row as the tests compare it: the owner is shown by name.
+type Row struct {
 	ID    int64
 	Text  string
 	Owner string
 }
 
-func names(rows []row) []row {
+func Names(rows []Row) []Row {
 	for i := range rows {
 		if n, ok := userNames[rows[i].Owner]; ok {
 			rows[i].Owner = n
@@ -345,23 +358,23 @@ func names(rows []row) []row {
 // Assertions.
 // ---------------------------------------------------------------------------
 
-func wantRows(t *testing.T, what string, got, want []row) {
+func WantRows(t *testing.T, what string, got, want []Row) {
 	t.Helper()
 	if diff := cmp.Diff(want, got, cmpopts.EquateEmpty()); diff != "" {
 		t.Errorf("%s (-want +got):\n%s", what, diff)
 	}
 }
 
-func noError(t *testing.T, err error) {
+func NoError(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatalf("unexpected error: %v", err)
 	}
 }
 
-// wantSQLError asserts err is a database error with the SQLSTATE code whose
+// WantSQLError asserts err is a database error with the SQLSTATE code whose
 // message contains msg.
-func wantSQLError(t *testing.T, err error, code, msg string) {
+func WantSQLError(t *testing.T, err error, code, msg string) {
 	t.Helper()
 	var pgErr *pgconn.PgError
 	if !errors.As(err, &pgErr) {
@@ -376,8 +389,8 @@ func wantSQLError(t *testing.T, err error, code, msg string) {
 // Plans: the shape of an EXPLAIN (FORMAT JSON) plan, without timings.
 // ---------------------------------------------------------------------------
 
-// planShape is what matters in a plan of a policy-filtered query.
-type planShape struct {
+// PlanShape is what matters in a plan of a policy-filtered query.
+type PlanShape struct {
 	Nodes     []string // node types, depth first
 	Indexes   []string // indexes read by Index Scan, Index Only Scan, Bitmap Index Scan
 	SeqScans  []string // relations read by Seq Scan (every row of the table)
@@ -395,18 +408,18 @@ type planNode struct {
 	Plans              []planNode `json:"Plans"`
 }
 
-// walkPlan reads the output of EXPLAIN (FORMAT JSON).
-func walkPlan(explain []byte) (planShape, error) {
+// WalkPlan reads the output of EXPLAIN (FORMAT JSON).
+func WalkPlan(explain []byte) (PlanShape, error) {
 	var doc []struct {
 		Plan planNode `json:"Plan"`
 	}
 	if err := json.Unmarshal(explain, &doc); err != nil {
-		return planShape{}, fmt.Errorf("reading EXPLAIN (FORMAT JSON): %w", err)
+		return PlanShape{}, fmt.Errorf("reading EXPLAIN (FORMAT JSON): %w", err)
 	}
 	if len(doc) != 1 {
-		return planShape{}, fmt.Errorf("EXPLAIN returned %d plans, want 1", len(doc))
+		return PlanShape{}, fmt.Errorf("EXPLAIN returned %d plans, want 1", len(doc))
 	}
-	var shape planShape
+	var shape PlanShape
 	var walk func(n planNode)
 	walk = func(n planNode) {
 		shape.Nodes = append(shape.Nodes, n.NodeType)
@@ -438,16 +451,16 @@ func walkPlan(explain []byte) (planShape, error) {
 // keeps it out.
 var functionCall = regexp.MustCompile(`[A-Za-z_][A-Za-z0-9_.]*\(`)
 
-// planProblems says why a plan of a policy-filtered query would not scale:
+// PlanProblems says why a plan of a policy-filtered query would not scale:
 // one of the indexes the policy's arms need is unused (an owner-only policy
 // needs the owner index; an owner-or-group policy a BitmapOr of the owner
 // and group indexes), a table read row by row (Seq Scan), the caller's id
 // and groups not computed once each in initPlans InitPlans, a SubPlan or a
 // function called per row.
-func planProblems(p planShape, initPlans int, indexes ...string) []string {
+func PlanProblems(p PlanShape, initPlans int, indexes ...string) []string {
 	var problems []string
 	for _, index := range indexes {
-		if !contains(p.Indexes, index) {
+		if !slices.Contains(p.Indexes, index) {
 			problems = append(problems, fmt.Sprintf("the index %s is not used (indexes used: %v)", index, p.Indexes))
 		}
 	}
@@ -468,22 +481,13 @@ func planProblems(p planShape, initPlans int, indexes ...string) []string {
 	return problems
 }
 
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
 // ---------------------------------------------------------------------------
 // The group API, called as PostgREST calls it (POST /rpc/<function>).
 // ---------------------------------------------------------------------------
 
-// rpc calls a function of the group API as who (POST /rpc/fn) with named
+// RPC calls a function of the group API as who (POST /rpc/fn) with named
 // arguments, as PostgREST does; args are name, value pairs.
-func rpc(t *testing.T, db *database, who person, fn string, args ...any) error {
+func RPC(t *testing.T, db *Database, who Person, fn string, args ...any) error {
 	t.Helper()
 	var named []string
 	var values []any
@@ -492,32 +496,32 @@ func rpc(t *testing.T, db *database, who person, fn string, args ...any) error {
 		named = append(named, fmt.Sprintf("%s => $%d", args[i], len(values)))
 	}
 	sql := fmt.Sprintf("select app.%s(%s)", fn, strings.Join(named, ", "))
-	_, err := requester{t: t, db: db, who: who, path: "/rpc/" + fn}.exec("POST", sql, values...)
+	_, err := Requester{T: t, DB: db, Who: who, Path: "/rpc/" + fn}.Exec("POST", sql, values...)
 	return err
 }
 
-// createGroup is POST /rpc/create_group {"name"} as who: the new group's id.
-func createGroup(t *testing.T, db *database, who person, name string) int64 {
+// CreateGroup is POST /rpc/create_group {"name"} as who: the new group's id.
+func CreateGroup(t *testing.T, db *Database, who Person, name string) int64 {
 	t.Helper()
 	var id int64
-	err := requester{t: t, db: db, who: who, path: "/rpc/create_group"}.do("POST", func(tx pgx.Tx) error {
+	err := Requester{T: t, DB: db, Who: who, Path: "/rpc/create_group"}.Do("POST", func(tx pgx.Tx) error {
 		return tx.QueryRow(t.Context(), "select app.create_group(name => $1)", name).Scan(&id)
 	})
 	if err != nil {
-		t.Fatalf("%s: POST /rpc/create_group {%q}: %v", who.name, name, err)
+		t.Fatalf("%s: POST /rpc/create_group {%q}: %v", who.Name, name, err)
 	}
 	return id
 }
 
-// addMember is POST /rpc/add_group_member as who; it must succeed. An
+// AddMember is POST /rpc/add_group_member as who; it must succeed. An
 // empty role is left out of the request (the API's default: member).
-func addMember(t *testing.T, db *database, who person, group int64, userID, role string) {
+func AddMember(t *testing.T, db *Database, who Person, group int64, userID, role string) {
 	t.Helper()
 	args := []any{"group_id", group, "user_id", userID}
 	if role != "" {
 		args = append(args, "role", role)
 	}
-	if err := rpc(t, db, who, "add_group_member", args...); err != nil {
-		t.Fatalf("%s: POST /rpc/add_group_member {%d, %s, %s}: %v", who.name, group, userID, role, err)
+	if err := RPC(t, db, who, "add_group_member", args...); err != nil {
+		t.Fatalf("%s: POST /rpc/add_group_member {%d, %s, %s}: %v", who.Name, group, userID, role, err)
 	}
 }

@@ -24,13 +24,13 @@ const identifiersCase = "../golden/identifiers/policies"
 // bob may not, and that every refused write leaves the database unchanged.
 func TestIdentifiersOnPostgres(t *testing.T) {
 	out, err := compiler.Compile(identifiersCase)
-	noError(t, err)
+	NoError(t, err)
 	model := out.Model
 	if len(model.Resources) < 8 {
 		t.Fatalf("golden/identifiers has %d resources, want at least 8", len(model.Resources))
 	}
 
-	db := newDatabase(t, "identifiers")
+	db := NewDatabase(t, "identifiers")
 	// The tables, as a DBA would create them: owned by api_owner, an
 	// identity id, a text and the owner column (uuid, Keycloak's sub).
 	var ddl strings.Builder
@@ -47,12 +47,12 @@ func TestIdentifiersOnPostgres(t *testing.T) {
 			ident(r.Schema, r.Table), ident(r.OwnerColumn))
 	}
 	ddl.WriteString("reset role;\n")
-	db.exec(t, ddl.String())
+	db.Exec(t, ddl.String())
 
-	script, err := buildScript(identifiersCase)
-	noError(t, err)
-	_, err = applyScript(t.Context(), db.server, "identifiers", script)
-	noError(t, err)
+	script, err := BuildScript(identifiersCase)
+	NoError(t, err)
+	_, err = ApplyScript(t.Context(), db.Server, "identifiers", script)
+	NoError(t, err)
 
 	for _, r := range model.Resources {
 		t.Run(r.QualifiedName(), func(t *testing.T) {
@@ -68,7 +68,7 @@ func ident(parts ...string) string { return pgx.Identifier(parts).Sanitize() }
 // identTable runs the owner cases on one resource of golden/identifiers.
 type identTable struct {
 	t  *testing.T
-	db *database
+	db *Database
 	r  *lang.ResourceModel
 }
 
@@ -77,24 +77,24 @@ func (x identTable) expand(sql string) string {
 	return strings.NewReplacer("{table}", ident(x.r.Schema, x.r.Table), "{owner}", ident(x.r.OwnerColumn)).Replace(sql)
 }
 
-func (x identTable) as(who person) requester {
-	return requester{t: x.t, db: x.db, who: who, path: "/" + x.r.Table, expand: x.expand}
+func (x identTable) as(who Person) Requester {
+	return Requester{T: x.t, DB: x.db, Who: who, Path: "/" + x.r.Table, Expand: x.expand}
 }
 
 // seed empties the table and puts in alice's row 1 and bob's row 2.
-func (x identTable) seed() []row {
-	x.db.exec(x.t, x.expand("truncate {table} restart identity"))
-	x.db.exec(x.t, x.expand("insert into {table} (body, {owner}) values ('alice''s', $1), ('bob''s', $2)"), aliceID, bobID)
-	return []row{{ID: 1, Text: "alice's", Owner: "alice"}, {ID: 2, Text: "bob's", Owner: "bob"}}
+func (x identTable) seed() []Row {
+	x.db.Exec(x.t, x.expand("truncate {table} restart identity"))
+	x.db.Exec(x.t, x.expand("insert into {table} (body, {owner}) values ('alice''s', $1), ('bob''s', $2)"), AliceID, BobID)
+	return []Row{{ID: 1, Text: "alice's", Owner: "alice"}, {ID: 2, Text: "bob's", Owner: "bob"}}
 }
 
 // table is the whole table as the superuser sees it.
-func (x identTable) table() []row {
-	rows, err := x.db.su.Query(x.t.Context(), x.expand("select id, body, {owner}::text from {table} order by id"))
-	noError(x.t, err)
-	got, err := pgx.CollectRows(rows, pgx.RowToStructByPos[row])
-	noError(x.t, err)
-	return names(got)
+func (x identTable) table() []Row {
+	rows, err := x.db.SU.Query(x.t.Context(), x.expand("select id, body, {owner}::text from {table} order by id"))
+	NoError(x.t, err)
+	got, err := pgx.CollectRows(rows, pgx.RowToStructByPos[Row])
+	NoError(x.t, err)
+	return Names(got)
 }
 
 func (x identTable) run() {
@@ -102,66 +102,66 @@ func (x identTable) run() {
 	const cols = "select id, body, {owner}::text from {table}"
 	cases := []struct {
 		name string
-		run  func(t *testing.T, x identTable, seeded []row)
+		run  func(t *testing.T, x identTable, seeded []Row)
 	}{
-		{"alice reads exactly her row, bob exactly his", func(t *testing.T, x identTable, seeded []row) {
-			got, err := x.as(alice).query("GET", cols+" order by id")
-			noError(t, err)
-			wantRows(t, "alice's list", got, seeded[:1])
-			got, err = x.as(bob).query("GET", cols+" where id = 1")
-			noError(t, err)
-			wantRows(t, "bob's read of alice's row", got, nil)
+		{"alice reads exactly her row, bob exactly his", func(t *testing.T, x identTable, seeded []Row) {
+			got, err := x.as(Alice).Query("GET", cols+" order by id")
+			NoError(t, err)
+			WantRows(t, "alice's list", got, seeded[:1])
+			got, err = x.as(Bob).Query("GET", cols+" where id = 1")
+			NoError(t, err)
+			WantRows(t, "bob's read of alice's row", got, nil)
 		}},
-		{"an anonymous visitor reads nothing (42501)", func(t *testing.T, x identTable, seeded []row) {
-			before := snapshot(t, x.db)
-			_, err := x.as(anonymous).query("GET", cols)
-			wantSQLError(t, err, "42501", "permission denied")
-			wantUnchanged(t, x.db, before)
+		{"an anonymous visitor reads nothing (42501)", func(t *testing.T, x identTable, seeded []Row) {
+			before := Snapshot(t, x.db)
+			_, err := x.as(Anonymous).Query("GET", cols)
+			WantSQLError(t, err, "42501", "permission denied")
+			WantUnchanged(t, x.db, before)
 		}},
 	}
 	if r.PageKey != "" {
 		cases = append(cases, struct {
 			name string
-			run  func(t *testing.T, x identTable, seeded []row)
+			run  func(t *testing.T, x identTable, seeded []Row)
 		}{
-			"alice's page (page by) is her row, bob's his", func(t *testing.T, x identTable, seeded []row) {
+			"alice's page (page by) is her row, bob's his", func(t *testing.T, x identTable, seeded []Row) {
 				page := "select id, body, {owner}::text from " + ident(r.Schema, compiler.PageFunctionName(r)) + "()"
-				got, err := x.as(alice).query("GET", page)
-				noError(t, err)
-				wantRows(t, "alice's page", got, seeded[:1])
-				got, err = x.as(bob).query("GET", page)
-				noError(t, err)
-				wantRows(t, "bob's page", got, seeded[1:2])
+				got, err := x.as(Alice).Query("GET", page)
+				NoError(t, err)
+				WantRows(t, "alice's page", got, seeded[:1])
+				got, err = x.as(Bob).Query("GET", page)
+				NoError(t, err)
+				WantRows(t, "bob's page", got, seeded[1:2])
 			}})
 	}
 	if r.Can(lang.OwnerSubject{}, lang.Create) {
 		cases = append(cases, []struct {
 			name string
-			run  func(t *testing.T, x identTable, seeded []row)
+			run  func(t *testing.T, x identTable, seeded []Row)
 		}{
-			{"alice creates a row, owned by her", func(t *testing.T, x identTable, seeded []row) {
-				got, err := x.as(alice).query("POST", "insert into {table} (body) values ('new') returning id, body, {owner}::text")
-				noError(t, err)
-				created := row{ID: 3, Text: "new", Owner: "alice"}
-				wantRows(t, "returned", got, []row{created})
-				wantRows(t, "the table", x.table(), append(seeded, created))
+			{"alice creates a row, owned by her", func(t *testing.T, x identTable, seeded []Row) {
+				got, err := x.as(Alice).Query("POST", "insert into {table} (body) values ('new') returning id, body, {owner}::text")
+				NoError(t, err)
+				created := Row{ID: 3, Text: "new", Owner: "alice"}
+				WantRows(t, "returned", got, []Row{created})
+				WantRows(t, "the table", x.table(), append(seeded, created))
 			}},
-			{"bob cannot create a row owned by alice (42501), nothing changes", func(t *testing.T, x identTable, seeded []row) {
-				before := snapshot(t, x.db)
-				_, err := x.as(bob).exec("POST", "insert into {table} (body, {owner}) values ('forged', $1)", aliceID)
-				wantSQLError(t, err, "42501", r.OwnerColumn)
-				wantUnchanged(t, x.db, before)
+			{"bob cannot create a row owned by alice (42501), nothing changes", func(t *testing.T, x identTable, seeded []Row) {
+				before := Snapshot(t, x.db)
+				_, err := x.as(Bob).Exec("POST", "insert into {table} (body, {owner}) values ('forged', $1)", AliceID)
+				WantSQLError(t, err, "42501", r.OwnerColumn)
+				WantUnchanged(t, x.db, before)
 			}},
 		}...)
 	} else {
 		cases = append(cases, struct {
 			name string
-			run  func(t *testing.T, x identTable, seeded []row)
-		}{"alice cannot create a row: no create rule (42501), nothing changes", func(t *testing.T, x identTable, seeded []row) {
-			before := snapshot(t, x.db)
-			_, err := x.as(alice).exec("POST", "insert into {table} (body) values ('new')")
-			wantSQLError(t, err, "42501", "permission denied")
-			wantUnchanged(t, x.db, before)
+			run  func(t *testing.T, x identTable, seeded []Row)
+		}{"alice cannot create a row: no create rule (42501), nothing changes", func(t *testing.T, x identTable, seeded []Row) {
+			before := Snapshot(t, x.db)
+			_, err := x.as(Alice).Exec("POST", "insert into {table} (body) values ('new')")
+			WantSQLError(t, err, "42501", "permission denied")
+			WantUnchanged(t, x.db, before)
 		}})
 	}
 	for _, op := range []struct {
@@ -175,39 +175,39 @@ func (x identTable) run() {
 		if r.Can(lang.OwnerSubject{}, op.perm) {
 			cases = append(cases, []struct {
 				name string
-				run  func(t *testing.T, x identTable, seeded []row)
+				run  func(t *testing.T, x identTable, seeded []Row)
 			}{
-				{fmt.Sprintf("alice can %s her row", op.perm), func(t *testing.T, x identTable, seeded []row) {
-					n, err := x.as(alice).exec(op.verb, op.sql)
-					noError(t, err)
+				{fmt.Sprintf("alice can %s her row", op.perm), func(t *testing.T, x identTable, seeded []Row) {
+					n, err := x.as(Alice).Exec(op.verb, op.sql)
+					NoError(t, err)
 					if n != 1 {
 						t.Errorf("%d rows affected, want 1", n)
 					}
-					want := []row{{ID: 1, Text: "changed", Owner: "alice"}, seeded[1]}
+					want := []Row{{ID: 1, Text: "changed", Owner: "alice"}, seeded[1]}
 					if op.perm == lang.Delete {
 						want = seeded[1:]
 					}
-					wantRows(t, "the table", x.table(), want)
+					WantRows(t, "the table", x.table(), want)
 				}},
-				{fmt.Sprintf("bob cannot %s alice's row (reaches no row), nothing changes", op.perm), func(t *testing.T, x identTable, seeded []row) {
-					before := snapshot(t, x.db)
-					n, err := x.as(bob).exec(op.verb, op.sql)
-					noError(t, err)
+				{fmt.Sprintf("bob cannot %s alice's row (reaches no row), nothing changes", op.perm), func(t *testing.T, x identTable, seeded []Row) {
+					before := Snapshot(t, x.db)
+					n, err := x.as(Bob).Exec(op.verb, op.sql)
+					NoError(t, err)
 					if n != 0 {
 						t.Errorf("%d rows affected, want 0", n)
 					}
-					wantUnchanged(t, x.db, before)
+					WantUnchanged(t, x.db, before)
 				}},
 			}...)
 		} else {
 			cases = append(cases, struct {
 				name string
-				run  func(t *testing.T, x identTable, seeded []row)
-			}{fmt.Sprintf("alice cannot %s her row: no %s rule (42501), nothing changes", op.perm, op.perm), func(t *testing.T, x identTable, seeded []row) {
-				before := snapshot(t, x.db)
-				_, err := x.as(alice).exec(op.verb, op.sql)
-				wantSQLError(t, err, "42501", "permission denied")
-				wantUnchanged(t, x.db, before)
+				run  func(t *testing.T, x identTable, seeded []Row)
+			}{fmt.Sprintf("alice cannot %s her row: no %s rule (42501), nothing changes", op.perm, op.perm), func(t *testing.T, x identTable, seeded []Row) {
+				before := Snapshot(t, x.db)
+				_, err := x.as(Alice).Exec(op.verb, op.sql)
+				WantSQLError(t, err, "42501", "permission denied")
+				WantUnchanged(t, x.db, before)
 			}})
 		}
 	}

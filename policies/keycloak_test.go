@@ -32,9 +32,9 @@ import (
 // The shipped files.
 // ---------------------------------------------------------------------------
 
-// postgrestConf reads postgrest.conf: key = value lines, quotes removed,
+// PostgRESTConf reads postgrest.conf: key = value lines, quotes removed,
 // $(VAR) left as written.
-func postgrestConf(t *testing.T) map[string]string {
+func PostgRESTConf(t *testing.T) map[string]string {
 	t.Helper()
 	f, err := os.Open("postgrest.conf")
 	if err != nil {
@@ -135,23 +135,23 @@ func (r realmExport) mapper(t *testing.T, kind string) map[string]string {
 func exampleModel(t *testing.T) *lang.Model {
 	t.Helper()
 	out, err := compiler.Compile(".")
-	noError(t, err)
+	NoError(t, err)
 	return out.Model
 }
 
-// tokenFixtures are the access-token payloads of testdata/keycloak, by file
+// TokenFixtures are the access-token payloads of testdata/keycloak, by file
 // name without .json.
-func tokenFixtures(t *testing.T) map[string]map[string]any {
+func TokenFixtures(t *testing.T) map[string]map[string]any {
 	t.Helper()
 	paths, err := filepath.Glob(filepath.Join("testdata", "keycloak", "*.json"))
-	noError(t, err)
+	NoError(t, err)
 	if len(paths) == 0 {
 		t.Fatal("no token fixtures in testdata/keycloak")
 	}
 	fixtures := map[string]map[string]any{}
 	for _, p := range paths {
 		b, err := os.ReadFile(p)
-		noError(t, err)
+		NoError(t, err)
 		var claims map[string]any
 		if err := json.Unmarshal(b, &claims); err != nil {
 			t.Fatalf("%s: %v", p, err)
@@ -199,23 +199,23 @@ func claimAt(t *testing.T, claims map[string]any, path string) (string, bool) {
 // asPostgREST is who PostgREST, configured by postgrest.conf, runs a request
 // with these verified claims as: the role from jwt-role-claim-key, or
 // db-anon-role when the token has none.
-func asPostgREST(t *testing.T, conf map[string]string, name string, claims map[string]any) person {
+func asPostgREST(t *testing.T, conf map[string]string, name string, claims map[string]any) Person {
 	t.Helper()
 	role, ok := claimAt(t, claims, conf["jwt-role-claim-key"])
 	if !ok {
 		role = conf["db-anon-role"]
 	}
-	return person{name: name, role: role, claims: claims}
+	return Person{Name: name, Role: role, Claims: claims}
 }
 
 // keycloakDB is a database of its own with schema.sql and the build of
 // this directory.
-func keycloakDB(t *testing.T, name string) *database {
+func keycloakDB(t *testing.T, name string) *Database {
 	t.Helper()
-	db := newDatabase(t, name, "schema.sql")
-	script, err := buildScript(".")
-	noError(t, err)
-	if out, err := applyScript(t.Context(), db.server, name, script); err != nil {
+	db := NewDatabase(t, name, "schema.sql")
+	script, err := BuildScript(".")
+	NoError(t, err)
+	if out, err := ApplyScript(t.Context(), db.Server, name, script); err != nil {
 		t.Fatalf("applying the build: %v\n%s", err, out)
 	}
 	return db
@@ -228,20 +228,20 @@ type todo struct {
 	Owner string
 }
 
-func allTodos(t *testing.T, db *database) []todo {
+func allTodos(t *testing.T, db *Database) []todo {
 	t.Helper()
-	rows, err := db.su.Query(t.Context(), "select id, title, owner_id::text from app.todos order by id")
-	noError(t, err)
+	rows, err := db.SU.Query(t.Context(), "select id, title, owner_id::text from app.todos order by id")
+	NoError(t, err)
 	got, err := pgx.CollectRows(rows, pgx.RowToStructByPos[todo])
-	noError(t, err)
+	NoError(t, err)
 	return got
 }
 
 // todosAs is GET /todos as who.
-func todosAs(t *testing.T, db *database, who person) ([]todo, error) {
+func todosAs(t *testing.T, db *Database, who Person) ([]todo, error) {
 	t.Helper()
 	var got []todo
-	err := requester{t: t, db: db, who: who, path: "/todos"}.do("GET", func(tx pgx.Tx) error {
+	err := Requester{T: t, DB: db, Who: who, Path: "/todos"}.Do("GET", func(tx pgx.Tx) error {
 		rows, err := tx.Query(t.Context(), "select id, title, owner_id::text from app.todos order by id")
 		if err != nil {
 			return err
@@ -264,7 +264,7 @@ func wantTodos(t *testing.T, what string, got, want []todo) {
 // ---------------------------------------------------------------------------
 
 func TestKeycloakFilesAgree(t *testing.T) {
-	conf, realm, model, fixtures := postgrestConf(t), readRealm(t), exampleModel(t), tokenFixtures(t)
+	conf, realm, model, fixtures := PostgRESTConf(t), readRealm(t), exampleModel(t), TokenFixtures(t)
 	audience := realm.mapper(t, "oidc-audience-mapper")
 	groupsMapper := realm.mapper(t, "oidc-group-membership-mapper")
 	roleMapper := realm.mapper(t, "oidc-hardcoded-claim-mapper")
@@ -388,37 +388,37 @@ func TestKeycloakFilesAgree(t *testing.T) {
 // ---------------------------------------------------------------------------
 
 func TestKeycloakTokens(t *testing.T) {
-	conf, fixtures := postgrestConf(t), tokenFixtures(t)
+	conf, fixtures := PostgRESTConf(t), TokenFixtures(t)
 	db := keycloakDB(t, "keycloak_tokens")
-	as := func(name string) person { return asPostgREST(t, conf, name, fixtures[name]) }
+	as := func(name string) Person { return asPostgREST(t, conf, name, fixtures[name]) }
 	local, noEmail, federated, member, realmOnly := as("local-user"), as("no-email"), as("federated-user"), as("group-member"), as("realm-role-only")
 
 	t.Run("identity: the uuid sub of local users, with or without email", func(t *testing.T) {
-		for _, who := range []person{local, noEmail, member} {
+		for _, who := range []Person{local, noEmail, member} {
 			var got string
-			err := requester{t: t, db: db, who: who, path: "/rpc/caller"}.do("GET", func(tx pgx.Tx) error {
+			err := Requester{T: t, DB: db, Who: who, Path: "/rpc/caller"}.Do("GET", func(tx pgx.Tx) error {
 				return tx.QueryRow(t.Context(), "select iam.caller_id()").Scan(&got)
 			})
-			noError(t, err)
-			if got != id(who) {
-				t.Errorf("%s: caller id %q, want %q", who.name, got, id(who))
+			NoError(t, err)
+			if got != UserID(who) {
+				t.Errorf("%s: caller id %q, want %q", who.Name, got, UserID(who))
 			}
 		}
 	})
 
 	var localTodo todo
 	t.Run("owner CRUD: the local user creates, reads and edits their todo", func(t *testing.T) {
-		err := requester{t: t, db: db, who: local, path: "/todos"}.do("POST", func(tx pgx.Tx) error {
+		err := Requester{T: t, DB: db, Who: local, Path: "/todos"}.Do("POST", func(tx pgx.Tx) error {
 			return tx.QueryRow(t.Context(), "insert into app.todos (title) values ('from keycloak') returning id, title, owner_id::text").
 				Scan(&localTodo.ID, &localTodo.Title, &localTodo.Owner)
 		})
-		noError(t, err)
-		wantTodos(t, "the table", allTodos(t, db), []todo{{localTodo.ID, "from keycloak", id(local)}})
+		NoError(t, err)
+		wantTodos(t, "the table", allTodos(t, db), []todo{{localTodo.ID, "from keycloak", UserID(local)}})
 		got, err := todosAs(t, db, local)
-		noError(t, err)
+		NoError(t, err)
 		wantTodos(t, "GET /todos as the local user", got, []todo{localTodo})
-		n, err := requester{t: t, db: db, who: local, path: "/todos"}.exec("PATCH", "update app.todos set title = 'edited' where id = $1", localTodo.ID)
-		noError(t, err)
+		n, err := Requester{T: t, DB: db, Who: local, Path: "/todos"}.Exec("PATCH", "update app.todos set title = 'edited' where id = $1", localTodo.ID)
+		NoError(t, err)
 		if n != 1 {
 			t.Fatalf("PATCH updated %d rows, want 1", n)
 		}
@@ -428,54 +428,54 @@ func TestKeycloakTokens(t *testing.T) {
 
 	t.Run("owner CRUD, the other side: the user without email neither sees nor changes it", func(t *testing.T) {
 		got, err := todosAs(t, db, noEmail)
-		noError(t, err)
+		NoError(t, err)
 		wantTodos(t, "GET /todos as the user without email", got, nil)
 		for _, stmt := range []struct{ method, sql string }{
 			{"PATCH", "update app.todos set title = 'taken' where id = $1"},
 			{"DELETE", "delete from app.todos where id = $1"},
 		} {
-			n, err := requester{t: t, db: db, who: noEmail, path: "/todos"}.exec(stmt.method, stmt.sql, localTodo.ID)
-			noError(t, err)
+			n, err := Requester{T: t, DB: db, Who: noEmail, Path: "/todos"}.Exec(stmt.method, stmt.sql, localTodo.ID)
+			NoError(t, err)
 			if n != 0 {
 				t.Fatalf("%s changed %d rows, want 0", stmt.method, n)
 			}
 		}
-		_, err = requester{t: t, db: db, who: noEmail, path: "/todos"}.exec("POST", "insert into app.todos (title, owner_id) values ('forged', $1)", id(local))
-		wantSQLError(t, err, "42501", "owner_id must be the caller's own user id")
+		_, err = Requester{T: t, DB: db, Who: noEmail, Path: "/todos"}.Exec("POST", "insert into app.todos (title, owner_id) values ('forged', $1)", UserID(local))
+		WantSQLError(t, err, "42501", "owner_id must be the caller's own user id")
 		wantTodos(t, "the table after the refused writes", allTodos(t, db), []todo{localTodo})
 	})
 
 	t.Run("a federated user (sub f:<provider>:<name>) is refused on a uuid identity, reading and writing", func(t *testing.T) {
 		_, err := todosAs(t, db, federated)
-		wantSQLError(t, err, "28000", "the JWT claim sub is not a uuid")
-		_, err = requester{t: t, db: db, who: federated, path: "/todos"}.exec("POST", "insert into app.todos (title) values ('federated')")
-		wantSQLError(t, err, "28000", "the JWT claim sub is not a uuid")
+		WantSQLError(t, err, "28000", "the JWT claim sub is not a uuid")
+		_, err = Requester{T: t, DB: db, Who: federated, Path: "/todos"}.Exec("POST", "insert into app.todos (title) values ('federated')")
+		WantSQLError(t, err, "28000", "the JWT claim sub is not a uuid")
 		wantTodos(t, "the table", allTodos(t, db), []todo{localTodo})
 	})
 
 	t.Run("the groups claim: a member of Keycloak group /team-a reads the team's todo, others do not", func(t *testing.T) {
-		team := scalar[int64](t, db, "insert into iam.groups (name, token_name, created_by) values ('Team A', '/team-a', 'dba') returning id")
-		shared := todo{Title: "for team a", Owner: id(local)}
-		shared.ID = scalar[int64](t, db, "insert into app.todos (title, owner_id, group_id) values ($1, $2, $3) returning id", shared.Title, shared.Owner, team)
+		team := Scalar[int64](t, db, "insert into iam.groups (name, token_name, created_by) values ('Team A', '/team-a', 'dba') returning id")
+		shared := todo{Title: "for team a", Owner: UserID(local)}
+		shared.ID = Scalar[int64](t, db, "insert into app.todos (title, owner_id, group_id) values ($1, $2, $3) returning id", shared.Title, shared.Owner, team)
 		got, err := todosAs(t, db, member)
-		noError(t, err)
+		NoError(t, err)
 		wantTodos(t, "GET /todos as the member of /team-a", got, []todo{shared})
 		got, err = todosAs(t, db, noEmail)
-		noError(t, err)
+		NoError(t, err)
 		wantTodos(t, "GET /todos as a user without groups", got, nil)
-		withoutGroups := person{name: "member without the groups claim", role: member.role, claims: maps.Clone(member.claims)}
-		delete(withoutGroups.claims, "groups")
+		withoutGroups := Person{Name: "member without the groups claim", Role: member.Role, Claims: maps.Clone(member.Claims)}
+		delete(withoutGroups.Claims, "groups")
 		got, err = todosAs(t, db, withoutGroups)
-		noError(t, err)
+		NoError(t, err)
 		wantTodos(t, "GET /todos as the member, token without groups", got, nil)
 	})
 
 	t.Run("without the hard-coded role claim, PostgREST runs the token as the anonymous role", func(t *testing.T) {
-		if realmOnly.role != conf["db-anon-role"] {
-			t.Fatalf("role %q, want db-anon-role %q", realmOnly.role, conf["db-anon-role"])
+		if realmOnly.Role != conf["db-anon-role"] {
+			t.Fatalf("role %q, want db-anon-role %q", realmOnly.Role, conf["db-anon-role"])
 		}
 		_, err := todosAs(t, db, realmOnly)
-		wantSQLError(t, err, "42501", "permission denied for schema app")
+		WantSQLError(t, err, "42501", "permission denied for schema app")
 	})
 }
 
@@ -495,11 +495,11 @@ var denyListModes = []struct{ name, preRequest string }{
 
 // denyListRequest makes a request of who the way PostgREST does, with the
 // given db-pre-request ("" for none).
-func denyListRequest(t *testing.T, db *database, preRequest string, who person, method, sql string, args ...any) (int64, error) {
+func denyListRequest(t *testing.T, db *Database, preRequest string, who Person, method, sql string, args ...any) (int64, error) {
 	t.Helper()
 	var n int64
-	req := pgrest.Request{Method: method, Path: "/todos", Role: who.role, Claims: who.claims, PreRequest: preRequest}
-	err := pgrest.Do(t.Context(), db.api, req, func(tx pgx.Tx) error {
+	req := pgrest.Request{Method: method, Path: "/todos", Role: who.Role, Claims: who.Claims, PreRequest: preRequest}
+	err := pgrest.Do(t.Context(), db.API, req, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(t.Context(), sql, args...)
 		n = tag.RowsAffected()
 		return err
@@ -508,18 +508,18 @@ func denyListRequest(t *testing.T, db *database, preRequest string, who person, 
 }
 
 func TestDenyList(t *testing.T) {
-	conf, fixtures := postgrestConf(t), tokenFixtures(t)
+	conf, fixtures := PostgRESTConf(t), TokenFixtures(t)
 	if got := conf["db-pre-request"]; got != stdlib.PreRequest {
 		t.Fatalf("postgrest.conf sets db-pre-request = %q, want %q (it also refuses planner-estimate counts and tokens without aud or exp)", got, stdlib.PreRequest)
 	}
 	db := keycloakDB(t, "keycloak_denylist")
-	as := func(name string) person { return asPostgREST(t, conf, name, maps.Clone(fixtures[name])) }
+	as := func(name string) Person { return asPostgREST(t, conf, name, maps.Clone(fixtures[name])) }
 	alice, carol, erin := as("local-user"), as("no-email"), as("federated-user")
-	anonymous := person{name: "anonymous", role: conf["db-anon-role"], claims: map[string]any{"role": conf["db-anon-role"]}}
+	anonymous := Person{Name: "anonymous", Role: conf["db-anon-role"], Claims: map[string]any{"role": conf["db-anon-role"]}}
 	const read, write = "select id from app.todos", "insert into app.todos (title) values ('x')"
 	const rpc = "select app.create_group('while blocked')"
 	blocked := func() []string {
-		return scalar[[]string](t, db, "select coalesce(array_agg(subject order by subject), '{}') from iam.blocked_subjects")
+		return Scalar[[]string](t, db, "select coalesce(array_agg(subject order by subject), '{}') from iam.blocked_subjects")
 	}
 	// eachMode runs fn once per deployment mode.
 	eachMode := func(t *testing.T, fn func(t *testing.T, preRequest string)) {
@@ -535,12 +535,12 @@ func TestDenyList(t *testing.T) {
 	}
 	step("nobody blocked: every caller passes, anonymous ones too", func(t *testing.T) {
 		eachMode(t, func(t *testing.T, pre string) {
-			for _, who := range []person{alice, carol} {
+			for _, who := range []Person{alice, carol} {
 				_, err := denyListRequest(t, db, pre, who, "GET", read)
-				noError(t, err)
+				NoError(t, err)
 			}
 			_, err := denyListRequest(t, db, pre, anonymous, "GET", "select 1")
-			noError(t, err)
+			NoError(t, err)
 		})
 	})
 	step("runtime roles cannot block, unblock or read the list", func(t *testing.T) {
@@ -550,10 +550,10 @@ func TestDenyList(t *testing.T) {
 			"select count(*) from iam.blocked_subjects where subject = $1",
 			"select iam.refuse_blocked($1, $1)",
 		} {
-			_, err := requester{t: t, db: db, who: alice, path: "/rpc/x"}.exec("POST", sql, id(carol))
-			wantSQLError(t, err, "42501", "permission denied")
-			_, err = requester{t: t, db: db, who: anonymous, path: "/rpc/x"}.exec("POST", sql, id(carol))
-			wantSQLError(t, err, "42501", "permission denied")
+			_, err := Requester{T: t, DB: db, Who: alice, Path: "/rpc/x"}.Exec("POST", sql, UserID(carol))
+			WantSQLError(t, err, "42501", "permission denied")
+			_, err = Requester{T: t, DB: db, Who: anonymous, Path: "/rpc/x"}.Exec("POST", sql, UserID(carol))
+			WantSQLError(t, err, "42501", "permission denied")
 		}
 		if got := blocked(); len(got) != 0 {
 			t.Fatalf("the deny list holds %v after refused calls, want nothing", got)
@@ -561,93 +561,93 @@ func TestDenyList(t *testing.T) {
 	})
 	step("the owner role blocks alice (her uuid in upper case): her reads, writes and group calls are refused with 28000", func(t *testing.T) {
 		// As the owner role, which owns the list (a superuser can too).
-		tx, err := db.su.Begin(t.Context())
-		noError(t, err)
+		tx, err := db.SU.Begin(t.Context())
+		NoError(t, err)
 		defer tx.Rollback(t.Context()) //nolint:errcheck // no-op after commit
 		_, err = tx.Exec(t.Context(), "set local role api_owner")
-		noError(t, err)
-		_, err = tx.Exec(t.Context(), "select iam.block_subject($1, 'disabled in Keycloak, ticket 42')", strings.ToUpper(id(alice)))
-		noError(t, err)
-		noError(t, tx.Commit(t.Context()))
-		if diff := cmp.Diff([]string{id(alice)}, blocked()); diff != "" {
+		NoError(t, err)
+		_, err = tx.Exec(t.Context(), "select iam.block_subject($1, 'disabled in Keycloak, ticket 42')", strings.ToUpper(UserID(alice)))
+		NoError(t, err)
+		NoError(t, tx.Commit(t.Context()))
+		if diff := cmp.Diff([]string{UserID(alice)}, blocked()); diff != "" {
 			t.Fatalf("the deny list (-want +got):\n%s", diff)
 		}
 		before := allTodos(t, db)
-		groupsBefore := scalar[int64](t, db, "select count(*) from iam.groups")
+		groupsBefore := Scalar[int64](t, db, "select count(*) from iam.groups")
 		eachMode(t, func(t *testing.T, pre string) {
 			for _, r := range []struct{ method, sql string }{{"GET", read}, {"POST", write}, {"POST", rpc}} {
 				_, err := denyListRequest(t, db, pre, alice, r.method, r.sql)
-				wantSQLError(t, err, "28000", "this user is blocked")
+				WantSQLError(t, err, "28000", "this user is blocked")
 			}
 		})
 		wantTodos(t, "the table after the refused writes", allTodos(t, db), before)
-		if got := scalar[int64](t, db, "select count(*) from iam.groups"); got != groupsBefore {
+		if got := Scalar[int64](t, db, "select count(*) from iam.groups"); got != groupsBefore {
 			t.Fatalf("%d groups after the refused create_group, want %d", got, groupsBefore)
 		}
 	})
 	step("others are not affected", func(t *testing.T) {
 		eachMode(t, func(t *testing.T, pre string) {
 			n, err := denyListRequest(t, db, pre, carol, "POST", write)
-			noError(t, err)
+			NoError(t, err)
 			if n != 1 {
 				t.Fatalf("carol inserted %d rows, want 1", n)
 			}
 			_, err = denyListRequest(t, db, pre, anonymous, "GET", "select 1")
-			noError(t, err)
+			NoError(t, err)
 		})
 	})
 	step("the difference: only the pre-request refuses a query that never asks who the caller is", func(t *testing.T) {
 		// The runtime refuses where it computes the caller's id; a query
 		// that reads no protected row (here, none at all) never does.
 		_, err := denyListRequest(t, db, "", alice, "GET", "select 1")
-		noError(t, err)
+		NoError(t, err)
 		_, err = denyListRequest(t, db, stdlib.PreRequest, alice, "GET", "select 1")
-		wantSQLError(t, err, "28000", "this user is blocked")
+		WantSQLError(t, err, "28000", "this user is blocked")
 	})
 	step("a federated subject is blocked by its exact text, before the uuid check", func(t *testing.T) {
-		db.exec(t, "select iam.block_subject($1, 'left the partner company')", id(erin))
+		db.Exec(t, "select iam.block_subject($1, 'left the partner company')", UserID(erin))
 		_, err := denyListRequest(t, db, stdlib.PreRequest, erin, "GET", read)
-		wantSQLError(t, err, "28000", "this user is blocked")
+		WantSQLError(t, err, "28000", "this user is blocked")
 		// Without the pre-request this example (uuid users) refuses the
 		// federated subject anyway: its sub is not a uuid.
 		_, err = denyListRequest(t, db, "", erin, "GET", read)
-		wantSQLError(t, err, "28000", "is not a uuid")
+		WantSQLError(t, err, "28000", "is not a uuid")
 	})
 	step("tokens issued before a time: older tokens refused, newer ones pass", func(t *testing.T) {
-		db.exec(t, "select iam.block_subject($1, 'password reset', to_timestamp($2))", id(carol), carol.claims["iat"].(float64)+1)
-		fresh := person{name: "carol, signed in again", role: carol.role, claims: maps.Clone(carol.claims)}
-		fresh.claims["iat"] = carol.claims["iat"].(float64) + 60
-		noIat := person{name: "carol, token without iat", role: carol.role, claims: maps.Clone(carol.claims)}
-		delete(noIat.claims, "iat")
+		db.Exec(t, "select iam.block_subject($1, 'password reset', to_timestamp($2))", UserID(carol), carol.Claims["iat"].(float64)+1)
+		fresh := Person{Name: "carol, signed in again", Role: carol.Role, Claims: maps.Clone(carol.Claims)}
+		fresh.Claims["iat"] = carol.Claims["iat"].(float64) + 60
+		noIat := Person{Name: "carol, token without iat", Role: carol.Role, Claims: maps.Clone(carol.Claims)}
+		delete(noIat.Claims, "iat")
 		eachMode(t, func(t *testing.T, pre string) {
 			_, err := denyListRequest(t, db, pre, carol, "GET", read)
-			wantSQLError(t, err, "28000", "this token was revoked")
+			WantSQLError(t, err, "28000", "this token was revoked")
 			_, err = denyListRequest(t, db, pre, fresh, "GET", read)
-			noError(t, err)
+			NoError(t, err)
 			n, err := denyListRequest(t, db, pre, fresh, "POST", write)
-			noError(t, err)
+			NoError(t, err)
 			if n != 1 {
 				t.Fatalf("carol's new token inserted %d rows, want 1", n)
 			}
 			_, err = denyListRequest(t, db, pre, noIat, "GET", read)
-			wantSQLError(t, err, "28000", "this token was revoked")
+			WantSQLError(t, err, "28000", "this token was revoked")
 		})
 	})
 	step("blocking needs a reason", func(t *testing.T) {
-		_, err := db.su.Exec(t.Context(), "select iam.block_subject($1, ' ')", id(alice))
-		wantSQLError(t, err, "22023", "a reason is required")
+		_, err := db.SU.Exec(t.Context(), "select iam.block_subject($1, ' ')", UserID(alice))
+		WantSQLError(t, err, "22023", "a reason is required")
 	})
 	step("unblocking lets alice in again; unblocking twice says it was not blocked", func(t *testing.T) {
-		if !scalar[bool](t, db, "select iam.unblock_subject($1)", id(alice)) {
+		if !Scalar[bool](t, db, "select iam.unblock_subject($1)", UserID(alice)) {
 			t.Fatal("unblock_subject said alice was not blocked")
 		}
-		if scalar[bool](t, db, "select iam.unblock_subject($1)", id(alice)) {
+		if Scalar[bool](t, db, "select iam.unblock_subject($1)", UserID(alice)) {
 			t.Fatal("unblock_subject said alice was blocked twice")
 		}
 		eachMode(t, func(t *testing.T, pre string) {
 			for _, r := range []struct{ method, sql string }{{"GET", read}, {"POST", write}} {
 				_, err := denyListRequest(t, db, pre, alice, r.method, r.sql)
-				noError(t, err)
+				NoError(t, err)
 			}
 		})
 	})

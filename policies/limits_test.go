@@ -24,9 +24,9 @@ import (
 // limitsDB is the example (schema.sql, todos.iam, chats.iam) built with
 // iamText as its iam.iam, in a database of its own. The roles iamText names
 // are created first (nologin, granted to authenticator, like roles.sql).
-func limitsDB(t *testing.T, name, iamText string, roles ...string) *database {
+func limitsDB(t *testing.T, name, iamText string, roles ...string) *Database {
 	t.Helper()
-	s := server(t)
+	s := Server(t)
 	for _, r := range roles {
 		err := s.Exec(t.Context(), "postgres", fmt.Sprintf(`do $$ begin
 			if not exists (select from pg_roles where rolname = '%[1]s') then
@@ -34,25 +34,25 @@ func limitsDB(t *testing.T, name, iamText string, roles ...string) *database {
 				grant %[1]s to authenticator;
 			end if;
 		end $$`, r))
-		noError(t, err)
+		NoError(t, err)
 	}
-	db := newDatabase(t, name, "schema.sql")
-	script, err := buildScript(exampleWith(t, iamText))
-	noError(t, err)
-	if out, err := applyScript(t.Context(), s, name, script); err != nil {
+	db := NewDatabase(t, name, "schema.sql")
+	script, err := BuildScript(exampleWith(t, iamText))
+	NoError(t, err)
+	if out, err := ApplyScript(t.Context(), s, name, script); err != nil {
 		t.Fatalf("applying the build: %v\n%s", err, out)
 	}
 	return db
 }
 
 // as is who with the runtime role role instead of web_user.
-func as(who person, role string) person {
+func as(who Person, role string) Person {
 	claims := map[string]any{}
-	for k, v := range who.claims {
+	for k, v := range who.Claims {
 		claims[k] = v
 	}
 	claims["role"] = role
-	return person{name: who.name, role: role, claims: claims}
+	return Person{Name: who.Name, Role: role, Claims: claims}
 }
 
 func TestGroupQuotas(t *testing.T) {
@@ -69,71 +69,71 @@ groups {
   max members per group 3
 }
 `, "quota_user", "quota_anon")
-	user := func(name, sub string) person { return as(keycloakUser(name, sub), "quota_user") }
+	user := func(name, sub string) Person { return as(KeycloakUser(name, sub), "quota_user") }
 	alice := user("alice", "a1000000-0000-4000-8000-000000000001")
 	bob := user("bob", "b2000000-0000-4000-8000-000000000002")
 	carol := user("carol", "c3000000-0000-4000-8000-000000000003")
 	dave := user("dave", "d4000000-0000-4000-8000-000000000004")
 	erin := user("erin", "e5000000-0000-4000-8000-000000000005")
-	sub := func(p person) string { return p.claims["sub"].(string) }
-	createErr := func(who person, name string) error {
-		return rpc(t, db, who, "create_group", "name", name)
+	sub := func(p Person) string { return p.Claims["sub"].(string) }
+	createErr := func(who Person, name string) error {
+		return RPC(t, db, who, "create_group", "name", name)
 	}
 
 	var g [3]int64
 	for i := range g {
-		g[i] = createGroup(t, db, alice, fmt.Sprintf("alice %d", i+1))
+		g[i] = CreateGroup(t, db, alice, fmt.Sprintf("alice %d", i+1))
 	}
 	t.Run("a fourth group of alice's is refused with PT429", func(t *testing.T) {
-		wantSQLError(t, createErr(alice, "alice 4"), "PT429", "you cannot create more than 3 groups")
-		if n := scalar[int64](t, db, "select count(*) from iam.groups where name = 'alice 4'"); n != 0 {
+		WantSQLError(t, createErr(alice, "alice 4"), "PT429", "you cannot create more than 3 groups")
+		if n := Scalar[int64](t, db, "select count(*) from iam.groups where name = 'alice 4'"); n != 0 {
 			t.Errorf("the refused group was created anyway (%d rows)", n)
 		}
 	})
-	b1 := createGroup(t, db, bob, "bob 1")
+	b1 := CreateGroup(t, db, bob, "bob 1")
 	t.Run("bob still creates his groups", func(t *testing.T) {
 		if b1 == 0 {
 			t.Fatal("bob's group has no id")
 		}
 	})
 	t.Run("once alice deletes a group she may create one again", func(t *testing.T) {
-		noError(t, rpc(t, db, alice, "delete_group", "group_id", g[2]))
-		g[2] = createGroup(t, db, alice, "alice 3 again")
+		NoError(t, RPC(t, db, alice, "delete_group", "group_id", g[2]))
+		g[2] = CreateGroup(t, db, alice, "alice 3 again")
 	})
 
-	addErr := func(who person, group int64, member person) error {
-		return rpc(t, db, who, "add_group_member", "group_id", group, "user_id", sub(member))
+	addErr := func(who Person, group int64, member Person) error {
+		return RPC(t, db, who, "add_group_member", "group_id", group, "user_id", sub(member))
 	}
-	noError(t, addErr(alice, g[0], bob))
-	noError(t, addErr(alice, g[1], bob)) // bob: b1, g0, g1
+	NoError(t, addErr(alice, g[0], bob))
+	NoError(t, addErr(alice, g[1], bob)) // bob: b1, g0, g1
 	t.Run("a fourth membership of bob's is refused without telling how many groups he is in", func(t *testing.T) {
 		err := addErr(alice, g[2], bob)
-		wantSQLError(t, err, "PT429", "this user cannot be added to another group")
+		WantSQLError(t, err, "PT429", "this user cannot be added to another group")
 		if strings.Contains(err.Error(), "3 groups that") || strings.Contains(err.Error(), "is in 3") {
 			t.Errorf("the error gives bob's count: %v", err)
 		}
 	})
 	t.Run("bob cannot create a group that would be his fourth membership", func(t *testing.T) {
-		wantSQLError(t, createErr(bob, "bob 2"), "PT429", "you cannot be in more than 3 groups")
+		WantSQLError(t, createErr(bob, "bob 2"), "PT429", "you cannot be in more than 3 groups")
 	})
 	t.Run("once bob leaves a group he may be added to another", func(t *testing.T) {
-		noError(t, rpc(t, db, bob, "leave_group", "group_id", g[0]))
-		noError(t, addErr(alice, g[2], bob)) // g2: alice, bob
+		NoError(t, RPC(t, db, bob, "leave_group", "group_id", g[0]))
+		NoError(t, addErr(alice, g[2], bob)) // g2: alice, bob
 	})
 
-	noError(t, addErr(alice, g[2], carol)) // g2: alice, bob, carol
+	NoError(t, addErr(alice, g[2], carol)) // g2: alice, bob, carol
 	t.Run("a fourth member of a group is refused with PT429", func(t *testing.T) {
-		wantSQLError(t, addErr(alice, g[2], dave), "PT429", fmt.Sprintf("group %d is full", g[2]))
-		if n := scalar[int64](t, db, "select count(*) from iam.group_members where group_id = $1", g[2]); n != 3 {
+		WantSQLError(t, addErr(alice, g[2], dave), "PT429", fmt.Sprintf("group %d is full", g[2]))
+		if n := Scalar[int64](t, db, "select count(*) from iam.group_members where group_id = $1", g[2]); n != 3 {
 			t.Errorf("group %d has %d members, want 3", g[2], n)
 		}
 	})
 	t.Run("another group still takes members", func(t *testing.T) {
-		noError(t, addErr(alice, g[1], dave))
+		NoError(t, addErr(alice, g[1], dave))
 	})
 	t.Run("once a member is removed the group takes another", func(t *testing.T) {
-		noError(t, rpc(t, db, alice, "remove_group_member", "group_id", g[2], "user_id", sub(carol)))
-		noError(t, addErr(alice, g[2], erin))
+		NoError(t, RPC(t, db, alice, "remove_group_member", "group_id", g[2], "user_id", sub(carol)))
+		NoError(t, addErr(alice, g[2], erin))
 	})
 
 	t.Run("concurrent creates by one user stop at the quota", func(t *testing.T) {
@@ -145,14 +145,14 @@ groups {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				conn, err := pgx.Connect(context.Background(), db.api.Config().ConnString())
+				conn, err := pgx.Connect(context.Background(), db.API.Config().ConnString())
 				if err != nil {
 					errs[i] = err
 					return
 				}
 				defer conn.Close(context.Background())
-				other := &database{name: db.name, server: db.server, su: db.su, api: conn}
-				errs[i] = rpc(t, other, frank, "create_group", "name", fmt.Sprintf("frank %d", i))
+				other := &Database{Name: db.Name, Server: db.Server, SU: db.SU, API: conn}
+				errs[i] = RPC(t, other, frank, "create_group", "name", fmt.Sprintf("frank %d", i))
 			}()
 		}
 		wg.Wait()
@@ -186,22 +186,22 @@ groups {
 `, statement, lock)
 	}
 	db := limitsDB(t, "timeouts", iam("300ms", "200ms"), "tmo_user", "tmo_anon")
-	alice := as(keycloakUser("alice", "a1000000-0000-4000-8000-000000000001"), "tmo_user")
-	anon := person{name: "anonymous", role: "tmo_anon"}
+	alice := as(KeycloakUser("alice", "a1000000-0000-4000-8000-000000000001"), "tmo_user")
+	anon := Person{Name: "anonymous", Role: "tmo_anon"}
 
-	setting := func(who person, name string) string {
+	setting := func(who Person, name string) string {
 		var v string
-		err := requester{t: t, db: db, who: who, path: "/todos"}.do("GET", func(tx pgx.Tx) error {
+		err := Requester{T: t, DB: db, Who: who, Path: "/todos"}.Do("GET", func(tx pgx.Tx) error {
 			return tx.QueryRow(t.Context(), "select current_setting($1)", name).Scan(&v)
 		})
-		noError(t, err)
+		NoError(t, err)
 		return v
 	}
 	t.Run("both runtime roles run requests under the declared timeouts", func(t *testing.T) {
 		got := map[string]string{}
-		for _, who := range []person{alice, anon} {
+		for _, who := range []Person{alice, anon} {
 			for _, name := range []string{"statement_timeout", "lock_timeout"} {
-				got[who.role+" "+name] = setting(who, name)
+				got[who.Role+" "+name] = setting(who, name)
 			}
 		}
 		want := map[string]string{
@@ -213,64 +213,64 @@ groups {
 		}
 	})
 	t.Run("a request running longer is cancelled with 57014", func(t *testing.T) {
-		err := requester{t: t, db: db, who: alice, path: "/todos"}.do("GET", func(tx pgx.Tx) error {
+		err := Requester{T: t, DB: db, Who: alice, Path: "/todos"}.Do("GET", func(tx pgx.Tx) error {
 			_, err := tx.Exec(t.Context(), "select pg_sleep(2)")
 			return err
 		})
-		wantSQLError(t, err, "57014", "statement timeout")
+		WantSQLError(t, err, "57014", "statement timeout")
 	})
 	t.Run("the superuser is not capped", func(t *testing.T) {
-		db.exec(t, "select pg_sleep(0.5)")
+		db.Exec(t, "select pg_sleep(0.5)")
 	})
 	t.Run("a write waiting for a row lock gives up with 55P03", func(t *testing.T) {
 		var id int64
-		err := requester{t: t, db: db, who: alice, path: "/todos"}.do("POST", func(tx pgx.Tx) error {
+		err := Requester{T: t, DB: db, Who: alice, Path: "/todos"}.Do("POST", func(tx pgx.Tx) error {
 			return tx.QueryRow(t.Context(), "insert into app.todos (title) values ('locked') returning id").Scan(&id)
 		})
-		noError(t, err)
-		holder, err := db.su.Begin(t.Context())
-		noError(t, err)
+		NoError(t, err)
+		holder, err := db.SU.Begin(t.Context())
+		NoError(t, err)
 		defer holder.Rollback(context.Background()) //nolint:errcheck
 		_, err = holder.Exec(t.Context(), "select from app.todos where id = $1 for update", id)
-		noError(t, err)
-		_, err = requester{t: t, db: db, who: alice, path: "/todos"}.exec("PATCH", "update app.todos set done = true where id = $1", id)
-		wantSQLError(t, err, "55P03", "lock timeout")
+		NoError(t, err)
+		_, err = Requester{T: t, DB: db, Who: alice, Path: "/todos"}.Exec("PATCH", "update app.todos set done = true where id = $1", id)
+		WantSQLError(t, err, "55P03", "lock timeout")
 	})
 
 	rolconfig := func() []string {
 		var cfg []string
-		err := db.su.QueryRow(t.Context(), "select coalesce(rolconfig, '{}') from pg_roles where rolname = 'tmo_user'").Scan(&cfg)
-		noError(t, err)
+		err := db.SU.QueryRow(t.Context(), "select coalesce(rolconfig, '{}') from pg_roles where rolname = 'tmo_user'").Scan(&cfg)
+		NoError(t, err)
 		return cfg
 	}
 	t.Run("a new value is applied by the next build", func(t *testing.T) {
-		script, err := buildScript(exampleWith(t, iam("1s", "200ms")))
-		noError(t, err)
-		if out, err := applyScript(t.Context(), db.server, db.name, script); err != nil {
+		script, err := BuildScript(exampleWith(t, iam("1s", "200ms")))
+		NoError(t, err)
+		if out, err := ApplyScript(t.Context(), db.Server, db.Name, script); err != nil {
 			t.Fatalf("applying: %v\n%s", err, out)
 		}
 		if got := setting(alice, "statement_timeout"); got != "1s" {
 			t.Errorf("statement_timeout after the rebuild is %s, want 1s", got)
 		}
 		t.Run("the owner role applies it again unchanged, but cannot change it, and nothing is applied", func(t *testing.T) {
-			owner, err := db.su.Begin(t.Context())
-			noError(t, err)
+			owner, err := db.SU.Begin(t.Context())
+			NoError(t, err)
 			defer owner.Rollback(context.Background()) //nolint:errcheck
 			before := rolconfig()
 			_, err = owner.Exec(t.Context(), "set local role api_owner")
-			noError(t, err)
+			NoError(t, err)
 			_, err = owner.Exec(t.Context(), roleSettingsStatement(t, script))
-			noError(t, err) // same values: nothing to set
-			noError(t, owner.Rollback(t.Context()))
+			NoError(t, err) // same values: nothing to set
+			NoError(t, owner.Rollback(t.Context()))
 
 			changed := strings.Replace(roleSettingsStatement(t, script), "statement_timeout=1s", "statement_timeout=9s", 1)
-			owner, err = db.su.Begin(t.Context())
-			noError(t, err)
+			owner, err = db.SU.Begin(t.Context())
+			NoError(t, err)
 			_, err = owner.Exec(t.Context(), "set local role api_owner")
-			noError(t, err)
+			NoError(t, err)
 			_, err = owner.Exec(t.Context(), changed)
-			wantSQLError(t, err, "42501", "cannot set statement_timeout=9s on role")
-			noError(t, owner.Rollback(t.Context()))
+			WantSQLError(t, err, "42501", "cannot set statement_timeout=9s on role")
+			NoError(t, owner.Rollback(t.Context()))
 			if diff := cmp.Diff(before, rolconfig()); diff != "" {
 				t.Errorf("the role's settings changed (-before +after):\n%s", diff)
 			}
@@ -296,29 +296,29 @@ func roleSettingsStatement(t *testing.T, script string) string {
 // role's settings in one row of a shared catalog, so the second insert of
 // that row fails with 23505 unless the build retries it as an update.
 func TestRoleTimeoutsFromConcurrentBuilds(t *testing.T) {
-	s := server(t)
+	s := Server(t)
 	for _, r := range []string{"race_user", "race_anon"} {
-		noError(t, s.Exec(t.Context(), "postgres", fmt.Sprintf(`do $$ begin
+		NoError(t, s.Exec(t.Context(), "postgres", fmt.Sprintf(`do $$ begin
 			if not exists (select from pg_roles where rolname = '%[1]s') then create role %[1]s nologin; end if;
 		end $$; alter role %[1]s reset all`, r)))
 	}
 	dir := t.TempDir()
-	noError(t, os.WriteFile(filepath.Join(dir, "iam.iam"), []byte("roles {\n  authenticated race_user\n  anonymous race_anon\n}\n"), 0o644))
-	script, err := buildScript(dir)
-	noError(t, err)
+	NoError(t, os.WriteFile(filepath.Join(dir, "iam.iam"), []byte("roles {\n  authenticated race_user\n  anonymous race_anon\n}\n"), 0o644))
+	script, err := BuildScript(dir)
+	NoError(t, err)
 	stmt := roleSettingsStatement(t, script)
 
 	first, err := pgx.Connect(t.Context(), s.URL("postgres", "postgres"))
-	noError(t, err)
+	NoError(t, err)
 	defer first.Close(context.Background())
 	second, err := pgx.Connect(t.Context(), s.URL("template1", "postgres"))
-	noError(t, err)
+	NoError(t, err)
 	defer second.Close(context.Background())
 
 	tx1, err := first.Begin(t.Context())
-	noError(t, err)
+	NoError(t, err)
 	_, err = tx1.Exec(t.Context(), stmt)
-	noError(t, err)
+	NoError(t, err)
 	done := make(chan error, 1)
 	go func() {
 		tx2, err := second.Begin(context.Background())
@@ -332,18 +332,18 @@ func TestRoleTimeoutsFromConcurrentBuilds(t *testing.T) {
 		done <- err
 	}()
 	// The second waits for the first's uncommitted row; let it get there.
-	noError(t, s.Exec(t.Context(), "postgres", `do $$ begin
+	NoError(t, s.Exec(t.Context(), "postgres", `do $$ begin
 		for i in 1..200 loop
 			exit when exists (select from pg_stat_activity where wait_event_type = 'Lock' and datname = 'template1');
 			perform pg_sleep(0.01);
 		end loop;
 	end $$`))
-	noError(t, tx1.Commit(t.Context()))
+	NoError(t, tx1.Commit(t.Context()))
 	if err := <-done; err != nil {
 		t.Fatalf("the second build: %v", err)
 	}
 	var cfg []string
-	noError(t, first.QueryRow(t.Context(), "select coalesce(rolconfig, '{}') from pg_roles where rolname = 'race_user'").Scan(&cfg))
+	NoError(t, first.QueryRow(t.Context(), "select coalesce(rolconfig, '{}') from pg_roles where rolname = 'race_user'").Scan(&cfg))
 	if diff := cmp.Diff([]string{"statement_timeout=5s", "lock_timeout=2s"}, cfg); diff != "" {
 		t.Errorf("race_user's settings (-want +got):\n%s", diff)
 	}

@@ -29,23 +29,23 @@ import (
 )
 
 const (
-	aliceID = "a11ce000-0000-4000-8000-000000000001"
-	bobID   = "b0b00000-0000-4000-8000-000000000002"
+	AliceID = "a11ce000-0000-4000-8000-000000000001"
+	BobID   = "b0b00000-0000-4000-8000-000000000002"
 )
 
 var (
-	alice = keycloakUser("alice", aliceID)
-	bob   = keycloakUser("bob", bobID)
+	Alice = KeycloakUser("alice", AliceID)
+	Bob   = KeycloakUser("bob", BobID)
 	// No JWT: PostgREST runs the request as the anonymous role.
-	anonymous = person{name: "anonymous", role: "web_anon", claims: map[string]any{"role": "web_anon"}}
+	Anonymous = Person{Name: "anonymous", Role: "web_anon", Claims: map[string]any{"role": "web_anon"}}
 	// A valid token that carries no sub (a misconfigured client scope).
-	noSub = keycloakUser("nosub", "")
+	NoSub = KeycloakUser("nosub", "")
 	// A user from a federated provider (LDAP) keeps Keycloak's "f:<provider>:<name>" id.
-	federatedAlice = keycloakUser("alice", "f:ldap:alice")
+	federatedAlice = KeycloakUser("alice", "f:ldap:alice")
 )
 
 // userNames shows owners by name in row diffs.
-var userNames = map[string]string{aliceID: "alice", bobID: "bob"}
+var userNames = map[string]string{AliceID: "alice", BobID: "bob"}
 
 // ownedTable is one table of schema.sql protected by `owner can read,
 // create, write, delete`.
@@ -83,11 +83,11 @@ var exampleRooms struct {
 	alice, bob int64
 }
 
-func rooms(t *testing.T, db *database) (aliceRoom, bobRoom int64) {
+func rooms(t *testing.T, db *Database) (aliceRoom, bobRoom int64) {
 	t.Helper()
 	exampleRooms.once.Do(func() {
-		exampleRooms.alice = createGroup(t, db, alice, "alice's room")
-		exampleRooms.bob = createGroup(t, db, bob, "bob's room")
+		exampleRooms.alice = CreateGroup(t, db, Alice, "alice's room")
+		exampleRooms.bob = CreateGroup(t, db, Bob, "bob's room")
 	})
 	if exampleRooms.alice == 0 || exampleRooms.bob == 0 {
 		t.Fatal("creating alice's and bob's rooms failed")
@@ -101,27 +101,27 @@ func rooms(t *testing.T, db *database) (aliceRoom, bobRoom int64) {
 type matrix struct {
 	ownedTable
 	t         *testing.T
-	db        *database
+	db        *Database
 	aliceRoom any // alice's room for chats, NULL for todos
 	bobRoom   any
-	seeded    []row
-	before    dbState // the whole database after seeding
+	seeded    []Row
+	before    DBState // the whole database after seeding
 }
 
-func newMatrix(t *testing.T, db *database, table ownedTable) *matrix {
+func newMatrix(t *testing.T, db *Database, table ownedTable) *matrix {
 	m := &matrix{ownedTable: table, t: t, db: db}
 	if table.inRoom {
 		m.aliceRoom, m.bobRoom = rooms(t, db)
 	}
-	db.exec(t, m.expand("truncate {table} restart identity"))
-	db.exec(t, m.expand("insert into {table} ({text}, owner_id, group_id) values ($1, $4, $6), ($2, $4, $6), ($3, $5, $7)"),
-		table.seed[0], table.seed[1], table.seed[2], aliceID, bobID, m.aliceRoom, m.bobRoom)
-	m.seeded = []row{
+	db.Exec(t, m.expand("truncate {table} restart identity"))
+	db.Exec(t, m.expand("insert into {table} ({text}, owner_id, group_id) values ($1, $4, $6), ($2, $4, $6), ($3, $5, $7)"),
+		table.seed[0], table.seed[1], table.seed[2], AliceID, BobID, m.aliceRoom, m.bobRoom)
+	m.seeded = []Row{
 		{ID: 1, Text: table.seed[0], Owner: "alice"},
 		{ID: 2, Text: table.seed[1], Owner: "alice"},
 		{ID: 3, Text: table.seed[2], Owner: "bob"},
 	}
-	m.before = snapshot(t, db)
+	m.before = Snapshot(t, db)
 	return m
 }
 
@@ -143,18 +143,18 @@ func (m *matrix) expand(sql string) string {
 }
 
 // as makes requests to this table for who.
-func (m *matrix) as(who person) requester {
-	return requester{t: m.t, db: m.db, who: who, path: m.path, expand: m.expand}
+func (m *matrix) as(who Person) Requester {
+	return Requester{T: m.t, DB: m.db, Who: who, Path: m.path, Expand: m.expand}
 }
 
 // wantTable checks the whole table as the superuser sees it.
-func (m *matrix) wantTable(want ...row) {
+func (m *matrix) wantTable(want ...Row) {
 	m.t.Helper()
-	rows, err := m.db.su.Query(m.t.Context(), m.expand("select {cols} from {table} order by id"))
-	noError(m.t, err)
-	got, err := pgx.CollectRows(rows, pgx.RowToStructByPos[row])
-	noError(m.t, err)
-	wantRows(m.t, "the table as the superuser sees it", names(got), want)
+	rows, err := m.db.SU.Query(m.t.Context(), m.expand("select {cols} from {table} order by id"))
+	NoError(m.t, err)
+	got, err := pgx.CollectRows(rows, pgx.RowToStructByPos[Row])
+	NoError(m.t, err)
+	WantRows(m.t, "the table as the superuser sees it", Names(got), want)
 }
 
 // unchanged checks that the table still holds exactly the seeded rows,
@@ -162,7 +162,7 @@ func (m *matrix) wantTable(want ...row) {
 func (m *matrix) unchanged() {
 	m.t.Helper()
 	m.wantTable(m.seeded...)
-	wantUnchanged(m.t, m.db, m.before)
+	WantUnchanged(m.t, m.db, m.before)
 }
 
 var ownerCases = []struct {
@@ -171,41 +171,41 @@ var ownerCases = []struct {
 }{
 	// Alice, on her own rows.
 	{"alice creates a %s and gets it back, owned by her (return=representation)", func(t *testing.T, m *matrix) {
-		got, err := m.as(alice).query("POST", "insert into {table} ({text}{room}) values ($1{alice's room}) returning {cols}", "fresh")
-		noError(t, err)
-		created := row{ID: 4, Text: "fresh", Owner: "alice"}
-		wantRows(t, "returned", got, []row{created})
+		got, err := m.as(Alice).Query("POST", "insert into {table} ({text}{room}) values ($1{alice's room}) returning {cols}", "fresh")
+		NoError(t, err)
+		created := Row{ID: 4, Text: "fresh", Owner: "alice"}
+		WantRows(t, "returned", got, []Row{created})
 		m.wantTable(append(m.seeded, created)...)
 	}},
 	{"alice creates a %s without asking for it back, owned by her (return=minimal)", func(t *testing.T, m *matrix) {
-		n, err := m.as(alice).exec("POST", "insert into {table} ({text}{room}) values ($1{alice's room})", "quiet")
-		noError(t, err)
+		n, err := m.as(Alice).Exec("POST", "insert into {table} ({text}{room}) values ($1{alice's room})", "quiet")
+		NoError(t, err)
 		if n != 1 {
 			t.Errorf("inserted %d rows, want 1", n)
 		}
-		m.wantTable(append(m.seeded, row{ID: 4, Text: "quiet", Owner: "alice"})...)
+		m.wantTable(append(m.seeded, Row{ID: 4, Text: "quiet", Owner: "alice"})...)
 	}},
 	{"alice lists her %ss and sees exactly her own", func(t *testing.T, m *matrix) {
-		got, err := m.as(alice).query("GET", "select {cols} from {table} order by id")
-		noError(t, err)
-		wantRows(t, "alice's list", got, m.seeded[:2])
+		got, err := m.as(Alice).Query("GET", "select {cols} from {table} order by id")
+		NoError(t, err)
+		WantRows(t, "alice's list", got, m.seeded[:2])
 	}},
 	{"alice reads her %s by id", func(t *testing.T, m *matrix) {
-		got, err := m.as(alice).query("GET", "select {cols} from {table} where id = $1", 2)
-		noError(t, err)
-		wantRows(t, "alice's read", got, m.seeded[1:2])
+		got, err := m.as(Alice).Query("GET", "select {cols} from {table} where id = $1", 2)
+		NoError(t, err)
+		WantRows(t, "alice's read", got, m.seeded[1:2])
 	}},
 	{"alice updates her %s", func(t *testing.T, m *matrix) {
-		n, err := m.as(alice).exec("PATCH", "update {table} set {text} = $1 where id = $2", "edited", 1)
-		noError(t, err)
+		n, err := m.as(Alice).Exec("PATCH", "update {table} set {text} = $1 where id = $2", "edited", 1)
+		NoError(t, err)
 		if n != 1 {
 			t.Errorf("updated %d rows, want 1", n)
 		}
-		m.wantTable(row{ID: 1, Text: "edited", Owner: "alice"}, m.seeded[1], m.seeded[2])
+		m.wantTable(Row{ID: 1, Text: "edited", Owner: "alice"}, m.seeded[1], m.seeded[2])
 	}},
 	{"alice deletes her %s", func(t *testing.T, m *matrix) {
-		n, err := m.as(alice).exec("DELETE", "delete from {table} where id = $1", 1)
-		noError(t, err)
+		n, err := m.as(Alice).Exec("DELETE", "delete from {table} where id = $1", 1)
+		NoError(t, err)
 		if n != 1 {
 			t.Errorf("deleted %d rows, want 1", n)
 		}
@@ -214,40 +214,40 @@ var ownerCases = []struct {
 
 	// Bob, on alice's rows.
 	{"bob lists %ss and sees none of alice's", func(t *testing.T, m *matrix) {
-		got, err := m.as(bob).query("GET", "select {cols} from {table} order by id")
-		noError(t, err)
-		wantRows(t, "bob's list", got, m.seeded[2:])
+		got, err := m.as(Bob).Query("GET", "select {cols} from {table} order by id")
+		NoError(t, err)
+		WantRows(t, "bob's list", got, m.seeded[2:])
 	}},
 	{"bob cannot read alice's %s by id", func(t *testing.T, m *matrix) {
-		got, err := m.as(bob).query("GET", "select {cols} from {table} where id = $1", 1)
-		noError(t, err)
-		wantRows(t, "bob's read of alice's row", got, nil)
+		got, err := m.as(Bob).Query("GET", "select {cols} from {table} where id = $1", 1)
+		NoError(t, err)
+		WantRows(t, "bob's read of alice's row", got, nil)
 	}},
 	{"bob cannot update alice's %s", func(t *testing.T, m *matrix) {
-		n, err := m.as(bob).exec("PATCH", "update {table} set {text} = $1 where id = $2", "hacked", 1)
-		noError(t, err)
+		n, err := m.as(Bob).Exec("PATCH", "update {table} set {text} = $1 where id = $2", "hacked", 1)
+		NoError(t, err)
 		if n != 0 {
 			t.Errorf("updated %d rows, want 0", n)
 		}
 		m.unchanged()
 	}},
 	{"bob cannot delete alice's %s", func(t *testing.T, m *matrix) {
-		n, err := m.as(bob).exec("DELETE", "delete from {table} where id = $1", 1)
-		noError(t, err)
+		n, err := m.as(Bob).Exec("DELETE", "delete from {table} where id = $1", 1)
+		NoError(t, err)
 		if n != 0 {
 			t.Errorf("deleted %d rows, want 0", n)
 		}
 		m.unchanged()
 	}},
 	{"bob's unfiltered update and delete of %ss touch only his own", func(t *testing.T, m *matrix) {
-		n, err := m.as(bob).exec("PATCH", "update {table} set {text} = {text} || ' (seen)'")
-		noError(t, err)
+		n, err := m.as(Bob).Exec("PATCH", "update {table} set {text} = {text} || ' (seen)'")
+		NoError(t, err)
 		if n != 1 {
 			t.Errorf("updated %d rows, want 1 (bob's)", n)
 		}
-		m.wantTable(m.seeded[0], m.seeded[1], row{ID: 3, Text: m.seed[2] + " (seen)", Owner: "bob"})
-		n, err = m.as(bob).exec("DELETE", "delete from {table}")
-		noError(t, err)
+		m.wantTable(m.seeded[0], m.seeded[1], Row{ID: 3, Text: m.seed[2] + " (seen)", Owner: "bob"})
+		n, err = m.as(Bob).Exec("DELETE", "delete from {table}")
+		NoError(t, err)
 		if n != 1 {
 			t.Errorf("deleted %d rows, want 1 (bob's)", n)
 		}
@@ -256,31 +256,31 @@ var ownerCases = []struct {
 
 	// Forged and changed owners.
 	{"alice cannot create a %s owned by bob", func(t *testing.T, m *matrix) {
-		_, err := m.as(alice).exec("POST", "insert into {table} ({text}, owner_id{room}) values ($1, $2{alice's room})", "forged", bobID)
-		wantSQLError(t, err, "42501", "owner_id")
+		_, err := m.as(Alice).Exec("POST", "insert into {table} ({text}, owner_id{room}) values ($1, $2{alice's room})", "forged", BobID)
+		WantSQLError(t, err, "42501", "owner_id")
 		m.unchanged()
 	}},
 	{"alice cannot hand her %s over to bob", func(t *testing.T, m *matrix) {
-		_, err := m.as(alice).exec("PATCH", "update {table} set owner_id = $1 where id = $2", bobID, 1)
-		wantSQLError(t, err, "42501", "owner")
+		_, err := m.as(Alice).Exec("PATCH", "update {table} set owner_id = $1 where id = $2", BobID, 1)
+		WantSQLError(t, err, "42501", "owner")
 		m.unchanged()
 	}},
 
 	// Anonymous requests: no privilege at all (PostgREST answers 401).
 	{"an anonymous visitor cannot list %ss", func(t *testing.T, m *matrix) {
-		got, err := m.as(anonymous).query("GET", "select {cols} from {table} order by id")
-		wantSQLError(t, err, "42501", "permission denied")
-		wantRows(t, "anonymous list", got, nil)
+		got, err := m.as(Anonymous).Query("GET", "select {cols} from {table} order by id")
+		WantSQLError(t, err, "42501", "permission denied")
+		WantRows(t, "anonymous list", got, nil)
 	}},
 	{"an anonymous visitor cannot create, change or delete %ss", func(t *testing.T, m *matrix) {
 		for _, w := range []struct{ method, sql string }{
-			{"POST", "insert into {table} ({text}, owner_id) values ('anon', '" + aliceID + "')"},
+			{"POST", "insert into {table} ({text}, owner_id) values ('anon', '" + AliceID + "')"},
 			{"PATCH", "update {table} set {text} = 'anon'"},
 			{"DELETE", "delete from {table}"},
 		} {
 			t.Run(w.method, func(t *testing.T) {
-				_, err := m.as(anonymous).exec(w.method, w.sql)
-				wantSQLError(t, err, "42501", "permission denied")
+				_, err := m.as(Anonymous).Exec(w.method, w.sql)
+				WantSQLError(t, err, "42501", "permission denied")
 				m.unchanged()
 			})
 		}
@@ -288,49 +288,49 @@ var ownerCases = []struct {
 
 	// Tokens that do not name a user the way the identity block says.
 	{"a token without sub lists no %ss (never someone else's)", func(t *testing.T, m *matrix) {
-		got, err := m.as(noSub).query("GET", "select {cols} from {table} order by id")
-		noError(t, err)
-		wantRows(t, "list without sub", got, nil)
+		got, err := m.as(NoSub).Query("GET", "select {cols} from {table} order by id")
+		NoError(t, err)
+		WantRows(t, "list without sub", got, nil)
 	}},
 	{"a token without sub cannot create a %s", func(t *testing.T, m *matrix) {
-		_, err := m.as(noSub).exec("POST", "insert into {table} ({text}{room}) values ('nobody'{alice's room})")
-		wantSQLError(t, err, "28000", "without a user id")
+		_, err := m.as(NoSub).Exec("POST", "insert into {table} ({text}{room}) values ('nobody'{alice's room})")
+		WantSQLError(t, err, "28000", "without a user id")
 		m.unchanged()
 	}},
 	{"a token without sub changes and deletes no %ss", func(t *testing.T, m *matrix) {
-		n, err := m.as(noSub).exec("PATCH", "update {table} set {text} = 'nobody'")
-		noError(t, err)
+		n, err := m.as(NoSub).Exec("PATCH", "update {table} set {text} = 'nobody'")
+		NoError(t, err)
 		if n != 0 {
 			t.Errorf("updated %d rows, want 0", n)
 		}
-		n, err = m.as(noSub).exec("DELETE", "delete from {table}")
-		noError(t, err)
+		n, err = m.as(NoSub).Exec("DELETE", "delete from {table}")
+		NoError(t, err)
 		if n != 0 {
 			t.Errorf("deleted %d rows, want 0", n)
 		}
 		m.unchanged()
 	}},
 	{"a sub that is not a uuid (f:ldap:alice) is refused when listing %ss", func(t *testing.T, m *matrix) {
-		got, err := m.as(federatedAlice).query("GET", "select {cols} from {table} order by id")
-		wantSQLError(t, err, "28000", "not a uuid")
-		wantRows(t, "list with a federated sub", got, nil)
+		got, err := m.as(federatedAlice).Query("GET", "select {cols} from {table} order by id")
+		WantSQLError(t, err, "28000", "not a uuid")
+		WantRows(t, "list with a federated sub", got, nil)
 	}},
 	{"a sub that is not a uuid (f:ldap:alice) is refused when creating a %s", func(t *testing.T, m *matrix) {
-		_, err := m.as(federatedAlice).exec("POST", "insert into {table} ({text}{room}) values ('federated'{alice's room})")
-		wantSQLError(t, err, "28000", "not a uuid")
+		_, err := m.as(federatedAlice).Exec("POST", "insert into {table} ({text}{room}) values ('federated'{alice's room})")
+		WantSQLError(t, err, "28000", "not a uuid")
 		m.unchanged()
 	}},
 
 	// GET really is READ ONLY, and reading needs no writes.
 	{"a GET that tries to insert a %s fails with 25006 (the request is READ ONLY)", func(t *testing.T, m *matrix) {
-		_, err := m.as(alice).exec("GET", "insert into {table} ({text}{room}) values ('sneaky'{alice's room})")
-		wantSQLError(t, err, "25006", "read-only transaction")
+		_, err := m.as(Alice).Exec("GET", "insert into {table} ({text}{room}) values ('sneaky'{alice's room})")
+		WantSQLError(t, err, "25006", "read-only transaction")
 		m.unchanged()
 	}},
 	{"a GET list of %ss succeeds in a READ ONLY transaction", func(t *testing.T, m *matrix) {
 		var readOnly string
-		var got []row
-		err := m.as(alice).do("GET", func(tx pgx.Tx) error {
+		var got []Row
+		err := m.as(Alice).Do("GET", func(tx pgx.Tx) error {
 			if err := tx.QueryRow(t.Context(), "show transaction_read_only").Scan(&readOnly); err != nil {
 				return err
 			}
@@ -338,14 +338,14 @@ var ownerCases = []struct {
 			if err != nil {
 				return err
 			}
-			got, err = pgx.CollectRows(rows, pgx.RowToStructByPos[row])
+			got, err = pgx.CollectRows(rows, pgx.RowToStructByPos[Row])
 			return err
 		})
-		noError(t, err)
+		NoError(t, err)
 		if readOnly != "on" {
 			t.Errorf("transaction_read_only = %q inside a GET, want on", readOnly)
 		}
-		wantRows(t, "alice's list", names(got), m.seeded[:2])
+		WantRows(t, "alice's list", Names(got), m.seeded[:2])
 	}},
 }
 
@@ -379,7 +379,7 @@ func TestBuildAppliesCleanlyTwice(t *testing.T) {
 			}
 		}
 	}
-	if got := scalar[string](t, db, "select string_agg(version::text, ',') from iam.runtime"); got != strconv.Itoa(stdlib.Version) {
+	if got := Scalar[string](t, db, "select string_agg(version::text, ',') from iam.runtime"); got != strconv.Itoa(stdlib.Version) {
 		t.Errorf("iam.runtime versions = %q, want a single row, version %d", got, stdlib.Version)
 	}
 
@@ -398,7 +398,7 @@ func TestBuildAppliesCleanlyTwice(t *testing.T) {
 	for _, table := range ownedTables {
 		t.Run(table.name+" is protected exactly once", func(t *testing.T) {
 			var got protection
-			err := db.su.QueryRow(t.Context(), `
+			err := db.SU.QueryRow(t.Context(), `
 				select c.relrowsecurity, c.relforcerowsecurity,
 				  array(select policyname::text from pg_policies p
 				        where p.schemaname = n.nspname and p.tablename = c.relname order by 1),
@@ -416,7 +416,7 @@ func TestBuildAppliesCleanlyTwice(t *testing.T) {
 				from pg_class c join pg_namespace n on n.oid = c.relnamespace
 				where c.oid = $1::regclass`, table.name, table.index, table.groupIndex, table.groupFK).
 				Scan(&got.RLS, &got.Forced, &got.Policies, &got.Triggers, &got.OwnerIndex, &got.GroupIndex, &got.GroupFK, &got.Indexes, &got.ForeignKeys, &got.WebUser, &got.WebAnon)
-			noError(t, err)
+			NoError(t, err)
 			want := protection{
 				RLS: true, Forced: true,
 				Policies: []string{
@@ -443,8 +443,8 @@ func TestBuildAppliesCleanlyTwice(t *testing.T) {
 // fails, and leaves nothing behind — not even the parts that ran before the
 // failure.
 func TestBuildIsAllOrNothing(t *testing.T) {
-	script, err := buildScript(".")
-	noError(t, err)
+	script, err := BuildScript(".")
+	NoError(t, err)
 	for _, v := range []struct {
 		name, drop, keep string
 	}{
@@ -455,10 +455,10 @@ func TestBuildIsAllOrNothing(t *testing.T) {
 	} {
 		t.Run(v.name+" is left untouched", func(t *testing.T) {
 			dbName := "without_" + strings.TrimPrefix(v.drop, "app.")
-			db := newDatabase(t, dbName, "schema.sql")
-			db.exec(t, "drop table "+v.drop)
+			db := NewDatabase(t, dbName, "schema.sql")
+			db.Exec(t, "drop table "+v.drop)
 
-			out, err := applyScript(t.Context(), db.server, dbName, script)
+			out, err := ApplyScript(t.Context(), db.Server, dbName, script)
 			var exit *exec.ExitError
 			if !errors.As(err, &exit) || exit.ExitCode() == 0 {
 				t.Fatalf("psql: err = %v, want a non-zero exit\n%s", err, out)
@@ -467,19 +467,19 @@ func TestBuildIsAllOrNothing(t *testing.T) {
 				t.Errorf("psql output does not say %s:\n%s", want, out)
 			}
 
-			if scalar[bool](t, db, "select exists (select from pg_namespace where nspname = 'iam')") {
+			if Scalar[bool](t, db, "select exists (select from pg_namespace where nspname = 'iam')") {
 				t.Error("schema iam exists after the failed build")
 			}
-			if n := scalar[int](t, db, "select count(*) from pg_policies where schemaname || '.' || tablename = $1", v.keep); n != 0 {
+			if n := Scalar[int](t, db, "select count(*) from pg_policies where schemaname || '.' || tablename = $1", v.keep); n != 0 {
 				t.Errorf("%s has %d policies after the failed build", v.keep, n)
 			}
-			if scalar[bool](t, db, "select relrowsecurity or relforcerowsecurity from pg_class where oid = $1::regclass", v.keep) {
+			if Scalar[bool](t, db, "select relrowsecurity or relforcerowsecurity from pg_class where oid = $1::regclass", v.keep) {
 				t.Errorf("RLS is enabled on %s after the failed build", v.keep)
 			}
-			if n := scalar[int](t, db, "select count(*) from pg_trigger where tgrelid = $1::regclass and not tgisinternal", v.keep); n != 0 {
+			if n := Scalar[int](t, db, "select count(*) from pg_trigger where tgrelid = $1::regclass and not tgisinternal", v.keep); n != 0 {
 				t.Errorf("%s has %d triggers after the failed build", v.keep, n)
 			}
-			if scalar[bool](t, db, "select has_table_privilege('web_user', $1, 'select')", v.keep) {
+			if Scalar[bool](t, db, "select has_table_privilege('web_user', $1, 'select')", v.keep) {
 				t.Errorf("web_user can select from %s after the failed build", v.keep)
 			}
 		})
@@ -489,8 +489,8 @@ func TestBuildIsAllOrNothing(t *testing.T) {
 // TestTextIdentity: with `identity { type text }` users from a federated
 // provider, whose sub is not a uuid, own rows like anyone else.
 func TestTextIdentity(t *testing.T) {
-	db := newDatabase(t, "notes")
-	db.exec(t, `
+	db := NewDatabase(t, "notes")
+	db.Exec(t, `
 		create schema app authorization api_owner;
 		set role api_owner;
 		create table app.notes (
@@ -516,47 +516,47 @@ resource app.notes {
   owner can read, create, write, delete
 }
 `
-	noError(t, os.WriteFile(filepath.Join(dir, "notes.iam"), []byte(policy), 0o644))
-	script, err := buildScript(dir)
-	noError(t, err)
+	NoError(t, os.WriteFile(filepath.Join(dir, "notes.iam"), []byte(policy), 0o644))
+	script, err := BuildScript(dir)
+	NoError(t, err)
 	if !strings.Contains(script, "iam.user_id_text('sub')") {
 		t.Fatalf("the build does not compare owners as text:\n%s", script)
 	}
-	_, err = applyScript(t.Context(), db.server, "notes", script)
-	noError(t, err)
+	_, err = ApplyScript(t.Context(), db.Server, "notes", script)
+	NoError(t, err)
 
-	ldapAlice := keycloakUser("alice", "f:ldap:alice")
-	ldapBob := keycloakUser("bob", "f:ldap:bob")
-	as := func(who person) requester { return requester{t: t, db: db, who: who, path: "/notes"} }
+	ldapAlice := KeycloakUser("alice", "f:ldap:alice")
+	ldapBob := KeycloakUser("bob", "f:ldap:bob")
+	as := func(who Person) Requester { return Requester{T: t, DB: db, Who: who, Path: "/notes"} }
 	const cols = "id, body, owner_id"
-	note := row{ID: 1, Text: "from ldap", Owner: "f:ldap:alice"}
+	note := Row{ID: 1, Text: "from ldap", Owner: "f:ldap:alice"}
 
 	t.Run("f:ldap:alice creates a note, owned by her", func(t *testing.T) {
-		got, err := as(ldapAlice).query("POST", "insert into app.notes (body) values ($1) returning "+cols, "from ldap")
-		noError(t, err)
-		wantRows(t, "returned", got, []row{note})
+		got, err := as(ldapAlice).Query("POST", "insert into app.notes (body) values ($1) returning "+cols, "from ldap")
+		NoError(t, err)
+		WantRows(t, "returned", got, []Row{note})
 	})
 	t.Run("f:ldap:alice lists and reads her note", func(t *testing.T) {
-		got, err := as(ldapAlice).query("GET", "select "+cols+" from app.notes order by id")
-		noError(t, err)
-		wantRows(t, "alice's list", got, []row{note})
-		got, err = as(ldapAlice).query("GET", "select "+cols+" from app.notes where id = $1", 1)
-		noError(t, err)
-		wantRows(t, "alice's read", got, []row{note})
+		got, err := as(ldapAlice).Query("GET", "select "+cols+" from app.notes order by id")
+		NoError(t, err)
+		WantRows(t, "alice's list", got, []Row{note})
+		got, err = as(ldapAlice).Query("GET", "select "+cols+" from app.notes where id = $1", 1)
+		NoError(t, err)
+		WantRows(t, "alice's read", got, []Row{note})
 	})
 	t.Run("f:ldap:bob cannot see alice's note", func(t *testing.T) {
-		got, err := as(ldapBob).query("GET", "select "+cols+" from app.notes order by id")
-		noError(t, err)
-		wantRows(t, "bob's list", got, nil)
-		got, err = as(ldapBob).query("GET", "select "+cols+" from app.notes where id = $1", 1)
-		noError(t, err)
-		wantRows(t, "bob's read", got, nil)
+		got, err := as(ldapBob).Query("GET", "select "+cols+" from app.notes order by id")
+		NoError(t, err)
+		WantRows(t, "bob's list", got, nil)
+		got, err = as(ldapBob).Query("GET", "select "+cols+" from app.notes where id = $1", 1)
+		NoError(t, err)
+		WantRows(t, "bob's read", got, nil)
 	})
 	t.Run("f:ldap:bob cannot create a note owned by alice", func(t *testing.T) {
-		before := snapshot(t, db)
-		_, err := as(ldapBob).exec("POST", "insert into app.notes (body, owner_id) values ('forged', 'f:ldap:alice')")
-		wantSQLError(t, err, "42501", "owner_id")
-		wantUnchanged(t, db, before)
+		before := Snapshot(t, db)
+		_, err := as(ldapBob).Exec("POST", "insert into app.notes (body, owner_id) values ('forged', 'f:ldap:alice')")
+		WantSQLError(t, err, "42501", "owner_id")
+		WantUnchanged(t, db, before)
 	})
 }
 
@@ -567,16 +567,16 @@ resource app.notes {
 // computed once (two InitPlans), never per row. A deliberately bad policy
 // that calls a function per row shows the check can fail.
 func TestOwnerQueriesUseTheOwnerIndex(t *testing.T) {
-	db := newDatabase(t, "plans", "schema.sql")
-	script, err := buildScript(".")
-	noError(t, err)
-	_, err = applyScript(t.Context(), db.server, "plans", script)
-	noError(t, err)
+	db := NewDatabase(t, "plans", "schema.sql")
+	script, err := BuildScript(".")
+	NoError(t, err)
+	_, err = ApplyScript(t.Context(), db.Server, "plans", script)
+	NoError(t, err)
 
 	// Owner k (0..1999) is 00000000-0000-4000-8000-<k as 12 digits>; each owns
 	// 100 todos. The owners are explicit, so the load skips the guard trigger
 	// (replica mode) to save seconds.
-	db.exec(t, `
+	db.Exec(t, `
 		set session_replication_role = replica;
 		insert into app.todos (title, done, owner_id)
 		select 'todo ' || g, g % 3 = 0,
@@ -584,11 +584,11 @@ func TestOwnerQueriesUseTheOwnerIndex(t *testing.T) {
 		from generate_series(1, 200000) g;
 		reset session_replication_role;
 		analyze app.todos;`)
-	owner1 := keycloakUser("owner1", "00000000-0000-4000-8000-000000000001")
+	owner1 := KeycloakUser("owner1", "00000000-0000-4000-8000-000000000001")
 
 	// The bad variant: the same rows, an owner index of the same name, and a
 	// select policy that calls a volatile PL/pgSQL function for every row.
-	db.exec(t, `
+	db.Exec(t, `
 		create schema app_bad;
 		create table app_bad.todos (like app.todos);
 		alter table app_bad.todos add primary key (id);
@@ -606,10 +606,10 @@ func TestOwnerQueriesUseTheOwnerIndex(t *testing.T) {
 		grant select on app_bad.todos to web_user;`)
 
 	var count int64
-	err = requester{t: t, db: db, who: owner1, path: "/todos"}.do("GET", func(tx pgx.Tx) error {
+	err = Requester{T: t, DB: db, Who: owner1, Path: "/todos"}.Do("GET", func(tx pgx.Tx) error {
 		return tx.QueryRow(t.Context(), "select count(*) from app.todos").Scan(&count)
 	})
-	noError(t, err)
+	NoError(t, err)
 	if count != 100 {
 		t.Fatalf("owner1 counts %d todos, want 100 of 200000", count)
 	}
@@ -629,10 +629,10 @@ func TestOwnerQueriesUseTheOwnerIndex(t *testing.T) {
 	for _, q := range queries {
 		t.Run(q.name+" finds owner1's todos through the indexes, the user id and groups computed once", func(t *testing.T) {
 			plan := explainAs(t, db, owner1, fmt.Sprintf(q.sql, "app.todos"), q.args...)
-			if problems := planProblems(plan, 2, q.indexes...); len(problems) > 0 {
+			if problems := PlanProblems(plan, 2, q.indexes...); len(problems) > 0 {
 				t.Errorf("plan %+v:\n%s", plan, strings.Join(problems, "\n"))
 			}
-			if len(q.indexes) > 1 && !contains(plan.Nodes, "BitmapOr") {
+			if len(q.indexes) > 1 && !slices.Contains(plan.Nodes, "BitmapOr") {
 				t.Errorf("plan %+v: want a BitmapOr of %v", plan, q.indexes)
 			}
 		})
@@ -640,7 +640,7 @@ func TestOwnerQueriesUseTheOwnerIndex(t *testing.T) {
 	for _, q := range queries[:2] {
 		t.Run(q.name+" under a per-row function policy is reported as not scaling", func(t *testing.T) {
 			plan := explainAs(t, db, owner1, fmt.Sprintf(q.sql, "app_bad.todos"), q.args...)
-			problems := planProblems(plan, 2, q.indexes...)
+			problems := PlanProblems(plan, 2, q.indexes...)
 			if !slices.ContainsFunc(problems, func(p string) bool { return strings.Contains(p, "is_mine(owner_id)") }) ||
 				!slices.ContainsFunc(problems, func(p string) bool { return strings.Contains(p, "todos_owner_id_id_iam_idx is not used") }) {
 				t.Errorf("plan %+v: problems %q, want the unused owner index and the per-row is_mine call", plan, problems)
@@ -651,15 +651,15 @@ func TestOwnerQueriesUseTheOwnerIndex(t *testing.T) {
 
 // explainAs returns the shape of EXPLAIN (FORMAT JSON) for sql, run as who
 // in a GET request.
-func explainAs(t *testing.T, db *database, who person, sql string, args ...any) planShape {
+func explainAs(t *testing.T, db *Database, who Person, sql string, args ...any) PlanShape {
 	t.Helper()
 	var doc []byte
-	err := requester{t: t, db: db, who: who, path: "/todos"}.do("GET", func(tx pgx.Tx) error {
+	err := Requester{T: t, DB: db, Who: who, Path: "/todos"}.Do("GET", func(tx pgx.Tx) error {
 		return tx.QueryRow(t.Context(), "explain (format json) "+sql, args...).Scan(&doc)
 	})
-	noError(t, err)
-	plan, err := walkPlan(doc)
-	noError(t, err)
+	NoError(t, err)
+	plan, err := WalkPlan(doc)
+	NoError(t, err)
 	t.Logf("plan of %s: %+v", sql, plan)
 	return plan
 }
@@ -686,13 +686,13 @@ func TestPlanWalker(t *testing.T) {
 	for _, c := range []struct {
 		name         string
 		plan         string
-		wantShape    planShape
+		wantShape    PlanShape
 		wantProblems []string
 	}{
 		{
 			name: "the generated policy's plan is a BitmapOr of the owner and group indexes, the user id and groups computed once",
 			plan: good,
-			wantShape: planShape{
+			wantShape: PlanShape{
 				Nodes:     []string{"Limit", "Result", "Result", "Sort", "Bitmap Heap Scan", "BitmapOr", "Bitmap Index Scan", "Bitmap Index Scan"},
 				Indexes:   []string{"todos_owner_id_iam_idx", "todos_group_id_iam_idx"},
 				InitPlans: 2,
@@ -701,7 +701,7 @@ func TestPlanWalker(t *testing.T) {
 		{
 			name: "a per-row function policy's plan fails on indexes, InitPlans and Filter",
 			plan: bad,
-			wantShape: planShape{
+			wantShape: PlanShape{
 				Nodes:   []string{"Limit", "Index Scan"},
 				Indexes: []string{"todos_pkey"},
 				Filters: []string{"app_bad.is_mine(owner_id)"},
@@ -715,32 +715,32 @@ func TestPlanWalker(t *testing.T) {
 		},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			shape, err := walkPlan([]byte(c.plan))
-			noError(t, err)
+			shape, err := WalkPlan([]byte(c.plan))
+			NoError(t, err)
 			if diff := cmp.Diff(c.wantShape, shape); diff != "" {
 				t.Errorf("walkPlan (-want +got):\n%s", diff)
 			}
-			if diff := cmp.Diff(c.wantProblems, planProblems(shape, 2, "todos_owner_id_iam_idx", "todos_group_id_iam_idx")); diff != "" {
+			if diff := cmp.Diff(c.wantProblems, PlanProblems(shape, 2, "todos_owner_id_iam_idx", "todos_group_id_iam_idx")); diff != "" {
 				t.Errorf("planProblems (-want +got):\n%s", diff)
 			}
 		})
 	}
 	t.Run("a Seq Scan and a SubPlan are reported as reading every row", func(t *testing.T) {
-		shape, err := walkPlan([]byte(`[{"Plan": {"Node Type": "Seq Scan", "Relation Name": "todos", "Filter": "(owner_id = (SubPlan 1))", "Plans": [
+		shape, err := WalkPlan([]byte(`[{"Plan": {"Node Type": "Seq Scan", "Relation Name": "todos", "Filter": "(owner_id = (SubPlan 1))", "Plans": [
 		  {"Node Type": "Result", "Parent Relationship": "SubPlan", "Subplan Name": "SubPlan 1"}]}}]`))
-		noError(t, err)
+		NoError(t, err)
 		want := []string{
 			"a Seq Scan reads every row of todos",
 			"want exactly 1 InitPlans computing the caller's id (and groups) once, got 0",
 			"1 SubPlans run per row",
 		}
-		if diff := cmp.Diff(want, planProblems(shape, 1)); diff != "" {
+		if diff := cmp.Diff(want, PlanProblems(shape, 1)); diff != "" {
 			t.Errorf("planProblems (-want +got):\n%s", diff)
 		}
 	})
 	t.Run("output that is not one EXPLAIN (FORMAT JSON) plan is an error", func(t *testing.T) {
 		for _, doc := range []string{`Seq Scan on todos`, `[]`} {
-			if _, err := walkPlan([]byte(doc)); err == nil {
+			if _, err := WalkPlan([]byte(doc)); err == nil {
 				t.Errorf("walkPlan(%q) succeeded", doc)
 			}
 		}
@@ -751,42 +751,42 @@ func TestPlanWalker(t *testing.T) {
 // planner runs the count in parallel (PostgreSQL defaults, no tuning). The
 // user id must still be computed, and a bad sub still refused with 28000.
 func TestOwnerQueriesWorkUnderParallelPlans(t *testing.T) {
-	db := newDatabase(t, "parallel", "schema.sql")
-	script, err := buildScript(".")
-	noError(t, err)
-	_, err = applyScript(t.Context(), db.server, "parallel", script)
-	noError(t, err)
+	db := NewDatabase(t, "parallel", "schema.sql")
+	script, err := BuildScript(".")
+	NoError(t, err)
+	_, err = ApplyScript(t.Context(), db.Server, "parallel", script)
+	NoError(t, err)
 	// 400,000 todos, half alice's, half bob's (explicit owners: the guard
 	// trigger is skipped to load fast).
-	db.exec(t, `
+	db.Exec(t, `
 		set session_replication_role = replica;
 		insert into app.todos (title, owner_id)
-		select 'todo ' || g, case when g % 2 = 0 then '`+aliceID+`'::uuid else '`+bobID+`'::uuid end
+		select 'todo ' || g, case when g % 2 = 0 then '`+AliceID+`'::uuid else '`+BobID+`'::uuid end
 		from generate_series(1, 400000) g;
 		reset session_replication_role;
 		analyze app.todos;`)
 
-	count := func(who person) (int64, error) {
+	count := func(who Person) (int64, error) {
 		var n int64
-		err := requester{t: t, db: db, who: who, path: "/todos"}.do("GET", func(tx pgx.Tx) error {
+		err := Requester{T: t, DB: db, Who: who, Path: "/todos"}.Do("GET", func(tx pgx.Tx) error {
 			return tx.QueryRow(t.Context(), "select count(*) from app.todos").Scan(&n)
 		})
 		return n, err
 	}
 
-	plan := explainAs(t, db, alice, "select count(*) from app.todos")
-	if !contains(plan.Nodes, "Gather") {
+	plan := explainAs(t, db, Alice, "select count(*) from app.todos")
+	if !slices.Contains(plan.Nodes, "Gather") {
 		t.Fatalf("the planner chose no parallel plan, so this test proves nothing: %+v", plan)
 	}
 	t.Run("alice counts her 200,000 todos under a parallel plan", func(t *testing.T) {
-		n, err := count(alice)
-		noError(t, err)
+		n, err := count(Alice)
+		NoError(t, err)
 		if n != 200000 {
 			t.Errorf("alice counts %d todos, want 200000", n)
 		}
 	})
 	t.Run("a sub that is not a uuid is still refused with 28000 under a parallel plan", func(t *testing.T) {
 		_, err := count(federatedAlice)
-		wantSQLError(t, err, "28000", "not a uuid")
+		WantSQLError(t, err, "28000", "not a uuid")
 	})
 }

@@ -27,21 +27,21 @@ const chatsLoad = `
 
 var pages struct {
 	once sync.Once
-	db   *database
+	db   *Database
 }
 
 // pagesDB is the plan data set (planLoad) with chats, built and applied;
 // set up once, shared by the page tests (which only read, or undo what
 // they change).
-func pagesDB(t *testing.T) *database {
+func pagesDB(t *testing.T) *Database {
 	t.Helper()
 	pages.once.Do(func() {
-		db := newDatabase(t, "pages", "schema.sql")
-		script, err := buildScript(".")
-		noError(t, err)
-		_, err = applyScript(t.Context(), db.server, "pages", script)
-		noError(t, err)
-		db.exec(t, planLoad+chatsLoad)
+		db := NewDatabase(t, "pages", "schema.sql")
+		script, err := BuildScript(".")
+		NoError(t, err)
+		_, err = ApplyScript(t.Context(), db.Server, "pages", script)
+		NoError(t, err)
+		db.Exec(t, PlanLoad+chatsLoad)
 		pages.db = db
 	})
 	if pages.db == nil {
@@ -50,15 +50,15 @@ func pagesDB(t *testing.T) *database {
 	return pages.db
 }
 
-func planUser(k int) person {
-	return keycloakUser(fmt.Sprintf("user%d", k), fmt.Sprintf("00000000-0000-4000-8000-%012d", k))
+func planUser(k int) Person {
+	return KeycloakUser(fmt.Sprintf("user%d", k), fmt.Sprintf("00000000-0000-4000-8000-%012d", k))
 }
 
 // pageIDs runs one request and returns the ids in the order returned.
-func pageIDs(t *testing.T, db *database, who person, path, sql string, args ...any) ([]int64, error) {
+func pageIDs(t *testing.T, db *Database, who Person, path, sql string, args ...any) ([]int64, error) {
 	t.Helper()
 	var ids []int64
-	err := requester{t: t, db: db, who: who, path: path}.do("GET", func(tx pgx.Tx) error {
+	err := Requester{T: t, DB: db, Who: who, Path: path}.Do("GET", func(tx pgx.Tx) error {
 		rows, err := tx.Query(t.Context(), sql, args...)
 		if err != nil {
 			return err
@@ -78,21 +78,21 @@ func pageIDs(t *testing.T, db *database, who person, path, sql string, args ...a
 func TestPageFunctionAnswersAsTheTable(t *testing.T) {
 	db := pagesDB(t)
 	callers := []struct {
-		who  person
+		who  Person
 		sees string // what the caller should see, to make the comparison mean something
 	}{
 		{planUser(1), "own rows and 5 groups"},
 		{planUser(7), "own rows and one group"},
 		{planUser(1999), "own rows and one group"},
-		{keycloakUser("nobody", "00000000-0000-4000-8000-999999999999"), "nothing"},
+		{KeycloakUser("nobody", "00000000-0000-4000-8000-999999999999"), "nothing"},
 	}
 	for _, table := range []string{"todos", "chats"} {
 		for _, c := range callers {
-			t.Run(table+" of "+c.who.name+" ("+c.sees+")", func(t *testing.T) {
-				groups := scalar[[]int64](t, db, "select coalesce(array_agg(group_id order by group_id), '{}') from iam.group_members where user_id = $1", id(c.who))
+			t.Run(table+" of "+c.who.Name+" ("+c.sees+")", func(t *testing.T) {
+				groups := Scalar[[]int64](t, db, "select coalesce(array_agg(group_id order by group_id), '{}') from iam.group_members where user_id = $1", UserID(c.who))
 				// A group the caller is not in, with rows of others: the
 				// page for it must hold the caller's own rows only.
-				other := scalar[int64](t, db, fmt.Sprintf("select min(group_id) from app.%s where not group_id = any($1) and owner_id <> $2::uuid", table), groups, id(c.who))
+				other := Scalar[int64](t, db, fmt.Sprintf("select min(group_id) from app.%s where not group_id = any($1) and owner_id <> $2::uuid", table), groups, UserID(c.who))
 				type ask struct {
 					before any
 					size   int
@@ -108,9 +108,9 @@ func TestPageFunctionAnswersAsTheTable(t *testing.T) {
 					asks = asks[1:]
 					where := "($1::bigint is null or id < $1) and ($3::bigint is null or group_id = $3)"
 					want, err := pageIDs(t, db, c.who, "/"+table, fmt.Sprintf("select id from app.%s where %s order by id desc limit $2", table, where), a.before, a.size, a.group)
-					noError(t, err)
+					NoError(t, err)
 					got, err := pageIDs(t, db, c.who, "/rpc/"+table+"_page", fmt.Sprintf("select id from app.%s_page($1, $2, $3)", table), a.before, a.size, a.group)
-					noError(t, err)
+					NoError(t, err)
 					if diff := cmp.Diff(want, got); diff != "" {
 						t.Errorf("page before %v, size %d, group %v (-table +page function):\n%s", a.before, a.size, a.group, diff)
 					}
@@ -142,34 +142,34 @@ func TestPageFunctionAnswersAsTheTable(t *testing.T) {
 func TestPageFunctionRefuses(t *testing.T) {
 	db := pagesDB(t)
 	user := planUser(1)
-	anonymous := person{name: "anonymous", role: "web_anon"}
+	anonymous := Person{Name: "anonymous", Role: "web_anon"}
 	for _, c := range []struct {
 		name string
-		who  person
+		who  Person
 		sql  string
-		want outcome
+		want Outcome
 	}{
-		{"anonymous", anonymous, "select id from app.todos_page()", denied},
-		{"anonymous, chats", anonymous, "select id from app.chats_page()", denied},
-		{"page size 0", user, "select id from app.todos_page(page_size => 0)", fails("22023", "page_size must be between 1 and 1000")},
-		{"page size 1001", user, "select id from app.chats_page(page_size => 1001)", fails("22023", "page_size must be between 1 and 1000")},
-		{"page size null", user, "select id from app.todos_page(page_size => null)", fails("22023", "page_size must be between 1 and 1000")},
-		{"page size 1000", user, "select id from app.todos_page(page_size => 1000)", outcome{read: true}},
+		{"anonymous", anonymous, "select id from app.todos_page()", Denied},
+		{"anonymous, chats", anonymous, "select id from app.chats_page()", Denied},
+		{"page size 0", user, "select id from app.todos_page(page_size => 0)", Fails("22023", "page_size must be between 1 and 1000")},
+		{"page size 1001", user, "select id from app.chats_page(page_size => 1001)", Fails("22023", "page_size must be between 1 and 1000")},
+		{"page size null", user, "select id from app.todos_page(page_size => null)", Fails("22023", "page_size must be between 1 and 1000")},
+		{"page size 1000", user, "select id from app.todos_page(page_size => 1000)", Outcome{Read: true}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := pageIDs(t, db, c.who, "/rpc/todos_page", c.sql)
-			wantError(t, err, c.want)
+			WantError(t, err, c.want)
 		})
 	}
 	t.Run("blocked user", func(t *testing.T) {
-		db.exec(t, fmt.Sprintf("select iam.block_subject('%s', 'test')", id(user)))
-		defer db.exec(t, fmt.Sprintf("select iam.unblock_subject('%s')", id(user)))
+		db.Exec(t, fmt.Sprintf("select iam.block_subject('%s', 'test')", UserID(user)))
+		defer db.Exec(t, fmt.Sprintf("select iam.unblock_subject('%s')", UserID(user)))
 		// Every page, one group's too, even one with no rows, where no
 		// policy ever asks who the caller is.
-		empty := scalar[int64](t, db, "select max(id) + 1 from iam.groups")
-		db.exec(t, fmt.Sprintf("insert into iam.groups (id, name, created_by) overriding system value values (%d, 'empty', 'test')", empty))
-		defer db.exec(t, fmt.Sprintf("delete from iam.groups where id = %d", empty))
-		own := scalar[int64](t, db, "select min(group_id) from iam.group_members where user_id = $1", id(user))
+		empty := Scalar[int64](t, db, "select max(id) + 1 from iam.groups")
+		db.Exec(t, fmt.Sprintf("insert into iam.groups (id, name, created_by) overriding system value values (%d, 'empty', 'test')", empty))
+		defer db.Exec(t, fmt.Sprintf("delete from iam.groups where id = %d", empty))
+		own := Scalar[int64](t, db, "select min(group_id) from iam.group_members where user_id = $1", UserID(user))
 		for _, ask := range []struct{ path, sql string }{
 			{"/rpc/todos_page", "select id from app.todos_page()"},
 			{"/rpc/chats_page", fmt.Sprintf("select id from app.chats_page(group_id => %d)", own)},
@@ -195,9 +195,9 @@ type pagePlan struct {
 // explainPage runs sql as who, with auto_explain logging the plans of
 // nested statements, and sums up the scans of table in the plan of the
 // statement whose text contains marker.
-func explainPage(t *testing.T, db *database, who person, table, marker, sql string) pagePlan {
+func explainPage(t *testing.T, db *Database, who Person, table, marker, sql string) pagePlan {
 	t.Helper()
-	cfg := db.su.Config().Copy()
+	cfg := db.SU.Config().Copy()
 	var logs []string
 	cfg.OnNotice = func(_ *pgconn.PgConn, n *pgconn.Notice) {
 		if n.Severity == "LOG" {
@@ -205,12 +205,12 @@ func explainPage(t *testing.T, db *database, who person, table, marker, sql stri
 		}
 	}
 	conn, err := pgx.ConnectConfig(t.Context(), cfg)
-	noError(t, err)
+	NoError(t, err)
 	defer conn.Close(context.Background())
-	claims, err := json.Marshal(who.claims)
-	noError(t, err)
+	claims, err := json.Marshal(who.Claims)
+	NoError(t, err)
 	tx, err := conn.BeginTx(t.Context(), pgx.TxOptions{AccessMode: pgx.ReadOnly})
-	noError(t, err)
+	NoError(t, err)
 	defer tx.Rollback(context.Background())
 	for _, s := range []string{
 		"load 'auto_explain'",
@@ -222,18 +222,18 @@ func explainPage(t *testing.T, db *database, who person, table, marker, sql stri
 		"set local client_min_messages = log",
 	} {
 		_, err := tx.Exec(t.Context(), s)
-		noError(t, err)
+		NoError(t, err)
 	}
-	_, err = tx.Exec(t.Context(), "select set_config('role', $1, true), set_config('request.jwt.claims', $2, true)", who.role, string(claims))
-	noError(t, err)
+	_, err = tx.Exec(t.Context(), "select set_config('role', $1, true), set_config('request.jwt.claims', $2, true)", who.Role, string(claims))
+	NoError(t, err)
 	rows, err := tx.Query(t.Context(), sql)
-	noError(t, err)
+	NoError(t, err)
 	rows.Close()
-	noError(t, rows.Err())
+	NoError(t, rows.Err())
 	// The portal of the extended protocol ends (and auto_explain logs its
 	// plan) when the next statement starts.
 	_, err = tx.Exec(t.Context(), "select 1")
-	noError(t, err)
+	NoError(t, err)
 
 	var plan pagePlan
 	found := false
@@ -327,23 +327,23 @@ func pageProblems(p pagePlan, limit float64, indexes ...string) []string {
 func TestPageFunctionReadsAPage(t *testing.T) {
 	db := pagesDB(t)
 	user1, user7 := planUser(1), planUser(7)
-	groupsOf := func(who person) []int64 {
-		return scalar[[]int64](t, db, "select coalesce(array_agg(group_id order by group_id), '{}') from iam.group_members where user_id = $1", id(who))
+	groupsOf := func(who Person) []int64 {
+		return Scalar[[]int64](t, db, "select coalesce(array_agg(group_id order by group_id), '{}') from iam.group_members where user_id = $1", UserID(who))
 	}
 	// ownRows counts the caller's rows of a table in the given groups (with
 	// in false: in any other group; rows in no group count for neither,
 	// and chats are always in one).
-	ownRows := func(table string, who person, groups []int64, in bool) float64 {
-		return float64(scalar[int64](t, db, fmt.Sprintf("select count(*) from app.%s where owner_id = $1::uuid and (group_id = any($2)) = $3", table), id(who), groups, in))
+	ownRows := func(table string, who Person, groups []int64, in bool) float64 {
+		return float64(Scalar[int64](t, db, fmt.Sprintf("select count(*) from app.%s where owner_id = $1::uuid and (group_id = any($2)) = $3", table), UserID(who), groups, in))
 	}
 	groups := groupsOf(user1)
 	// A group user 7 is not in, bigger than a page, with no row of theirs.
-	stranger := scalar[int64](t, db, "select group_id from app.chats where not group_id = any($1) group by group_id having count(*) > 100 and count(*) filter (where owner_id = $2::uuid) = 0 order by group_id limit 1", groupsOf(user7), id(user7))
+	stranger := Scalar[int64](t, db, "select group_id from app.chats where not group_id = any($1) group by group_id having count(*) > 100 and count(*) filter (where owner_id = $2::uuid) = 0 order by group_id limit 1", groupsOf(user7), UserID(user7))
 	todos := []string{"todos_owner_id_id_iam_idx", "todos_group_id_id_iam_idx"}
 	chats := []string{"chats_owner_id_id_iam_idx", "chats_group_id_id_iam_idx"}
 	cases := []struct {
 		name, table, marker, sql string
-		who                      person
+		who                      Person
 		limit                    float64 // rows read or sorted at most
 		indexes                  []string
 		walksGroups              bool // the group index is walked
@@ -393,22 +393,22 @@ const pageShapesCase = "../golden/page-shapes/policies"
 // token group, the admin realm role, anonymous), every page of every page
 // function with the table's own list page under RLS.
 func TestPageShapes(t *testing.T) {
-	db := newDatabase(t, "pageshapes")
-	db.exec(t, `
+	db := NewDatabase(t, "pageshapes")
+	db.Exec(t, `
 		create schema app authorization api_owner;
 		set role api_owner;
 		create table app.notices (id bigint generated always as identity primary key, body text not null, author text not null, board_id bigint);
 		create table app.drafts (seq bigint generated always as identity primary key, body text not null, author text not null);
 		create table app.audits (id bigint generated always as identity primary key, body text not null, team_id bigint not null);
 		reset role;`)
-	script, err := buildScript(pageShapesCase)
-	noError(t, err)
-	_, err = applyScript(t.Context(), db.server, "pageshapes", script)
-	noError(t, err)
+	script, err := BuildScript(pageShapesCase)
+	NoError(t, err)
+	_, err = ApplyScript(t.Context(), db.Server, "pageshapes", script)
+	NoError(t, err)
 	// Groups 1..6; u1 owns 1 and 2 and is a member of 3; u2 is an admin of
 	// 3 and a member of 1; u3 is in no group; group 6 is Keycloak's
 	// /team-x (token groups count as member, so they read no audits).
-	db.exec(t, `
+	db.Exec(t, `
 		insert into iam.groups (id, name, created_by) select g, 'g' || g, 'u1' from generate_series(1, 6) g;
 		update iam.groups set token_name = '/team-x' where id = 6;
 		insert into iam.group_members (group_id, user_id, role, added_by) values
@@ -422,14 +422,14 @@ func TestPageShapes(t *testing.T) {
 		reset session_replication_role;
 		analyze app.notices; analyze app.drafts; analyze app.audits;`)
 
-	user := func(name string, edit func(map[string]any)) person {
-		p := keycloakUser(name, "")
+	user := func(name string, edit func(map[string]any)) Person {
+		p := KeycloakUser(name, "")
 		if edit != nil {
-			edit(p.claims)
+			edit(p.Claims)
 		}
 		return p
 	}
-	callers := []person{
+	callers := []Person{
 		user("u1", nil),
 		user("u2", nil),
 		user("u3", nil),
@@ -437,7 +437,7 @@ func TestPageShapes(t *testing.T) {
 		user("root", func(c map[string]any) {
 			c["realm_access"] = map[string]any{"roles": []string{"default-roles-iamc", "iam-admin"}}
 		}),
-		{name: "anonymous", role: "web_anon"},
+		{Name: "anonymous", Role: "web_anon"},
 	}
 	resources := []struct {
 		table, key, group string
@@ -449,11 +449,11 @@ func TestPageShapes(t *testing.T) {
 	}
 	for _, res := range resources {
 		for _, c := range callers {
-			t.Run(res.table+" of "+c.name, func(t *testing.T) {
+			t.Run(res.table+" of "+c.Name, func(t *testing.T) {
 				fn := fmt.Sprintf("app.%s_page", res.table)
-				if c.role == "web_anon" && !res.anonymous {
+				if c.Role == "web_anon" && !res.anonymous {
 					_, err := pageIDs(t, db, c, "/rpc/"+res.table+"_page", "select "+res.key+" from "+fn+"()")
-					wantError(t, err, denied)
+					WantError(t, err, Denied)
 					return
 				}
 				groups := []any{nil}
@@ -473,9 +473,9 @@ func TestPageShapes(t *testing.T) {
 								call = fmt.Sprintf("select %s from %s($1, $2, $3)", res.key, fn)
 							}
 							want, err := pageIDs(t, db, c, "/"+res.table, fmt.Sprintf("select %s from app.%s where %s order by %s desc limit $2", res.key, res.table, where, res.key), args...)
-							noError(t, err)
+							NoError(t, err)
 							got, err := pageIDs(t, db, c, "/rpc/"+res.table+"_page", call, args...)
-							noError(t, err)
+							NoError(t, err)
 							if diff := cmp.Diff(want, got); diff != "" {
 								t.Errorf("group %v, before %v, size %d (-table +page function):\n%s", g, before, size, diff)
 							}
@@ -490,13 +490,13 @@ func TestPageShapes(t *testing.T) {
 	// Both sides must occur: who reads audits at all (group admins, the
 	// realm admin) and who reads none (members, outsiders, token members).
 	for _, c := range []struct {
-		who  person
+		who  Person
 		some bool
 	}{{callers[0], true}, {callers[1], true}, {callers[4], true}, {callers[2], false}, {callers[3], false}} {
 		got, err := pageIDs(t, db, c.who, "/rpc/audits_page", "select id from app.audits_page()")
-		noError(t, err)
+		NoError(t, err)
 		if (len(got) > 0) != c.some {
-			t.Errorf("%s's audits page holds %d rows", c.who.name, len(got))
+			t.Errorf("%s's audits page holds %d rows", c.who.Name, len(got))
 		}
 	}
 }

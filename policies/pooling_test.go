@@ -34,30 +34,30 @@ import (
 // directory, one per name, made on first use.
 var builtDBs struct {
 	mu  sync.Mutex
-	dbs map[string]*database
+	dbs map[string]*Database
 }
 
-func builtDB(t *testing.T, name string) *database {
+func builtDB(t *testing.T, name string) *Database {
 	t.Helper()
-	s := server(t)
+	s := Server(t)
 	builtDBs.mu.Lock()
 	defer builtDBs.mu.Unlock()
 	if d := builtDBs.dbs[name]; d != nil {
 		return d
 	}
-	d, err := createDatabase(s, name, "schema.sql")
+	d, err := CreateDatabase(s, name, "schema.sql")
 	if err != nil {
 		t.Fatalf("creating database %s: %v", name, err)
 	}
-	script, err := buildScript(".")
+	script, err := BuildScript(".")
 	if err != nil {
 		t.Fatalf("building policies/: %v", err)
 	}
-	if _, err := applyScript(t.Context(), s, name, script); err != nil {
+	if _, err := ApplyScript(t.Context(), s, name, script); err != nil {
 		t.Fatalf("applying the build of policies/ to %s: %v", name, err)
 	}
 	if builtDBs.dbs == nil {
-		builtDBs.dbs = map[string]*database{}
+		builtDBs.dbs = map[string]*Database{}
 	}
 	builtDBs.dbs[name] = d
 	return d
@@ -68,7 +68,7 @@ func builtDB(t *testing.T, name string) *database {
 func pooledClient(t *testing.T, b *pgtest.PgBouncer, db, mode string) *pgx.Conn {
 	t.Helper()
 	u, err := url.Parse(b.URL(db, "authenticator"))
-	noError(t, err)
+	NoError(t, err)
 	u.User = url.UserPassword("authenticator", "mypass")
 	q := u.Query()
 	q.Set("default_query_exec_mode", mode)
@@ -82,9 +82,9 @@ func pooledClient(t *testing.T, b *pgtest.PgBouncer, db, mode string) *pgx.Conn 
 }
 
 // superuser is a connection of its own straight to db as the superuser.
-func superuser(t *testing.T, db *database) *pgx.Conn {
+func superuser(t *testing.T, db *Database) *pgx.Conn {
 	t.Helper()
-	conn, err := pgx.Connect(t.Context(), db.server.URL(db.name, "postgres"))
+	conn, err := pgx.Connect(t.Context(), db.Server.URL(db.Name, "postgres"))
 	if err != nil {
 		t.Fatalf("connecting as the superuser: %v", err)
 	}
@@ -104,15 +104,15 @@ type seen struct {
 
 // pooledDo runs fn as who, in the transaction PostgREST opens for method,
 // after reading who the database sees.
-func pooledDo(ctx context.Context, conn *pgx.Conn, who person, method, path string, fn func(pgx.Tx) error) (seen, error) {
+func pooledDo(ctx context.Context, conn *pgx.Conn, who Person, method, path string, fn func(pgx.Tx) error) (seen, error) {
 	var s seen
-	req := pgrest.Request{Method: method, Path: path, Role: who.role, Claims: who.claims}
+	req := pgrest.Request{Method: method, Path: path, Role: who.Role, Claims: who.Claims}
 	err := pgrest.Do(ctx, conn, req, func(tx pgx.Tx) error {
 		if err := tx.QueryRow(ctx, `select pg_backend_pid(), current_user::text,
 			coalesce(nullif(current_setting('request.jwt.claims', true), '')::jsonb ->> 'sub', '')`).Scan(&s.pid, &s.role, &s.sub); err != nil {
 			return fmt.Errorf("reading the request's identity: %w", err)
 		}
-		if who.role == "web_user" {
+		if who.Role == "web_user" {
 			if err := tx.QueryRow(ctx, "select coalesce(iam.caller_id(), '')").Scan(&s.caller); err != nil {
 				return fmt.Errorf("iam.caller_id(): %w", err)
 			}
@@ -123,8 +123,8 @@ func pooledDo(ctx context.Context, conn *pgx.Conn, who person, method, path stri
 }
 
 // checkSeen: the database saw exactly who.
-func checkSeen(who person, s seen) error {
-	want := seen{pid: s.pid, role: who.role, sub: id(who), caller: id(who)}
+func checkSeen(who Person, s seen) error {
+	want := seen{pid: s.pid, role: who.Role, sub: UserID(who), caller: UserID(who)}
 	if want != s {
 		return fmt.Errorf("the database saw role %q, sub %q, caller %q; want %q, %q, %q",
 			s.role, s.sub, s.caller, want.role, want.sub, want.caller)
@@ -136,21 +136,21 @@ func checkSeen(who person, s seen) error {
 // seeded by crew.seed (ids 1-4 of todos and of chats) and of the crew's
 // groups.
 type poolCast struct {
-	who    person
+	who    Person
 	rows   []int64   // visible ids among 1-4, for todos and chats alike (see groupMatrix "list")
-	groups []myGroup // GET /groups among the crew's groups
+	groups []MyGroup // GET /groups among the crew's groups
 }
 
-func (c *crew) poolCast() []poolCast {
-	g := func(name, role string) myGroup { return myGroup{Name: name, MyRole: role} }
+func castOf(c *Crew) []poolCast {
+	g := func(name, role string) MyGroup { return MyGroup{Name: name, MyRole: role} }
 	return []poolCast{
-		{c.alice, []int64{1, 2, 3}, []myGroup{g("alice's room", "owner"), g("side", "owner"), g("team", "member")}},
-		{c.olivia, []int64{2, 3}, []myGroup{g("side", "member"), g("team", "owner")}},
-		{c.adam, []int64{2, 3}, []myGroup{g("side", "member"), g("team", "admin")}},
-		{c.mia, []int64{2, 3}, []myGroup{g("side", "member"), g("team", "member")}},
-		{c.otto, []int64{4}, []myGroup{g("otto's club", "owner")}},
-		{c.carol, nil, nil},
-		{anonymous, nil, nil}, // every read refused: 42501
+		{c.Alice, []int64{1, 2, 3}, []MyGroup{g("alice's room", "owner"), g("side", "owner"), g("team", "member")}},
+		{c.Olivia, []int64{2, 3}, []MyGroup{g("side", "member"), g("team", "owner")}},
+		{c.Adam, []int64{2, 3}, []MyGroup{g("side", "member"), g("team", "admin")}},
+		{c.Mia, []int64{2, 3}, []MyGroup{g("side", "member"), g("team", "member")}},
+		{c.Otto, []int64{4}, []MyGroup{g("otto's club", "owner")}},
+		{c.Carol, nil, nil},
+		{Anonymous, nil, nil}, // every read refused: 42501
 	}
 }
 
@@ -161,7 +161,7 @@ type pooledLog struct {
 	n     int
 }
 
-func (l *pooledLog) add(s seen, who person) {
+func (l *pooledLog) add(s seen, who Person) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.users == nil {
@@ -170,7 +170,7 @@ func (l *pooledLog) add(s seen, who person) {
 	if l.users[s.pid] == nil {
 		l.users[s.pid] = map[string]bool{}
 	}
-	l.users[s.pid][who.name] = true
+	l.users[s.pid][who.Name] = true
 	l.n++
 }
 
@@ -183,19 +183,19 @@ type pooledSession struct {
 	log  *pooledLog
 }
 
-func (p pooledSession) do(who person, method, path string, fn func(pgx.Tx) error) error {
+func (p pooledSession) do(who Person, method, path string, fn func(pgx.Tx) error) error {
 	s, err := pooledDo(p.ctx, p.conn, who, method, path, fn)
 	if s.pid != 0 {
 		p.log.add(s, who)
 		if e := checkSeen(who, s); e != nil {
-			return fmt.Errorf("%s %s as %s: %w", method, path, who.name, e)
+			return fmt.Errorf("%s %s as %s: %w", method, path, who.Name, e)
 		}
 	}
 	return err
 }
 
 // ids is a read returning ids.
-func (p pooledSession) ids(who person, path, sql string, args ...any) ([]int64, error) {
+func (p pooledSession) ids(who Person, path, sql string, args ...any) ([]int64, error) {
 	var got []int64
 	err := p.do(who, "GET", path, func(tx pgx.Tx) error {
 		rows, err := tx.Query(p.ctx, sql, args...)
@@ -209,18 +209,18 @@ func (p pooledSession) ids(who person, path, sql string, args ...any) ([]int64, 
 }
 
 // wantRead checks a read: exactly want, or 42501 for anonymous.
-func wantRead[T any](who person, what string, got T, err error, want T) error {
-	if who.role == "web_anon" {
+func wantRead[T any](who Person, what string, got T, err error, want T) error {
+	if who.Role == "web_anon" {
 		if code := pgrest.SQLState(err); code != "42501" {
 			return fmt.Errorf("%s as anonymous: %v, want SQLSTATE 42501", what, err)
 		}
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("%s as %s: %w", what, who.name, err)
+		return fmt.Errorf("%s as %s: %w", what, who.Name, err)
 	}
 	if diff := cmp.Diff(want, got, cmpopts.EquateEmpty()); diff != "" {
-		return fmt.Errorf("%s as %s (-want +got):\n%s", what, who.name, diff)
+		return fmt.Errorf("%s as %s (-want +got):\n%s", what, who.Name, diff)
 	}
 	return nil
 }
@@ -231,39 +231,39 @@ func (p pooledSession) round(me, other poolCast, tag string) error {
 	who := me.who
 	// GET /todos, GET /chats: the seeded rows this user sees. Rows other
 	// clients create meanwhile have ids above 4.
-	for _, tbl := range groupTables {
-		got, err := p.ids(who, tbl.path, "select id from "+tbl.name+" where id <= 4 order by id")
-		if err := wantRead(who, "GET "+tbl.path, got, err, me.rows); err != nil {
+	for _, tbl := range GroupTables {
+		got, err := p.ids(who, tbl.Path, "select id from "+tbl.Name+" where id <= 4 order by id")
+		if err := wantRead(who, "GET "+tbl.Path, got, err, me.rows); err != nil {
 			return err
 		}
 		// GET /<table>?id=eq.N for every seeded row: seen or not.
 		for n := int64(1); n <= 4; n++ {
-			got, err := p.ids(who, tbl.path, "select id from "+tbl.name+" where id = $1", n)
+			got, err := p.ids(who, tbl.Path, "select id from "+tbl.Name+" where id = $1", n)
 			var want []int64
 			if slices.Contains(me.rows, n) {
 				want = []int64{n}
 			}
-			if err := wantRead(who, fmt.Sprintf("GET %s?id=eq.%d", tbl.path, n), got, err, want); err != nil {
+			if err := wantRead(who, fmt.Sprintf("GET %s?id=eq.%d", tbl.Path, n), got, err, want); err != nil {
 				return err
 			}
 		}
 		// HEAD with count=exact.
 		var count int64
-		err = p.do(who, "HEAD", tbl.path, func(tx pgx.Tx) error {
-			return tx.QueryRow(p.ctx, "select count(*) from "+tbl.name+" where id <= 4").Scan(&count)
+		err = p.do(who, "HEAD", tbl.Path, func(tx pgx.Tx) error {
+			return tx.QueryRow(p.ctx, "select count(*) from "+tbl.Name+" where id <= 4").Scan(&count)
 		})
-		if err := wantRead(who, "HEAD "+tbl.path+" (count)", count, err, int64(len(me.rows))); err != nil {
+		if err := wantRead(who, "HEAD "+tbl.Path+" (count)", count, err, int64(len(me.rows))); err != nil {
 			return err
 		}
 	}
 	// GET /groups: the user's own groups with their role.
-	var groups []myGroup
+	var groups []MyGroup
 	err := p.do(who, "GET", "/groups", func(tx pgx.Tx) error {
 		rows, err := tx.Query(p.ctx, "select name, my_role from app.groups where name in ('team', 'side', 'alice''s room', 'otto''s club') order by name")
 		if err != nil {
 			return err
 		}
-		groups, err = pgx.CollectRows(rows, pgx.RowToStructByPos[myGroup])
+		groups, err = pgx.CollectRows(rows, pgx.RowToStructByPos[MyGroup])
 		return err
 	})
 	if err := wantRead(who, "GET /groups", groups, err, me.groups); err != nil {
@@ -271,7 +271,7 @@ func (p pooledSession) round(me, other poolCast, tag string) error {
 	}
 
 	title := "pooled " + tag
-	if who.role == "web_anon" {
+	if who.Role == "web_anon" {
 		// POST /todos and POST /rpc/create_group without a JWT: refused,
 		// and nothing was written.
 		err := p.do(who, "POST", "/todos", func(tx pgx.Tx) error {
@@ -305,9 +305,9 @@ func (p pooledSession) round(me, other poolCast, tag string) error {
 		return tx.QueryRow(p.ctx, "insert into app.todos (title) values ($1) returning id", title).Scan(&todo)
 	})
 	if err != nil {
-		return fmt.Errorf("POST /todos as %s: %w", who.name, err)
+		return fmt.Errorf("POST /todos as %s: %w", who.Name, err)
 	}
-	write := func(as person, method, sql string) (int64, error) {
+	write := func(as Person, method, sql string) (int64, error) {
 		var n int64
 		err := p.do(as, method, "/todos", func(tx pgx.Tx) error {
 			tag, err := tx.Exec(p.ctx, sql, todo)
@@ -326,30 +326,30 @@ func (p pooledSession) round(me, other poolCast, tag string) error {
 		return s, err
 	}
 	for _, w := range []struct {
-		as     person
+		as     Person
 		method string
 		sql    string
 		n      int64
 		after  state
 	}{
-		{other.who, "PATCH", "update app.todos set title = 'taken' where id = $1", 0, state{id(who), title, false}},
-		{other.who, "DELETE", "delete from app.todos where id = $1", 0, state{id(who), title, false}},
-		{who, "PATCH", "update app.todos set done = true where id = $1", 1, state{id(who), title, true}},
+		{other.who, "PATCH", "update app.todos set title = 'taken' where id = $1", 0, state{UserID(who), title, false}},
+		{other.who, "DELETE", "delete from app.todos where id = $1", 0, state{UserID(who), title, false}},
+		{who, "PATCH", "update app.todos set done = true where id = $1", 1, state{UserID(who), title, true}},
 	} {
 		n, err := write(w.as, w.method, w.sql)
 		if err != nil || n != w.n {
-			return fmt.Errorf("%s /todos?id=eq.%d as %s: %d rows, %v; want %d rows", w.method, todo, w.as.name, n, err, w.n)
+			return fmt.Errorf("%s /todos?id=eq.%d as %s: %d rows, %v; want %d rows", w.method, todo, w.as.Name, n, err, w.n)
 		}
 		got, err := row()
 		if err != nil {
 			return fmt.Errorf("reading todo %d as the superuser: %w", todo, err)
 		}
 		if got != w.after {
-			return fmt.Errorf("after %s as %s the superuser finds %+v, want %+v", w.method, w.as.name, got, w.after)
+			return fmt.Errorf("after %s as %s the superuser finds %+v, want %+v", w.method, w.as.Name, got, w.after)
 		}
 	}
 	if n, err := write(who, "DELETE", "delete from app.todos where id = $1"); err != nil || n != 1 {
-		return fmt.Errorf("DELETE /todos?id=eq.%d as %s: %d rows, %v; want 1", todo, who.name, n, err)
+		return fmt.Errorf("DELETE /todos?id=eq.%d as %s: %d rows, %v; want 1", todo, who.Name, n, err)
 	}
 	if _, err := row(); !errors.Is(err, pgx.ErrNoRows) {
 		return fmt.Errorf("todo %d after its owner deleted it: %v, want it gone", todo, err)
@@ -362,12 +362,12 @@ func (p pooledSession) round(me, other poolCast, tag string) error {
 		return tx.QueryRow(p.ctx, "select app.create_group(name => $1)", title).Scan(&gid)
 	})
 	if err != nil {
-		return fmt.Errorf("POST /rpc/create_group as %s: %w", who.name, err)
+		return fmt.Errorf("POST /rpc/create_group as %s: %w", who.Name, err)
 	}
 	for _, v := range []struct {
-		as   person
+		as   Person
 		want []string
-	}{{who, []string{id(who) + " owner"}}, {other.who, nil}} {
+	}{{who, []string{UserID(who) + " owner"}}, {other.who, nil}} {
 		var got []string
 		err := p.do(v.as, "GET", "/group_members", func(tx pgx.Tx) error {
 			rows, err := tx.Query(p.ctx, "select user_id || ' ' || role from app.group_members where group_id = $1", gid)
@@ -382,27 +382,27 @@ func (p pooledSession) round(me, other poolCast, tag string) error {
 		}
 	}
 	err = p.do(other.who, "POST", "/rpc/add_group_member", func(tx pgx.Tx) error {
-		_, err := tx.Exec(p.ctx, "select app.add_group_member(group_id => $1, user_id => $2)", gid, id(other.who))
+		_, err := tx.Exec(p.ctx, "select app.add_group_member(group_id => $1, user_id => $2)", gid, UserID(other.who))
 		return err
 	})
 	// Not a member: the group looks as if it did not exist (PT404, HTTP 404).
 	if code := pgrest.SQLState(err); code != "PT404" {
-		return fmt.Errorf("POST /rpc/add_group_member as %s into %s's group: %v, want PT404", other.who.name, who.name, err)
+		return fmt.Errorf("POST /rpc/add_group_member as %s into %s's group: %v, want PT404", other.who.Name, who.Name, err)
 	}
 	var members []string
 	rows, err := p.su.Query(p.ctx, "select user_id || ' ' || role from iam.group_members where group_id = $1", gid)
 	if err == nil {
 		members, err = pgx.CollectRows(rows, pgx.RowTo[string])
 	}
-	if err != nil || !slices.Equal(members, []string{id(who) + " owner"}) {
-		return fmt.Errorf("members of %s's new group as the superuser sees them: %v, %v; want only %s as owner", who.name, members, err, who.name)
+	if err != nil || !slices.Equal(members, []string{UserID(who) + " owner"}) {
+		return fmt.Errorf("members of %s's new group as the superuser sees them: %v, %v; want only %s as owner", who.Name, members, err, who.Name)
 	}
 	err = p.do(who, "POST", "/rpc/delete_group", func(tx pgx.Tx) error {
 		_, err := tx.Exec(p.ctx, "select app.delete_group(group_id => $1)", gid)
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("POST /rpc/delete_group as %s: %w", who.name, err)
+		return fmt.Errorf("POST /rpc/delete_group as %s: %w", who.Name, err)
 	}
 	return nil
 }
@@ -415,16 +415,16 @@ func (p pooledSession) round(me, other poolCast, tag string) error {
 func TestPoolingInterleavedUsers(t *testing.T) {
 	const poolSize, clients = 2, 6
 	db := builtDB(t, "pooling")
-	b := pgtest.NewPgBouncer(t, db.server, pgtest.PgBouncerOptions{PoolSize: poolSize})
-	c := newCrew(t, db).in(t)
-	for _, tbl := range groupTables {
-		c.seed(tbl)
+	b := pgtest.NewPgBouncer(t, db.Server, pgtest.PgBouncerOptions{PoolSize: poolSize})
+	c := NewCrew(t, db).In(t)
+	for _, tbl := range GroupTables {
+		c.Seed(tbl)
 	}
-	cast := c.poolCast()
+	cast := castOf(c)
 	log := &pooledLog{}
 	sessions := make([]pooledSession, clients)
 	for i := range sessions {
-		sessions[i] = pooledSession{ctx: t.Context(), conn: pooledClient(t, b, db.name, clientModes[i%len(clientModes)]),
+		sessions[i] = pooledSession{ctx: t.Context(), conn: pooledClient(t, b, db.Name, clientModes[i%len(clientModes)]),
 			su: superuser(t, db), log: log}
 	}
 	var wg sync.WaitGroup
@@ -437,7 +437,7 @@ func TestPoolingInterleavedUsers(t *testing.T) {
 			for k := range cast {
 				me := cast[(i+k)%len(cast)]
 				other := cast[(i+k+4)%len(cast)] // someone else, never anonymous for a user's write checks
-				if other.who.role == "web_anon" {
+				if other.who.Role == "web_anon" {
 					other = cast[(i+k+5)%len(cast)]
 				}
 				if err := p.round(me, other, fmt.Sprintf("client %d round %d", i, k)); err != nil {
@@ -453,9 +453,9 @@ func TestPoolingInterleavedUsers(t *testing.T) {
 		t.Error(err)
 	}
 	// The seeded rows are untouched.
-	for _, tbl := range groupTables {
-		if n := scalar[int64](t, db, "select count(*) from "+tbl.name+" where id > 4"); n != 0 {
-			t.Errorf("%s: %d rows left by the clients", tbl.name, n)
+	for _, tbl := range GroupTables {
+		if n := Scalar[int64](t, db, "select count(*) from "+tbl.Name+" where id > 4"); n != 0 {
+			t.Errorf("%s: %d rows left by the clients", tbl.Name, n)
 		}
 	}
 
@@ -491,16 +491,16 @@ func TestPoolingInterleavedUsers(t *testing.T) {
 // and rows: they rely on no session state.
 func TestPoolingLeftoverSessionState(t *testing.T) {
 	db := builtDB(t, "pooling")
-	b := pgtest.NewPgBouncer(t, db.server, pgtest.PgBouncerOptions{PoolSize: 1})
-	c := newCrew(t, db).in(t)
-	for _, tbl := range groupTables {
-		c.seed(tbl)
+	b := pgtest.NewPgBouncer(t, db.Server, pgtest.PgBouncerOptions{PoolSize: 1})
+	c := NewCrew(t, db).In(t)
+	for _, tbl := range GroupTables {
+		c.Seed(tbl)
 	}
 	ctx := t.Context()
-	aliceClaims := `{"role": "web_user", "sub": "` + c.aliceID + `"}`
+	aliceClaims := `{"role": "web_user", "sub": "` + c.AliceID + `"}`
 
 	// The careless client: session-level role, claims and search_path.
-	careless := pooledClient(t, b, db.name, "simple_protocol")
+	careless := pooledClient(t, b, db.Name, "simple_protocol")
 	var poisoned int32
 	for _, sql := range []string{
 		"set role web_user",
@@ -511,14 +511,14 @@ func TestPoolingLeftoverSessionState(t *testing.T) {
 			t.Fatalf("%s: %v", sql, err)
 		}
 	}
-	noError(t, careless.QueryRow(ctx, "select pg_backend_pid()").Scan(&poisoned))
-	noError(t, careless.Close(ctx))
+	NoError(t, careless.QueryRow(ctx, "select pg_backend_pid()").Scan(&poisoned))
+	NoError(t, careless.Close(ctx))
 
 	// The state is really there for the next client of that connection.
-	next := pooledClient(t, b, db.name, "exec")
+	next := pooledClient(t, b, db.Name, "exec")
 	var pid int32
 	var role, claims, path string
-	noError(t, next.QueryRow(ctx, "select pg_backend_pid(), current_user::text, current_setting('request.jwt.claims', true), current_setting('search_path')").
+	NoError(t, next.QueryRow(ctx, "select pg_backend_pid(), current_user::text, current_setting('request.jwt.claims', true), current_setting('search_path')").
 		Scan(&pid, &role, &claims, &path))
 	if pid != poisoned || role != "web_user" || claims != aliceClaims || path != "app, public" {
 		t.Fatalf("next client: backend %d, role %q, claims %s, search_path %q; want backend %d still as web_user with alice's claims and search_path app, public (else this test proves nothing)",
@@ -528,10 +528,10 @@ func TestPoolingLeftoverSessionState(t *testing.T) {
 	// PostgREST-style requests of others on that connection.
 	log := &pooledLog{}
 	p := pooledSession{ctx: ctx, conn: next, su: superuser(t, db), log: log}
-	other := pooledSession{ctx: ctx, conn: pooledClient(t, b, db.name, "simple_protocol"), su: p.su, log: log}
-	cast := c.poolCast()
+	other := pooledSession{ctx: ctx, conn: pooledClient(t, b, db.Name, "simple_protocol"), su: p.su, log: log}
+	cast := castOf(c)
 	for k, me := range cast {
-		if me.who.name == "alice" {
+		if me.who.Name == "alice" {
 			continue // the poisoned identity: seeing alice's rows would be right for her
 		}
 		s := []pooledSession{p, other}[k%2]
@@ -541,12 +541,12 @@ func TestPoolingLeftoverSessionState(t *testing.T) {
 	}
 	// A write lands with the requester as its owner, not alice.
 	var owner string
-	err := p.do(c.otto, "POST", "/todos", func(tx pgx.Tx) error {
+	err := p.do(c.Otto, "POST", "/todos", func(tx pgx.Tx) error {
 		return tx.QueryRow(ctx, "insert into app.todos (title) values ('otto after alice') returning owner_id::text").Scan(&owner)
 	})
-	noError(t, err)
-	if got := scalar[string](t, db, "select owner_id::text from app.todos where title = 'otto after alice'"); got != c.ottoID || owner != c.ottoID {
-		t.Errorf("otto's new todo is owned by %s (RETURNING %s), want otto %s", c.name(got), c.name(owner), c.ottoID)
+	NoError(t, err)
+	if got := Scalar[string](t, db, "select owner_id::text from app.todos where title = 'otto after alice'"); got != c.OttoID || owner != c.OttoID {
+		t.Errorf("otto's new todo is owned by %s (RETURNING %s), want otto %s", c.Name(got), c.Name(owner), c.OttoID)
 	}
 	if len(log.users) != 1 || log.users[poisoned] == nil {
 		t.Errorf("requests ran on backends %v, want only the poisoned one %d (pool of one)", log.users, poisoned)

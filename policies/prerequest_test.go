@@ -26,13 +26,13 @@ import (
 // shipped postgrest.conf does (db-pre-request = iam.check_request, or none
 // when pre is ""), with the given Prefer header ("" for none). The query
 // runs only when the pre-request passed: ran says whether it did.
-func preRequest(t *testing.T, db *database, pre string, who person, method, path, prefer, sql string) (ran bool, err error) {
+func preRequest(t *testing.T, db *Database, pre string, who Person, method, path, prefer, sql string) (ran bool, err error) {
 	t.Helper()
-	req := pgrest.Request{Method: method, Path: path, Role: who.role, Claims: who.claims, PreRequest: pre}
+	req := pgrest.Request{Method: method, Path: path, Role: who.Role, Claims: who.Claims, PreRequest: pre}
 	if prefer != "" {
 		req.Headers = map[string]string{"Prefer": prefer}
 	}
-	err = pgrest.Do(t.Context(), db.api, req, func(tx pgx.Tx) error {
+	err = pgrest.Do(t.Context(), db.API, req, func(tx pgx.Tx) error {
 		ran = true
 		_, err := tx.Exec(t.Context(), sql)
 		return err
@@ -42,40 +42,40 @@ func preRequest(t *testing.T, db *database, pre string, who person, method, path
 
 // planRows is what PostgREST 12 answers for Prefer: count=planned: the
 // planner's row estimate of the request's query, here run as who.
-func planRows(t *testing.T, db *database, who person, sql string) float64 {
+func planRows(t *testing.T, db *Database, who Person, sql string) float64 {
 	t.Helper()
 	var plan []struct {
 		Plan struct {
 			Rows float64 `json:"Plan Rows"`
 		} `json:"Plan"`
 	}
-	req := pgrest.Request{Method: "GET", Path: "/todos", Role: who.role, Claims: who.claims}
-	err := pgrest.Do(t.Context(), db.api, req, func(tx pgx.Tx) error {
+	req := pgrest.Request{Method: "GET", Path: "/todos", Role: who.Role, Claims: who.Claims}
+	err := pgrest.Do(t.Context(), db.API, req, func(tx pgx.Tx) error {
 		var text string
 		if err := tx.QueryRow(t.Context(), "explain (format json) "+sql).Scan(&text); err != nil {
 			return err
 		}
 		return json.Unmarshal([]byte(text), &plan)
 	})
-	noError(t, err)
+	NoError(t, err)
 	return plan[0].Plan.Rows
 }
 
 func TestPreRequestCounts(t *testing.T) {
-	conf, fixtures := postgrestConf(t), tokenFixtures(t)
+	conf, fixtures := PostgRESTConf(t), TokenFixtures(t)
 	if conf["db-pre-request"] != stdlib.PreRequest {
 		t.Fatalf("postgrest.conf db-pre-request = %q, want %q", conf["db-pre-request"], stdlib.PreRequest)
 	}
 	db := keycloakDB(t, "prerequest_counts")
 	releaseAtEnd(t, db)
 	alice := asPostgREST(t, conf, "alice", fixtures["local-user"])
-	anonymous := person{name: "anonymous", role: conf["db-anon-role"], claims: map[string]any{"role": conf["db-anon-role"]}}
+	anonymous := Person{Name: "anonymous", Role: conf["db-anon-role"], Claims: map[string]any{"role": conf["db-anon-role"]}}
 	const eve = "e7e00000-0000-4000-8000-000000000e7e"
 	// Skewed data, as in the attack: eve owns 400 todos, 40 others one
 	// each; alice owns none. Relations of this test database only: a table
 	// without row-level security, and a partitioned table with it whose
 	// partition has none of its own.
-	db.exec(t, `
+	db.Exec(t, `
 		insert into app.todos (title, owner_id) select 'eve''s', '`+eve+`'::uuid from generate_series(1, 400);
 		insert into app.todos (title, owner_id) select 'other', gen_random_uuid() from generate_series(1, 40);
 		analyze app.todos;
@@ -92,8 +92,8 @@ func TestPreRequestCounts(t *testing.T) {
 		byEve := planRows(t, db, alice, "select * from app.todos where owner_id = '"+eve+"'")
 		byNobody := planRows(t, db, alice, "select * from app.todos where owner_id = '00000000-0000-4000-8000-000000000000'")
 		var visible int64
-		req := pgrest.Request{Method: "GET", Path: "/todos", Role: alice.role, Claims: alice.claims}
-		noError(t, pgrest.Do(t.Context(), db.api, req, func(tx pgx.Tx) error {
+		req := pgrest.Request{Method: "GET", Path: "/todos", Role: alice.Role, Claims: alice.Claims}
+		NoError(t, pgrest.Do(t.Context(), db.API, req, func(tx pgx.Tx) error {
 			return tx.QueryRow(t.Context(), "select count(*) from app.todos where owner_id = $1", eve).Scan(&visible)
 		}))
 		t.Logf("planned rows as alice: %v for eve's id, %v for an id nobody has; alice sees %d of eve's", byEve, byNobody, visible)
@@ -104,7 +104,7 @@ func TestPreRequestCounts(t *testing.T) {
 
 	cases := []struct {
 		name         string
-		who          person
+		who          Person
 		method, path string
 		prefer       string
 		refused      string // the kind in the message; "" when the request passes
@@ -135,20 +135,20 @@ func TestPreRequestCounts(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			ran, err := preRequest(t, db, stdlib.PreRequest, c.who, c.method, c.path, c.prefer, "select 1")
 			if c.refused == "" {
-				noError(t, err)
+				NoError(t, err)
 				if !ran {
 					t.Fatal("the query did not run")
 				}
 				return
 			}
 			target := strings.SplitN(strings.TrimPrefix(c.path, "/"), "/", 2)[0]
-			wantSQLError(t, err, "22023", "Prefer: count="+c.refused+" is not allowed on "+target)
+			WantSQLError(t, err, "22023", "Prefer: count="+c.refused+" is not allowed on "+target)
 			if ran {
 				t.Fatal("the query ran after the refusal")
 			}
 			// Without the pre-request nothing refuses it.
 			ran, err = preRequest(t, db, "", c.who, c.method, c.path, c.prefer, "select 1")
-			noError(t, err)
+			NoError(t, err)
 			if !ran {
 				t.Fatal("without the pre-request, the query did not run")
 			}
@@ -157,9 +157,9 @@ func TestPreRequestCounts(t *testing.T) {
 
 	t.Run("count=exact passes and counts only the rows alice can see", func(t *testing.T) {
 		var n int64
-		req := pgrest.Request{Method: "GET", Path: "/todos", Role: alice.role, Claims: alice.claims, PreRequest: stdlib.PreRequest,
+		req := pgrest.Request{Method: "GET", Path: "/todos", Role: alice.Role, Claims: alice.Claims, PreRequest: stdlib.PreRequest,
 			Headers: map[string]string{"Prefer": "count=exact"}}
-		noError(t, pgrest.Do(t.Context(), db.api, req, func(tx pgx.Tx) error {
+		NoError(t, pgrest.Do(t.Context(), db.API, req, func(tx pgx.Tx) error {
 			return tx.QueryRow(t.Context(), "select count(*) from app.todos").Scan(&n)
 		}))
 		if n != 0 {
@@ -208,11 +208,11 @@ var tokenVariants = []tokenVariant{
 }
 
 func TestPreRequestTokens(t *testing.T) {
-	conf, fixtures := postgrestConf(t), tokenFixtures(t)
+	conf, fixtures := PostgRESTConf(t), TokenFixtures(t)
 	db := keycloakDB(t, "prerequest_tokens")
 	releaseAtEnd(t, db)
 	const read = "select id from app.todos"
-	if got := scalar[string](t, db, "select format('%s %s', audience, expiry_required::text) from iam.settings"); got != "todo-api true" {
+	if got := Scalar[string](t, db, "select format('%s %s', audience, expiry_required::text) from iam.settings"); got != "todo-api true" {
 		t.Fatalf("iam.settings audience, expiry_required = %s, want todo-api true (iam.iam)", got)
 	}
 	for _, v := range tokenVariants {
@@ -223,10 +223,10 @@ func TestPreRequestTokens(t *testing.T) {
 			for _, method := range []string{"GET", "POST"} {
 				ran, err := preRequest(t, db, stdlib.PreRequest, who, method, "/todos", "", read)
 				if v.msg == "" {
-					noError(t, err)
+					NoError(t, err)
 					continue
 				}
-				wantSQLError(t, err, "28000", v.msg)
+				WantSQLError(t, err, "28000", v.msg)
 				if ran {
 					t.Fatal("the query ran after the refusal")
 				}
@@ -237,25 +237,25 @@ func TestPreRequestTokens(t *testing.T) {
 			// The other side: PostgREST and the per-statement helpers take
 			// it; only the pre-request refuses.
 			_, err := preRequest(t, db, "", who, "GET", "/todos", "", read)
-			noError(t, err)
+			NoError(t, err)
 		})
 	}
 	t.Run("anonymous requests carry no token: not refused", func(t *testing.T) {
 		for _, claims := range []map[string]any{{"role": conf["db-anon-role"]}, nil} {
-			who := person{name: "anonymous", role: conf["db-anon-role"], claims: claims}
+			who := Person{Name: "anonymous", Role: conf["db-anon-role"], Claims: claims}
 			_, err := preRequest(t, db, stdlib.PreRequest, who, "GET", "/", "", "select 1")
-			noError(t, err)
+			NoError(t, err)
 		}
 	})
 	t.Run("a token without a role claim (run as the anonymous role) is still a token", func(t *testing.T) {
 		claims := maps.Clone(fixtures["realm-role-only"])
 		delete(claims, "exp")
 		who := asPostgREST(t, conf, "realm role only, no exp", claims)
-		if who.role != conf["db-anon-role"] {
-			t.Fatalf("role %q, want the anonymous role", who.role)
+		if who.Role != conf["db-anon-role"] {
+			t.Fatalf("role %q, want the anonymous role", who.Role)
 		}
 		_, err := preRequest(t, db, stdlib.PreRequest, who, "GET", "/", "", "select 1")
-		wantSQLError(t, err, "28000", "this token has no expiry (exp)")
+		WantSQLError(t, err, "28000", "this token has no expiry (exp)")
 	})
 }
 
@@ -263,26 +263,26 @@ func TestPreRequestTokens(t *testing.T) {
 // audience: such tokens pass; building the shipped files again restores
 // the refusals (the build writes the settings both ways).
 func TestPreRequestTokensOptOut(t *testing.T) {
-	conf, fixtures := postgrestConf(t), tokenFixtures(t)
+	conf, fixtures := PostgRESTConf(t), TokenFixtures(t)
 	shipped, err := os.ReadFile("iam.iam")
-	noError(t, err)
+	NoError(t, err)
 	edited := strings.Replace(string(shipped), "  audience 'todo-api'\n", "  expiry optional\n", 1)
 	if edited == string(shipped) {
 		t.Fatal("iam.iam has no line audience 'todo-api'")
 	}
 	dir := exampleWith(t, edited)
-	db := newDatabase(t, "prerequest_optout", "schema.sql")
+	db := NewDatabase(t, "prerequest_optout", "schema.sql")
 	releaseAtEnd(t, db)
 	apply := func(dir string) {
 		t.Helper()
-		script, err := buildScript(dir)
-		noError(t, err)
-		if out, err := applyScript(t.Context(), db.server, db.name, script); err != nil {
+		script, err := BuildScript(dir)
+		NoError(t, err)
+		if out, err := ApplyScript(t.Context(), db.Server, db.Name, script); err != nil {
 			t.Fatalf("applying the build of %s: %v\n%s", dir, err, out)
 		}
 	}
 	apply(dir)
-	if got := scalar[string](t, db, "select format('%s %s', audience, expiry_required::text) from iam.settings"); got != " false" {
+	if got := Scalar[string](t, db, "select format('%s %s', audience, expiry_required::text) from iam.settings"); got != " false" {
 		t.Fatalf("iam.settings audience, expiry_required = %q, want NULL false", got)
 	}
 	noAud, noExp := maps.Clone(fixtures["local-user"]), maps.Clone(fixtures["local-user"])
@@ -290,13 +290,13 @@ func TestPreRequestTokensOptOut(t *testing.T) {
 	delete(noExp, "exp")
 	for _, claims := range []map[string]any{noAud, noExp} {
 		_, err := preRequest(t, db, stdlib.PreRequest, asPostgREST(t, conf, "opted out", claims), "GET", "/todos", "", "select id from app.todos")
-		noError(t, err)
+		NoError(t, err)
 	}
 	apply(".")
 	_, err = preRequest(t, db, stdlib.PreRequest, asPostgREST(t, conf, "no aud", noAud), "GET", "/todos", "", "select id from app.todos")
-	wantSQLError(t, err, "28000", "this token has no audience (aud)")
+	WantSQLError(t, err, "28000", "this token has no audience (aud)")
 	_, err = preRequest(t, db, stdlib.PreRequest, asPostgREST(t, conf, "no exp", noExp), "GET", "/todos", "", "select id from app.todos")
-	wantSQLError(t, err, "28000", "this token has no expiry (exp)")
+	WantSQLError(t, err, "28000", "this token has no expiry (exp)")
 }
 
 // pgError is err as a database error, failing the test otherwise.
@@ -311,9 +311,9 @@ func pgError(t *testing.T, err error) *pgconn.PgError {
 
 // releaseAtEnd closes the database's connections when the test ends: the
 // shared cluster has 50 connection slots for the whole package.
-func releaseAtEnd(t *testing.T, db *database) {
+func releaseAtEnd(t *testing.T, db *Database) {
 	t.Cleanup(func() {
-		_ = db.su.Close(context.Background())
-		_ = db.api.Close(context.Background())
+		_ = db.SU.Close(context.Background())
+		_ = db.API.Close(context.Background())
 	})
 }

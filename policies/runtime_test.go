@@ -14,14 +14,14 @@ import (
 // returns.
 func TestClaimsIsInlinedAndPathProof(t *testing.T) {
 	// A database of its own: the hostile schema must not reach other tests.
-	db := newDatabase(t, "claims_path", "schema.sql")
-	script, err := buildScript(".")
-	noError(t, err)
-	if out, err := applyScript(t.Context(), db.server, db.name, script); err != nil {
+	db := NewDatabase(t, "claims_path", "schema.sql")
+	script, err := BuildScript(".")
+	NoError(t, err)
+	if out, err := ApplyScript(t.Context(), db.Server, db.Name, script); err != nil {
 		t.Fatalf("applying the build: %v\n%s", err, out)
 	}
 	var plan string
-	err = requester{t: t, db: db, who: alice, path: "/todos"}.do("GET", func(tx pgx.Tx) error {
+	err = Requester{T: t, DB: db, Who: Alice, Path: "/todos"}.Do("GET", func(tx pgx.Tx) error {
 		rows, err := tx.Query(t.Context(), `explain (verbose, format text) select iam.claims()`)
 		if err != nil {
 			return err
@@ -30,12 +30,12 @@ func TestClaimsIsInlinedAndPathProof(t *testing.T) {
 		plan = strings.Join(lines, "\n")
 		return err
 	})
-	noError(t, err)
+	NoError(t, err)
 	if strings.Contains(plan, "iam.claims") || !strings.Contains(plan, "current_setting") {
 		t.Errorf("iam.claims() is not inlined; the plan is:\n%s", plan)
 	}
 
-	db.exec(t, `
+	db.Exec(t, `
 		create schema if not exists hostile;
 		create or replace function hostile.never(text, text) returns boolean language sql as 'select false';
 		do $$ begin
@@ -46,25 +46,25 @@ func TestClaimsIsInlinedAndPathProof(t *testing.T) {
 		grant usage on schema hostile to web_user;
 		grant execute on function hostile.never(text, text) to web_user;`)
 	var sub string
-	err = requester{t: t, db: db, who: alice, path: "/todos"}.do("GET", func(tx pgx.Tx) error {
+	err = Requester{T: t, DB: db, Who: Alice, Path: "/todos"}.Do("GET", func(tx pgx.Tx) error {
 		if _, err := tx.Exec(t.Context(), `set local search_path = hostile, pg_catalog`); err != nil {
 			return err
 		}
 		return tx.QueryRow(t.Context(), `select iam.claims() ->> 'sub'`).Scan(&sub)
 	})
-	noError(t, err)
-	if sub != aliceID {
-		t.Errorf("with search_path = hostile, pg_catalog: iam.claims() ->> 'sub' = %q, want %q", sub, aliceID)
+	NoError(t, err)
+	if sub != AliceID {
+		t.Errorf("with search_path = hostile, pg_catalog: iam.claims() ->> 'sub' = %q, want %q", sub, AliceID)
 	}
 	// The hostile operator is really there and really used by unqualified SQL.
 	var hostile bool
-	err = requester{t: t, db: db, who: alice, path: "/todos"}.do("GET", func(tx pgx.Tx) error {
+	err = Requester{T: t, DB: db, Who: Alice, Path: "/todos"}.Do("GET", func(tx pgx.Tx) error {
 		if _, err := tx.Exec(t.Context(), `set local search_path = hostile, pg_catalog`); err != nil {
 			return err
 		}
 		return tx.QueryRow(t.Context(), `select 'a'::text <> 'b'::text`).Scan(&hostile)
 	})
-	noError(t, err)
+	NoError(t, err)
 	if hostile {
 		t.Error("the hostile <> was not picked up by unqualified SQL: the check above proves nothing")
 	}

@@ -213,7 +213,7 @@ func TestSessionSettingsScanner(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			got, err := sessionSettings(c.sql)
-			noError(t, err)
+			NoError(t, err)
 			if len(got) != c.found {
 				t.Errorf("found %d session-level settings %v, want %d", len(got), got, c.found)
 			}
@@ -224,12 +224,12 @@ func TestSessionSettingsScanner(t *testing.T) {
 // TestNothingSetsSessionState: the runtime and a build of this directory
 // set nothing for the session, only for the transaction.
 func TestNothingSetsSessionState(t *testing.T) {
-	script, err := buildScript(".")
-	noError(t, err)
+	script, err := BuildScript(".")
+	NoError(t, err)
 	for name, sql := range map[string]string{"stdlib/runtime.sql": stdlib.Runtime, "the build of policies/": script} {
 		t.Run(name, func(t *testing.T) {
 			found, err := sessionSettings(sql)
-			noError(t, err)
+			NoError(t, err)
 			if len(found) > 0 {
 				t.Errorf("session-level settings:\n%s", strings.Join(found, "\n"))
 			}
@@ -245,7 +245,7 @@ func TestRequestsLeaveNoSessionState(t *testing.T) {
 	db := exampleDB(t)
 	ctx := t.Context()
 	snapshot := func() []string {
-		rows, err := db.api.Query(ctx, `
+		rows, err := db.API.Query(ctx, `
 			select 'current_user=' || current_user
 			union all select 'session_user=' || session_user
 			-- After the first request PostgreSQL keeps an empty placeholder of
@@ -254,30 +254,30 @@ func TestRequestsLeaveNoSessionState(t *testing.T) {
 			union all select s || '=' || coalesce(nullif(current_setting(s, true), ''), '<unset>')
 			from unnest(array['request.jwt.claims', 'request.method', 'request.path', 'request.headers', 'search_path', 'role']) s
 			union all select name || '=' || setting from pg_settings where source = 'session'`)
-		noError(t, err)
+		NoError(t, err)
 		got, err := pgx.CollectRows(rows, pgx.RowTo[string])
-		noError(t, err)
+		NoError(t, err)
 		return got
 	}
 	before := snapshot()
 	var gid int64
 	requests := []struct {
-		who          person
+		who          Person
 		method, path string
 		sql          func() string
 		args         func() []any
 	}{
-		{alice, "GET", "/todos", func() string { return "select count(*) from app.todos" }, nil},
-		{alice, "POST", "/rpc/create_group", func() string { return "select app.create_group(name => 'session test')" }, nil},
-		{alice, "GET", "/groups", func() string { return "select count(*) from app.groups" }, nil},
-		{alice, "POST", "/rpc/add_group_member", func() string { return "select app.add_group_member(group_id => $1, user_id => $2)" },
-			func() []any { return []any{gid, bobID} }},
-		{bob, "POST", "/todos", func() string { return "insert into app.todos (title, group_id) values ('session test', $1)" },
+		{Alice, "GET", "/todos", func() string { return "select count(*) from app.todos" }, nil},
+		{Alice, "POST", "/rpc/create_group", func() string { return "select app.create_group(name => 'session test')" }, nil},
+		{Alice, "GET", "/groups", func() string { return "select count(*) from app.groups" }, nil},
+		{Alice, "POST", "/rpc/add_group_member", func() string { return "select app.add_group_member(group_id => $1, user_id => $2)" },
+			func() []any { return []any{gid, BobID} }},
+		{Bob, "POST", "/todos", func() string { return "insert into app.todos (title, group_id) values ('session test', $1)" },
 			func() []any { return []any{gid} }},
-		{bob, "PATCH", "/todos", func() string { return "update app.todos set done = true where title = 'session test'" }, nil},
-		{anonymous, "GET", "/todos", func() string { return "select count(*) from app.todos" }, nil}, // refused: 42501
-		{alice, "DELETE", "/todos", func() string { return "delete from app.todos where title = 'session test'" }, nil},
-		{alice, "POST", "/rpc/delete_group", func() string { return "select app.delete_group(group_id => $1)" },
+		{Bob, "PATCH", "/todos", func() string { return "update app.todos set done = true where title = 'session test'" }, nil},
+		{Anonymous, "GET", "/todos", func() string { return "select count(*) from app.todos" }, nil}, // refused: 42501
+		{Alice, "DELETE", "/todos", func() string { return "delete from app.todos where title = 'session test'" }, nil},
+		{Alice, "POST", "/rpc/delete_group", func() string { return "select app.delete_group(group_id => $1)" },
 			func() []any { return []any{gid} }},
 	}
 	for i, r := range requests {
@@ -285,7 +285,7 @@ func TestRequestsLeaveNoSessionState(t *testing.T) {
 		if r.args != nil {
 			args = r.args()
 		}
-		err := pgrest.Do(ctx, db.api, pgrest.Request{Method: r.method, Path: r.path, Role: r.who.role, Claims: r.who.claims},
+		err := pgrest.Do(ctx, db.API, pgrest.Request{Method: r.method, Path: r.path, Role: r.who.Role, Claims: r.who.Claims},
 			func(tx pgx.Tx) error {
 				if i == 1 {
 					return tx.QueryRow(ctx, r.sql(), args...).Scan(&gid)
@@ -293,18 +293,18 @@ func TestRequestsLeaveNoSessionState(t *testing.T) {
 				_, err := tx.Exec(ctx, r.sql(), args...)
 				return err
 			})
-		if r.who.role == "web_anon" {
+		if r.who.Role == "web_anon" {
 			if code := pgrest.SQLState(err); code != "42501" {
 				t.Fatalf("%s %s as anonymous: %v, want 42501", r.method, r.path, err)
 			}
 		} else if err != nil {
-			t.Fatalf("%s %s as %s: %v", r.method, r.path, r.who.name, err)
+			t.Fatalf("%s %s as %s: %v", r.method, r.path, r.who.Name, err)
 		}
 		if diff := cmp.Diff(before, snapshot(), cmpopts.EquateEmpty()); diff != "" {
-			t.Fatalf("after %s %s as %s the session changed (-before +after):\n%s", r.method, r.path, r.who.name, diff)
+			t.Fatalf("after %s %s as %s the session changed (-before +after):\n%s", r.method, r.path, r.who.Name, diff)
 		}
 	}
-	if n := scalar[int64](t, db, "select count(*) from app.todos where title = 'session test'"); n != 0 {
+	if n := Scalar[int64](t, db, "select count(*) from app.todos where title = 'session test'"); n != 0 {
 		t.Errorf("%d todos left over by the test", n)
 	}
 }

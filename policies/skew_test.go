@@ -44,20 +44,20 @@ analyze iam.group_members;
 // capped by the statement timeout, which every request of the example runs
 // under.
 func TestListPagesOnSkewedStatistics(t *testing.T) {
-	db := newDatabase(t, "skew", "schema.sql")
-	script, err := buildScript(".")
-	noError(t, err)
-	_, err = applyScript(t.Context(), db.server, "skew", script)
-	noError(t, err)
-	db.exec(t, skewLoad)
-	total := float64(scalar[int64](t, db, "select count(*) from app.todos"))
+	db := NewDatabase(t, "skew", "schema.sql")
+	script, err := BuildScript(".")
+	NoError(t, err)
+	_, err = ApplyScript(t.Context(), db.Server, "skew", script)
+	NoError(t, err)
+	db.Exec(t, skewLoad)
+	total := float64(Scalar[int64](t, db, "select count(*) from app.todos"))
 
-	sparse := keycloakUser("sparse", "00000000-0000-4000-8000-00000000c003")
-	many := keycloakUser("many", "00000000-0000-4000-8000-00000000c200")
+	sparse := KeycloakUser("sparse", "00000000-0000-4000-8000-00000000c003")
+	many := KeycloakUser("many", "00000000-0000-4000-8000-00000000c200")
 	todos := []string{"todos_owner_id_id_iam_idx", "todos_group_id_id_iam_idx"}
 	for _, c := range []struct {
 		name  string
-		who   person
+		who   Person
 		limit float64 // rows the page function may read: a page per arm and per group
 	}{
 		{"a sparse user", sparse, 50},
@@ -83,14 +83,14 @@ func TestListPagesOnSkewedStatistics(t *testing.T) {
 	})
 
 	t.Run("every request of the example runs under the statement timeout that caps such a walk", func(t *testing.T) {
-		for _, who := range []person{sparse, many, anonymous} {
+		for _, who := range []Person{sparse, many, Anonymous} {
 			var statement, lock string
-			err := requester{t: t, db: db, who: who, path: "/todos"}.do("GET", func(tx pgx.Tx) error {
+			err := Requester{T: t, DB: db, Who: who, Path: "/todos"}.Do("GET", func(tx pgx.Tx) error {
 				return tx.QueryRow(t.Context(), "select current_setting('statement_timeout'), current_setting('lock_timeout')").Scan(&statement, &lock)
 			})
-			noError(t, err)
+			NoError(t, err)
 			if statement != "5s" || lock != "2s" {
-				t.Errorf("%s: statement_timeout %q, lock_timeout %q; want 5s and 2s (policies/iam.iam)", who.name, statement, lock)
+				t.Errorf("%s: statement_timeout %q, lock_timeout %q; want 5s and 2s (policies/iam.iam)", who.Name, statement, lock)
 			}
 		}
 	})

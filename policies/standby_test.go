@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -24,21 +25,21 @@ import (
 
 // replicated is a primary of its own (the standby copies a whole
 // cluster) with roles.sql, schema.sql and the build of this directory.
-func replicated(t *testing.T) (primary *pgtest.Server, db *database) {
+func replicated(t *testing.T) (primary *pgtest.Server, db *Database) {
 	t.Helper()
 	primary = pgtest.New(t)
 	ctx := t.Context()
 	if _, err := primary.Psql(ctx, "postgres", "-f", abs("roles.sql")); err != nil {
 		t.Fatalf("roles.sql: %v", err)
 	}
-	db, err := createDatabase(primary, "replicated", "schema.sql")
+	db, err := CreateDatabase(primary, "replicated", "schema.sql")
 	if err != nil {
 		t.Fatalf("creating the primary's database: %v", err)
 	}
-	script, err := buildScript(".")
-	noError(t, err)
+	script, err := BuildScript(".")
+	NoError(t, err)
 	f := filepath.Join(t.TempDir(), "build.sql")
-	noError(t, os.WriteFile(f, []byte(script), 0o644))
+	NoError(t, os.WriteFile(f, []byte(script), 0o644))
 	if _, err := primary.Psql(ctx, "replicated", "-f", f); err != nil {
 		t.Fatalf("applying the build on the primary: %v", err)
 	}
@@ -47,22 +48,22 @@ func replicated(t *testing.T) (primary *pgtest.Server, db *database) {
 
 // openDatabase connects to an existing database of s (a standby cannot
 // create one) as the superuser and as authenticator.
-func openDatabase(t *testing.T, s *pgtest.Server, name string) *database {
+func openDatabase(t *testing.T, s *pgtest.Server, name string) *Database {
 	t.Helper()
 	ctx := t.Context()
 	su, err := pgx.Connect(ctx, s.URL(name, "postgres"))
-	noError(t, err)
+	NoError(t, err)
 	t.Cleanup(func() { _ = su.Close(context.Background()) })
 	api, err := pgx.Connect(ctx, strings.Replace(s.URL(name, "authenticator"), "authenticator@", "authenticator:mypass@", 1))
-	noError(t, err)
+	NoError(t, err)
 	t.Cleanup(func() { _ = api.Close(context.Background()) })
-	return &database{name: name, server: s, su: su, api: api}
+	return &Database{Name: name, Server: s, SU: su, API: api}
 }
 
 // readRequests runs every read request of the example as who, the way
 // PostgREST runs a GET (READ ONLY), and returns each one's result or
 // SQLSTATE, keyed by request.
-func readRequests(p pooledSession, who person, c *crew) map[string]string {
+func readRequests(p pooledSession, who Person, c *Crew) map[string]string {
 	out := map[string]string{}
 	put := func(req string, v any, err error) {
 		if err != nil {
@@ -87,28 +88,28 @@ func readRequests(p pooledSession, who person, c *crew) map[string]string {
 		})
 		return got, err
 	}
-	for _, tbl := range groupTables {
-		got, err := p.ids(who, tbl.path, "select id from "+tbl.name+" order by id")
-		put("GET "+tbl.path, got, err)
+	for _, tbl := range GroupTables {
+		got, err := p.ids(who, tbl.Path, "select id from "+tbl.Name+" order by id")
+		put("GET "+tbl.Path, got, err)
 		for n := 1; n <= 4; n++ {
-			got, err := p.ids(who, tbl.path, "select id from "+tbl.name+" where id = $1", n)
-			put(fmt.Sprintf("GET %s?id=eq.%d", tbl.path, n), got, err)
+			got, err := p.ids(who, tbl.Path, "select id from "+tbl.Name+" where id = $1", n)
+			put(fmt.Sprintf("GET %s?id=eq.%d", tbl.Path, n), got, err)
 		}
 		var count int64
-		err = p.do(who, "HEAD", tbl.path, func(tx pgx.Tx) error {
-			return tx.QueryRow(p.ctx, "select count(*) from "+tbl.name).Scan(&count)
+		err = p.do(who, "HEAD", tbl.Path, func(tx pgx.Tx) error {
+			return tx.QueryRow(p.ctx, "select count(*) from "+tbl.Name).Scan(&count)
 		})
-		put("HEAD "+tbl.path+" (count)", count, err)
+		put("HEAD "+tbl.Path+" (count)", count, err)
 	}
 	groups, err := strs("/groups", "select name || ' ' || my_role from app.groups order by name")
 	put("GET /groups", groups, err)
 	members, err := strs("/group_members", "select group_id || ' ' || user_id || ' ' || role from app.group_members order by 1")
 	for i := range members {
 		f := strings.Fields(members[i])
-		members[i] = c.name(f[0]) + " " + c.name(f[1]) + " " + f[2]
+		members[i] = c.Name(f[0]) + " " + c.Name(f[1]) + " " + f[2]
 	}
 	put("GET /group_members", members, err)
-	team, err := strs("/group_members", "select user_id from app.group_members where group_id = $1 order by 1", c.team)
+	team, err := strs("/group_members", "select user_id from app.group_members where group_id = $1 order by 1", c.Team)
 	put("GET /group_members?group_id=eq.team", len(team), err)
 	return out
 }
@@ -117,15 +118,15 @@ func readRequests(p pooledSession, who person, c *crew) map[string]string {
 // seeded tables (crew.seed: nothing else in them).
 func expectedReads(me poolCast) map[string]string {
 	out := map[string]string{}
-	anon := me.who.role == "web_anon"
+	anon := me.who.Role == "web_anon"
 	val := func(v any) string {
 		if anon {
 			return "SQLSTATE 42501" // no privilege at all (HTTP 401)
 		}
 		return fmt.Sprint(v)
 	}
-	for _, tbl := range groupTables {
-		out["GET "+tbl.path] = val(append([]int64{}, me.rows...))
+	for _, tbl := range GroupTables {
+		out["GET "+tbl.Path] = val(append([]int64{}, me.rows...))
 		for n := int64(1); n <= 4; n++ {
 			var want []int64
 			for _, r := range me.rows {
@@ -133,9 +134,9 @@ func expectedReads(me poolCast) map[string]string {
 					want = []int64{n}
 				}
 			}
-			out[fmt.Sprintf("GET %s?id=eq.%d", tbl.path, n)] = val(want)
+			out[fmt.Sprintf("GET %s?id=eq.%d", tbl.Path, n)] = val(want)
 		}
-		out["HEAD "+tbl.path+" (count)"] = val(len(me.rows))
+		out["HEAD "+tbl.Path+" (count)"] = val(len(me.rows))
 	}
 	var groups []string
 	for _, g := range me.groups {
@@ -153,23 +154,23 @@ func TestStandbyReads(t *testing.T) {
 	standby := pgtest.NewStandby(t, primary)
 	// Groups and rows are made on the primary after the base backup: the
 	// standby gets them by streaming.
-	c := newCrew(t, pdb).in(t)
-	for _, tbl := range groupTables {
-		c.seed(tbl)
+	c := NewCrew(t, pdb).In(t)
+	for _, tbl := range GroupTables {
+		c.Seed(tbl)
 	}
 	if err := standby.CatchUp(t.Context(), primary); err != nil {
 		t.Fatal(err)
 	}
 	sdb := openDatabase(t, standby, "replicated")
-	if !scalar[bool](t, sdb, "select pg_is_in_recovery()") {
+	if !Scalar[bool](t, sdb, "select pg_is_in_recovery()") {
 		t.Fatal("the standby is not in recovery")
 	}
 	log := &pooledLog{}
-	onPrimary := pooledSession{ctx: t.Context(), conn: pdb.api, su: pdb.su, log: log}
-	onStandby := pooledSession{ctx: t.Context(), conn: sdb.api, su: sdb.su, log: log}
+	onPrimary := pooledSession{ctx: t.Context(), conn: pdb.API, su: pdb.SU, log: log}
+	onStandby := pooledSession{ctx: t.Context(), conn: sdb.API, su: sdb.SU, log: log}
 	requests := 0
-	for _, me := range c.poolCast() {
-		t.Run(me.who.name, func(t *testing.T) {
+	for _, me := range castOf(c) {
+		t.Run(me.who.Name, func(t *testing.T) {
 			want := expectedReads(me)
 			p, s := readRequests(onPrimary, me.who, c), readRequests(onStandby, me.who, c)
 			requests += len(s)
@@ -197,16 +198,16 @@ func TestStandbyReads(t *testing.T) {
 func TestStandbyRefusesWrites(t *testing.T) {
 	primary, pdb := replicated(t)
 	standby := pgtest.NewStandby(t, primary)
-	c := newCrew(t, pdb).in(t)
-	for _, tbl := range groupTables {
-		c.seed(tbl)
+	c := NewCrew(t, pdb).In(t)
+	for _, tbl := range GroupTables {
+		c.Seed(tbl)
 	}
-	noError(t, standby.CatchUp(t.Context(), primary))
+	NoError(t, standby.CatchUp(t.Context(), primary))
 	sdb := openDatabase(t, standby, "replicated")
 	sc := *c
-	sc.db = sdb // the crew's superuser views, read on the standby
-	snapshot := func(c *crew) map[string]any {
-		return map[string]any{"todos": c.rows(todos), "chats": c.rows(chats), "memberships": c.memberships()}
+	sc.DB = sdb // the crew's superuser views, read on the standby
+	snapshot := func(c *Crew) map[string]any {
+		return map[string]any{"todos": c.Rows(Todos), "chats": c.Rows(Chats), "memberships": c.Memberships()}
 	}
 	before := snapshot(c)
 	if diff := cmp.Diff(before, snapshot(&sc)); diff != "" {
@@ -215,25 +216,25 @@ func TestStandbyRefusesWrites(t *testing.T) {
 	// Each write is one its caller may make on the primary: only the
 	// standby stands in the way.
 	writes := []struct {
-		who               person
+		who               Person
 		method, path, sql string
 		args              []any
 	}{
-		{c.alice, "POST", "/todos", "insert into app.todos (title) values ('on the standby')", nil},
-		{c.alice, "POST", "/chats", "insert into app.chats (body, group_id) values ('on the standby', $1)", []any{c.team}},
-		{c.alice, "PATCH", "/todos", "update app.todos set title = 'edited' where id = 2", nil},
-		{c.alice, "DELETE", "/chats", "delete from app.chats where id = 2", nil},
-		{c.alice, "POST", "/rpc/create_group", "select app.create_group(name => 'on the standby')", nil},
-		{c.alice, "POST", "/rpc/add_group_member", "select app.add_group_member(group_id => $1, user_id => $2)", []any{c.side, c.ottoID}},
-		{c.olivia, "POST", "/rpc/remove_group_member", "select app.remove_group_member(group_id => $1, user_id => $2)", []any{c.team, c.miaID}},
-		{c.alice, "POST", "/rpc/leave_group", "select app.leave_group(group_id => $1)", []any{c.team}},
-		{c.alice, "POST", "/rpc/delete_group", "select app.delete_group(group_id => $1)", []any{c.side}},
+		{c.Alice, "POST", "/todos", "insert into app.todos (title) values ('on the standby')", nil},
+		{c.Alice, "POST", "/chats", "insert into app.chats (body, group_id) values ('on the standby', $1)", []any{c.Team}},
+		{c.Alice, "PATCH", "/todos", "update app.todos set title = 'edited' where id = 2", nil},
+		{c.Alice, "DELETE", "/chats", "delete from app.chats where id = 2", nil},
+		{c.Alice, "POST", "/rpc/create_group", "select app.create_group(name => 'on the standby')", nil},
+		{c.Alice, "POST", "/rpc/add_group_member", "select app.add_group_member(group_id => $1, user_id => $2)", []any{c.Side, c.OttoID}},
+		{c.Olivia, "POST", "/rpc/remove_group_member", "select app.remove_group_member(group_id => $1, user_id => $2)", []any{c.Team, c.MiaID}},
+		{c.Alice, "POST", "/rpc/leave_group", "select app.leave_group(group_id => $1)", []any{c.Team}},
+		{c.Alice, "POST", "/rpc/delete_group", "select app.delete_group(group_id => $1)", []any{c.Side}},
 	}
 	errRollback := errors.New("rolled back on purpose")
 	for _, w := range writes {
-		t.Run(fmt.Sprintf("%s %s as %s on the primary (rolled back)", w.method, w.path, w.who.name), func(t *testing.T) {
-			req := pgrest.Request{Method: w.method, Path: w.path, Role: w.who.role, Claims: w.who.claims}
-			err := pgrest.Do(t.Context(), pdb.api, req, func(tx pgx.Tx) error {
+		t.Run(fmt.Sprintf("%s %s as %s on the primary (rolled back)", w.method, w.path, w.who.Name), func(t *testing.T) {
+			req := pgrest.Request{Method: w.method, Path: w.path, Role: w.who.Role, Claims: w.who.Claims}
+			err := pgrest.Do(t.Context(), pdb.API, req, func(tx pgx.Tx) error {
 				if _, err := tx.Exec(t.Context(), w.sql, w.args...); err != nil {
 					return err
 				}
@@ -246,10 +247,10 @@ func TestStandbyRefusesWrites(t *testing.T) {
 		for _, m := range []struct {
 			method, code string
 		}{{w.method, "0A000"}, {"GET", "25006"}} {
-			name := fmt.Sprintf("%s %s as %s", m.method, w.path, w.who.name)
+			name := fmt.Sprintf("%s %s as %s", m.method, w.path, w.who.Name)
 			t.Run(name, func(t *testing.T) {
-				req := pgrest.Request{Method: m.method, Path: w.path, Role: w.who.role, Claims: w.who.claims}
-				err := pgrest.Do(t.Context(), sdb.api, req, func(tx pgx.Tx) error {
+				req := pgrest.Request{Method: m.method, Path: w.path, Role: w.who.Role, Claims: w.who.Claims}
+				err := pgrest.Do(t.Context(), sdb.API, req, func(tx pgx.Tx) error {
 					_, err := tx.Exec(t.Context(), w.sql, w.args...)
 					return err
 				})
@@ -259,7 +260,7 @@ func TestStandbyRefusesWrites(t *testing.T) {
 			})
 		}
 	}
-	noError(t, standby.CatchUp(t.Context(), primary))
+	NoError(t, standby.CatchUp(t.Context(), primary))
 	if diff := cmp.Diff(before, snapshot(&sc)); diff != "" {
 		t.Errorf("the standby changed (-before +after):\n%s", diff)
 	}
@@ -274,25 +275,25 @@ func TestStandbyRefusesWrites(t *testing.T) {
 func TestStandbyRevocation(t *testing.T) {
 	primary, pdb := replicated(t)
 	standby := pgtest.NewStandby(t, primary)
-	c := newCrew(t, pdb).in(t)
-	for _, tbl := range groupTables {
-		c.seed(tbl)
+	c := NewCrew(t, pdb).In(t)
+	for _, tbl := range GroupTables {
+		c.Seed(tbl)
 	}
-	noError(t, standby.CatchUp(t.Context(), primary))
+	NoError(t, standby.CatchUp(t.Context(), primary))
 	sdb := openDatabase(t, standby, "replicated")
-	onStandby := pooledSession{ctx: t.Context(), conn: sdb.api, su: sdb.su, log: &pooledLog{}}
+	onStandby := pooledSession{ctx: t.Context(), conn: sdb.API, su: sdb.SU, log: &pooledLog{}}
 	mia := func() map[string]string {
-		got := readRequests(onStandby, c.mia, c)
+		got := readRequests(onStandby, c.Mia, c)
 		return map[string]string{"GET /todos": got["GET /todos"], "GET /chats": got["GET /chats"], "GET /groups": got["GET /groups"]}
 	}
 	want := map[string]string{"GET /todos": "[2 3]", "GET /chats": "[2 3]", "GET /groups": "[side member team member]"}
 	if diff := cmp.Diff(want, mia()); diff != "" {
 		t.Fatalf("mia on the standby before (-want +got):\n%s", diff)
 	}
-	if err := rpc(t, pdb, c.olivia, "remove_group_member", "group_id", c.team, "user_id", c.miaID); err != nil {
+	if err := RPC(t, pdb, c.Olivia, "remove_group_member", "group_id", c.Team, "user_id", c.MiaID); err != nil {
 		t.Fatalf("olivia removes mia from team on the primary: %v", err)
 	}
-	noError(t, standby.CatchUp(t.Context(), primary))
+	NoError(t, standby.CatchUp(t.Context(), primary))
 	want = map[string]string{"GET /todos": "[3]", "GET /chats": "[3]", "GET /groups": "[side member]"}
 	if diff := cmp.Diff(want, mia()); diff != "" {
 		t.Errorf("mia on the standby after her removal was replayed (-want +got):\n%s", diff)
@@ -307,28 +308,28 @@ func TestStandbyRevocation(t *testing.T) {
 func TestStandbyPlans(t *testing.T) {
 	primary, pdb := replicated(t)
 	standby := pgtest.NewStandby(t, primary)
-	pdb.exec(t, planLoad)
-	noError(t, standby.CatchUp(t.Context(), primary))
+	pdb.Exec(t, PlanLoad)
+	NoError(t, standby.CatchUp(t.Context(), primary))
 	sdb := openDatabase(t, standby, "replicated")
-	user1 := keycloakUser("user1", "00000000-0000-4000-8000-000000000001")
-	want := scalar[int64](t, pdb, `select count(*) from app.todos
-		where owner_id = $1 or group_id in (select group_id from iam.group_members where user_id = $1::text)`, id(user1))
+	user1 := KeycloakUser("user1", "00000000-0000-4000-8000-000000000001")
+	want := Scalar[int64](t, pdb, `select count(*) from app.todos
+		where owner_id = $1 or group_id in (select group_id from iam.group_members where user_id = $1::text)`, UserID(user1))
 	var count int64
-	err := requester{t: t, db: sdb, who: user1, path: "/todos"}.do("GET", func(tx pgx.Tx) error {
+	err := Requester{T: t, DB: sdb, Who: user1, Path: "/todos"}.Do("GET", func(tx pgx.Tx) error {
 		return tx.QueryRow(t.Context(), "select count(*) from app.todos").Scan(&count)
 	})
-	noError(t, err)
+	NoError(t, err)
 	if count != want {
 		t.Fatalf("user1 counts %d todos on the standby, want %d", count, want)
 	}
 	for _, sql := range []string{"select count(*) from app.todos", "select * from app.todos order by id desc limit 50"} {
 		t.Run(sql, func(t *testing.T) {
-			plan, text := explainWith(t, sdb, user1, "", sql)
+			plan, text := ExplainWith(t, sdb, user1, "", sql)
 			t.Logf("EXPLAIN ANALYZE on the standby:\n%s", text)
-			if problems := planProblems(plan, 2, "todos_owner_id_id_iam_idx", "todos_group_id_id_iam_idx"); len(problems) > 0 {
+			if problems := PlanProblems(plan, 2, "todos_owner_id_id_iam_idx", "todos_group_id_id_iam_idx"); len(problems) > 0 {
 				t.Errorf("plan %+v:\n%s", plan, strings.Join(problems, "\n"))
 			}
-			if !contains(plan.Nodes, "BitmapOr") {
+			if !slices.Contains(plan.Nodes, "BitmapOr") {
 				t.Errorf("plan %+v: no BitmapOr", plan)
 			}
 		})

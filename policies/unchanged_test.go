@@ -14,7 +14,7 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// dbState is every row of every table outside PostgreSQL's own schemas
+// DBState is every row of every table outside PostgreSQL's own schemas
 // (app.*, iam.groups, iam.group_members, iam.settings, ...), keyed by
 // table, each row as its jsonb text, in sorted order.
 //
@@ -22,20 +22,20 @@ import (
 // refused INSERT can use up an id (the BEFORE trigger that refuses the row
 // runs after the column default took its value). A gap in the ids is not a
 // change of any row; every row of every table is compared.
-type dbState map[string][]string
+type DBState map[string][]string
 
-// snapshot reads the application state of d as the superuser (who
+// Snapshot reads the application state of d as the superuser (who
 // bypasses row level security, so it is every row).
-func snapshot(t testing.TB, d *database) dbState {
+func Snapshot(t testing.TB, d *Database) DBState {
 	t.Helper()
-	st, err := readState(t.Context(), d.su)
+	st, err := readState(t.Context(), d.SU)
 	if err != nil {
-		t.Fatalf("snapshot of database %s: %v", d.name, err)
+		t.Fatalf("snapshot of database %s: %v", d.Name, err)
 	}
 	return st
 }
 
-func readState(ctx context.Context, su *pgx.Conn) (dbState, error) {
+func readState(ctx context.Context, su *pgx.Conn) (DBState, error) {
 	rows, err := su.Query(ctx, `
 		select format('%I.%I', n.nspname, c.relname)
 		from pg_catalog.pg_class c join pg_catalog.pg_namespace n on n.oid = c.relnamespace
@@ -50,7 +50,7 @@ func readState(ctx context.Context, su *pgx.Conn) (dbState, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listing tables: %w", err)
 	}
-	st := dbState{}
+	st := DBState{}
 	for _, table := range tables {
 		var contents []string
 		// The name comes from format('%I.%I'): quoted as needed.
@@ -63,11 +63,11 @@ func readState(ctx context.Context, su *pgx.Conn) (dbState, error) {
 	return st, nil
 }
 
-// wantUnchanged re-reads the state of d as the superuser and reports every
+// WantUnchanged re-reads the state of d as the superuser and reports every
 // difference from before.
-func wantUnchanged(t testing.TB, d *database, before dbState) {
+func WantUnchanged(t testing.TB, d *Database, before DBState) {
 	t.Helper()
-	if diff := cmp.Diff(before, snapshot(t, d)); diff != "" {
+	if diff := cmp.Diff(before, Snapshot(t, d)); diff != "" {
 		t.Errorf("the database changed although the request was refused or reached no row (-before +after):\n%s", diff)
 	}
 }
@@ -76,18 +76,18 @@ func wantUnchanged(t testing.TB, d *database, before dbState) {
 // the group tables, notices a change in any of them made by the superuser,
 // and ignores a sequence that moved on (see dbState).
 func TestSnapshotSeesEveryChange(t *testing.T) {
-	db := groupsDB(t)
-	before := snapshot(t, db)
+	db := GroupsDB(t)
+	before := Snapshot(t, db)
 	for _, table := range []string{"app.todos", "app.chats", "iam.groups", "iam.group_members", "iam.settings"} {
 		if _, ok := before[table]; !ok {
 			t.Errorf("the snapshot has no %s (tables: %v)", table, keys(before))
 		}
 	}
-	wantUnchanged(t, db, before) // nothing happened: no difference
+	WantUnchanged(t, db, before) // nothing happened: no difference
 
 	// A sequence moving on (as under a refused insert) is no change.
-	db.exec(t, "select nextval(pg_get_serial_sequence('iam.groups', 'id'))")
-	if diff := cmp.Diff(before, snapshot(t, db)); diff != "" {
+	db.Exec(t, "select nextval(pg_get_serial_sequence('iam.groups', 'id'))")
+	if diff := cmp.Diff(before, Snapshot(t, db)); diff != "" {
 		t.Errorf("a nextval showed as a change:\n%s", diff)
 	}
 
@@ -98,17 +98,17 @@ func TestSnapshotSeesEveryChange(t *testing.T) {
 	}
 	for _, c := range changes {
 		t.Run(c.name, func(t *testing.T) {
-			st := snapshot(t, db)
-			db.exec(t, c.do)
-			if cmp.Equal(st, snapshot(t, db)) {
+			st := Snapshot(t, db)
+			db.Exec(t, c.do)
+			if cmp.Equal(st, Snapshot(t, db)) {
 				t.Errorf("%q as superuser: the snapshot did not change", c.do)
 			}
 			if c.undo != "" {
-				db.exec(t, c.undo)
+				db.Exec(t, c.undo)
 			} else {
 				restoreSettings(t, db, st)
 			}
-			if diff := cmp.Diff(st, snapshot(t, db)); diff != "" {
+			if diff := cmp.Diff(st, Snapshot(t, db)); diff != "" {
 				t.Fatalf("could not undo %q:\n%s", c.do, diff)
 			}
 		})
@@ -116,16 +116,16 @@ func TestSnapshotSeesEveryChange(t *testing.T) {
 }
 
 // restoreSettings puts iam.settings back as it was in st.
-func restoreSettings(t *testing.T, db *database, st dbState) {
+func restoreSettings(t *testing.T, db *Database, st DBState) {
 	t.Helper()
 	rows := st["iam.settings"]
 	if len(rows) != 1 {
 		t.Fatalf("iam.settings had %d rows, want 1", len(rows))
 	}
-	db.exec(t, "update iam.settings s set admin_role = r.admin_role from jsonb_populate_record(null::iam.settings, $1::jsonb) r", rows[0])
+	db.Exec(t, "update iam.settings s set admin_role = r.admin_role from jsonb_populate_record(null::iam.settings, $1::jsonb) r", rows[0])
 }
 
-func keys(st dbState) []string {
+func keys(st DBState) []string {
 	var out []string
 	for k := range st {
 		out = append(out, k)
