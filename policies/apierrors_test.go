@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
+
+	. "github.com/iamc/iamc/internal/exampletest"
 )
 
 // noSuchGroupID is an id no group has: the largest a group id can be.

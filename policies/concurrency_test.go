@@ -24,6 +24,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	. "github.com/iamc/iamc/internal/exampletest"
 	"github.com/iamc/iamc/internal/pgrest"
 )
 

@@ -6,6 +6,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/jackc/pgx/v5"
+
+	. "github.com/iamc/iamc/internal/exampletest"
 )
 
 // executable is one function a runtime role may execute in the example.
@@ -77,7 +79,7 @@ var runtimeExecutable = []executable{
 // runtimeExecutable: a new executable function fails here until it is
 // added with a reason.
 func TestRuntimeRolesExecute(t *testing.T) {
-	db := exampleDB(t)
+	db := ExampleDB(t)
 	rows, err := db.SU.Query(t.Context(), `
 select format('%I.%I(%s)', n.nspname, p.proname, pg_catalog.oidvectortypes(p.proargtypes)), r.rolname, p.prosecdef
 from pg_catalog.pg_proc p
@@ -117,7 +119,7 @@ order by 1, 2`)
 // exists (a stranger's group or a missing one), neither directly nor
 // through an RPC of their own.
 func TestNoExistenceOracle(t *testing.T) {
-	db := exampleDB(t)
+	db := ExampleDB(t)
 	r := Requester{T: t, DB: db, Who: KeycloakUser("eve", "e0e0e0e0-0000-4000-8000-000000000001"), Path: "/rpc/f"}
 	_, err := r.Exec("POST", "select iam.group_exists(1)")
 	WantSQLError(t, err, "42501", "permission denied for function group_exists")

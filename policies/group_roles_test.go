@@ -7,6 +7,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	. "github.com/iamc/iamc/internal/exampletest"
 )
 
 // TestGroupRolesAreData: the group roles are rows of iam.group_roles, which
@@ -20,7 +22,7 @@ import (
 func TestGroupRolesAreData(t *testing.T) {
 	ctx := context.Background()
 	s := Server(t)
-	script, err := BuildScript(".")
+	script, err := BuildScript(Dir)
 	NoError(t, err)
 	db := NewDatabase(t, "group_roles", "schema.sql")
 	CloseWhenDone(t, db)

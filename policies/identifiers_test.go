@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/iamc/iamc/compiler"
+	. "github.com/iamc/iamc/internal/exampletest"
 	"github.com/iamc/iamc/lang"
 )
 

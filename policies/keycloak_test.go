@@ -6,7 +6,6 @@ package policies_test
 // PostgREST runs requests.
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -23,6 +22,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/iamc/iamc/compiler"
+	. "github.com/iamc/iamc/internal/exampletest"
 	"github.com/iamc/iamc/internal/pgrest"
 	"github.com/iamc/iamc/lang"
 	"github.com/iamc/iamc/stdlib"
@@ -31,38 +31,6 @@ import (
 // ---------------------------------------------------------------------------
 // The shipped files.
 // ---------------------------------------------------------------------------
-
-// PostgRESTConf reads postgrest.conf: key = value lines, quotes removed,
-// $(VAR) left as written.
-func PostgRESTConf(t *testing.T) map[string]string {
-	t.Helper()
-	f, err := os.Open("postgrest.conf")
-	if err != nil {
-		t.Fatalf("reading the shipped PostgREST configuration: %v", err)
-	}
-	defer f.Close()
-	conf := map[string]string{}
-	sc := bufio.NewScanner(f)
-	for n := 1; sc.Scan(); n++ {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		key, value, ok := strings.Cut(line, "=")
-		if !ok {
-			t.Fatalf("postgrest.conf:%d: not key = value: %q", n, line)
-		}
-		value = strings.TrimSpace(value)
-		if unquoted, err := strconv.Unquote(value); err == nil {
-			value = unquoted
-		}
-		conf[strings.TrimSpace(key)] = value
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return conf
-}
 
 // realmExport is the part of a Keycloak realm export the example relies on.
 type realmExport struct {
@@ -139,28 +107,6 @@ func exampleModel(t *testing.T) *lang.Model {
 	return out.Model
 }
 
-// TokenFixtures are the access-token payloads of testdata/keycloak, by file
-// name without .json.
-func TokenFixtures(t *testing.T) map[string]map[string]any {
-	t.Helper()
-	paths, err := filepath.Glob(filepath.Join("testdata", "keycloak", "*.json"))
-	NoError(t, err)
-	if len(paths) == 0 {
-		t.Fatal("no token fixtures in testdata/keycloak")
-	}
-	fixtures := map[string]map[string]any{}
-	for _, p := range paths {
-		b, err := os.ReadFile(p)
-		NoError(t, err)
-		var claims map[string]any
-		if err := json.Unmarshal(b, &claims); err != nil {
-			t.Fatalf("%s: %v", p, err)
-		}
-		fixtures[strings.TrimSuffix(filepath.Base(p), ".json")] = claims
-	}
-	return fixtures
-}
-
 // claimAt evaluates a PostgREST jwt-role-claim-key (".a.b[0]" paths only)
 // on claims, as PostgREST does to pick the role.
 func claimAt(t *testing.T, claims map[string]any, path string) (string, bool) {
@@ -213,7 +159,7 @@ func asPostgREST(t *testing.T, conf map[string]string, name string, claims map[s
 func keycloakDB(t *testing.T, name string) *Database {
 	t.Helper()
 	db := NewDatabase(t, name, "schema.sql")
-	script, err := BuildScript(".")
+	script, err := BuildScript(Dir)
 	NoError(t, err)
 	if out, err := ApplyScript(t.Context(), db.Server, name, script); err != nil {
 		t.Fatalf("applying the build: %v\n%s", err, out)

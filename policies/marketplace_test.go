@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5"
+
+	. "github.com/iamc/iamc/internal/exampletest"
 )
 
 // The marketplace of stores.iam: products take their access from their
@@ -44,7 +46,7 @@ func marketDB(t *testing.T) *Database {
 		if market.db, market.err = CreateDatabase(s, "market", "schema.sql"); market.err != nil {
 			return
 		}
-		if script, market.err = BuildScript("."); market.err != nil {
+		if script, market.err = BuildScript(Dir); market.err != nil {
 			return
 		}
 		if out, err := ApplyScript(t.Context(), s, "market", script); err != nil {
@@ -256,7 +258,7 @@ func TestMarketplacePlans(t *testing.T) {
 	s := Server(t)
 	db := NewDatabase(t, "market_plans", "schema.sql")
 	CloseWhenDone(t, db)
-	script, err := BuildScript(".")
+	script, err := BuildScript(Dir)
 	NoError(t, err)
 	if out, err := ApplyScript(t.Context(), s, db.Name, script); err != nil {
 		t.Fatalf("%v\n%s", err, out)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"strings"
 	"testing"
+
+	. "github.com/iamc/iamc/internal/exampletest"
 )
 
 // TestOwnerColumnDefault: the build gives every owner column a default,
@@ -13,7 +15,7 @@ import (
 // is refused; without a user id nothing is created.
 func TestOwnerColumnDefault(t *testing.T) {
 	db := NewDatabase(t, "owner_default", "schema.sql")
-	script, err := BuildScript(".")
+	script, err := BuildScript(Dir)
 	NoError(t, err)
 	_, err = ApplyScript(context.Background(), db.Server, db.Name, script)
 	NoError(t, err)
@@ -52,7 +54,7 @@ func TestOwnerColumnOwnDefaultKept(t *testing.T) {
 	db := NewDatabase(t, "owner_own_default", "schema.sql")
 	const own = "'00000000-0000-4000-8000-000000000000'::uuid"
 	db.Exec(t, "alter table app.todos alter column owner_id set default "+own)
-	script, err := BuildScript(".")
+	script, err := BuildScript(Dir)
 	NoError(t, err)
 	out, err := ApplyScript(context.Background(), db.Server, db.Name, script)
 	NoError(t, err)

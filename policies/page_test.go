@@ -13,6 +13,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	. "github.com/iamc/iamc/internal/exampletest"
 )
 
 // chatsLoad puts 60,000 chats into the groups of planLoad: chat i is in
@@ -37,7 +39,7 @@ func pagesDB(t *testing.T) *Database {
 	t.Helper()
 	pages.once.Do(func() {
 		db := NewDatabase(t, "pages", "schema.sql")
-		script, err := BuildScript(".")
+		script, err := BuildScript(Dir)
 		NoError(t, err)
 		_, err = ApplyScript(t.Context(), db.Server, "pages", script)
 		NoError(t, err)

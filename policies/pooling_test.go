@@ -26,6 +26,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/jackc/pgx/v5"
 
+	. "github.com/iamc/iamc/internal/exampletest"
 	"github.com/iamc/iamc/internal/pgrest"
 	"github.com/iamc/iamc/internal/pgtest"
 )
@@ -49,7 +50,7 @@ func builtDB(t *testing.T, name string) *Database {
 	if err != nil {
 		t.Fatalf("creating database %s: %v", name, err)
 	}
-	script, err := BuildScript(".")
+	script, err := BuildScript(Dir)
 	if err != nil {
 		t.Fatalf("building policies/: %v", err)
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	. "github.com/iamc/iamc/internal/exampletest"
 	"github.com/iamc/iamc/internal/pgrest"
 	"github.com/iamc/iamc/stdlib"
 )
@@ -264,7 +265,7 @@ func TestPreRequestTokens(t *testing.T) {
 // the refusals (the build writes the settings both ways).
 func TestPreRequestTokensOptOut(t *testing.T) {
 	conf, fixtures := PostgRESTConf(t), TokenFixtures(t)
-	shipped, err := os.ReadFile("iam.iam")
+	shipped, err := os.ReadFile(File("iam.iam"))
 	NoError(t, err)
 	edited := strings.Replace(string(shipped), "  audience 'todo-api'\n", "  expiry optional\n", 1)
 	if edited == string(shipped) {
@@ -292,7 +293,7 @@ func TestPreRequestTokensOptOut(t *testing.T) {
 		_, err := preRequest(t, db, stdlib.PreRequest, asPostgREST(t, conf, "opted out", claims), "GET", "/todos", "", "select id from app.todos")
 		NoError(t, err)
 	}
-	apply(".")
+	apply(Dir)
 	_, err = preRequest(t, db, stdlib.PreRequest, asPostgREST(t, conf, "no aud", noAud), "GET", "/todos", "", "select id from app.todos")
 	WantSQLError(t, err, "28000", "this token has no audience (aud)")
 	_, err = preRequest(t, db, stdlib.PreRequest, asPostgREST(t, conf, "no exp", noExp), "GET", "/todos", "", "select id from app.todos")

@@ -3,6 +3,8 @@ package policies_test
 import (
 	"slices"
 	"testing"
+
+	. "github.com/iamc/iamc/internal/exampletest"
 )
 
 // TestRemovedMemberOwnRows: an owner writes a row that is in a group only

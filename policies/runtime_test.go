@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5"
+
+	. "github.com/iamc/iamc/internal/exampletest"
 )
 
 // TestClaimsIsInlinedAndPathProof: iam.claims() is the one runtime
@@ -15,7 +17,7 @@ import (
 func TestClaimsIsInlinedAndPathProof(t *testing.T) {
 	// A database of its own: the hostile schema must not reach other tests.
 	db := NewDatabase(t, "claims_path", "schema.sql")
-	script, err := BuildScript(".")
+	script, err := BuildScript(Dir)
 	NoError(t, err)
 	if out, err := ApplyScript(t.Context(), db.Server, db.Name, script); err != nil {
 		t.Fatalf("applying the build: %v\n%s", err, out)

@@ -19,6 +19,7 @@ import (
 	pg_query "github.com/pganalyze/pg_query_go/v5"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
+	. "github.com/iamc/iamc/internal/exampletest"
 	"github.com/iamc/iamc/internal/pgrest"
 	"github.com/iamc/iamc/stdlib"
 )
@@ -224,7 +225,7 @@ func TestSessionSettingsScanner(t *testing.T) {
 // TestNothingSetsSessionState: the runtime and a build of this directory
 // set nothing for the session, only for the transaction.
 func TestNothingSetsSessionState(t *testing.T) {
-	script, err := BuildScript(".")
+	script, err := BuildScript(Dir)
 	NoError(t, err)
 	for name, sql := range map[string]string{"stdlib/runtime.sql": stdlib.Runtime, "the build of policies/": script} {
 		t.Run(name, func(t *testing.T) {
@@ -242,7 +243,7 @@ func TestNothingSetsSessionState(t *testing.T) {
 // role, the request settings and every setting whose source is the
 // session. The next client of a pooled connection starts clean.
 func TestRequestsLeaveNoSessionState(t *testing.T) {
-	db := exampleDB(t)
+	db := ExampleDB(t)
 	ctx := t.Context()
 	snapshot := func() []string {
 		rows, err := db.API.Query(ctx, `

@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5"
+
+	. "github.com/iamc/iamc/internal/exampletest"
 )
 
 // skewLoad is the data the outside attack pass found slow pages on, at a
@@ -45,7 +47,7 @@ analyze iam.group_members;
 // under.
 func TestListPagesOnSkewedStatistics(t *testing.T) {
 	db := NewDatabase(t, "skew", "schema.sql")
-	script, err := BuildScript(".")
+	script, err := BuildScript(Dir)
 	NoError(t, err)
 	_, err = ApplyScript(t.Context(), db.Server, "skew", script)
 	NoError(t, err)

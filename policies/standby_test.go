@@ -19,6 +19,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/jackc/pgx/v5"
 
+	. "github.com/iamc/iamc/internal/exampletest"
 	"github.com/iamc/iamc/internal/pgrest"
 	"github.com/iamc/iamc/internal/pgtest"
 )
@@ -29,14 +30,14 @@ func replicated(t *testing.T) (primary *pgtest.Server, db *Database) {
 	t.Helper()
 	primary = pgtest.New(t)
 	ctx := t.Context()
-	if _, err := primary.Psql(ctx, "postgres", "-f", abs("roles.sql")); err != nil {
+	if err := Roles(ctx, primary); err != nil {
 		t.Fatalf("roles.sql: %v", err)
 	}
 	db, err := CreateDatabase(primary, "replicated", "schema.sql")
 	if err != nil {
 		t.Fatalf("creating the primary's database: %v", err)
 	}
-	script, err := BuildScript(".")
+	script, err := BuildScript(Dir)
 	NoError(t, err)
 	f := filepath.Join(t.TempDir(), "build.sql")
 	NoError(t, os.WriteFile(f, []byte(script), 0o644))

@@ -1,9 +1,10 @@
 package policies_test
 
-// The names upgrade_test.go is written in, over the helpers' exported
-// names. That file belongs to the runtime-migrations work, which is changing
-// it as the helpers move; once both have landed it can say Database,
-// Person, Requester, NewDatabase, ... itself, and this file goes.
+// The names upgrade_test.go is written in, over the shared helpers of
+// internal/exampletest. That file belongs to the runtime-migrations work,
+// which is changing it as the helpers move; once both have landed it can
+// say Database, Person, Requester, NewDatabase, ... itself, and this file
+// goes.
 
 import (
 	"context"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	. "github.com/iamc/iamc/internal/exampletest"
 	"github.com/iamc/iamc/internal/pgtest"
 )
 

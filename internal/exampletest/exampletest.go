@@ -1,18 +1,23 @@
-package policies_test
-
-// Test helpers: one PostgreSQL cluster per test binary, databases built from
-// the files in this directory, and requests made the way PostgREST makes them.
+// Package exampletest is the example deployment (policies/) for the tests
+// of the packages that exercise it on a real PostgreSQL: the example's tests
+// in policies/ and the runtime's in stdlib/, which import it with a dot, and
+// the other packages that need its cluster. It holds one PostgreSQL cluster
+// per test binary with the example's roles, databases built from the
+// example, the people who call it, requests made the way PostgREST makes
+// them, the group API, the crews of the group tests, snapshots of a whole
+// database and the shape of plans.
+//
+// It imports testing: only tests may import it (cmd/iamc's test checks that
+// the binary does not link it).
+package exampletest
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
 	"os"
 	"path/filepath"
-	"regexp"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -30,15 +35,26 @@ import (
 )
 
 // ---------------------------------------------------------------------------
-// The cluster: started on first use, stopped by TestMain.
+// The cluster: started on first use, stopped by Main.
 // ---------------------------------------------------------------------------
 
-// cluster is the shared cluster, with policies/roles.sql loaded exactly as
-// written. Roles belong to the cluster, so every database shares them.
+// cluster is the shared cluster of a test binary, with policies/roles.sql
+// loaded exactly as written, then the setup Main was given. Roles belong to
+// the cluster, so every database shares them.
 var cluster = pgtest.Shared{Setup: func(ctx context.Context, s *pgtest.Server) error {
-	_, err := s.Psql(ctx, "postgres", "-f", abs("roles.sql"))
-	return err
+	if err := Roles(ctx, s); err != nil {
+		return err
+	}
+	for _, sql := range setup {
+		if err := s.Exec(ctx, "postgres", sql); err != nil {
+			return err
+		}
+	}
+	return nil
 }}
+
+// setup is what Main was given to run once the roles are loaded.
+var setup []string
 
 // The connections tests keep open, and the scripts written for psql: both
 // go when the last test is done.
@@ -49,10 +65,13 @@ var (
 	scriptsDir sync.Once
 )
 
-// TestMain closes the connections, stops the shared cluster after the last
-// test (printing the tail of its log when something failed) and removes the
-// scripts.
-func TestMain(m *testing.M) {
+// Main runs the tests of a package that uses the shared cluster, then
+// closes the connections, stops the cluster (printing the tail of its log
+// when something failed) and removes the scripts; it returns the exit code.
+// setupSQL is SQL the cluster runs once after roles.sql (more roles, say). A
+// package's TestMain is: os.Exit(exampletest.Main(m)).
+func Main(m *testing.M, setupSQL ...string) int {
+	setup = setupSQL
 	code := m.Run()
 	for _, c := range conns {
 		_ = c.Close(context.Background())
@@ -61,20 +80,58 @@ func TestMain(m *testing.M) {
 	if scripts != "" {
 		_ = os.RemoveAll(scripts)
 	}
-	os.Exit(code)
+	return code
 }
 
+// Roles loads policies/roles.sql into s as written: the roles of the
+// example deployment, for a server of a test's own (a primary with a
+// standby, say).
+func Roles(ctx context.Context, s *pgtest.Server) error {
+	_, err := s.Psql(ctx, "postgres", "-f", File("roles.sql"))
+	return err
+}
+
+// Server is the shared cluster, started on first use.
 func Server(t testing.TB) *pgtest.Server {
 	t.Helper()
 	return cluster.Server(t)
 }
 
-func abs(name string) string {
-	p, err := filepath.Abs(name)
+// Dir is the example deployment, policies/ at the root of the module
+// (roles.sql, schema.sql, the .iam files, postgrest.conf and the Keycloak
+// realm), relative to the directory the tests run in, their package's: "."
+// in policies/ itself, so that a build of it names its sources as
+// `iamc build policies/` run there does.
+var Dir = func() string {
+	wd, err := os.Getwd()
 	if err != nil {
 		panic(err)
 	}
-	return p
+	for root := wd; ; root = filepath.Dir(root) {
+		if _, err := os.Stat(filepath.Join(root, "go.mod")); err == nil {
+			dir, err := filepath.Rel(wd, filepath.Join(root, "policies"))
+			if err != nil {
+				panic(err)
+			}
+			return dir
+		}
+		if filepath.Dir(root) == root {
+			panic("exampletest: no go.mod above " + wd)
+		}
+	}
+}()
+
+// File is the absolute path of a file of the example, name relative to Dir
+// (or absolute already).
+func File(name string) string {
+	if !filepath.IsAbs(name) {
+		name = filepath.Join(Dir, name)
+	}
+	abs, err := filepath.Abs(name)
+	if err != nil {
+		panic(err)
+	}
+	return abs
 }
 
 // ---------------------------------------------------------------------------
@@ -88,25 +145,6 @@ func BuildScript(dir string) (string, error) {
 		return "", err
 	}
 	return out.Script(), nil
-}
-
-// exampleWith is a copy of the example's .iam files in a temporary
-// directory, with iamText as its iam.iam (the settings), to build.
-func exampleWith(t *testing.T, iamText string) string {
-	t.Helper()
-	dir := t.TempDir()
-	paths, err := filepath.Glob("*.iam")
-	NoError(t, err)
-	for _, p := range paths {
-		text := iamText
-		if p != "iam.iam" {
-			b, err := os.ReadFile(p)
-			NoError(t, err)
-			text = string(b)
-		}
-		NoError(t, os.WriteFile(filepath.Join(dir, p), []byte(text), 0o644))
-	}
-	return dir
 }
 
 // ApplyScript writes script to a file and runs it with psql -f as the
@@ -150,13 +188,15 @@ func NewDatabase(t testing.TB, name string, setupFiles ...string) *Database {
 	return d
 }
 
+// CreateDatabase is NewDatabase outside a test (for a database set up once
+// and shared): it creates a database and runs each setup file in it.
 func CreateDatabase(s *pgtest.Server, name string, setupFiles ...string) (*Database, error) {
 	ctx := context.Background()
 	if err := s.CreateDatabase(ctx, name); err != nil {
 		return nil, err
 	}
 	for _, f := range setupFiles {
-		if _, err := s.Psql(ctx, name, "-f", abs(f)); err != nil {
+		if _, err := s.Psql(ctx, name, "-f", File(f)); err != nil {
 			return nil, err
 		}
 	}
@@ -208,8 +248,8 @@ func Scalar[T any](t testing.TB, d *Database, sql string, args ...any) T {
 	return v
 }
 
-// The example database: policies/schema.sql plus the build of this
-// directory, applied twice with psql. Set up once, shared by the tests.
+// The example database: policies/schema.sql plus the build of policies/,
+// applied twice with psql. Set up once, shared by the tests.
 var example struct {
 	once    sync.Once
 	db      *Database
@@ -221,14 +261,15 @@ var example struct {
 	err error
 }
 
-func exampleDB(t *testing.T) *Database {
+// ExampleDB is the example database, made on first use.
+func ExampleDB(t *testing.T) *Database {
 	t.Helper()
 	s := Server(t)
 	example.once.Do(func() {
 		if example.db, example.err = CreateDatabase(s, "example", "schema.sql"); example.err != nil {
 			return
 		}
-		if example.script, example.err = BuildScript("."); example.err != nil {
+		if example.script, example.err = BuildScript(Dir); example.err != nil {
 			return
 		}
 		for i := range example.applies {
@@ -245,6 +286,17 @@ func exampleDB(t *testing.T) *Database {
 		}
 	}
 	return example.db
+}
+
+// ExampleBuild is what ExampleDB applied: the build of policies/, and what
+// psql printed applying it, the first time and the second.
+func ExampleBuild(t *testing.T) (script string, printed [2][]byte) {
+	t.Helper()
+	ExampleDB(t)
+	for i, a := range example.applies {
+		printed[i] = a.out
+	}
+	return example.script, printed
 }
 
 // ---------------------------------------------------------------------------
@@ -282,6 +334,43 @@ func KeycloakUser(username, sub string) Person {
 		claims["sub"] = sub
 	}
 	return Person{Name: username, Role: "web_user", Claims: claims}
+}
+
+// The cast most tests call as: alice and bob, the anonymous caller, and a
+// signed-in caller without a user id.
+const (
+	AliceID = "a11ce000-0000-4000-8000-000000000001"
+	BobID   = "b0b00000-0000-4000-8000-000000000002"
+)
+
+var (
+	Alice = KeycloakUser("alice", AliceID)
+	Bob   = KeycloakUser("bob", BobID)
+	// No JWT: PostgREST runs the request as the anonymous role.
+	Anonymous = Person{Name: "anonymous", Role: "web_anon", Claims: map[string]any{"role": "web_anon"}}
+	// A valid token that carries no sub (a misconfigured client scope).
+	NoSub = KeycloakUser("nosub", "")
+)
+
+// userNames shows owners by name in row diffs.
+var userNames = map[string]string{AliceID: "alice", BobID: "bob"}
+
+// UserID is who's user id (the sub claim).
+func UserID(who Person) string {
+	sub, _ := who.Claims["sub"].(string)
+	return sub
+}
+
+// WithGroups is who with a groups claim, as Keycloak's Group Membership
+// mapper puts it in the token.
+func WithGroups(who Person, claim any) Person {
+	claims := make(map[string]any, len(who.Claims)+1)
+	for k, v := range who.Claims {
+		claims[k] = v
+	}
+	claims["groups"] = claim
+	who.Claims = claims
+	return who
 }
 
 // Requester makes requests for one person on one API path.
@@ -383,102 +472,6 @@ func WantSQLError(t *testing.T, err error, code, msg string) {
 	if pgErr.Code != code || !strings.Contains(pgErr.Message, msg) {
 		t.Fatalf("got SQLSTATE %s %q, want SQLSTATE %s with a message containing %q", pgErr.Code, pgErr.Message, code, msg)
 	}
-}
-
-// ---------------------------------------------------------------------------
-// Plans: the shape of an EXPLAIN (FORMAT JSON) plan, without timings.
-// ---------------------------------------------------------------------------
-
-// PlanShape is what matters in a plan of a policy-filtered query.
-type PlanShape struct {
-	Nodes     []string // node types, depth first
-	Indexes   []string // indexes read by Index Scan, Index Only Scan, Bitmap Index Scan
-	SeqScans  []string // relations read by Seq Scan (every row of the table)
-	InitPlans int      // subplans run once per statement
-	SubPlans  int      // subplans run per row
-	Filters   []string // every Filter expression
-}
-
-type planNode struct {
-	NodeType           string     `json:"Node Type"`
-	ParentRelationship string     `json:"Parent Relationship"`
-	RelationName       string     `json:"Relation Name"`
-	IndexName          string     `json:"Index Name"`
-	Filter             string     `json:"Filter"`
-	Plans              []planNode `json:"Plans"`
-}
-
-// WalkPlan reads the output of EXPLAIN (FORMAT JSON).
-func WalkPlan(explain []byte) (PlanShape, error) {
-	var doc []struct {
-		Plan planNode `json:"Plan"`
-	}
-	if err := json.Unmarshal(explain, &doc); err != nil {
-		return PlanShape{}, fmt.Errorf("reading EXPLAIN (FORMAT JSON): %w", err)
-	}
-	if len(doc) != 1 {
-		return PlanShape{}, fmt.Errorf("EXPLAIN returned %d plans, want 1", len(doc))
-	}
-	var shape PlanShape
-	var walk func(n planNode)
-	walk = func(n planNode) {
-		shape.Nodes = append(shape.Nodes, n.NodeType)
-		switch n.ParentRelationship {
-		case "InitPlan":
-			shape.InitPlans++
-		case "SubPlan":
-			shape.SubPlans++
-		}
-		switch n.NodeType {
-		case "Index Scan", "Index Only Scan", "Bitmap Index Scan":
-			shape.Indexes = append(shape.Indexes, n.IndexName)
-		case "Seq Scan":
-			shape.SeqScans = append(shape.SeqScans, n.RelationName)
-		}
-		if n.Filter != "" {
-			shape.Filters = append(shape.Filters, n.Filter)
-		}
-		for _, c := range n.Plans {
-			walk(c)
-		}
-	}
-	walk(doc[0].Plan)
-	return shape, nil
-}
-
-// functionCall spots a function call in a plan expression ("f(x)", "s.f(x)").
-// "ANY ($1)" is an operator on an InitPlan's result, not a call: the space
-// keeps it out.
-var functionCall = regexp.MustCompile(`[A-Za-z_][A-Za-z0-9_.]*\(`)
-
-// PlanProblems says why a plan of a policy-filtered query would not scale:
-// one of the indexes the policy's arms need is unused (an owner-only policy
-// needs the owner index; an owner-or-group policy a BitmapOr of the owner
-// and group indexes), a table read row by row (Seq Scan), the caller's id
-// and groups not computed once each in initPlans InitPlans, a SubPlan or a
-// function called per row.
-func PlanProblems(p PlanShape, initPlans int, indexes ...string) []string {
-	var problems []string
-	for _, index := range indexes {
-		if !slices.Contains(p.Indexes, index) {
-			problems = append(problems, fmt.Sprintf("the index %s is not used (indexes used: %v)", index, p.Indexes))
-		}
-	}
-	for _, rel := range p.SeqScans {
-		problems = append(problems, "a Seq Scan reads every row of "+rel)
-	}
-	if p.InitPlans != initPlans {
-		problems = append(problems, fmt.Sprintf("want exactly %d InitPlans computing the caller's id (and groups) once, got %d", initPlans, p.InitPlans))
-	}
-	if p.SubPlans != 0 {
-		problems = append(problems, fmt.Sprintf("%d SubPlans run per row", p.SubPlans))
-	}
-	for _, f := range p.Filters {
-		if functionCall.MatchString(f) {
-			problems = append(problems, "a function is called per row in Filter: "+f)
-		}
-	}
-	return problems
 }
 
 // ---------------------------------------------------------------------------
