@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # ensure-pgbouncer.sh: print (last line of stdout) the path of a working
 # pgbouncer binary, installing it if it is missing. Progress goes to stderr.
-# The pooling tests (policies/pooling_test.go) run it behind PostgreSQL.
+# The pooling tests (stdlib/pooling_test.go) run it behind PostgreSQL.
 #
 # Lookup order: $PGBOUNCER; pgbouncer on PATH; /usr/sbin/pgbouncer; the
 # repo-local extraction .cache/pgbouncer/usr/sbin/pgbouncer.

@@ -119,7 +119,7 @@ const Schema = "iam"
 // called only from SECURITY DEFINER functions run as the owner and are not
 // here. Each answers only about the caller (their id, token, groups, role
 // in a group) or about constants; none may answer about other people's
-// data (policies/exposure_test.go lists every grant and why).
+// data (exposure_test.go lists every grant and why).
 var RequestFunctions = []string{
 	"iam.claims()",
 	"iam.user_id_text(text)",

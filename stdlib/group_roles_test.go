@@ -1,4 +1,4 @@
-package policies_test
+package stdlib_test
 
 import (
 	"context"

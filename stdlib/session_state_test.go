@@ -1,10 +1,10 @@
-package policies_test
+package stdlib_test
 
 // Nothing iamc installs or generates sets session-level state: behind a
 // transaction pooler a session outlives the request, so a setting made for
 // the session would reach the next client of the same server connection.
 // Checked statically with PostgreSQL's own parser (pg_query) on the
-// runtime and on a build of this directory, down into function bodies,
+// runtime and on a build of the example, down into function bodies,
 // and dynamically on a real session.
 
 import (
@@ -222,7 +222,7 @@ func TestSessionSettingsScanner(t *testing.T) {
 	}
 }
 
-// TestNothingSetsSessionState: the runtime and a build of this directory
+// TestNothingSetsSessionState: the runtime and a build of the example
 // set nothing for the session, only for the transaction.
 func TestNothingSetsSessionState(t *testing.T) {
 	script, err := BuildScript(Dir)

@@ -1,4 +1,4 @@
-package policies_test
+package stdlib_test
 
 // Names that need quoting, SQL reserved words, unicode and 63-byte names,
 // on a real PostgreSQL: the input of golden/identifiers is applied to

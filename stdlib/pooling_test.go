@@ -1,4 +1,4 @@
-package policies_test
+package stdlib_test
 
 // Behind pgbouncer in transaction pooling mode: many clients share a few
 // server connections, so consecutive transactions of one server session

@@ -1,18 +1,14 @@
-package policies_test
+package stdlib_test
 
-// The Keycloak and PostgREST files shipped with the example
-// (keycloak/realm-export.json, postgrest.conf) and the token payloads that
-// realm issues (testdata/keycloak/*.json), run against the runtime the way
-// PostgREST runs requests.
+// The token payloads the example's Keycloak realm issues
+// (policies/testdata/keycloak/*.json), run against the runtime the way
+// PostgREST, configured by the shipped policies/postgrest.conf, runs
+// requests; and the deny list. policies/keycloak_files_test.go checks that
+// those files agree with each other and with iam.iam.
 
 import (
-	"encoding/json"
-	"fmt"
 	"maps"
-	"os"
-	"path/filepath"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -21,91 +17,10 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/jackc/pgx/v5"
 
-	"github.com/iamc/iamc/compiler"
 	. "github.com/iamc/iamc/internal/exampletest"
 	"github.com/iamc/iamc/internal/pgrest"
-	"github.com/iamc/iamc/lang"
 	"github.com/iamc/iamc/stdlib"
 )
-
-// ---------------------------------------------------------------------------
-// The shipped files.
-// ---------------------------------------------------------------------------
-
-// realmExport is the part of a Keycloak realm export the example relies on.
-type realmExport struct {
-	Realm string `json:"realm"`
-	Roles struct {
-		Realm []struct {
-			Name       string `json:"name"`
-			Composites struct {
-				Realm []string `json:"realm"`
-			} `json:"composites"`
-		} `json:"realm"`
-	} `json:"roles"`
-	DefaultRole struct {
-		Name string `json:"name"`
-	} `json:"defaultRole"`
-	Groups []struct {
-		Name string `json:"name"`
-		Path string `json:"path"`
-	} `json:"groups"`
-	Clients []struct {
-		ClientID        string `json:"clientId"`
-		PublicClient    bool   `json:"publicClient"`
-		ProtocolMappers []struct {
-			Name           string            `json:"name"`
-			ProtocolMapper string            `json:"protocolMapper"`
-			Config         map[string]string `json:"config"`
-		} `json:"protocolMappers"`
-	} `json:"clients"`
-	Users []struct {
-		ID         string   `json:"id"`
-		Username   string   `json:"username"`
-		Email      string   `json:"email"`
-		Groups     []string `json:"groups"`
-		RealmRoles []string `json:"realmRoles"`
-	} `json:"users"`
-}
-
-func readRealm(t *testing.T) realmExport {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("keycloak", "realm-export.json"))
-	if err != nil {
-		t.Fatalf("reading the shipped realm export: %v", err)
-	}
-	var r realmExport
-	if err := json.Unmarshal(b, &r); err != nil {
-		t.Fatalf("keycloak/realm-export.json: %v", err)
-	}
-	return r
-}
-
-// mapper returns the config of the app client's mapper of a type, failing
-// unless there is exactly one.
-func (r realmExport) mapper(t *testing.T, kind string) map[string]string {
-	t.Helper()
-	if len(r.Clients) != 1 {
-		t.Fatalf("the realm export has %d clients, want the app's only", len(r.Clients))
-	}
-	var found []map[string]string
-	for _, m := range r.Clients[0].ProtocolMappers {
-		if m.ProtocolMapper == kind {
-			found = append(found, m.Config)
-		}
-	}
-	if len(found) != 1 {
-		t.Fatalf("client %s has %d %s mappers, want 1", r.Clients[0].ClientID, len(found), kind)
-	}
-	return found[0]
-}
-
-func exampleModel(t *testing.T) *lang.Model {
-	t.Helper()
-	out, err := compiler.Compile(".")
-	NoError(t, err)
-	return out.Model
-}
 
 // claimAt evaluates a PostgREST jwt-role-claim-key (".a.b[0]" paths only)
 // on claims, as PostgREST does to pick the role.
@@ -155,7 +70,7 @@ func asPostgREST(t *testing.T, conf map[string]string, name string, claims map[s
 }
 
 // keycloakDB is a database of its own with schema.sql and the build of
-// this directory.
+// policies/.
 func keycloakDB(t *testing.T, name string) *Database {
 	t.Helper()
 	db := NewDatabase(t, name, "schema.sql")
@@ -203,130 +118,6 @@ func wantTodos(t *testing.T, what string, got, want []todo) {
 	if diff := cmp.Diff(want, got, cmpopts.EquateEmpty()); diff != "" {
 		t.Fatalf("%s (-want +got):\n%s", what, diff)
 	}
-}
-
-// ---------------------------------------------------------------------------
-// The files agree with each other, with iam.iam and with the fixtures.
-// ---------------------------------------------------------------------------
-
-func TestKeycloakFilesAgree(t *testing.T) {
-	conf, realm, model, fixtures := PostgRESTConf(t), readRealm(t), exampleModel(t), TokenFixtures(t)
-	audience := realm.mapper(t, "oidc-audience-mapper")
-	groupsMapper := realm.mapper(t, "oidc-group-membership-mapper")
-	roleMapper := realm.mapper(t, "oidc-hardcoded-claim-mapper")
-	client := realm.Clients[0]
-
-	var realmRoles []string
-	var defaultRoles []string
-	for _, r := range realm.Roles.Realm {
-		realmRoles = append(realmRoles, r.Name)
-		if r.Name == realm.DefaultRole.Name {
-			defaultRoles = r.Composites.Realm
-		}
-	}
-	var groupPaths []string
-	for _, g := range realm.Groups {
-		groupPaths = append(groupPaths, g.Path)
-	}
-	var schemas []string
-	for _, r := range model.Resources {
-		schemas = append(schemas, r.Schema)
-	}
-	if model.Groups.APISchema != "" {
-		schemas = append(schemas, model.Groups.APISchema)
-	}
-
-	checks := []struct {
-		what      string
-		got, want any
-	}{
-		{"postgrest.conf db-anon-role is iam.iam's anonymous role", conf["db-anon-role"], model.Roles.Anonymous},
-		{"postgrest.conf jwt-aud is the audience the realm's mapper adds", conf["jwt-aud"], audience["included.custom.audience"]},
-		{"iam.iam's audience is postgrest.conf jwt-aud (PostgREST checks aud only when present; the runtime refuses tokens without it)", model.Identity.Audience, conf["jwt-aud"]},
-		{"iam.iam requires exp (PostgREST accepts tokens without one)", model.Identity.ExpiryOptional, false},
-		{"postgrest.conf runs the runtime's db-pre-request", conf["db-pre-request"], stdlib.PreRequest},
-		{"postgrest.conf jwt-role-claim-key reads the hard-coded claim", conf["jwt-role-claim-key"], "." + roleMapper["claim.name"]},
-		{"the hard-coded role claim is iam.iam's authenticated role", roleMapper["claim.value"], model.Roles.Authenticated},
-		{"the role claim is in access tokens", roleMapper["access.token.claim"], "true"},
-		{"the audience is in access tokens", audience["access.token.claim"], "true"},
-		{"the groups mapper's claim is iam.iam's token claim", groupsMapper["claim.name"], model.Groups.TokenClaim},
-		{"the groups claim lists full paths (/team-a), as token_name expects", groupsMapper["full.path"], "true"},
-		{"the groups claim is in access tokens", groupsMapper["access.token.claim"], "true"},
-		{"iam.iam identifies users by Keycloak's sub", model.Identity.Claim, "sub"},
-		{"the authenticated role is a realm role every user gets by default", slices.Contains(defaultRoles, model.Roles.Authenticated), true},
-		{"the app client is public (a browser app holds no secret)", client.PublicClient, true},
-		{"the JWT key comes from a file, not the config", strings.HasPrefix(conf["jwt-secret"], "@$("), true},
-		{"the database URI comes from the environment", strings.HasPrefix(conf["db-uri"], "$("), true},
-	}
-	if model.Groups.AdminRole != "" {
-		checks = append(checks, struct {
-			what      string
-			got, want any
-		}{"iam.iam's admin role is a realm role", slices.Contains(realmRoles, model.Groups.AdminRole), true})
-	}
-	for _, schema := range schemas {
-		checks = append(checks, struct {
-			what      string
-			got, want any
-		}{"postgrest.conf db-schemas serves schema " + schema, slices.Contains(strings.Split(conf["db-schemas"], ","), schema), true})
-	}
-	for _, p := range groupPaths {
-		checks = append(checks, struct {
-			what      string
-			got, want any
-		}{"realm group " + p + " is a full path", strings.HasPrefix(p, "/"), true})
-	}
-
-	users := map[string]string{}
-	for _, u := range realm.Users {
-		users[u.Username] = u.ID
-		for _, g := range u.Groups {
-			checks = append(checks, struct {
-				what      string
-				got, want any
-			}{"user " + u.Username + "'s group " + g + " is a realm group", slices.Contains(groupPaths, g), true})
-		}
-	}
-	for _, name := range slices.Sorted(maps.Keys(fixtures)) {
-		c := fixtures[name]
-		check := func(what string, got, want any) {
-			checks = append(checks, struct {
-				what      string
-				got, want any
-			}{name + ": " + what, got, want})
-		}
-		aud, _ := c["aud"].([]any)
-		check("aud lists jwt-aud", slices.Contains(aud, any(conf["jwt-aud"])), true)
-		_, expIsNumber := c["exp"].(float64)
-		check("exp is a number", expIsNumber, true)
-		check("azp is the realm's client", c["azp"], client.ClientID)
-		iss, _ := c["iss"].(string)
-		check("iss is the realm", strings.HasSuffix(iss, "/realms/"+realm.Realm), true)
-		_, subIsString := c["sub"].(string)
-		check("sub is a string", subIsString, true)
-		if role, ok := c["role"]; ok {
-			check("the role claim is the hard-coded one", role, roleMapper["claim.value"])
-		}
-		roles, _ := c["realm_access"].(map[string]any)["roles"].([]any)
-		check("realm_access.roles has the authenticated role", slices.Contains(roles, any(model.Roles.Authenticated)), true)
-		if groups, ok := c[groupsMapper["claim.name"]].([]any); ok {
-			for _, g := range groups {
-				check(fmt.Sprintf("group %v is a realm group", g), slices.Contains(groupPaths, fmt.Sprint(g)), true)
-			}
-		}
-		// Local users are the realm's users, with the same ids.
-		username, _ := c["preferred_username"].(string)
-		if id, ok := users[username]; ok {
-			check("sub is the id of realm user "+username, c["sub"], id)
-		}
-	}
-
-	for _, c := range checks {
-		if diff := cmp.Diff(c.want, c.got); diff != "" {
-			t.Errorf("%s (-want +got):\n%s", c.what, diff)
-		}
-	}
-	t.Logf("%d checks of postgrest.conf, keycloak/realm-export.json, iam.iam and %d token fixtures", len(checks), len(fixtures))
 }
 
 // ---------------------------------------------------------------------------

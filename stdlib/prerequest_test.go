@@ -1,4 +1,4 @@
-package policies_test
+package stdlib_test
 
 // The db-pre-request of the shipped postgrest.conf (iam.check_request)
 // beyond the deny list (keycloak_test.go): what PostgREST 12 lets through

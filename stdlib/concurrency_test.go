@@ -1,4 +1,4 @@
-package policies_test
+package stdlib_test
 
 // Concurrency of the group rules (SPEC, Concurrency): a membership removed
 // while the member's requests are in flight, and membership changes of one

@@ -1,4 +1,4 @@
-package policies_test
+package stdlib_test
 
 // The limits one user meets so that they cannot hurt the others: quotas of
 // the group API (groups block: max ...) and the statement and lock timeouts
@@ -21,25 +21,6 @@ import (
 	. "github.com/iamc/iamc/internal/exampletest"
 	"github.com/iamc/iamc/internal/pgrest"
 )
-
-// exampleWith is a copy of the example's .iam files in a temporary
-// directory, with iamText as its iam.iam (the settings), to build.
-func exampleWith(t *testing.T, iamText string) string {
-	t.Helper()
-	dir := t.TempDir()
-	paths, err := filepath.Glob(filepath.Join(Dir, "*.iam"))
-	NoError(t, err)
-	for _, p := range paths {
-		name, text := filepath.Base(p), iamText
-		if name != "iam.iam" {
-			b, err := os.ReadFile(p)
-			NoError(t, err)
-			text = string(b)
-		}
-		NoError(t, os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644))
-	}
-	return dir
-}
 
 // limitsDB is the example (schema.sql, todos.iam, chats.iam) built with
 // iamText as its iam.iam, in a database of its own. The roles iamText names

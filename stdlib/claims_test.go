@@ -1,4 +1,4 @@
-package policies_test
+package stdlib_test
 
 // Bad claims: what the runtime does with request.jwt.claims that PostgREST
 // would never set from a well-formed Keycloak token, or that an earlier

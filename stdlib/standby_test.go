@@ -1,4 +1,4 @@
-package policies_test
+package stdlib_test
 
 // On a hot standby (a streaming replica made with pg_basebackup): every
 // read request of the example works with the same policies and gives what
@@ -25,7 +25,7 @@ import (
 )
 
 // replicated is a primary of its own (the standby copies a whole
-// cluster) with roles.sql, schema.sql and the build of this directory.
+// cluster) with roles.sql, schema.sql and the build of policies/.
 func replicated(t *testing.T) (primary *pgtest.Server, db *Database) {
 	t.Helper()
 	primary = pgtest.New(t)

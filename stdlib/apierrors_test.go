@@ -1,4 +1,4 @@
-package policies_test
+package stdlib_test
 
 // The errors of the group API (SPEC §9, §11; issue 13 §2 and §4), as
 // PostgREST runs each request (pgrest.Do): every refusal carries the
