@@ -11,27 +11,15 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/iamc/iamc/compiler"
+	"github.com/iamc/iamc/internal/exampletest"
 	"github.com/iamc/iamc/internal/goldenfile"
 	"github.com/iamc/iamc/internal/pgtest"
 )
 
-// One PostgreSQL cluster per test binary, with rolesSQL; every test gets
-// its own database.
-var cluster = pgtest.Shared{Setup: func(ctx context.Context, s *pgtest.Server) error {
-	return s.Exec(ctx, "postgres", rolesSQL)
-}}
-
-func TestMain(m *testing.M) { os.Exit(cluster.Stop(m.Run())) }
-
-// The roles of the example deployment, and one more that iamc does not know.
-const rolesSQL = `
-create role api_owner noinherit;
-create role web_anon nologin;
-create role web_user nologin;
-create role authenticator login noinherit;
-grant web_anon to authenticator;
-grant web_user to authenticator;
-create role reporting nologin;`
+// The tests share exampletest's cluster, with the roles of the example
+// deployment (policies/roles.sql) and one more that iamc does not know;
+// every test gets its own database.
+func TestMain(m *testing.M) { os.Exit(exampletest.Main(m, "create role reporting nologin")) }
 
 // schemaSQL: todos and chats (with groups), notes (a serial key: a sequence
 // the authenticated role needs USAGE on).
@@ -98,7 +86,7 @@ groups {
 
 func server(t testing.TB) *pgtest.Server {
 	t.Helper()
-	return cluster.Server(t)
+	return exampletest.Server(t)
 }
 
 // env is one test's database and policy directory.

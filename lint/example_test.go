@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/iamc/iamc/compiler"
+	"github.com/iamc/iamc/internal/exampletest"
 	"github.com/iamc/iamc/lint"
 )
 
@@ -22,10 +23,10 @@ import (
 func TestGeneratedExample(t *testing.T) {
 	s := server(t)
 	db := newDB(t, "")
-	if _, err := s.Psql(t.Context(), db, "-f", repoFile("policies/schema.sql")); err != nil {
+	if _, err := s.Psql(t.Context(), db, "-f", exampletest.File("schema.sql")); err != nil {
 		t.Fatal(err)
 	}
-	script := build(t, repoFile("policies"))
+	script := build(t, exampletest.Dir)
 	path := filepath.Join(t.TempDir(), "iam.sql")
 	if err := os.WriteFile(path, []byte(script), 0o644); err != nil {
 		t.Fatal(err)

@@ -5,24 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
 
-	_ "github.com/iamc/iamc/internal/goldenfile" // so `go test ./... -update` works
+	"github.com/iamc/iamc/internal/exampletest"
 	"github.com/iamc/iamc/internal/pgtest"
 	"github.com/iamc/iamc/lint"
 )
-
-// One PostgreSQL cluster for the package, with the roles of the example
-// deployment (policies/roles.sql); every case gets its own database.
-var cluster = pgtest.Shared{Setup: func(ctx context.Context, s *pgtest.Server) error {
-	_, err := s.Psql(ctx, "postgres", "-f", repoFile("policies/roles.sql"))
-	return err
-}}
 
 // databases numbers the cases' databases.
 var databases struct {
@@ -30,19 +22,13 @@ var databases struct {
 	next int
 }
 
-func TestMain(m *testing.M) { os.Exit(cluster.Stop(m.Run())) }
+// The tests share exampletest's cluster, with the roles of the example
+// deployment (policies/roles.sql); every case gets its own database.
+func TestMain(m *testing.M) { os.Exit(exampletest.Main(m)) }
 
 func server(t testing.TB) *pgtest.Server {
 	t.Helper()
-	return cluster.Server(t)
-}
-
-func repoFile(name string) string {
-	p, err := filepath.Abs(filepath.Join("..", name))
-	if err != nil {
-		panic(err)
-	}
-	return p
+	return exampletest.Server(t)
 }
 
 // newDB creates a fresh database and runs setup in it as the superuser.

@@ -410,8 +410,8 @@ func TestHelp(t *testing.T) {
 }
 
 // TestDependencies: the shipped binaries start throwaway servers through
-// internal/pgserver (internal/pgtest, and with it the testing package, is
-// for tests only), and the compiler is pure: what reads a live database is
+// internal/pgserver (internal/pgtest and internal/exampletest, and with them
+// the testing package, are for tests only), and the compiler is pure: what reads a live database is
 // in catalog.
 func TestDependencies(t *testing.T) {
 	goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
@@ -419,8 +419,8 @@ func TestDependencies(t *testing.T) {
 		pkg       string
 		forbidden []string
 	}{
-		{"github.com/iamc/iamc/cmd/iamc", []string{"testing", "github.com/iamc/iamc/internal/pgtest"}},
-		{"github.com/iamc/iamc/cmd/iamc-demo", []string{"testing", "github.com/iamc/iamc/internal/pgtest"}},
+		{"github.com/iamc/iamc/cmd/iamc", []string{"testing", "github.com/iamc/iamc/internal/pgtest", "github.com/iamc/iamc/internal/exampletest"}},
+		{"github.com/iamc/iamc/cmd/iamc-demo", []string{"testing", "github.com/iamc/iamc/internal/pgtest", "github.com/iamc/iamc/internal/exampletest"}},
 		{"github.com/iamc/iamc/compiler", []string{"github.com/jackc/pgx/v5", "github.com/iamc/iamc/internal/pgrest"}},
 	} {
 		out, err := exec.Command(goBin, "list", "-deps", c.pkg).CombinedOutput()
