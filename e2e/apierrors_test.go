@@ -11,19 +11,17 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/iamc/iamc/internal/pgtest"
+	"github.com/iamc/iamc/internal/exampletest"
 )
 
 func TestGroupAPIErrorStatuses(t *testing.T) {
 	bin := postgrestBinary(t)
-	s := pgtest.New(t)
-	psqlFile(t, s, "postgres", filepath.Join(policiesDir, "roles.sql"))
+	s := exampletest.Server(t)
 	su := newDatabase(t, s, "apierrors", buildPolicies(t))
 	const secret = "e2e-apierrors-shared-secret-of-more-than-32-characters"
 	api := startPostgREST(t, bin, s, "apierrors", jwtConfig{secret: secret})

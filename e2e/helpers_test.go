@@ -26,6 +26,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/iamc/iamc/compiler"
+	"github.com/iamc/iamc/internal/exampletest"
 	_ "github.com/iamc/iamc/internal/goldenfile" // so `go test ./... -update` works
 	"github.com/iamc/iamc/internal/pgrest"
 	"github.com/iamc/iamc/internal/pgtest"
@@ -50,6 +51,10 @@ func postgrestBinary(t *testing.T) string {
 	t.Logf("using %s: %s", bin, strings.TrimSpace(string(version)))
 	return bin
 }
+
+// TestMain: the tests share exampletest's cluster (the example's roles),
+// each with databases of its own; only a standby needs a primary of its own.
+func TestMain(m *testing.M) { os.Exit(exampletest.Main(m)) }
 
 // policiesDir is the example deployment: roles.sql, schema.sql and the .iam files.
 const policiesDir = "../policies"

@@ -12,21 +12,19 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/iamc/iamc/internal/exampletest"
 	"github.com/iamc/iamc/internal/pgrest"
-	"github.com/iamc/iamc/internal/pgtest"
 )
 
 func TestShippedConfig(t *testing.T) {
 	bin := postgrestBinary(t)
-	s := pgtest.New(t)
-	psqlFile(t, s, "postgres", filepath.Join(policiesDir, "roles.sql"))
+	s := exampletest.Server(t)
 	script := buildPolicies(t)
 	key := newRSAKey(t)
 	cfg := jwtConfig{secret: jwks(t, &key.PublicKey, realmKid)}

@@ -3,12 +3,11 @@ package e2e
 import (
 	"encoding/json"
 	"net/http"
-	"path/filepath"
 	"slices"
 	"testing"
 	"time"
 
-	"github.com/iamc/iamc/internal/pgtest"
+	"github.com/iamc/iamc/internal/exampletest"
 )
 
 // TestOpenAPIOwnerDefault: the row guard fills the owner column from the
@@ -22,8 +21,7 @@ import (
 // someone else's id is refused.
 func TestOpenAPIOwnerDefault(t *testing.T) {
 	bin := postgrestBinary(t)
-	s := pgtest.New(t)
-	psqlFile(t, s, "postgres", filepath.Join(policiesDir, "roles.sql"))
+	s := exampletest.Server(t)
 	su := newDatabase(t, s, "openapi", buildPolicies(t))
 	setup := jwtSetups[0]
 	cfg, trusted, _ := setup.keys(t)

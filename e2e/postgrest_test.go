@@ -10,14 +10,13 @@ package e2e
 import (
 	"fmt"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/iamc/iamc/internal/pgtest"
+	"github.com/iamc/iamc/internal/exampletest"
 )
 
 // table is a table of policies/schema.sql protected by
@@ -120,8 +119,7 @@ func newTokens(t *testing.T, style roleStyle, trusted, untrusted signer) tokens 
 
 func TestPostgREST(t *testing.T) {
 	bin := postgrestBinary(t)
-	s := pgtest.New(t)
-	psqlFile(t, s, "postgres", filepath.Join(policiesDir, "roles.sql"))
+	s := exampletest.Server(t)
 	script := buildPolicies(t)
 
 	for _, setup := range jwtSetups {

@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -19,8 +18,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/iamc/iamc/internal/exampletest"
 	"github.com/iamc/iamc/internal/pgrest"
-	"github.com/iamc/iamc/internal/pgtest"
 )
 
 // eve owns many todos in the count tests; nobody owns none.
@@ -43,8 +42,7 @@ func countOf(t *testing.T, resp response) int64 {
 
 func TestPreRequest(t *testing.T) {
 	bin := postgrestBinary(t)
-	s := pgtest.New(t)
-	psqlFile(t, s, "postgres", filepath.Join(policiesDir, "roles.sql"))
+	s := exampletest.Server(t)
 	script := buildPolicies(t)
 	key := newRSAKey(t)
 	cfg := jwtConfig{secret: jwks(t, &key.PublicKey, realmKid)}

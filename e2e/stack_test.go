@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/iamc/iamc/internal/exampletest"
 	"github.com/iamc/iamc/internal/pgtest"
 )
 
@@ -26,8 +26,11 @@ import (
 // replica's runtime, which refuses the blocked user there too.
 func TestPostgRESTOnStandby(t *testing.T) {
 	bin := postgrestBinary(t)
+	// A primary of its own: the standby copies a whole cluster.
 	s := pgtest.New(t)
-	psqlFile(t, s, "postgres", filepath.Join(policiesDir, "roles.sql"))
+	if err := exampletest.Roles(t.Context(), s); err != nil {
+		t.Fatal(err)
+	}
 	su := newDatabase(t, s, "replicated", buildPolicies(t))
 	key := newRSAKey(t)
 	cfg := jwtConfig{secret: jwks(t, &key.PublicKey, realmKid)}
@@ -114,8 +117,7 @@ func TestPostgRESTOnStandby(t *testing.T) {
 // caller's own.
 func TestPostgRESTBehindPgBouncer(t *testing.T) {
 	bin := postgrestBinary(t)
-	s := pgtest.New(t)
-	psqlFile(t, s, "postgres", filepath.Join(policiesDir, "roles.sql"))
+	s := exampletest.Server(t)
 	newDatabase(t, s, "pooled", buildPolicies(t))
 	pool := pgtest.NewPgBouncer(t, s, pgtest.PgBouncerOptions{PoolSize: 2})
 	key := newRSAKey(t)
