@@ -1,4 +1,4 @@
-package policies_test
+package stdlib_test
 
 import (
 	"context"
@@ -11,12 +11,14 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/jackc/pgx/v5"
 
+	. "github.com/iamc/iamc/internal/exampletest"
 	"github.com/iamc/iamc/internal/pgtest"
 	"github.com/iamc/iamc/stdlib"
 )
 
 // releasedRuntimes are the runtime versions earlier releases installed;
-// testdata/released/vN.sql is the build of policies/ each one made.
+// testdata/released/vN.sql is the build of policies/ each one made (with
+// the schema.sql of its day: each applies over the current one).
 var releasedRuntimes = []int32{1, 2, 3}
 
 // TestUpgradeFromReleasedRuntime applies the build of policies/ made by
@@ -26,8 +28,8 @@ var releasedRuntimes = []int32{1, 2, 3}
 // answers from both sides, and hold exactly the runtime objects of a fresh
 // install: nothing left behind, nothing missing, nothing different.
 func TestUpgradeFromReleasedRuntime(t *testing.T) {
-	s := server(t)
-	current, err := buildScript(".")
+	s := Server(t)
+	current, err := BuildScript(Dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,32 +49,32 @@ func upgradeFrom(t *testing.T, s *pgtest.Server, version int32, current string) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	db := newDatabase(t, fmt.Sprintf("upgrade_v%d", version), "schema.sql")
-	closeWhenDone(t, db)
-	if out, err := applyScript(ctx, s, db.name, string(released)); err != nil {
+	db := NewDatabase(t, fmt.Sprintf("upgrade_v%d", version), "schema.sql")
+	CloseWhenDone(t, db)
+	if out, err := ApplyScript(ctx, s, db.Name, string(released)); err != nil {
 		t.Fatalf("applying the released build: %v\n%s", err, out)
 	}
-	if got := scalar[int32](t, db, `select version from iam.runtime`); got != version {
+	if got := Scalar[int32](t, db, `select version from iam.runtime`); got != version {
 		t.Fatalf("the released build installed runtime version %d, want %d", got, version)
 	}
 
 	// Use it as the released version allowed.
-	carol := keycloakUser("carol", "c0c00000-0000-4000-8000-00000000c0c0")
-	team := createGroup(t, db, alice, "team")
-	addMember(t, db, alice, team, bobID, "")
-	todos := requester{t: t, db: db, who: alice, path: "/todos"}
-	if _, err := todos.exec("POST", `insert into app.todos (title) values ('private'), ('shared')`); err != nil {
+	carol := KeycloakUser("carol", "c0c00000-0000-4000-8000-00000000c0c0")
+	team := CreateGroup(t, db, Alice, "team")
+	AddMember(t, db, Alice, team, BobID, "")
+	todos := Requester{T: t, DB: db, Who: Alice, Path: "/todos"}
+	if _, err := todos.Exec("POST", `insert into app.todos (title) values ('private'), ('shared')`); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := todos.exec("PATCH", `update app.todos set group_id = $1 where title = 'shared'`, team); err != nil {
+	if _, err := todos.Exec("PATCH", `update app.todos set group_id = $1 where title = 'shared'`, team); err != nil {
 		t.Fatal(err)
 	}
-	chats := requester{t: t, db: db, who: alice, path: "/chats"}
-	if _, err := chats.exec("POST", `insert into app.chats (body, group_id) values ('hello team', $1)`, team); err != nil {
+	chats := Requester{T: t, DB: db, Who: Alice, Path: "/chats"}
+	if _, err := chats.Exec("POST", `insert into app.chats (body, group_id) values ('hello team', $1)`, team); err != nil {
 		t.Fatal(err)
 	}
 	type view struct{ Todos, Chats, Groups []string }
-	seen := func(who person) view {
+	seen := func(who Person) view {
 		t.Helper()
 		var v view
 		for _, q := range []struct {
@@ -84,7 +86,7 @@ func upgradeFrom(t *testing.T, s *pgtest.Server, version int32, current string) 
 			{&v.Chats, "/chats", `select body from app.chats order by id`},
 			{&v.Groups, "/groups", `select name from app.groups order by id`},
 		} {
-			err := requester{t: t, db: db, who: who, path: q.path}.do("GET", func(tx pgx.Tx) error {
+			err := Requester{T: t, DB: db, Who: who, Path: q.path}.Do("GET", func(tx pgx.Tx) error {
 				rows, err := tx.Query(ctx, q.sql)
 				if err != nil {
 					return err
@@ -93,12 +95,12 @@ func upgradeFrom(t *testing.T, s *pgtest.Server, version int32, current string) 
 				return err
 			})
 			if err != nil {
-				t.Fatalf("%s: GET %s: %v", who.name, q.path, err)
+				t.Fatalf("%s: GET %s: %v", who.Name, q.path, err)
 			}
 		}
 		return v
 	}
-	before := map[string]view{"alice": seen(alice), "bob": seen(bob), "carol": seen(carol)}
+	before := map[string]view{"alice": seen(Alice), "bob": seen(Bob), "carol": seen(carol)}
 	want := map[string]view{
 		"alice": {Todos: []string{"private", "shared"}, Chats: []string{"hello team"}, Groups: []string{"team"}},
 		"bob":   {Todos: []string{"shared"}, Chats: []string{"hello team"}, Groups: []string{"team"}},
@@ -110,20 +112,20 @@ func upgradeFrom(t *testing.T, s *pgtest.Server, version int32, current string) 
 	dataBefore := applicationData(t, db)
 	// Version 2 brought the deny list: a block made under it must hold after
 	// the upgrade, now enforced by the runtime itself.
-	mallory := keycloakUser("mallory", "3a110000-0000-4000-8000-0000000a1104")
+	mallory := KeycloakUser("mallory", "3a110000-0000-4000-8000-0000000a1104")
 	if version >= 2 {
-		db.exec(t, "select iam.block_subject($1, 'blocked before the upgrade')", mallory.claims["sub"])
+		db.Exec(t, "select iam.block_subject($1, 'blocked before the upgrade')", mallory.Claims["sub"])
 	}
 
 	// Upgrade: the current build, applied over the released one.
-	if out, err := applyScript(ctx, s, db.name, current); err != nil {
+	if out, err := ApplyScript(ctx, s, db.Name, current); err != nil {
 		t.Fatalf("applying the current build over the released one: %v\n%s", err, out)
 	}
 	if version >= 2 {
-		_, err := requester{t: t, db: db, who: mallory, path: "/todos"}.exec("GET", `select id from app.todos`)
-		wantSQLError(t, err, "28000", "this user is blocked")
+		_, err := Requester{T: t, DB: db, Who: mallory, Path: "/todos"}.Exec("GET", `select id from app.todos`)
+		WantSQLError(t, err, "28000", "this user is blocked")
 	}
-	if got := scalar[int32](t, db, `select version from iam.runtime`); got != stdlib.Version {
+	if got := Scalar[int32](t, db, `select version from iam.runtime`); got != stdlib.Version {
 		t.Errorf("runtime version after the upgrade: %d, want %d", got, stdlib.Version)
 	}
 	// Exactly the steps the released runtime lacked ran: those numbered
@@ -134,18 +136,18 @@ func upgradeFrom(t *testing.T, s *pgtest.Server, version int32, current string) 
 	if diff := cmp.Diff(dataBefore, applicationData(t, db)); diff != "" {
 		t.Errorf("the upgrade changed data (-before +after):\n%s", diff)
 	}
-	after := map[string]view{"alice": seen(alice), "bob": seen(bob), "carol": seen(carol)}
+	after := map[string]view{"alice": seen(Alice), "bob": seen(Bob), "carol": seen(carol)}
 	if diff := cmp.Diff(want, after); diff != "" {
 		t.Errorf("what each user sees after the upgrade (-want +got):\n%s", diff)
 	}
 	// Both sides still hold for writes: bob posts into the team, carol cannot.
-	bobChats := requester{t: t, db: db, who: bob, path: "/chats"}
-	if _, err := bobChats.exec("POST", `insert into app.chats (body, group_id) values ('hi', $1)`, team); err != nil {
+	bobChats := Requester{T: t, DB: db, Who: Bob, Path: "/chats"}
+	if _, err := bobChats.Exec("POST", `insert into app.chats (body, group_id) values ('hi', $1)`, team); err != nil {
 		t.Errorf("bob posting into his group after the upgrade: %v", err)
 	}
-	carolChats := requester{t: t, db: db, who: carol, path: "/chats"}
-	_, err = carolChats.exec("POST", `insert into app.chats (body, group_id) values ('let me in', $1)`, team)
-	wantSQLError(t, err, "42501", "group "+strconv.FormatInt(team, 10))
+	carolChats := Requester{T: t, DB: db, Who: carol, Path: "/chats"}
+	_, err = carolChats.Exec("POST", `insert into app.chats (body, group_id) values ('let me in', $1)`, team)
+	WantSQLError(t, err, "42501", "group "+strconv.FormatInt(team, 10))
 
 	// Group ids: the released runtime numbered them 1, 2, 3; team keeps its
 	// id (the data above is unchanged), and a new group gets a random one
@@ -153,14 +155,14 @@ func upgradeFrom(t *testing.T, s *pgtest.Server, version int32, current string) 
 	if team != 1 {
 		t.Errorf("the released runtime gave team id %d, want 1 (sequential)", team)
 	}
-	if next := createGroup(t, db, bob, "after the upgrade"); next < 1<<32 || next >= 1<<53 {
+	if next := CreateGroup(t, db, Bob, "after the upgrade"); next < 1<<32 || next >= 1<<53 {
 		t.Errorf("a group created after the upgrade has id %d, want a random one in [2^32, 2^53)", next)
 	}
 
 	// The upgraded runtime is a fresh install's runtime.
-	fresh := newDatabase(t, fmt.Sprintf("upgrade_fresh_v%d", version), "schema.sql")
-	closeWhenDone(t, fresh)
-	if out, err := applyScript(ctx, s, fresh.name, current); err != nil {
+	fresh := NewDatabase(t, fmt.Sprintf("upgrade_fresh_v%d", version), "schema.sql")
+	CloseWhenDone(t, fresh)
+	if out, err := ApplyScript(ctx, s, fresh.Name, current); err != nil {
 		t.Fatalf("applying the current build to a fresh database: %v\n%s", err, out)
 	}
 	if diff := cmp.Diff(catalogObjects(t, fresh), catalogObjects(t, db)); diff != "" {
@@ -171,12 +173,12 @@ func upgradeFrom(t *testing.T, s *pgtest.Server, version int32, current string) 
 	}
 
 	// Applied again, the build runs no step and changes nothing.
-	steps := scalar[string](t, db, `select string_agg(step || ' ' || applied_at, ', ' order by step) from iam.migrations`)
+	steps := Scalar[string](t, db, `select string_agg(step || ' ' || applied_at, ', ' order by step) from iam.migrations`)
 	objects, data := catalogObjects(t, db), applicationData(t, db)
-	if out, err := applyScript(ctx, s, db.name, current); err != nil {
+	if out, err := ApplyScript(ctx, s, db.Name, current); err != nil {
 		t.Fatalf("applying the current build again: %v\n%s", err, out)
 	}
-	if got := scalar[string](t, db, `select string_agg(step || ' ' || applied_at, ', ' order by step) from iam.migrations`); got != steps {
+	if got := Scalar[string](t, db, `select string_agg(step || ' ' || applied_at, ', ' order by step) from iam.migrations`); got != steps {
 		t.Errorf("applied again, the build ran steps: %s, before %s", got, steps)
 	}
 	if diff := cmp.Diff(objects, catalogObjects(t, db)); diff != "" {
@@ -188,9 +190,9 @@ func upgradeFrom(t *testing.T, s *pgtest.Server, version int32, current string) 
 }
 
 // stepsRun lists the steps iam.migrations says ran in db, by number.
-func stepsRun(t *testing.T, db *database) string {
+func stepsRun(t *testing.T, db *Database) string {
 	t.Helper()
-	return scalar[string](t, db, `select coalesce(string_agg(step::text, ' ' order by step), '') from iam.migrations`)
+	return Scalar[string](t, db, `select coalesce(string_agg(step::text, ' ' order by step), '') from iam.migrations`)
 }
 
 // stepsAfter lists the steps numbered above a runtime version: those a
@@ -213,34 +215,34 @@ func stepsAfter(version int) string {
 // already there: the data stays and the objects are a fresh install's.
 func TestMigrationStepsRunOnlyWhenOlder(t *testing.T) {
 	ctx := context.Background()
-	s := server(t)
-	current, err := buildScript(".")
+	s := Server(t)
+	current, err := BuildScript(Dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	db := newDatabase(t, "migration_steps", "schema.sql")
-	closeWhenDone(t, db)
+	db := NewDatabase(t, "migration_steps", "schema.sql")
+	CloseWhenDone(t, db)
 	apply := func(what string) {
 		t.Helper()
-		if out, err := applyScript(ctx, s, db.name, current); err != nil {
+		if out, err := ApplyScript(ctx, s, db.Name, current); err != nil {
 			t.Fatalf("%s: %v\n%s", what, err, out)
 		}
 	}
 	apply("a fresh install")
 	fresh := catalogObjects(t, db)
-	team := createGroup(t, db, alice, "team")
-	addMember(t, db, alice, team, bobID, "admin")
+	team := CreateGroup(t, db, Alice, "team")
+	AddMember(t, db, Alice, team, BobID, "admin")
 	data := applicationData(t, db)
 	ranAt := func(step int) string {
 		t.Helper()
-		return scalar[string](t, db, `select coalesce((select applied_at::text from iam.migrations where step = $1), 'never')`, step)
+		return Scalar[string](t, db, `select coalesce((select applied_at::text from iam.migrations where step = $1), 'never')`, step)
 	}
 	last := stdlib.Migrations[len(stdlib.Migrations)-1]
 	before := ranAt(last.Version)
 
-	db.exec(t, `drop index iam.group_members_user_id_idx`)
+	db.Exec(t, `drop index iam.group_members_user_id_idx`)
 	apply("applying again")
-	if got := scalar[bool](t, db, `select to_regclass('iam.group_members_user_id_idx') is null`); !got {
+	if got := Scalar[bool](t, db, `select to_regclass('iam.group_members_user_id_idx') is null`); !got {
 		t.Errorf("a step ran again at the installed version: the index it made (dropped by hand) is back")
 	}
 	if got := ranAt(last.Version); got != before {
@@ -248,7 +250,7 @@ func TestMigrationStepsRunOnlyWhenOlder(t *testing.T) {
 	}
 
 	// One version back: only the steps above it run.
-	db.exec(t, `update iam.runtime set version = $1`, last.Version-1)
+	db.Exec(t, `update iam.runtime set version = $1`, last.Version-1)
 	first := ranAt(stdlib.Migrations[0].Version)
 	apply("applying over a version set back by one")
 	if got := ranAt(last.Version); got == before {
@@ -260,7 +262,7 @@ func TestMigrationStepsRunOnlyWhenOlder(t *testing.T) {
 
 	// Back to nothing: every step runs again, the first one too (the index
 	// comes back), over tables that have everything.
-	db.exec(t, `update iam.runtime set version = 0`)
+	db.Exec(t, `update iam.runtime set version = 0`)
 	apply("applying over version 0")
 	if got := stepsRun(t, db); got != stepsAfter(0) {
 		t.Errorf("steps recorded: %q, want %q", got, stepsAfter(0))
@@ -275,11 +277,11 @@ func TestMigrationStepsRunOnlyWhenOlder(t *testing.T) {
 
 // applicationData is every row of the example's tables and of the group
 // tables, as text, read as the superuser.
-func applicationData(t *testing.T, db *database) map[string][]string {
+func applicationData(t *testing.T, db *Database) map[string][]string {
 	t.Helper()
 	out := map[string][]string{}
 	for _, table := range []string{"app.todos", "app.chats", "iam.groups", "iam.group_members"} {
-		rows, err := db.su.Query(context.Background(), `select t::text from `+table+` t order by t::text`)
+		rows, err := db.SU.Query(context.Background(), `select t::text from `+table+` t order by t::text`)
 		if err != nil {
 			t.Fatalf("reading %s: %v", table, err)
 		}
@@ -296,7 +298,7 @@ func applicationData(t *testing.T, db *database) map[string][]string {
 // definer, ACL), tables' columns, indexes, constraints (checks, keys),
 // policies, triggers, and the privileges of the runtime roles on the
 // tables.
-func catalogObjects(t *testing.T, db *database) map[string][]string {
+func catalogObjects(t *testing.T, db *Database) map[string][]string {
 	t.Helper()
 	queries := map[string]string{
 		"functions": `select p.oid::regprocedure::text || ' definer=' || p.prosecdef || ' acl=' || coalesce(p.proacl::text, '') ||
@@ -317,7 +319,7 @@ func catalogObjects(t *testing.T, db *database) map[string][]string {
 	}
 	out := map[string][]string{}
 	for name, sql := range queries {
-		rows, err := db.su.Query(context.Background(), `select x from (`+sql+`) s(x) order by x`)
+		rows, err := db.SU.Query(context.Background(), `select x from (`+sql+`) s(x) order by x`)
 		if err != nil {
 			t.Fatalf("reading %s: %v", name, err)
 		}
@@ -337,42 +339,42 @@ func catalogObjects(t *testing.T, db *database) map[string][]string {
 // objects are a fresh install's.
 func TestUpgradeSerialGroupIDs(t *testing.T) {
 	ctx := context.Background()
-	s := server(t)
-	current, err := buildScript(".")
+	s := Server(t)
+	current, err := BuildScript(Dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	db := newDatabase(t, "upgrade_serial", "schema.sql")
-	closeWhenDone(t, db)
-	db.exec(t, `create schema iam authorization api_owner`)
-	db.exec(t, `set role api_owner`)
-	db.exec(t, `create table iam.groups (
+	db := NewDatabase(t, "upgrade_serial", "schema.sql")
+	CloseWhenDone(t, db)
+	db.Exec(t, `create schema iam authorization api_owner`)
+	db.Exec(t, `set role api_owner`)
+	db.Exec(t, `create table iam.groups (
 		id bigserial primary key,
 		name text not null check (length(btrim(name)) between 1 and 200),
 		token_name text unique,
 		created_by text not null,
 		created_at timestamptz not null default now())`)
-	db.exec(t, `insert into iam.groups (name, created_by) values ('first', 'u1'), ('second', 'u2')`)
-	db.exec(t, `reset role`)
-	if got := scalar[string](t, db, `select coalesce(pg_get_serial_sequence('iam.groups', 'id'), '')`); got == "" {
+	db.Exec(t, `insert into iam.groups (name, created_by) values ('first', 'u1'), ('second', 'u2')`)
+	db.Exec(t, `reset role`)
+	if got := Scalar[string](t, db, `select coalesce(pg_get_serial_sequence('iam.groups', 'id'), '')`); got == "" {
 		t.Fatal("the serial column has no sequence: the set-up is not what this test is about")
 	}
 
-	if out, err := applyScript(ctx, s, db.name, current); err != nil {
+	if out, err := ApplyScript(ctx, s, db.Name, current); err != nil {
 		t.Fatalf("applying the current build over a serial iam.groups.id: %v\n%s", err, out)
 	}
-	if got := scalar[string](t, db, `select string_agg(id || ' ' || name, ', ' order by id) from iam.groups`); got != "1 first, 2 second" {
+	if got := Scalar[string](t, db, `select string_agg(id || ' ' || name, ', ' order by id) from iam.groups`); got != "1 first, 2 second" {
 		t.Errorf("groups after the upgrade: %s, want 1 first, 2 second", got)
 	}
-	if got := scalar[int64](t, db, `select count(*) from pg_class where relkind = 'S' and relnamespace = 'iam'::regnamespace`); got != 0 {
+	if got := Scalar[int64](t, db, `select count(*) from pg_class where relkind = 'S' and relnamespace = 'iam'::regnamespace`); got != 0 {
 		t.Errorf("schema iam still holds %d sequence(s)", got)
 	}
-	if next := createGroup(t, db, alice, "after the upgrade"); next < 1<<32 || next >= 1<<53 {
+	if next := CreateGroup(t, db, Alice, "after the upgrade"); next < 1<<32 || next >= 1<<53 {
 		t.Errorf("a group created after the upgrade has id %d, want a random one in [2^32, 2^53)", next)
 	}
-	fresh := newDatabase(t, "upgrade_serial_fresh", "schema.sql")
-	closeWhenDone(t, fresh)
-	if out, err := applyScript(ctx, s, fresh.name, current); err != nil {
+	fresh := NewDatabase(t, "upgrade_serial_fresh", "schema.sql")
+	CloseWhenDone(t, fresh)
+	if out, err := ApplyScript(ctx, s, fresh.Name, current); err != nil {
 		t.Fatalf("applying the current build to a fresh database: %v\n%s", err, out)
 	}
 	if diff := cmp.Diff(catalogObjects(t, fresh), catalogObjects(t, db)); diff != "" {
@@ -380,14 +382,3 @@ func TestUpgradeSerialGroupIDs(t *testing.T) {
 	}
 }
 
-// closeWhenDone closes the databases' connections when the test ends: the
-// shared cluster allows 50 connections, and each database of a test keeps
-// two open until the package's tests end otherwise.
-func closeWhenDone(t *testing.T, dbs ...*database) {
-	t.Cleanup(func() {
-		for _, d := range dbs {
-			_ = d.su.Close(context.Background())
-			_ = d.api.Close(context.Background())
-		}
-	})
-}
