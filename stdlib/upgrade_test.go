@@ -381,4 +381,3 @@ func TestUpgradeSerialGroupIDs(t *testing.T) {
 		t.Errorf("the upgraded database's objects differ from a fresh install's (-fresh +upgraded):\n%s", diff)
 	}
 }
-
