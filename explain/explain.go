@@ -288,7 +288,7 @@ where i.indrelid = $1 and i.indisprimary and i.indnatts = 1`, oid).Scan(&a.pk, &
 		a.privileges = map[string]bool{}
 		for _, c := range compiler.Commands() {
 			var has bool
-			if err := tx.QueryRow(a.ctx, `select pg_catalog.has_table_privilege($1, $2, $3)`, a.role, oid, c.SQL).Scan(&has); err != nil {
+			if err := tx.QueryRow(a.ctx, `select pg_catalog.has_table_privilege($1, $2::pg_catalog.oid, $3)`, a.role, oid, c.SQL).Scan(&has); err != nil {
 				return fmt.Errorf("privileges of %s: %w", a.role, err)
 			}
 			a.privileges[c.SQL] = has

@@ -105,7 +105,7 @@ func (a *asker) whole() error {
 			verb := map[lang.Perm]string{lang.Read: "sees", lang.Write: "may update", lang.Delete: "may delete"}[s.perm]
 			ans.Why = fmt.Sprintf("%s %d of the %d rows you see", verb, counts[s.at], counts[0])
 			if s.perm == lang.Read {
-				ans.Why = fmt.Sprintf("sees %d rows", counts[0])
+				ans.Why = "sees " + rowsWord(counts[0])
 			}
 			if len(parts) > 0 {
 				ans.Why += ": " + strings.Join(parts, ", ")

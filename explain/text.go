@@ -80,9 +80,9 @@ func WriteText(w io.Writer, rep *Report) error {
 		case "owner":
 			label = "update (new owner)"
 		}
-		fmt.Fprintf(&b, "%-18s %-7s %s\n", label, verdict, ans.Why)
+		fmt.Fprintf(&b, "%-18s %-7s  %s\n", label, verdict, ans.Why)
 		if ans.Change != "" {
-			fmt.Fprintf(&b, "%-18s         ran: %s\n", "", ans.Probe)
+			fmt.Fprintf(&b, "%-18s          ran: %s\n", "", ans.Probe)
 		}
 		if len(ans.Arms) > 0 {
 			tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
@@ -92,7 +92,7 @@ func WriteText(w io.Writer, rep *Report) error {
 				case arm.Holds != nil:
 					state = yesNo(*arm.Holds)
 				case arm.Rows != nil:
-					state = fmt.Sprintf("%d rows", *arm.Rows)
+					state = rowsWord(*arm.Rows)
 				}
 				var rules []string
 				for _, r := range arm.Rules {
@@ -105,7 +105,7 @@ func WriteText(w io.Writer, rep *Report) error {
 			}
 		}
 		if ans.Disagrees != "" {
-			fmt.Fprintf(&b, "%-18s         WARNING: %s\n", "", ans.Disagrees)
+			fmt.Fprintf(&b, "%-18s          WARNING: %s\n", "", ans.Disagrees)
 		}
 	}
 	for _, warning := range rep.Warnings {
@@ -120,4 +120,11 @@ func yesNo(b bool) string {
 		return "yes"
 	}
 	return "no"
+}
+
+func rowsWord(n int64) string {
+	if n == 1 {
+		return "1 row"
+	}
+	return fmt.Sprintf("%d rows", n)
 }

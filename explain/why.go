@@ -110,8 +110,10 @@ func (a *asker) armWhy(arm compiler.Arm, holds bool, perm lang.Perm, f facts) st
 			return row + " has no owner"
 		case !mine:
 			return fmt.Sprintf("not the owner (%s is owned by %s)", row, *f.owner)
+		case f.group != nil && f.groupRole != "":
+			return fmt.Sprintf("you own %s, but it is in group %s, where the group's rules decide (your role: %s)", row, *f.group, f.groupRole)
 		case f.group != nil:
-			return fmt.Sprintf("you own %s, but it is in group %s and you are no longer a member there", row, *f.group)
+			return fmt.Sprintf("you own %s, but it is in group %s and you are not a member there", row, *f.group)
 		default:
 			return "does not hold"
 		}
@@ -150,7 +152,7 @@ func refusal(f *Failure, role, cmd, table string) string {
 	if f.Code == "42501" && strings.HasPrefix(f.Message, "permission denied for") {
 		return fmt.Sprintf("%s has no %s privilege on %s: no rule grants it (PostgREST answers 401 or 403)", role, strings.ToUpper(cmd), table)
 	}
-	s := "refused: " + f.Message
+	s := "refused by the database: " + f.Message
 	if f.Detail != "" {
 		s += " (" + strings.TrimSuffix(f.Detail, ".") + ")"
 	}
@@ -184,9 +186,9 @@ func (a *asker) why(ans Answer, perm lang.Perm, row *Row) string {
 	}
 	if ans.Allowed {
 		if len(granting) == 0 {
-			return "allowed, by a policy the .iam files do not declare"
+			return "by a policy the .iam files do not declare"
 		}
-		return "allowed by " + strings.Join(granting, "; and by ")
+		return strings.Join(granting, "; and ")
 	}
 	if len(ans.Arms) == 0 {
 		return fmt.Sprintf("no rule grants %s on %s to %s", perm, table, audienceWords(a.q.Caller.Anonymous))
@@ -199,7 +201,7 @@ func (a *asker) why(ans Answer, perm lang.Perm, row *Row) string {
 		reasons = append(reasons, "the rules grant it, but the statement reached no row")
 	}
 	reasons = append(reasons, failing...)
-	return "denied: " + strings.Join(reasons, "; ")
+	return strings.Join(reasons, "; ")
 }
 
 func audienceWords(anonymous bool) string {
