@@ -101,12 +101,12 @@ type Answer struct {
 	// Allowed is the database's verdict: the statement reached the row
 	// (or, without a row, reaches some row) without an error.
 	Allowed   bool     `json:"allowed"`
-	Privilege bool     `json:"privilege"`          // the role holds the table privilege
-	Rows      *int64   `json:"rows,omitempty"`     // rows reached
-	Error     *Failure `json:"error,omitempty"`    // the statement's error
-	Policy    *bool    `json:"policy,omitempty"`   // the applied policies' condition on the row
-	Arms      []Arm    `json:"arms"`               // the files' arms
-	Why       string   `json:"why"`                // one line
+	Privilege bool     `json:"privilege"`           // the role holds the table privilege
+	Rows      *int64   `json:"rows,omitempty"`      // rows reached
+	Error     *Failure `json:"error,omitempty"`     // the statement's error
+	Policy    *bool    `json:"policy,omitempty"`    // the applied policies' condition on the row
+	Arms      []Arm    `json:"arms"`                // the files' arms
+	Why       string   `json:"why"`                 // one line
 	Disagrees string   `json:"disagrees,omitempty"` // the files and the database differ
 }
 
@@ -184,10 +184,10 @@ type asker struct {
 	role  string
 	rep   *Report
 
-	pk, pkType string              // the one-column primary key
-	columns    []column            // the table's columns
+	pk, pkType string               // the one-column primary key
+	columns    []column             // the table's columns
 	policies   map[string][2]string // command -> the applied USING and CHECK conditions for role
-	privileges map[string]bool     // command -> the role holds it
+	privileges map[string]bool      // command -> the role holds it
 }
 
 type column struct {
@@ -319,8 +319,8 @@ order by p.policyname`, a.r.Schema, a.r.Table, a.role)
 		return fmt.Errorf("reading the policies of %s: %w", a.r.QualifiedName(), err)
 	}
 	type pol struct {
-		cmd               string
-		permissive        bool
+		cmd              string
+		permissive       bool
 		using, withCheck string
 	}
 	pols, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (pol, error) {
