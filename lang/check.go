@@ -47,6 +47,7 @@ func Check(files []*File) (*Model, error) {
 	if len(c.errs) > 0 {
 		return nil, c.errs
 	}
+	c.model.Warnings, c.model.Suppressions = c.warningsOf(files)
 	sort.Slice(c.model.Resources, func(i, j int) bool {
 		a, b := c.model.Resources[i], c.model.Resources[j]
 		if a.Schema != b.Schema {

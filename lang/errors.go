@@ -8,11 +8,24 @@ import (
 	"github.com/alecthomas/participle/v2/lexer"
 )
 
-// Error is one problem in a policy file, at a position.
+// Error is one problem in a policy file, at a position: an error (the
+// files are refused) or a warning (lang.Check puts those in
+// Model.Warnings).
 type Error struct {
 	Pos Pos
 	Msg string
+	// Code is the stable diagnostic code (IAM100 ...), one per kind of
+	// problem, listed with an example each in docs/diagnostics.md.
+	Code string
+	// Level is LevelError or LevelWarning.
+	Level string
 }
+
+// The levels of a diagnostic.
+const (
+	LevelError   = "error"
+	LevelWarning = "warning"
+)
 
 func (e *Error) Error() string {
 	return fmt.Sprintf("%s:%d:%d: %s", e.Pos.Filename, e.Pos.Line, e.Pos.Column, e.Msg)
@@ -36,9 +49,16 @@ func (l *ErrorList) add(pos lexer.Position, format string, args ...any) {
 	l.addAt(posOf(pos), format, args...)
 }
 
-// addAt reports a problem at a place the model recorded.
+// addAt reports a problem at a place the model recorded. Its code is the
+// one codes.go gives the message's format: every format the checker uses
+// has one (a test reads the checker's source to hold it so).
 func (l *ErrorList) addAt(pos Pos, format string, args ...any) {
-	*l = append(*l, &Error{Pos: pos, Msg: fmt.Sprintf(format, args...)})
+	code := codeOf[format]
+	level := LevelError
+	if c, ok := codeByID[code]; ok {
+		level = c.Level
+	}
+	*l = append(*l, &Error{Pos: pos, Msg: fmt.Sprintf(format, args...), Code: code, Level: level})
 }
 
 // PosLess orders positions by file, line and column: the order problems

@@ -9,6 +9,13 @@ type Model struct {
 	Groups    GroupSettings
 	Timeouts  Timeouts
 	Resources []*ResourceModel // sorted by schema, then table
+	// Warnings are what the files may say but probably should not (codes
+	// IAM200-IAM299), less those an iamc:ignore comment suppresses,
+	// sorted by position.
+	Warnings ErrorList
+	// Suppressions are the files' iamc:ignore comments, for warnings
+	// found later (the catalog check's).
+	Suppressions *Suppressions
 }
 
 // GroupRole is a membership role. Roles are ordered: a rule for a role

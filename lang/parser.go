@@ -120,7 +120,7 @@ func parseError(name string, src []byte, err error) error {
 	case errors.As(err, &lexErr):
 		msg = describeLexError(src, pos)
 	}
-	return ErrorList{{Pos: posOf(pos), Msg: msg}}
+	return ErrorList{{Pos: posOf(pos), Msg: msg, Code: syntaxCode(msg), Level: LevelError}}
 }
 
 // describeLexError names the character the lexer could not read, instead

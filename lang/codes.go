@@ -1,0 +1,211 @@
+package lang
+
+import "strings"
+
+// Code is one kind of diagnostic the language reports: a stable code that
+// CI, suppressions (# iamc:ignore IAMxxx reason) and docs can name. The
+// message says what is wrong in the case at hand; the code says which
+// kind of problem it is, and stays when a message's wording changes.
+type Code struct {
+	ID      string // IAM100
+	Level   string // LevelError or LevelWarning
+	Title   string // what is wrong, in a few words
+	Example string // a policy file that gets it (docs/diagnostics.md shows it; a test compiles it)
+	// formats are the checker's message formats reported with this code.
+	formats []string
+}
+
+// Codes lists the language's diagnostic codes, in order: IAM100-IAM199
+// are errors (the files are refused), IAM200-IAM299 warnings. The catalog
+// check (IAM300-IAM399), iamc fmt (IAM400), iamc test (IAM500-IAM599) and
+// iamc lint (IAM001-IAM099) have their own.
+func Codes() []Code {
+	out := make([]Code, len(codes))
+	copy(out, codes)
+	for i := range out {
+		out[i].formats = nil
+	}
+	return out
+}
+
+var codes = []Code{
+	// Syntax: parser.go.
+	{ID: "IAM100", Level: LevelError, Title: "syntax error: a token where another was expected",
+		Example: "resource app.todos {\n  permit read\n}\n"},
+	{ID: "IAM101", Level: LevelError, Title: "a character no token starts with",
+		Example: "resource app.café {\n}\n"},
+	{ID: "IAM102", Level: LevelError, Title: "a string or quoted identifier not closed on its line",
+		Example: "identity {\n  claim 'sub\n}\n"},
+
+	// Names.
+	{ID: "IAM110", Level: LevelError, Title: "a resource name without its schema",
+		Example: "resource todos {\n}\n",
+		formats: []string{"resource name must be schema.table (e.g. app.todos), got %d part(s)"}},
+	{ID: "IAM111", Level: LevelError, Title: "an empty quoted identifier",
+		Example: "resource app.\"\" {\n}\n",
+		formats: []string{"bad %s: a quoted identifier cannot be empty"}},
+	{ID: "IAM112", Level: LevelError, Title: "a control character or invalid UTF-8 in a name or string",
+		Example: "identity {\n  claim 'sub\tx'\n}\n",
+		formats: []string{
+			"bad %s %s: names may not contain control characters or invalid UTF-8",
+			"bad %s %s: control characters and invalid UTF-8 are not allowed",
+		}},
+	{ID: "IAM113", Level: LevelError, Title: "a bare name that is not an identifier",
+		Example: "resource app.2todos {\n}\n",
+		formats: []string{"bad %s %s: an unquoted identifier starts with a letter or _ (quote it as %q if the name really is that)"}},
+	{ID: "IAM114", Level: LevelError, Title: "a name longer than PostgreSQL's 63 bytes",
+		Example: "resource app.a_table_name_that_is_longer_than_sixty_three_bytes_which_postgres_cuts {\n}\n",
+		formats: []string{"bad %s: %s is longer than PostgreSQL's limit of %d; PostgreSQL would silently cut it to %d bytes, so shorten it"}},
+	{ID: "IAM115", Level: LevelError, Title: "a role name PostgreSQL reserves",
+		Example: "roles {\n  authenticated public\n}\n",
+		formats: []string{
+			"bad role name %s: %s",
+			"bad role name %s: names starting with pg_ are PostgreSQL's own roles",
+		}},
+
+	// Settings blocks.
+	{ID: "IAM120", Level: LevelError, Title: "a settings block declared twice",
+		Example: "roles {\n}\nroles {\n}\n",
+		formats: []string{
+			"identity is declared twice (first at %s): declare it once per policy directory",
+			"roles are declared twice (first at %s): declare them once per policy directory",
+			"groups are declared twice (first at %s): declare them once per policy directory",
+		}},
+	{ID: "IAM121", Level: LevelError, Title: "a setting given twice in its block",
+		Example: "identity {\n  claim 'sub'\n  claim 'uid'\n}\n",
+		formats: []string{"%s is set twice (first at %s)"}},
+	{ID: "IAM122", Level: LevelError, Title: "an empty claim, audience or role",
+		Example: "identity {\n  claim ''\n}\n",
+		formats: []string{
+			"the identity claim is empty: name the JWT claim holding the user id, e.g. claim 'sub'",
+			"the audience is empty: name the value tokens must carry in aud (PostgREST's jwt-aud), e.g. audience 'todo-api'",
+			"the token groups claim is empty: name the claim holding the groups, e.g. token claim 'groups' as member",
+			"the admin role is empty: name a Keycloak realm role, e.g. admin role 'iam-admin'",
+		}},
+	{ID: "IAM123", Level: LevelError, Title: "an identity type other than uuid or text",
+		Example: "identity {\n  type integer\n}\n",
+		formats: []string{"unknown identity type %q: expected uuid or text"}},
+	{ID: "IAM124", Level: LevelError, Title: "an expiry other than required or optional",
+		Example: "identity {\n  expiry never\n}\n",
+		formats: []string{"unknown expiry %q: expected required (the default: tokens must carry exp) or optional"}},
+	{ID: "IAM125", Level: LevelError, Title: "a role slot other than authenticated, anonymous or owner",
+		Example: "roles {\n  admin web_admin\n}\n",
+		formats: []string{"unknown role slot %q: expected authenticated, anonymous or owner"}},
+	{ID: "IAM126", Level: LevelError, Title: "the same role for signed-in and anonymous requests",
+		Example: "roles {\n  authenticated web_user\n  anonymous web_user\n}\n",
+		formats: []string{"the authenticated and anonymous roles must differ (both are %q)"}},
+	{ID: "IAM127", Level: LevelError, Title: "a timeout that is not a whole number and a unit",
+		Example: "roles {\n  statement timeout '5 seconds'\n}\n",
+		formats: []string{"bad %s %s: write a whole number and a unit (ms, s, min, h), e.g. %s 5s, or 0 for none"}},
+	{ID: "IAM128", Level: LevelError, Title: "a group quota iamc does not know",
+		Example: "groups {\n  api schema app\n  max groups per group 5\n}\n",
+		formats: []string{"unknown limit %q: expected max groups created per user N, max groups per user N or max members per group N"}},
+	{ID: "IAM129", Level: LevelError, Title: "a group quota that is not a whole number from 1 to 1000000",
+		Example: "groups {\n  api schema app\n  max members per group 0\n}\n",
+		formats: []string{"bad limit %s: max %s takes a whole number from 1 to %d"}},
+	{ID: "IAM130", Level: LevelError, Title: "a groups block without its api schema",
+		Example: "groups {\n  token claim 'groups' as member\n}\n",
+		formats: []string{"the groups block needs `api schema NAME`: the schema PostgREST serves, where the group functions and views are created"}},
+	{ID: "IAM131", Level: LevelError, Title: "a group column without a groups block",
+		Example: "resource app.todos {\n  owner column owner_id\n  group column group_id\n  owner can read, create\n  group member can read\n}\n",
+		formats: []string{"%s has a group column but no groups block declares the group API: add `groups { api schema %s }` (the schema PostgREST serves)"}},
+
+	// Resources.
+	{ID: "IAM140", Level: LevelError, Title: "a resource declared twice",
+		Example: "resource app.todos {\n}\nresource app.TODOS {\n}\n",
+		formats: []string{"resource %s is declared twice (first at %s)"}},
+	{ID: "IAM141", Level: LevelError, Title: "an owner column, group column or page key declared twice",
+		Example: "resource app.todos {\n  owner column owner_id\n  owner column user_id\n}\n",
+		formats: []string{
+			"owner column is declared twice in %s (first at %s)",
+			"group column is declared twice in %s (first at %s)",
+			"page by is declared twice in %s (first at %s)",
+		}},
+	{ID: "IAM142", Level: LevelError, Title: "the group column is the owner column",
+		Example: "groups {\n  api schema app\n}\nresource app.todos {\n  owner column owner_id\n  group column owner_id\n}\n",
+		formats: []string{"the group column cannot also be the owner column"}},
+	{ID: "IAM143", Level: LevelError, Title: "owner rules without an owner column",
+		Example: "resource app.todos {\n  owner can read\n}\n",
+		formats: []string{"resource %s has owner rules but no owner column: add `owner column owner_id` (the column holding the creator's user id)"}},
+	{ID: "IAM144", Level: LevelError, Title: "group rules without a group column",
+		Example: "resource app.todos {\n  group member can read\n}\n",
+		formats: []string{"group rules need a group column in %s: add `group column group_id`"}},
+	{ID: "IAM145", Level: LevelError, Title: "page by the owner or group column",
+		Example: "resource app.todos {\n  owner column owner_id\n  page by owner_id\n  owner can read\n}\n",
+		formats: []string{"page by %s in %s: pages are ordered by a unique key such as the primary key, not by the owner or group column"}},
+	{ID: "IAM146", Level: LevelError, Title: "a group column named like a parameter of the page function",
+		Example: "groups {\n  api schema app\n}\nresource app.todos {\n  owner column owner_id\n  group column before\n  page by id\n  owner can read\n}\n",
+		formats: []string{"group column %s in %s: the page function has a parameter of that name; rename the column or remove page by"}},
+	{ID: "IAM147", Level: LevelError, Title: "page by on a resource nobody can read",
+		Example: "resource app.todos {\n  owner column owner_id\n  page by id\n  owner can create\n}\n",
+		formats: []string{"page by in %s: nobody can read its rows, so a page would always be empty; add a read rule or remove page by"}},
+
+	// Rules.
+	{ID: "IAM150", Level: LevelError, Title: "a permission other than read, create, write or delete",
+		Example: "resource app.todos {\n  owner column owner_id\n  owner can read, wirte\n}\n",
+		formats: []string{"unknown permission %q: expected read, create, write or delete%s"}},
+	{ID: "IAM151", Level: LevelError, Title: "a group role other than member, admin or owner",
+		Example: "groups {\n  api schema app\n}\nresource app.todos {\n  group column group_id\n  group boss can read\n}\n",
+		formats: []string{"unknown group role %q: expected member, admin or owner"}},
+	{ID: "IAM152", Level: LevelError, Title: "a permission granted twice to the same subject",
+		Example: "resource app.todos {\n  owner column owner_id\n  owner can read\n  owner can write, read\n}\n",
+		formats: []string{"%s is already granted %s (at %s)"}},
+	{ID: "IAM153", Level: LevelError, Title: "anonymous or authenticated granted more than read",
+		Example: "resource app.guestbook {\n  anonymous can read, create\n}\n",
+		formats: []string{"%s callers can only be granted read: %s"}},
+	{ID: "IAM154", Level: LevelError, Title: "write or delete without read",
+		Example: "resource app.todos {\n  owner column owner_id\n  owner can create, write\n}\n",
+		formats: []string{"%s can %s but not read in %s: PostgreSQL only lets UPDATE and DELETE reach rows the caller can read; %s"}},
+	{ID: "IAM155", Level: LevelError, Title: "group create without owner create",
+		Example: "groups {\n  api schema app\n}\nresource app.todos {\n  owner column owner_id\n  group column group_id\n  owner can read\n  group member can read, create\n}\n",
+		formats: []string{"group %s can create needs owner can create in %s: whoever puts a row into a group creates it and owns it"}},
+	{ID: "IAM156", Level: LevelError, Title: "a required group column no group role can create in",
+		Example: "groups {\n  api schema app\n}\nresource app.chats {\n  owner column owner_id\n  group column group_id required\n  owner can read, create\n  group member can read\n}\n",
+		formats: []string{"the group column of %s is required, but no group role can create: nobody could insert a row; add e.g. `group member can create`"}},
+
+	// Warnings: warnings.go, ignore.go.
+	{ID: "IAM201", Level: LevelWarning, Title: "a group rule that can never apply: no request can put a row into a group",
+		Example: "groups {\n  api schema app\n}\nresource app.todos {\n  owner column owner_id\n  group column group_id\n  owner can read, create\n  group member can read\n}\n",
+		formats: []string{formatNeverApplies}},
+	{ID: "IAM202", Level: LevelWarning, Title: "a redundant grant: another rule already grants it",
+		Example: "groups {\n  api schema app\n}\nresource app.todos {\n  owner column owner_id\n  group column group_id\n  owner can read, create\n  group member can read, create\n  group admin can read\n}\n",
+		formats: []string{formatRedundant}},
+	{ID: "IAM203", Level: LevelWarning, Title: "a token groups claim no resource uses",
+		Example: "groups {\n  api schema app\n  token claim 'groups' as member\n}\nresource app.todos {\n  owner column owner_id\n  owner can read\n}\n",
+		formats: []string{formatClaimUnused}},
+	{ID: "IAM204", Level: LevelWarning, Title: "a resource no request can reach",
+		Example: "resource app.archive {\n}\n",
+		formats: []string{formatUnreachable}},
+	{ID: "IAM250", Level: LevelWarning, Title: "an iamc:ignore comment that suppresses nothing",
+		Example: "resource app.todos {\n  owner column owner_id\n  owner can read  # iamc:ignore IAM202 kept for clarity\n}\n",
+		formats: []string{formatUnusedIgnore}},
+	{ID: "IAM251", Level: LevelWarning, Title: "an iamc:ignore comment without a known warning code and a reason",
+		Example: "resource app.archive {  # iamc:ignore IAM204\n}\n",
+		formats: []string{formatBadIgnore}},
+}
+
+// codeOf is the code of each message format; codeByID each code.
+var (
+	codeOf   = map[string]string{}
+	codeByID = map[string]Code{}
+)
+
+func init() {
+	for _, c := range codes {
+		codeByID[c.ID] = c
+		for _, f := range c.formats {
+			codeOf[f] = c.ID
+		}
+	}
+}
+
+// syntaxCode is the code of a parse error, by its message (parser.go).
+func syntaxCode(msg string) string {
+	switch {
+	case strings.HasPrefix(msg, "unterminated"):
+		return "IAM102"
+	case strings.HasPrefix(msg, "unexpected character"):
+		return "IAM101"
+	}
+	return "IAM100"
+}
