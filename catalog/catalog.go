@@ -24,6 +24,7 @@ const (
 // that it concerns.
 type Finding struct {
 	Pos   lang.Pos
+	Code  string // the stable diagnostic code (IAM300 ..., or the language's for .iam problems)
 	Level string // LevelError or LevelWarning
 	Msg   string
 	Hint  string
@@ -131,7 +132,7 @@ type catalogCheck struct {
 }
 
 func (c *catalogCheck) add(pos lang.Pos, level, hint, format string, args ...any) {
-	c.out = append(c.out, Finding{Pos: pos, Level: level, Msg: fmt.Sprintf(format, args...), Hint: hint})
+	c.out = append(c.out, Finding{Pos: pos, Code: codeOf[format], Level: level, Msg: fmt.Sprintf(format, args...), Hint: hint})
 }
 
 // tableFacts is what the checks need to know about one relation.

@@ -13,14 +13,15 @@ type jsonFinding struct {
 	File    string `json:"file"`
 	Line    int    `json:"line"` // 0 when no .iam line declares it
 	Col     int    `json:"col"`
+	Code    string `json:"code"`
 	Level   string `json:"level"`
 	Message string `json:"message"`
 	Hint    string `json:"hint"`
 }
 
-// MarshalJSON writes {file, line, col, level, message, hint}.
+// MarshalJSON writes {file, line, col, code, level, message, hint}.
 func (f Finding) MarshalJSON() ([]byte, error) {
-	return json.Marshal(jsonFinding{f.Pos.Filename, f.Pos.Line, f.Pos.Column, f.Level, f.Msg, f.Hint})
+	return json.Marshal(jsonFinding{f.Pos.Filename, f.Pos.Line, f.Pos.Column, f.Code, f.Level, f.Msg, f.Hint})
 }
 
 // WriteFindingsJSON writes findings as one indented JSON array ([] when
@@ -47,7 +48,11 @@ func ErrorFindings(err error) ([]Finding, bool) {
 	}
 	out := make([]Finding, len(list))
 	for i, e := range list {
-		out[i] = Finding{Pos: e.Pos, Level: LevelError, Msg: e.Msg}
+		level := e.Level
+		if level == "" {
+			level = LevelError
+		}
+		out[i] = Finding{Pos: e.Pos, Code: e.Code, Level: level, Msg: e.Msg}
 	}
 	sortFindings(out)
 	return out, true

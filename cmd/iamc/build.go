@@ -48,6 +48,9 @@ exist. The script is one transaction (all-or-nothing) and safe to run again.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			_, out, err := compile(dirArg(args))
 			if err != nil {
+				return filesFailed(cmd.ErrOrStderr(), err)
+			}
+			if err := warningsText(cmd.ErrOrStderr(), out.Model); err != nil {
 				return err
 			}
 			script := out.Script()

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"time"
 
@@ -42,9 +41,14 @@ iamc did not write, a superuser or BYPASSRLS authenticator, a runtime role that
 is or can become the owner role, a table of an exposed schema (--schemas) with
 no resource.
 
-Each finding is printed as file:line:col: error|warning: message, with an
-indented hint; --format json prints a JSON array of
-{file, line, col, level, message, hint} instead.
+Each finding is printed as file:line:col: error|warning CODE: message, with
+an indented hint; --format json prints a JSON array of
+{file, line, col, code, level, message, hint} instead, --format sarif a SARIF
+2.1.0 log for GitHub code scanning, --format github workflow annotations.
+Every finding has a stable code (docs/diagnostics.md). The files' warnings
+(IAM200-IAM299) are reported too; a comment "# iamc:ignore CODE reason" on a
+warning's line (or alone on the line above) suppresses it, and is itself
+reported when it suppresses nothing.
 
 --offline never connects: syntax and semantics only (the pre-commit hook).
 
@@ -61,8 +65,8 @@ when the database cannot be reached or read.`,
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if format != "text" && format != "json" {
-				return usageError(fmt.Errorf("--format must be text or json, not %q", format))
+			if err := checkFormat(format); err != nil {
+				return err
 			}
 			if offline && dbURL != "" {
 				return usageError(errors.New("--offline and --db contradict each other"))
@@ -73,41 +77,55 @@ when the database cannot be reached or read.`,
 
 			model, err := checkFiles(dir)
 			if err != nil {
-				if found, ok := catalog.ErrorFindings(err); ok && format == "json" {
-					if werr := catalog.WriteFindingsJSON(out, found); werr != nil {
-						return werr
-					}
-					return &exitError{code: 1, err: fmt.Errorf("%d error(s) in the .iam files", len(found))}
+				var list lang.ErrorList
+				if !errors.As(err, &list) {
+					return err
 				}
-				return err
+				found := langFindings(list)
+				if werr := writeFindings(out, format, dir, found); werr != nil {
+					return werr
+				}
+				return &exitError{code: 1, err: fmt.Errorf("%s in the .iam files", countWords(found))}
 			}
+			findings := langFindings(model.Warnings)
 
 			url := dbURL
 			if url == "" && !offline {
 				url = envDatabaseURL()
 			}
-			if url == "" {
-				if format == "json" {
-					return catalog.WriteFindingsJSON(out, nil)
+			if url != "" {
+				found, err := checkDatabase(cmd.Context(), url, model, opts)
+				if err != nil {
+					return usageError(err)
 				}
-				fmt.Fprintf(out, "ok: %d resources in %s (offline: syntax and semantics only)\n", len(model.Resources), dir)
-				return nil
+				// iamc:ignore comments apply to the catalog check's
+				// warnings too; one that names a catalog code and
+				// suppressed nothing is reported now that it was checked.
+				for _, f := range found {
+					if !model.Suppressions.Suppressed(f.Pos, f.Code, f.Level) {
+						findings = append(findings, f)
+					}
+				}
+				findings = append(findings, langFindings(model.Suppressions.Unused(catalog.IsCode))...)
+				sortFindings(findings)
 			}
-
-			findings, err := checkDatabase(cmd.Context(), url, model, opts)
-			if err != nil {
-				return usageError(err)
-			}
-			if err := printFindings(out, format, findings); err != nil {
+			if err := writeFindings(out, format, dir, findings); err != nil {
 				return err
 			}
 			errs, warnings := catalog.CountFindings(findings)
-			summary := fmt.Sprintf("%d error(s), %d warning(s) against the database", errs, warnings)
+			where := "in the .iam files"
+			if url != "" {
+				where = "in the .iam files and against the database"
+			}
+			summary := fmt.Sprintf("%d error(s), %d warning(s) %s", errs, warnings, where)
 			if errs > 0 || strict && warnings > 0 {
 				return &exitError{code: 1, err: errors.New(summary)}
 			}
 			if format == "text" {
-				ok := fmt.Sprintf("ok: %d resources in %s match the database", len(model.Resources), dir)
+				ok := fmt.Sprintf("ok: %d resources in %s (offline: syntax and semantics only)", len(model.Resources), dir)
+				if url != "" {
+					ok = fmt.Sprintf("ok: %d resources in %s match the database", len(model.Resources), dir)
+				}
 				if warnings > 0 {
 					ok += fmt.Sprintf(" (%d warning(s))", warnings)
 				}
@@ -120,7 +138,7 @@ when the database cannot be reached or read.`,
 	f := cmd.Flags()
 	f.StringVar(&dbURL, "db", "", "database URL (default: DATABASE_URL, or the PG* variables)")
 	f.BoolVar(&offline, "offline", false, "never connect to a database: syntax and semantics only")
-	f.StringVar(&format, "format", "text", "output format: text or json")
+	f.StringVar(&format, "format", "text", "output format: text, json, sarif (GitHub code scanning) or github (workflow annotations)")
 	f.BoolVar(&strict, "strict", false, "exit 1 on warnings too")
 	f.StringVar(&opts.Authenticator, "authenticator", opts.Authenticator, "the role PostgREST logs in as; it must be able to become the runtime roles (\"\" skips its checks)")
 	f.StringSliceVar(&opts.Schemas, "schemas", nil, "the schemas PostgREST exposes, comma-separated (default: the resources' schemas and the groups API schema)")
@@ -168,18 +186,6 @@ func checkDatabase(ctx context.Context, url string, model *lang.Model, opts cata
 		return nil, fmt.Errorf("reading the catalog: %w", err)
 	}
 	return findings, nil
-}
-
-func printFindings(w io.Writer, format string, findings []catalog.Finding) error {
-	if format == "json" {
-		return catalog.WriteFindingsJSON(w, findings)
-	}
-	for _, f := range findings {
-		if _, err := fmt.Fprintln(w, f.String()); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // envDatabaseURL follows the usual conventions: DATABASE_URL, else the

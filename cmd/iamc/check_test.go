@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -34,6 +35,7 @@ type jsonFinding struct {
 	File    string `json:"file"`
 	Line    int    `json:"line"`
 	Col     int    `json:"col"`
+	Code    string `json:"code"`
 	Level   string `json:"level"`
 	Message string `json:"message"`
 	Hint    string `json:"hint"`
@@ -70,8 +72,8 @@ func TestCheckJSONOffline(t *testing.T) {
 		t.Errorf("exit code %d, want 1 (%v)", code, err)
 	}
 	want := []jsonFinding{
-		{File: bad, Line: 2, Col: 13, Level: "error", Message: `unknown permission "reed": expected read, create, write or delete (did you mean "read"?)`},
-		{File: bad, Line: 4, Col: 1, Level: "error", Message: "resource app.c has owner rules but no owner column: add `owner column owner_id` (the column holding the creator's user id)"},
+		{File: bad, Line: 2, Col: 13, Code: "IAM150", Level: "error", Message: `unknown permission "reed": expected read, create, write or delete (did you mean "read"?)`},
+		{File: bad, Line: 4, Col: 1, Code: "IAM143", Level: "error", Message: "resource app.c has owner rules but no owner column: add `owner column owner_id` (the column holding the creator's user id)"},
 	}
 	if diff := cmp.Diff(want, decodeFindings(t, stdout)); diff != "" {
 		t.Errorf("findings (-want +got):\n%s", diff)
@@ -86,7 +88,7 @@ func TestCheckUsageErrors(t *testing.T) {
 		args []string
 		msg  string
 	}{
-		{[]string{"check", "../../policies", "--format", "yaml"}, `--format must be text or json, not "yaml"`},
+		{[]string{"check", "../../policies", "--format", "yaml"}, `--format must be text, json, sarif or github, not "yaml"`},
 		{[]string{"check", "../../policies", "--bogus"}, "unknown flag: --bogus"},
 		{[]string{"check", "a", "b"}, "check takes one policy directory, got 2 arguments"},
 		{[]string{"check", "../../policies", "--offline", "--db", "postgres://x"}, "--offline and --db contradict each other"},
@@ -183,20 +185,20 @@ func TestCheckDatabase(t *testing.T) {
 			}
 		}
 		want := []string{
-			"../../policies/chats.iam:5:1: warning: row-level security is off on app.chats: every role with a privilege on it sees and changes every row",
-			"../../policies/chats.iam:6:16: warning: no index of app.chats leads with owner_id, id: the policies compare it with the caller's id (and the page function walks it in id order), so without one every request reads the whole table",
-			"../../policies/chats.iam:7:16: warning: no index of app.chats leads with group_id, id: the policies look rows up by the caller's groups, and deleting a group looks up its rows (and the page function walks it in id order), so without one every request reads the whole table",
-			"../../policies/chats.iam:7:16: warning: column app.chats.group_id has no foreign key to iam.groups(id): rows can name groups that do not exist, and deleting a group leaves its id in them",
-			"../../policies/stores.iam:7:1: warning: row-level security is off on app.stores: every role with a privilege on it sees and changes every row",
-			"../../policies/stores.iam:8:16: warning: no index of app.stores leads with owner_id, id: the policies compare it with the caller's id (and the page function walks it in id order), so without one every request reads the whole table",
-			"../../policies/stores.iam:9:16: warning: no index of app.stores leads with group_id, id: the policies look rows up by the caller's groups, and deleting a group looks up its rows (and the page function walks it in id order), so without one every request reads the whole table",
-			"../../policies/stores.iam:9:16: warning: column app.stores.group_id has no foreign key to iam.groups(id): rows can name groups that do not exist, and deleting a group leaves its id in them",
-			"../../policies/stores.iam:18:1: warning: row-level security is off on app.products: every role with a privilege on it sees and changes every row",
-			"../../policies/stores.iam:19:3: warning: no index of app.products leads with store_id, id: the policies look rows up by their parent (and the page function walks it in id order), so without one every request reads the whole table",
-			"../../policies/todos.iam:4:1: warning: row-level security is off on app.todos: every role with a privilege on it sees and changes every row",
-			"../../policies/todos.iam:5:16: warning: no index of app.todos leads with owner_id, id: the policies compare it with the caller's id (and the page function walks it in id order), so without one every request reads the whole table",
-			"../../policies/todos.iam:6:16: warning: no index of app.todos leads with group_id, id: the policies look rows up by the caller's groups, and deleting a group looks up its rows (and the page function walks it in id order), so without one every request reads the whole table",
-			"../../policies/todos.iam:6:16: warning: column app.todos.group_id has no foreign key to iam.groups(id): rows can name groups that do not exist, and deleting a group leaves its id in them",
+			"../../policies/chats.iam:5:1: warning IAM315: row-level security is off on app.chats: every role with a privilege on it sees and changes every row",
+			"../../policies/chats.iam:6:16: warning IAM320: no index of app.chats leads with owner_id, id: the policies compare it with the caller's id (and the page function walks it in id order), so without one every request reads the whole table",
+			"../../policies/chats.iam:7:16: warning IAM320: no index of app.chats leads with group_id, id: the policies look rows up by the caller's groups, and deleting a group looks up its rows (and the page function walks it in id order), so without one every request reads the whole table",
+			"../../policies/chats.iam:7:16: warning IAM323: column app.chats.group_id has no foreign key to iam.groups(id): rows can name groups that do not exist, and deleting a group leaves its id in them",
+			"../../policies/stores.iam:7:1: warning IAM315: row-level security is off on app.stores: every role with a privilege on it sees and changes every row",
+			"../../policies/stores.iam:8:16: warning IAM320: no index of app.stores leads with owner_id, id: the policies compare it with the caller's id (and the page function walks it in id order), so without one every request reads the whole table",
+			"../../policies/stores.iam:9:16: warning IAM320: no index of app.stores leads with group_id, id: the policies look rows up by the caller's groups, and deleting a group looks up its rows (and the page function walks it in id order), so without one every request reads the whole table",
+			"../../policies/stores.iam:9:16: warning IAM323: column app.stores.group_id has no foreign key to iam.groups(id): rows can name groups that do not exist, and deleting a group leaves its id in them",
+			"../../policies/stores.iam:18:1: warning IAM315: row-level security is off on app.products: every role with a privilege on it sees and changes every row",
+			"../../policies/stores.iam:19:3: warning IAM320: no index of app.products leads with store_id, id: the policies look rows up by their parent (and the page function walks it in id order), so without one every request reads the whole table",
+			"../../policies/todos.iam:4:1: warning IAM315: row-level security is off on app.todos: every role with a privilege on it sees and changes every row",
+			"../../policies/todos.iam:5:16: warning IAM320: no index of app.todos leads with owner_id, id: the policies compare it with the caller's id (and the page function walks it in id order), so without one every request reads the whole table",
+			"../../policies/todos.iam:6:16: warning IAM320: no index of app.todos leads with group_id, id: the policies look rows up by the caller's groups, and deleting a group looks up its rows (and the page function walks it in id order), so without one every request reads the whole table",
+			"../../policies/todos.iam:6:16: warning IAM323: column app.todos.group_id has no foreign key to iam.groups(id): rows can name groups that do not exist, and deleting a group leaves its id in them",
 		}
 		if diff := cmp.Diff(want, findings); diff != "" {
 			t.Errorf("findings (-want +got):\n%s", diff)
@@ -210,22 +212,49 @@ func TestCheckDatabase(t *testing.T) {
 
 		_, _, err = run(t, "check", "../../policies", "--db", unbuilt, "--strict")
 		var ee *exitError
-		if !errors.As(err, &ee) || ee.code != 1 || err.Error() != "0 error(s), 14 warning(s) against the database" {
+		if !errors.As(err, &ee) || ee.code != 1 || err.Error() != "0 error(s), 14 warning(s) in the .iam files and against the database" {
 			t.Errorf("--strict: %v, want exit 1 with the count", err)
+		}
+	})
+
+	t.Run("ignore comments apply to the catalog check", func(t *testing.T) {
+		dir := t.TempDir()
+		for _, name := range []string{"iam.iam", "todos.iam", "chats.iam"} {
+			text := readFile(t, filepath.Join("../../policies", name))
+			text = strings.Replace(text, "resource app.todos {", "resource app.todos {  # iamc:ignore IAM315 applied by the deploy job", 1)
+			text = strings.Replace(text, "resource app.chats {", "resource app.chats {  # iamc:ignore IAM316 it has a key", 1)
+			writeFile(t, filepath.Join(dir, name), text)
+		}
+		stdout, _, err := run(t, "check", dir, "--db", unbuilt, "--format", "json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var codes []string
+		for _, f := range decodeFindings(t, stdout) {
+			codes = append(codes, fmt.Sprintf("%s:%d %s", filepath.Base(f.File), f.Line, f.Code))
+		}
+		want := []string{"chats.iam:5 IAM315", "chats.iam:5 IAM250", "chats.iam:6 IAM320", "chats.iam:7 IAM320", "chats.iam:7 IAM323",
+			"todos.iam:5 IAM320", "todos.iam:6 IAM320", "todos.iam:6 IAM323"}
+		if diff := cmp.Diff(want, codes); diff != "" {
+			t.Errorf("findings (-want +got):\n%s", diff)
+		}
+		// Offline, an ignore of a catalog code is not judged.
+		if stdout, _, err := run(t, "check", dir, "--offline", "--strict"); err != nil {
+			t.Errorf("offline: %v\n%s", err, stdout)
 		}
 	})
 
 	t.Run("broken: text", func(t *testing.T) {
 		stdout, _, err := run(t, "check", "../../policies", "--db", broken)
-		want := `../../policies: warning: table app.notes in exposed schema app has row-level security off and no resource in the .iam files: every role with a privilege on it sees and changes every row
+		want := `../../policies: warning IAM330: table app.notes in exposed schema app has row-level security off and no resource in the .iam files: every role with a privilege on it sees and changes every row
   hint: declare it in a .iam file (` + "`resource app.notes { }`" + ` denies everything until rules are added) and apply iamc build, or move it out of the schemas PostgREST serves
-../../policies/chats.iam:5:1: error: table app.chats is owned by postgres, not by the owner role api_owner
+../../policies/chats.iam:5:1: error IAM312: table app.chats is owned by postgres, not by the owner role api_owner
   hint: alter table app.chats owner to api_owner;
 `
 		if diff := cmp.Diff(want, stdout); diff != "" {
 			t.Errorf("stdout (-want +got):\n%s", diff)
 		}
-		if code := exitCode(err); code != 1 || err.Error() != "1 error(s), 1 warning(s) against the database" {
+		if code := exitCode(err); code != 1 || err.Error() != "1 error(s), 1 warning(s) in the .iam files and against the database" {
 			t.Errorf("exit %d, %v", code, err)
 		}
 	})
@@ -236,10 +265,10 @@ func TestCheckDatabase(t *testing.T) {
 			t.Errorf("exit %d, %v", code, err)
 		}
 		want := []jsonFinding{
-			{File: "../../policies", Level: "warning",
+			{File: "../../policies", Code: "IAM330", Level: "warning",
 				Message: "table app.notes in exposed schema app has row-level security off and no resource in the .iam files: every role with a privilege on it sees and changes every row",
 				Hint:    "declare it in a .iam file (`resource app.notes { }` denies everything until rules are added) and apply iamc build, or move it out of the schemas PostgREST serves"},
-			{File: "../../policies/chats.iam", Line: 5, Col: 1, Level: "error",
+			{File: "../../policies/chats.iam", Line: 5, Col: 1, Code: "IAM312", Level: "error",
 				Message: "table app.chats is owned by postgres, not by the owner role api_owner",
 				Hint:    "alter table app.chats owner to api_owner;"},
 		}
@@ -275,10 +304,10 @@ func TestCheckDatabase(t *testing.T) {
 		}{
 			{"built", "check ../../policies --db " + built, 0, ""},
 			{"unbuilt", "check ../../policies --db " + unbuilt, 0, ""},
-			{"unbuilt strict", "check ../../policies --db " + unbuilt + " --strict", 1, "iamc: 0 error(s), 14 warning(s) against the database"},
-			{"broken", "check ../../policies --db " + broken, 1, "iamc: 1 error(s), 1 warning(s) against the database"},
+			{"unbuilt strict", "check ../../policies --db " + unbuilt + " --strict", 1, "iamc: 0 error(s), 14 warning(s) in the .iam files and against the database"},
+			{"broken", "check ../../policies --db " + broken, 1, "iamc: 1 error(s), 1 warning(s) in the .iam files and against the database"},
 			{"unreachable", "check ../../policies --db postgres://127.0.0.1:1/none?connect_timeout=1", 2, "iamc: connecting to the database: "},
-			{"bad format", "check ../../policies --format xml", 2, `iamc: --format must be text or json, not "xml"`},
+			{"bad format", "check ../../policies --format xml", 2, `iamc: --format must be text, json, sarif or github, not "xml"`},
 			{"bad flag", "check ../../policies --no-such-flag", 2, "iamc: unknown flag: --no-such-flag"},
 		} {
 			t.Run(tt.name, func(t *testing.T) {

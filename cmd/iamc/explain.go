@@ -85,7 +85,7 @@ print the subjects, resources, group table and the relations between them
 			}
 			model, out, err := compile(dir)
 			if err != nil {
-				return err
+				return filesFailed(cmd.ErrOrStderr(), err)
 			}
 			w := cmd.OutOrStdout()
 			var resource *lang.ResourceModel

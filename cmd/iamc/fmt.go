@@ -35,7 +35,7 @@ func newFmtCmd() *cobra.Command {
 				}
 				f, err := lang.ParseFile(p, src)
 				if err != nil {
-					return err
+					return filesFailed(cmd.ErrOrStderr(), err)
 				}
 				formatted := []byte(lang.Format(f))
 				same := bytes.Equal(src, formatted)
@@ -57,7 +57,7 @@ func newFmtCmd() *cobra.Command {
 				}
 			}
 			if list && !write && differ > 0 {
-				return &exitError{code: 1, err: fmt.Errorf("%d file(s) not in canonical form: run iamc fmt -w", differ)}
+				return &exitError{code: 1, err: fmt.Errorf("%s %d file(s) not in canonical form: run iamc fmt -w", fmtCode, differ)}
 			}
 			return nil
 		},

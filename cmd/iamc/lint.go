@@ -20,6 +20,7 @@ func newLintCmd() *cobra.Command {
 	var (
 		dbURL     string
 		format    string
+		location  string
 		strict    bool
 		listRules bool
 		cfg       = lint.DefaultConfig()
@@ -40,7 +41,9 @@ request could abuse, or what makes row-level security slow:
   IAM008 warning  SECURITY DEFINER helper outside the exposed schemas a runtime role can execute
 
 Each finding is one line: rule, level, object, what is wrong, and a hint (SQL
-to run or what to do); --format json prints a JSON array of findings.
+to run or what to do); --format json prints a JSON array of findings,
+--format sarif a SARIF 2.1.0 log for GitHub code scanning (give --location),
+--format github workflow annotations.
 
 --schemas lists the schemas PostgREST serves (db-schemas; default: every
 non-system schema); it limits IAM006 and IAM007, and IAM008 looks outside
@@ -62,8 +65,8 @@ read.`,
 			if listRules {
 				return lint.WriteRules(cmd.OutOrStdout())
 			}
-			if format != "text" && format != "json" {
-				return usageError(fmt.Errorf("--format must be text or json, not %q", format))
+			if err := checkFormat(format); err != nil {
+				return err
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), 2*time.Minute)
 			defer cancel()
@@ -80,12 +83,7 @@ read.`,
 				fmt.Fprintln(cmd.ErrOrStderr(), "note: "+n)
 			}
 			out := cmd.OutOrStdout()
-			if format == "json" {
-				err = lint.WriteJSON(out, report.Findings)
-			} else {
-				err = lint.WriteText(out, report.Findings)
-			}
-			if err != nil {
+			if err := writeLint(out, format, location, report.Findings); err != nil {
 				return err
 			}
 			errs, warns, infos := report.Count(lint.Error), report.Count(lint.Warning), report.Count(lint.Info)
@@ -106,7 +104,8 @@ read.`,
 	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError(err) })
 	f := cmd.Flags()
 	f.StringVar(&dbURL, "db", "", "database URL (default: DATABASE_URL, or the PG* variables)")
-	f.StringVar(&format, "format", "text", "output format: text or json")
+	f.StringVar(&format, "format", "text", "output format: text, json, sarif (GitHub code scanning) or github (workflow annotations)")
+	f.StringVar(&location, "location", "", "sarif and github: the repository file the findings are shown at (line 1), e.g. the migration that creates the schema; lint's findings are about database objects, and GitHub code scanning shows only results in a file")
 	f.StringSliceVar(&cfg.Schemas, "schemas", nil, "the schemas PostgREST exposes, comma-separated (default: every non-system schema)")
 	f.StringVar(&cfg.Authenticated, "authenticated", cfg.Authenticated, "the role requests with a JWT run as")
 	f.StringVar(&cfg.Anonymous, "anonymous", cfg.Anonymous, "the role requests without a JWT run as (db-anon-role)")

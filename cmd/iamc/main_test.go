@@ -149,9 +149,12 @@ func TestBuildErrors(t *testing.T) {
 	}
 	dir := t.TempDir()
 	writeFile(t, filepath.Join(dir, "todos.iam"), "resource app.todos {\n  owner column owner_id\n  owner can read, wirte\n}\n")
-	stdout, _, err := run(t, "build", dir)
-	if want := filepath.Join(dir, "todos.iam") + `:3:19: unknown permission "wirte": expected read, create, write or delete (did you mean "write"?)`; err == nil || err.Error() != want {
-		t.Errorf("build error = %v, want %s", err, want)
+	stdout, stderr, err := run(t, "build", dir)
+	if want := filepath.Join(dir, "todos.iam") + `:3:19: error IAM150: unknown permission "wirte": expected read, create, write or delete (did you mean "write"?)` + "\n"; stderr != want {
+		t.Errorf("build printed %q, want %q", stderr, want)
+	}
+	if code := exitCode(err); code != 1 || err.Error() != "1 error(s) in the .iam files" {
+		t.Errorf("build error = exit %d, %v", code, err)
 	}
 	if stdout != "" {
 		t.Errorf("a failed build printed SQL: %q", stdout)
@@ -217,11 +220,11 @@ func TestCheckSyntaxError(t *testing.T) {
 	writeFile(t, filepath.Join(dir, "a.iam"), "resource app.a {\n  owner column owner_id\n  owner can read\n}\n")
 	writeFile(t, filepath.Join(dir, "b.iam"), "resource app.b {\n  permit read\n}\n")
 	stdout, _, err := run(t, "check", dir)
-	if err == nil {
-		t.Fatal("check of a broken file succeeded")
+	if err == nil || err.Error() != "1 error(s) in the .iam files" {
+		t.Fatalf("check of a broken file: %v", err)
 	}
-	if want := filepath.Join(dir, "b.iam") + `:2:3: unexpected "permit"`; !strings.HasPrefix(err.Error(), want) {
-		t.Errorf("check error = %v, want it to start with %s", err, want)
+	if want := filepath.Join(dir, "b.iam") + `:2:3: error IAM100: unexpected "permit"`; !strings.HasPrefix(stdout, want) {
+		t.Errorf("check printed %q, want it to start with %s", stdout, want)
 	}
 	if strings.Contains(stdout, "ok") {
 		t.Errorf("check printed %q", stdout)
@@ -243,8 +246,8 @@ func TestExitCodes(t *testing.T) {
 		stderrPart string
 	}{
 		{"check ../../policies --offline", 0, "ok: 4 resources in ../../policies (offline: syntax and semantics only)\n", ""},
-		{"check " + bad, 1, "", "iamc: " + filepath.Join(bad, "b.iam") + `:2:13: unknown permission "reed"`},
-		{"fmt -l " + ugly, 1, filepath.Join(ugly, "u.iam") + "\n", "iamc: 1 file(s) not in canonical form: run iamc fmt -w"},
+		{"check " + bad, 1, filepath.Join(bad, "b.iam") + `:2:13: error IAM150: unknown permission "reed": expected read, create, write or delete (did you mean "read"?)` + "\n", "iamc: 1 error(s) in the .iam files"},
+		{"fmt -l " + ugly, 1, filepath.Join(ugly, "u.iam") + "\n", "iamc: IAM400 1 file(s) not in canonical form: run iamc fmt -w"},
 		{"fmt -l ../../policies", 0, "", ""},
 		{"explain nothing --dir ../../policies", 1, "", `iamc: no resource named "nothing"`},
 		{"bogus", 1, "", `iamc: unknown command "bogus" for "iamc"`},
@@ -308,7 +311,7 @@ func TestFmtList(t *testing.T) {
 		t.Errorf("fmt -l listed %q, want only %s", stdout, ugly)
 	}
 	var ee *exitError
-	if !errors.As(err, &ee) || ee.code != 1 || err.Error() != "1 file(s) not in canonical form: run iamc fmt -w" {
+	if !errors.As(err, &ee) || ee.code != 1 || err.Error() != "IAM400 1 file(s) not in canonical form: run iamc fmt -w" {
 		t.Errorf("fmt -l error = %v, want exit 1", err)
 	}
 	if readFile(t, ugly) != uglyTodos {
@@ -351,9 +354,9 @@ func TestFmtErrors(t *testing.T) {
 		if flag != "" {
 			args = append(args, flag)
 		}
-		_, _, err := run(t, args...)
-		if err == nil || !strings.HasPrefix(err.Error(), broken+":3:1: ") {
-			t.Errorf("%v: %v, want %s:3:1: ...", args, err, broken)
+		_, stderr, err := run(t, args...)
+		if code := exitCode(err); code != 1 || !strings.HasPrefix(stderr, broken+":3:1: error IAM100: ") {
+			t.Errorf("%v: exit %d, %v, printed %q; want %s:3:1: error IAM100: ...", args, code, err, stderr, broken)
 		}
 	}
 	if readFile(t, broken) != "resource app.t {\n  owner column owner_id\n" {
