@@ -15,9 +15,9 @@ type Code struct {
 	formats []string
 }
 
-// Codes lists the language's diagnostic codes, in order: IAM100-IAM199
-// are errors (the files are refused), IAM200-IAM299 warnings. The catalog
-// check (IAM300-IAM399), iamc fmt (IAM400), iamc test (IAM500-IAM599) and
+// Codes lists the language's diagnostic codes, in order: IAM100-IAM159
+// are errors (the files are refused), IAM160-IAM199 warnings. The catalog
+// check (IAM300-IAM399), iamc fmt (IAM400), iamc test (IAM200-IAM299) and
 // iamc lint (IAM001-IAM099) have their own.
 func Codes() []Code {
 	out := make([]Code, len(codes))
@@ -164,23 +164,23 @@ var codes = []Code{
 		formats: []string{"the group column of %s is required, but no group role can create: nobody could insert a row; add e.g. `group member can create`"}},
 
 	// Warnings: warnings.go, ignore.go.
-	{ID: "IAM201", Level: LevelWarning, Title: "a group rule that can never apply: no request can put a row into a group",
+	{ID: "IAM160", Level: LevelWarning, Title: "a group rule that can never apply: no request can put a row into a group",
 		Example: "groups {\n  api schema app\n}\nresource app.todos {\n  owner column owner_id\n  group column group_id\n  owner can read, create\n  group member can read\n}\n",
 		formats: []string{formatNeverApplies}},
-	{ID: "IAM202", Level: LevelWarning, Title: "a redundant grant: another rule already grants it",
+	{ID: "IAM161", Level: LevelWarning, Title: "a redundant grant: another rule already grants it",
 		Example: "groups {\n  api schema app\n}\nresource app.todos {\n  owner column owner_id\n  group column group_id\n  owner can read, create\n  group member can read, create\n  group admin can read\n}\n",
 		formats: []string{formatRedundant}},
-	{ID: "IAM203", Level: LevelWarning, Title: "a token groups claim no resource uses",
+	{ID: "IAM162", Level: LevelWarning, Title: "a token groups claim no resource uses",
 		Example: "groups {\n  api schema app\n  token claim 'groups' as member\n}\nresource app.todos {\n  owner column owner_id\n  owner can read\n}\n",
 		formats: []string{formatClaimUnused}},
-	{ID: "IAM204", Level: LevelWarning, Title: "a resource no request can reach",
+	{ID: "IAM163", Level: LevelWarning, Title: "a resource no request can reach",
 		Example: "resource app.archive {\n}\n",
 		formats: []string{formatUnreachable}},
-	{ID: "IAM250", Level: LevelWarning, Title: "an iamc:ignore comment that suppresses nothing",
-		Example: "resource app.todos {\n  owner column owner_id\n  owner can read  # iamc:ignore IAM202 kept for clarity\n}\n",
+	{ID: "IAM170", Level: LevelWarning, Title: "an iamc:ignore comment that suppresses nothing",
+		Example: "resource app.todos {\n  owner column owner_id\n  owner can read  # iamc:ignore IAM161 kept for clarity\n}\n",
 		formats: []string{formatUnusedIgnore}},
-	{ID: "IAM251", Level: LevelWarning, Title: "an iamc:ignore comment without a known warning code and a reason",
-		Example: "resource app.archive {  # iamc:ignore IAM204\n}\n",
+	{ID: "IAM171", Level: LevelWarning, Title: "an iamc:ignore comment without a known warning code and a reason",
+		Example: "resource app.archive {  # iamc:ignore IAM163\n}\n",
 		formats: []string{formatBadIgnore}},
 }
 

@@ -15,7 +15,7 @@ const (
 	formatClaimUnused  = "token claim %s: no resource has a group rule, so the groups it names grant nothing"
 	formatUnreachable  = "no rule grants anything on %s: every request is denied (row-level security on, no policy); add rules, or ignore this while the table is not served"
 	formatUnusedIgnore = "unused iamc:ignore %s: no %s warning on this line"
-	formatBadIgnore    = "iamc:ignore needs a warning code and a reason, e.g. # iamc:ignore IAM204 not served yet: %s"
+	formatBadIgnore    = "iamc:ignore needs a warning code and a reason, e.g. # iamc:ignore IAM163 not served yet: %s"
 )
 
 // warningsOf is the files' warnings, suppressed as their comments say,
