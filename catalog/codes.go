@@ -99,6 +99,9 @@ var codes = []catalogCode{
 	code("IAM324", LevelWarning, "a group column's foreign key with another ON DELETE than iamc's",
 		"foreign key (group_id) references iam.groups on delete restrict",
 		"the foreign key %s of %s.%s is on delete %s: %s, where iamc expects that %s"),
+	code("IAM325", LevelError, "a parent column that is not a foreign key to the parent's key",
+		"parent app.stores via store_id, where store_id has no foreign key to app.stores(id)",
+		"column %s of %s is not a foreign key to %s.%s.%s: the parent rules follow it to one parent row"),
 
 	// The schemas PostgREST serves.
 	code("IAM330", LevelWarning, "an exposed table with no resource and row-level security off",

@@ -12,7 +12,8 @@ import (
 // which rule grants an access or why none does: the condition is the
 // policy's own text, so the answer is the database's.
 type Arm struct {
-	// Kind names the kind of subject: everyone, owner, group or admin.
+	// Kind names the kind of subject: everyone, owner, group, parent or
+	// admin.
 	Kind string
 	// Role is, for a group arm, the lowest membership role it accepts.
 	Role lang.GroupRole
@@ -80,6 +81,13 @@ func PolicyArms(m *lang.Model, r *lang.ResourceModel, anonymous bool, perm lang.
 			a.Kind, a.Role = "group", r.GroupMinRole(perm)
 			for _, rule := range r.Rules {
 				if _, ok := rule.Subject.(lang.GroupSubject); ok {
+					a.Rules = appendGranting(a.Rules, rule, perm)
+				}
+			}
+		case parent:
+			a.Kind = "parent"
+			for _, rule := range r.Rules {
+				if _, ok := rule.Subject.(lang.ParentSubject); ok {
 					a.Rules = appendGranting(a.Rules, rule, perm)
 				}
 			}

@@ -51,6 +51,8 @@ func GraphOf(m *lang.Model) Graph {
 			label = "authenticated (" + m.Roles.Authenticated + ")"
 		case lang.OwnerSubject:
 			label = "row owner"
+		case lang.ParentSubject:
+			label = s.String() + " (of the row's parent)"
 		}
 		return node(graphID("s_"+s.String()), label, "subject")
 	}
@@ -81,6 +83,9 @@ func GraphOf(m *lang.Model) Graph {
 				label += " (required)"
 			}
 			g.Edges = append(g.Edges, Edge{From: res, To: node("groups", "iam.groups", "groups"), Label: label})
+		}
+		if l := r.Parent; l != nil {
+			g.Edges = append(g.Edges, Edge{From: res, To: node(graphID("r_"+l.Schema+"."+l.Table), l.Schema+"."+l.Table, "resource"), Label: "parent via " + l.Column})
 		}
 		if len(r.Rules) == 0 {
 			g.Edges = append(g.Edges, Edge{From: node("nobody", "nobody", "subject"), To: res, Label: "no rules: denied", Dashed: true})

@@ -110,6 +110,32 @@ func matrixOf(m *lang.Model, r *lang.ResourceModel) Matrix {
 			mx.Notes = append(mx.Notes, fmt.Sprintf("group create: the owner puts new rows into groups where they are %s or above", role))
 		}
 	}
+	if l := r.Parent; l != nil {
+		// The parent rules as written, one row per subject on the parent.
+		seen := map[lang.Subject]bool{}
+		for _, rule := range r.Rules {
+			ps, ok := rule.Subject.(lang.ParentSubject)
+			if !ok || seen[ps] {
+				continue
+			}
+			seen[ps] = true
+			row(ps, fmt.Sprintf("%s of the row's parent in %s.%s (%s)", ps.Of, l.Schema, l.Table, l.Column), func(p lang.Perm) string {
+				g, ok := ps.Of.(lang.GroupSubject)
+				if !ok {
+					return ""
+				}
+				for _, lower := range lang.GroupRoles {
+					if lower == g.Role {
+						break
+					}
+					if r.Can(lang.ParentSubject{Of: lang.GroupSubject{Role: lower}}, p) {
+						return "parent group " + string(lower)
+					}
+				}
+				return ""
+			})
+		}
+	}
 	if role := m.Groups.AdminRole; role != "" {
 		mr := MatrixRow{Subject: "admin role " + role, Who: "signed-in callers whose token has the realm role " + role + ", every row"}
 		g := fmt.Sprintf("%s:%d", filepath.Base(m.Groups.Pos.Filename), m.Groups.Pos.Line)

@@ -81,7 +81,7 @@ func (a *asker) whole() error {
 			if fail == nil {
 				n := counts[s.at+1+i]
 				ar.Rows = ptr(n)
-				ar.Why = a.countWhy(arm, n, f)
+				ar.Why = a.countWhy(arm, n, f, s.perm)
 				label := ar.Subject
 				if len(ar.Rules) > 0 {
 					label = fmt.Sprintf("%s (%s)", ar.Rules[0].Rule, ar.Rules[0].At)
@@ -125,7 +125,7 @@ func (a *asker) whole() error {
 }
 
 // countWhy is one arm's count in words.
-func (a *asker) countWhy(arm compiler.Arm, n int64, f facts) string {
+func (a *asker) countWhy(arm compiler.Arm, n int64, f facts, perm lang.Perm) string {
 	switch arm.Kind {
 	case "everyone":
 		return "every row"
@@ -136,6 +136,10 @@ func (a *asker) countWhy(arm compiler.Arm, n int64, f facts) string {
 		return fmt.Sprintf("owned by you (%s)", f.callerID)
 	case "group":
 		return fmt.Sprintf("in your groups where your role is %s or above", arm.Role)
+	case "parent":
+		if l := a.r.Parent; l != nil {
+			return fmt.Sprintf("whose parent row in %s.%s gives you %s", l.Schema, l.Table, perm)
+		}
 	case "admin":
 		if f.admin != nil && *f.admin {
 			return "every row: the token has the realm role " + a.m.Groups.AdminRole

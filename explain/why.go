@@ -17,7 +17,8 @@ type facts struct {
 	group     *string
 	groupRole string // the caller's role in group ("" for none)
 	admin     *bool
-	isNew     bool // a row to be created
+	parent    *string // the row's parent key
+	isNew     bool    // a row to be created
 }
 
 func (a *asker) rowFacts(values map[string]any, perm lang.Perm) facts {
@@ -27,6 +28,9 @@ func (a *asker) rowFacts(values map[string]any, perm lang.Perm) facts {
 	}
 	if a.r.GroupColumn != "" {
 		f.group = jsonText(values[a.r.GroupColumn])
+	}
+	if a.r.Parent != nil {
+		f.parent = jsonText(values[a.r.Parent.Column])
 	}
 	if f.group != nil {
 		switch {
@@ -127,6 +131,24 @@ func (a *asker) armWhy(arm compiler.Arm, holds bool, perm lang.Perm, f facts) st
 			return "you are not in group " + *f.group
 		default:
 			return fmt.Sprintf("your role in group %s is %s; %s takes %s", *f.group, f.groupRole, perm, arm.Role)
+		}
+	case "parent":
+		link := a.r.Parent
+		if link == nil {
+			break
+		}
+		key := "null"
+		if f.parent != nil {
+			key = *f.parent
+		}
+		parentRow := fmt.Sprintf("%s %s=%s", link.Schema+"."+link.Table, link.Key, key)
+		switch {
+		case holds:
+			return fmt.Sprintf("the parent row (%s) gives you %s", parentRow, perm)
+		case f.parent == nil:
+			return fmt.Sprintf("%s has no parent (%s is null)", row, link.Column)
+		default:
+			return fmt.Sprintf("the parent row (%s) does not give you %s: not its owner, not in its group with the role, or not among those its rules let", parentRow, perm)
 		}
 	case "admin":
 		if holds {

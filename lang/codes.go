@@ -15,8 +15,8 @@ type Code struct {
 	formats []string
 }
 
-// Codes lists the language's diagnostic codes, in order: IAM100-IAM159
-// are errors (the files are refused), IAM160-IAM199 warnings. The catalog
+// Codes lists the language's diagnostic codes, in order: IAM100-IAM179
+// are errors (the files are refused), IAM180-IAM199 warnings. The catalog
 // check (IAM300-IAM399), iamc fmt (IAM400), iamc test (IAM200-IAM299) and
 // iamc lint (IAM001-IAM099) have their own.
 func Codes() []Code {
@@ -163,24 +163,47 @@ var codes = []Code{
 		Example: "groups {\n  api schema app\n}\nresource app.chats {\n  owner column owner_id\n  group column group_id required\n  owner can read, create\n  group member can read\n}\n",
 		formats: []string{"the group column of %s is required, but no group role can create: nobody could insert a row; add e.g. `group member can create`"}},
 
+	// Parents.
+	{ID: "IAM160", Level: LevelError, Title: "a parent declared twice",
+		Example: "resource app.b {\n}\nresource app.a {\n  parent app.b via b_id\n  parent app.b via other_id\n}\n",
+		formats: []string{"parent is declared twice in %s (first at %s): a row takes access from one parent"}},
+	{ID: "IAM161", Level: LevelError, Title: "a parent that is not a resource",
+		Example: "resource app.c {\n  parent app.missing via m_id\n  parent owner can read\n}\n",
+		formats: []string{"parent %s of %s is not a resource: declare `resource %s { ... }` with its rules, or name another parent"}},
+	{ID: "IAM162", Level: LevelError, Title: "a resource that is its own parent",
+		Example: "resource app.e {\n  owner column owner_id\n  parent app.e via e_id\n}\n",
+		formats: []string{"%s cannot be its own parent"}},
+	{ID: "IAM163", Level: LevelError, Title: "a parent column that is also the owner or group column",
+		Example: "resource app.b {\n}\nresource app.a {\n  owner column b_id\n  parent app.b via b_id\n}\n",
+		formats: []string{"the parent column %s of %s is also its owner or group column"}},
+	{ID: "IAM164", Level: LevelError, Title: "parents that go round in a cycle",
+		Example: "resource app.a {\n  parent app.b via b_id\n  parent readers can read\n}\nresource app.b {\n  parent app.a via a_id\n  parent readers can read\n}\n",
+		formats: []string{"parents of %s go round in a cycle (%s): a row's access must come from somewhere else in the end"}},
+	{ID: "IAM165", Level: LevelError, Title: "parent rules without a parent",
+		Example: "resource app.d {\n  parent owner can read\n}\n",
+		formats: []string{"%s: %s has no parent: add `parent schema.table via column` (the foreign key column pointing at the parent)"}},
+	{ID: "IAM166", Level: LevelError, Title: "a parent rule about an owner or group column the parent does not have",
+		Example: "resource app.g {\n  authenticated can read\n}\nresource app.f {\n  parent app.g via g_id\n  parent owner can read\n}\n",
+		formats: []string{"%s: the parent %s has no owner column", "%s: the parent %s has no group column"}},
+
 	// Warnings: warnings.go, ignore.go.
-	{ID: "IAM160", Level: LevelWarning, Title: "a group rule that can never apply: no request can put a row into a group",
+	{ID: "IAM180", Level: LevelWarning, Title: "a group rule that can never apply: no request can put a row into a group",
 		Example: "groups {\n  api schema app\n}\nresource app.todos {\n  owner column owner_id\n  group column group_id\n  owner can read, create\n  group member can read\n}\n",
 		formats: []string{formatNeverApplies}},
-	{ID: "IAM161", Level: LevelWarning, Title: "a redundant grant: another rule already grants it",
+	{ID: "IAM181", Level: LevelWarning, Title: "a redundant grant: another rule already grants it",
 		Example: "groups {\n  api schema app\n}\nresource app.todos {\n  owner column owner_id\n  group column group_id\n  owner can read, create\n  group member can read, create\n  group admin can read\n}\n",
 		formats: []string{formatRedundant}},
-	{ID: "IAM162", Level: LevelWarning, Title: "a token groups claim no resource uses",
+	{ID: "IAM182", Level: LevelWarning, Title: "a token groups claim no resource uses",
 		Example: "groups {\n  api schema app\n  token claim 'groups' as member\n}\nresource app.todos {\n  owner column owner_id\n  owner can read\n}\n",
 		formats: []string{formatClaimUnused}},
-	{ID: "IAM163", Level: LevelWarning, Title: "a resource no request can reach",
+	{ID: "IAM183", Level: LevelWarning, Title: "a resource no request can reach",
 		Example: "resource app.archive {\n}\n",
 		formats: []string{formatUnreachable}},
-	{ID: "IAM170", Level: LevelWarning, Title: "an iamc:ignore comment that suppresses nothing",
-		Example: "resource app.todos {\n  owner column owner_id\n  owner can read  # iamc:ignore IAM161 kept for clarity\n}\n",
+	{ID: "IAM190", Level: LevelWarning, Title: "an iamc:ignore comment that suppresses nothing",
+		Example: "resource app.todos {\n  owner column owner_id\n  owner can read  # iamc:ignore IAM181 kept for clarity\n}\n",
 		formats: []string{formatUnusedIgnore}},
-	{ID: "IAM171", Level: LevelWarning, Title: "an iamc:ignore comment without a known warning code and a reason",
-		Example: "resource app.archive {  # iamc:ignore IAM163\n}\n",
+	{ID: "IAM191", Level: LevelWarning, Title: "an iamc:ignore comment without a known warning code and a reason",
+		Example: "resource app.archive {  # iamc:ignore IAM183\n}\n",
 		formats: []string{formatBadIgnore}},
 }
 

@@ -85,8 +85,8 @@ func TestEveryMessageHasACode(t *testing.T) {
 	}
 }
 
-// TestCodes: codes are unique, in order, errors below IAM160 and warnings
-// from IAM160 (to IAM199), each with a title and an example.
+// TestCodes: codes are unique, in order, errors below IAM180 and warnings
+// from IAM180 (to IAM199), each with a title and an example.
 func TestCodes(t *testing.T) {
 	prev := ""
 	for _, c := range Codes() {
@@ -94,8 +94,8 @@ func TestCodes(t *testing.T) {
 			t.Errorf("%s after %s: keep codes unique and in order", c.ID, prev)
 		}
 		prev = c.ID
-		if want := map[bool]string{true: LevelError, false: LevelWarning}[c.ID < "IAM160"]; c.Level != want {
-			t.Errorf("%s is a %s; codes below IAM160 are errors, IAM160-IAM199 warnings", c.ID, c.Level)
+		if want := map[bool]string{true: LevelError, false: LevelWarning}[c.ID < "IAM180"]; c.Level != want {
+			t.Errorf("%s is a %s; codes below IAM180 are errors, IAM180-IAM199 warnings", c.ID, c.Level)
 		}
 		if c.Title == "" || c.Example == "" {
 			t.Errorf("%s needs a title and an example", c.ID)

@@ -68,23 +68,21 @@ func TestWarnings(t *testing.T) {
 		{"group rules with no group create",
 			groups + "resource app.t {\n  owner column o\n  group column g\n  owner can read, create\n  group member can read\n  group admin can delete\n}\n",
 			[]string{
-				"IAM160 a.iam:9:3: group member can read in app.t can never apply: no group role can create, so no request can put a row into a group (only the owner role can); add e.g. `group member can create`, or ignore this if rows enter groups that way",
-				"IAM160 a.iam:10:3: group admin can delete in app.t can never apply: no group role can create, so no request can put a row into a group (only the owner role can); add e.g. `group member can create`, or ignore this if rows enter groups that way",
+				"IAM180 a.iam:9:3: group member can read in app.t can never apply: no group role can create, so no request can put a row into a group (only the owner role can); add e.g. `group member can create`, or ignore this if rows enter groups that way",
+				"IAM180 a.iam:10:3: group admin can delete in app.t can never apply: no group role can create, so no request can put a row into a group (only the owner role can); add e.g. `group member can create`, or ignore this if rows enter groups that way",
 			}},
-		{"redundant: a higher group role, authenticated after anonymous, owner read when everyone reads",
+		{"redundant: a higher group role, authenticated after anonymous; not a read in a rule that grants more",
 			groups + "resource app.t {\n  owner column o\n  group column g\n  anonymous can read\n  authenticated can read\n  owner can read, create, write\n  group member can create\n  group admin can create, read\n}\n",
 			[]string{
-				"IAM161 a.iam:9:21: authenticated can read in app.t is redundant: anonymous can read (at a.iam:8:17) already grants it",
-				"IAM161 a.iam:10:13: owner can read in app.t is redundant: anonymous can read (at a.iam:8:17) already grants it",
-				"IAM161 a.iam:12:19: group admin can create in app.t is redundant: group member can create (at a.iam:11:20) already grants it",
-				"IAM161 a.iam:12:27: group admin can read in app.t is redundant: anonymous can read (at a.iam:8:17) already grants it",
+				"IAM181 a.iam:9:3: authenticated can read in app.t is redundant, already granted by anonymous can read (at a.iam:8:3)",
+				"IAM181 a.iam:12:3: group admin can create, read in app.t is redundant, already granted by group member can create (at a.iam:11:3) and anonymous can read (at a.iam:8:3)",
 			}},
 		{"a token claim no resource uses",
 			groups + "resource app.t {\n  owner column o\n  owner can read\n}\n",
-			[]string{"IAM162 a.iam:3:3: token claim 'groups': no resource has a group rule, so the groups it names grant nothing"}},
+			[]string{"IAM182 a.iam:3:3: token claim 'groups': no resource has a group rule, so the groups it names grant nothing"}},
 		{"a resource nobody reaches",
 			"resource app.t {\n}\n",
-			[]string{"IAM163 a.iam:1:1: no rule grants anything on app.t: every request is denied (row-level security on, no policy); add rules, or ignore this while the table is not served"}},
+			[]string{"IAM183 a.iam:1:1: no rule grants anything on app.t: every request is denied (row-level security on, no policy); add rules, or ignore this while the table is not served"}},
 		{"an admin role reaches a resource without rules",
 			"groups {\n  api schema app\n  admin role 'iam-admin'\n}\nresource app.t {\n}\n",
 			nil},
@@ -109,26 +107,26 @@ func TestIgnoreComments(t *testing.T) {
 		name, text string
 		want       []string
 	}{
-		{"on the line", "resource app.t {  # iamc:ignore IAM163 not served yet\n}\n", nil},
-		{"alone on the line above", "# iamc:ignore IAM163 not served yet\nresource app.t {\n}\n", nil},
-		{"two lines above is too far", "# iamc:ignore IAM163 not served yet\n\nresource app.t {\n}\n", []string{
-			"IAM170 a.iam:1:1: unused iamc:ignore IAM163: no IAM163 warning on this line",
-			"IAM163 a.iam:3:1: no rule grants anything on app.t: every request is denied (row-level security on, no policy); add rules, or ignore this while the table is not served",
+		{"on the line", "resource app.t {  # iamc:ignore IAM183 not served yet\n}\n", nil},
+		{"alone on the line above", "# iamc:ignore IAM183 not served yet\nresource app.t {\n}\n", nil},
+		{"two lines above is too far", "# iamc:ignore IAM183 not served yet\n\nresource app.t {\n}\n", []string{
+			"IAM190 a.iam:1:1: unused iamc:ignore IAM183: no IAM183 warning on this line",
+			"IAM183 a.iam:3:1: no rule grants anything on app.t: every request is denied (row-level security on, no policy); add rules, or ignore this while the table is not served",
 		}},
-		{"a trailing comment does not reach the next line", "resource app.x {\n  owner column o\n  owner can read  # iamc:ignore IAM163 wrong line\n}\nresource app.t {\n}\n", []string{
-			"IAM170 a.iam:3:19: unused iamc:ignore IAM163: no IAM163 warning on this line",
-			"IAM163 a.iam:5:1: no rule grants anything on app.t: every request is denied (row-level security on, no policy); add rules, or ignore this while the table is not served",
+		{"a trailing comment does not reach the next line", "resource app.x {\n  owner column o\n  owner can read  # iamc:ignore IAM183 wrong line\n}\nresource app.t {\n}\n", []string{
+			"IAM190 a.iam:3:19: unused iamc:ignore IAM183: no IAM183 warning on this line",
+			"IAM183 a.iam:5:1: no rule grants anything on app.t: every request is denied (row-level security on, no policy); add rules, or ignore this while the table is not served",
 		}},
-		{"another code", "resource app.t {  # iamc:ignore IAM161 wrong code\n}\n", []string{
-			"IAM163 a.iam:1:1: no rule grants anything on app.t: every request is denied (row-level security on, no policy); add rules, or ignore this while the table is not served",
-			"IAM170 a.iam:1:19: unused iamc:ignore IAM161: no IAM161 warning on this line",
+		{"another code", "resource app.t {  # iamc:ignore IAM181 wrong code\n}\n", []string{
+			"IAM183 a.iam:1:1: no rule grants anything on app.t: every request is denied (row-level security on, no policy); add rules, or ignore this while the table is not served",
+			"IAM190 a.iam:1:19: unused iamc:ignore IAM181: no IAM181 warning on this line",
 		}},
-		{"no reason", "resource app.t {  # iamc:ignore IAM163\n}\n", []string{
-			"IAM163 a.iam:1:1: no rule grants anything on app.t: every request is denied (row-level security on, no policy); add rules, or ignore this while the table is not served",
-			"IAM171 a.iam:1:19: iamc:ignore needs a warning code and a reason, e.g. # iamc:ignore IAM163 not served yet: no reason",
+		{"no reason", "resource app.t {  # iamc:ignore IAM183\n}\n", []string{
+			"IAM183 a.iam:1:1: no rule grants anything on app.t: every request is denied (row-level security on, no policy); add rules, or ignore this while the table is not served",
+			"IAM191 a.iam:1:19: iamc:ignore needs a warning code and a reason, e.g. # iamc:ignore IAM183 not served yet: no reason",
 		}},
 		{"an error code", "resource app.t {\n  owner column o\n  owner can read  # iamc:ignore IAM154 sure\n}\n", []string{
-			"IAM171 a.iam:3:19: iamc:ignore needs a warning code and a reason, e.g. # iamc:ignore IAM163 not served yet: IAM154 is an error, and only warnings can be ignored",
+			"IAM191 a.iam:3:19: iamc:ignore needs a warning code and a reason, e.g. # iamc:ignore IAM183 not served yet: IAM154 is an error, and only warnings can be ignored",
 		}},
 		{"a catalog code is not judged without a database", "resource app.t {\n  owner column o\n  owner can read  # iamc:ignore IAM316 no key on purpose\n}\n", nil},
 	} {

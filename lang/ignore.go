@@ -28,7 +28,7 @@ var ignoreCode = regexp.MustCompile(`^IAM[0-9]{3}$`)
 
 // NewSuppressions reads the iamc:ignore comments of files. A malformed
 // one (no code, an unknown or error code, no reason) is a warning
-// (IAM171) and ignores nothing.
+// (IAM191) and ignores nothing.
 func NewSuppressions(files []*File) (*Suppressions, ErrorList) {
 	s := &Suppressions{}
 	var bad ErrorList
@@ -141,7 +141,7 @@ func (s *Suppressions) Filter(list ErrorList) ErrorList {
 	return out
 }
 
-// Unused is a warning (IAM170) for each ignore comment that suppressed
+// Unused is a warning (IAM190) for each ignore comment that suppressed
 // nothing, among those whose code judged says was checked (an ignore of a
 // catalog check's warning is judged only when a database was checked).
 func (s *Suppressions) Unused(judged func(code string) bool) ErrorList {

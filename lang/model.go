@@ -10,7 +10,7 @@ type Model struct {
 	Timeouts  Timeouts
 	Resources []*ResourceModel // sorted by schema, then table
 	// Warnings are what the files may say but probably should not (codes
-	// IAM160-IAM199), less those an iamc:ignore comment suppresses,
+	// IAM180-IAM199), less those an iamc:ignore comment suppresses,
 	// sorted by position.
 	Warnings ErrorList
 	// Suppressions are the files' iamc:ignore comments, for warnings

@@ -11,11 +11,11 @@ import (
 // The warnings' message formats (codes.go gives each its code).
 const (
 	formatNeverApplies = "%s in %s can never apply: no group role can create, so no request can put a row into a group (only the owner role can); add e.g. `group member can create`, or ignore this if rows enter groups that way"
-	formatRedundant    = "%s can %s in %s is redundant: %s (at %s) already grants it"
+	formatRedundant    = "%s in %s is redundant, already granted by %s"
 	formatClaimUnused  = "token claim %s: no resource has a group rule, so the groups it names grant nothing"
 	formatUnreachable  = "no rule grants anything on %s: every request is denied (row-level security on, no policy); add rules, or ignore this while the table is not served"
 	formatUnusedIgnore = "unused iamc:ignore %s: no %s warning on this line"
-	formatBadIgnore    = "iamc:ignore needs a warning code and a reason, e.g. # iamc:ignore IAM163 not served yet: %s"
+	formatBadIgnore    = "iamc:ignore needs a warning code and a reason, e.g. # iamc:ignore IAM183 not served yet: %s"
 )
 
 // warningsOf is the files' warnings, suppressed as their comments say,
@@ -40,28 +40,23 @@ type grant struct {
 
 // warnings are what a correct set of files still gets told: rules that
 // can never apply or that other rules make redundant, a token claim no
-// resource uses, a resource no request can reach. They are read from the
-// files (for the positions of the permissions) once the checker found no
-// error, so every name and subject in them is valid.
+// resource uses, a resource no request can reach. They are looked for
+// once the checker found no error, so every name and subject is valid.
 func (c *checker) warnings(files []*File) ErrorList {
 	var w ErrorList
-	for _, f := range files {
-		for _, e := range f.Entries {
-			if e.Resource == nil || len(e.Resource.Name.Parts) != 2 {
-				continue
-			}
-			parts := e.Resource.Name.Parts
-			res := c.resources[parts[0].Name()+"."+parts[1].Name()]
-			if res == nil || posOf(e.Resource.Pos) != res.Pos {
-				continue
-			}
-			c.resourceWarnings(&w, res, grantsOf(e.Resource))
-		}
+	for _, res := range c.model.Resources {
+		c.resourceWarnings(&w, res)
 	}
 	if g := c.model.Groups; g.TokenClaim != "" {
 		used := false
 		for _, r := range c.model.Resources {
-			used = used || r.GroupColumn != "" && r.HasGroupRules()
+			for _, rule := range r.Rules {
+				_, group := rule.Subject.(GroupSubject)
+				if ps, ok := rule.Subject.(ParentSubject); ok {
+					_, group = ps.Of.(GroupSubject)
+				}
+				used = used || group
+			}
 		}
 		if !used {
 			w.add(tokenClaimPos(files), formatClaimUnused, quoteString(g.TokenClaim))
@@ -72,37 +67,39 @@ func (c *checker) warnings(files []*File) ErrorList {
 
 func quoteString(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
 
-// grantsOf lists a resource's grants as written, first occurrence only.
-func grantsOf(r *Resource) []grant {
-	var out []grant
-	seen := map[string]bool{}
-	for _, it := range r.Items {
-		if it.Rule == nil {
-			continue
-		}
-		var s Subject
-		switch it.Rule.Subject.Kind() {
-		case "group":
-			s = GroupSubject{GroupRole(it.Rule.Subject.Role.Name())}
-		case "owner":
-			s = OwnerSubject{}
-		case "authenticated":
-			s = AuthenticatedSubject{}
-		default:
-			s = AnonymousSubject{}
-		}
-		for _, id := range it.Rule.Perms {
-			key := s.String() + " " + id.Name()
-			if !seen[key] {
-				seen[key] = true
-				out = append(out, grant{subject: s, perm: Perm(id.Name()), pos: id.Pos, rule: it.Rule.Pos})
-			}
-		}
+// ruleWords is a rule as written: `group member can read, create`.
+func ruleWords(rule RuleModel) string {
+	perms := make([]string, len(rule.Perms))
+	for i, p := range rule.Perms {
+		perms[i] = string(p)
 	}
-	return out
+	return fmt.Sprintf("%s can %s", rule.Subject, strings.Join(perms, ", "))
 }
 
-func (c *checker) resourceWarnings(w *ErrorList, res *ResourceModel, grants []grant) {
+// covers reports whether a grant of p to other gives s p too: a read
+// that reads for s (everyone's, a lower group role's), or any permission
+// of a lower role of the same group (or of the parent's group).
+func covers(other, s Subject, p Perm) bool {
+	if other == s {
+		return false
+	}
+	if p == Read && other.ReadsFor(s) {
+		return true
+	}
+	lower := func(a, b Subject) bool {
+		ga, ok1 := a.(GroupSubject)
+		gb, ok2 := b.(GroupSubject)
+		return ok1 && ok2 && rank(ga.Role) < rank(gb.Role)
+	}
+	if lower(other, s) {
+		return true
+	}
+	po, ok1 := other.(ParentSubject)
+	ps, ok2 := s.(ParentSubject)
+	return ok1 && ok2 && lower(po.Of, ps.Of)
+}
+
+func (c *checker) resourceWarnings(w *ErrorList, res *ResourceModel) {
 	name := res.QualifiedName()
 	if len(res.Rules) == 0 && c.model.Groups.AdminRole == "" {
 		w.addAt(res.Pos, formatUnreachable, name)
@@ -111,52 +108,34 @@ func (c *checker) resourceWarnings(w *ErrorList, res *ResourceModel, grants []gr
 	// the create role there; with none, group rules reach no API row.
 	if res.GroupColumn != "" && res.GroupMinRole(Create) == "" {
 		for _, rule := range res.Rules {
-			if g, ok := rule.Subject.(GroupSubject); ok {
-				perms := make([]string, len(rule.Perms))
-				for i, p := range rule.Perms {
-					perms[i] = string(p)
-				}
-				w.addAt(rule.Pos, formatNeverApplies, fmt.Sprintf("%s can %s", g, strings.Join(perms, ", ")), name)
+			if _, ok := rule.Subject.(GroupSubject); ok {
+				w.addAt(rule.Pos, formatNeverApplies, ruleWords(rule), name)
 			}
 		}
 	}
-	at := func(s Subject, p Perm) (lexer.Position, bool) {
-		for _, g := range grants {
-			if g.subject == s && g.perm == p {
-				return g.pos, true
-			}
-		}
-		return lexer.Position{}, false
-	}
-	for _, g := range grants {
-		var by Subject
-		switch s := g.subject.(type) {
-		case GroupSubject:
-			for _, lower := range GroupRoles[:rank(s.Role)] {
-				if res.Can(GroupSubject{lower}, g.perm) {
-					by = GroupSubject{lower}
+	// A rule is redundant when other rules already grant each of its
+	// permissions (a permission of a rule that also grants others is not
+	// reported: `owner can read, write` stays one line).
+	for _, rule := range res.Rules {
+		var by []string
+		redundant := len(rule.Perms) > 0
+		for _, p := range rule.Perms {
+			found := ""
+			for _, other := range res.Rules {
+				if covers(other.Subject, rule.Subject, p) && res.Can(other.Subject, p) {
+					found = fmt.Sprintf("%s can %s (at %s)", other.Subject, p, whereAt(other.Pos))
 					break
 				}
 			}
-		case AuthenticatedSubject:
-			if g.perm == Read && res.Can(AnonymousSubject{}, Read) {
-				by = AnonymousSubject{}
+			if found == "" {
+				redundant = false
+				break
 			}
-		case OwnerSubject:
+			by = append(by, found)
 		}
-		if _, isGroup := g.subject.(GroupSubject); (isGroup || g.subject == Subject(OwnerSubject{})) && by == nil && g.perm == Read {
-			switch {
-			case res.Can(AnonymousSubject{}, Read):
-				by = AnonymousSubject{}
-			case res.Can(AuthenticatedSubject{}, Read):
-				by = AuthenticatedSubject{}
-			}
+		if redundant {
+			w.addAt(rule.Pos, formatRedundant, ruleWords(rule), name, strings.Join(by, " and "))
 		}
-		if by == nil {
-			continue
-		}
-		pos, _ := at(by, g.perm)
-		w.add(g.pos, formatRedundant, g.subject, g.perm, name, fmt.Sprintf("%s can %s", by, g.perm), where(pos))
 	}
 }
 

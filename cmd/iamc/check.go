@@ -46,7 +46,7 @@ an indented hint; --format json prints a JSON array of
 {file, line, col, code, level, message, hint} instead, --format sarif a SARIF
 2.1.0 log for GitHub code scanning, --format github workflow annotations.
 Every finding has a stable code (docs/diagnostics.md). The files' warnings
-(IAM160-IAM199) are reported too; a comment "# iamc:ignore CODE reason" on a
+(IAM180-IAM199) are reported too; a comment "# iamc:ignore CODE reason" on a
 warning's line (or alone on the line above) suppresses it, and is itself
 reported when it suppresses nothing.
 

@@ -84,7 +84,7 @@ func TestCheckFormats(t *testing.T) {
 	t.Chdir(t.TempDir())
 	writeFile(t, "p/a.iam", "resource app.notes {\n}\n")
 	stdout, _, err := run(t, "check", "p")
-	if err != nil || stdout != "p/a.iam:1:1: warning IAM163: no rule grants anything on app.notes: every request is denied (row-level security on, no policy); add rules, or ignore this while the table is not served\n"+
+	if err != nil || stdout != "p/a.iam:1:1: warning IAM183: no rule grants anything on app.notes: every request is denied (row-level security on, no policy); add rules, or ignore this while the table is not served\n"+
 		"ok: 1 resources in p (offline: syntax and semantics only) (1 warning(s))\n" {
 		t.Errorf("check: %v\n%s", err, stdout)
 	}
@@ -92,7 +92,7 @@ func TestCheckFormats(t *testing.T) {
 		t.Errorf("check --strict: %v", err)
 	}
 	stdout, _, err = run(t, "check", "p", "--format", "github")
-	if err != nil || stdout != "::warning file=p/a.iam,line=1,col=1,title=IAM163::no rule grants anything on app.notes: every request is denied (row-level security on, no policy); add rules, or ignore this while the table is not served\n" {
+	if err != nil || stdout != "::warning file=p/a.iam,line=1,col=1,title=IAM183::no rule grants anything on app.notes: every request is denied (row-level security on, no policy); add rules, or ignore this while the table is not served\n" {
 		t.Errorf("check --format github: %v\n%s", err, stdout)
 	}
 	stdout, _, err = run(t, "check", "p", "--format", "sarif")
@@ -101,7 +101,7 @@ func TestCheckFormats(t *testing.T) {
 	}
 	log := readSARIF(t, stdout)
 	res := log.Runs[0].Results
-	if len(res) != 1 || res[0].RuleID != "IAM163" || res[0].Level != "warning" || len(res[0].Locations) != 1 ||
+	if len(res) != 1 || res[0].RuleID != "IAM183" || res[0].Level != "warning" || len(res[0].Locations) != 1 ||
 		res[0].Locations[0].PhysicalLocation == nil || res[0].Locations[0].PhysicalLocation.ArtifactLocation.URI != "p/a.iam" ||
 		res[0].Locations[0].PhysicalLocation.Region == nil || res[0].Locations[0].PhysicalLocation.Region.StartLine != 1 {
 		t.Errorf("check --format sarif results: %+v", res)
@@ -110,7 +110,7 @@ func TestCheckFormats(t *testing.T) {
 	for _, r := range log.Runs[0].Tool.Driver.Rules {
 		rules[r.ID] = r.ShortDescription.Text != ""
 	}
-	for _, id := range []string{"IAM100", "IAM154", "IAM163", "IAM171", "IAM312", "IAM331"} {
+	for _, id := range []string{"IAM100", "IAM154", "IAM183", "IAM191", "IAM312", "IAM331"} {
 		if !rules[id] {
 			t.Errorf("the SARIF rules lack %s (or its description)", id)
 		}
@@ -118,14 +118,14 @@ func TestCheckFormats(t *testing.T) {
 
 	// An ignore comment on the line suppresses the warning; one that
 	// suppresses nothing is reported.
-	writeFile(t, "p/a.iam", "resource app.notes {  # iamc:ignore IAM163 served from next month\n}\n")
+	writeFile(t, "p/a.iam", "resource app.notes {  # iamc:ignore IAM183 served from next month\n}\n")
 	stdout, _, err = run(t, "check", "p", "--strict")
 	if err != nil || stdout != "ok: 1 resources in p (offline: syntax and semantics only)\n" {
 		t.Errorf("check with the warning ignored: %v\n%s", err, stdout)
 	}
-	writeFile(t, "p/a.iam", "resource app.notes {\n  owner column owner_id\n  owner can read  # iamc:ignore IAM163 not here\n}\n")
+	writeFile(t, "p/a.iam", "resource app.notes {\n  owner column owner_id\n  owner can read  # iamc:ignore IAM183 not here\n}\n")
 	stdout, _, err = run(t, "check", "p", "--format", "github")
-	if err != nil || stdout != "::warning file=p/a.iam,line=3,col=19,title=IAM170::unused iamc:ignore IAM163: no IAM163 warning on this line\n" {
+	if err != nil || stdout != "::warning file=p/a.iam,line=3,col=19,title=IAM190::unused iamc:ignore IAM183: no IAM183 warning on this line\n" {
 		t.Errorf("check with an unused ignore: %v\n%s", err, stdout)
 	}
 
