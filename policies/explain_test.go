@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/iamc/iamc/compiler"
 	"github.com/iamc/iamc/explain"
 	"github.com/iamc/iamc/internal/pgrest"
@@ -250,4 +252,73 @@ func TestExplainAgreesWithOwnerMatrix(t *testing.T) {
 		})
 	}
 	t.Logf("owner matrix: %d cells", cells)
+}
+
+// TestExplainAgreesWithMarketplace walks TestMarketplaceProducts' cells
+// (store owner, staff member, staff admin, stranger, anonymous on a
+// product of olive's store): explain's verdicts for read, create, update
+// and delete are the matrix's, and what the requests then get; the
+// reasons of the parent arm name the store.
+func TestExplainAgreesWithMarketplace(t *testing.T) {
+	db := marketDB(t)
+	m, r := explainModel(t, "app.products")
+	type want struct{ read, create, update, remove bool }
+	for _, c := range []struct {
+		who  person
+		want want
+	}{
+		{olive, want{read: true, create: true, update: true, remove: true}},
+		{sam, want{read: true, update: true}},
+		{ada, want{read: true, create: true, update: true, remove: true}},
+		{stan, want{read: true}},
+		{anonymous, want{}},
+	} {
+		t.Run(c.who.name, func(t *testing.T) {
+			var id int64
+			noError(t, db.su.QueryRow(t.Context(), "insert into app.products (store_id, name, stock) values ($1, 'lamp', 5) returning id", market.oliveStore).Scan(&id))
+			t.Cleanup(func() { db.exec(t, "delete from app.products where id = $1", id) })
+			before := snapshot(t, db)
+			rep, err := explain.Ask(t.Context(), db.su, m, explain.Question{Resource: r, Caller: callerOf(c.who), Row: strconv.FormatInt(id, 10)})
+			noError(t, err)
+			wantUnchanged(t, db, before)
+			as := requester{t: t, db: db, who: c.who, path: "/products"}
+			for _, cell := range []struct {
+				cmd     string
+				want    bool
+				request func() (int64, error)
+			}{
+				{"select", c.want.read, func() (int64, error) {
+					var n int64
+					err := as.do("GET", func(tx pgx.Tx) error {
+						return tx.QueryRow(t.Context(), "select count(*) from app.products where id = $1", id).Scan(&n)
+					})
+					return n, err
+				}},
+				{"insert", c.want.create, func() (int64, error) {
+					return as.exec("POST", "insert into app.products (store_id, name, stock) values ($1, 'lamp', 5)", market.oliveStore)
+				}},
+				{"update", c.want.update, func() (int64, error) {
+					return as.exec("PATCH", "update app.products set stock = stock where id = $1", id)
+				}},
+				{"delete", c.want.remove, func() (int64, error) {
+					return as.exec("DELETE", "delete from app.products where id = $1", id)
+				}},
+			} {
+				ans := answerFor(t, rep, cell.cmd, "")
+				if ans.Allowed != cell.want {
+					t.Errorf("%s: explain says allowed=%v (%s), the matrix %v", cell.cmd, ans.Allowed, ans.Why, cell.want)
+				}
+				n, err := cell.request()
+				agrees(t, ans, n, err, outcome{read: true})
+				if cell.cmd == "insert" && err == nil {
+					db.exec(t, "delete from app.products where store_id = $1 and id <> $2 and name = 'lamp'", market.oliveStore, id)
+				}
+			}
+			if c.who.name == "stan" {
+				if ans := answerFor(t, rep, "update", ""); !strings.Contains(ans.Why, "the parent row (app.stores id=") {
+					t.Errorf("stan's update: the reason %q does not name the parent row", ans.Why)
+				}
+			}
+		})
+	}
 }
