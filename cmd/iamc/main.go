@@ -45,7 +45,10 @@ small iam runtime they call. The output is one SQL script you apply with psql.
   iamc build policies/ -o iam.sql      compile every .iam file in policies/
   psql -v ON_ERROR_STOP=1 -f iam.sql   apply it (all-or-nothing, safe to re-run)
   iamc explain todos                   show the SQL for one table
+  iamc explain todos --as SUB --row 2  may that user read, insert, update, delete it, and why
+  iamc explain --matrix                who may do what, per table
   iamc check --db "$DATABASE_URL"      validate files, and against a live database
+  iamc check --format sarif            the same for CI (codes: docs/diagnostics.md)
   iamc fmt -w policies/                rewrite files in canonical form
 
 The language is described in SPEC.md.`,
