@@ -17,6 +17,7 @@ import (
 
 	"github.com/iamc/iamc/compiler"
 	"github.com/iamc/iamc/explain"
+	. "github.com/iamc/iamc/internal/exampletest"
 	"github.com/iamc/iamc/internal/pgrest"
 	"github.com/iamc/iamc/lang"
 )
@@ -25,18 +26,18 @@ import (
 func explainModel(t *testing.T, table string) (*lang.Model, *lang.ResourceModel) {
 	t.Helper()
 	out, err := compiler.Compile(".")
-	noError(t, err)
+	NoError(t, err)
 	s, err := out.Find(table)
-	noError(t, err)
+	NoError(t, err)
 	return out.Model, s.Resource
 }
 
-// callerOf is a person as explain asks as them.
-func callerOf(p person) explain.Caller {
-	if p.role == "web_anon" {
+// callerOf is a Person as explain asks as them.
+func callerOf(p Person) explain.Caller {
+	if p.Role == "web_anon" {
 		return explain.Caller{Anonymous: true}
 	}
-	return explain.Caller{Claims: p.claims}
+	return explain.Caller{Claims: p.Claims}
 }
 
 // answerFor is the answer of a report for a command (change: "", "group"
@@ -53,8 +54,8 @@ func answerFor(t *testing.T, rep *explain.Report, cmd, change string) explain.An
 }
 
 // agrees checks explain's answer against what the request got (rows and
-// error) and against the matrix's outcome.
-func agrees(t *testing.T, ans explain.Answer, n int64, err error, want outcome) {
+// error) and against the matrix's Outcome.
+func agrees(t *testing.T, ans explain.Answer, n int64, err error, want Outcome) {
 	t.Helper()
 	code := pgrest.SQLState(err)
 	if err != nil && code == "" {
@@ -70,10 +71,10 @@ func agrees(t *testing.T, ans explain.Answer, n int64, err error, want outcome) 
 	case err == nil && ans.Error != nil:
 		t.Errorf("the request succeeded (%d rows); explain says it fails: %s", n, ans.Error)
 	}
-	if want.code != "" && (ans.Error == nil || ans.Error.Code != want.code || !strings.Contains(ans.Error.Message, want.msg)) {
+	if want.Code != "" && (ans.Error == nil || ans.Error.Code != want.Code || !strings.Contains(ans.Error.Message, want.Msg)) {
 		t.Errorf("matrix: %s; explain: %+v (%s)", want, ans.Error, ans.Why)
 	}
-	if want.code == "" && !want.read && ans.Allowed != (want.n > 0) {
+	if want.Code == "" && !want.Read && ans.Allowed != (want.N > 0) {
 		t.Errorf("matrix: %s; explain: allowed=%v (%s)", want, ans.Allowed, ans.Why)
 	}
 	if ans.Disagrees != "" {
@@ -86,7 +87,7 @@ func agrees(t *testing.T, ans explain.Answer, n int64, err error, want outcome) 
 
 // groupQuestion is the explain question that asks a cell of the group
 // matrix: each request is on row 2 (alice's, in team).
-func groupQuestion(c *crew, r *lang.ResourceModel, op string, actor person) (explain.Question, string, string) {
+func groupQuestion(c *Crew, r *lang.ResourceModel, op string, actor Person) (explain.Question, string, string) {
 	q := explain.Question{Resource: r, Caller: callerOf(actor), Row: "2"}
 	switch op {
 	case "list":
@@ -102,7 +103,7 @@ func groupQuestion(c *crew, r *lang.ResourceModel, op string, actor person) (exp
 	case "update":
 		return q, "update", ""
 	case "move to another group":
-		q.Group = strconv.FormatInt(c.side, 10)
+		q.Group = strconv.FormatInt(c.Side, 10)
 		return q, "update", "group"
 	case "take out of its group":
 		q.Group = explain.NoGroup
@@ -127,25 +128,25 @@ var groupReasons = map[string]map[string]string{
 // explain's verdict for that request, by that role, on that row, is what
 // the request then gets, and what the matrix says.
 func TestExplainAgreesWithGroupMatrix(t *testing.T) {
-	db := groupsDB(t)
-	c := newCrew(t, db)
+	db := GroupsDB(t)
+	c := NewCrew(t, db)
 	cells := 0
-	for _, tbl := range groupTables {
-		m, r := explainModel(t, tbl.name)
-		t.Run(tbl.name, func(t *testing.T) {
+	for _, tbl := range GroupTables {
+		m, r := explainModel(t, tbl.Name)
+		t.Run(tbl.Name, func(t *testing.T) {
 			for _, op := range groupOps {
-				for i, actor := range c.byRole() {
-					want := groupMatrix[tbl.name][op.name][i]
+				for i, actor := range byRole(c) {
+					want := groupMatrix[tbl.Name][op.name][i]
 					cells++
-					t.Run(fmt.Sprintf("%s (%s) %s: %s", matrixRoles[i], actor.name, op.name, want), func(t *testing.T) {
-						c := c.in(t)
-						seed := c.seed(tbl)
-						before := snapshot(t, db)
+					t.Run(fmt.Sprintf("%s (%s) %s: %s", matrixRoles[i], actor.Name, op.name, want), func(t *testing.T) {
+						c := c.In(t)
+						seed := c.Seed(tbl)
+						before := Snapshot(t, db)
 						q, cmd, change := groupQuestion(c, r, op.name, actor)
-						rep, err := explain.Ask(t.Context(), db.su, m, q)
-						noError(t, err)
-						c.wantRowsOf(t, tbl, seed)
-						wantUnchanged(t, db, before)
+						rep, err := explain.Ask(t.Context(), db.SU, m, q)
+						NoError(t, err)
+						c.WantRowsOf(t, tbl, seed)
+						WantUnchanged(t, db, before)
 						ans := answerFor(t, rep, cmd, change)
 						if frag := groupReasons[op.name][matrixRoles[i]]; frag != "" && !strings.Contains(ans.Why, frag) {
 							t.Errorf("reason %q lacks %q", ans.Why, frag)
@@ -154,13 +155,13 @@ func TestExplainAgreesWithGroupMatrix(t *testing.T) {
 						// The other side: the request itself.
 						sql := op.sql(c, actor)
 						if op.read {
-							got, err := c.ids(actor, tbl, "GET", sql)
+							got, err := c.IDs(actor, tbl, "GET", sql)
 							if op.name == "list" {
 								if err == nil {
 									if rep.Visible == nil || *rep.Visible != int64(len(got)) {
 										t.Errorf("explain counts %v visible rows, the list has %d (%s)", rep.Visible, len(got), ans.Why)
 									}
-									if len(want.ids) != len(got) {
+									if len(want.IDs) != len(got) {
 										t.Errorf("matrix: %s; the list has %v", want, got)
 									}
 								}
@@ -168,7 +169,7 @@ func TestExplainAgreesWithGroupMatrix(t *testing.T) {
 								return
 							}
 							agrees(t, ans, int64(len(got)), err, want)
-							if err == nil && ans.Allowed != (len(want.ids) == 1) {
+							if err == nil && ans.Allowed != (len(want.IDs) == 1) {
 								t.Errorf("matrix: %s; explain: allowed=%v", want, ans.Allowed)
 							}
 							return
@@ -177,14 +178,14 @@ func TestExplainAgreesWithGroupMatrix(t *testing.T) {
 						if strings.HasPrefix(sql, "delete") {
 							method = "DELETE"
 						}
-						n, err := c.affected(actor, tbl, method, sql)
+						n, err := c.Affected(actor, tbl, method, sql)
 						agrees(t, ans, n, err, want)
 					})
 				}
 			}
 		})
 	}
-	if want := len(groupTables) * len(groupOps) * len(matrixRoles); cells != want {
+	if want := len(GroupTables) * len(groupOps) * len(matrixRoles); cells != want {
 		t.Errorf("walked %d cells, want %d", cells, want)
 	}
 }
@@ -194,8 +195,8 @@ func TestExplainAgreesWithGroupMatrix(t *testing.T) {
 // that is not a uuid) on each seeded row (alice's 1 and 2, bob's 3), each
 // command, and the list; explain's verdict is what the request then gets.
 func TestExplainAgreesWithOwnerMatrix(t *testing.T) {
-	db := exampleDB(t)
-	callers := []person{alice, bob, anonymous, noSub, federatedAlice}
+	db := ExampleDB(t)
+	callers := []Person{Alice, Bob, Anonymous, NoSub, federatedAlice}
 	cells := 0
 	for _, table := range ownedTables {
 		m, r := explainModel(t, table.name)
@@ -207,28 +208,28 @@ func TestExplainAgreesWithOwnerMatrix(t *testing.T) {
 							continue
 						}
 						cells++
-						name := fmt.Sprintf("%s %s row %s", who.name, cmd, key)
+						name := fmt.Sprintf("%s %s row %s", who.Name, cmd, key)
 						if key == "" {
-							name = who.name + " list"
+							name = who.Name + " list"
 						}
-						if who.name == "alice" && who.claims["sub"] != aliceID {
+						if who.Name == "alice" && who.Claims["sub"] != AliceID {
 							name = "federated " + name
 						}
 						t.Run(name, func(t *testing.T) {
 							mx := newMatrix(t, db, table)
-							rep, err := explain.Ask(t.Context(), db.su, m, explain.Question{Resource: r, Caller: callerOf(who), Row: key})
-							noError(t, err)
+							rep, err := explain.Ask(t.Context(), db.SU, m, explain.Question{Resource: r, Caller: callerOf(who), Row: key})
+							NoError(t, err)
 							mx.unchanged()
 							ans := answerFor(t, rep, cmd, "")
 							req := mx.as(who)
 							var n int64
 							switch cmd {
 							case "select":
-								var got []row
+								var got []Row
 								if key == "" {
-									got, err = req.query("GET", "select {cols} from {table} order by id")
+									got, err = req.Query("GET", "select {cols} from {table} order by id")
 								} else {
-									got, err = req.query("GET", "select {cols} from {table} where id = $1", key)
+									got, err = req.Query("GET", "select {cols} from {table} where id = $1", key)
 								}
 								n = int64(len(got))
 								if key == "" && err == nil && (rep.Visible == nil || *rep.Visible != n) {
@@ -237,14 +238,14 @@ func TestExplainAgreesWithOwnerMatrix(t *testing.T) {
 							case "insert":
 								// A new row like the seeded one: in its group (alice's
 								// or bob's room for chat messages).
-								group := scalar[*int64](t, db, mx.expand("select group_id from {table} where id = $1"), key)
-								n, err = req.exec("POST", "insert into {table} ({text}, group_id) values ('new', $1)", group)
+								group := Scalar[*int64](t, db, mx.expand("select group_id from {table} where id = $1"), key)
+								n, err = req.Exec("POST", "insert into {table} ({text}, group_id) values ('new', $1)", group)
 							case "update":
-								n, err = req.exec("PATCH", "update {table} set {text} = {text} where id = $1", key)
+								n, err = req.Exec("PATCH", "update {table} set {text} = {text} where id = $1", key)
 							case "delete":
-								n, err = req.exec("DELETE", "delete from {table} where id = $1", key)
+								n, err = req.Exec("DELETE", "delete from {table} where id = $1", key)
 							}
-							agrees(t, ans, n, err, outcome{read: true})
+							agrees(t, ans, n, err, Outcome{Read: true})
 						})
 					}
 				}
@@ -264,24 +265,24 @@ func TestExplainAgreesWithMarketplace(t *testing.T) {
 	m, r := explainModel(t, "app.products")
 	type want struct{ read, create, update, remove bool }
 	for _, c := range []struct {
-		who  person
+		who  Person
 		want want
 	}{
 		{olive, want{read: true, create: true, update: true, remove: true}},
 		{sam, want{read: true, update: true}},
 		{ada, want{read: true, create: true, update: true, remove: true}},
 		{stan, want{read: true}},
-		{anonymous, want{}},
+		{Anonymous, want{}},
 	} {
-		t.Run(c.who.name, func(t *testing.T) {
+		t.Run(c.who.Name, func(t *testing.T) {
 			var id int64
-			noError(t, db.su.QueryRow(t.Context(), "insert into app.products (store_id, name, stock) values ($1, 'lamp', 5) returning id", market.oliveStore).Scan(&id))
-			t.Cleanup(func() { db.exec(t, "delete from app.products where id = $1", id) })
-			before := snapshot(t, db)
-			rep, err := explain.Ask(t.Context(), db.su, m, explain.Question{Resource: r, Caller: callerOf(c.who), Row: strconv.FormatInt(id, 10)})
-			noError(t, err)
-			wantUnchanged(t, db, before)
-			as := requester{t: t, db: db, who: c.who, path: "/products"}
+			NoError(t, db.SU.QueryRow(t.Context(), "insert into app.products (store_id, name, stock) values ($1, 'lamp', 5) returning id", market.oliveStore).Scan(&id))
+			t.Cleanup(func() { db.Exec(t, "delete from app.products where id = $1", id) })
+			before := Snapshot(t, db)
+			rep, err := explain.Ask(t.Context(), db.SU, m, explain.Question{Resource: r, Caller: callerOf(c.who), Row: strconv.FormatInt(id, 10)})
+			NoError(t, err)
+			WantUnchanged(t, db, before)
+			as := Requester{T: t, DB: db, Who: c.who, Path: "/products"}
 			for _, cell := range []struct {
 				cmd     string
 				want    bool
@@ -289,19 +290,19 @@ func TestExplainAgreesWithMarketplace(t *testing.T) {
 			}{
 				{"select", c.want.read, func() (int64, error) {
 					var n int64
-					err := as.do("GET", func(tx pgx.Tx) error {
+					err := as.Do("GET", func(tx pgx.Tx) error {
 						return tx.QueryRow(t.Context(), "select count(*) from app.products where id = $1", id).Scan(&n)
 					})
 					return n, err
 				}},
 				{"insert", c.want.create, func() (int64, error) {
-					return as.exec("POST", "insert into app.products (store_id, name, stock) values ($1, 'lamp', 5)", market.oliveStore)
+					return as.Exec("POST", "insert into app.products (store_id, name, stock) values ($1, 'lamp', 5)", market.oliveStore)
 				}},
 				{"update", c.want.update, func() (int64, error) {
-					return as.exec("PATCH", "update app.products set stock = stock where id = $1", id)
+					return as.Exec("PATCH", "update app.products set stock = stock where id = $1", id)
 				}},
 				{"delete", c.want.remove, func() (int64, error) {
-					return as.exec("DELETE", "delete from app.products where id = $1", id)
+					return as.Exec("DELETE", "delete from app.products where id = $1", id)
 				}},
 			} {
 				ans := answerFor(t, rep, cell.cmd, "")
@@ -309,12 +310,12 @@ func TestExplainAgreesWithMarketplace(t *testing.T) {
 					t.Errorf("%s: explain says allowed=%v (%s), the matrix %v", cell.cmd, ans.Allowed, ans.Why, cell.want)
 				}
 				n, err := cell.request()
-				agrees(t, ans, n, err, outcome{read: true})
+				agrees(t, ans, n, err, Outcome{Read: true})
 				if cell.cmd == "insert" && err == nil {
-					db.exec(t, "delete from app.products where store_id = $1 and id <> $2 and name = 'lamp'", market.oliveStore, id)
+					db.Exec(t, "delete from app.products where store_id = $1 and id <> $2 and name = 'lamp'", market.oliveStore, id)
 				}
 			}
-			if c.who.name == "stan" {
+			if c.who.Name == "stan" {
 				if ans := answerFor(t, rep, "update", ""); !strings.Contains(ans.Why, "the parent row (app.stores id=") {
 					t.Errorf("stan's update: the reason %q does not name the parent row", ans.Why)
 				}
