@@ -2,15 +2,11 @@ package compiler
 
 import (
 	"context"
-	"os"
 	"path/filepath"
 	"slices"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
-
-	"github.com/iamc/iamc/internal/pgrest"
-	"github.com/iamc/iamc/internal/pgtest"
 )
 
 // TestParentChainDatabase: three levels, stores -> products -> reviews
@@ -24,13 +20,8 @@ func TestParentChainDatabase(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := pgtest.New(t)
-	roles, err := os.ReadFile(filepath.Join("..", "policies", "roles.sql"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	const owner, staff, stranger = "0e1e0000-0000-4000-8000-00000000001e", "5a000000-0000-4000-8000-00000000005a", "57a00000-0000-4000-8000-00000000057a"
-	for _, sql := range []string{string(roles), `
+	conn := newServer(t, `
 create schema app authorization api_owner;
 set role api_owner;
 create table app.stores (id bigint generated always as identity primary key, name text not null,
@@ -42,27 +33,17 @@ create table app.reviews (id bigint generated always as identity primary key,
 create table app.drafts (id bigint generated always as identity primary key,
     product_id bigint not null references app.products on delete cascade, body text not null);
 reset role;`, out.Script(), `
-insert into iam.groups (id, name, created_by) values (7, 'staff', '` + owner + `');
-insert into iam.group_members (group_id, user_id, role) values (7, '` + owner + `', 'owner'), (7, '` + staff + `', 'member');
+insert into iam.groups (id, name, created_by) values (7, 'staff', '`+owner+`');
+insert into iam.group_members (group_id, user_id, role) values (7, '`+owner+`', 'owner'), (7, '`+staff+`', 'member');
 set session_replication_role = replica;
-insert into app.stores (name, owner_id, group_id) values ('olive''s', '` + owner + `', 7), ('stan''s', '` + stranger + `', null);
+insert into app.stores (name, owner_id, group_id) values ('olive''s', '`+owner+`', 7), ('stan''s', '`+stranger+`', null);
 insert into app.products (store_id, name) values (1, 'lamp'), (2, 'desk');
 insert into app.drafts (product_id, body) select 1 + i % 2, 'draft ' || i from generate_series(1, 9) i;
 reset session_replication_role;
-insert into app.reviews (product_id, body) values (1, 'great'), (1, 'meh'), (1, 'bad');`} {
-		if err := s.Exec(ctx, "postgres", sql); err != nil {
-			t.Fatal(err)
-		}
-	}
-	conn, err := pgx.Connect(ctx, s.URL("postgres", "authenticator"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
+insert into app.reviews (product_id, body) values (1, 'great'), (1, 'meh'), (1, 'bad');`)
 	as := func(sub, method, sql string) (int64, error) {
 		var n int64
-		req := pgrest.Request{Method: method, Role: "web_user", Claims: map[string]any{"sub": sub, "role": "web_user"}}
-		err := pgrest.Do(ctx, conn, req, func(tx pgx.Tx) error {
+		err := asUser(conn, sub, method, func(tx pgx.Tx) error {
 			tag, err := tx.Exec(ctx, sql)
 			n = tag.RowsAffected()
 			return err
@@ -92,8 +73,7 @@ insert into app.reviews (product_id, body) values (1, 'great'), (1, 'meh'), (1, 
 	ids := func(sub, sql string) []int64 {
 		t.Helper()
 		var got []int64
-		req := pgrest.Request{Method: "GET", Role: "web_user", Claims: map[string]any{"sub": sub, "role": "web_user"}}
-		err := pgrest.Do(ctx, conn, req, func(tx pgx.Tx) error {
+		err := asUser(conn, sub, "GET", func(tx pgx.Tx) error {
 			rows, err := tx.Query(ctx, sql)
 			if err != nil {
 				return err

@@ -2,16 +2,12 @@ package compiler
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/jackc/pgx/v5"
 
-	"github.com/iamc/iamc/internal/pgrest"
-	"github.com/iamc/iamc/internal/pgtest"
 	"github.com/iamc/iamc/lang"
 )
 
@@ -124,34 +120,19 @@ func TestToySubjectKindSQL(t *testing.T) {
 // drafts; the published arm lets no one change a row.
 func TestToySubjectKindDatabase(t *testing.T) {
 	ctx := context.Background()
-	s := pgtest.New(t)
-	roles, err := os.ReadFile(filepath.Join("..", "policies", "roles.sql"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	const alice, bob = "a1ce0000-0000-4000-8000-00000000a11c", "b0b00000-0000-4000-8000-000000000b0b"
-	for _, sql := range []string{string(roles), `
+	conn := newServer(t, `
 create schema app authorization api_owner;
 create table app.posts (id bigint generated always as identity primary key, owner_id uuid not null,
     published boolean not null default false, body text not null);
 alter table app.posts owner to api_owner;`, toyBuild(t).Script(), `
 insert into app.posts (owner_id, published, body) values
-    ('` + alice + `', false, 'alice draft'), ('` + alice + `', true, 'alice post'),
-    ('` + bob + `', false, 'bob draft'), ('` + bob + `', true, 'bob post');`} {
-		if err := s.Exec(ctx, "postgres", sql); err != nil {
-			t.Fatal(err)
-		}
-	}
-	conn, err := pgx.Connect(ctx, s.URL("postgres", "authenticator"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
+    ('`+alice+`', false, 'alice draft'), ('`+alice+`', true, 'alice post'),
+    ('`+bob+`', false, 'bob draft'), ('`+bob+`', true, 'bob post');`)
 	as := func(sub, method, sql string) []string {
 		t.Helper()
 		var got []string
-		req := pgrest.Request{Method: method, Role: "web_user", Claims: map[string]any{"sub": sub, "role": "web_user"}}
-		err := pgrest.Do(ctx, conn, req, func(tx pgx.Tx) error {
+		err := asUser(conn, sub, method, func(tx pgx.Tx) error {
 			rows, err := tx.Query(ctx, sql)
 			if err != nil {
 				return err
