@@ -18,7 +18,11 @@ import (
 // Extension is the file extension of policy files.
 const Extension = ".iam"
 
-var iamLexer = lexer.MustSimple([]lexer.SimpleRule{
+var iamLexer = lexer.MustSimple(tokenRules)
+
+// tokenRules are the tokens of .iam files; test files (.iamtest) read the
+// same tokens, with two more punctuation marks (testfile.go).
+var tokenRules = []lexer.SimpleRule{
 	{Name: "Comment", Pattern: `#[^\r\n]*`},
 	{Name: "String", Pattern: `'(?:[^'\n]|'')*'`},
 	{Name: "QIdent", Pattern: `"(?:[^"\n]|"")*"`},
@@ -28,7 +32,7 @@ var iamLexer = lexer.MustSimple([]lexer.SimpleRule{
 	{Name: "Number", Pattern: `[0-9][A-Za-z0-9_$]*`},
 	{Name: "Punct", Pattern: `[{},.]`},
 	{Name: "Whitespace", Pattern: `[ \t\r\n]+`},
-})
+}
 
 var parser = participle.MustBuild[File](
 	participle.Lexer(iamLexer),
