@@ -1,0 +1,354 @@
+package policytest_test
+
+// iamc test's engine against a real PostgreSQL: the example's tests pass
+// (and say how long they took), a database given with --db is left as it
+// was, and the tests fail, naming the expectation at its file:line, when a
+// rule is taken from or added to a copy of the example: every permission
+// of todos.iam and chats.iam is tested from both sides.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/iamc/iamc/compiler"
+	"github.com/iamc/iamc/internal/pgtest"
+	"github.com/iamc/iamc/lang"
+	"github.com/iamc/iamc/policytest"
+)
+
+const example = "../policies"
+
+// cluster holds the example's roles (policies/roles.sql) and a database
+// with its tables (policies/schema.sql), for the runs that use --db.
+var cluster = pgtest.Shared{Setup: func(ctx context.Context, s *pgtest.Server) error {
+	if _, err := s.Psql(ctx, "postgres", "-q", "-f", filepath.Join(example, "roles.sql")); err != nil {
+		return err
+	}
+	if err := s.CreateDatabase(ctx, "app"); err != nil {
+		return err
+	}
+	_, err := s.Psql(ctx, "app", "-q", "-f", filepath.Join(example, "schema.sql"))
+	return err
+}}
+
+func TestMain(m *testing.M) {
+	os.Exit(cluster.Stop(m.Run()))
+}
+
+// appURL is the database of the shared cluster that holds the example's
+// tables, as the superuser.
+func appURL(t *testing.T) string {
+	return cluster.Server(t).URL("app", "postgres")
+}
+
+// copyExample copies the example's .iam, .sql and .iamtest files into a
+// temporary directory, with edit applied to each file's text.
+func copyExample(t *testing.T, edit func(name, text string) string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for _, pattern := range []string{"*.iam", "*.sql", "*.iamtest"} {
+		paths, err := filepath.Glob(filepath.Join(example, pattern))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range paths {
+			b, err := os.ReadFile(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			text := string(b)
+			if edit != nil {
+				text = edit(filepath.Base(p), text)
+			}
+			if err := os.WriteFile(filepath.Join(dir, filepath.Base(p)), []byte(text), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	return dir
+}
+
+func run(t *testing.T, opts policytest.Options) *policytest.Report {
+	t.Helper()
+	if opts.PreRequest == "" {
+		opts.PreRequest = policytest.DefaultPreRequest
+	}
+	report, err := policytest.Run(t.Context(), opts)
+	if err != nil {
+		t.Fatalf("iamc test %s: %v", opts.Dir, err)
+	}
+	return report
+}
+
+// TestExample runs the example's test files as `iamc test policies/`
+// does, on a throwaway server of its own: every expectation holds.
+func TestExample(t *testing.T) {
+	start := time.Now()
+	report := run(t, policytest.Options{Dir: example})
+	for _, f := range report.Failed() {
+		t.Error(f.Line())
+	}
+	if len(report.Results) < 250 {
+		t.Errorf("only %d expectations ran", len(report.Results))
+	}
+	t.Logf("%s (wall clock %.1fs)", report.Summary(), time.Since(start).Seconds())
+}
+
+// TestDatabaseIsLeftAsItWas: with --db the build, the fixtures and every
+// request are rolled back: the database has no iam schema, no policy and
+// no group afterwards, and its tables are as they were.
+func TestDatabaseIsLeftAsItWas(t *testing.T) {
+	url := appURL(t)
+	conn, err := pgx.Connect(t.Context(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	state := func() string {
+		var s string
+		err := conn.QueryRow(t.Context(), `select format('schemas %s, policies %s, rls %s, todos %s, chats %s, role settings %s',
+			(select string_agg(nspname, ',' order by nspname) from pg_namespace where nspname not like 'pg\_%' and nspname <> 'information_schema'),
+			(select count(*) from pg_policies),
+			(select string_agg(relname || ':' || relrowsecurity, ',' order by relname) from pg_class where relnamespace = 'app'::regnamespace and relkind = 'r'),
+			(select count(*) from app.todos), (select count(*) from app.chats),
+			(select count(*) from pg_db_role_setting))`).Scan(&s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	before := state()
+	report := run(t, policytest.Options{Dir: example, DatabaseURL: url})
+	if failed := report.Failed(); len(failed) > 0 {
+		t.Errorf("%d expectations failed with --db, first: %s", len(failed), failed[0].Line())
+	}
+	if len(report.Notes) != 1 || !strings.Contains(report.Notes[0], "setup scripts") {
+		t.Errorf("notes %q, want one saying the setup scripts were not run", report.Notes)
+	}
+	if after := state(); after != before {
+		t.Errorf("the database changed:\nbefore %s\nafter  %s", before, after)
+	}
+}
+
+// TestNeedsASuperuser: a run past row-level security needs a role that
+// bypasses it; any other is a SetupError (exit 2), before anything is
+// applied.
+func TestNeedsASuperuser(t *testing.T) {
+	s := cluster.Server(t)
+	u := strings.Replace(s.URL("app", "authenticator"), "authenticator@", "authenticator:mypass@", 1)
+	_, err := policytest.Run(t.Context(), policytest.Options{Dir: example, DatabaseURL: u})
+	var setup *policytest.SetupError
+	if !errors.As(err, &setup) || !strings.Contains(err.Error(), "not a superuser") {
+		t.Fatalf("got %v, want a SetupError saying authenticator is not a superuser", err)
+	}
+}
+
+// testFileLines is the example's test file, by line number.
+func testFileLines(t *testing.T) []string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(example, "access.iamtest"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return append([]string{""}, strings.Split(string(b), "\n")...)
+}
+
+// TestRemovingARuleFails: without `group admin can delete` in todos.iam,
+// exactly the deletes the listing gives to team's and club's admins and
+// owners fail, each at the line of the listing that states it.
+func TestRemovingARuleFails(t *testing.T) {
+	dir := copyExample(t, func(name, text string) string {
+		if name != "todos.iam" {
+			return text
+		}
+		out := strings.Replace(text, "  group admin can delete\n", "", 1)
+		if out == text {
+			t.Fatal("todos.iam has no line `group admin can delete`")
+		}
+		return out
+	})
+	report := run(t, policytest.Options{Dir: dir, DatabaseURL: appURL(t)})
+	lines := testFileLines(t)
+	var got []string
+	for _, f := range report.Failed() {
+		x := f.Expectation
+		got = append(got, x.String())
+		if x.Pos.Filename != filepath.Join(dir, "access.iamtest") || x.FailureCode() != lang.CodeListedLost {
+			t.Errorf("%s: want %s in access.iamtest", f.Line(), lang.CodeListedLost)
+		}
+		// The line named is the one that states it: the user's line of
+		// the row's listing, which lists delete.
+		if line := lines[x.Pos.Line]; !strings.HasPrefix(strings.TrimSpace(line), x.Who.Name+" ") || !strings.Contains(line, "delete") {
+			t.Errorf("%s names line %d, %q, which does not state it", f.Line(), x.Pos.Line, line)
+		}
+		if !strings.Contains(f.Line(), "actual: cannot: 0 rows deleted") {
+			t.Errorf("%s: want the actual outcome, 0 rows deleted", f.Line())
+		}
+	}
+	want := []string{
+		"olivia can delete todos[t2]", "adam can delete todos[t2]",
+		"olivia can delete todos[t3]", "adam can delete todos[t3]",
+		"otto can delete todos[t5]",
+		"olivia can delete todos[t6]", "adam can delete todos[t6]",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("failed:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// ruleLine is a rule of a resource block: `  group member can read, create`.
+var ruleLine = regexp.MustCompile(`(?m)^(\s*)(owner|authenticated|anonymous|group member|group admin|group owner) can ([a-z, ]+)$`)
+
+// mutant is the example with one permission taken away from, or given to,
+// one subject of one resource.
+type mutant struct {
+	file, subject string
+	perm          lang.Perm
+	add           bool
+}
+
+func (m mutant) String() string {
+	verb := "without"
+	if m.add {
+		verb = "with"
+	}
+	return fmt.Sprintf("%s %s `%s can %s`", m.file, verb, m.subject, m.perm)
+}
+
+// apply is the file's text with the mutation.
+func (m mutant) apply(text string) string {
+	if m.add {
+		i := strings.LastIndex(text, "}")
+		return text[:i] + "  " + m.subject + " can " + string(m.perm) + "\n" + text[i:]
+	}
+	return ruleLine.ReplaceAllStringFunc(text, func(line string) string {
+		sub := ruleLine.FindStringSubmatch(line)
+		if sub[2] != m.subject {
+			return line
+		}
+		var keep []string
+		for _, p := range strings.Split(sub[3], ",") {
+			if p = strings.TrimSpace(p); p != string(m.perm) {
+				keep = append(keep, p)
+			}
+		}
+		if len(keep) == 0 {
+			return sub[1] + "# (removed)"
+		}
+		return sub[1] + sub[2] + " can " + strings.Join(keep, ", ")
+	})
+}
+
+// mutants lists, for every resource file of the example, each permission
+// some subject has (to take away) and each it has not (to give), leaving
+// out gifts that change nothing: a group role's permission that a lower
+// role already has.
+func mutants(t *testing.T) []mutant {
+	t.Helper()
+	var out []mutant
+	for _, file := range []string{"todos.iam", "chats.iam"} {
+		b, err := os.ReadFile(filepath.Join(example, file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		granted := map[string]map[lang.Perm]bool{}
+		for _, sub := range ruleLine.FindAllStringSubmatch(string(b), -1) {
+			if granted[sub[2]] == nil {
+				granted[sub[2]] = map[lang.Perm]bool{}
+			}
+			for _, p := range strings.Split(sub[3], ",") {
+				granted[sub[2]][lang.Perm(strings.TrimSpace(p))] = true
+			}
+		}
+		for _, subject := range []string{"owner", "authenticated", "anonymous", "group member", "group admin", "group owner"} {
+			for _, p := range lang.AllPerms {
+				switch {
+				case granted[subject][p]:
+					out = append(out, mutant{file: file, subject: subject, perm: p})
+				case subject == "group admin" && granted["group member"][p],
+					subject == "group owner" && (granted["group member"][p] || granted["group admin"][p]):
+				default:
+					out = append(out, mutant{file: file, subject: subject, perm: p, add: true})
+				}
+			}
+		}
+	}
+	return out
+}
+
+// TestEveryPermissionIsTestedFromBothSides: each mutant of the example
+// that iamc check accepts makes iamc test fail: taking a permission away
+// fails an expectation that says someone can, giving one fails an
+// expectation that says someone cannot, both for that permission on that
+// resource.
+func TestEveryPermissionIsTestedFromBothSides(t *testing.T) {
+	url := appURL(t)
+	ran, rejected := 0, 0
+	for _, m := range mutants(t) {
+		dir := copyExample(t, func(name, text string) string {
+			if name == m.file {
+				return m.apply(text)
+			}
+			return text
+		})
+		if _, err := compiler.Compile(dir); err != nil {
+			rejected++ // iamc check refuses it: no such policy can exist
+			continue
+		}
+		ran++
+		t.Run(m.String(), func(t *testing.T) {
+			report := run(t, policytest.Options{Dir: dir, DatabaseURL: url})
+			table := strings.TrimSuffix(m.file, ".iam")
+			caught := false
+			for _, f := range report.Failed() {
+				x := f.Expectation
+				if x.Row.Resource.Table == table && x.Perm == m.perm && x.Can != m.add {
+					caught = true
+				}
+			}
+			if !caught {
+				t.Errorf("no expectation about %s on %s failed (%d failures)", m.perm, table, len(report.Failed()))
+			}
+		})
+	}
+	t.Logf("%d mutants ran, %d refused by iamc check", ran, rejected)
+	if ran < 12 {
+		t.Errorf("only %d mutants ran", ran)
+	}
+}
+
+// TestFixtureRefused: a fixture the database refuses is an error of the
+// test file at the row's position (IAM220), with PostgreSQL's message.
+func TestFixtureRefused(t *testing.T) {
+	dir := copyExample(t, func(name, text string) string {
+		if name == "access.iamtest" {
+			return strings.Replace(text, "row todos[t1] { owner alice }", "row todos[t1] { owner alice  title null }", 1)
+		}
+		return text
+	})
+	_, err := policytest.Run(t.Context(), policytest.Options{Dir: dir, DatabaseURL: appURL(t)})
+	var list lang.ErrorList
+	if !errors.As(err, &list) || len(list) != 1 || list[0].Code != lang.CodeFixtureRefused {
+		t.Fatalf("got %v, want one error, %s", err, lang.CodeFixtureRefused)
+	}
+	line := 0
+	for i, l := range testFileLines(t) {
+		if strings.HasPrefix(l, "row todos[t1]") {
+			line = i
+		}
+	}
+	want := fmt.Sprintf("access.iamtest:%d:1: the database refused row todos[t1]: null value in column \"title\"", line)
+	if !strings.Contains(list.Error(), want) {
+		t.Errorf("got %v, want %q", list, want)
+	}
+}
