@@ -49,6 +49,7 @@ small iam runtime they call. The output is one SQL script you apply with psql.
   iamc explain --matrix                who may do what, per table
   iamc check --db "$DATABASE_URL"      validate files, and against a live database
   iamc check --format sarif            the same for CI (codes: docs/diagnostics.md)
+  iamc test                            run policies/*.iamtest against a throwaway PostgreSQL
   iamc fmt -w policies/                rewrite files in canonical form
 
 The language is described in SPEC.md.`,
@@ -57,7 +58,7 @@ The language is described in SPEC.md.`,
 		Version:       version,
 	}
 	root.SetVersionTemplate(versionLine() + "\n")
-	root.AddCommand(newBuildCmd(), newExplainCmd(), newCheckCmd(), newFmtCmd(), newVersionCmd(), newLintCmd(), newPlanCmd(), newApplyCmd(), newBenchCmd())
+	root.AddCommand(newBuildCmd(), newExplainCmd(), newCheckCmd(), newFmtCmd(), newVersionCmd(), newLintCmd(), newPlanCmd(), newApplyCmd(), newBenchCmd(), newTestCmd())
 	return root
 }
 
