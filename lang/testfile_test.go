@@ -276,3 +276,41 @@ func withCodes(list lang.ErrorList) string {
 	}
 	return strings.Join(lines, "\n")
 }
+
+// FuzzParseTestFile feeds any bytes to the test file parser and checker
+// (against the example's policies): neither may panic, and every error is
+// a positioned lang error inside the input with an IAM2xx code. Seeds: the
+// example's test file and the cases of TestTestFileErrors' kind; to fuzz:
+//
+//	go test -run '^$' -fuzz '^FuzzParseTestFile$' -fuzztime 5m -parallel 1 ./lang/
+func FuzzParseTestFile(f *testing.F) {
+	f.Add(readFile(f, "../policies/access.iamtest"))
+	f.Add([]byte(testUsers + "row todos[t1] { owner alice  group team  title 'x' }\nalice can write todos[t1] set group none\naccess todos { t1 { alice read, create } }\n"))
+	f.Add([]byte("row app.\"to dos\"[\"t 1\"] { \"owner\" 'x' }\n"))
+	files, err := lang.ParseDir("../policies")
+	if err != nil {
+		f.Fatal(err)
+	}
+	m, err := lang.Check(files)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, src []byte) {
+		const name = "fuzz/t.iamtest"
+		file, err := lang.ParseTestFile(name, src)
+		if err == nil {
+			_, err = lang.CheckTests(m, file)
+		}
+		if err == nil {
+			return
+		}
+		checkPositioned(t, name, src, err)
+		var list lang.ErrorList
+		errors.As(err, &list)
+		for _, e := range list {
+			if !strings.HasPrefix(e.Code, "IAM2") {
+				t.Fatalf("error %q has code %q, want IAM2xx\ninput: %q", e.Error(), e.Code, src)
+			}
+		}
+	})
+}
