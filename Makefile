@@ -1,6 +1,6 @@
 # iamc: two commands do everything on a fresh Debian machine.
 #   make demo   an ephemeral PostgreSQL, the example compiled and applied, a walk-through
-#   make test   every test, against a real ephemeral PostgreSQL
+#   make test   every test, against a real ephemeral PostgreSQL (policies/*.iamtest first)
 # PostgreSQL server binaries are located, or installed, by scripts/ensure-postgres.sh,
 # pgbouncer (for the pooling tests) by scripts/ensure-pgbouncer.sh.
 
@@ -12,16 +12,21 @@ PG_BIN_CMD = scripts/ensure-postgres.sh | tail -n 1
 # pgbouncer for the pooling tests; without one they skip, saying why.
 PGBOUNCER_CMD = scripts/ensure-pgbouncer.sh | tail -n 1
 
-.PHONY: demo test test-matrix build vet fmt-check golden clean bench
+.PHONY: demo test policy-test test-matrix build vet fmt-check golden clean bench
 
 demo:
 	@PG_BIN="$$($(PG_BIN_CMD))" && export PG_BIN && $(GO) run ./cmd/iamc-demo
 
-test: vet fmt-check
+test: vet fmt-check policy-test
 	@PG_BIN="$$($(PG_BIN_CMD))" && export PG_BIN && echo "PostgreSQL: $$PG_BIN" && \
 		PGBOUNCER="$$($(PGBOUNCER_CMD))" && { [[ -z $$PGBOUNCER ]] || export PGBOUNCER; } && \
 		echo "pgbouncer: $${PGBOUNCER:-none found (the pooling tests skip)}" && \
 		$(GO) test -count=1 ./...
+
+# make policy-test: `iamc test policies/`, the example's access tests (policies/*.iamtest)
+# on a throwaway PostgreSQL, as a user runs them. go test runs them too (policytest).
+policy-test:
+	@PG_BIN="$$($(PG_BIN_CMD))" && export PG_BIN && $(GO) run ./cmd/iamc test policies/
 
 # make test-matrix: the tests against PostgreSQL 14 to 18, one major at a time
 # (scripts/test-matrix.sh; binaries from scripts/ensure-pg-version.sh), then a
