@@ -62,7 +62,7 @@ func WriteText(w io.Writer, r *Report, verbose bool) error {
 		case !res.Passed:
 			line = res.Line()
 		case verbose:
-			line = fmt.Sprintf("%s: ok %s (%s)", res.Expectation.Pos, res.Expectation, res.Actual)
+			line = fmt.Sprintf("%s: ok %s; actual: %s", res.Expectation.Pos, res.Expectation, res.Actual)
 		default:
 			continue
 		}
