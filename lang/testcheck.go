@@ -105,6 +105,7 @@ type Value struct {
 	Column  string // the real column name
 	Kind    ValueKind
 	Literal string        // Kind Literal
+	Bare    bool          // the literal was written without quotes (a number, true, false)
 	User    *FixtureUser  // Kind UserID
 	Group   *FixtureGroup // Kind GroupID; nil for none
 	Pos     Pos
@@ -123,6 +124,9 @@ func (v Value) String() string {
 		}
 		return v.Group.Name
 	default:
+		if v.Bare {
+			return v.Literal
+		}
 		return "'" + strings.ReplaceAll(v.Literal, "'", "''") + "'"
 	}
 }
@@ -628,9 +632,9 @@ func (c *testChecker) value(r *ResourceModel, a *TestAssign, ref string) (Value,
 	case word && strings.EqualFold(lit.Raw, "null"):
 		v.Kind = Null
 	case word && (strings.EqualFold(lit.Raw, "true") || strings.EqualFold(lit.Raw, "false")):
-		v.Kind, v.Literal = Literal, strings.ToLower(lit.Raw)
+		v.Kind, v.Literal, v.Bare = Literal, strings.ToLower(lit.Raw), true
 	case word && lit.Raw[0] >= '0' && lit.Raw[0] <= '9':
-		v.Kind, v.Literal = Literal, lit.Raw
+		v.Kind, v.Literal, v.Bare = Literal, lit.Raw, true
 	default:
 		c.errorf(lit.Pos, CodeTestBadValue, "the value of %s must be a 'quoted string', a number, true, false or null, not %s", name, lit.Raw)
 		return v, false

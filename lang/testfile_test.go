@@ -127,7 +127,7 @@ anonymous cannot select chats[c1]
 	for _, v := range row.Values {
 		values = append(values, v.Column+"="+v.String())
 	}
-	if got, want := strings.Join(values, " "), "owner_id=alice group_id=team title='it''s' done='true'"; got != want {
+	if got, want := strings.Join(values, " "), "owner_id=alice group_id=team title='it''s' done=true"; got != want {
 		t.Errorf("row values %s, want %s", got, want)
 	}
 	if g := tests.Groups[0]; g.Token != "/team" || len(g.Members) != 2 || g.Members[0].Role != lang.GroupOwner {
