@@ -97,6 +97,7 @@ const (
 	Null                     // SQL NULL
 	UserID                   // the id of a user (the owner column)
 	GroupID                  // the id of a group, or NULL for none (the group column)
+	RowKey                   // the key of a parent row (the parent column)
 )
 
 // Value is a column of a fixture row, or a change a write expectation
@@ -108,6 +109,8 @@ type Value struct {
 	Bare    bool          // the literal was written without quotes (a number, true, false)
 	User    *FixtureUser  // Kind UserID
 	Group   *FixtureGroup // Kind GroupID; nil for none
+	Row     *FixtureRow   // Kind RowKey: the parent row
+	Key     string        // Kind RowKey: the parent's column the parent column references
 	Pos     Pos
 }
 
@@ -123,6 +126,8 @@ func (v Value) String() string {
 			return "none"
 		}
 		return v.Group.Name
+	case RowKey:
+		return v.Row.Name
 	default:
 		if v.Bare {
 			return v.Literal
@@ -176,13 +181,16 @@ func canWord(can bool) string {
 	return "cannot"
 }
 
-// setColumnName shows the owner and group columns by their keyword.
+// setColumnName shows the owner, group and parent columns by their
+// keyword.
 func setColumnName(r *ResourceModel, column string) string {
-	switch column {
-	case r.OwnerColumn:
+	switch {
+	case column == r.OwnerColumn:
 		return "owner"
-	case r.GroupColumn:
+	case column == r.GroupColumn:
 		return "group"
+	case r.Parent != nil && column == r.Parent.Column:
+		return "parent"
 	}
 	return column
 }
@@ -196,6 +204,7 @@ func CheckTests(m *Model, f *TestFile) (*Tests, error) {
 		users:  map[string]*FixtureUser{},
 		groups: map[string]*FixtureGroup{},
 		rows:   map[*ResourceModel]map[string]*FixtureRow{},
+		byDecl: map[*TestRow]*FixtureRow{},
 		ids:    map[string]string{},
 	}
 	// Declarations first, so that order does not matter.
@@ -225,6 +234,12 @@ func CheckTests(m *Model, f *TestFile) (*Tests, error) {
 			c.row(e.Row)
 		}
 	}
+	// Values after every row is known: a row names its parent row.
+	for _, e := range f.Entries {
+		if e.Row != nil {
+			c.rowValues(e.Row)
+		}
+	}
 	c.t.Users = append(c.t.Users, anon)
 	listed := map[*ResourceModel]lexer.Position{}
 	for _, e := range f.Entries {
@@ -247,6 +262,7 @@ type testChecker struct {
 	users  map[string]*FixtureUser
 	groups map[string]*FixtureGroup
 	rows   map[*ResourceModel]map[string]*FixtureRow
+	byDecl map[*TestRow]*FixtureRow
 	ids    map[string]string // user id -> user name
 	errs   ErrorList
 }
@@ -547,15 +563,24 @@ func (c *testChecker) row(tr *TestRow) {
 		return
 	}
 	fr := &FixtureRow{Resource: r, Name: name, Ref: c.refName(r, name), Pos: posOf(tr.Pos)}
+	c.rows[r][name] = fr
+	c.byDecl[tr] = fr
+	c.t.Rows = append(c.t.Rows, fr)
+}
+
+// rowValues reads a declared row's values.
+func (c *testChecker) rowValues(tr *TestRow) {
+	fr := c.byDecl[tr]
+	if fr == nil {
+		return // reported when declared
+	}
 	var assigns []*TestAssign
 	for _, it := range tr.Items {
 		if it.Value != nil {
 			assigns = append(assigns, it.Value)
 		}
 	}
-	fr.Values, _ = c.values(r, assigns, fr.Ref)
-	c.rows[r][name] = fr
-	c.t.Rows = append(c.t.Rows, fr)
+	fr.Values, _ = c.values(fr.Resource, assigns, fr.Ref)
 }
 
 // values reads a row's values, or a write's changes.
@@ -611,14 +636,34 @@ func (c *testChecker) value(r *ResourceModel, a *TestAssign, ref string) (Value,
 		g, ok := c.lookupGroup(&Ident{Pos: lit.Pos, Raw: lit.Raw})
 		v.Group = g
 		return v, ok
+	case !a.Column.Quoted() && column == "parent":
+		if r.Parent == nil {
+			c.errorf(a.Column.Pos, CodeTestBadValue, "%s has no parent (the resource declares none)", r.QualifiedName())
+			return v, false
+		}
+		v.Column = r.Parent.Column
+		if !word {
+			c.errorf(lit.Pos, CodeTestBadValue, "parent takes the name of a row of %s (or none), not %s", r.Parent.Resource.QualifiedName(), lit.Raw)
+			return v, false
+		}
+		if strings.EqualFold(lit.Raw, "none") {
+			v.Kind = Null
+			return v, true
+		}
+		row := c.lookupRow(r.Parent.Resource, &Ident{Pos: lit.Pos, Raw: lit.Raw})
+		if row == nil {
+			return v, false
+		}
+		v.Kind, v.Row, v.Key = RowKey, row, r.Parent.Key
+		return v, true
 	}
 	name, ok := c.name(a.Column, "column")
 	if !ok {
 		return v, false
 	}
-	if name == r.OwnerColumn || name == r.GroupColumn {
-		kw := setColumnName(r, name)
-		c.errorf(a.Column.Pos, CodeTestBadValue, "%s is the %s column of %s: write %s NAME (a user or group of this file)", name, kw, r.QualifiedName(), kw)
+	if kw := setColumnName(r, name); kw != name {
+		what := map[string]string{"owner": "a user", "group": "a group", "parent": "a row of the parent"}[kw]
+		c.errorf(a.Column.Pos, CodeTestBadValue, "%s is the %s column of %s: write %s NAME (%s of this file)", name, kw, r.QualifiedName(), kw, what)
 		return v, false
 	}
 	v.Column = name

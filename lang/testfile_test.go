@@ -205,6 +205,9 @@ func TestTestFileErrors(t *testing.T) {
 		{"bad claim json", "user a { claim 'groups' '[oops' }\n", []string{`1:25: IAM213 the value of claim groups is not JSON`}},
 		{"row twice", testUsers + "row todos[t1] { owner alice }\nrow todos[t1] { owner bob }\n", []string{`7:11: IAM212 row todos[t1] is declared twice (first at t.iamtest:6:1)`}},
 		{"owner column by name", testUsers + "row todos[t1] { owner_id 'x' }\n", []string{`6:17: IAM213 owner_id is the owner column of app.todos: write owner NAME`}},
+		{"parent column by name", testUsers + "row stores[s1] { owner alice }\nrow products[p1] { store_id 1 }\n", []string{`7:20: IAM213 store_id is the parent column of app.products: write parent NAME (a row of the parent of this file)`}},
+		{"unknown parent row", testUsers + "row products[p1] { parent s9 }\n", []string{`6:27: IAM211 unknown row stores[s9]`}},
+		{"parent of a resource without one", testUsers + "row todos[t1] { parent t2 }\n", []string{`6:17: IAM213 app.todos has no parent`}},
 		{"bare word value", testUsers + "row todos[t1] { owner alice  title hello }\n", []string{`6:36: IAM213 the value of title must be a 'quoted string', a number, true, false or null, not hello`}},
 		{"anonymous owner", testUsers + "row todos[t1] { owner anonymous }\n", []string{`6:23: IAM213 anonymous cannot own a row`}},
 		{"set with read", testUsers + "row todos[t1] { owner alice }\nalice can read todos[t1] set title 'x'\n", []string{`7:30: IAM213 set says what a write changes: it goes with write alone`}},
@@ -313,4 +316,25 @@ func FuzzParseTestFile(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestParentRows: a child row names its parent row with parent, before or
+// after the parent is declared; a write may move it (set parent).
+func TestParentRows(t *testing.T) {
+	m := testModel(t)
+	tests, err := checkTests(t, m, testUsers+`row products[p1] { parent s1  name 'soap' }
+row stores[s1] { owner alice }
+row stores[s2] { owner bob }
+alice cannot write products[p1] set parent s2
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p1 := tests.Rows[0]
+	if v := p1.Values[0]; v.Kind != lang.RowKey || v.Column != "store_id" || v.Key != "id" || v.Row != tests.Rows[1] {
+		t.Errorf("parent value %+v", v)
+	}
+	if got := tests.Expectations[0].String(); got != "alice cannot write products[p1] set parent s2" {
+		t.Errorf("expectation %q", got)
+	}
 }
