@@ -65,15 +65,15 @@ func (e *checkError) Unwrap() error { return e.err }
 // runSuite loads a test file's fixtures and runs its expectations, each
 // request in a savepoint of the file's savepoint; the file's own savepoint
 // is undone at the end, so the next file starts from the build alone.
-func (e *engine) runSuite(ctx context.Context, t *lang.Tests) ([]Result, error) {
+func (e *engine) runSuite(ctx context.Context, t *lang.Tests) (results []Result, notRun int, err error) {
 	sp, err := e.savepoint(ctx, "iamc_file", false)
 	if err != nil {
-		return nil, &SetupError{err}
+		return nil, 0, &SetupError{err}
 	}
 	defer sp.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // undone whatever happens
 	fx, err := e.load(ctx, t)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	claims := map[*lang.FixtureUser]map[string]any{}
 	for _, u := range t.Users {
@@ -86,9 +86,12 @@ func (e *engine) runSuite(ctx context.Context, t *lang.Tests) ([]Result, error) 
 		set  string
 	}
 	done := map[key]Outcome{}
-	var results []Result
 	var errs lang.ErrorList
-	for _, x := range t.Expectations {
+	for i, x := range t.Expectations {
+		if e.failFast && len(results) > 0 && !results[len(results)-1].Passed {
+			notRun = len(t.Expectations) - i
+			break
+		}
 		k := key{x.Who, x.Perm, x.Row, setKey(x.Set)}
 		o, ok := done[k]
 		if !ok {
@@ -98,19 +101,19 @@ func (e *engine) runSuite(ctx context.Context, t *lang.Tests) ([]Result, error) 
 					errs = append(errs, list...)
 					continue
 				}
-				return nil, err
+				return nil, 0, err
 			}
 			done[k] = o
 		}
 		results = append(results, Result{Expectation: x, Actual: o, Passed: o.Can == x.Can})
 	}
 	if len(errs) > 0 {
-		return nil, errs
+		return nil, 0, errs
 	}
 	sort.SliceStable(results, func(i, j int) bool {
 		return lang.PosLess(results[i].Expectation.Pos, results[j].Expectation.Pos)
 	})
-	return results, nil
+	return results, notRun, nil
 }
 
 func setKey(vs []lang.Value) string {
@@ -186,7 +189,7 @@ func (e *engine) request(ctx context.Context, x *lang.Expectation, fx *fixtures,
 		req.Method = "PATCH"
 		var sets, conds []string
 		for _, v := range x.Set {
-			val := sqlValue(v, fx.groups)
+			val := sqlValue(v, fx)
 			sets = append(sets, compiler.QuoteIdent(v.Column)+" = "+val)
 			conds = append(conds, compiler.QuoteIdent(v.Column)+" is not distinct from "+val)
 		}

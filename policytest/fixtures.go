@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -22,6 +23,7 @@ type table struct {
 	path    string   // the PostgREST path: /todos
 	columns []column // in table order
 	key     []string // the primary key's columns
+	refs    []string // the key columns, then the columns children's parent columns reference
 	noop    string   // the column a write without set sets to itself ("" for none)
 }
 
@@ -68,6 +70,12 @@ func (e *engine) tableOf(ctx context.Context, r *lang.ResourceModel) (*table, er
 	if err := rows.Err(); err != nil {
 		return nil, &SetupError{fmt.Errorf("reading the columns of %s: %w", t.name, err)}
 	}
+	t.refs = append(t.refs, t.key...)
+	for _, child := range e.model.Resources {
+		if p := child.Parent; p != nil && p.Resource == r && !slices.Contains(t.refs, p.Key) {
+			t.refs = append(t.refs, p.Key)
+		}
+	}
 	// A write without set is a no-op PATCH: it sets the first column that
 	// is not part of the key, the owner or the group (the row guard fires
 	// on those), and not generated, to its own value.
@@ -96,12 +104,13 @@ func (e *engine) tableOf(ctx context.Context, r *lang.ResourceModel) (*table, er
 // loadedRow is a fixture row in the database.
 type loadedRow struct {
 	t      *table
-	cols   []string // the columns the row was inserted with (quoted)
-	vals   []string // their SQL values
-	where  string   // finds it by its primary key
-	ctid   string   // its row version after loading
-	like   string   // matches rows with the same inserted values
-	likeN  int64    // how many rows match like in the loaded fixtures; -1 until counted
+	cols   []string          // the columns the row was inserted with (quoted)
+	vals   []string          // their SQL values
+	where  string            // finds it by its primary key
+	refs   map[string]string // the key's and referenced columns' values, as text
+	ctid   string            // its row version after loading
+	like   string            // matches rows with the same inserted values
+	likeN  int64             // how many rows match like in the loaded fixtures; -1 until counted
 	errPos lang.Pos
 }
 
@@ -168,7 +177,7 @@ func (e *engine) load(ctx context.Context, t *lang.Tests) (*fixtures, error) {
 			}
 		}
 	}
-	for _, row := range t.Rows {
+	for _, row := range parentsFirst(t.Rows) {
 		lr, err := e.loadRow(ctx, row, fx)
 		if err != nil {
 			var list lang.ErrorList
@@ -202,7 +211,7 @@ func (e *engine) loadRow(ctx context.Context, row *lang.FixtureRow, fx *fixtures
 	var like []string
 	for _, v := range row.Values {
 		given[v.Column] = true
-		val := sqlValue(v, fx.groups)
+		val := sqlValue(v, fx)
 		lr.cols = append(lr.cols, compiler.QuoteIdent(v.Column))
 		lr.vals = append(lr.vals, val)
 		like = append(like, compiler.QuoteIdent(v.Column)+" is not distinct from "+val)
@@ -226,13 +235,13 @@ func (e *engine) loadRow(ctx context.Context, row *lang.FixtureRow, fx *fixtures
 		lr.like = "true"
 	}
 	returning := []string{"ctid::text"}
-	for _, k := range t.key {
+	for _, k := range t.refs {
 		returning = append(returning, compiler.QuoteIdent(k)+"::text")
 	}
-	keys := make([]string, len(t.key))
+	refs := make([]*string, len(t.refs))
 	dest := []any{&lr.ctid}
-	for i := range keys {
-		dest = append(dest, &keys[i])
+	for i := range refs {
+		dest = append(dest, &refs[i])
 	}
 	err = e.inSavepoint(ctx, func() error {
 		return e.tx.QueryRow(ctx, lr.insert()+" returning "+strings.Join(returning, ", ")).Scan(dest...)
@@ -240,9 +249,15 @@ func (e *engine) loadRow(ctx context.Context, row *lang.FixtureRow, fx *fixtures
 	if err != nil {
 		return nil, err
 	}
+	lr.refs = map[string]string{}
+	for i, k := range t.refs {
+		if refs[i] != nil {
+			lr.refs[k] = *refs[i]
+		}
+	}
 	conds := make([]string, len(t.key))
 	for i, k := range t.key {
-		conds[i] = compiler.QuoteIdent(k) + " = " + literal(keys[i])
+		conds[i] = compiler.QuoteIdent(k) + " = " + literal(lr.refs[k])
 	}
 	lr.where = strings.Join(conds, " and ")
 	return lr, nil
@@ -256,9 +271,25 @@ func (lr *loadedRow) insert() string {
 	return fmt.Sprintf("insert into %s (%s) values (%s)", lr.t.name, strings.Join(lr.cols, ", "), strings.Join(lr.vals, ", "))
 }
 
+// parentsFirst orders rows so that a parent row is loaded before the rows
+// that name it: by the depth of their resource's parent chain, then as
+// written.
+func parentsFirst(rows []*lang.FixtureRow) []*lang.FixtureRow {
+	depth := func(r *lang.ResourceModel) int {
+		d := 0
+		for p := r.Parent; p != nil && p.Resource != nil && d <= 100; p = p.Resource.Parent {
+			d++
+		}
+		return d
+	}
+	out := slices.Clone(rows)
+	slices.SortStableFunc(out, func(a, b *lang.FixtureRow) int { return depth(a.Resource) - depth(b.Resource) })
+	return out
+}
+
 // sqlValue is a fixture value as SQL: a literal PostgreSQL casts to the
-// column's type, a user's id, a group's id, or null.
-func sqlValue(v lang.Value, groups map[*lang.FixtureGroup]int64) string {
+// column's type, a user's id, a group's id, a parent row's key, or null.
+func sqlValue(v lang.Value, fx *fixtures) string {
 	switch v.Kind {
 	case lang.Null:
 		return "null"
@@ -268,11 +299,21 @@ func sqlValue(v lang.Value, groups map[*lang.FixtureGroup]int64) string {
 		if v.Group == nil {
 			return "null"
 		}
-		id, ok := groups[v.Group]
+		id, ok := fx.groups[v.Group]
 		if !ok {
 			return "null" // the group was refused, and reported
 		}
 		return strconv.FormatInt(id, 10)
+	case lang.RowKey:
+		lr, ok := fx.rows[v.Row]
+		if !ok {
+			return "null" // the parent row was refused, and reported
+		}
+		key, ok := lr.refs[v.Key]
+		if !ok {
+			return "null" // the parent's key is null
+		}
+		return literal(key)
 	default:
 		return literal(v.Literal)
 	}

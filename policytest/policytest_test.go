@@ -20,7 +20,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/iamc/iamc/compiler"
 	"github.com/iamc/iamc/internal/pgtest"
 	"github.com/iamc/iamc/lang"
 	"github.com/iamc/iamc/policytest"
@@ -207,14 +206,18 @@ func TestRemovingARuleFails(t *testing.T) {
 }
 
 // ruleLine is a rule of a resource block: `  group member can read, create`.
-var ruleLine = regexp.MustCompile(`(?m)^(\s*)(owner|authenticated|anonymous|group member|group admin|group owner) can ([a-z, ]+)$`)
+var ruleLine = regexp.MustCompile(`(?m)^(\s*)(owner|authenticated|anonymous|group (?:member|admin|owner)|parent owner|parent group (?:member|admin|owner)|parent (?:readers|writers|deleters)) can ([a-z, ]+)$`)
+
+// resourceBlock is a resource of a .iam file: `resource app.todos { ... }`
+// (a resource block holds no braces).
+var resourceBlock = regexp.MustCompile(`(?s)resource ([a-z_.]+) \{[^}]*\}`)
 
 // mutant is the example with one permission taken away from, or given to,
 // one subject of one resource.
 type mutant struct {
-	file, subject string
-	perm          lang.Perm
-	add           bool
+	file, resource, subject string
+	perm                    lang.Perm
+	add                     bool
 }
 
 func (m mutant) String() string {
@@ -222,63 +225,102 @@ func (m mutant) String() string {
 	if m.add {
 		verb = "with"
 	}
-	return fmt.Sprintf("%s %s `%s can %s`", m.file, verb, m.subject, m.perm)
+	return fmt.Sprintf("%s %s `%s can %s`", m.resource, verb, m.subject, m.perm)
 }
 
-// apply is the file's text with the mutation.
+// apply is the file's text with the mutation in the resource's block.
 func (m mutant) apply(text string) string {
-	if m.add {
-		i := strings.LastIndex(text, "}")
-		return text[:i] + "  " + m.subject + " can " + string(m.perm) + "\n" + text[i:]
-	}
-	return ruleLine.ReplaceAllStringFunc(text, func(line string) string {
-		sub := ruleLine.FindStringSubmatch(line)
-		if sub[2] != m.subject {
-			return line
+	return resourceBlock.ReplaceAllStringFunc(text, func(block string) string {
+		if resourceBlock.FindStringSubmatch(block)[1] != m.resource {
+			return block
 		}
-		var keep []string
-		for _, p := range strings.Split(sub[3], ",") {
-			if p = strings.TrimSpace(p); p != string(m.perm) {
-				keep = append(keep, p)
+		if m.add {
+			i := strings.LastIndex(block, "}")
+			return block[:i] + "  " + m.subject + " can " + string(m.perm) + "\n" + block[i:]
+		}
+		return ruleLine.ReplaceAllStringFunc(block, func(line string) string {
+			sub := ruleLine.FindStringSubmatch(line)
+			if sub[2] != m.subject {
+				return line
 			}
-		}
-		if len(keep) == 0 {
-			return sub[1] + "# (removed)"
-		}
-		return sub[1] + sub[2] + " can " + strings.Join(keep, ", ")
+			var keep []string
+			for _, p := range strings.Split(sub[3], ",") {
+				if p = strings.TrimSpace(p); p != string(m.perm) {
+					keep = append(keep, p)
+				}
+			}
+			if len(keep) == 0 {
+				return sub[1] + "# (removed)"
+			}
+			return sub[1] + sub[2] + " can " + strings.Join(keep, ", ")
+		})
 	})
 }
 
-// mutants lists, for every resource file of the example, each permission
-// some subject has (to take away) and each it has not (to give), leaving
-// out gifts that change nothing: a group role's permission that a lower
-// role already has.
+// mutants lists, for every resource of the example, each permission a
+// subject has (to take away) and each it has not (to give): the subjects
+// of its kinds of rules (owner, everyone, the group roles with a group
+// column, the parent's owner and group roles with a parent, and the parent
+// permissions it uses). Left out are the mutants that change no access,
+// which no test could catch: a group role's permission a lower role of the
+// same group already has, and read on a resource everyone signed in may
+// read anyway.
 func mutants(t *testing.T) []mutant {
 	t.Helper()
 	var out []mutant
-	for _, file := range []string{"todos.iam", "chats.iam"} {
-		b, err := os.ReadFile(filepath.Join(example, file))
+	paths, err := filepath.Glob(filepath.Join(example, "*.iam"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range paths {
+		b, err := os.ReadFile(path)
 		if err != nil {
 			t.Fatal(err)
 		}
-		granted := map[string]map[lang.Perm]bool{}
-		for _, sub := range ruleLine.FindAllStringSubmatch(string(b), -1) {
-			if granted[sub[2]] == nil {
-				granted[sub[2]] = map[lang.Perm]bool{}
+		for _, block := range resourceBlock.FindAllStringSubmatch(string(b), -1) {
+			resource, body := block[1], block[0]
+			granted := map[string]map[lang.Perm]bool{}
+			for _, sub := range ruleLine.FindAllStringSubmatch(body, -1) {
+				if granted[sub[2]] == nil {
+					granted[sub[2]] = map[lang.Perm]bool{}
+				}
+				for _, p := range strings.Split(sub[3], ",") {
+					granted[sub[2]][lang.Perm(strings.TrimSpace(p))] = true
+				}
 			}
-			for _, p := range strings.Split(sub[3], ",") {
-				granted[sub[2]][lang.Perm(strings.TrimSpace(p))] = true
+			subjects := []string{"owner", "authenticated", "anonymous"}
+			if strings.Contains(body, "group column") {
+				subjects = append(subjects, "group member", "group admin", "group owner")
 			}
-		}
-		for _, subject := range []string{"owner", "authenticated", "anonymous", "group member", "group admin", "group owner"} {
-			for _, p := range lang.AllPerms {
-				switch {
-				case granted[subject][p]:
-					out = append(out, mutant{file: file, subject: subject, perm: p})
-				case subject == "group admin" && granted["group member"][p],
-					subject == "group owner" && (granted["group member"][p] || granted["group admin"][p]):
-				default:
-					out = append(out, mutant{file: file, subject: subject, perm: p, add: true})
+			if strings.Contains(body, "\n  parent ") {
+				subjects = append(subjects, "parent owner", "parent group member", "parent group admin", "parent group owner")
+				for _, s := range []string{"parent readers", "parent writers", "parent deleters"} {
+					if granted[s] != nil {
+						subjects = append(subjects, s)
+					}
+				}
+			}
+			everyoneReads := granted["authenticated"][lang.Read] || granted["anonymous"][lang.Read]
+			lower := map[string][]string{
+				"group admin": {"group member"}, "group owner": {"group member", "group admin"},
+				"parent group admin": {"parent group member"}, "parent group owner": {"parent group member", "parent group admin"},
+			}
+			for _, subject := range subjects {
+				for _, p := range lang.AllPerms {
+					if p == lang.Read && everyoneReads && subject != "authenticated" && subject != "anonymous" {
+						continue
+					}
+					if granted[subject][p] {
+						out = append(out, mutant{file: filepath.Base(path), resource: resource, subject: subject, perm: p})
+						continue
+					}
+					covered := false
+					for _, l := range lower[subject] {
+						covered = covered || granted[l][p]
+					}
+					if !covered {
+						out = append(out, mutant{file: filepath.Base(path), resource: resource, subject: subject, perm: p, add: true})
+					}
 				}
 			}
 		}
@@ -290,39 +332,50 @@ func mutants(t *testing.T) []mutant {
 // that iamc check accepts makes iamc test fail: taking a permission away
 // fails an expectation that says someone can, giving one fails an
 // expectation that says someone cannot, both for that permission on that
-// resource.
+// resource. The runs stop at the first failure (--fail-fast), which must
+// be one of those: a rule changes only what its resource allows, and the
+// file states a parent's rows before its children's.
 func TestEveryPermissionIsTestedFromBothSides(t *testing.T) {
 	url := appURL(t)
 	ran, rejected := 0, 0
 	for _, m := range mutants(t) {
 		dir := copyExample(t, func(name, text string) string {
 			if name == m.file {
-				return m.apply(text)
+				out := m.apply(text)
+				if out == text {
+					t.Fatalf("%s: the mutation changes nothing in %s", m, name)
+				}
+				return out
 			}
 			return text
 		})
-		if _, err := compiler.Compile(dir); err != nil {
+		// Without the db-pre-request: it is not what these runs are about,
+		// and it is a round trip per request.
+		report, err := policytest.Run(t.Context(), policytest.Options{Dir: dir, DatabaseURL: url, FailFast: true})
+		var list lang.ErrorList
+		if errors.As(err, &list) && strings.Contains(list.Error(), filepath.Join(dir, m.file)) {
 			rejected++ // iamc check refuses it: no such policy can exist
 			continue
 		}
 		ran++
 		t.Run(m.String(), func(t *testing.T) {
-			report := run(t, policytest.Options{Dir: dir, DatabaseURL: url})
-			table := strings.TrimSuffix(m.file, ".iam")
-			caught := false
-			for _, f := range report.Failed() {
-				x := f.Expectation
-				if x.Row.Resource.Table == table && x.Perm == m.perm && x.Can != m.add {
-					caught = true
-				}
+			if err != nil {
+				t.Fatal(err)
 			}
-			if !caught {
-				t.Errorf("no expectation about %s on %s failed (%d failures)", m.perm, table, len(report.Failed()))
+			failed := report.Failed()
+			if len(failed) != 1 {
+				t.Fatalf("%d failures, want the first one only (fail fast)", len(failed))
+			}
+			if x := failed[0].Expectation; x.Row.Resource.QualifiedName() != m.resource || x.Perm != m.perm || x.Can == m.add {
+				t.Errorf("the first failure is %s, want one about %s on %s that says %s", failed[0].Line(), m.perm, m.resource, map[bool]string{true: "cannot", false: "can"}[m.add])
+			}
+			if len(report.Results)+report.NotRun < 400 {
+				t.Errorf("%d run and %d not run: the expectations are not all accounted for", len(report.Results), report.NotRun)
 			}
 		})
 	}
 	t.Logf("%d mutants ran, %d refused by iamc check", ran, rejected)
-	if ran < 12 {
+	if ran < 30 {
 		t.Errorf("only %d mutants ran", ran)
 	}
 }

@@ -42,6 +42,9 @@ func (r *Report) Summary() string {
 		timing += fmt.Sprintf(", of which %.1fs starting PostgreSQL", r.Server.Seconds())
 	}
 	files := strings.Join(r.Files, ", ")
+	if failed > 0 && r.NotRun > 0 {
+		return fmt.Sprintf("FAIL: %d of %d expectations failed in %s, %d not run after the first failure (%s)", failed, len(r.Results), files, r.NotRun, timing)
+	}
 	if failed > 0 {
 		return fmt.Sprintf("FAIL: %d of %d expectations failed in %s (%s)", failed, len(r.Results), files, timing)
 	}
@@ -80,6 +83,7 @@ type jsonReport struct {
 	Files        []string     `json:"files"`
 	Expectations int          `json:"expectations"`
 	Failures     int          `json:"failures"`
+	NotRun       int          `json:"not_run"`
 	Seconds      float64      `json:"seconds"`
 	ServerStart  float64      `json:"server_start_seconds"`
 	Notes        []string     `json:"notes"`
@@ -116,6 +120,7 @@ func WriteJSON(w io.Writer, r *Report, errs lang.ErrorList) error {
 		doc.Files = append(doc.Files, r.Files...)
 		doc.Notes = append(doc.Notes, r.Notes...)
 		doc.Expectations = len(r.Results)
+		doc.NotRun = r.NotRun
 		doc.Seconds = r.Elapsed.Seconds()
 		doc.ServerStart = r.Server.Seconds()
 		for _, res := range r.Results {

@@ -37,6 +37,9 @@ type Options struct {
 	// PreRequest is called in every request after the claims are set, as
 	// PostgREST's db-pre-request; "" calls none.
 	PreRequest string
+	// FailFast stops at the first expectation that fails, in file order
+	// (iamc test --fail-fast).
+	FailFast bool
 }
 
 // SetupError means nothing could be tested: the database could not be
@@ -54,6 +57,7 @@ type Report struct {
 	Files   []string
 	Results []Result // one per expectation, in file and position order
 	Notes   []string // what the run did not do (setup scripts skipped with --db)
+	NotRun  int      // expectations left when FailFast stopped the run
 	// Server is how long starting the throwaway server took (0 with --db);
 	// Elapsed is the whole run, the server's start and stop included.
 	Server, Elapsed time.Duration
@@ -133,13 +137,20 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		server = s
 		url = s.URL("postgres", "postgres")
 	}
-	conn, err := pgx.Connect(ctx, url)
+	cfg, err := pgx.ParseConfig(url)
+	if err != nil {
+		return nil, &SetupError{fmt.Errorf("connecting to the database: %w", err)}
+	}
+	// Nearly every statement of a run is new (its key, its values): one
+	// round trip each, without preparing and caching them first.
+	cfg.DefaultQueryExecMode = pgx.QueryExecModeExec
+	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
 		return nil, &SetupError{fmt.Errorf("connecting to the database: %w", err)}
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
 
-	e := &engine{conn: conn, model: out.Model, preRequest: opts.PreRequest, tables: map[*lang.ResourceModel]*table{}}
+	e := &engine{conn: conn, model: out.Model, preRequest: opts.PreRequest, failFast: opts.FailFast, tables: map[*lang.ResourceModel]*table{}}
 	if err := e.begin(ctx); err != nil {
 		return nil, err
 	}
@@ -155,8 +166,15 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	if err := e.apply(ctx, out); err != nil {
 		return nil, err
 	}
-	for _, t := range suites {
-		results, err := e.runSuite(ctx, t)
+	for i, t := range suites {
+		if e.failFast && len(report.Failed()) > 0 {
+			for _, rest := range suites[i:] {
+				report.NotRun += len(rest.Expectations)
+			}
+			break
+		}
+		results, notRun, err := e.runSuite(ctx, t)
+		report.NotRun += notRun
 		if err != nil {
 			var list lang.ErrorList
 			if errors.As(err, &list) {
@@ -199,6 +217,7 @@ type engine struct {
 	tx         pgx.Tx
 	model      *lang.Model
 	preRequest string
+	failFast   bool
 	tables     map[*lang.ResourceModel]*table
 }
 

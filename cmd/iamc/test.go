@@ -115,6 +115,7 @@ usage error, or when the database cannot be started, reached or prepared.`,
 	f.StringVar(&opts.DatabaseURL, "db", "", "test in this database, in a transaction rolled back at the end (default: a throwaway server)")
 	f.StringVar(&format, "format", "text", "output format: text, json or junit")
 	f.BoolVarP(&verbose, "verbose", "v", false, "print every expectation, not only failures (text)")
+	f.BoolVar(&opts.FailFast, "fail-fast", false, "stop at the first expectation that fails")
 	f.StringVar(&opts.PreRequest, "pre-request", opts.PreRequest, "the db-pre-request every request calls, as PostgREST does (\"\" for none)")
 	return cmd
 }
