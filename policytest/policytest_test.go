@@ -15,39 +15,46 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/iamc/iamc/internal/pgtest"
+	"github.com/iamc/iamc/internal/exampletest"
 	"github.com/iamc/iamc/lang"
 	"github.com/iamc/iamc/policytest"
 )
 
-const example = "../policies"
+// example is policies/, relative to this package.
+var example = exampletest.Dir
 
-// cluster holds the example's roles (policies/roles.sql) and a database
-// with its tables (policies/schema.sql), for the runs that use --db.
-var cluster = pgtest.Shared{Setup: func(ctx context.Context, s *pgtest.Server) error {
-	if _, err := s.Psql(ctx, "postgres", "-q", "-f", filepath.Join(example, "roles.sql")); err != nil {
-		return err
-	}
-	if err := s.CreateDatabase(ctx, "app"); err != nil {
-		return err
-	}
-	_, err := s.Psql(ctx, "app", "-q", "-f", filepath.Join(example, "schema.sql"))
-	return err
-}}
-
+// The shared cluster of the example's tests (its roles), and a database
+// with the example's tables (policies/schema.sql) for the runs that use
+// --db, made once.
 func TestMain(m *testing.M) {
-	os.Exit(cluster.Stop(m.Run()))
+	os.Exit(exampletest.Main(m))
+}
+
+var app struct {
+	once sync.Once
+	url  string
+	err  error
 }
 
 // appURL is the database of the shared cluster that holds the example's
 // tables, as the superuser.
 func appURL(t *testing.T) string {
-	return cluster.Server(t).URL("app", "postgres")
+	t.Helper()
+	s := exampletest.Server(t)
+	app.once.Do(func() {
+		_, app.err = exampletest.CreateDatabase(s, "app", "schema.sql")
+		app.url = s.URL("app", "postgres")
+	})
+	if app.err != nil {
+		t.Fatalf("creating the app database: %v", app.err)
+	}
+	return app.url
 }
 
 // copyExample copies the example's .iam, .sql and .iamtest files into a
@@ -143,7 +150,8 @@ func TestDatabaseIsLeftAsItWas(t *testing.T) {
 // bypasses it; any other is a SetupError (exit 2), before anything is
 // applied.
 func TestNeedsASuperuser(t *testing.T) {
-	s := cluster.Server(t)
+	s := exampletest.Server(t)
+	appURL(t)
 	u := strings.Replace(s.URL("app", "authenticator"), "authenticator@", "authenticator:mypass@", 1)
 	_, err := policytest.Run(t.Context(), policytest.Options{Dir: example, DatabaseURL: u})
 	var setup *policytest.SetupError
@@ -412,7 +420,7 @@ func TestFixtureRefused(t *testing.T) {
 // and a public table without owner; no db-pre-request. Its listing must
 // hold as written.
 func TestAnotherProject(t *testing.T) {
-	s := cluster.Server(t)
+	s := exampletest.Server(t)
 	ctx := t.Context()
 	if err := s.CreateDatabase(ctx, "another"); err != nil {
 		t.Fatal(err)
