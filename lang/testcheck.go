@@ -31,6 +31,36 @@ const (
 	CodeExpectationError = "IAM221" // an expectation could not be run (no column to write)
 )
 
+// TestFileCodes lists iamc test's codes, in order, with an example each (a
+// failed expectation, or a test file that gets the error), for
+// docs/diagnostics.md.
+func TestFileCodes() []Code {
+	return []Code{
+		{ID: CodeCanFailed, Level: LevelError, Title: "an expectation `X can P R[r]` that the database denies",
+			Example: "alice can delete todos[t2]   # but no rule lets her"},
+		{ID: CodeCannotFailed, Level: LevelError, Title: "an expectation `X cannot P R[r]` that the database allows",
+			Example: "mia cannot delete todos[t2]   # but a rule lets her"},
+		{ID: CodeListedLost, Level: LevelError, Title: "an access listing states X can P R[r]; the database denies it",
+			Example: "access todos {\n  t2 { olivia read, write, delete }   # and she cannot delete\n}"},
+		{ID: CodeUnlistedGained, Level: LevelError, Title: "the database allows X to P R[r], which the access listing does not state",
+			Example: "access todos {\n  t2 { mia read }   # and she can write\n}"},
+		{ID: CodeTestSyntax, Level: LevelError, Title: "a test file that cannot be parsed",
+			Example: "user alice {\n  idd 'x'\n}"},
+		{ID: CodeTestUnknownName, Level: LevelError, Title: "an unknown user, group, resource, row, membership role or permission",
+			Example: "user alice\nrow todos[t1] { owner alise }"},
+		{ID: CodeTestDuplicate, Level: LevelError, Title: "a user, group, row, id, claim, value, membership or listing given twice",
+			Example: "user alice\nuser alice"},
+		{ID: CodeTestBadValue, Level: LevelError, Title: "a value that cannot be used (an id not of the identity type, a claim that is not JSON, a column named instead of its keyword, set with read...)",
+			Example: "user alice { id 'x' }   # type uuid"},
+		{ID: CodeTestIncomplete, Level: LevelError, Title: "an access listing that leaves out a row of its resource",
+			Example: "user alice\nrow todos[t1] { owner alice }\nrow todos[t2] { owner alice }\naccess todos {\n  t1 { alice read, create, write, delete }\n}"},
+		{ID: CodeFixtureRefused, Level: LevelError, Title: "a group, membership or row the database refuses to load",
+			Example: "user alice\nrow todos[t1] { owner alice  title null }   # title is NOT NULL"},
+		{ID: CodeExpectationError, Level: LevelError, Title: "an expectation that cannot be made (a write without set on a table with no column to set)",
+			Example: "alice can write tags[t1]   # app.tags has only its key, owner and group"},
+	}
+}
+
 // Tests is one checked test file: its fixtures and every expectation.
 type Tests struct {
 	File         string

@@ -338,3 +338,20 @@ alice cannot write products[p1] set parent s2
 		t.Errorf("expectation %q", got)
 	}
 }
+
+// TestTestCodeExamples: the example docs/diagnostics.md shows for each code
+// of a test file's text (IAM210-IAM214) gets that code against the
+// example's policies.
+func TestTestCodeExamples(t *testing.T) {
+	m := testModel(t)
+	for _, c := range lang.TestFileCodes() {
+		if c.ID < lang.CodeTestSyntax || c.ID > lang.CodeTestIncomplete {
+			continue // an expectation's outcome, or the database's answer
+		}
+		_, err := checkTests(t, m, c.Example)
+		var list lang.ErrorList
+		if !errors.As(err, &list) || list[0].Code != c.ID {
+			t.Errorf("%s's example gets %v, want %s:\n%s", c.ID, err, c.ID, c.Example)
+		}
+	}
+}

@@ -39,7 +39,7 @@ func TestDiagnosticsDoc(t *testing.T) {
 	for _, r := range lint.Rules() {
 		fmt.Fprintf(&b, "| %s | %s | %s | see [docs/lint.md](lint.md) (`%s`) |\n", r.ID, r.Level, r.Description, r.Name)
 	}
-	for _, c := range lang.Codes() {
+	for _, c := range append(lang.Codes(), lang.TestFileCodes()...) {
 		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", c.ID, c.Level, c.Title, codeCell(c.Example))
 	}
 	for _, c := range catalog.Codes() {
