@@ -29,9 +29,10 @@ func (r Result) Message() string {
 	return s + "; actual: " + r.Actual.String()
 }
 
-// Line is a failure as one line: file:line:col: CODE expected: ...; actual: ...
+// Line is a failure as one line, in the text form of every iamc
+// diagnostic: file:line:col: error CODE: expected: ...; actual: ...
 func (r Result) Line() string {
-	return fmt.Sprintf("%s: %s %s", r.Expectation.Pos, r.Expectation.FailureCode(), r.Message())
+	return fmt.Sprintf("%s: error %s: %s", r.Expectation.Pos, r.Expectation.FailureCode(), r.Message())
 }
 
 // Summary is the last line of a text report.

@@ -32,11 +32,13 @@ Every request is rolled back, and so is the whole run. The syntax and what
 "can read, create, write, delete" mean are in SPEC.md §17.
 
 Each failure is printed as
-  file:line:col: CODE expected: ...; actual: ...
+  file:line:col: error CODE: expected: ...; actual: ...
 with CODE IAM201 (can failed), IAM202 (cannot failed), IAM203 (an access the
 listing states is lost), IAM204 (an access the listing does not state is
-gained). --format json prints one JSON object with every result; --format
-junit prints JUnit XML for CI.
+gained). Problems in the .iam and .iamtest files are printed as check prints
+them (file:line:col: error CODE: message; the test files' codes are
+IAM210-IAM221, docs/diagnostics.md). --format json prints one JSON object
+with every result; --format junit prints JUnit XML for CI.
 
 The throwaway server is found the way the tests find it (PG_BIN, pg_config,
 /usr/lib/postgresql/*/bin; scripts/ensure-postgres.sh installs one), and the

@@ -66,15 +66,15 @@ func TestTestCommandFails(t *testing.T) {
 	}
 	file := filepath.Join(dir, "access.iamtest")
 	for _, want := range []string{
-		file + ":" + strconv.Itoa(lineOf(t, "t2 {", "olivia")) + ":5: IAM203 expected: olivia can delete todos[t2] (access listing); actual: cannot: 0 rows deleted (the policies let the statement reach no row)",
-		file + ":" + strconv.Itoa(lineOf(t, "t3 {", "adam")) + ":5: IAM203 expected: adam can delete todos[t3] (access listing); actual: cannot: 0 rows deleted",
+		file + ":" + strconv.Itoa(lineOf(t, "t2 {", "olivia")) + ":5: error IAM203: expected: olivia can delete todos[t2] (access listing); actual: cannot: 0 rows deleted (the policies let the statement reach no row)",
+		file + ":" + strconv.Itoa(lineOf(t, "t3 {", "adam")) + ":5: error IAM203: expected: adam can delete todos[t3] (access listing); actual: cannot: 0 rows deleted",
 		"FAIL: 7 of ",
 	} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("output lacks %q:\n%s", want, stdout)
 		}
 	}
-	if n := strings.Count(stdout, ": IAM2"); n != 7 {
+	if n := strings.Count(stdout, ": error IAM2"); n != 7 {
 		t.Errorf("%d failures printed, want 7:\n%s", n, stdout)
 	}
 	if !regexp.MustCompile(`^7 of \d+ expectations failed$`).MatchString(err.Error()) {
@@ -151,7 +151,7 @@ func TestTestCommandFormats(t *testing.T) {
 	if code := exitCode(err); code != 1 {
 		t.Fatalf("--fail-fast: exit code %d, want 1 (%v)\n%s", code, err, stdout)
 	}
-	if n := strings.Count(stdout, ": IAM2"); n != 1 || !strings.Contains(stdout, "IAM203 expected: olivia can delete todos[t2]") || !strings.Contains(stdout, "not run after the first failure") {
+	if n := strings.Count(stdout, ": error IAM2"); n != 1 || !strings.Contains(stdout, "error IAM203: expected: olivia can delete todos[t2]") || !strings.Contains(stdout, "not run after the first failure") {
 		t.Errorf("--fail-fast printed %d failures:\n%s", n, stdout)
 	}
 
@@ -181,7 +181,7 @@ func TestTestCommandFormats(t *testing.T) {
 		t.Fatalf("junit: %d tests, %d failures, %d suites", junit.Tests, junit.Failures, len(junit.Suites))
 	}
 	for _, c := range junit.Suites[0].Cases {
-		if c.Failure != nil && (c.Failure.Type != "IAM203" || !strings.Contains(c.Failure.Text, ":"+strconv.Itoa(c.Line)+":5: IAM203")) {
+		if c.Failure != nil && (c.Failure.Type != "IAM203" || !strings.Contains(c.Failure.Text, ":"+strconv.Itoa(c.Line)+":5: error IAM203: ")) {
 			t.Errorf("junit failure %q (line %d): %s %s", c.Name, c.Line, c.Failure.Type, c.Failure.Text)
 		}
 	}
