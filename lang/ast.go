@@ -70,8 +70,11 @@ type RoleItem struct {
 	EndPos  lexer.Position
 	Comment *Comment `parser:"  @@"`
 	Timeout *Timeout `parser:"| @@"`
-	Slot    *Ident   `parser:"| @@"`
-	Role    *Ident   `parser:"  @@"`
+	// Single is `single role web_user`: every request runs as that one
+	// role, signed in or not (lang/keycloak.go).
+	Single *Ident `parser:"| 'single' 'role' @@"`
+	Slot   *Ident `parser:"| @@"`
+	Role   *Ident `parser:"  @@"`
 }
 
 // Timeout caps every statement (or every lock wait) of the runtime roles:
@@ -152,6 +155,7 @@ type ResourceItem struct {
 	GroupColumn *GroupColumn `parser:"| 'group' 'column' @@"`
 	PageBy      *Ident       `parser:"| 'page' 'by' @@"`
 	Parent      *ParentDecl  `parser:"| 'parent' @@"`
+	Tenant      *Tenant      `parser:"| @@"`
 	Rule        *Rule        `parser:"| @@"`
 }
 
@@ -184,11 +188,17 @@ type Rule struct {
 // checked meaning).
 type RuleSubject struct {
 	Pos lexer.Position
+	// Match is `keeper = claim 'user_type'` (lang/keycloak.go). First: a
+	// column may be called owner, group or parent.
+	Match *ClaimMatch `parser:"  @@"`
 	// Parent is who, on the parent row, a rule about a child is for.
-	Parent *ParentOf `parser:"  'parent' @@"`
+	Parent *ParentOf `parser:"| 'parent' @@"`
 	// Role is the membership role of a group rule: member, admin or owner.
 	Role *Ident `parser:"| 'group' @@"`
-	Who  string `parser:"| @('owner' | 'authenticated' | 'anonymous')"`
+	// Keycloak is a Keycloak role: `role 'moderator'` (a realm role) or
+	// `role 'editor' of client 'todo-app'` (lang/keycloak.go).
+	Keycloak *KeycloakRole `parser:"| 'role' @@"`
+	Who      string        `parser:"| @('owner' | 'authenticated' | 'anonymous')"`
 }
 
 // ParentOf is the subject of a parent rule, on the parent row: its owner,
@@ -200,14 +210,18 @@ type ParentOf struct {
 	Who  string `parser:"| @('owner' | 'readers' | 'writers' | 'deleters')"`
 }
 
-// Kind is "group" for group rules, "parent" for parent rules, else the
-// subject word.
+// Kind is "group" for group rules, "parent" for parent rules, "role" for
+// Keycloak roles, "claim" for claim matches, else the subject word.
 func (s *RuleSubject) Kind() string {
 	switch {
 	case s.Parent != nil:
 		return "parent"
 	case s.Role != nil:
 		return "group"
+	case s.Keycloak != nil:
+		return "role"
+	case s.Match != nil:
+		return "claim"
 	}
 	return s.Who
 }

@@ -41,8 +41,9 @@ func Check(files []*File) (*Model, error) {
 	}
 	c.parents()
 	c.groupsNeeded()
-	if c.model.Roles.Authenticated == c.model.Roles.Anonymous {
-		c.errs.add(c.rolesPos, "the authenticated and anonymous roles must differ (both are %q)", c.model.Roles.Anonymous)
+	c.claimsAreStrings()
+	if r := c.model.Roles; r.Authenticated == r.Anonymous && !r.Single {
+		c.errs.add(c.rolesPos, "the authenticated and anonymous roles must differ (both are %q); for one role with and without a token, write `single role %s`", r.Anonymous, quoteForHint(r.Anonymous))
 	}
 	if len(c.errs) > 0 {
 		return nil, c.errs
@@ -68,6 +69,8 @@ type checker struct {
 	// apiSchemaGiven: the groups block names an api schema, even a bad one
 	// (already reported), so "needs api schema" would be a second error.
 	apiSchemaGiven bool
+	// stringClaims are the claims columns are compared with (keycloak.go).
+	stringClaims []claimUse
 }
 
 func (c *checker) identity(id *Identity) {
@@ -132,10 +135,18 @@ func (c *checker) roles(r *Roles) {
 			c.timeout(it.Timeout, seen)
 			continue
 		}
+		if it.Single != nil {
+			c.singleRole(it, seen)
+			continue
+		}
 		if it.Slot == nil {
 			continue
 		}
 		slot := it.Slot.Name()
+		if prev, single := seen["single role"]; single && (slot == "authenticated" || slot == "anonymous") {
+			c.errs.add(it.Pos, "single role names the role of every request (at %s); the %s role cannot be set too: keep one of them", where(prev), slot)
+			continue
+		}
 		var target *string
 		switch slot {
 		case "authenticated":
@@ -208,11 +219,14 @@ func (c *checker) resource(r *Resource) {
 			}
 		case it.Parent != nil:
 			c.parentItem(res, it, name)
+		case it.Tenant != nil:
+			c.tenant(res, it.Tenant, it.Pos, name)
 		case it.Rule != nil:
 			c.rule(res, it.Rule, granted)
 		}
 	}
 	c.pageKey(res, name)
+	c.tenantRules(res, name)
 	if len(res.Grants(OwnerSubject{})) > 0 && ownerColPos == nil {
 		c.errs.add(r.Pos, "resource %s has owner rules but no owner column: add `owner column owner_id` (the column holding the creator's user id)", displayName(name))
 	}
@@ -432,6 +446,10 @@ func (c *checker) subject(s *RuleSubject) (Subject, bool) {
 		default:
 			return ParentSubject{ParentAudience{parentAudiences[p.Who]}}, true
 		}
+	case "role":
+		return c.keycloakSubject(s.Keycloak)
+	case "claim":
+		return c.claimSubject(s.Match)
 	case "owner":
 		return OwnerSubject{}, true
 	case "authenticated":

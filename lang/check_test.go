@@ -163,7 +163,7 @@ func TestCheckErrors(t *testing.T) {
 			}},
 		{"authenticated and anonymous roles must differ",
 			[]src{{"p/a.iam", "\nroles {\n  anonymous web_user\n}"}},
-			[]string{`p/a.iam:2:1: the authenticated and anonymous roles must differ (both are "web_user")`}},
+			[]string{"p/a.iam:2:1: the authenticated and anonymous roles must differ (both are \"web_user\"); for one role with and without a token, write `single role web_user`"}},
 		{"group rules need a group column and the groups block",
 			[]src{{"p/a.iam", "resource app.t {\n  owner column o\n  owner can read\n  group member can read\n}\nresource app.u {\n  group column g\n}"}},
 			[]string{
@@ -182,6 +182,41 @@ func TestCheckErrors(t *testing.T) {
 				`p/a.iam:3:27: unknown group role "boss": expected member, admin or owner`,
 				`p/a.iam:8:9: unknown group role "boss": expected member, admin or owner`,
 			}},
+		{"keycloak roles: empty names and clients, a write without the role's read",
+			[]src{{"p/a.iam", "resource app.t {\n  role '' can read\n  role 'editor' of client '' can read\n  role 'mod' can delete\n  role 'mod' of client 'app' can read\n}"}},
+			[]string{
+				`p/a.iam:2:8: the role name is empty: name a Keycloak role, e.g. role 'moderator'`,
+				`p/a.iam:3:27: the client is empty: name the Keycloak client (its clientId, the key under resource_access), e.g. role 'editor' of client 'todo-app'`,
+				`p/a.iam:4:18: role 'mod' can delete but not read in app.t: PostgreSQL only lets UPDATE and DELETE reach rows the caller can read; grant read to role 'mod'`,
+			}},
+		{"claim matches: only read, claims that are never strings, empty names between dots",
+			[]src{{"p/a.iam", "groups {\n  api schema app\n  token claim 'groups' as member\n}\nresource app.t {\n  keeper = claim 'user_type' can read, write\n  a = claim 'realm_access.roles' can read\n  b = claim 'exp' can read\n  c = claim 'org..id' can read\n  d = claim '' can read\n  e = claim 'groups' can read\n}"}},
+			[]string{
+				`p/a.iam:6:40: keeper = claim 'user_type' callers can only be granted read: a claim says which rows a caller may see, not which they own; let owner or role rules grant changes`,
+				`p/a.iam:7:13: claim 'realm_access.roles' is never a string: realm_access is an object: the realm roles are in realm_access.roles (grant by them with ` + "`role 'name' can ...`" + `); a column compared with it would match no row`,
+				`p/a.iam:8:13: claim 'exp' is never a string: exp is a number (when the token expires); a column compared with it would match no row`,
+				`p/a.iam:9:13: bad claim 'org..id': an empty name between dots (Keycloak nests claims at dots, as org.id; write \. for a dot inside a name)`,
+				`p/a.iam:10:13: the matched claim is empty: name the JWT claim whose string value the column holds, e.g. claim 'org_id'`,
+				`p/a.iam:11:13: claim 'groups' is never a string: the groups block reads it as the token's list of groups; a column compared with it would match no row`,
+			}},
+		{"tenant: twice, on the owner column, anonymous readers, a claim that is an object",
+			[]src{{"p/a.iam", "resource app.t {\n  tenant column o from claim 'org_id'\n  tenant column org from claim 'org'\n  owner column o\n  owner can read\n  anonymous can read\n}\nresource app.u {\n  tenant column org from claim 'resource_access'\n}"}},
+			[]string{
+				`p/a.iam:2:17: the tenant column of app.t cannot also be its owner column`,
+				`p/a.iam:3:3: tenant column is declared twice in app.t (first at p/a.iam:2:17)`,
+				`p/a.iam:6:3: anonymous can read in app.t: a request without a token has no tenant claim, so it could read no row of a resource with a tenant column; remove the rule (or the tenant column)`,
+				`p/a.iam:9:32: claim 'resource_access' is never a string: resource_access is an object: the client roles are in resource_access.<client>.roles (grant by them with ` + "`role 'name' of client 'client' can ...`" + `); a column compared with it would match no row`,
+			}},
+		{"single role: with the authenticated or anonymous slot, twice; the same role twice without it",
+			[]src{{"p/a.iam", "roles {\n  authenticated web_user\n  single role web_user\n  anonymous web_user\n  single role other\n}"}},
+			[]string{
+				`p/a.iam:3:3: single role names the role of every request; the authenticated role is set too (at p/a.iam:2:3): keep one of them`,
+				`p/a.iam:4:3: single role names the role of every request (at p/a.iam:3:3); the anonymous role cannot be set too: keep one of them`,
+				`p/a.iam:5:3: single role is set twice (first at p/a.iam:3:3)`,
+			}},
+		{"the same role for both slots says how to declare single-role mode",
+			[]src{{"p/a.iam", "roles {\n  authenticated web_user\n  anonymous web_user\n}"}},
+			[]string{"p/a.iam:1:1: the authenticated and anonymous roles must differ (both are \"web_user\"); for one role with and without a token, write `single role web_user`"}},
 		{"groups block without api schema",
 			[]src{{"p/a.iam", "groups {\n  admin role 'iam-admin'\n}"}},
 			[]string{"p/a.iam:1:1: the groups block needs `api schema NAME`: the schema PostgREST serves, where the group functions and views are created"}},
@@ -314,6 +349,55 @@ resource app.alpha {}`},
 	}
 	if !cmp.Equal(lines, []int{4, 5, 6}) {
 		t.Errorf("rule lines %v", lines)
+	}
+}
+
+// TestCheckKeycloakModel: roles, claim matches, tenants and single-role
+// mode as the compiler gets them.
+func TestCheckKeycloakModel(t *testing.T) {
+	files, err := parseAll(t, src{"p/a.iam", `roles {
+  single role "App User"
+  owner api_owner
+}
+resource app.notes {
+  tenant column Org_Id from claim 'org.id\.v2'
+  owner column owner_id
+  owner can read
+  role 'org-admin' can read
+  role 'editor' of client 'todo-app' can read, write
+  role = claim 'user_type' can read
+}`})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := lang.Check(files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Roles != (lang.RoleNames{Authenticated: "App User", Anonymous: "App User", Owner: "api_owner", Single: true}) {
+		t.Errorf("roles = %+v", m.Roles)
+	}
+	notes := m.Resources[0]
+	if notes.Tenant == nil || *notes.Tenant != (lang.TenantModel{Column: "org_id", Claim: `org.id\.v2`,
+		Pos: notes.Tenant.Pos, ClaimPos: notes.Tenant.ClaimPos}) || notes.Tenant.Pos.String() != "p/a.iam:6:17" || notes.Tenant.ClaimPos.String() != "p/a.iam:6:35" {
+		t.Errorf("tenant = %+v", notes.Tenant)
+	}
+	if got := lang.ClaimPath(notes.Tenant.Claim); !cmp.Equal(got, []string{"org", "id.v2"}) {
+		t.Errorf("claim path %q, want org and id.v2 (Keycloak nests at dots, \\. is a dot)", got)
+	}
+	var subjects []string
+	for _, r := range notes.Rules {
+		subjects = append(subjects, r.Subject.String())
+	}
+	want := []string{"owner", "role 'org-admin'", "role 'editor' of client 'todo-app'", "role = claim 'user_type'"}
+	if diff := cmp.Diff(want, subjects); diff != "" {
+		t.Errorf("subjects (-want +got):\n%s", diff)
+	}
+	if !notes.Can(lang.RoleSubject{Client: "todo-app", Name: "editor"}, lang.Write) || notes.Can(lang.RoleSubject{Name: "editor"}, lang.Read) {
+		t.Errorf("a client role and the realm role of the same name are different subjects")
+	}
+	if !notes.Can(lang.ClaimSubject{Column: "role", Claim: "user_type"}, lang.Read) {
+		t.Errorf("the claim match is not in the model")
 	}
 }
 

@@ -119,6 +119,10 @@ func roleLines(r *Roles) []line {
 			out = append(out, itemLine(it.Pos, it.EndPos, it.Timeout.Kind+" timeout "+it.Timeout.Value.Raw))
 			continue
 		}
+		if it.Single != nil {
+			out = append(out, itemLine(it.Pos, it.EndPos, "single role "+ident(it.Single)))
+			continue
+		}
 		out = append(out, itemLine(it.Pos, it.EndPos, ident(it.Slot)+" "+ident(it.Role)))
 	}
 	return out
@@ -165,6 +169,8 @@ func resourceLines(r *Resource) []line {
 				text += " references " + ident(it.Parent.Key)
 			}
 			out = append(out, itemLine(it.Pos, it.EndPos, text))
+		case it.Tenant != nil:
+			out = append(out, itemLine(it.Pos, it.EndPos, "tenant column "+ident(it.Tenant.Column)+" from claim "+it.Tenant.Claim.Raw))
 		case it.Rule != nil:
 			out = append(out, itemLine(it.Pos, it.EndPos, ruleText(it.Rule)))
 		}
@@ -174,13 +180,20 @@ func resourceLines(r *Resource) []line {
 
 func ruleText(r *Rule) string {
 	subject := r.Subject.Kind()
-	switch p := r.Subject.Parent; {
-	case p != nil && p.Role != nil:
-		subject += " group " + ident(p.Role)
-	case p != nil:
-		subject += " " + p.Who
-	case r.Subject.Role != nil:
-		subject += " " + ident(r.Subject.Role)
+	switch s := r.Subject; {
+	case s.Parent != nil && s.Parent.Role != nil:
+		subject += " group " + ident(s.Parent.Role)
+	case s.Parent != nil:
+		subject += " " + s.Parent.Who
+	case s.Role != nil:
+		subject += " " + ident(s.Role)
+	case s.Keycloak != nil:
+		subject += " " + s.Keycloak.Name.Raw
+		if s.Keycloak.Client != nil {
+			subject += " of client " + s.Keycloak.Client.Raw
+		}
+	case s.Match != nil:
+		subject = ident(s.Match.Column) + " = claim " + s.Match.Claim.Raw
 	}
 	perms := make([]string, len(r.Perms))
 	for i, p := range r.Perms {

@@ -43,6 +43,9 @@ func TestFormatCanonical(t *testing.T) {
 		{"groups syntax",
 			"groups{api schema App token claim 'groups' as Member admin role 'iam-admin'}\nresource app.t{group column G required group Admin can delete}",
 			"groups {\n  api schema App\n  token claim 'groups' as Member\n  admin role 'iam-admin'\n}\n\nresource app.t {\n  group column G required\n  group Admin can delete\n}\n"},
+		{"keycloak roles, claim matches, tenants, single role",
+			"roles{single   role Web_User}\nresource app.t{tenant column Org from claim 'org_id' role 'mod'   can read role 'ed' of   client 'app' can read\nkeeper=claim 'user_type' can read}",
+			"roles {\n  single role Web_User\n}\n\nresource app.t {\n  tenant column Org from claim 'org_id'\n  role 'mod' can read\n  role 'ed' of client 'app' can read\n  keeper = claim 'user_type' can read\n}\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -112,6 +112,9 @@ type RoleNames struct {
 	Authenticated string // what requests with a valid JWT run as
 	Anonymous     string // what requests without a JWT run as
 	Owner         string // owns the tables and the iam helpers
+	// Single: `single role r`, Authenticated and Anonymous are the same
+	// role, and a request is anonymous when its claims name no user.
+	Single bool
 }
 
 // Defaults: Keycloak's `sub` as a uuid, and the role names of the usual
@@ -153,15 +156,16 @@ func (s PermSet) Sorted() []Perm {
 type ResourceModel struct {
 	Schema, Table string
 	OwnerColumn   string
-	OwnerPos      Pos         // where the owner column was declared
-	GroupColumn   string      // "" when rows have no group
-	GroupRequired bool        // every row must be in a group
-	GroupPos      Pos         // where the group column was declared
-	PageKey       string      // "page by" column: list pages newest first by it; "" when none
-	PagePos       Pos         // where the page key was declared
-	Parent        *ParentLink // the resource rows take access from; nil when none
-	Rules         []RuleModel // as written, in file order
-	Pos           Pos         // where `resource` was written
+	OwnerPos      Pos          // where the owner column was declared
+	GroupColumn   string       // "" when rows have no group
+	GroupRequired bool         // every row must be in a group
+	GroupPos      Pos          // where the group column was declared
+	PageKey       string       // "page by" column: list pages newest first by it; "" when none
+	PagePos       Pos          // where the page key was declared
+	Parent        *ParentLink  // the resource rows take access from; nil when none
+	Tenant        *TenantModel // the tenant column; nil when none
+	Rules         []RuleModel  // as written, in file order
+	Pos           Pos          // where `resource` was written
 }
 
 // ParentLink is a resource's parent item: each row points at a row of
