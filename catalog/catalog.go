@@ -207,7 +207,7 @@ func (c *catalogCheck) checkResource(r *lang.ResourceModel) error {
 			continue
 		}
 		if need.Index {
-			if err := c.checkIndex(r, t.OID, need.Column, need.Pos, need.Partial, need.LookupWhy); err != nil {
+			if err := c.checkIndex(r, t.OID, need); err != nil {
 				return err
 			}
 		}

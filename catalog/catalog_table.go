@@ -2,6 +2,7 @@ package catalog
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 
@@ -78,37 +79,42 @@ order by 1`, t.OID, compiler.PolicyNames())
 // walks (column, key) in key order. A partial index counts only when its
 // predicate is `column IS NOT NULL` (what iamc builds for an optional group
 // column; the policies imply it).
-func (c *catalogCheck) checkIndex(r *lang.ResourceModel, rel uint32, column string, pos lang.Pos, partial bool, why string) error {
+func (c *catalogCheck) checkIndex(r *lang.ResourceModel, rel uint32, need compiler.ColumnNeed) error {
+	// The index's leading columns as the build makes them: the tenant
+	// (when the resource has one), the column, the page key.
+	cols := need.IndexColumns(r)
 	var indexed bool
 	err := c.db.QueryRow(c.ctx, `
 select exists (
     select from pg_catalog.pg_index i
-    join pg_catalog.pg_attribute a on a.attrelid = i.indrelid and a.attnum = i.indkey[0]
-    where i.indrelid = $1 and a.attname = $2 and i.indisvalid
-      and ($3 = '' or i.indnkeyatts > 1
-           and (select k.attname from pg_catalog.pg_attribute k where k.attrelid = i.indrelid and k.attnum = i.indkey[1]) = $3)
+    where i.indrelid = $1 and i.indisvalid and i.indnkeyatts >= pg_catalog.cardinality($2::text[])
+      and (select pg_catalog.array_agg(a.attname::text order by k.n)
+           from pg_catalog.unnest(i.indkey[0:pg_catalog.cardinality($2::text[]) - 1]) with ordinality k (attnum, n)
+           join pg_catalog.pg_attribute a on a.attrelid = i.indrelid and a.attnum = k.attnum) = $2::text[]
       and (i.indpred is null
-           or pg_catalog.pg_get_expr(i.indpred, i.indrelid) = pg_catalog.format('(%I IS NOT NULL)', a.attname)))`,
-		rel, column, r.PageKey).Scan(&indexed)
+           or pg_catalog.pg_get_expr(i.indpred, i.indrelid) = pg_catalog.format('(%I IS NOT NULL)', $3::text)))`,
+		rel, cols, need.Column).Scan(&indexed)
 	if err != nil {
 		return fmt.Errorf("looking up the indexes of %s: %w", r.QualifiedName(), err)
 	}
 	if indexed {
 		return nil
 	}
-	table, cols, leads := compiler.Qualify(r.Schema, r.Table), compiler.QuoteIdent(column), column
-	name := compiler.ArmIndexName(r, column)
+	table, why := compiler.Qualify(r.Schema, r.Table), need.LookupWhy
+	quoted := make([]string, len(cols))
+	for i, col := range cols {
+		quoted[i] = compiler.QuoteIdent(col)
+	}
+	name := compiler.ArmIndexName(r, need)
 	if r.PageKey != "" {
-		cols += ", " + compiler.QuoteIdent(r.PageKey)
-		leads += ", " + r.PageKey
 		why += " (and the page function walks it in " + r.PageKey + " order)"
 	}
-	create := fmt.Sprintf("create index %s on %s (%s)", compiler.QuoteIdent(name), table, cols)
-	if partial {
-		create += fmt.Sprintf(" where %s is not null", compiler.QuoteIdent(column))
+	create := fmt.Sprintf("create index %s on %s (%s)", compiler.QuoteIdent(name), table, strings.Join(quoted, ", "))
+	if need.Partial {
+		create += fmt.Sprintf(" where %s is not null", compiler.QuoteIdent(need.Column))
 	}
-	c.add(pos, LevelWarning, fmt.Sprintf("iamc build creates it (expected before the first build): %s;", create),
-		"no index of %s leads with %s: %s, so without one every request reads the whole table", r.QualifiedName(), leads, why)
+	c.add(need.Pos, LevelWarning, fmt.Sprintf("iamc build creates it (expected before the first build): %s;", create),
+		"no index of %s leads with %s: %s, so without one every request reads the whole table", r.QualifiedName(), strings.Join(cols, ", "), why)
 	return nil
 }
 

@@ -145,16 +145,18 @@ func runtimeSection(m *lang.Model) *Section {
 		pruneRoles,
 		Statement{
 			Why: "Functions are executable by PUBLIC unless revoked; only the authenticated role may call the helpers policies and triggers use.",
-			SQL: fmt.Sprintf("revoke all on all routines in schema iam from public, %s, %s;", quoteIdent(roles.Authenticated), quoteIdent(roles.Anonymous)),
+			SQL: fmt.Sprintf("revoke all on all routines in schema iam from public, %s;", runtimeRoles(m)),
 		},
 		Statement{SQL: fmt.Sprintf("grant usage on schema iam to %s;", quoteIdent(roles.Authenticated))},
 		Statement{SQL: fmt.Sprintf("grant execute on function %s to %s;", strings.Join(stdlib.RequestFunctions, ", "), quoteIdent(roles.Authenticated))},
-		Statement{
+	)
+	if !roles.Single {
+		s.Statements = append(s.Statements, Statement{
 			Why: "The optional db-pre-request (iam.check_request) runs for every request, anonymous ones too: both runtime roles may call it.",
 			SQL: fmt.Sprintf("grant usage on schema iam to %s;", quoteIdent(roles.Anonymous)),
-		},
-		Statement{SQL: fmt.Sprintf("grant execute on function %s to %s, %s;", stdlib.PreRequestSignature, quoteIdent(roles.Authenticated), quoteIdent(roles.Anonymous))},
-	)
+		})
+	}
+	s.Statements = append(s.Statements, Statement{SQL: fmt.Sprintf("grant execute on function %s to %s;", stdlib.PreRequestSignature, runtimeRoles(m))})
 	return s
 }
 
@@ -198,7 +200,7 @@ func groupAPISection(m *lang.Model) *Section {
 	object = &Object{Kind: ObjectView, Schema: api, Name: "group_members"}
 	add("The members of the caller's groups, nobody else's.",
 		"create or replace view %s with (security_barrier) as\nselect m.group_id, m.user_id, m.role, m.added_at\nfrom iam.group_members m\nwhere %s;", members, String(inGroups(Col{Alias: "m", Name: "group_id"}, lang.Member)))
-	add("", "revoke all on table %s, %s from public, %s, %s;", groups, members, user, quoteIdent(m.Roles.Anonymous))
+	add("", "revoke all on table %s, %s from public, %s;", groups, members, runtimeRoles(m))
 	add("", "grant select on table %s, %s to %s;", groups, members, user)
 	return s
 }
@@ -267,6 +269,9 @@ func resourceSection(m *lang.Model, r *lang.ResourceModel, indexes indexNames) *
 	if r.HasOwnerRules() {
 		b.out = append(b.out, ownerDefault(m, r, b.table))
 	}
+	if t := b.rules.tenant; t != nil {
+		b.out = append(b.out, t.columnDefault(r, b.table))
+	}
 	b.rowGuard()
 	b.policies()
 	if r.PageKey != "" {
@@ -302,7 +307,7 @@ func (b *resourceBuild) policy(audience string, perm lang.Perm) string {
 	if len(arms) == 0 {
 		return ""
 	}
-	return policyCondition(arms)
+	return signedIn(b.m, audience, policyCondition(arms))
 }
 
 func (b *resourceBuild) rowSecurity() {
@@ -315,13 +320,18 @@ func (b *resourceBuild) rowSecurity() {
 func (b *resourceBuild) grants() {
 	r, roles := b.r, b.m.Roles
 	b.add("Grant exactly the commands the rules allow; everything else stays denied at the privilege level too.",
-		"revoke all on table %s from public, %s, %s;", b.table, quoteIdent(roles.Authenticated), quoteIdent(roles.Anonymous))
+		"revoke all on table %s from public, %s;", b.table, runtimeRoles(b.m))
 	var authCmds, anonCmds []string
 	for _, c := range commands {
-		if b.policy(audienceAuthenticated, c.perm) != "" {
+		auth, anon := b.policy(audienceAuthenticated, c.perm) != "", b.policy(audienceAnonymous, c.perm) != ""
+		if roles.Single {
+			// One role runs every request: it needs what either audience may do.
+			auth, anon = auth || anon, false
+		}
+		if auth {
 			authCmds = append(authCmds, c.cmd)
 		}
-		if b.policy(audienceAnonymous, c.perm) != "" {
+		if anon {
 			anonCmds = append(anonCmds, c.cmd)
 		}
 	}
@@ -351,7 +361,7 @@ func (b *resourceBuild) armIndexes() {
 		if need.Partial {
 			where = fmt.Sprintf(" where %s is not null", quoteIdent(need.Column))
 		}
-		b.index(need.Column, need.IndexWhy, where)
+		b.index(need, where)
 	}
 }
 
@@ -359,19 +369,32 @@ func (b *resourceBuild) armIndexes() {
 // (column, key), so that the page function walks it in key order (it
 // serves the policy's column = ... just the same), and the single-column
 // index an earlier build made goes.
-func (b *resourceBuild) index(column, why, where string) {
-	r := b.r
+//
+// With a tenant the index leads with the tenant column, and the one the
+// build made without it goes too.
+func (b *resourceBuild) index(need ColumnNeed, where string) {
+	r, column, why := b.r, need.Column, need.IndexWhy
 	cols := quoteIdent(column)
 	name := b.indexes.unique(r.Schema, r.Table, column, IndexSuffix)
+	var drops []Statement
 	if r.PageKey != "" {
 		single := name
 		name = b.indexes.unique(r.Schema, r.Table, column, r.PageKey, IndexSuffix)
 		cols += ", " + quoteIdent(r.PageKey)
 		why += fmt.Sprintf(" It ends with the page key %s: the page function walks it in that order.", r.PageKey)
-		defer b.add(fmt.Sprintf("The (%s, %s) index above serves everything the single-column one did.", column, r.PageKey),
-			"drop index if exists %s;", qualify(r.Schema, single))
+		drops = append(drops, Statement{Why: fmt.Sprintf("The (%s, %s) index above serves everything the single-column one did.", column, r.PageKey),
+			SQL: fmt.Sprintf("drop index if exists %s;", qualify(r.Schema, single))})
+	}
+	if need.Lead != "" {
+		without := name
+		parts := append([]string{r.Table}, need.IndexColumns(r)...)
+		name = b.indexes.unique(r.Schema, append(parts, IndexSuffix)...)
+		cols = quoteIdent(need.Lead) + ", " + cols
+		drops = append(drops, Statement{Why: fmt.Sprintf("The (%s) index above serves everything the one without the tenant column did.", strings.Join(need.IndexColumns(r), ", ")),
+			SQL: fmt.Sprintf("drop index if exists %s;", qualify(r.Schema, without))})
 	}
 	b.create(ObjectIndex, name, why, "create index if not exists %s on %s (%s)%s;", quoteIdent(name), b.table, cols, where)
+	b.out = append(b.out, drops...)
 }
 
 // groupForeignKey: a row's group must exist in iam.groups.
@@ -395,7 +418,8 @@ func (b *resourceBuild) groupForeignKey() {
 // moves, or its removal when there is nothing to guard.
 func (b *resourceBuild) rowGuard() {
 	r := b.r
-	if !r.HasOwnerRules() && r.GroupColumn == "" {
+	t := b.rules.tenant
+	if !r.HasOwnerRules() && r.GroupColumn == "" && t == nil {
 		b.add("No owner or group column: no row guard.", "drop trigger if exists %s on %s;", GuardTrigger, b.table)
 		return
 	}
@@ -410,10 +434,20 @@ func (b *resourceBuild) rowGuard() {
 			required = "required"
 		}
 	}
-	b.create(ObjectTrigger, GuardTrigger, "Fill the owner from the JWT on insert and refuse a forged one; keep it fixed; let rows into a group only with the create role there, "+
-		"and let only the owner move them (RLS cannot compare old and new rows, a trigger can).",
-		"create or replace trigger %s\n    before insert or update of %s on %s\n    for each row execute function iam.guard_row(%s, %s, %s, %s);",
-		GuardTrigger, strings.Join(cols, ", "), b.table, quoteLiteral(ownerArg), quoteLiteral(groupArg), quoteLiteral(string(r.GroupMinRole(lang.Create))), quoteLiteral(required))
+	args := []string{quoteLiteral(ownerArg), quoteLiteral(groupArg), quoteLiteral(string(r.GroupMinRole(lang.Create))), quoteLiteral(required)}
+	why := "Fill the owner from the JWT on insert and refuse a forged one; keep it fixed; let rows into a group only with the create role there, " +
+		"and let only the owner move them (RLS cannot compare old and new rows, a trigger can)."
+	if t != nil {
+		cols, args = append(cols, quoteIdent(t.column)), append(args, t.guardArgs()...)
+		if ownerArg == "" && groupArg == "" {
+			why = "Fill the tenant from the JWT on insert, refuse another, and keep it fixed (RLS cannot compare old and new rows, a trigger can)."
+		} else {
+			why += " Fill the tenant from the JWT on insert, refuse another, and keep it fixed."
+		}
+	}
+	b.create(ObjectTrigger, GuardTrigger, why,
+		"create or replace trigger %s\n    before insert or update of %s on %s\n    for each row execute function iam.guard_row(%s);",
+		GuardTrigger, strings.Join(cols, ", "), b.table, strings.Join(args, ", "))
 }
 
 // policies: drop every name iamc may have used, then create today's.
@@ -449,9 +483,19 @@ func (b *resourceBuild) policies() {
 // overwritten without a word: the guard refuses any value but the caller's
 // id, so keeping it changes no rule.
 func ownerDefault(m *lang.Model, r *lang.ResourceModel, table string) Statement {
-	return Statement{
-		Why: "The owner column defaults to the caller's id, which PostgREST's OpenAPI shows as its default: clients see they may leave it out (the row guard still decides). " +
+	return iamDefault(table, r.OwnerColumn, String(userID(m.Identity)),
+		"The owner column defaults to the caller's id, which PostgREST's OpenAPI shows as its default: clients see they may leave it out (the row guard still decides). "+
 			"A default the table already had, one that calls no iam function, is kept with a warning.",
+		"iamc did not set its default (the caller''s id); the row guard still refuses an owner other than the caller.")
+}
+
+// iamDefault sets a column's default to expr (a call of the runtime), or
+// keeps, with a WARNING saying so, a default the application set (one that
+// calls no function of schema iam). detail is the warning's DETAIL, a SQL
+// literal's text.
+func iamDefault(table, column, expr, why, detail string) Statement {
+	return Statement{
+		Why: why,
 		SQL: fmt.Sprintf(`do $do$
 begin
     if exists (
@@ -466,18 +510,17 @@ begin
                 and p.pronamespace = 'iam'::pg_catalog.regnamespace)) then
         raise warning using
             message = %[3]s,
-            detail = 'iamc did not set its default (the caller''s id); the row guard still refuses an owner other than the caller.',
+            detail = '%[8]s',
             hint = %[4]s;
     else
         alter table %[5]s alter column %[6]s set default %[7]s;
     end if;
 end
 $do$;`,
-			quoteLiteral(table), quoteLiteral(r.OwnerColumn),
-			quoteLiteral(fmt.Sprintf("%s.%s keeps its own default", table, quoteIdent(r.OwnerColumn))),
-			quoteLiteral(fmt.Sprintf("To have iamc fill it: alter table %s alter column %s drop default; and apply the build again.", table, quoteIdent(r.OwnerColumn))),
-			table, quoteIdent(r.OwnerColumn),
-			String(userID(m.Identity))),
+			quoteLiteral(table), quoteLiteral(column),
+			quoteLiteral(fmt.Sprintf("%s.%s keeps its own default", table, quoteIdent(column))),
+			quoteLiteral(fmt.Sprintf("To have iamc fill it: alter table %s alter column %s drop default; and apply the build again.", table, quoteIdent(column))),
+			table, quoteIdent(column), expr, detail),
 	}
 }
 
@@ -536,6 +579,9 @@ func resourceHeader(r *lang.ResourceModel) []string {
 	}
 	if r.PageKey != "" {
 		h = append(h, "  page by "+quoteIdent(r.PageKey))
+	}
+	if t := r.Tenant; t != nil {
+		h = append(h, fmt.Sprintf("  tenant column %s from claim %s", quoteIdent(t.Column), quoteLiteral(t.Claim)))
 	}
 	for _, rule := range r.Rules {
 		perms := make([]string, len(rule.Perms))

@@ -41,13 +41,11 @@ func GroupDeleteAction(r *lang.ResourceModel) (action, code string) {
 const IndexSuffix = "iam_idx"
 
 // ArmIndexName is the name iamc gives the index of a policy arm's column
-// (ending with the page key when there is one), before the build makes it
-// unique among the names of its schema.
-func ArmIndexName(r *lang.ResourceModel, column string) string {
-	if r.PageKey != "" {
-		return derivedName(r.Table, column, r.PageKey, IndexSuffix)
-	}
-	return derivedName(r.Table, column, IndexSuffix)
+// (its IndexColumns: led by the tenant column and ending with the page key
+// when there are), before the build makes it unique among the names of its
+// schema.
+func ArmIndexName(r *lang.ResourceModel, need ColumnNeed) string {
+	return derivedName(append(append([]string{r.Table}, need.IndexColumns(r)...), IndexSuffix)...)
 }
 
 // PolicyNames lists every policy name iamc may create on a table: a build

@@ -48,6 +48,11 @@ func pageStatements(m *lang.Model, r *lang.ResourceModel) []Statement {
 		// the walk instead of starting it at the cursor. An integer < is
 		// leakproof (the catalog check makes sure the key is an integer).
 		cursor: fmt.Sprintf("t.%s < page.before_key", key)}
+	if c.tenant != nil {
+		// Every walk stays in the caller's tenant: an index condition
+		// (text = is leakproof) on the tenant column each index leads with.
+		c.cursor = fmt.Sprintf("t.%s = page.tenant and %s", quoteIdent(c.tenant.column), c.cursor)
+	}
 	if r.GroupColumn != "" {
 		c.groupParam = param(r.GroupColumn)
 		params = append(params, quoteIdent(r.GroupColumn)+" bigint default null")
@@ -61,6 +66,9 @@ func pageStatements(m *lang.Model, r *lang.ResourceModel) []Statement {
 	}
 	arms, everyone := c.arms()
 	decls := block{"before_key bigint;"}
+	if c.tenant != nil {
+		decls = append(decls, "tenant text;")
+	}
 	if !everyone {
 		for _, a := range arms {
 			decls = append(decls, a.decls...)
@@ -118,6 +126,10 @@ type pageArm struct {
 	ordered bool   // query alone is a page (no union, no sort)
 	exclude string // leaves this arm's rows out of the arms after it
 	inGroup block  // its walk of the rows of the group parameter
+	// groupFilter: its rows in one group have no walk of their own; a
+	// caller who does not read the whole group gets the group's rows
+	// walked under the policies (instead of the arms' inGroup walks).
+	groupFilter bool
 }
 
 // andEach is "\n<indent>and <condition>" for each condition.
@@ -137,6 +149,9 @@ func pageBody(c *pageContext, arms []*pageArm, everyone bool, before string) blo
     hint = 'Ask for at most %d rows; for the next page pass the last row''s %s as before.';`,
 		MaxPageSize, c.size, MaxPageSize, strings.ReplaceAll(c.r.PageKey, "'", "''"))}, nil)
 	body.add("page.before_key := coalesce(%s, %d);", before, int64(maxBigint))
+	if c.tenant != nil {
+		body.add("%s", c.tenant.pageSetup())
+	}
 	if c.groupParam != "" {
 		body.addIf(c.groupParam+" is not null", append(oneGroup(c, arms, everyone), "return;"), nil)
 	}
@@ -197,6 +212,7 @@ func oneGroup(c *pageContext, arms []*pageArm, everyone bool) block {
 	}
 	var readers []string
 	var own block
+	filtered := false
 	for _, a := range arms {
 		if a.bypass != "" {
 			readers = append(readers, a.bypass)
@@ -207,6 +223,10 @@ func oneGroup(c *pageContext, arms []*pageArm, everyone bool) block {
 			readers = append(readers, a.reader)
 		}
 		own = append(own, a.inGroup...)
+		filtered = filtered || a.groupFilter
+	}
+	if filtered {
+		own = groupWalk
 	}
 	if len(readers) == 0 {
 		return own
@@ -223,7 +243,7 @@ func pageFunction(c *pageContext, name string, params, types, decls []string, bo
 	declare := "declare\n" + block(decls).text(1) + "\n"
 	signature := fmt.Sprintf("%s(%s)", name, strings.Join(types, ", "))
 	roles := []string{quoteIdent(m.Roles.Authenticated)}
-	if r.Can(lang.AnonymousSubject{}, lang.Read) {
+	if r.Can(lang.AnonymousSubject{}, lang.Read) && !m.Roles.Single {
 		roles = append(roles, quoteIdent(m.Roles.Anonymous))
 	}
 	doc := fmt.Sprintf(PageCommentPrefix+"%s, %s:%d): GET /rpc/%s?before=<%s>&page_size=<1..%d>", r.PageKey, r.PagePos.Filename, r.PagePos.Line, fn, r.PageKey, MaxPageSize)
@@ -247,7 +267,7 @@ func pageFunction(c *pageContext, name string, params, types, decls []string, bo
 		},
 		{SQL: fmt.Sprintf("comment on function %s is %s;", signature, quoteLiteral(doc))},
 		{Why: "Only the roles that may read the table may call it.",
-			SQL: fmt.Sprintf("revoke all on function %s from public, %s, %s;", signature, quoteIdent(m.Roles.Authenticated), quoteIdent(m.Roles.Anonymous))},
+			SQL: fmt.Sprintf("revoke all on function %s from public, %s;", signature, runtimeRoles(m))},
 		{SQL: fmt.Sprintf("grant execute on function %s to %s;", signature, strings.Join(roles, ", "))},
 	}
 }

@@ -40,6 +40,16 @@ func groupIDs(role lang.GroupRole) Call { return runtimeCall("group_ids", string
 // hasRealmRole is whether the token lists the realm role.
 func hasRealmRole(role string) Call { return runtimeCall("has_realm_role", role) }
 
+// hasClientRole is whether the token lists the role of the client.
+func hasClientRole(client, role string) Call { return runtimeCall("has_client_role", client, role) }
+
+// claimText is the token's string claim at path (a tenant), or NULL.
+func claimText(path []string) Call { return runtimeCall("claim_text", path...) }
+
+// claimMatch is claimText for a rule that grants rows by the claim (it
+// refuses a blocked caller, as a role does).
+func claimMatch(path []string) Call { return runtimeCall("claim_match", path...) }
+
 // inGroups is `column = any(<the caller's groups with role>)` for a policy.
 func inGroups(column Expr, role lang.GroupRole) Expr {
 	return AnyOf{L: column, Array: Cast{E: Once{groupIDs(role)}, Type: "bigint[]"}}

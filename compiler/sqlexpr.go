@@ -69,6 +69,9 @@ type Cast struct {
 	Type string
 }
 
+// CaseWhen is case when cond then value end: value, or NULL unless cond.
+type CaseWhen struct{ When, Then Expr }
+
 func (c Col) write(w *exprWriter) {
 	if c.Alias != "" {
 		w.WriteString(c.Alias + ".")
@@ -111,6 +114,14 @@ func (o Once) write(w *exprWriter) {
 func (c Cast) write(w *exprWriter) {
 	c.E.write(w)
 	w.WriteString("::" + c.Type)
+}
+
+func (c CaseWhen) write(w *exprWriter) {
+	w.WriteString("case when ")
+	c.When.write(w)
+	w.WriteString(" then ")
+	c.Then.write(w)
+	w.WriteString(" end")
 }
 
 func binary(w *exprWriter, l Expr, op string, r Expr) {

@@ -28,6 +28,8 @@ var subjectKinds = []func(m *lang.Model, r *lang.ResourceModel) subjectKind{
 	ownerKind,
 	groupKind,
 	parentKind,
+	roleKind,
+	claimKind,
 	adminKind,
 }
 
@@ -39,10 +41,13 @@ type ruleContext struct {
 	alias string
 	depth int // how many parents up from the resource a policy protects
 	kinds []subjectKind
+	// tenant restricts every arm to the caller's tenant (tenant.go), or is
+	// nil.
+	tenant *tenant
 }
 
 func newRuleContext(m *lang.Model, r *lang.ResourceModel, alias string) *ruleContext {
-	c := &ruleContext{m: m, r: r, alias: alias}
+	c := &ruleContext{m: m, r: r, alias: alias, tenant: newTenant(r)}
 	for _, make := range subjectKinds {
 		if k := make(m, r); k != nil {
 			c.kinds = append(c.kinds, k)
@@ -57,11 +62,15 @@ func (c *ruleContext) col(name string) Col { return Col{Alias: c.alias, Name: na
 // caller is the caller's user id, once per statement.
 func (c *ruleContext) caller() Expr { return Once{userID(c.m.Identity)} }
 
-// arms is the condition of each kind for audience and perm, in order.
+// arms is the condition of each kind for audience and perm, in order,
+// each held to the caller's tenant when the resource has one.
 func (c *ruleContext) arms(audience string, perm lang.Perm) []Expr {
 	var arms []Expr
 	for _, k := range c.kinds {
 		if a := k.arm(c, audience, perm); a != nil {
+			if c.tenant != nil {
+				a = c.tenant.restrict(c, a)
+			}
 			arms = append(arms, a)
 		}
 	}
@@ -78,9 +87,10 @@ type ColumnNeed struct {
 	TypeWhy  string            // why that type, when the column has another
 	TypeHint string            // how to fix another type
 	// Index: the policies compare the column; the build creates an index
-	// leading with it (then the page key), partial (column is not null)
-	// when Partial.
+	// leading with it (after Lead, then the page key), partial (column is
+	// not null) when Partial.
 	Index     bool
+	Lead      string // the tenant column, which every arm compares first; "" for none
 	Partial   bool
 	IndexWhy  string // the build's comment on the index
 	LookupWhy string // the catalog check's reason it needs one
@@ -102,5 +112,22 @@ func Columns(m *lang.Model, r *lang.ResourceModel) []ColumnNeed {
 	for _, k := range c.kinds {
 		out = append(out, k.columns(c)...)
 	}
+	if c.tenant != nil {
+		out = c.tenant.columns(c, out)
+	}
 	return out
+}
+
+// IndexColumns are the columns of the index the build makes for need, in
+// order: the tenant, the column, the page key.
+func (need ColumnNeed) IndexColumns(r *lang.ResourceModel) []string {
+	var cols []string
+	if need.Lead != "" {
+		cols = append(cols, need.Lead)
+	}
+	cols = append(cols, need.Column)
+	if r.PageKey != "" {
+		cols = append(cols, r.PageKey)
+	}
+	return cols
 }

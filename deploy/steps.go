@@ -231,10 +231,10 @@ func (r *run) cleanup(ctx context.Context) ([]step, error) {
 	rows.Close()
 
 	// Column defaults that call a function of schema iam (the owner column's
-	// default, the caller's id): on a table that is no longer a resource,
-	// or on a column that is no longer its owner column. (The build sets
-	// the owner column's; a default of the application's own calls no iam
-	// function and is never dropped.)
+	// default, the caller's id; the tenant column's, the caller's tenant):
+	// on a table that is no longer a resource, or on a column that is no
+	// longer its owner or tenant column. (The build sets those; a default
+	// of the application's own calls no iam function and is never dropped.)
 	rows, err = r.tx.Query(ctx, `select d.adrelid, a.attname
 	    from pg_attrdef d
 	    join pg_attribute a on a.attrelid = d.adrelid and a.attnum = d.adnum
@@ -256,7 +256,7 @@ func (r *run) cleanup(ctx context.Context) ([]step, error) {
 			return nil, fmt.Errorf("reading iamc's column defaults: %w", err)
 		}
 		t := byOID[oid]
-		if m := t.model; m != nil && m.HasOwnerRules() && m.OwnerColumn == column {
+		if m := t.model; m != nil && (m.HasOwnerRules() && m.OwnerColumn == column || m.Tenant != nil && m.Tenant.Column == column) {
 			continue
 		}
 		add(t, "alter table %s alter column %s drop default;", qualify(t.Schema, t.Table), ident(column))

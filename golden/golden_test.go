@@ -38,6 +38,7 @@ import (
 var exampleCopies = map[string][]string{
 	"todos": {"iam.iam", "todos.iam"},
 	"chats": {"iam.iam", "chats.iam"},
+	"notes": {"iam.iam", "notes.iam"},
 }
 
 // errorAt is one error an error case must report: where, and the text the
@@ -107,7 +108,7 @@ var wantErrors = map[string][]errorAt{
 		{"policies/b.iam:2:24", ";", "unexpected character ';'"},
 	},
 	"err-many": {
-		{"policies/todos.iam:2:1", "roles", `the authenticated and anonymous roles must differ (both are "web_user")`},
+		{"policies/todos.iam:2:1", "roles", "the authenticated and anonymous roles must differ (both are \"web_user\"); for one role with and without a token, write `single role web_user`"},
 		{"policies/todos.iam:5:3", "admin", `unknown role slot "admin"`},
 		{"policies/todos.iam:8:14", `""`, "bad table name: a quoted identifier cannot be empty"},
 		{"policies/todos.iam:14:3", "owner column user_id", "owner column is declared twice in app.todos (first at policies/todos.iam:13:3)"},
@@ -123,6 +124,16 @@ var wantErrors = map[string][]errorAt{
 		{"policies/names.iam:20:10", "a_schema_name", "bad schema name: 66 bytes"},
 		{"policies/names.iam:27:17", `"üü`, "bad role name: 64 bytes (32 characters in UTF-8)"},
 		{"policies/names.iam:31:14", "the_schema_postgrest", "bad schema name: 66 bytes"},
+	},
+	"err-keycloak": {
+		{"policies/bad.iam:10:3", "anonymous", "anonymous can read in app.notes: a request without a token has no tenant claim"},
+		{"policies/bad.iam:14:35", "'realm_access.roles'", "claim 'realm_access.roles' is never a string"},
+		{"policies/bad.iam:15:8", "''", "the role name is empty"},
+		{"policies/bad.iam:16:18", "delete", "role 'mod' can delete but not read in app.posts"},
+		{"policies/bad.iam:17:40", "write", "keeper = claim 'user_type' callers can only be granted read"},
+		{"policies/bad.iam:18:18", "'address..region'", "bad claim 'address..region': an empty name between dots"},
+		{"policies/bad.iam:19:16", "'groups'", "claim 'groups' is never a string: the groups block reads it as the token's list of groups"},
+		{"policies/bad.iam:24:3", "anonymous", "single role names the role of every request (at policies/bad.iam:23:3)"},
 	},
 	"err-unquoted-unicode": {
 		{"policies/a.iam:2:17", "é", `unexpected character 'é': a bare name holds only ASCII letters, digits, _ and $; double-quote a name with other characters, e.g. "café"`},

@@ -44,4 +44,15 @@ create table if not exists app.products (
     created_at timestamptz not null default now()
 );
 
+-- Notes of organisations (notes.iam): org_id is the tenant, filled from the
+-- token's org_id claim.
+create table if not exists app.notes (
+    id bigint generated always as identity primary key,
+    org_id text not null,
+    owner_id uuid not null,
+    group_id bigint,
+    body text not null,
+    created_at timestamptz default now()
+);
+
 reset role;

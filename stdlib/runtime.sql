@@ -528,12 +528,15 @@ create or replace function iam.guard_row() returns trigger
 as $fn$
 -- Arguments: owner column ('' for none), group column ('' for none), the
 -- lowest group role that may put rows into a group ('' for none), and
--- 'required' when every row must be in a group.
+-- 'required' when every row must be in a group; with a tenant column, two
+-- more: the column, and its claim's path (a text[] literal, as
+-- iam.claim_text takes it).
 declare
     owner_column text := tg_argv[0];
     group_column text := tg_argv[1];
     create_role text := nullif(tg_argv[2], '');
     group_required boolean := tg_argv[3] = 'required';
+    tenant_column text := coalesce(tg_argv[4], '');
     caller text := iam.caller_id();
     new_row jsonb := to_jsonb(new);
     old_row jsonb;
@@ -546,6 +549,11 @@ begin
     end if;
     if group_column <> '' then
         new_group := (new_row ->> group_column)::bigint;
+    end if;
+    -- The tenant is the token's, for every request (the admin role too);
+    -- only roles that bypass RLS (backend jobs) write other tenants' rows.
+    if tenant_column <> '' and not iam.bypasses_rls() then
+        new := iam.guard_tenant(new, case when tg_op = 'UPDATE' then to_jsonb(old) end, tenant_column, tg_argv[5]::text[], tg_table_schema, tg_table_name);
     end if;
 
     if tg_op = 'INSERT' then
@@ -625,6 +633,61 @@ begin
     return new;
 end
 $fn$;
+
+create or replace function iam.guard_tenant(
+    new_row anyelement, old_row jsonb, tenant_column text, claim text[],
+    table_schema name, table_name name) returns anyelement
+    language plpgsql stable
+    set search_path = pg_catalog, pg_temp
+as $fn$
+-- Part of the row guard, for a resource with a tenant column: an insert
+-- takes the tenant from the token (filled when left out, refused when it
+-- names another), an update keeps it (old_row: the row before an update,
+-- NULL on insert). Without a tenant in the token (the claim missing, empty,
+-- or not a string) nothing is created.
+declare
+    tenant text := iam.claim_text(variadic claim);
+    given text := to_jsonb(new_row) ->> tenant_column;
+    value jsonb;
+begin
+    if old_row is null then
+        if tenant is null then
+            value := iam.claims() #> claim;
+            raise exception using
+                errcode = '28000',
+                message = format('cannot create a row in %I.%I without a tenant', table_schema, table_name),
+                detail = case
+                    when value is null or jsonb_typeof(value) = 'null' or value = '""'
+                        then format('Rows of %I.%I belong to the tenant named by the %s claim of the JWT, and this request has none.', table_schema, table_name, array_to_string(claim, '.'))
+                    else format('The JWT claim %s is a %s, not a string: %s.', array_to_string(claim, '.'), jsonb_typeof(value), left(value::text, 100))
+                end,
+                hint = format('Sign in with a token that carries the tenant in %s as a string (a Keycloak mapper).', array_to_string(claim, '.'));
+        end if;
+        if given is null then
+            return jsonb_populate_record(new_row, jsonb_build_object(tenant_column, tenant));
+        end if;
+        if given is distinct from tenant then
+            raise exception using
+                errcode = '42501',
+                message = format('%s must be the caller''s tenant', tenant_column),
+                detail = format('A row of %I.%I is created in the tenant of the %s claim of the JWT.', table_schema, table_name, array_to_string(claim, '.')),
+                hint = format('Leave %s out of the request: it is filled from the JWT.', tenant_column);
+        end if;
+        return new_row;
+    end if;
+    if given is distinct from (old_row ->> tenant_column) then
+        raise exception using
+            errcode = '42501',
+            message = format('the tenant of a row of %I.%I cannot be changed', table_schema, table_name),
+            detail = format('%s is fixed when the row is created.', tenant_column),
+            hint = format('Leave %s out of the update.', tenant_column);
+    end if;
+    return new_row;
+end
+$fn$;
+
+comment on function iam.guard_tenant(anyelement, jsonb, text, text[], name, name) is
+    'Part of the row guard: an inserted row takes the caller''s tenant (the tenant column''s claim), a row never changes tenant.';
 
 comment on function iam.guard_row() is
     'Trigger: fills the owner column from the JWT on INSERT and rejects a forged owner; keeps the owner immutable; lets rows into a group only for callers with the create role there, and lets only the owner move a row. RLS cannot compare OLD and NEW, so this is a trigger; it gives clear errors, and the policies enforce the same rules again.';
@@ -1398,3 +1461,71 @@ $fn$;
 
 comment on function iam.check_request() is
     '[runtime-callable] PostgREST db-pre-request: refuses Prefer: count=planned/estimated on protected relations (22023, HTTP 400), a token without the declared audience or without exp (28000, HTTP 403) and a subject on iam.blocked_subjects (28000, HTTP 403) before the request''s query runs, whatever the request touches. Definer: the settings and the deny list are not readable by the runtime roles.';
+
+-- ---------------------------------------------------------------------------
+-- Keycloak roles and claims: what rules grant by besides the user id
+-- (role 'moderator', role 'editor' of client 'todo-app', keeper = claim
+-- 'user_type'), and a resource's tenant (tenant column org_id from claim
+-- 'org_id'). Policies call them as (select ...), once per statement.
+-- ---------------------------------------------------------------------------
+
+create or replace function iam.has_client_role(client text, role_name text) returns boolean
+    language plpgsql stable parallel safe
+    set search_path = pg_catalog, pg_temp
+as $fn$
+-- A role of one client, where Keycloak puts it: resource_access.<client>.roles.
+-- As for iam.has_realm_role, only a string element of an array counts
+-- (jsonb's ? would match an object's key or a bare string too).
+declare
+    roles jsonb := iam.claims() -> 'resource_access' -> client -> 'roles';
+begin
+    if jsonb_typeof(roles) = 'array' and roles ? role_name then
+        -- A role does not outrank the deny list.
+        perform iam.caller_id();
+        return true;
+    end if;
+    return false;
+end
+$fn$;
+
+comment on function iam.has_client_role(text, text) is
+    'Does the Keycloak token list this role of this client in resource_access.<client>.roles? Used by rules for client roles.';
+
+create or replace function iam.claim_text(variadic path text[]) returns text
+    language plpgsql stable parallel safe
+    set search_path = pg_catalog, pg_temp
+as $fn$
+-- The claim at path (a Keycloak claim name split at its dots) when it is a
+-- non-empty JSON string; NULL when it is missing, empty, or anything else (a
+-- number, an array, an object): a column compared with it matches no row.
+declare
+    value jsonb := iam.claims() #> path;
+begin
+    if jsonb_typeof(value) is distinct from 'string' then
+        return null;
+    end if;
+    return nullif(value #>> '{}', '');
+end
+$fn$;
+
+comment on function iam.claim_text(text[]) is
+    'A string claim of the token (NULL when missing, empty or not a string): the tenant of a resource with a tenant column.';
+
+create or replace function iam.claim_match(variadic path text[]) returns text
+    language plpgsql stable parallel safe
+    set search_path = pg_catalog, pg_temp
+as $fn$
+-- iam.claim_text for a rule that grants rows by the claim (keeper = claim
+-- 'user_type'): like a role, a claim does not outrank the deny list.
+declare
+    value text := iam.claim_text(variadic path);
+begin
+    if value is not null then
+        perform iam.caller_id();
+    end if;
+    return value;
+end
+$fn$;
+
+comment on function iam.claim_match(text[]) is
+    'iam.claim_text for a rule that grants rows whose column equals the claim; refuses a blocked caller.';

@@ -136,6 +136,10 @@ var RequestFunctions = []string{
 	"iam.check_group_entry(name, name, text, bigint, text, boolean)",
 	"iam.privileged()",
 	"iam.may_enter_group(bigint, text, boolean)",
+	"iam.has_client_role(text, text)",
+	"iam.claim_text(text[])",
+	"iam.claim_match(text[])",
+	"iam.guard_tenant(anyelement, jsonb, text, text[], name, name)",
 }
 
 // APIFunctions are the group API functions the API schema's wrappers call

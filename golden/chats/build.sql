@@ -66,7 +66,7 @@ delete from iam.group_roles where name not in ('member', 'admin', 'owner');
 -- Functions are executable by PUBLIC unless revoked; only the authenticated role may call the helpers policies and triggers use.
 revoke all on all routines in schema iam from public, web_user, web_anon;
 grant usage on schema iam to web_user;
-grant execute on function iam.claims(), iam.user_id_text(text), iam.user_id_uuid(text), iam.bypasses_rls(), iam.caller_id(), iam.identity_claim(), iam.has_realm_role(text), iam.is_admin(), iam.role_rank(text), iam.my_groups(), iam.group_ids(text), iam.group_role(bigint), iam.check_group_entry(name, name, text, bigint, text, boolean), iam.privileged(), iam.may_enter_group(bigint, text, boolean) to web_user;
+grant execute on function iam.claims(), iam.user_id_text(text), iam.user_id_uuid(text), iam.bypasses_rls(), iam.caller_id(), iam.identity_claim(), iam.has_realm_role(text), iam.is_admin(), iam.role_rank(text), iam.my_groups(), iam.group_ids(text), iam.group_role(bigint), iam.check_group_entry(name, name, text, bigint, text, boolean), iam.privileged(), iam.may_enter_group(bigint, text, boolean), iam.has_client_role(text, text), iam.claim_text(text[]), iam.claim_match(text[]), iam.guard_tenant(anyelement, jsonb, text, text[], name, name) to web_user;
 
 -- The optional db-pre-request (iam.check_request) runs for every request, anonymous ones too: both runtime roles may call it.
 grant usage on schema iam to web_anon;
@@ -139,13 +139,14 @@ revoke all on table app.groups, app.group_members from public, web_user, web_ano
 grant select on table app.groups, app.group_members to web_user;
 
 -- ============================================================================
--- resource app.chats (policies/chats.iam:5)
+-- resource app.chats (policies/chats.iam:6)
 --   owner column owner_id
 --   group column group_id required
 --   page by id
---   owner can read, create, write, delete  (line 10)
---   group member can read, create  (line 11)
---   group admin can delete  (line 12)
+--   owner can read, create, write, delete  (line 11)
+--   group member can read, create  (line 12)
+--   group admin can delete  (line 13)
+--   role 'moderator' can read, delete  (line 14)
 -- ============================================================================
 
 -- Deny by default: with RLS on and forced, a row is visible only through a policy below, even to the table owner.
@@ -222,25 +223,27 @@ drop policy if exists "iam: anonymous can delete" on app.chats;
 create policy "iam: authenticated can select" on app.chats
     as permissive for select to web_user
     using (owner_id = (select iam.user_id_uuid('sub'))
-        or group_id = any ((select iam.group_ids('member'))::bigint[]));
-comment on policy "iam: authenticated can select" on app.chats is 'iamc: owner can read (policies/chats.iam:10); group member can read (policies/chats.iam:11)';
+        or group_id = any ((select iam.group_ids('member'))::bigint[])
+        or (select iam.has_realm_role('moderator')));
+comment on policy "iam: authenticated can select" on app.chats is 'iamc: owner can read (policies/chats.iam:11); group member can read (policies/chats.iam:12); role ''moderator'' can read (policies/chats.iam:14)';
 
 create policy "iam: authenticated can insert" on app.chats
     as permissive for insert to web_user
     with check (owner_id = (select iam.user_id_uuid('sub')) and group_id = any ((select iam.group_ids('member'))::bigint[]));
-comment on policy "iam: authenticated can insert" on app.chats is 'iamc: owner can create (policies/chats.iam:10); group member can create (policies/chats.iam:11)';
+comment on policy "iam: authenticated can insert" on app.chats is 'iamc: owner can create (policies/chats.iam:11); group member can create (policies/chats.iam:12)';
 
 create policy "iam: authenticated can update" on app.chats
     as permissive for update to web_user
     using ((owner_id = (select iam.user_id_uuid('sub')) and group_id = any ((select iam.group_ids('member'))::bigint[])))
     with check ((owner_id = (select iam.user_id_uuid('sub')) and group_id = any ((select iam.group_ids('member'))::bigint[])));
-comment on policy "iam: authenticated can update" on app.chats is 'iamc: owner can write (policies/chats.iam:10)';
+comment on policy "iam: authenticated can update" on app.chats is 'iamc: owner can write (policies/chats.iam:11)';
 
 create policy "iam: authenticated can delete" on app.chats
     as permissive for delete to web_user
     using (owner_id = (select iam.user_id_uuid('sub'))
-        or group_id = any ((select iam.group_ids('admin'))::bigint[]));
-comment on policy "iam: authenticated can delete" on app.chats is 'iamc: owner can delete (policies/chats.iam:10); group admin can delete (policies/chats.iam:12)';
+        or group_id = any ((select iam.group_ids('admin'))::bigint[])
+        or (select iam.has_realm_role('moderator')));
+comment on policy "iam: authenticated can delete" on app.chats is 'iamc: owner can delete (policies/chats.iam:11); group admin can delete (policies/chats.iam:13); role ''moderator'' can delete (policies/chats.iam:14)';
 
 -- List pages by id: the policy is a filter, so /chats?order=id.desc&limit=50 reads every row the caller can see and sorts them; this walks the (column, id) indexes once per policy arm and stops after a page. It runs as the caller, so RLS still decides every row. Bitmap scans, parallel workers and JIT are off inside (none of them can stop after a page), and its plans are generic: planned once per connection, not per call.
 create or replace function app.chats_page(before app.chats.id%type default null, page_size integer default 50, group_id bigint default null)
@@ -267,7 +270,7 @@ begin
     end if;
     page.before_key := coalesce(chats_page.before, 9223372036854775807);
     if chats_page.group_id is not null then
-        if chats_page.group_id = any (iam.group_ids('member')) then
+        if (select iam.has_realm_role('moderator')) or chats_page.group_id = any (iam.group_ids('member')) then
             return query
                 select t.* from app.chats t
                 where t.group_id = chats_page.group_id
@@ -284,6 +287,14 @@ begin
                 order by t.id desc
                 limit chats_page.page_size;
         end if;
+        return;
+    end if;
+    if (select iam.has_realm_role('moderator')) then
+        return query
+            select t.* from app.chats t
+            where t.id < page.before_key
+            order by t.id desc
+            limit chats_page.page_size;
         return;
     end if;
     page.caller_id := iam.user_id_uuid('sub');
@@ -327,7 +338,7 @@ begin
     limit chats_page.page_size;
 end
 $fn$;
-comment on function app.chats_page(app.chats.id%type, integer, bigint) is 'iamc (page by id, policies/chats.iam:8): GET /rpc/chats_page?before=<id>&page_size=<1..1000>&group_id=<group> returns the rows of app.chats the caller may read, newest id first: the rows of the table ordered by id desc with the same filters, read with one index walk per policy arm.';
+comment on function app.chats_page(app.chats.id%type, integer, bigint) is 'iamc (page by id, policies/chats.iam:9): GET /rpc/chats_page?before=<id>&page_size=<1..1000>&group_id=<group> returns the rows of app.chats the caller may read, newest id first: the rows of the table ordered by id desc with the same filters, read with one index walk per policy arm.';
 
 -- Only the roles that may read the table may call it.
 revoke all on function app.chats_page(app.chats.id%type, integer, bigint) from public, web_user, web_anon;
