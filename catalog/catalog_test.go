@@ -135,6 +135,16 @@ var beforeBuild = []string{
 		"  hint: iamc build creates it (expected before the first build): create index chats_group_id_id_iam_idx on app.chats (group_id, id);",
 	exChatsGroup + ": warning: column app.chats.group_id has no foreign key to iam.groups(id): rows can name groups that do not exist, and deleting a group leaves its id in them\n" +
 		"  hint: iamc build adds it (expected before the first build): chats_group_id_iam_fk, on delete cascade",
+	"../policies/notes.iam:8:1: warning: row-level security is off on app.notes: every role with a privilege on it sees and changes every row\n" +
+		"  hint: iamc build enables and forces it (expected before the first build); if it was built, something turned it off since",
+	"../policies/notes.iam:9:17: warning: no index of app.notes leads with org_id, id: the policies read every row of the caller's tenant for some rules (and the page function walks it in id order), so without one every request reads the whole table\n" +
+		"  hint: iamc build creates it (expected before the first build): create index notes_org_id_id_iam_idx on app.notes (org_id, id);",
+	"../policies/notes.iam:10:16: warning: no index of app.notes leads with org_id, owner_id, id: the policies compare it with the caller's id within the caller's tenant (and the page function walks it in id order), so without one every request reads the whole table\n" +
+		"  hint: iamc build creates it (expected before the first build): create index notes_org_id_owner_id_id_iam_idx on app.notes (org_id, owner_id, id);",
+	"../policies/notes.iam:11:16: warning: no index of app.notes leads with org_id, group_id, id: the policies look rows up by the caller's groups, and deleting a group looks up its rows within the caller's tenant (and the page function walks it in id order), so without one every request reads the whole table\n" +
+		"  hint: iamc build creates it (expected before the first build): create index notes_org_id_group_id_id_iam_idx on app.notes (org_id, group_id, id) where group_id is not null;",
+	"../policies/notes.iam:11:16: warning: column app.notes.group_id has no foreign key to iam.groups(id): rows can name groups that do not exist, and deleting a group leaves its id in them\n" +
+		"  hint: iamc build adds it (expected before the first build): notes_group_id_iam_fk, on delete set null",
 	"../policies/stores.iam:7:1: warning: row-level security is off on app.stores: every role with a privilege on it sees and changes every row\n" +
 		"  hint: iamc build enables and forces it (expected before the first build); if it was built, something turned it off since",
 	"../policies/stores.iam:8:16: warning: no index of app.stores leads with owner_id, id: the policies compare it with the caller's id (and the page function walks it in id order), so without one every request reads the whole table\n" +
@@ -354,6 +364,41 @@ resource app.no_group {
 			},
 		},
 		{
+			name: "tenant and claim columns of the wrong type, a tenant-led index missing",
+			setup: `create schema app authorization api_owner;
+set role api_owner;
+create table app.int_tenant (id bigint primary key, org_id integer not null, owner_id uuid not null);
+create table app.uuid_keeper (id bigint primary key, keeper uuid not null);
+create table app.untenanted (id bigint primary key, org_id varchar(40) not null, owner_id uuid not null);
+create index on app.untenanted (owner_id);
+create index on app.untenanted (org_id);
+alter table app.int_tenant enable row level security;
+alter table app.uuid_keeper enable row level security;
+alter table app.untenanted enable row level security;`,
+			iam: `resource app.int_tenant {
+  tenant column org_id from claim 'org_id'
+  owner column owner_id
+  owner can read
+}
+resource app.uuid_keeper {
+  keeper = claim 'user_type' can read
+}
+resource app.untenanted {
+  tenant column org_id from claim 'org_id'
+  owner column owner_id
+  owner can read
+  role 'org-admin' can read
+}`,
+			want: []string{
+				"p/a.iam:2:17: error: column app.int_tenant.org_id is integer, but it is compared with the claim org_id of the token, a string\n  hint: alter the column to text (a tenant claim is a string)",
+				"p/a.iam:3:16: warning: no index of app.int_tenant leads with org_id, owner_id: the policies compare it with the caller's id within the caller's tenant, so without one every request reads the whole table\n" +
+					"  hint: iamc build creates it (expected before the first build): create index int_tenant_org_id_owner_id_iam_idx on app.int_tenant (org_id, owner_id);",
+				"p/a.iam:7:3: error: column app.uuid_keeper.keeper is uuid, but it is compared with a claim of the token, a string\n  hint: alter the column to text",
+				"p/a.iam:11:16: warning: no index of app.untenanted leads with org_id, owner_id: the policies compare it with the caller's id within the caller's tenant, so without one every request reads the whole table\n" +
+					"  hint: iamc build creates it (expected before the first build): create index untenanted_org_id_owner_id_iam_idx on app.untenanted (org_id, owner_id);",
+			},
+		},
+		{
 			name:     "row-level security off, no primary key",
 			template: "example",
 			setup: `alter table app.todos disable row level security;
@@ -431,7 +476,7 @@ create policy only_recent on app.chats as restrictive for select to web_user usi
 		{
 			name:     "tables of exposed schemas without a resource",
 			template: "example",
-			setup: `create table app.notes (id bigint primary key);
+			setup: `create table app.memos (id bigint primary key);
 create table app.audit (id bigint primary key);
 alter table app.audit enable row level security;
 create table app.events (id bigint, at date not null) partition by range (at);
@@ -443,8 +488,8 @@ create table other.hidden (id bigint primary key);`,
 					"  hint: declare it in a .iam file (`resource app.audit { }` denies everything until rules are added) and apply iamc build, or move it out of the schemas PostgREST serves",
 				"../policies: warning: table app.events in exposed schema app has row-level security off and no resource in the .iam files: every role with a privilege on it sees and changes every row\n" +
 					"  hint: declare it in a .iam file (`resource app.events { }` denies everything until rules are added) and apply iamc build, or move it out of the schemas PostgREST serves",
-				"../policies: warning: table app.notes in exposed schema app has row-level security off and no resource in the .iam files: every role with a privilege on it sees and changes every row\n" +
-					"  hint: declare it in a .iam file (`resource app.notes { }` denies everything until rules are added) and apply iamc build, or move it out of the schemas PostgREST serves",
+				"../policies: warning: table app.memos in exposed schema app has row-level security off and no resource in the .iam files: every role with a privilege on it sees and changes every row\n" +
+					"  hint: declare it in a .iam file (`resource app.memos { }` denies everything until rules are added) and apply iamc build, or move it out of the schemas PostgREST serves",
 			},
 		},
 		{
@@ -459,7 +504,7 @@ create table other.hidden (id bigint primary key);`,
 		{
 			name:     "--schemas",
 			template: "example",
-			setup:    `create schema other; create table other.hidden (id bigint primary key); create table app.notes (id bigint primary key);`,
+			setup:    `create schema other; create table other.hidden (id bigint primary key); create table app.memos (id bigint primary key);`,
 			opts:     catalog.CatalogOptions{Schemas: []string{"other"}},
 			want: []string{
 				"../policies: warning: table other.hidden in exposed schema other has row-level security off and no resource in the .iam files: every role with a privilege on it sees and changes every row\n" +

@@ -133,7 +133,7 @@ func checkServer(t *testing.T) (s *pgtest.Server, unbuilt, built, broken string)
 		}
 	}
 	if err := s.Exec(ctx, "broken", `alter table app.chats owner to postgres;
-create table app.notes (id bigint primary key);`); err != nil {
+create table app.memos (id bigint primary key);`); err != nil {
 		t.Fatal(err)
 	}
 	return s, s.URL("unbuilt", "postgres"), s.URL("built", "postgres"), s.URL("broken", "postgres")
@@ -152,7 +152,7 @@ func TestCheckDatabase(t *testing.T) {
 
 	t.Run("built: ok", func(t *testing.T) {
 		stdout, stderr, err := run(t, "check", "../../policies", "--db", built, "--strict")
-		if err != nil || stdout != "ok: 4 resources in ../../policies match the database\n" || stderr != "" {
+		if err != nil || stdout != "ok: 5 resources in ../../policies match the database\n" || stderr != "" {
 			t.Errorf("check: %q, %q, %v", stdout, stderr, err)
 		}
 		stdout, _, err = run(t, "check", "../../policies", "--db", built, "--format", "json")
@@ -189,6 +189,11 @@ func TestCheckDatabase(t *testing.T) {
 			"../../policies/chats.iam:6:16: warning IAM320: no index of app.chats leads with owner_id, id: the policies compare it with the caller's id (and the page function walks it in id order), so without one every request reads the whole table",
 			"../../policies/chats.iam:7:16: warning IAM320: no index of app.chats leads with group_id, id: the policies look rows up by the caller's groups, and deleting a group looks up its rows (and the page function walks it in id order), so without one every request reads the whole table",
 			"../../policies/chats.iam:7:16: warning IAM323: column app.chats.group_id has no foreign key to iam.groups(id): rows can name groups that do not exist, and deleting a group leaves its id in them",
+			"../../policies/notes.iam:8:1: warning IAM315: row-level security is off on app.notes: every role with a privilege on it sees and changes every row",
+			"../../policies/notes.iam:9:17: warning IAM320: no index of app.notes leads with org_id, id: the policies read every row of the caller's tenant for some rules (and the page function walks it in id order), so without one every request reads the whole table",
+			"../../policies/notes.iam:10:16: warning IAM320: no index of app.notes leads with org_id, owner_id, id: the policies compare it with the caller's id within the caller's tenant (and the page function walks it in id order), so without one every request reads the whole table",
+			"../../policies/notes.iam:11:16: warning IAM320: no index of app.notes leads with org_id, group_id, id: the policies look rows up by the caller's groups, and deleting a group looks up its rows within the caller's tenant (and the page function walks it in id order), so without one every request reads the whole table",
+			"../../policies/notes.iam:11:16: warning IAM323: column app.notes.group_id has no foreign key to iam.groups(id): rows can name groups that do not exist, and deleting a group leaves its id in them",
 			"../../policies/stores.iam:7:1: warning IAM315: row-level security is off on app.stores: every role with a privilege on it sees and changes every row",
 			"../../policies/stores.iam:8:16: warning IAM320: no index of app.stores leads with owner_id, id: the policies compare it with the caller's id (and the page function walks it in id order), so without one every request reads the whole table",
 			"../../policies/stores.iam:9:16: warning IAM320: no index of app.stores leads with group_id, id: the policies look rows up by the caller's groups, and deleting a group looks up its rows (and the page function walks it in id order), so without one every request reads the whole table",
@@ -203,7 +208,7 @@ func TestCheckDatabase(t *testing.T) {
 		if diff := cmp.Diff(want, findings); diff != "" {
 			t.Errorf("findings (-want +got):\n%s", diff)
 		}
-		if last := lines[len(lines)-1]; last != "ok: 4 resources in ../../policies match the database (14 warning(s))" {
+		if last := lines[len(lines)-1]; last != "ok: 5 resources in ../../policies match the database (19 warning(s))" {
 			t.Errorf("last line %q", last)
 		}
 		if !strings.Contains(stdout, "\n  hint: iamc build creates it (expected before the first build): create index todos_owner_id_id_iam_idx on app.todos (owner_id, id);\n") {
@@ -212,7 +217,7 @@ func TestCheckDatabase(t *testing.T) {
 
 		_, _, err = run(t, "check", "../../policies", "--db", unbuilt, "--strict")
 		var ee *exitError
-		if !errors.As(err, &ee) || ee.code != 1 || err.Error() != "0 error(s), 14 warning(s) in the .iam files and against the database" {
+		if !errors.As(err, &ee) || ee.code != 1 || err.Error() != "0 error(s), 19 warning(s) in the .iam files and against the database" {
 			t.Errorf("--strict: %v, want exit 1 with the count", err)
 		}
 	})
@@ -239,6 +244,7 @@ func TestCheckDatabase(t *testing.T) {
 			codes = append(codes, fmt.Sprintf("%s:%d %s", filepath.Base(f.File), f.Line, f.Code))
 		}
 		want := []string{"chats.iam:5 IAM315", "chats.iam:5 IAM190", "chats.iam:6 IAM320", "chats.iam:7 IAM320", "chats.iam:7 IAM323",
+			"notes.iam:8 IAM315", "notes.iam:9 IAM320", "notes.iam:10 IAM320", "notes.iam:11 IAM320", "notes.iam:11 IAM323",
 			"stores.iam:7 IAM315", "stores.iam:8 IAM320", "stores.iam:9 IAM320", "stores.iam:9 IAM323", "stores.iam:18 IAM315", "stores.iam:19 IAM320",
 			"todos.iam:5 IAM320", "todos.iam:6 IAM320", "todos.iam:6 IAM323"}
 		if diff := cmp.Diff(want, codes); diff != "" {
@@ -252,8 +258,8 @@ func TestCheckDatabase(t *testing.T) {
 
 	t.Run("broken: text", func(t *testing.T) {
 		stdout, _, err := run(t, "check", "../../policies", "--db", broken)
-		want := `../../policies: warning IAM330: table app.notes in exposed schema app has row-level security off and no resource in the .iam files: every role with a privilege on it sees and changes every row
-  hint: declare it in a .iam file (` + "`resource app.notes { }`" + ` denies everything until rules are added) and apply iamc build, or move it out of the schemas PostgREST serves
+		want := `../../policies: warning IAM330: table app.memos in exposed schema app has row-level security off and no resource in the .iam files: every role with a privilege on it sees and changes every row
+  hint: declare it in a .iam file (` + "`resource app.memos { }`" + ` denies everything until rules are added) and apply iamc build, or move it out of the schemas PostgREST serves
 ../../policies/chats.iam:5:1: error IAM312: table app.chats is owned by postgres, not by the owner role api_owner
   hint: alter table app.chats owner to api_owner;
 `
@@ -272,8 +278,8 @@ func TestCheckDatabase(t *testing.T) {
 		}
 		want := []jsonFinding{
 			{File: "../../policies", Code: "IAM330", Level: "warning",
-				Message: "table app.notes in exposed schema app has row-level security off and no resource in the .iam files: every role with a privilege on it sees and changes every row",
-				Hint:    "declare it in a .iam file (`resource app.notes { }` denies everything until rules are added) and apply iamc build, or move it out of the schemas PostgREST serves"},
+				Message: "table app.memos in exposed schema app has row-level security off and no resource in the .iam files: every role with a privilege on it sees and changes every row",
+				Hint:    "declare it in a .iam file (`resource app.memos { }` denies everything until rules are added) and apply iamc build, or move it out of the schemas PostgREST serves"},
 			{File: "../../policies/chats.iam", Line: 5, Col: 1, Code: "IAM312", Level: "error",
 				Message: "table app.chats is owned by postgres, not by the owner role api_owner",
 				Hint:    "alter table app.chats owner to api_owner;"},
@@ -310,7 +316,7 @@ func TestCheckDatabase(t *testing.T) {
 		}{
 			{"built", "check ../../policies --db " + built, 0, ""},
 			{"unbuilt", "check ../../policies --db " + unbuilt, 0, ""},
-			{"unbuilt strict", "check ../../policies --db " + unbuilt + " --strict", 1, "iamc: 0 error(s), 14 warning(s) in the .iam files and against the database"},
+			{"unbuilt strict", "check ../../policies --db " + unbuilt + " --strict", 1, "iamc: 0 error(s), 19 warning(s) in the .iam files and against the database"},
 			{"broken", "check ../../policies --db " + broken, 1, "iamc: 1 error(s), 1 warning(s) in the .iam files and against the database"},
 			{"unreachable", "check ../../policies --db postgres://127.0.0.1:1/none?connect_timeout=1", 2, "iamc: connecting to the database: "},
 			{"bad format", "check ../../policies --format xml", 2, `iamc: --format must be text, json, sarif or github, not "xml"`},

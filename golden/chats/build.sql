@@ -139,14 +139,14 @@ revoke all on table app.groups, app.group_members from public, web_user, web_ano
 grant select on table app.groups, app.group_members to web_user;
 
 -- ============================================================================
--- resource app.chats (policies/chats.iam:6)
+-- resource app.chats (policies/chats.iam:5)
 --   owner column owner_id
 --   group column group_id required
 --   page by id
---   owner can read, create, write, delete  (line 11)
---   group member can read, create  (line 12)
---   group admin can delete  (line 13)
---   role 'moderator' can read, delete  (line 14)
+--   owner can read, create, write, delete  (line 10)
+--   group member can read, create  (line 11)
+--   group admin can delete  (line 12)
+--   role 'moderator' can read, delete  (line 13)
 -- ============================================================================
 
 -- Deny by default: with RLS on and forced, a row is visible only through a policy below, even to the table owner.
@@ -225,25 +225,25 @@ create policy "iam: authenticated can select" on app.chats
     using (owner_id = (select iam.user_id_uuid('sub'))
         or group_id = any ((select iam.group_ids('member'))::bigint[])
         or (select iam.has_realm_role('moderator')));
-comment on policy "iam: authenticated can select" on app.chats is 'iamc: owner can read (policies/chats.iam:11); group member can read (policies/chats.iam:12); role ''moderator'' can read (policies/chats.iam:14)';
+comment on policy "iam: authenticated can select" on app.chats is 'iamc: owner can read (policies/chats.iam:10); group member can read (policies/chats.iam:11); role ''moderator'' can read (policies/chats.iam:13)';
 
 create policy "iam: authenticated can insert" on app.chats
     as permissive for insert to web_user
     with check (owner_id = (select iam.user_id_uuid('sub')) and group_id = any ((select iam.group_ids('member'))::bigint[]));
-comment on policy "iam: authenticated can insert" on app.chats is 'iamc: owner can create (policies/chats.iam:11); group member can create (policies/chats.iam:12)';
+comment on policy "iam: authenticated can insert" on app.chats is 'iamc: owner can create (policies/chats.iam:10); group member can create (policies/chats.iam:11)';
 
 create policy "iam: authenticated can update" on app.chats
     as permissive for update to web_user
     using ((owner_id = (select iam.user_id_uuid('sub')) and group_id = any ((select iam.group_ids('member'))::bigint[])))
     with check ((owner_id = (select iam.user_id_uuid('sub')) and group_id = any ((select iam.group_ids('member'))::bigint[])));
-comment on policy "iam: authenticated can update" on app.chats is 'iamc: owner can write (policies/chats.iam:11)';
+comment on policy "iam: authenticated can update" on app.chats is 'iamc: owner can write (policies/chats.iam:10)';
 
 create policy "iam: authenticated can delete" on app.chats
     as permissive for delete to web_user
     using (owner_id = (select iam.user_id_uuid('sub'))
         or group_id = any ((select iam.group_ids('admin'))::bigint[])
         or (select iam.has_realm_role('moderator')));
-comment on policy "iam: authenticated can delete" on app.chats is 'iamc: owner can delete (policies/chats.iam:11); group admin can delete (policies/chats.iam:13); role ''moderator'' can delete (policies/chats.iam:14)';
+comment on policy "iam: authenticated can delete" on app.chats is 'iamc: owner can delete (policies/chats.iam:10); group admin can delete (policies/chats.iam:12); role ''moderator'' can delete (policies/chats.iam:13)';
 
 -- List pages by id: the policy is a filter, so /chats?order=id.desc&limit=50 reads every row the caller can see and sorts them; this walks the (column, id) indexes once per policy arm and stops after a page. It runs as the caller, so RLS still decides every row. Bitmap scans, parallel workers and JIT are off inside (none of them can stop after a page), and its plans are generic: planned once per connection, not per call.
 create or replace function app.chats_page(before app.chats.id%type default null, page_size integer default 50, group_id bigint default null)
@@ -338,7 +338,7 @@ begin
     limit chats_page.page_size;
 end
 $fn$;
-comment on function app.chats_page(app.chats.id%type, integer, bigint) is 'iamc (page by id, policies/chats.iam:9): GET /rpc/chats_page?before=<id>&page_size=<1..1000>&group_id=<group> returns the rows of app.chats the caller may read, newest id first: the rows of the table ordered by id desc with the same filters, read with one index walk per policy arm.';
+comment on function app.chats_page(app.chats.id%type, integer, bigint) is 'iamc (page by id, policies/chats.iam:8): GET /rpc/chats_page?before=<id>&page_size=<1..1000>&group_id=<group> returns the rows of app.chats the caller may read, newest id first: the rows of the table ordered by id desc with the same filters, read with one index walk per policy arm.';
 
 -- Only the roles that may read the table may call it.
 revoke all on function app.chats_page(app.chats.id%type, integer, bigint) from public, web_user, web_anon;
