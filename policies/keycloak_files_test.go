@@ -54,11 +54,12 @@ type realmExport struct {
 		} `json:"protocolMappers"`
 	} `json:"clients"`
 	Users []struct {
-		ID         string   `json:"id"`
-		Username   string   `json:"username"`
-		Email      string   `json:"email"`
-		Groups     []string `json:"groups"`
-		RealmRoles []string `json:"realmRoles"`
+		ID         string              `json:"id"`
+		Username   string              `json:"username"`
+		Email      string              `json:"email"`
+		Groups     []string            `json:"groups"`
+		RealmRoles []string            `json:"realmRoles"`
+		Attributes map[string][]string `json:"attributes"`
 	} `json:"users"`
 }
 
@@ -173,9 +174,64 @@ func TestKeycloakFilesAgree(t *testing.T) {
 		}{"realm group " + p + " is a full path", strings.HasPrefix(p, "/"), true})
 	}
 
+	// Every realm role a rule names is a role of the realm (client roles
+	// would name the realm's clients: the example has none), and every
+	// tenant claim is a string the realm's mapper puts in access tokens.
+	var tenantClaims []string
+	for _, r := range model.Resources {
+		for _, rule := range r.Rules {
+			if role, ok := rule.Subject.(lang.RoleSubject); ok {
+				checks = append(checks, struct {
+					what      string
+					got, want any
+				}{fmt.Sprintf("%s of %s is a realm role (client roles: none in the example)", role, r.QualifiedName()), role.Client == "" && slices.Contains(realmRoles, role.Name), true})
+			}
+		}
+		if r.Tenant != nil {
+			tenantClaims = append(tenantClaims, r.Tenant.Claim)
+			attr := realm.mapper(t, "oidc-usermodel-attribute-mapper")
+			for _, c := range []struct{ key, want string }{
+				{"claim.name", r.Tenant.Claim}, {"jsonType.label", "String"}, {"multivalued", "false"}, {"access.token.claim", "true"},
+			} {
+				checks = append(checks, struct {
+					what      string
+					got, want any
+				}{"the attribute mapper of " + r.QualifiedName() + "'s tenant claim: " + c.key, attr[c.key], c.want})
+			}
+		}
+	}
+	// Keycloak expands composite roles into the token: a fixture of a
+	// realm user lists the user's roles and those their composites hold.
+	composites := map[string][]string{}
+	for _, r := range realm.Roles.Realm {
+		composites[r.Name] = r.Composites.Realm
+	}
+	expand := func(roles []string) []string {
+		var out []string
+		var add func(string)
+		add = func(r string) {
+			if slices.Contains(out, r) {
+				return
+			}
+			out = append(out, r)
+			for _, c := range composites[r] {
+				add(c)
+			}
+		}
+		for _, r := range roles {
+			add(r)
+		}
+		slices.Sort(out)
+		return out
+	}
+
 	users := map[string]string{}
+	userRoles := map[string][]string{}
+	userAttributes := map[string]map[string][]string{}
 	for _, u := range realm.Users {
 		users[u.Username] = u.ID
+		userRoles[u.Username] = expand(u.RealmRoles)
+		userAttributes[u.Username] = u.Attributes
 		for _, g := range u.Groups {
 			checks = append(checks, struct {
 				what      string
@@ -214,6 +270,19 @@ func TestKeycloakFilesAgree(t *testing.T) {
 		username, _ := c["preferred_username"].(string)
 		if id, ok := users[username]; ok {
 			check("sub is the id of realm user "+username, c["sub"], id)
+			var got []string
+			for _, r := range roles {
+				got = append(got, fmt.Sprint(r))
+			}
+			slices.Sort(got)
+			check("realm_access.roles are realm user "+username+"'s, composites expanded", got, userRoles[username])
+			for _, claim := range tenantClaims {
+				want := any(nil)
+				if v := userAttributes[username][claim]; len(v) == 1 {
+					want = v[0]
+				}
+				check("the tenant claim "+claim+" is realm user "+username+"'s attribute", c[claim], want)
+			}
 		}
 	}
 

@@ -43,6 +43,7 @@ var runtimeExecutable = []executable{
 	{"app.todos_page(bigint, integer, bigint)", "web_user", false, "GET /rpc/todos_page"},
 	{"app.stores_page(bigint, integer, bigint)", "web_user", false, "GET /rpc/stores_page"},
 	{"app.products_page(bigint, integer, bigint)", "web_user", false, "GET /rpc/products_page (store_id: the products of one store)"},
+	{"app.notes_page(bigint, integer, bigint)", "web_user", false, "GET /rpc/notes_page (the caller's tenant only)"},
 	// What the wrappers call: each checks the caller's role in the group first.
 	{"iam.add_group_member(bigint, text, text)", "web_user", true, "app.add_group_member; requires the caller's admin role in the group"},
 	{"iam.create_group(text)", "web_user", true, "app.create_group; the caller becomes the owner"},
@@ -55,7 +56,10 @@ var runtimeExecutable = []executable{
 	{"iam.check_request()", "web_user", true, "db-pre-request"},
 	// Policies (they run as the caller): the caller's id and groups.
 	{"iam.group_ids(text)", "web_user", true, "policies, page functions, app.group_members: the caller's groups"},
-	{"iam.has_realm_role(text)", "web_user", false, "policies (admin role): the caller's token"},
+	{"iam.has_realm_role(text)", "web_user", false, "policies (admin role, role rules): the caller's token"},
+	{"iam.has_client_role(text, text)", "web_user", false, "policies (role ... of client ... rules): the caller's token"},
+	{"iam.claim_text(text[])", "web_user", false, "policies, page functions, row guard, tenant column default: the caller's tenant, from the token"},
+	{"iam.claim_match(text[])", "web_user", false, "policies (column = claim rules): a claim of the caller's token"},
 	{"iam.user_id_text(text)", "web_user", true, "policies when identity is text: the caller's id"},
 	{"iam.user_id_uuid(text)", "web_user", true, "policies, page functions: the caller's id"},
 	// Views of the group API (a view's function calls are checked as the caller).
@@ -71,6 +75,7 @@ var runtimeExecutable = []executable{
 	{"iam.is_admin()", "web_user", true, "iam.privileged: does the caller's token carry the admin role?"},
 	{"iam.may_enter_group(bigint, text, boolean)", "web_user", true, "row guard: may the caller put a row into this group?"},
 	{"iam.privileged()", "web_user", false, "row guard: may the caller set owners and move rows?"},
+	{"iam.guard_tenant(anyelement, jsonb, text, text[], name, name)", "web_user", false, "row guard: the tenant of the row the caller writes, against the caller's token"},
 }
 
 // TestRuntimeRolesExecute lists every function of a non-system schema that
