@@ -112,7 +112,9 @@ func (k claimMatches) page(c *pageContext) *pageArm {
 		v := fmt.Sprintf("page.claim_%d", i+1)
 		arm.decls = append(arm.decls, fmt.Sprintf("claim_%d text;", i+1))
 		setup.add("%s := %s;", v, String(claimMatch(lang.ClaimPath(s.Claim))))
-		excludes = append(excludes, fmt.Sprintf("%s is distinct from %s", String(c.col(s.Column)), v))
+		// The rows of this walk, left out of later ones: those whose column
+		// equals the claim (none when the token has no such claim).
+		excludes = append(excludes, fmt.Sprintf("(%s is null or %s is distinct from %s)", v, String(c.col(s.Column)), v))
 	}
 	arm.setup = func([]string) block { return setup }
 	arm.exclude = strings.Join(excludes, " and ")

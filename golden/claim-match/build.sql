@@ -253,7 +253,7 @@ begin
         (select t.* from app.shelves t
         where t.region = page.claim_2
           and t.owner_id is distinct from page.caller_id
-          and t.keeper is distinct from page.claim_1
+          and (page.claim_1 is null or t.keeper is distinct from page.claim_1)
           and t.id < page.before_key
         order by t.id desc
         limit shelves_page.page_size))
