@@ -245,7 +245,7 @@ var (
 // realm role org-admin reads every note of its own tenant; nothing crosses
 // tenants, the team's rows of globex included.
 var noteMatrix = map[string][7]Outcome{
-	//                            alice           bob             olga               mallory       gary          greta         Anonymous
+	//                            alice           bob             olga               mallory       gary          greta         anonymous
 	"list":                      {Sees(1, 2), Sees(2, 3), Sees(1, 2, 3), Sees(), Sees(4, 5), Sees(4, 5), Denied},
 	"read one":                  {Sees(2), Sees(2), Sees(2), Sees(), Sees(), Sees(), Denied},
 	"list the team's":           {Sees(2), Sees(2), Sees(2), Sees(), Sees(4), Sees(4), Denied},
