@@ -166,5 +166,22 @@ func (u user) claims(style roleStyle, issuedAt time.Time) map[string]any {
 	if style == roleClaim {
 		c["role"] = "web_user"
 	}
+	// Keycloak's User Attribute mapper of policies/keycloak: the user's
+	// organisation (notes.iam's tenant).
+	if org, ok := userOrgs[u.username]; ok {
+		c["org_id"] = org
+	}
+	return c
+}
+
+// userOrgs are the org_id attributes of the realm's users.
+var userOrgs = map[string]string{"alice": "acme", "bob": "acme", "carol": "globex", "dave": "globex"}
+
+// withRealmRole is claims with one more realm role (after the others: with
+// realmRoles, PostgREST's role stays the first).
+func withRealmRole(c map[string]any, role string) map[string]any {
+	ra := c["realm_access"].(map[string]any)
+	roles := append([]string{}, ra["roles"].([]string)...)
+	c["realm_access"] = map[string]any{"roles": append(roles, role)}
 	return c
 }

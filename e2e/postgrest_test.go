@@ -87,6 +87,12 @@ type tokens struct {
 	expired    string // alice's, expired five minutes ago
 	wrongKey   string // alice's, signed by a key PostgREST does not trust
 	otherAud   string // alice's, issued for another client
+	// notes.iam and chats.iam's roles (notes_test.go).
+	bobOrgAdmin   string // bob's (acme) with the realm role org-admin
+	carolOrgAdmin string // carol's (globex) with the realm role org-admin
+	daveModerator string // dave's with the realm role moderator
+	aliceOrgList  string // alice's, org_id an array ["acme"]
+	aliceNoOrg    string // alice's, without org_id
 }
 
 func newTokens(t *testing.T, style roleStyle, trusted, untrusted signer) tokens {
@@ -114,6 +120,12 @@ func newTokens(t *testing.T, style roleStyle, trusted, untrusted signer) tokens 
 		expired:  trusted.token(t, alice.claims(style, now.Add(-10*time.Minute))),
 		wrongKey: untrusted.token(t, alice.claims(style, now)),
 		otherAud: trusted.token(t, aliceClaims(func(c map[string]any) { c["aud"] = "another-client" })),
+
+		bobOrgAdmin:   trusted.token(t, withRealmRole(bob.claims(style, now), "org-admin")),
+		carolOrgAdmin: trusted.token(t, withRealmRole(carol.claims(style, now), "org-admin")),
+		daveModerator: trusted.token(t, withRealmRole(dave.claims(style, now), "moderator")),
+		aliceOrgList:  trusted.token(t, aliceClaims(func(c map[string]any) { c["org_id"] = []string{"acme"} })),
+		aliceNoOrg:    trusted.token(t, aliceClaims(func(c map[string]any) { delete(c, "org_id") })),
 	}
 }
 
@@ -147,6 +159,12 @@ func TestPostgREST(t *testing.T) {
 				su := newDatabase(t, s, db, script)
 				api := startPostgREST(t, bin, s, db, cfg)
 				marketplaceScenario(t, api, su, tok)
+			})
+			t.Run("notes of organisations and moderators", func(t *testing.T) {
+				db := setup.db + "_notes"
+				su := newDatabase(t, s, db, script)
+				api := startPostgREST(t, bin, s, db, cfg)
+				notesScenario(t, api, su, tok)
 			})
 		})
 	}
