@@ -136,6 +136,8 @@ func TestBench(t *testing.T) {
 		{"chats of a group the user is not in", "q1-chats", `select * from app.chats where group_id = $2 and $1::uuid is not null order by id desc limit 50`},
 		{"delete without a check", "q6-delete", `delete from app.todos where id = $2 and $1::uuid is not null`},
 		{"update of member rows only", "q3-update", `update app.todos set done = not done where id = $2 and group_id = any (` + myGroups + `)`},
+		{"notes of every organisation", "q7-notes-page", `select * from app.notes where $2::text is not null and (owner_id = $1 or group_id = any (` + myGroups + `)) order by id desc limit 50`},
+		{"an org-admin's notes of every organisation", "q7-notes-admin-page", `select * from app.notes where $1::text is not null order by id desc limit 50`},
 	}
 	for _, w := range wrong {
 		t.Run("detects a wrong floor: "+w.name, func(t *testing.T) {

@@ -24,6 +24,7 @@ const (
 	Many2000Groups  = 2000   // the groups of the user in 2,000 groups: all of them
 	BigRows         = 100000 // rows of the big group (at most ROWS/10)
 	GroupShare      = 0.10   // share of the other todos put into an ordinary group
+	NumTenants      = 100    // organisations of app.notes (notes.iam's tenant): user n is in org-<n % 100>
 
 	bigUserN      = 1  // user 1: owner of the big group
 	manyUserN     = 2  // user 2: a member of ManyGroups groups
@@ -32,7 +33,7 @@ const (
 	many2000UserN = 13 // user 13: a member of every ordinary group
 	randomStartN  = 14 // users 14..NumUsers: the random members of the ordinary groups
 
-	datasetVersion = 3 // bump when the generator changes: marks old data sets stale
+	datasetVersion = 4 // bump when the generator changes: marks old data sets stale
 
 	// FloorRole is the role the floor queries run as: BYPASSRLS, not a
 	// superuser, no login. The benchmark connects with the --db (superuser)
@@ -62,13 +63,24 @@ type Dataset struct {
 
 // User is one user of the data set.
 type User struct {
-	N           int
-	ID          string // uuid, canonical text
-	Claims      map[string]any
-	Groups      []int64 // every group the user is in
-	AdminGroups []int64 // groups where the user is admin or owner
-	Visible     []int64 // a sample of the todos the user may read and write
+	N            int
+	ID           string // uuid, canonical text
+	Org          string // the organisation (app.notes' tenant): the org_id claim
+	Claims       map[string]any
+	Groups       []int64 // every group the user is in
+	AdminGroups  []int64 // groups where the user is admin or owner
+	Visible      []int64 // a sample of the todos the user may read and write
+	VisibleNotes []int64 // a sample of the notes the user may read
+	// OrgAdmin is the same user with the realm role org-admin in the token
+	// (who reads every note of the organisation).
+	OrgAdmin *User
 }
+
+// orgOf is user n's organisation, as the data set's SQL names it.
+func orgOf(n int) string { return fmt.Sprintf("org-%02d", n%NumTenants) }
+
+// orgSQL is orgOf in SQL, for a user number column.
+func orgSQL(n string) string { return fmt.Sprintf("'org-' || lpad((%s %% %d)::text, 2, '0')", n, NumTenants) }
 
 // BuildInfo says how the data set came to be.
 type BuildInfo struct {
@@ -229,7 +241,7 @@ func build(ctx context.Context, su *pgx.Conn, rows int, seed int64) (BuildInfo, 
 		`create table bench.chats_copy (like app.chats including all)`,
 		copyForeignKeys("app.todos", "bench.todos_copy"),
 		copyForeignKeys("app.chats", "bench.chats_copy"),
-		`truncate app.todos, app.chats, app.products, app.stores, bench.todos_copy, bench.chats_copy, iam.group_members, iam.groups restart identity`,
+		`truncate app.todos, app.chats, app.notes, app.products, app.stores, bench.todos_copy, bench.chats_copy, iam.group_members, iam.groups restart identity`,
 		fmt.Sprintf(`select setseed(%g)`, seedFraction(seed)),
 	)
 	if err == nil {
@@ -292,6 +304,18 @@ join (select group_id, array_agg(user_id::uuid order by user_id) as members from
   on m.group_id = s.gid`, epoch, every, big, NumGroups, rows))
 	}
 	if err == nil {
+		// Notes of NumTenants organisations: owners uniform over all users,
+		// each note in its owner's organisation; GroupShare of them in an
+		// ordinary group (whose members are of every organisation: the
+		// group arm finds the members of the note's own organisation).
+		err = step("notes", fmt.Sprintf(`insert into app.notes (org_id, owner_id, group_id, body, created_at)
+select %s, u.id, case when s.r_group < %g then 1 + floor(s.r_gid * %d)::bigint end, 'note ' || s.i,
+       %s + s.i * interval '1 second'
+from (select i, random() as r_group, random() as r_gid, 1 + floor(random() * %d)::int as owner_n
+      from generate_series(1, %d) i) s
+join bench.users u on u.n = s.owner_n`, orgSQL("u.n"), GroupShare, NumGroups, epoch, NumUsers, rows))
+	}
+	if err == nil {
 		err = step("insert floor copies",
 			`insert into bench.todos_copy overriding system value select * from app.todos`,
 			`insert into bench.chats_copy overriding system value select * from app.chats`,
@@ -302,7 +326,7 @@ join (select group_id, array_agg(user_id::uuid order by user_id) as members from
 	}
 	if err == nil {
 		err = step("vacuum analyze",
-			`vacuum (analyze) app.todos, app.chats, bench.todos_copy, bench.chats_copy, iam.groups, iam.group_members, bench.users`)
+			`vacuum (analyze) app.todos, app.chats, app.notes, bench.todos_copy, bench.chats_copy, iam.groups, iam.group_members, bench.users`)
 	}
 	if err == nil {
 		err = grantFloorRole(ctx, su)
@@ -344,6 +368,7 @@ $do$;
 alter role %[1]s nologin bypassrls;
 grant usage on schema app, iam, bench to %[1]s;
 grant select, insert, update, delete on app.todos, app.chats, bench.todos_copy, bench.chats_copy to %[1]s;
+grant select on app.notes to %[1]s;
 grant select on iam.group_members to %[1]s;`, FloorRole))
 	return err
 }
@@ -419,7 +444,12 @@ func load(ctx context.Context, su *pgx.Conn, seed int64) (*Dataset, error) {
 		if err := r.Scan(&u.N, &u.ID); err != nil {
 			return nil, err
 		}
+		u.Org = orgOf(u.N)
 		u.Claims = keycloakClaims(u)
+		admin := *u
+		admin.Claims = keycloakClaims(u)
+		admin.Claims["realm_access"] = map[string]any{"roles": []string{"default-roles-iamc", "offline_access", "uma_authorization", "org-admin"}}
+		u.OrgAdmin = &admin
 		ds.Users = append(ds.Users, u)
 		byID[u.ID] = u
 	}
@@ -507,6 +537,10 @@ func load(ctx context.Context, su *pgx.Conn, seed int64) (*Dataset, error) {
 		sort.Slice(u.Visible, func(i, j int) bool { return u.Visible[i] < u.Visible[j] })
 	}
 
+	if err := loadNotes(ctx, su, ds); err != nil {
+		return nil, err
+	}
+
 	ds.Big, ds.Many = ds.Users[bigUserN-1], ds.Users[manyUserN-1]
 	ds.Many500, ds.Many2000 = ds.Users[many500UserN-1], ds.Users[many2000UserN-1]
 	for _, u := range ds.Users {
@@ -541,7 +575,66 @@ func keycloakClaims(u *User) map[string]any {
 		"email_verified":     true,
 		"realm_access":       map[string]any{"roles": []string{"default-roles-iamc", "offline_access", "uma_authorization"}},
 		"role":               "web_user",
+		"org_id":             u.Org, // the realm's attribute mapper (notes.iam's tenant)
 	}
+}
+
+// loadNotes gives each user (and their org-admin self) a sample of the
+// notes they may read: of ~200,000 notes (every k-th id), those they own
+// and those of their groups in their organisation; the org-admin reads
+// every note of the organisation.
+func loadNotes(ctx context.Context, su *pgx.Conn, ds *Dataset) error {
+	var maxID int64
+	if err := su.QueryRow(ctx, `select coalesce(max(id), 0) from app.notes`).Scan(&maxID); err != nil {
+		return err
+	}
+	k := max(1, maxID/200000)
+	type noteRow struct {
+		id    int64
+		org   string
+		group int64
+	}
+	own := map[string][]int64{}
+	inGroup := map[int64][]noteRow{}
+	byOrg := map[string][]int64{}
+	r, err := su.Query(ctx, `select id, org_id, owner_id::text, coalesce(group_id, 0) from app.notes where id % $1 = 0 order by id`, k)
+	if err != nil {
+		return err
+	}
+	for r.Next() {
+		var n noteRow
+		var owner string
+		if err := r.Scan(&n.id, &n.org, &owner, &n.group); err != nil {
+			return err
+		}
+		own[owner] = append(own[owner], n.id)
+		byOrg[n.org] = append(byOrg[n.org], n.id)
+		if n.group != 0 {
+			inGroup[n.group] = append(inGroup[n.group], n)
+		}
+	}
+	if err := r.Err(); err != nil {
+		return err
+	}
+	for _, u := range ds.Users {
+		seen := map[int64]bool{}
+		for _, id := range own[u.ID] {
+			seen[id] = true
+		}
+		for _, g := range u.Groups {
+			for _, n := range inGroup[g] {
+				if n.org == u.Org {
+					seen[n.id] = true
+				}
+			}
+		}
+		for id := range seen {
+			u.VisibleNotes = append(u.VisibleNotes, id)
+		}
+		slices.Sort(u.VisibleNotes)
+		u.OrgAdmin.VisibleNotes = byOrg[u.Org]
+	}
+	return nil
 }
 
 // Stats summarises the data set for the report.
@@ -555,9 +648,9 @@ func (ds *Dataset) Stats() string {
 			several++
 		}
 	}
-	return fmt.Sprintf("%d todos, %d chats; %d users (of the %d ordinary ones, %d in no group, %d in several); "+
+	return fmt.Sprintf("%d todos, %d chats, %d notes of %d organisations; %d users (of the %d ordinary ones, %d in no group, %d in several); "+
 		"users %d, %d and %d are in %d, %d and %d groups; user %d owns the big group (%d todos, %d members)",
-		ds.TodosMax, ds.ChatsMax, len(ds.Users), len(ds.Normal), none, several,
+		ds.TodosMax, ds.ChatsMax, ds.Rows, NumTenants, len(ds.Users), len(ds.Normal), none, several,
 		ds.Many.N, ds.Many500.N, ds.Many2000.N, len(ds.Many.Groups), len(ds.Many500.Groups), len(ds.Many2000.Groups),
 		ds.Big.N, ds.BigRows, bigMembersEnd-1)
 }

@@ -19,6 +19,9 @@ const (
 	kindInsertTodo             // a random user
 	kindInsertChat             // a random user in a group, one of their groups
 	kindDelete                 // a todo inserted for a random user beforehand (untimed)
+	kindNotesList              // a random user, in their organisation
+	kindNotesRead              // a random user, one of the notes they can see
+	kindNotesAdminList         // a random user with the realm role org-admin
 )
 
 // Query is one benchmarked request: the SQL PostgREST's role runs with RLS
@@ -92,6 +95,25 @@ order by id desc limit 50`},
 where group_id = $2 and (owner_id = $1 or exists (select from iam.group_members m where m.user_id = $1::text and m.group_id = $2))
 order by id desc limit 50`},
 }
+
+// notesListFloors answer the notes list of a user (no org-admin): the
+// newest 50 of their own notes and their groups' notes, in their
+// organisation.
+var notesListFloors = []Floor{
+	{Name: "or", Args: orgArgs, SQL: `select * from app.notes
+where org_id = $2 and (owner_id = $1 or group_id = any (` + myGroups + `))
+order by id desc limit 50`},
+	{Name: "union all, lateral per group", Args: orgArgs, SQL: `select * from (
+  (select * from app.notes where org_id = $2 and owner_id = $1 order by id desc limit 50)
+  union all
+  (select t.* from iam.group_members m
+   cross join lateral (select * from app.notes t where t.org_id = $2 and t.group_id = m.group_id and t.owner_id <> $1 order by t.id desc limit 50) t
+   where m.user_id = $1::text)
+) t order by id desc limit 50`},
+}
+
+// orgArgs are the user's id and organisation.
+func orgArgs(j *job) []any { return []any{j.user.ID, j.user.Org} }
 
 // SelectQueries returns the queries with the given keys, in report order;
 // all of them for none.
@@ -197,6 +219,34 @@ where id = $2 and (owner_id = $1 or group_id = any (` + myGroups + `))`},
 			},
 		},
 		{
+			Key: "q7-notes", Name: "Q7 notes list (one organisation)", Kind: kindNotesList, Method: "GET", Path: "/notes", Rows: true,
+			RLS:     `select * from app.notes order by id desc limit 50`,
+			RLSArgs: func(*job) []any { return nil },
+			Floors:  notesListFloors,
+		},
+		{
+			Key: "q7-notes-page", Name: "Q7 notes page (notes_page)", Kind: kindNotesList, Method: "GET", Path: "/rpc/notes_page", Rows: true,
+			RLS:     `select * from app.notes_page()`,
+			RLSArgs: func(*job) []any { return nil },
+			Floors:  notesListFloors,
+		},
+		{
+			Key: "q7-notes-admin-page", Name: "Q7 notes page of an org-admin (notes_page)", Kind: kindNotesAdminList, Method: "GET", Path: "/rpc/notes_page", Rows: true,
+			RLS:     `select * from app.notes_page()`,
+			RLSArgs: func(*job) []any { return nil },
+			Floors: []Floor{{Name: "the organisation", Args: func(j *job) []any { return []any{j.user.Org} },
+				SQL: `select * from app.notes where org_id = $1 order by id desc limit 50`}},
+		},
+		{
+			Key: "q8-notes-read", Name: "Q8 read note by id", Kind: kindNotesRead, Method: "GET", Path: "/notes?id=eq.{id}", Rows: true,
+			RLS:     `select * from app.notes where id = $1`,
+			RLSArgs: func(j *job) []any { return []any{j.id} },
+			Floors: []Floor{
+				{Name: "or", Args: func(j *job) []any { return []any{j.user.ID, j.user.Org, j.id} }, SQL: `select * from app.notes
+where id = $3 and org_id = $2 and (owner_id = $1 or group_id = any (` + myGroups + `))`},
+			},
+		},
+		{
 			Key: "q6-delete", Name: "Q6 delete todo", Kind: kindDelete, Method: "DELETE", Path: "/todos?id=eq.{id}",
 			RLS:       `delete from app.todos where id = $1`,
 			RLSArgs:   func(j *job) []any { return []any{j.id} },
@@ -274,6 +324,14 @@ func (ds *Dataset) newJob(r *rand.Rand, q *Query, class UserClass) *job {
 					break
 				}
 			}
+		case kindNotesRead:
+			for range 1000 {
+				if j.user = pick(r, ds.Normal); len(j.user.VisibleNotes) > 0 {
+					break
+				}
+			}
+		case kindNotesAdminList:
+			j.user = pick(r, ds.Normal).OrgAdmin
 		default:
 			j.user = pick(r, ds.Normal)
 		}
@@ -290,6 +348,10 @@ func (ds *Dataset) newJob(r *rand.Rand, q *Query, class UserClass) *job {
 		}
 	case kindInsertTodo:
 		j.text = fmt.Sprintf("bench todo %d", r.Uint32())
+	case kindNotesRead:
+		if len(j.user.VisibleNotes) > 0 {
+			j.id = pick(r, j.user.VisibleNotes)
+		}
 	}
 	return j
 }

@@ -30,6 +30,10 @@ var Goals = []Goal{
 	{"Q1 todos list", "q1-todos", ClassBig, 1.5},
 	{"Q1 todos page (todos_page)", "q1-todos-page", ClassMany, 1.5},
 	{"Q1 todos page (todos_page)", "q1-todos-page", ClassBig, 1.5},
+	// Issue 17: notes of 100 organisations (tenants) at 1M rows.
+	{"Q7 notes page (notes_page)", "q7-notes-page", ClassRandom, 1.3},
+	{"Q7 notes page of an org-admin (notes_page)", "q7-notes-admin-page", ClassRandom, 1.3},
+	{"Q8 read note by id", "q8-notes-read", ClassRandom, 1.3},
 }
 
 // growthKeys are the requests the growth target is checked on: the list

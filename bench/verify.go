@@ -126,6 +126,19 @@ func verifyJobs(ds *Dataset, r *rand.Rand, q *Query, u *User, delRow int64) (job
 		}
 	case kindInsertTodo:
 		add(&job{text: fmt.Sprintf("check %d", r.Uint32())}, 1)
+	case kindNotesList:
+		add(&job{}, -1)
+	case kindNotesAdminList:
+		jobs = append(jobs, &job{user: u.OrgAdmin})
+		want = append(want, -1)
+		return jobs, want
+	case kindNotesRead:
+		for i := 0; i < 3 && len(u.VisibleNotes) > 0; i++ {
+			add(&job{id: pick(r, u.VisibleNotes)}, 1)
+		}
+		for range 3 {
+			add(&job{id: 1 + r.Int64N(int64(ds.Rows))}, -1)
+		}
 	case kindReadByID, kindUpdate, kindDelete:
 		for i := 0; i < 3 && len(u.Visible) > 0; i++ {
 			n := 1
@@ -218,6 +231,8 @@ func describeJob(q *Query, j *job) string {
 		return fmt.Sprintf("group %d", j.group)
 	case kindReadByID, kindUpdate, kindDelete:
 		return fmt.Sprintf("todo %d", j.id)
+	case kindNotesRead:
+		return fmt.Sprintf("note %d", j.id)
 	}
 	return "the request"
 }

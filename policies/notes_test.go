@@ -268,13 +268,13 @@ func notesDB(t *testing.T) *Database {
 	s := Server(t)
 	notesExample.once.Do(func() {
 		var script string
-		if notesExample.db, notesExample.err = CreateDatabase(s, "notes", "schema.sql"); notesExample.err != nil {
+		if notesExample.db, notesExample.err = CreateDatabase(s, "tenant_notes", "schema.sql"); notesExample.err != nil {
 			return
 		}
 		if script, notesExample.err = BuildScript("."); notesExample.err != nil {
 			return
 		}
-		_, notesExample.err = ApplyScript(t.Context(), s, "notes", script)
+		_, notesExample.err = ApplyScript(t.Context(), s, "tenant_notes", script)
 	})
 	if notesExample.err != nil {
 		t.Fatalf("setting up the notes database: %v", notesExample.err)
