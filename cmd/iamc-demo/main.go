@@ -20,9 +20,12 @@ import (
 
 // Users, as PostgREST sees them after verifying their Keycloak token.
 var users = map[string]user{
-	"alice":     keycloakUser("a1ce0000-0000-4000-8000-00000000a11c", "alice"),
-	"bob":       keycloakUser("b0b00000-0000-4000-8000-000000000b0b", "bob"),
-	"dave":      keycloakUser("da7e0000-0000-4000-8000-00000000da7e", "dave"),
+	"alice":     keycloakUser("a1ce0000-0000-4000-8000-00000000a11c", "alice").in("acme"),
+	"bob":       keycloakUser("b0b00000-0000-4000-8000-000000000b0b", "bob").in("acme"),
+	"dave":      keycloakUser("da7e0000-0000-4000-8000-00000000da7e", "dave").in("globex"),
+	"olga":      keycloakUser("0196a000-0000-4000-8000-0000000001a0", "olga").in("acme", "org-admin"),
+	"greta":     keycloakUser("96e7a000-0000-4000-8000-000000096e7a", "greta").in("globex", "org-admin"),
+	"mo":        keycloakUser("30000000-0000-4000-8000-00000000003d", "mo").in("globex", "moderator"),
 	"carol":     keycloakUser("f:ldap:carol", "carol"), // LDAP-federated in Keycloak: sub is not a uuid
 	"no sub":    {role: "web_user", claims: map[string]any{"iss": issuer, "azp": "demo-app", "preferred_username": "report-bot", "role": "web_user"}},
 	"anonymous": {role: "web_anon"}, // no token: PostgREST's anonymous role, no claims
@@ -82,6 +85,19 @@ var steps = []step{
 	{who: "dave", method: "PATCH", path: "/products?id=eq.1", body: `{"price": 0}`, want: rows(), note: "but nobody else writes a product"},
 	{who: "dave", method: "POST", path: "/products", body: `{"store_id": 1, "name": "fake bread"}`, want: refused("42501"), note: "nor adds one to someone else's store"},
 
+	// Roles and tenants: notes belong to an organisation (the org_id claim);
+	// org-admins read their organisation's notes; moderators read and
+	// delete any chat message.
+	{who: "alice", method: "POST", path: "/notes", body: `{"body": "quarterly plan"}`, want: rows(1), note: "org_id comes from her token: acme"},
+	{who: "alice", method: "POST", path: "/notes", body: `{"body": "spy", "org_id": "globex"}`, want: refused("42501"), note: "not into another organisation"},
+	{who: "alice", method: "PATCH", path: "/notes?id=eq.1", body: `{"org_id": "globex"}`, want: refused("42501"), note: "nor moved there"},
+	{who: "bob", method: "GET", path: "/notes", want: rows(), note: "same organisation, not his note"},
+	{who: "olga", method: "GET", path: "/notes", want: rows(1), note: "acme's org-admin reads every acme note"},
+	{who: "olga", method: "PATCH", path: "/notes?id=eq.1", body: `{"body": "edited"}`, want: rows(), note: "and only reads"},
+	{who: "greta", method: "GET", path: "/notes", want: rows(), note: "globex's org-admin: none of acme's"},
+	{who: "mo", method: "GET", path: "/chats", want: rows(1, 2), note: "a moderator reads every room"},
+	{who: "mo", method: "DELETE", path: "/chats?id=eq.2", want: rows(2), note: "and deletes any message"},
+
 	// Revocation: bob's token stays valid until it expires; a DBA blocks him
 	// and the runtime refuses him at once (no PostgREST setting needed).
 	{who: "api_owner", dba: "select iam.block_subject('" + users["bob"].sub() + "', 'disabled in Keycloak')", want: done(), note: "a DBA blocks bob's sub"},
@@ -89,7 +105,7 @@ var steps = []step{
 	{who: "alice", method: "GET", path: "/todos", want: rows(1), note: "nobody else is affected"},
 	{who: "api_owner", dba: "select iam.unblock_subject('" + users["bob"].sub() + "')", want: done()},
 	{who: "bob", method: "GET", path: "/todos", want: rows(3), note: "unblocked"},
-	{who: "postgres", final: true, want: summary("todos: alice 1, bob 1; chats: alice 1, bob 1"), note: "the final state: RLS does not apply to superusers"},
+	{who: "postgres", final: true, want: summary("todos: alice 1, bob 1; notes: alice 1; chats: alice 1"), note: "the final state: RLS does not apply to superusers"},
 }
 
 func main() {

@@ -36,6 +36,17 @@ func keycloakUser(sub, name string) user {
 
 func (u user) sub() string { s, _ := u.claims["sub"].(string); return s }
 
+// in is u with the org_id claim Keycloak's attribute mapper adds (the
+// organisation, notes.iam's tenant) and realm roles (realm_access.roles).
+func (u user) in(org string, realmRoles ...string) user {
+	c := maps.Clone(u.claims)
+	c["org_id"] = org
+	if len(realmRoles) > 0 {
+		c["realm_access"] = map[string]any{"roles": realmRoles}
+	}
+	return user{role: u.role, claims: c}
+}
+
 // step is one request of the walk-through.
 type step struct {
 	who    string // a key of users, or "postgres" for the final superuser query
@@ -309,6 +320,7 @@ var tables = map[string]pgx.Identifier{
 	"/chats":    {appSchema, "chats"},
 	"/stores":   {appSchema, "stores"},
 	"/products": {appSchema, "products"},
+	"/notes":    {appSchema, "notes"},
 }
 
 // translate turns a request into SQL shaped like PostgREST's: the body goes
@@ -453,6 +465,8 @@ func finalState(ctx context.Context, db *pgx.Conn) (outcome, error) {
 select 'todos', owner_id::text, count(*) from app.todos group by owner_id
 union all
 select 'chats', owner_id::text, count(*) from app.chats group by owner_id
+union all
+select 'notes', owner_id::text, count(*) from app.notes group by owner_id
 order by 1 desc, 2`)
 	if err != nil {
 		return outcome{}, err
