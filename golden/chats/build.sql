@@ -270,7 +270,7 @@ begin
     end if;
     page.before_key := coalesce(chats_page.before, 9223372036854775807);
     if chats_page.group_id is not null then
-        if (select iam.has_realm_role('moderator')) or chats_page.group_id = any (iam.group_ids('member')) then
+        if iam.has_realm_role('moderator') or chats_page.group_id = any (iam.group_ids('member')) then
             return query
                 select t.* from app.chats t
                 where t.group_id = chats_page.group_id
@@ -289,7 +289,7 @@ begin
         end if;
         return;
     end if;
-    if (select iam.has_realm_role('moderator')) then
+    if iam.has_realm_role('moderator') then
         return query
             select t.* from app.chats t
             where t.id < page.before_key

@@ -334,7 +334,7 @@ begin
     end if;
     page.before_key := coalesce(posts_page.before, 9223372036854775807);
     if posts_page.room_id is not null then
-        if (select iam.has_realm_role('moderator') or iam.has_client_role('forum-app', 'editor') or iam.has_realm_role('super_admin')) or (select iam.has_realm_role('iam-admin')) or posts_page.room_id = any (iam.group_ids('member')) then
+        if iam.has_realm_role('moderator') or iam.has_client_role('forum-app', 'editor') or iam.has_realm_role('super_admin') or (select iam.has_realm_role('iam-admin')) or posts_page.room_id = any (iam.group_ids('member')) then
             return query
                 select t.* from app.posts t
                 where t.room_id = posts_page.room_id
@@ -353,7 +353,7 @@ begin
         end if;
         return;
     end if;
-    if (select iam.has_realm_role('moderator') or iam.has_client_role('forum-app', 'editor') or iam.has_realm_role('super_admin')) then
+    if iam.has_realm_role('moderator') or iam.has_client_role('forum-app', 'editor') or iam.has_realm_role('super_admin') then
         return query
             select t.* from app.posts t
             where t.id < page.before_key

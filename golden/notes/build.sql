@@ -259,7 +259,7 @@ create policy "iam: authenticated can select" on app.notes
     as permissive for select to web_user
     using ((org_id = (select iam.claim_text('org_id')) and owner_id = (select iam.user_id_uuid('sub')))
         or (org_id = (select iam.claim_text('org_id')) and group_id = any ((select iam.group_ids('member'))::bigint[]) and group_id is not null)
-        or org_id = (select case when iam.has_realm_role('org-admin') then iam.claim_text('org_id') end));
+        or (org_id = (select iam.claim_text('org_id')) and org_id = (select case when iam.has_realm_role('org-admin') then iam.claim_text('org_id') end)));
 comment on policy "iam: authenticated can select" on app.notes is 'iamc: owner can read (policies/notes.iam:14); group member can read (policies/notes.iam:15); role ''org-admin'' can read (policies/notes.iam:16)';
 
 create policy "iam: authenticated can insert" on app.notes
@@ -305,7 +305,7 @@ begin
     page.before_key := coalesce(notes_page.before, 9223372036854775807);
     page.tenant := iam.claim_text('org_id');
     if notes_page.group_id is not null then
-        if (select iam.has_realm_role('org-admin')) or notes_page.group_id = any (iam.group_ids('member')) then
+        if iam.has_realm_role('org-admin') or notes_page.group_id = any (iam.group_ids('member')) then
             return query
                 select t.* from app.notes t
                 where t.group_id = notes_page.group_id
@@ -324,7 +324,7 @@ begin
         end if;
         return;
     end if;
-    if (select iam.has_realm_role('org-admin')) then
+    if iam.has_realm_role('org-admin') then
         return query
             select t.* from app.notes t
             where t.org_id = page.tenant and t.id < page.before_key

@@ -201,26 +201,26 @@ drop policy if exists "iam: anonymous can delete" on app.handbook;
 create policy "iam: authenticated can select" on app.handbook
     as permissive for select to web_user
     using (org = (select iam.claim_text('organization', 'id'))
-        or org = (select case when iam.has_client_role('handbook', 'org-editor') then iam.claim_text('organization', 'id') end)
-        or org = (select case when iam.has_realm_role('iam-admin') then iam.claim_text('organization', 'id') end));
+        or (org = (select iam.claim_text('organization', 'id')) and org = (select case when iam.has_client_role('handbook', 'org-editor') then iam.claim_text('organization', 'id') end))
+        or (org = (select iam.claim_text('organization', 'id')) and org = (select case when iam.has_realm_role('iam-admin') then iam.claim_text('organization', 'id') end)));
 comment on policy "iam: authenticated can select" on app.handbook is 'iamc: authenticated can read (policies/tenants.iam:17); role ''org-editor'' of client ''handbook'' can read (policies/tenants.iam:18); admin role iam-admin bypasses the rules (policies/tenants.iam:8)';
 
 create policy "iam: authenticated can insert" on app.handbook
     as permissive for insert to web_user
-    with check (org = (select case when iam.has_realm_role('iam-admin') then iam.claim_text('organization', 'id') end));
+    with check (org = (select iam.claim_text('organization', 'id')) and org = (select case when iam.has_realm_role('iam-admin') then iam.claim_text('organization', 'id') end));
 comment on policy "iam: authenticated can insert" on app.handbook is 'iamc: admin role iam-admin bypasses the rules (policies/tenants.iam:8)';
 
 create policy "iam: authenticated can update" on app.handbook
     as permissive for update to web_user
-    using (org = (select case when iam.has_client_role('handbook', 'org-editor') then iam.claim_text('organization', 'id') end)
-        or org = (select case when iam.has_realm_role('iam-admin') then iam.claim_text('organization', 'id') end))
-    with check (org = (select case when iam.has_client_role('handbook', 'org-editor') then iam.claim_text('organization', 'id') end)
-        or org = (select case when iam.has_realm_role('iam-admin') then iam.claim_text('organization', 'id') end));
+    using ((org = (select iam.claim_text('organization', 'id')) and org = (select case when iam.has_client_role('handbook', 'org-editor') then iam.claim_text('organization', 'id') end))
+        or (org = (select iam.claim_text('organization', 'id')) and org = (select case when iam.has_realm_role('iam-admin') then iam.claim_text('organization', 'id') end)))
+    with check ((org = (select iam.claim_text('organization', 'id')) and org = (select case when iam.has_client_role('handbook', 'org-editor') then iam.claim_text('organization', 'id') end))
+        or (org = (select iam.claim_text('organization', 'id')) and org = (select case when iam.has_realm_role('iam-admin') then iam.claim_text('organization', 'id') end)));
 comment on policy "iam: authenticated can update" on app.handbook is 'iamc: role ''org-editor'' of client ''handbook'' can write (policies/tenants.iam:18); admin role iam-admin bypasses the rules (policies/tenants.iam:8)';
 
 create policy "iam: authenticated can delete" on app.handbook
     as permissive for delete to web_user
-    using (org = (select case when iam.has_realm_role('iam-admin') then iam.claim_text('organization', 'id') end));
+    using (org = (select iam.claim_text('organization', 'id')) and org = (select case when iam.has_realm_role('iam-admin') then iam.claim_text('organization', 'id') end));
 comment on policy "iam: authenticated can delete" on app.handbook is 'iamc: admin role iam-admin bypasses the rules (policies/tenants.iam:8)';
 
 -- ============================================================================
@@ -333,28 +333,28 @@ drop policy if exists "iam: anonymous can delete" on app.tickets;
 create policy "iam: authenticated can select" on app.tickets
     as permissive for select to web_user
     using ((shop_id = (select iam.claim_text('shop')) and customer_id = (select iam.user_id_text('sub')))
-        or shop_id = (select case when iam.has_client_role('helpdesk', 'agent') then iam.claim_text('shop') end)
+        or (shop_id = (select iam.claim_text('shop')) and shop_id = (select case when iam.has_client_role('helpdesk', 'agent') then iam.claim_text('shop') end))
         or (shop_id = (select iam.claim_text('shop')) and department = (select iam.claim_match('department')))
-        or shop_id = (select case when iam.has_realm_role('iam-admin') then iam.claim_text('shop') end));
+        or (shop_id = (select iam.claim_text('shop')) and shop_id = (select case when iam.has_realm_role('iam-admin') then iam.claim_text('shop') end)));
 comment on policy "iam: authenticated can select" on app.tickets is 'iamc: owner can read (policies/tenants.iam:28); role ''agent'' of client ''helpdesk'' can read (policies/tenants.iam:29); department = claim ''department'' can read (policies/tenants.iam:30); admin role iam-admin bypasses the rules (policies/tenants.iam:8)';
 
 create policy "iam: authenticated can insert" on app.tickets
     as permissive for insert to web_user
     with check ((shop_id = (select iam.claim_text('shop')) and customer_id = (select iam.user_id_text('sub')))
-        or shop_id = (select case when iam.has_realm_role('iam-admin') then iam.claim_text('shop') end));
+        or (shop_id = (select iam.claim_text('shop')) and shop_id = (select case when iam.has_realm_role('iam-admin') then iam.claim_text('shop') end)));
 comment on policy "iam: authenticated can insert" on app.tickets is 'iamc: owner can create (policies/tenants.iam:28); admin role iam-admin bypasses the rules (policies/tenants.iam:8)';
 
 create policy "iam: authenticated can update" on app.tickets
     as permissive for update to web_user
-    using (shop_id = (select case when iam.has_client_role('helpdesk', 'agent') then iam.claim_text('shop') end)
-        or shop_id = (select case when iam.has_realm_role('iam-admin') then iam.claim_text('shop') end))
-    with check (shop_id = (select case when iam.has_client_role('helpdesk', 'agent') then iam.claim_text('shop') end)
-        or shop_id = (select case when iam.has_realm_role('iam-admin') then iam.claim_text('shop') end));
+    using ((shop_id = (select iam.claim_text('shop')) and shop_id = (select case when iam.has_client_role('helpdesk', 'agent') then iam.claim_text('shop') end))
+        or (shop_id = (select iam.claim_text('shop')) and shop_id = (select case when iam.has_realm_role('iam-admin') then iam.claim_text('shop') end)))
+    with check ((shop_id = (select iam.claim_text('shop')) and shop_id = (select case when iam.has_client_role('helpdesk', 'agent') then iam.claim_text('shop') end))
+        or (shop_id = (select iam.claim_text('shop')) and shop_id = (select case when iam.has_realm_role('iam-admin') then iam.claim_text('shop') end)));
 comment on policy "iam: authenticated can update" on app.tickets is 'iamc: role ''agent'' of client ''helpdesk'' can write (policies/tenants.iam:29); admin role iam-admin bypasses the rules (policies/tenants.iam:8)';
 
 create policy "iam: authenticated can delete" on app.tickets
     as permissive for delete to web_user
-    using (shop_id = (select case when iam.has_realm_role('iam-admin') then iam.claim_text('shop') end));
+    using (shop_id = (select iam.claim_text('shop')) and shop_id = (select case when iam.has_realm_role('iam-admin') then iam.claim_text('shop') end));
 comment on policy "iam: authenticated can delete" on app.tickets is 'iamc: admin role iam-admin bypasses the rules (policies/tenants.iam:8)';
 
 -- List pages by id: the policy is a filter, so /tickets?order=id.desc&limit=50 reads every row the caller can see and sorts them; this walks the (column, id) indexes once per policy arm and stops after a page. It runs as the caller, so RLS still decides every row. Bitmap scans, parallel workers and JIT are off inside (none of them can stop after a page), and its plans are generic: planned once per connection, not per call.
@@ -382,7 +382,7 @@ begin
     end if;
     page.before_key := coalesce(tickets_page.before, 9223372036854775807);
     page.tenant := iam.claim_text('shop');
-    if (select iam.has_client_role('helpdesk', 'agent')) then
+    if iam.has_client_role('helpdesk', 'agent') then
         return query
             select t.* from app.tickets t
             where t.shop_id = page.tenant and t.id < page.before_key
