@@ -80,7 +80,9 @@ type User struct {
 func orgOf(n int) string { return fmt.Sprintf("org-%02d", n%NumTenants) }
 
 // orgSQL is orgOf in SQL, for a user number column.
-func orgSQL(n string) string { return fmt.Sprintf("'org-' || lpad((%s %% %d)::text, 2, '0')", n, NumTenants) }
+func orgSQL(n string) string {
+	return fmt.Sprintf("'org-' || lpad((%s %% %d)::text, 2, '0')", n, NumTenants)
+}
 
 // BuildInfo says how the data set came to be.
 type BuildInfo struct {

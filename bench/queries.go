@@ -11,17 +11,17 @@ import (
 type Kind int
 
 const (
-	kindTodosList  Kind = iota // a random user
-	kindChatsList              // a random user in a group, one of their groups
-	kindReadByID               // a random user, one of the todos they can see
-	kindUpdate                 // same; the update flips done
-	kindCount                  // a random user
-	kindInsertTodo             // a random user
-	kindInsertChat             // a random user in a group, one of their groups
-	kindDelete                 // a todo inserted for a random user beforehand (untimed)
-	kindNotesList              // a random user, in their organisation
-	kindNotesRead              // a random user, one of the notes they can see
-	kindNotesAdminList         // a random user with the realm role org-admin
+	kindTodosList      Kind = iota // a random user
+	kindChatsList                  // a random user in a group, one of their groups
+	kindReadByID                   // a random user, one of the todos they can see
+	kindUpdate                     // same; the update flips done
+	kindCount                      // a random user
+	kindInsertTodo                 // a random user
+	kindInsertChat                 // a random user in a group, one of their groups
+	kindDelete                     // a todo inserted for a random user beforehand (untimed)
+	kindNotesList                  // a random user, in their organisation
+	kindNotesRead                  // a random user, one of the notes they can see
+	kindNotesAdminList             // a random user with the realm role org-admin
 )
 
 // Query is one benchmarked request: the SQL PostgREST's role runs with RLS
