@@ -12,8 +12,8 @@ import (
 // which rule grants an access or why none does: the condition is the
 // policy's own text, so the answer is the database's.
 type Arm struct {
-	// Kind names the kind of subject: everyone, owner, group, parent or
-	// admin.
+	// Kind names the kind of subject: everyone, owner, group, parent,
+	// role (Keycloak roles), claim (claim matches) or admin.
 	Kind string
 	// Role is, for a group arm, the lowest membership role it accepts.
 	Role lang.GroupRole
@@ -58,6 +58,10 @@ func PolicyArms(m *lang.Model, r *lang.ResourceModel, anonymous bool, perm lang.
 		if cond == nil {
 			continue
 		}
+		if c.tenant != nil {
+			// As the policy holds it: in the caller's tenant.
+			cond = c.tenant.restrict(c, cond)
+		}
 		a := Arm{Cond: String(cond), Cites: k.cites(c, audience, perm)}
 		switch k.(type) {
 		case everyone:
@@ -88,6 +92,20 @@ func PolicyArms(m *lang.Model, r *lang.ResourceModel, anonymous bool, perm lang.
 			a.Kind = "parent"
 			for _, rule := range r.Rules {
 				if _, ok := rule.Subject.(lang.ParentSubject); ok {
+					a.Rules = appendGranting(a.Rules, rule, perm)
+				}
+			}
+		case keycloakRoles:
+			a.Kind = "role"
+			for _, rule := range r.Rules {
+				if _, ok := rule.Subject.(lang.RoleSubject); ok {
+					a.Rules = appendGranting(a.Rules, rule, perm)
+				}
+			}
+		case claimMatches:
+			a.Kind = "claim"
+			for _, rule := range r.Rules {
+				if _, ok := rule.Subject.(lang.ClaimSubject); ok {
 					a.Rules = appendGranting(a.Rules, rule, perm)
 				}
 			}

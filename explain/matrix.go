@@ -136,6 +136,29 @@ func matrixOf(m *lang.Model, r *lang.ResourceModel) Matrix {
 			})
 		}
 	}
+	// Keycloak roles and claim matches (SPEC §17), one row per subject as
+	// written.
+	seen := map[lang.Subject]bool{}
+	for _, rule := range r.Rules {
+		if seen[rule.Subject] {
+			continue
+		}
+		switch s := rule.Subject.(type) {
+		case lang.RoleSubject:
+			seen[s] = true
+			where := "realm_access.roles"
+			if s.Client != "" {
+				where = "resource_access." + s.Client + ".roles"
+			}
+			row(s, fmt.Sprintf("signed-in callers whose token lists %s in %s, every row", s.Name, where), nil)
+		case lang.ClaimSubject:
+			seen[s] = true
+			row(s, fmt.Sprintf("rows whose %s is the string claim %s of the caller's token", s.Column, s.Claim), nil)
+		}
+	}
+	if t := r.Tenant; t != nil {
+		mx.Notes = append(mx.Notes, fmt.Sprintf("tenant: every rule, the admin role's too, holds only on rows whose %s is the token's %s claim", t.Column, t.Claim))
+	}
 	if role := m.Groups.AdminRole; role != "" {
 		mr := MatrixRow{Subject: "admin role " + role, Who: "signed-in callers whose token has the realm role " + role + ", every row"}
 		g := fmt.Sprintf("%s:%d", filepath.Base(m.Groups.Pos.Filename), m.Groups.Pos.Line)

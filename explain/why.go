@@ -155,6 +155,21 @@ func (a *asker) armWhy(arm compiler.Arm, holds bool, perm lang.Perm, f facts) st
 			return fmt.Sprintf("the token has the realm role %s", a.m.Groups.AdminRole)
 		}
 		return fmt.Sprintf("the token lacks the realm role %s", a.m.Groups.AdminRole)
+	case "role", "claim":
+		// Keycloak roles and claim matches (SPEC §17), held to the
+		// caller's tenant on a resource with a tenant column.
+		var subjects []string
+		for _, r := range arm.Rules {
+			subjects = append(subjects, r.Subject.String())
+		}
+		within := ""
+		if t := a.r.Tenant; t != nil {
+			within = fmt.Sprintf(", within the tenant of the token's %s", t.Claim)
+		}
+		if holds {
+			return fmt.Sprintf("the token and %s meet %s%s", row, strings.Join(subjects, " or "), within)
+		}
+		return fmt.Sprintf("the token and %s meet none of %s%s", row, strings.Join(subjects, ", "), within)
 	}
 	if holds {
 		return "holds"

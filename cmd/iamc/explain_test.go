@@ -29,7 +29,7 @@ func TestExplainMatrixAndGraph(t *testing.T) {
 	}
 	stdout, _, err = run(t, "explain", "--matrix", "--format", "json", "--dir", "../../policies")
 	var ms []map[string]any
-	if err != nil || json.Unmarshal([]byte(stdout), &ms) != nil || len(ms) != 4 {
+	if err != nil || json.Unmarshal([]byte(stdout), &ms) != nil || len(ms) != 5 {
 		t.Errorf("--matrix --format json: %v\n%s", err, stdout)
 	}
 	stdout, _, err = run(t, "explain", "--graph", "--dir", "../../policies")
