@@ -193,7 +193,7 @@ func TestTestFileErrors(t *testing.T) {
 		{"missing bracket", "row todos t1 { }\n", []string{`1:11: IAM210 unexpected "t1"`}},
 		{"unknown user", testUsers + "row todos[t1] { owner alise }\n", []string{`6:23: IAM211 unknown user alise: declare it with ` + "`user alise`" + ` (did you mean alice?)`}},
 		{"unknown group", testUsers + "row todos[t1] { owner alice  group tema }\n", []string{`6:36: IAM211 unknown group tema`, `(did you mean team?)`}},
-		{"unknown resource", testUsers + "row todo[t1] { owner alice }\n", []string{`6:5: IAM211 unknown resource todo: the .iam files declare app.chats, app.products, app.stores, app.todos (did you mean todos?)`}},
+		{"unknown resource", testUsers + "row todo[t1] { owner alice }\n", []string{`6:5: IAM211 unknown resource todo: the .iam files declare app.chats, app.notes, app.products, app.stores, app.todos (did you mean todos?)`}},
 		{"unknown row", testUsers + "alice can read todos[t9]\n", []string{`6:22: IAM211 unknown row todos[t9]`}},
 		{"unknown permission", testUsers + "row todos[t1] { owner alice }\nalice can wirte todos[t1]\n", []string{`7:11: IAM211 unknown permission "wirte": expected read, create, write or delete (did you mean write?)`}},
 		{"unknown role", "user a\ngroup g { membr a }\n", []string{`2:11: IAM211 unknown membership role "membr"`, `(did you mean member?)`}},

@@ -77,9 +77,12 @@ func (e *engine) tableOf(ctx context.Context, r *lang.ResourceModel) (*table, er
 		}
 	}
 	// A write without set is a no-op PATCH: it sets the first column that
-	// is not part of the key, the owner or the group (the row guard fires
-	// on those), and not generated, to its own value.
+	// is not part of the key, the owner, the group or the tenant (the row
+	// guard fires on those), and not generated, to its own value.
 	skip := map[string]bool{r.OwnerColumn: true, r.GroupColumn: true}
+	if r.Tenant != nil {
+		skip[r.Tenant.Column] = true // the row guard fires on it too
+	}
 	for _, k := range t.key {
 		skip[k] = true
 	}
