@@ -258,11 +258,12 @@ func (n indexNames) unique(schema string, parts ...string) string {
 }
 
 // resourceSection is one resource's statements, in script order: row
-// security, grants, the indexes of the policy arms, the group foreign key,
+// security, its partitions' lockdown, grants, the indexes of the policy arms, the group foreign key,
 // the owner default, the row guard, the policies and the page function.
 func resourceSection(m *lang.Model, r *lang.ResourceModel, indexes indexNames) *Section {
 	b := &resourceBuild{m: m, r: r, table: qualify(r.Schema, r.Table), indexes: indexes, rules: newRuleContext(m, r, "")}
 	b.rowSecurity()
+	b.lockPartitions()
 	b.grants()
 	b.armIndexes()
 	b.groupForeignKey()

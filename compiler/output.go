@@ -46,6 +46,7 @@ func (o *Output) Preamble() []Statement {
 		{SQL: fmt.Sprintf("create schema if not exists iam authorization %s;", owner)},
 		{Why: "Cap every request of the runtime roles (roles block: statement timeout, lock timeout): PostgREST applies a role's settings to each request it runs as that role, so one user's slow requests are cancelled (57014) instead of holding the pool. Set only when they differ: ALTER ROLE needs a superuser (or CREATEROLE), which a later build by the owner role is not.",
 			SQL: roleTimeouts(o.Model)},
+		partitionGuard(o.Model),
 		{Why: "Everything below is created as, and owned by, the owner role.",
 			SQL: fmt.Sprintf("set local role %s;", owner)},
 	}

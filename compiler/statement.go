@@ -17,6 +17,12 @@ const (
 	ObjectPolicy     ObjectKind = "policy"
 	ObjectTrigger    ObjectKind = "trigger"
 	ObjectConstraint ObjectKind = "constraint"
+	// ObjectEventTrigger is the event trigger that locks down new
+	// partitions (Name; no schema, no table).
+	ObjectEventTrigger ObjectKind = "event trigger"
+	// ObjectPartitions is the partitions of a resource's table (Table),
+	// which iam.lock_partitions locks down.
+	ObjectPartitions ObjectKind = "partitions"
 )
 
 // Object is what a generated statement creates or replaces, so that plan
@@ -58,6 +64,17 @@ func describe(sql string) *Object {
 	case node.GetViewStmt() != nil:
 		v := node.GetViewStmt().View
 		return &Object{Kind: ObjectView, Schema: v.Schemaname, Name: v.Relname}
+	case node.GetCallStmt() != nil:
+		call := node.GetCallStmt().Funccall
+		var proc []string
+		for _, n := range call.Funcname {
+			proc = append(proc, n.GetString_().GetSval())
+		}
+		if len(call.Args) == 1 && call.Args[0].GetTypeCast() != nil {
+			if c := call.Args[0].GetTypeCast().Arg.GetAConst(); c != nil && c.GetSval() != nil {
+				return describeCall(proc, c.GetSval().GetSval())
+			}
+		}
 	}
 	return nil
 }

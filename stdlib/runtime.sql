@@ -1261,6 +1261,62 @@ $fn$;
 comment on procedure iam.grant_serial_sequences(regclass, name) is
     'Build-time helper: grants USAGE on the serial sequences of a table to the role that inserts into it.';
 
+create or replace procedure iam.lock_partitions(tbl regclass)
+    language plpgsql
+    set search_path = pg_catalog, pg_temp
+as $fn$
+-- A partition is a table of its own: queried directly, the row-level
+-- security of its parent does not apply to it (PostgreSQL applies only the
+-- policies of the table a query names). Every partition of a resource, at
+-- every level, is therefore reached only through its parent: row-level
+-- security enabled and forced with no policy, and no privilege for anyone
+-- but its owner. Only what differs is changed (ALTER TABLE takes an ACCESS
+-- EXCLUSIVE lock). A plain table has no partitions: nothing to do.
+declare
+    p record;
+    grantees text;
+begin
+    for p in
+        select c.oid::regclass as part, c.relkind, c.relrowsecurity, c.relforcerowsecurity, c.relowner,
+               (select string_agg(case when a.grantee = 0 then 'public' else quote_ident(pg_get_userbyid(a.grantee)) end, ', '
+                                  order by a.grantee)
+                from (select distinct x.grantee from aclexplode(c.relacl) x where x.grantee <> c.relowner) a) as grantees
+        from pg_partition_tree(tbl) t
+        join pg_class c on c.oid = t.relid
+        where t.level > 0
+        order by t.level, c.relname
+    loop
+        continue when p.grantees is null
+            and (p.relkind = 'f' or p.relrowsecurity and p.relforcerowsecurity);
+        if not pg_has_role(current_user, p.relowner, 'USAGE') then
+            raise exception using
+                errcode = '42501',
+                message = format('partition %s of %s is owned by %s, not by %s: it cannot be locked down',
+                                 p.part, tbl, pg_get_userbyid(p.relowner), current_user),
+                detail = 'Queried directly, a partition skips the policies of its parent; iamc enables and forces its row-level security and revokes every privilege on it, which only its owner may do.',
+                hint = format('alter table %s owner to %I; (the owner of %s) and apply again.', p.part, current_user, tbl);
+        end if;
+        if p.grantees is not null then
+            execute format('revoke all on table %s from %s cascade', p.part, p.grantees);
+        end if;
+        if p.relkind <> 'f' and not (p.relrowsecurity and p.relforcerowsecurity) then
+            execute format('alter table %s enable row level security, force row level security', p.part);
+        end if;
+    end loop;
+    if exists (select from pg_class c where c.oid = tbl and c.relkind = 'p')
+       and not exists (select from pg_event_trigger e
+                       where e.evtname = 'iam_lock_partitions' and e.evtenabled in ('O', 'A')) then
+        raise warning using
+            message = format('new partitions of %s are not locked down when they are created', tbl),
+            detail = 'Without the event trigger iam_lock_partitions, a partition created later (by hand or by pg_partman) has no row-level security of its own until the next build is applied: a privilege granted on it meanwhile (pg_partman''s inherit_privileges, default privileges) opens every row in it.',
+            hint = 'Apply this build once as a superuser: it installs the event trigger (creating one needs a superuser).';
+    end if;
+end
+$fn$;
+
+comment on procedure iam.lock_partitions(regclass) is
+    'Build-time helper: every partition of a table, at every level, gets row-level security enabled and forced (no policy) and loses every privilege but its owner''s, so that it is reached only through its parent, whose policies apply. Warns when new partitions are not locked down as they are created (no event trigger iam_lock_partitions).';
+
 -- ---------------------------------------------------------------------------
 -- The deny list's keys and its administration (DBA only; the list itself
 -- and its check are at the top).

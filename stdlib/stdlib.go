@@ -111,6 +111,30 @@ func runtime() string {
 // Schema is where the runtime lives.
 const Schema = "iam"
 
+//go:embed partition_guard.sql
+var partitionGuardSQL string
+
+// The event trigger that locks down new partitions of tables with
+// row-level security (partition_guard.sql), and the schema of its
+// function, which a superuser owns.
+const (
+	PartitionTrigger = "iam_lock_partitions"
+	DDLSchema        = "iam_ddl"
+)
+
+// PartitionGuard is the DO block that installs the event trigger
+// PartitionTrigger when a superuser runs it and one of tables (regclass
+// expressions, e.g. pg_catalog.to_regclass('app.chats')) is partitioned;
+// for anyone else it does nothing. It must run before the build switches
+// to the owner role.
+func PartitionGuard(tables []string) string {
+	list := "'{}'"
+	if len(tables) > 0 {
+		list = "array[" + strings.Join(tables, ", ") + "]"
+	}
+	return strings.ReplaceAll(strings.TrimSpace(partitionGuardSQL), "{{tables}}", list)
+}
+
 // Functions the runtime roles call as themselves, with their argument
 // types, so the compiler can grant EXECUTE on exactly these: those named in
 // policies, the group API's views and the page functions, and those the
