@@ -142,15 +142,18 @@ type tableFacts struct {
 	Owner string
 	RLS   bool
 	HasPK bool
+	Root  string // the partitioned table it is a partition of (its root), "" for none
 }
 
 func (c *catalogCheck) table(schema, name string) (*tableFacts, error) {
 	var t tableFacts
 	err := c.db.QueryRow(c.ctx, `
 select c.oid, c.relkind::text, pg_catalog.pg_get_userbyid(c.relowner), c.relrowsecurity,
-       exists (select from pg_catalog.pg_constraint k where k.conrelid = c.oid and k.contype = 'p')
+       exists (select from pg_catalog.pg_constraint k where k.conrelid = c.oid and k.contype = 'p'),
+       case when c.relispartition then (select pg_catalog.format('%I.%I', rn.nspname, r.relname) from pg_catalog.pg_class r
+            join pg_catalog.pg_namespace rn on rn.oid = r.relnamespace where r.oid = pg_catalog.pg_partition_root(c.oid)) else '' end
 from pg_catalog.pg_class c join pg_catalog.pg_namespace n on n.oid = c.relnamespace
-where n.nspname = $1 and c.relname = $2`, schema, name).Scan(&t.OID, &t.Kind, &t.Owner, &t.RLS, &t.HasPK)
+where n.nspname = $1 and c.relname = $2`, schema, name).Scan(&t.OID, &t.Kind, &t.Owner, &t.RLS, &t.HasPK, &t.Root)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
 	}
@@ -182,6 +185,10 @@ func (c *catalogCheck) checkResource(r *lang.ResourceModel) error {
 		c.add(r.Pos, LevelError, hint,
 			"%s is not a table (relkind %s): row-level security applies to tables only", r.QualifiedName(), t.Kind)
 	}
+	if t.Root != "" {
+		c.add(r.Pos, LevelError, "declare "+t.Root+" as the resource instead: its policies apply to the rows of every partition read or written through it, and iamc locks its partitions down",
+			"%s is a partition of %s: requests through %s never meet the policies of a partition, and iamc locks every partition of a resource down", r.QualifiedName(), t.Root, t.Root)
+	}
 	if t.Owner != m.Roles.Owner {
 		c.add(r.Pos, LevelError, fmt.Sprintf("alter table %s owner to %s;", table, compiler.QuoteIdent(m.Roles.Owner)),
 			"table %s is owned by %s, not by the owner role %s", r.QualifiedName(), t.Owner, m.Roles.Owner)
@@ -191,8 +198,13 @@ func (c *catalogCheck) checkResource(r *lang.ResourceModel) error {
 			return err
 		}
 	}
+	if t.Kind == "p" {
+		if err := c.checkPartitions(r); err != nil {
+			return err
+		}
+	}
 	if r.PageKey != "" && isTable {
-		if err := c.checkPageKey(r, t.OID); err != nil {
+		if err := c.checkPageKey(r, t); err != nil {
 			return err
 		}
 	}

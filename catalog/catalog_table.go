@@ -120,17 +120,25 @@ select exists (
 
 // checkPageKey reports a page key that is not a column, not an integer
 // (the page function's "no cursor" is the largest bigint), or not unique
-// and not null: pages ordered by it would repeat or skip rows.
-func (c *catalogCheck) checkPageKey(r *lang.ResourceModel, rel uint32) error {
-	var exists, integer, unique bool
+// and not null: pages ordered by it would repeat or skip rows. A
+// partitioned table's unique indexes must hold its partition key, so its
+// key can be unique on its own only when it is partitioned by it; its key
+// may instead be an identity column GENERATED ALWAYS, whose values come
+// from one sequence and which no insert or update through the API can set
+// (SPEC §5, "Partitioned tables").
+func (c *catalogCheck) checkPageKey(r *lang.ResourceModel, t *tableFacts) error {
+	var exists, integer, unique, always bool
+	var partKey string
 	err := c.db.QueryRow(c.ctx, `
 select exists (select from pg_catalog.pg_attribute a where a.attrelid = $1 and a.attname = $2 and a.attnum > 0 and not a.attisdropped),
        exists (select from pg_catalog.pg_attribute a where a.attrelid = $1 and a.attname = $2 and a.atttypid in ('int2'::regtype, 'int4'::regtype, 'int8'::regtype)),
        exists (select from pg_catalog.pg_index i
                join pg_catalog.pg_attribute a on a.attrelid = i.indrelid and a.attnum = i.indkey[0]
                where i.indrelid = $1 and a.attname = $2 and a.attnotnull
-                 and i.indisunique and i.indisvalid and i.indnkeyatts = 1 and i.indpred is null and i.indexprs is null)`,
-		rel, r.PageKey).Scan(&exists, &integer, &unique)
+                 and i.indisunique and i.indisvalid and i.indnkeyatts = 1 and i.indpred is null and i.indexprs is null),
+       exists (select from pg_catalog.pg_attribute a where a.attrelid = $1 and a.attname = $2 and a.attidentity = 'a'),
+       coalesce((select pg_catalog.pg_get_partkeydef(c.oid) from pg_catalog.pg_class c where c.oid = $1 and c.relkind = 'p'), '')`,
+		t.OID, r.PageKey).Scan(&exists, &integer, &unique, &always, &partKey)
 	if err != nil {
 		return fmt.Errorf("looking up the page key of %s: %w", r.QualifiedName(), err)
 	}
@@ -142,7 +150,17 @@ select exists (select from pg_catalog.pg_attribute a where a.attrelid = $1 and a
 	case !integer:
 		c.add(r.PagePos, LevelError, "page by an identity or serial column (smallint, integer or bigint)",
 			"page key %s of %s is not an integer column: the page function's cursor is an integer", r.PageKey, r.QualifiedName())
-	case !unique:
+	case unique:
+	case partKey != "" && always:
+		// Unique by construction: one sequence, never set by a request.
+	case partKey != "":
+		key := compiler.QuoteIdent(r.PageKey)
+		c.add(r.PagePos, LevelError,
+			fmt.Sprintf("make it an identity column generated always (alter table %s alter column %s add generated always as identity; or alter column %s set generated always), or partition %s by %s",
+				table, key, key, r.QualifiedName(), r.PageKey),
+			"page key %s of %s is neither unique on its own nor an identity column generated always: %s is partitioned (%s), so a unique index must hold the partition key, and pages ordered by %s would repeat or skip rows that share a value",
+			r.PageKey, r.QualifiedName(), r.QualifiedName(), partKey, r.PageKey)
+	default:
 		c.add(r.PagePos, LevelError, fmt.Sprintf("page by the primary key, or: alter table %s alter column %s set not null, add unique (%s);", table, compiler.QuoteIdent(r.PageKey), compiler.QuoteIdent(r.PageKey)),
 			"page key %s of %s is not a unique, not-null column on its own: pages ordered by it would repeat or skip rows", r.PageKey, r.QualifiedName())
 	}

@@ -26,8 +26,12 @@ import (
 //     to partitions as they are created or attached, and undoes grants on
 //     them (stdlib/partition_guard.sql).
 
-// PartitionTrigger is the event trigger that locks down new partitions.
-const PartitionTrigger = stdlib.PartitionTrigger
+// PartitionTrigger is the event trigger that locks down new partitions;
+// PartitionTriggerFunction the function it runs (regprocedure text).
+const (
+	PartitionTrigger         = stdlib.PartitionTrigger
+	PartitionTriggerFunction = stdlib.DDLSchema + ".lock_partitions()"
+)
 
 // partitionGuard is the preamble's statement that installs the event
 // trigger (as a superuser, when a resource's table is partitioned).
