@@ -12,7 +12,8 @@ import (
 // a runtime role (or PUBLIC) holds SELECT, INSERT, UPDATE or DELETE: every
 // request that reaches it sees or changes every row, whoever sent it.
 // Privileges count whether granted directly, through a role the runtime role
-// belongs to, or to PUBLIC, and on some columns only.
+// belongs to, or to PUBLIC, and on some columns only. Partitions of a table
+// with row-level security are IAM009's.
 var ruleRLSDisabled = Rule{
 	ID:          "IAM007",
 	Name:        "rls_disabled",
@@ -31,6 +32,7 @@ from pg_catalog.pg_class c
 join pg_catalog.pg_namespace n on n.oid = c.relnamespace
 where n.nspname = any($1::text[])
   and c.relkind in ('r', 'p') and not c.relrowsecurity
+  and not (`+partitionOfRLS+`)
   and `+notExtensionMember("pg_catalog.pg_class", "c.oid")+`
 order by 1`, e.exposed)
 	if err != nil {

@@ -5,7 +5,8 @@
 // security slow: SECURITY DEFINER functions that can be hijacked or called by
 // anyone, row-level security that the table owner escapes or that is off,
 // policies that call a function for every row, policies that let a role
-// change every row, and tables the anonymous role can read.
+// change every row, tables the anonymous role can read, and partitions
+// that a direct query reaches past their parent's row-level security.
 //
 // One rule per file (iam001_*.go, ...). Each rule has an id, a default
 // level and a one-line description; each finding names the object it is
@@ -104,6 +105,7 @@ func Rules() []Rule {
 		ruleAnonReadable,
 		ruleRLSDisabled,
 		ruleDefinerRuntimeExecute,
+		rulePartitionOpen,
 	}
 	sort.Slice(rules, func(i, j int) bool { return rules[i].ID < rules[j].ID })
 	return rules

@@ -39,6 +39,7 @@ request could abuse, or what makes row-level security slow:
   IAM006 warning  table or view in an exposed schema readable by the anonymous role
   IAM007 error    table in an exposed schema without RLS that a runtime role can access
   IAM008 warning  SECURITY DEFINER helper outside the exposed schemas a runtime role can execute
+  IAM009 error    partition of a table with RLS that a direct query reaches past the parent's policies
 
 Each finding is one line: rule, level, object, what is wrong, and a hint (SQL
 to run or what to do); --format json prints a JSON array of findings,
@@ -46,8 +47,8 @@ to run or what to do); --format json prints a JSON array of findings,
 --format github workflow annotations.
 
 --schemas lists the schemas PostgREST serves (db-schemas; default: every
-non-system schema); it limits IAM006 and IAM007, and IAM008 looks outside
-them. The other rules look at every non-system schema. --authenticated and --anonymous name the runtime roles.
+non-system schema); it limits IAM006, IAM007 and IAM009, and IAM008 looks
+outside them. The other rules look at every non-system schema. --authenticated and --anonymous name the runtime roles.
 
 Exit code: 0 when there is no error-level finding (with --strict: no warning
 either), 1 when there is, 2 on a usage error or when the database cannot be

@@ -145,7 +145,7 @@ create role web_user nologin; create role web_anon nologin;`); err != nil {
 
 	t.Run("rules", func(t *testing.T) {
 		out, _, code := runIamc(t, "lint", "--rules")
-		if code != 0 || strings.Count(out, "\n") != 8 || !strings.HasPrefix(out, "IAM001 error ") {
+		if code != 0 || strings.Count(out, "\n") != 9 || !strings.HasPrefix(out, "IAM001 error ") {
 			t.Errorf("exit %d, stdout:\n%s", code, out)
 		}
 	})
