@@ -73,18 +73,8 @@ order by t.level, n.nspname collate "C", c.relname collate "C"`), rel, roles)
 // running iam_ddl.lock_partitions(), which a superuser owns.
 func (c *catalogCheck) partitionTriggerProblem() (string, error) {
 	var problem string
-	err := c.db.QueryRow(c.ctx, `
-select case
-    when e.oid is null then 'there is no event trigger ' || $1
-    when e.evtenabled = 'D' then 'the event trigger ' || $1 || ' is disabled'
-    when e.evtfoid is distinct from pg_catalog.to_regprocedure($2) then 'the event trigger ' || $1 || ' does not run ' || $2
-    when not fo.rolsuper then 'the function of the event trigger ' || $1 || ' is owned by ' || fo.rolname || ', not by a superuser'
-    else '' end
-from (select) one
-left join pg_catalog.pg_event_trigger e on e.evtname = $1
-left join pg_catalog.pg_proc f on f.oid = e.evtfoid
-left join pg_catalog.pg_roles fo on fo.oid = f.proowner`,
-		compiler.PartitionTrigger, compiler.PartitionTriggerFunction).Scan(&problem)
+	err := c.db.QueryRow(c.ctx, compiler.PartitionTriggerProblemSQL,
+		compiler.PartitionTrigger).Scan(&problem)
 	return problem, err
 }
 

@@ -33,6 +33,25 @@ const (
 	PartitionTriggerFunction = stdlib.DDLSchema + ".lock_partitions()"
 )
 
+// PartitionTriggerProblemSQL says why new partitions are not locked down
+// as they are created, or ” when the event trigger is in place: enabled,
+// running PartitionTriggerFunction, which a superuser owns. The catalog
+// check and plan ask it, as any role (no name lookup that needs USAGE on
+// schema iam_ddl); $1 is PartitionTrigger.
+var PartitionTriggerProblemSQL = `
+select case
+    when e.oid is null then 'there is no event trigger ' || $1
+    when e.evtenabled = 'D' then 'the event trigger ' || $1 || ' is disabled'
+    when fn.nspname is distinct from '` + stdlib.DDLSchema + `' or f.proname <> 'lock_partitions' or f.pronargs <> 0
+        then 'the event trigger ' || $1 || ' does not run ` + PartitionTriggerFunction + `'
+    when not fo.rolsuper then 'the function of the event trigger ' || $1 || ' is owned by ' || fo.rolname || ', not by a superuser'
+    else '' end
+from (select) one
+left join pg_catalog.pg_event_trigger e on e.evtname = $1
+left join pg_catalog.pg_proc f on f.oid = e.evtfoid
+left join pg_catalog.pg_namespace fn on fn.oid = f.pronamespace
+left join pg_catalog.pg_roles fo on fo.oid = f.proowner`
+
 // partitionGuard is the preamble's statement that installs the event
 // trigger (as a superuser, when a resource's table is partitioned).
 func partitionGuard(m *lang.Model) Statement {

@@ -189,8 +189,9 @@ type run struct {
 // managedTable is a table iamc manages now or managed until now.
 type managedTable struct {
 	Resource
-	oid   uint32
-	model *lang.ResourceModel // nil: no longer in the files
+	oid         uint32
+	model       *lang.ResourceModel // nil: no longer in the files
+	partitioned bool
 }
 
 func newRun(conn *pgx.Conn, in Input, opts Options, apply bool) (*run, error) {
@@ -301,6 +302,11 @@ func (r *run) prepare(ctx context.Context) error {
 		}
 	}
 	p.Warnings = r.warnings(des, p.Drift)
+	w, err := r.partitionWarning(ctx)
+	if err != nil {
+		return err
+	}
+	p.Warnings = append(p.Warnings, w...)
 	r.plan = p
 	return nil
 }
@@ -339,13 +345,15 @@ func installedRuntime(ctx context.Context, q pgx.Tx) (int, error) {
 // resolveTables finds the managed tables: the resources of the files (each
 // must exist), and the tables iamc managed until now: those the last apply
 // recorded and those that carry an iamc policy, the row guard or a group
-// foreign key.
+// foreign key (partitions left out: they carry their table's; a partition
+// detached from a resource is a table of its own, and its copies are
+// cleaned up).
 func (r *run) resolveTables(ctx context.Context) error {
 	var s, n []string
 	for _, res := range r.model.Resources {
 		s, n = append(s, res.Schema), append(n, res.Table)
 	}
-	rows, err := r.tx.Query(ctx, `select t.i, c.oid, format('%I.%I', t.s, t.n)
+	rows, err := r.tx.Query(ctx, `select t.i, c.oid, format('%I.%I', t.s, t.n), coalesce(c.relkind = 'p', false)
 	    from unnest($1::text[], $2::text[]) with ordinality t(s, n, i)
 	    left join pg_namespace ns on ns.nspname = t.s
 	    left join pg_class c on c.relnamespace = ns.oid and c.relname = t.n and c.relkind in ('r', 'p')
@@ -359,7 +367,8 @@ func (r *run) resolveTables(ctx context.Context) error {
 		var i int
 		var oid *uint32
 		var name string
-		if err := rows.Scan(&i, &oid, &name); err != nil {
+		var partitioned bool
+		if err := rows.Scan(&i, &oid, &name, &partitioned); err != nil {
 			rows.Close()
 			return fmt.Errorf("looking up the resources' tables: %w", err)
 		}
@@ -369,7 +378,7 @@ func (r *run) resolveTables(ctx context.Context) error {
 			continue
 		}
 		inFiles[*oid] = true
-		r.tables = append(r.tables, &managedTable{Resource: Resource{Schema: res.Schema, Table: res.Table, Name: name}, oid: *oid, model: res})
+		r.tables = append(r.tables, &managedTable{Resource: Resource{Schema: res.Schema, Table: res.Table, Name: name}, oid: *oid, model: res, partitioned: partitioned})
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
@@ -389,9 +398,10 @@ func (r *run) resolveTables(ctx context.Context) error {
 	    from pg_class c join pg_namespace n on n.oid = c.relnamespace
 	    where c.relkind in ('r', 'p') and n.nspname <> 'iam'
 	      and ((n.nspname, c.relname) in (select * from unnest($1::text[], $2::text[]))
-	        or exists (select from pg_policy p where p.polrelid = c.oid and p.polname = any($3::text[]))
-	        or exists (select from pg_trigger t where t.tgrelid = c.oid and t.tgname = $4 and not t.tgisinternal)
-	        or exists (select from pg_constraint k where k.conrelid = c.oid and k.contype = 'f' and k.confrelid = to_regclass('iam.groups')))
+	        or not c.relispartition and ( -- a partition carries the clones of its table's trigger and foreign key
+	           exists (select from pg_policy p where p.polrelid = c.oid and p.polname = any($3::text[]))
+	           or exists (select from pg_trigger t where t.tgrelid = c.oid and t.tgname = $4 and not t.tgisinternal)
+	           or exists (select from pg_constraint k where k.conrelid = c.oid and k.contype = 'f' and k.confrelid = to_regclass('iam.groups'))))
 	    order by 4`, rs, rn, compiler.PolicyNames(), compiler.GuardTrigger)
 	if err != nil {
 		return fmt.Errorf("looking for tables iamc managed: %w", err)

@@ -114,7 +114,7 @@ func diff(cur, des, rec, curRec Snapshot, roles []string) ([]Change, []Drift) {
 		for k := range keys {
 			r, rok := rec[k]
 			c, cok := curRec[k]
-			if sameObject(c, r, cok, rok) {
+			if sameObject(c, r, cok, rok) || partitionComesOrGoes(r, c, rok, cok) {
 				continue
 			}
 			way := Changed
@@ -152,6 +152,21 @@ func diff(cur, des, rec, curRec Snapshot, roles []string) ([]Change, []Drift) {
 	sort.Slice(out, func(i, j int) bool { return objectLess(out[i].Object, out[j].Object) })
 	sort.Slice(drifts, func(i, j int) bool { return objectLess(drifts[i].Object, drifts[j].Object) })
 	return out, drifts
+}
+
+// partitionComesOrGoes: a partition made or dropped since the last apply
+// (by hand, or by pg_partman's maintenance and retention) is not drift;
+// what counts is its state, which the plan shows as a change when it is
+// not locked down.
+func partitionComesOrGoes(rec, cur Object, rok, cok bool) bool {
+	if rok == cok {
+		return false
+	}
+	o := rec
+	if cok {
+		o = cur
+	}
+	return o.Kind == "partition"
 }
 
 // isIamcPolicy: iamc's policies are named compiler.PolicyName (a snapshot

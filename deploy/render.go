@@ -107,6 +107,8 @@ func describe(o Object) string {
 		return "iam settings"
 	case "rls":
 		return "row level security on " + o.Name + ": " + o.Attrs["state"]
+	case "partition":
+		return "partition " + o.Name + " of " + o.Attrs["of"] + ": row level security " + o.Attrs["row level security"] + ", owner " + o.Attrs["owner"]
 	}
 	return o.Kind + " " + o.Name
 }
@@ -123,6 +125,8 @@ func describeChange(o Object, attrs []Attr) string {
 		name = "iam settings"
 	case "rls":
 		name = "row level security on " + o.Name
+	case "partition":
+		name = "partition " + o.Name + " of " + o.Attrs["of"]
 	}
 	parts := make([]string, len(attrs))
 	for i, a := range attrs {

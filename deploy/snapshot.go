@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/iamc/iamc/compiler"
+	"github.com/iamc/iamc/stdlib"
 )
 
 // Object is one thing iamc manages, as the catalog describes it: its
@@ -17,7 +18,7 @@ import (
 // pg_get_expr, pg_get_indexdef, aclexplode, ...), so two objects that
 // PostgreSQL considers the same compare equal however they were written.
 type Object struct {
-	Kind  string            `json:"kind"`            // runtime, settings, schema, function, procedure, view, rls, grant, index, foreign key, column default, trigger, policy
+	Kind  string            `json:"kind"`            // runtime, settings, schema, function, procedure, event trigger, view, rls, partition, grant, index, foreign key, column default, trigger, policy
 	Table string            `json:"table,omitempty"` // the resource it belongs to (schema.table as PostgreSQL quotes it); "" for the runtime and the group API
 	Name  string            `json:"name"`            // unique within its kind
 	Attrs map[string]string `json:"attrs"`
@@ -30,7 +31,7 @@ func (o Object) Key() string { return o.Kind + " " + o.Name }
 type Snapshot map[string]Object
 
 // kinds orders the kinds of objects in a plan.
-var kinds = []string{"runtime", "settings", "schema", "function", "procedure", "view", "rls", "grant", "index", "foreign key", "column default", "trigger", "policy"}
+var kinds = []string{"runtime", "settings", "schema", "function", "procedure", "event trigger", "view", "rls", "partition", "grant", "index", "foreign key", "column default", "trigger", "policy"}
 
 func kindRank(k string) int {
 	for i, x := range kinds {
@@ -75,13 +76,16 @@ type scope struct {
 // pg_catalog, so every name PostgreSQL prints is schema-qualified.
 // Parameters (named): @tables the managed tables, @fs/@fn functions,
 // @vs/@vn views, @is/@in indexes (schemas and names), @schemas, @guard the
-// row guard's trigger name.
+// row guard's trigger name, @et the partitions' event trigger and @ddl the
+// schema of its function.
 var snapshotQueries = []string{
-	// The iam schema's owner.
+	// The owners of schema iam and of iam_ddl (the event trigger's
+	// function, a superuser's).
 	`select 'schema', '', quote_ident(n.nspname), jsonb_build_object('owner', pg_get_userbyid(n.nspowner)::text)
-	from pg_namespace n where n.nspname = 'iam'`,
+	from pg_namespace n where n.nspname in ('iam', @ddl)`,
 
-	// Functions and procedures: every one in schema iam, and the group API's.
+	// Functions and procedures: every one in schemas iam and iam_ddl, and
+	// the group API's.
 	`select case p.prokind when 'p' then 'procedure' else 'function' end, '',
 	        format('%I.%I(%s)', n.nspname, p.proname, oidvectortypes(p.proargtypes)),
 	        jsonb_build_object('definition', pg_get_functiondef(p.oid),
@@ -89,7 +93,17 @@ var snapshotQueries = []string{
 	                           'comment', coalesce(obj_description(p.oid, 'pg_proc'), ''))
 	from pg_proc p join pg_namespace n on n.oid = p.pronamespace
 	where p.prokind in ('f', 'p')
-	  and (n.nspname = 'iam' or (n.nspname, p.proname) in (select * from unnest(@fs::text[], @fn::text[])))`,
+	  and (n.nspname in ('iam', @ddl) or (n.nspname, p.proname) in (select * from unnest(@fs::text[], @fn::text[])))`,
+
+	// The event trigger that locks down new partitions (@et).
+	`select 'event trigger', '', quote_ident(e.evtname),
+	        jsonb_build_object('event', e.evtevent::text,
+	                           'tags', coalesce(array_to_string(e.evttags, ', '), ''),
+	                           'function', e.evtfoid::regprocedure::text,
+	                           'enabled', case e.evtenabled when 'O' then 'enabled' when 'D' then 'disabled' when 'R' then 'replica only' when 'A' then 'always' end,
+	                           'owner', pg_get_userbyid(e.evtowner)::text,
+	                           'comment', coalesce(obj_description(e.oid, 'pg_event_trigger'), ''))
+	from pg_event_trigger e where e.evtname = @et`,
 
 	// Views: the group API's, and any in schema iam.
 	`select 'view', '', format('%I.%I', n.nspname, c.relname),
@@ -101,15 +115,28 @@ var snapshotQueries = []string{
 	where c.relkind = 'v'
 	  and (n.nspname = 'iam' or (n.nspname, c.relname) in (select * from unnest(@vs::text[], @vn::text[])))`,
 
-	// Row level security of every managed table.
+	// Row level security of every managed table; and every partition of
+	// one (at every level; it belongs to its root table): its row level
+	// security, owner and parent.
 	`select 'rls', format('%I.%I', n.nspname, c.relname), format('%I.%I', n.nspname, c.relname),
 	        jsonb_build_object('state', case when c.relrowsecurity then 'enabled' else 'disabled' end
 	                                    || case when c.relforcerowsecurity then ', forced' else ', not forced' end)
 	from pg_class c join pg_namespace n on n.oid = c.relnamespace
-	where c.oid = any(@tables::oid[])`,
+	where c.oid = any(@tables::oid[])
+	union all
+	select 'partition', format('%I.%I', rn.nspname, r.relname), format('%I.%I', n.nspname, c.relname),
+	        jsonb_build_object('row level security', case when c.relrowsecurity then 'enabled' else 'disabled' end
+	                                    || case when c.relforcerowsecurity then ', forced' else ', not forced' end,
+	                           'owner', pg_get_userbyid(c.relowner)::text,
+	                           'of', (select format('%I.%I', pn.nspname, pc.relname) from pg_class pc
+	                                  join pg_namespace pn on pn.oid = pc.relnamespace where pc.oid = t.parentrelid))
+	from pg_class r join pg_namespace rn on rn.oid = r.relnamespace,
+	     pg_partition_tree(r.oid) t
+	join pg_class c on c.oid = t.relid join pg_namespace n on n.oid = c.relnamespace
+	where r.oid = any(@tables::oid[]) and r.relkind = 'p' and t.level > 0 and not c.oid = any(@tables::oid[])`,
 
 	// Grants, one object per object and grantee (the owner's own rights
-	// left out): managed tables and their sequences, the relations of
+	// left out): managed tables, their partitions and their sequences, the relations of
 	// schema iam, the API views, every function read above, and the
 	// schemas iamc grants usage on. NULL ACLs are the defaults
 	// (acldefault: PUBLIC may execute a function).
@@ -118,6 +145,13 @@ var snapshotQueries = []string{
 	           c.relacl as acl, c.relowner as owner, 'r'::"char" as k
 	    from pg_class c join pg_namespace n on n.oid = c.relnamespace
 	    where c.oid = any(@tables::oid[])
+	  union all
+	    select 'table', format('%I.%I', n.nspname, c.relname), format('%I.%I', rn.nspname, r.relname),
+	           c.relacl, c.relowner, 'r'::"char"
+	    from pg_class r join pg_namespace rn on rn.oid = r.relnamespace,
+	         pg_partition_tree(r.oid) t
+	    join pg_class c on c.oid = t.relid join pg_namespace n on n.oid = c.relnamespace
+	    where r.oid = any(@tables::oid[]) and r.relkind = 'p' and t.level > 0 and not c.oid = any(@tables::oid[])
 	  union all
 	    select 'sequence', format('%I.%I', n.nspname, s.relname), format('%I.%I', tn.nspname, t.relname),
 	           s.relacl, s.relowner, 's'::"char"
@@ -141,7 +175,7 @@ var snapshotQueries = []string{
 	           p.proacl, p.proowner, 'f'::"char"
 	    from pg_proc p join pg_namespace n on n.oid = p.pronamespace
 	    where p.prokind in ('f', 'p')
-	      and (n.nspname = 'iam' or (n.nspname, p.proname) in (select * from unnest(@fs::text[], @fn::text[])))
+	      and (n.nspname in ('iam', @ddl) or (n.nspname, p.proname) in (select * from unnest(@fs::text[], @fn::text[])))
 	  union all
 	    select 'schema', quote_ident(n.nspname), '', n.nspacl, n.nspowner, 'n'::"char"
 	    from pg_namespace n where n.nspname = any(@schemas::text[])
@@ -229,7 +263,7 @@ func takeSnapshot(ctx context.Context, tx pgx.Tx, sc *scope) (Snapshot, error) {
 	fs, fn := splitNames(sc.functions)
 	vs, vn := splitNames(sc.views)
 	is, in := splitNames(sc.indexes)
-	args := pgx.NamedArgs{"tables": sc.tables, "fs": fs, "fn": fn, "vs": vs, "vn": vn, "is": is, "in": in, "schemas": sc.schemas, "guard": compiler.GuardTrigger,
+	args := pgx.NamedArgs{"et": compiler.PartitionTrigger, "ddl": stdlib.DDLSchema, "tables": sc.tables, "fs": fs, "fn": fn, "vs": vs, "vn": vn, "is": is, "in": in, "schemas": sc.schemas, "guard": compiler.GuardTrigger,
 		// LIKE reads _ as any character: escape it to match the suffix itself.
 		"idx": "%" + strings.ReplaceAll("_"+compiler.IndexSuffix, "_", `\_`) + "%"}
 	for _, q := range snapshotQueries {

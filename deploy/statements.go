@@ -90,7 +90,7 @@ func analyze(out *compiler.Output) (*analysis, error) {
 }
 
 // normalIndex deparses a create index statement, or pg_get_indexdef's
-// output, in one form: no IF NOT EXISTS, no CONCURRENTLY. Two definitions
+// output, in one form: no IF NOT EXISTS, no CONCURRENTLY, no ONLY. Two definitions
 // of the same index deparse the same.
 func normalIndex(sql string) (string, error) {
 	tree, err := pg_query.Parse(sql)
@@ -99,6 +99,9 @@ func normalIndex(sql string) (string, error) {
 	}
 	is := tree.Stmts[0].Stmt.GetIndexStmt()
 	is.IfNotExists, is.Concurrent = false, false
+	// pg_get_indexdef says ON ONLY for the index of a partitioned table
+	// (it covers the partitions through their own, attached, indexes).
+	is.Relation.Inh = true
 	if is.AccessMethod == "" {
 		is.AccessMethod = "btree"
 	}

@@ -18,6 +18,7 @@ type indexState struct {
 	valid       bool
 	definition  string
 	tableExists bool
+	partitioned bool // the table is partitioned
 	differs     bool // exists with another definition than the build's
 }
 
@@ -39,7 +40,8 @@ func indexStates(ctx context.Context, q querier, a *analysis) ([]indexState, err
 		s, n, t = append(s, ix.schema), append(n, ix.name), append(t, ix.table)
 	}
 	rows, err := q.Query(ctx, `select t.i, format('%I.%I', t.s, t.n), c.oid is not null, coalesce(x.indisvalid, false),
-	        coalesce(pg_get_indexdef(c.oid), ''), to_regclass(format('%I.%I', t.s, t.tb)) is not null
+	        coalesce(pg_get_indexdef(c.oid), ''), to_regclass(format('%I.%I', t.s, t.tb)) is not null,
+	        coalesce((select r.relkind = 'p' from pg_class r where r.oid = to_regclass(format('%I.%I', t.s, t.tb))), false)
 	    from unnest($1::text[], $2::text[], $3::text[]) with ordinality t(s, n, tb, i)
 	    left join pg_namespace ns on ns.nspname = t.s
 	    left join pg_class c on c.relnamespace = ns.oid and c.relname = t.n and c.relkind = 'i'
@@ -53,7 +55,7 @@ func indexStates(ctx context.Context, q querier, a *analysis) ([]indexState, err
 	for rows.Next() {
 		var i int
 		st := indexState{}
-		if err := rows.Scan(&i, &st.display, &st.exists, &st.valid, &st.definition, &st.tableExists); err != nil {
+		if err := rows.Scan(&i, &st.display, &st.exists, &st.valid, &st.definition, &st.tableExists, &st.partitioned); err != nil {
 			return nil, fmt.Errorf("reading the indexes: %w", err)
 		}
 		st.ix = a.indexes[i-1]
@@ -400,6 +402,18 @@ func (r *run) buildConcurrently(ctx context.Context) (built []string, unlock fun
 	}
 	for _, st := range states {
 		if !st.tableExists || !st.needsBuild() {
+			continue
+		}
+		if st.partitioned {
+			// No CREATE INDEX CONCURRENTLY on a partitioned table: one
+			// partition at a time (deploy/partitions.go).
+			ok, err := r.buildPartitionedConcurrently(ctx, st)
+			if err != nil {
+				return built, unlock, err
+			}
+			if ok {
+				built = append(built, st.display)
+			}
 			continue
 		}
 		if st.exists {
