@@ -2,7 +2,8 @@
 #   make demo   an ephemeral PostgreSQL, the example compiled and applied, a walk-through
 #   make test   every test, against a real ephemeral PostgreSQL (policies/*.iamtest first)
 # PostgreSQL server binaries are located, or installed, by scripts/ensure-postgres.sh,
-# pgbouncer (for the pooling tests) by scripts/ensure-pgbouncer.sh.
+# pgbouncer (for the pooling tests) by scripts/ensure-pgbouncer.sh, pg_partman
+# (for the partition tests) by scripts/ensure-partman.sh.
 
 SHELL := /bin/bash
 GO ?= go
@@ -11,6 +12,9 @@ export PATH := $(PATH):/usr/local/go/bin
 PG_BIN_CMD = scripts/ensure-postgres.sh | tail -n 1
 # pgbouncer for the pooling tests; without one they skip, saying why.
 PGBOUNCER_CMD = scripts/ensure-pgbouncer.sh | tail -n 1
+# pg_partman for the partition tests, in the server's extension directory;
+# without it they skip, saying why.
+PARTMAN_CMD = scripts/ensure-partman.sh | tail -n 1
 
 .PHONY: demo test policy-test test-matrix build vet fmt-check golden clean bench
 
@@ -21,6 +25,8 @@ test: vet fmt-check policy-test
 	@PG_BIN="$$($(PG_BIN_CMD))" && export PG_BIN && echo "PostgreSQL: $$PG_BIN" && \
 		PGBOUNCER="$$($(PGBOUNCER_CMD))" && { [[ -z $$PGBOUNCER ]] || export PGBOUNCER; } && \
 		echo "pgbouncer: $${PGBOUNCER:-none found (the pooling tests skip)}" && \
+		{ PARTMAN="$$($(PARTMAN_CMD))" || true; } && \
+		echo "pg_partman: $${PARTMAN:-not available (the pg_partman tests skip)}" && \
 		$(GO) test -count=1 ./...
 
 # make policy-test: `iamc test policies/`, the example's access tests (policies/*.iamtest)
