@@ -189,16 +189,21 @@ func TestPageFunctionRefuses(t *testing.T) {
 // pagePlan is what a page request read, from auto_explain's plans of the
 // statements it ran (the function's query among them).
 type pagePlan struct {
-	Scans    []string // "<node> <direction> <index>" per scan of the table
-	RowsRead float64  // rows the scans of the table returned, all loops
-	Sorted   float64  // rows into Sort nodes
+	Scans     []string           // "<node> <direction> <index>" per scan of the table
+	Relations []string           // the relation each scan read: the table, or a partition of it
+	Read      map[string]float64 // rows read, by relation
+	RowsRead  float64            // rows the scans of the table returned, all loops
+	Sorted    float64            // rows into Sort nodes
 }
 
 // explainPage runs sql as who, with auto_explain logging the plans of
-// nested statements, and sums up the scans of table in the plan of the
-// statement whose text contains marker.
+// nested statements, and sums up the scans of table (or of its partitions,
+// when it is partitioned) in the plan of the statement whose text contains
+// marker.
 func explainPage(t *testing.T, db *Database, who Person, table, marker, sql string) pagePlan {
 	t.Helper()
+	ofTable := Scalar[[]string](t, db, `select array[$1] || array(select c.relname::text from pg_partition_tree(('app.' || $1)::regclass) p
+	    join pg_class c on c.oid = p.relid where p.level > 0)`, table)
 	cfg := db.SU.Config().Copy()
 	var logs []string
 	cfg.OnNotice = func(_ *pgconn.PgConn, n *pgconn.Notice) {
@@ -257,14 +262,19 @@ func explainPage(t *testing.T, db *Database, who Person, table, marker, sql stri
 			typ, _ := n["Node Type"].(string)
 			rows, _ := n["Actual Rows"].(float64)
 			loops, _ := n["Actual Loops"].(float64)
-			if rel, _ := n["Relation Name"].(string); rel == table && loops > 0 { // a scan never run reads nothing
+			if rel, _ := n["Relation Name"].(string); slices.Contains(ofTable, rel) && loops > 0 { // a scan never run reads nothing
 				dir, _ := n["Scan Direction"].(string)
 				idx, _ := n["Index Name"].(string)
 				plan.Scans = append(plan.Scans, strings.TrimSpace(typ+" "+dir+" "+idx))
+				plan.Relations = append(plan.Relations, rel)
 				// Rows a walk passes over (the policies' filter, the
 				// arms' own) are read too.
 				removed, _ := n["Rows Removed by Filter"].(float64)
 				plan.RowsRead += (rows + removed) * loops
+				if plan.Read == nil {
+					plan.Read = map[string]float64{}
+				}
+				plan.Read[rel] += (rows + removed) * loops
 			}
 			if typ == "Sort" {
 				if kids, _ := n["Plans"].([]any); len(kids) == 1 {

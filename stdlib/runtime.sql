@@ -543,6 +543,11 @@ declare
     new_owner text;
     new_group bigint;
     old_group bigint;
+    -- The table the request named, for messages: a partitioned table's
+    -- trigger fires on the partition a row is in, and errors name the
+    -- table (looked up only when there is one to raise).
+    tbl_schema name := tg_table_schema;
+    tbl_name name := tg_table_name;
 begin
     if owner_column <> '' then
         new_owner := new_row ->> owner_column;
@@ -562,19 +567,23 @@ begin
                 if iam.privileged() then
                     return new;
                 end if;
+                select n.nspname, c.relname into tbl_schema, tbl_name from pg_class c join pg_namespace n on n.oid = c.relnamespace
+                where c.oid = coalesce(pg_partition_root(tg_relid), tg_relid);
                 raise exception using
                     errcode = '28000',
-                    message = format('cannot create a row in %I.%I without a user id', tg_table_schema, tg_table_name),
+                    message = format('cannot create a row in %I.%I without a user id', tbl_schema, tbl_name),
                     detail = format('Rows are owned by the caller, named by the %s claim of the JWT, and this request has none.', iam.identity_claim()),
                     hint = format('Sign in and send a JWT with a %s claim.', iam.identity_claim());
             end if;
             if new_owner is null then
                 new := jsonb_populate_record(new, jsonb_build_object(owner_column, caller));
             elsif new_owner is distinct from caller and not iam.privileged() then
+                select n.nspname, c.relname into tbl_schema, tbl_name from pg_class c join pg_namespace n on n.oid = c.relnamespace
+                where c.oid = coalesce(pg_partition_root(tg_relid), tg_relid);
                 raise exception using
                     errcode = '42501',
                     message = format('%s must be the caller''s own user id', owner_column),
-                    detail = format('A row of %I.%I is created by, and owned by, the caller.', tg_table_schema, tg_table_name),
+                    detail = format('A row of %I.%I is created by, and owned by, the caller.', tbl_schema, tbl_name),
                     hint = format('Leave %s out of the request: it is filled from the JWT.', owner_column);
             end if;
         end if;
@@ -584,7 +593,9 @@ begin
         if group_column <> '' and (new_group is not null or group_required)
            and not iam.may_enter_group(new_group, create_role, group_required)
            and not iam.privileged() then
-            perform iam.check_group_entry(tg_table_schema, tg_table_name, group_column, new_group, create_role, group_required);
+            select n.nspname, c.relname into tbl_schema, tbl_name from pg_class c join pg_namespace n on n.oid = c.relnamespace
+            where c.oid = coalesce(pg_partition_root(tg_relid), tg_relid);
+            perform iam.check_group_entry(tbl_schema, tbl_name, group_column, new_group, create_role, group_required);
         end if;
         return new;
     end if;
@@ -595,9 +606,11 @@ begin
         return new;
     end if;
     if owner_column <> '' and new_owner is distinct from (old_row ->> owner_column) then
+        select n.nspname, c.relname into tbl_schema, tbl_name from pg_class c join pg_namespace n on n.oid = c.relnamespace
+        where c.oid = coalesce(pg_partition_root(tg_relid), tg_relid);
         raise exception using
             errcode = '42501',
-            message = format('the owner of a row of %I.%I cannot be changed', tg_table_schema, tg_table_name),
+            message = format('the owner of a row of %I.%I cannot be changed', tbl_schema, tbl_name),
             detail = format('%s is fixed when the row is created.', owner_column),
             hint = format('Leave %s out of the update; ownership transfer is not offered by this version of iamc.', owner_column);
     end if;
@@ -606,7 +619,8 @@ begin
         if new_group is distinct from old_group then
             -- A row whose group was deleted may leave it: the foreign key's
             -- ON DELETE SET NULL does exactly that. PostgreSQL runs that
-            -- action as the table's owner, never as a runtime role, so only
+            -- action as the table's owner (a partitioned table's, for a row
+            -- in a partition), never as a runtime role, so only
             -- the owner asks whether the group still exists: iam.group_exists
             -- is not executable by the runtime roles (it would tell anyone
             -- which group ids exist). A runtime caller's row is always in a
@@ -615,19 +629,22 @@ begin
             -- EXECUTE on every function of an expression before it
             -- evaluates any part of it, AND or not.)
             if new_group is null
-               and current_user = (select pg_get_userbyid(c.relowner) from pg_class c where c.oid = tg_relid) then
+               and current_user = (select pg_get_userbyid(c.relowner) from pg_class c
+                                   where c.oid = coalesce(pg_partition_root(tg_relid), tg_relid)) then
                 if not iam.group_exists(old_group) then
                     return new;
                 end if;
             end if;
+            select n.nspname, c.relname into tbl_schema, tbl_name from pg_class c join pg_namespace n on n.oid = c.relnamespace
+            where c.oid = coalesce(pg_partition_root(tg_relid), tg_relid);
             if owner_column = '' or caller is distinct from (old_row ->> owner_column) then
                 raise exception using
                     errcode = '42501',
-                    message = format('only the owner of a row of %I.%I can move it between groups', tg_table_schema, tg_table_name),
+                    message = format('only the owner of a row of %I.%I can move it between groups', tbl_schema, tbl_name),
                     detail = format('The row is in group %s; group members may change it but not move it.', coalesce(old_group::text, 'none')),
                     hint = format('Leave %s out of the update.', group_column);
             end if;
-            perform iam.check_group_entry(tg_table_schema, tg_table_name, group_column, new_group, create_role, group_required);
+            perform iam.check_group_entry(tbl_schema, tbl_name, group_column, new_group, create_role, group_required);
         end if;
     end if;
     return new;
