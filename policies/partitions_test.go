@@ -95,7 +95,8 @@ func lockedDown(t *testing.T, db *Database, table string) {
 // chatCell is what one caller may do with a chat of alice's in the room.
 type chatCell struct{ read, list, create, update, remove bool }
 
-// chatsRules is chats.iam for the room: alice owns the chat and the room;
+// chatsRules is chats.iam for the room: alice owns the chat and the room
+// (bob a member, carol an admin);
 // members read and post, admins also delete; strangers and anonymous
 // callers nothing.
 var chatsRules = []struct {
@@ -115,9 +116,8 @@ var chatsRules = []struct {
 // forged owner is refused; directly, the partition answers nobody
 // (permission denied, whatever the grants it was made with). Every refused
 // write is re-checked as the superuser: nothing changed.
-func chatsBothSides(t *testing.T, db *Database, partition string, at time.Time) {
+func chatsBothSides(t *testing.T, db *Database, room int64, partition string, at time.Time) {
 	t.Helper()
-	room := parts.room
 	fresh := func(t *testing.T) int64 {
 		t.Helper()
 		id := Scalar[int64](t, db, "insert into app.chats (body, owner_id, group_id, created_at) values ('hello', $1::uuid, $2, $3) returning id",
@@ -265,7 +265,7 @@ func TestPartitionedChats(t *testing.T) {
 		if p != "app.chats_default" {
 			at = partitionStart(t, db, p).Add(36 * time.Hour)
 		}
-		t.Run(p, func(t *testing.T) { chatsBothSides(t, db, p, at) })
+		t.Run(p, func(t *testing.T) { chatsBothSides(t, db, parts.room, p, at) })
 	}
 
 	made := []struct{ name, sql string }{
@@ -304,7 +304,7 @@ reset role;`},
 		{"app.chats_2033_01", time.Date(2033, 1, 10, 0, 0, 0, 0, time.UTC)},
 		{"app.chats_2034_h1", time.Date(2034, 3, 10, 0, 0, 0, 0, time.UTC)},
 	} {
-		t.Run(p.partition, func(t *testing.T) { chatsBothSides(t, db, p.partition, p.at) })
+		t.Run(p.partition, func(t *testing.T) { chatsBothSides(t, db, parts.room, p.partition, p.at) })
 	}
 	// The intermediate partition is a table too.
 	for _, who := range []Person{Bob, Anonymous} {
