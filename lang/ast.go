@@ -119,6 +119,13 @@ type GroupsItem struct {
 	TokenClaim *TokenClaim `parser:"| 'token' 'claim' @@"`
 	AdminRole  *String     `parser:"| 'admin' 'role' @@"`
 	Limit      *Limit      `parser:"| 'max' @@"`
+	// Custom group roles (groups_roles.go): the roles and their order,
+	// who manages members, Keycloak subgroups conferring a role, and a
+	// role the files no longer declare whose memberships move to another.
+	RoleOrder *RoleList      `parser:"| 'roles' @@"`
+	ManagedBy *Ident         `parser:"| 'members' 'managed' 'by' @@"`
+	Subgroup  *TokenSubgroup `parser:"| 'token' 'subgroup' @@"`
+	RoleMove  *RoleMove      `parser:"| 'role' @@"`
 }
 
 // Limit is a quota of the group API: `max groups per user 200`.
@@ -180,8 +187,16 @@ type GroupColumn struct {
 type Rule struct {
 	Pos     lexer.Position
 	EndPos  lexer.Position
-	Subject *RuleSubject `parser:"@@ 'can'"`
-	Perms   []*Ident     `parser:"@@ (',' @@)*"`
+	Subject *RuleSubject  `parser:"@@ 'can'"`
+	Perms   []*Permission `parser:"@@ (',' @@)*"`
+}
+
+// Permission is one permission of a rule, with the columns it is limited
+// to when a list follows: `write (stock)`, `read (id, name)`.
+type Permission struct {
+	Pos     lexer.Position
+	Name    *Ident   `parser:"@@"`
+	Columns []*Ident `parser:"( '(' @@ (',' @@)* ')' )?"`
 }
 
 // RuleSubject is who a rule is about, as written (lang.Subject is its
@@ -260,4 +275,30 @@ func (i *Ident) Name() string {
 // Value is the literal's value without quotes.
 func (s *String) Value() string {
 	return strings.ReplaceAll(s.Raw[1:len(s.Raw)-1], `''`, `'`)
+}
+
+// RoleList is the membership roles of the groups block, lowest first:
+// `roles viewer < editor < admin < owner`.
+type RoleList struct {
+	Pos   lexer.Position
+	Roles []*Ident `parser:"@@ ('<' @@)*"`
+}
+
+// TokenSubgroup says which role a Keycloak subgroup confers in the group
+// above it: `token subgroup 'managers' as manager` makes a token listing
+// /campus/chicago/managers a manager of the group whose token name is
+// /campus/chicago.
+type TokenSubgroup struct {
+	Pos  lexer.Position
+	Name *String `parser:"@@"`
+	As   *Ident  `parser:"'as' @@"`
+}
+
+// RoleMove names a role the files no longer declare and the declared role
+// its memberships take: `role member becomes viewer` (a rename, or the
+// removal of a role members still hold).
+type RoleMove struct {
+	Pos  lexer.Position
+	From *Ident `parser:"@@"`
+	To   *Ident `parser:"'becomes' @@"`
 }

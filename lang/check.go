@@ -39,6 +39,7 @@ func Check(files []*File) (*Model, error) {
 			}
 		}
 	}
+	c.groupOrder()
 	c.parents()
 	c.groupsNeeded()
 	c.claimsAreStrings()
@@ -71,6 +72,9 @@ type checker struct {
 	apiSchemaGiven bool
 	// stringClaims are the claims columns are compared with (keycloak.go).
 	stringClaims []claimUse
+	// roles: what names a group role, checked once every file is read
+	// (grouproles.go): the order may be declared after the rules.
+	groupRoleChecks roleChecks
 }
 
 func (c *checker) identity(id *Identity) {
@@ -230,8 +234,8 @@ func (c *checker) resource(r *Resource) {
 	if len(res.Grants(OwnerSubject{})) > 0 && ownerColPos == nil {
 		c.errs.add(r.Pos, "resource %s has owner rules but no owner column: add `owner column owner_id` (the column holding the creator's user id)", displayName(name))
 	}
-	c.writesNeedReads(res, name, granted)
-	c.groupRules(res, name, granted)
+	// What ranks group roles waits for the order (groupOrder).
+	c.groupRoleChecks.resources = append(c.groupRoleChecks.resources, pendingResource{res: res, name: name, granted: granted})
 }
 
 // pageKey checks what a page function needs: a key that is neither the
@@ -256,7 +260,7 @@ func (c *checker) pageKey(res *ResourceModel, name []string) {
 // role order in view.
 func (c *checker) groupRules(res *ResourceModel, name []string, granted map[string]map[Perm]lexer.Position) {
 	if res.HasGroupRules() && res.GroupColumn == "" {
-		for _, role := range GroupRoles {
+		for _, role := range res.Roles() {
 			for _, p := range AllPerms {
 				if pos, ok := granted["group "+string(role)][p]; ok {
 					c.errs.add(pos, "group rules need a group column in %s: add `group column group_id`", displayName(name))
@@ -271,15 +275,6 @@ func (c *checker) groupRules(res *ResourceModel, name []string, granted map[stri
 	if res.GroupRequired && res.Can(OwnerSubject{}, Create) && res.GroupMinRole(Create) == "" {
 		c.errs.addAt(res.GroupPos, "the group column of %s is required, but no group role can create: nobody could insert a row; add e.g. `group member can create`", displayName(name))
 	}
-}
-
-func rank(r GroupRole) int {
-	for i, g := range GroupRoles {
-		if g == r {
-			return i
-		}
-	}
-	return -1
 }
 
 func (c *checker) groups(g *Groups) {
@@ -306,12 +301,8 @@ func (c *checker) groups(g *Groups) {
 			if claim == "" {
 				c.errs.add(it.TokenClaim.Claim.Pos, "the token groups claim is empty: name the claim holding the groups, e.g. token claim 'groups' as member")
 			}
-			role := GroupRole(it.TokenClaim.As.Name())
-			if rank(role) < 0 {
-				c.errs.add(it.TokenClaim.As.Pos, "unknown group role %q: expected member, admin or owner", it.TokenClaim.As.Raw)
-				continue
-			}
-			c.model.Groups.TokenClaim, c.model.Groups.TokenRole = claim, role
+			c.groupRoleChecks.ref(it.TokenClaim.As, func(role GroupRole) { c.model.Groups.TokenRole = role })
+			c.model.Groups.TokenClaim = claim
 		case it.AdminRole != nil:
 			if c.once(seen, "admin role", it.Pos) {
 				role := c.literal(it.AdminRole, "admin role")
@@ -320,6 +311,8 @@ func (c *checker) groups(g *Groups) {
 				}
 				c.model.Groups.AdminRole = role
 			}
+		default:
+			c.groupRolesItem(it, seen)
 		}
 	}
 }
@@ -401,7 +394,9 @@ func (c *checker) rule(res *ResourceModel, r *Rule, granted map[string]map[Perm]
 		granted[key] = map[Perm]lexer.Position{}
 	}
 	var perms []Perm
-	for _, id := range r.Perms {
+	var columns map[Perm][]ColumnRef
+	for _, item := range r.Perms {
+		id := item.Name
 		p := Perm(id.Name())
 		if !isPerm(p) {
 			c.errs.add(id.Pos, "unknown permission %q: expected read, create, write or delete%s", id.Raw, suggest(id.Name()))
@@ -417,30 +412,36 @@ func (c *checker) rule(res *ResourceModel, r *Rule, granted map[string]map[Perm]
 		}
 		granted[key][p] = id.Pos
 		perms = append(perms, p)
+		if item.Columns != nil {
+			if columns == nil {
+				columns = map[Perm][]ColumnRef{}
+			}
+			columns[p] = c.columnList(item)
+		}
 	}
-	res.Rules = append(res.Rules, RuleModel{Subject: subject, Perms: perms, Pos: posOf(r.Pos)})
+	res.Rules = append(res.Rules, RuleModel{Subject: subject, Perms: perms, Columns: columns, Pos: posOf(r.Pos)})
+	if len(r.Perms) > 0 {
+		// Where a group role is named, to check it against the order.
+		switch {
+		case r.Subject.Role != nil:
+			c.groupRoleChecks.rule(res, r.Subject.Role, posOf(r.Pos))
+		case r.Subject.Parent != nil && r.Subject.Parent.Role != nil:
+			c.groupRoleChecks.rule(res, r.Subject.Parent.Role, posOf(r.Pos))
+		}
+	}
 }
 
 // subject is the meaning of a rule's subject as written.
 func (c *checker) subject(s *RuleSubject) (Subject, bool) {
 	switch s.Kind() {
 	case "group":
-		role := GroupRole(s.Role.Name())
-		if rank(role) < 0 {
-			c.errs.add(s.Role.Pos, "unknown group role %q: expected member, admin or owner", s.Role.Raw)
-			return nil, false
-		}
-		return GroupSubject{role}, true
+		// The role is checked against the order once it is known.
+		return GroupSubject{GroupRole(s.Role.Name())}, true
 	case "parent":
 		p := s.Parent
 		switch {
 		case p.Role != nil:
-			role := GroupRole(p.Role.Name())
-			if rank(role) < 0 {
-				c.errs.add(p.Role.Pos, "unknown group role %q: expected member, admin or owner", p.Role.Raw)
-				return nil, false
-			}
-			return ParentSubject{GroupSubject{role}}, true
+			return ParentSubject{GroupSubject{GroupRole(p.Role.Name())}}, true
 		case p.Who == "owner":
 			return ParentSubject{OwnerSubject{}}, true
 		default:
@@ -555,7 +556,7 @@ func (c *checker) writesNeedReads(res *ResourceModel, name []string, granted map
 		s := rule.Subject
 		reads := false
 		for _, other := range res.Rules {
-			if other.Subject.ReadsFor(s) && res.Can(other.Subject, Read) {
+			if res.ReadCovers(other.Subject, s) && res.Can(other.Subject, Read) {
 				reads = true
 				break
 			}

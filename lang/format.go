@@ -142,6 +142,18 @@ func groupsLines(g *Groups) []line {
 			out = append(out, itemLine(it.Pos, it.EndPos, "admin role "+it.AdminRole.Raw))
 		case it.Limit != nil:
 			out = append(out, itemLine(it.Pos, it.EndPos, "max "+it.Limit.Phrase()+" "+it.Limit.Value.Raw))
+		case it.RoleOrder != nil:
+			names := make([]string, len(it.RoleOrder.Roles))
+			for i, r := range it.RoleOrder.Roles {
+				names[i] = ident(r)
+			}
+			out = append(out, itemLine(it.Pos, it.EndPos, "roles "+strings.Join(names, " < ")))
+		case it.ManagedBy != nil:
+			out = append(out, itemLine(it.Pos, it.EndPos, "members managed by "+ident(it.ManagedBy)))
+		case it.Subgroup != nil:
+			out = append(out, itemLine(it.Pos, it.EndPos, "token subgroup "+it.Subgroup.Name.Raw+" as "+ident(it.Subgroup.As)))
+		case it.RoleMove != nil:
+			out = append(out, itemLine(it.Pos, it.EndPos, "role "+ident(it.RoleMove.From)+" becomes "+ident(it.RoleMove.To)))
 		}
 	}
 	return out
@@ -197,7 +209,14 @@ func ruleText(r *Rule) string {
 	}
 	perms := make([]string, len(r.Perms))
 	for i, p := range r.Perms {
-		perms[i] = ident(p)
+		perms[i] = ident(p.Name)
+		if p.Columns != nil {
+			cols := make([]string, len(p.Columns))
+			for j, c := range p.Columns {
+				cols[j] = ident(c)
+			}
+			perms[i] += " (" + strings.Join(cols, ", ") + ")"
+		}
 	}
 	return subject + " can " + strings.Join(perms, ", ")
 }

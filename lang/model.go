@@ -1,5 +1,7 @@
 package lang
 
+import "strings"
+
 // Model is the checked meaning of a set of policy files: what the compiler
 // turns into SQL. Every name in it is a real (unquoted, case-exact) name.
 type Model struct {
@@ -29,8 +31,11 @@ const (
 	GroupOwner GroupRole = "owner"
 )
 
-// GroupRoles lists the membership roles, lowest first.
-var GroupRoles = []GroupRole{Member, Admin, GroupOwner}
+// GroupRoles is the default order of the membership roles, lowest first:
+// what a groups block without `roles` declares. The order in force is the
+// model's (Model.Groups.Roles, and ResourceModel.GroupRoles on each
+// resource): read that one.
+var GroupRoles = RoleOrder{Member, Admin, GroupOwner}
 
 // GroupSettings is the groups block.
 type GroupSettings struct {
@@ -41,7 +46,69 @@ type GroupSettings struct {
 	TokenRole  GroupRole // the role token groups confer
 	AdminRole  string    // realm role that bypasses the rules; "" for none
 	Limits     GroupLimits
+	// Roles are the membership roles, lowest first: the groups block's
+	// `roles` item, or GroupRoles. The highest is always owner.
+	Roles RoleOrder
+	// RolesPos is where `roles` was written; zero for the default.
+	RolesPos Pos
+	// ManagedBy is the lowest role that manages members (adds, removes,
+	// changes roles up to its own rank): `members managed by`, or admin
+	// when declared, else owner.
+	ManagedBy GroupRole
+	// ManagedByPos is where `members managed by` was written; zero when
+	// the default applies.
+	ManagedByPos Pos
+	// TokenSubgroups are the Keycloak subgroups that confer a role in the
+	// group above them, in the order written.
+	TokenSubgroups []TokenSubgroupModel
+	// RoleMoves are roles no longer declared whose memberships take
+	// another role (`role member becomes viewer`), in the order written.
+	RoleMoves []RoleMoveModel
 }
+
+// TokenSubgroupModel: a token listing <token name>/<Name> makes its bearer
+// Role in the group of that token name.
+type TokenSubgroupModel struct {
+	Name string
+	Role GroupRole
+	Pos  Pos
+}
+
+// RoleMoveModel: memberships holding From (no longer declared) take To.
+type RoleMoveModel struct {
+	From, To GroupRole
+	Pos      Pos
+}
+
+// RoleOrder is a list of membership roles, lowest first. A rule for a
+// role applies to every role after it.
+type RoleOrder []GroupRole
+
+// Rank is the role's place in the order, from 1 (the lowest); 0 for a role
+// not in it.
+func (o RoleOrder) Rank(r GroupRole) int {
+	for i, g := range o {
+		if g == r {
+			return i + 1
+		}
+	}
+	return 0
+}
+
+// Lowest is the lowest role: every membership has it or a higher one.
+func (o RoleOrder) Lowest() GroupRole { return o[0] }
+
+// String is the order as the files write it: "member < admin < owner".
+func (o RoleOrder) String() string {
+	names := make([]string, len(o))
+	for i, r := range o {
+		names[i] = string(r)
+	}
+	return strings.Join(names, " < ")
+}
+
+// IsDefault reports whether the order is member < admin < owner.
+func (o RoleOrder) IsDefault() bool { return o.String() == GroupRoles.String() }
 
 // GroupLimits are the quotas of the group API: one user cannot make the
 // others (or the database) pay for thousands of groups or members.
@@ -166,6 +233,17 @@ type ResourceModel struct {
 	Tenant        *TenantModel // the tenant column; nil when none
 	Rules         []RuleModel  // as written, in file order
 	Pos           Pos          // where `resource` was written
+	// GroupRoles is the model's order of the membership roles (nil in a
+	// model built by hand: the default order).
+	GroupRoles RoleOrder
+}
+
+// Roles is the order of the membership roles in force on r.
+func (r *ResourceModel) Roles() RoleOrder {
+	if r.GroupRoles == nil {
+		return GroupRoles
+	}
+	return r.GroupRoles
 }
 
 // ParentLink is a resource's parent item: each row points at a row of
@@ -183,7 +261,16 @@ type ParentLink struct {
 type RuleModel struct {
 	Subject Subject
 	Perms   []Perm
+	// Columns limits a permission to some columns (`write (stock)`); a
+	// permission without an entry covers every column.
+	Columns map[Perm][]ColumnRef
 	Pos     Pos
+}
+
+// ColumnRef is a column named in a rule, where it was written.
+type ColumnRef struct {
+	Name string
+	Pos  Pos
 }
 
 // QualifiedName is "schema.table" as a user would type it (unquoted).

@@ -30,7 +30,7 @@ var tokenRules = []lexer.SimpleRule{
 	// Numbers are lexed as words so that `app.2todos` is reported by the
 	// checker as a bad identifier instead of as unreadable text.
 	{Name: "Number", Pattern: `[0-9][A-Za-z0-9_$]*`},
-	{Name: "Punct", Pattern: `[{},.=]`},
+	{Name: "Punct", Pattern: `[{},.=<()]`},
 	{Name: "Whitespace", Pattern: `[ \t\r\n]+`},
 }
 

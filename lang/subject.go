@@ -58,9 +58,12 @@ func (GroupSubject) OnlyRead() string { return "" }
 func (OwnerSubject) ReadsFor(other Subject) bool         { return other == OwnerSubject{} }
 func (AuthenticatedSubject) ReadsFor(other Subject) bool { return !other.Anonymous() }
 func (AnonymousSubject) ReadsFor(Subject) bool           { return true }
+
+// ReadsFor ranks the roles by the default order (member < admin < owner);
+// a resource's own order is ResourceModel.ReadCovers's.
 func (s GroupSubject) ReadsFor(other Subject) bool {
 	g, ok := other.(GroupSubject)
-	return ok && rank(g.Role) >= rank(s.Role)
+	return ok && GroupRoles.Rank(g.Role) >= GroupRoles.Rank(s.Role)
 }
 
 func (OwnerSubject) ReadHint() string         { return "add read" }
@@ -122,7 +125,7 @@ func (r *ResourceModel) HasGroupRules() bool {
 // GroupMinRole is the lowest membership role that has perm (rules for a
 // role apply to the roles above it), or "" when no group role has it.
 func (r *ResourceModel) GroupMinRole(perm Perm) GroupRole {
-	for _, role := range GroupRoles {
+	for _, role := range r.Roles() {
 		if r.Can(GroupSubject{role}, perm) {
 			return role
 		}
@@ -174,3 +177,19 @@ func (a ParentAudience) ReadsFor(other Subject) bool {
 	return ok && (a.Perm == Read || a == o)
 }
 func (ParentAudience) ReadHint() string { return "add read" }
+
+// ReadCovers reports whether a read granted to reader lets writer read
+// too (Subject.ReadsFor), with group roles ranked by r's order: a rule for
+// a role applies to the roles above it, on the row's group or on the
+// parent's.
+func (r *ResourceModel) ReadCovers(reader, writer Subject) bool {
+	switch a := reader.(type) {
+	case GroupSubject:
+		b, ok := writer.(GroupSubject)
+		return ok && r.Roles().Rank(b.Role) >= r.Roles().Rank(a.Role)
+	case ParentSubject:
+		b, ok := writer.(ParentSubject)
+		return ok && r.ReadCovers(a.Of, b.Of)
+	}
+	return reader.ReadsFor(writer)
+}
