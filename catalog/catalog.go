@@ -247,8 +247,20 @@ select pg_catalog.format_type(a.atttypid, a.atttypmod)
 from pg_catalog.pg_attribute a
 where a.attrelid = $1 and a.attname = $2 and a.attnum > 0 and not a.attisdropped`, rel, column).Scan(&colType)
 	if errors.Is(err, pgx.ErrNoRows) {
-		c.add(pos, LevelError, fmt.Sprintf("alter table %s add column %s %s;", compiler.Qualify(r.Schema, r.Table), compiler.QuoteIdent(column), wantType),
-			"column %s does not exist in %s", column, r.QualifiedName())
+		fix := fmt.Sprintf("alter table %s add column %s %s;", compiler.Qualify(r.Schema, r.Table), compiler.QuoteIdent(column), wantType)
+		if wantType == "" {
+			// A column a rule lists (column rules): any type will do, so
+			// the fix is more likely a typo.
+			var names string
+			if err := c.db.QueryRow(c.ctx, `
+select coalesce(string_agg(pg_catalog.quote_ident(a.attname), ', ' order by a.attnum), '')
+from pg_catalog.pg_attribute a
+where a.attrelid = $1 and a.attnum > 0 and not a.attisdropped`, rel).Scan(&names); err != nil {
+				return false, fmt.Errorf("listing the columns of %s: %w", r.QualifiedName(), err)
+			}
+			fix = fmt.Sprintf("name a column of %s: %s", compiler.Qualify(r.Schema, r.Table), names)
+		}
+		c.add(pos, LevelError, fix, "column %s does not exist in %s", column, r.QualifiedName())
 		return false, nil
 	}
 	if err != nil {

@@ -124,9 +124,10 @@ func runtimeSection(m *lang.Model) *Section {
 		s.Statements = append(s.Statements, Statement{SQL: stmt, Object: describe(stmt)})
 	}
 	roles, g := m.Roles, m.Groups
-	upsertRoles, pruneRoles := groupRoles()
+	upsertRoles, pruneRoles := groupRoles(m)
+	s.Statements = append(s.Statements, upsertRoles)
+	s.Statements = append(s.Statements, roleExtras(m)...)
 	s.Statements = append(s.Statements,
-		upsertRoles,
 		Statement{
 			Why: "The settings of the .iam files, read by the helpers (which claim is the user id, the token's audience and expiry, token groups, admin role, the group API's quotas).",
 			SQL: fmt.Sprintf("insert into iam.settings (singleton, identity_claim, identity_type, audience, expiry_required, token_groups_claim, token_group_role, admin_role, "+
@@ -180,6 +181,8 @@ func groupAPISection(m *lang.Model) *Section {
 	add("", "grant usage on schema %s to %s;", quoteIdent(api), user)
 	var signatures []string
 	for _, fn := range groupFunctions {
+		// A member is added with the lowest role unless the call names one.
+		fn.params = strings.Replace(fn.params, "default 'member'", "default "+quoteLiteral(string(g.Order().Lowest())), 1)
 		name := qualify(api, fn.name)
 		object = &Object{Kind: ObjectFunction, Schema: api, Name: fn.name}
 		add(fn.why, "create or replace function %s(%s) returns %s\n    language sql volatile\n    set search_path = pg_catalog, pg_temp\nas $fn$select iam.%s(%s)$fn$;",
@@ -199,7 +202,7 @@ func groupAPISection(m *lang.Model) *Section {
 		"create or replace view %s with (security_barrier) as\nselect g.id, g.name, mg.role as my_role, g.created_at\nfrom iam.groups g\njoin (select distinct on (m.group_id) m.group_id, m.role from iam.my_groups() m join iam.group_roles r on r.name = m.role order by m.group_id, r.rank desc) mg on mg.group_id = g.id;", groups)
 	object = &Object{Kind: ObjectView, Schema: api, Name: "group_members"}
 	add("The members of the caller's groups, nobody else's.",
-		"create or replace view %s with (security_barrier) as\nselect m.group_id, m.user_id, m.role, m.added_at\nfrom iam.group_members m\nwhere %s;", members, String(inGroups(Col{Alias: "m", Name: "group_id"}, lang.Member)))
+		"create or replace view %s with (security_barrier) as\nselect m.group_id, m.user_id, m.role, m.added_at\nfrom iam.group_members m\nwhere %s;", members, String(inGroups(Col{Alias: "m", Name: "group_id"}, g.Order().Lowest())))
 	add("", "revoke all on table %s, %s from public, %s;", groups, members, runtimeRoles(m))
 	add("", "grant select on table %s, %s to %s;", groups, members, user)
 	return s
@@ -329,11 +332,13 @@ func (b *resourceBuild) grants() {
 			// One role runs every request: it needs what either audience may do.
 			auth, anon = auth || anon, false
 		}
+		// A read rule of anonymous or authenticated with a column list is
+		// a grant of those columns (column rules).
 		if auth {
-			authCmds = append(authCmds, c.cmd)
+			authCmds = append(authCmds, grantOf(c.cmd, r, false))
 		}
 		if anon {
-			anonCmds = append(anonCmds, c.cmd)
+			anonCmds = append(anonCmds, grantOf(c.cmd, r, true))
 		}
 	}
 	for _, g := range []struct {
@@ -350,6 +355,15 @@ func (b *resourceBuild) grants() {
 		b.add("serial columns need USAGE on their sequence to insert (identity columns need nothing).",
 			"call iam.grant_serial_sequences(%s::regclass, %s);", quoteLiteral(b.table), quoteLiteral(roles.Authenticated))
 	}
+}
+
+// grantOf is the privilege of a command for a runtime role: select may be
+// on some columns only.
+func grantOf(cmd string, r *lang.ResourceModel, anonymous bool) string {
+	if cmd == "select" {
+		return selectGrant(r, anonymous)
+	}
+	return cmd
 }
 
 // armIndexes creates the index of each column a policy arm compares.
@@ -420,7 +434,7 @@ func (b *resourceBuild) groupForeignKey() {
 func (b *resourceBuild) rowGuard() {
 	r := b.r
 	t := b.rules.tenant
-	if !r.HasOwnerRules() && r.GroupColumn == "" && t == nil {
+	if !r.HasOwnerRules() && r.GroupColumn == "" && t == nil && !r.HasWriteColumns() {
 		b.add("No owner or group column: no row guard.", "drop trigger if exists %s on %s;", GuardTrigger, b.table)
 		return
 	}
@@ -446,9 +460,34 @@ func (b *resourceBuild) rowGuard() {
 			why += " Fill the tenant from the JWT on insert, refuse another, and keep it fixed."
 		}
 	}
+	if r.HasWriteColumns() {
+		if t == nil {
+			args = append(args, quoteLiteral(""), quoteLiteral("{}")) // no tenant
+		}
+		b.columnGuard(why, args)
+		return
+	}
 	b.create(ObjectTrigger, GuardTrigger, why,
 		"create or replace trigger %s\n    before insert or update of %s on %s\n    for each row execute function iam.guard_row(%s);",
 		GuardTrigger, strings.Join(cols, ", "), b.table, strings.Join(args, ", "))
+}
+
+// columnGuard is the row guard of a resource with write lists: it fires
+// on every update (any column may be one a subject may not change) and
+// notes the columns each update changes beyond those every writer may
+// (arguments: the six of guard_row, the tenant's '' and '{}' without one,
+// then 'columns' and those columns).
+func (b *resourceBuild) columnGuard(why string, args []string) {
+	args = append(args, quoteLiteral("columns"))
+	for _, col := range b.r.FreeColumns() {
+		args = append(args, quoteLiteral(col))
+	}
+	b.create(ObjectTrigger, GuardTrigger, why+" With column rules, on every update: note which columns it changes beyond those every writer may change (after 'columns'); "+
+		"the update policy refuses a change its rules do not allow on the row.",
+		"create or replace trigger %s\n    before insert or update on %s\n    for each row execute function iam.guard_row(%s);",
+		GuardTrigger, b.table, strings.Join(args, ", "))
+	b.add("The update policy checks the columns an update changes with this, as the caller.",
+		"grant execute on function %s to %s;", CheckColumnsSignature, quoteIdent(b.m.Roles.Authenticated))
 }
 
 // policies: drop every name iamc may have used, then create today's.
@@ -464,7 +503,12 @@ func (b *resourceBuild) policies() {
 	for _, c := range commands {
 		for _, aud := range []struct{ name, role string }{{audienceAuthenticated, roles.Authenticated}, {audienceAnonymous, roles.Anonymous}} {
 			if cond := b.policy(aud.name, c.perm); cond != "" {
-				b.out = append(b.out, policy(b.rules, b.table, aud.name, aud.role, c.cmd, cond, c.perm)...)
+				check := cond
+				if c.perm == lang.Write && b.r.HasWriteColumns() {
+					// Column rules: the columns the row guard saw change.
+					check = fmt.Sprintf("(%s)\n        and %s", cond, String(b.columnCheck()))
+				}
+				b.out = append(b.out, policy(b.rules, b.table, aud.name, aud.role, c.cmd, cond, check, c.perm)...)
 				b.out[len(b.out)-2].Object = &Object{Kind: ObjectPolicy, Schema: b.r.Schema, Name: PolicyName(aud.name, c.cmd), Table: b.r.Table}
 			}
 		}
@@ -525,14 +569,14 @@ $do$;`,
 	}
 }
 
-func policy(c *ruleContext, table, audience, role, cmd, cond string, perm lang.Perm) []Statement {
+func policy(c *ruleContext, table, audience, role, cmd, cond, check string, perm lang.Perm) []Statement {
 	name := quoteIdent(PolicyName(audience, cmd))
 	var clause string
 	switch cmd {
 	case "insert":
 		clause = fmt.Sprintf("with check (%s)", cond)
 	case "update":
-		clause = fmt.Sprintf("using (%s)\n    with check (%s)", cond, cond)
+		clause = fmt.Sprintf("using (%s)\n    with check (%s)", cond, check)
 	default:
 		clause = fmt.Sprintf("using (%s)", cond)
 	}

@@ -242,8 +242,13 @@ func pageFunction(c *pageContext, name string, params, types, decls []string, bo
 	fn := PageFunctionName(r)
 	declare := "declare\n" + block(decls).text(1) + "\n"
 	signature := fmt.Sprintf("%s(%s)", name, strings.Join(types, ", "))
-	roles := []string{quoteIdent(m.Roles.Authenticated)}
-	if r.Can(lang.AnonymousSubject{}, lang.Read) && !m.Roles.Single {
+	// A role limited to some columns (column rules) cannot read the whole
+	// rows the function returns: it is not granted it.
+	var roles []string
+	if _, limited := r.ReadColumns(false); !limited {
+		roles = append(roles, quoteIdent(m.Roles.Authenticated))
+	}
+	if _, limited := r.ReadColumns(true); r.Can(lang.AnonymousSubject{}, lang.Read) && !m.Roles.Single && !limited {
 		roles = append(roles, quoteIdent(m.Roles.Anonymous))
 	}
 	doc := fmt.Sprintf(PageCommentPrefix+"%s, %s:%d): GET /rpc/%s?before=<%s>&page_size=<1..%d>", r.PageKey, r.PagePos.Filename, r.PagePos.Line, fn, r.PageKey, MaxPageSize)
@@ -254,7 +259,7 @@ func pageFunction(c *pageContext, name string, params, types, decls []string, bo
 		doc += fmt.Sprintf("&%s=<%s>", r.Parent.Column, r.Parent.Resource.Table)
 	}
 	doc += fmt.Sprintf(" returns the rows of %s the caller may read, newest %s first: the rows of the table ordered by %s desc with the same filters, read with one index walk per policy arm.", r.QualifiedName(), r.PageKey, r.PageKey)
-	return []Statement{
+	out := []Statement{
 		{
 			Why: fmt.Sprintf("List pages by %s: the policy is a filter, so /%s?order=%s.desc&limit=50 reads every row the caller can see and sorts them; "+
 				"this walks the (column, %s) indexes once per policy arm and stops after a page. It runs as the caller, so RLS still decides every row. "+
@@ -268,6 +273,9 @@ func pageFunction(c *pageContext, name string, params, types, decls []string, bo
 		{SQL: fmt.Sprintf("comment on function %s is %s;", signature, quoteLiteral(doc))},
 		{Why: "Only the roles that may read the table may call it.",
 			SQL: fmt.Sprintf("revoke all on function %s from public, %s;", signature, runtimeRoles(m))},
-		{SQL: fmt.Sprintf("grant execute on function %s to %s;", signature, strings.Join(roles, ", "))},
 	}
+	if len(roles) > 0 {
+		out = append(out, Statement{SQL: fmt.Sprintf("grant execute on function %s to %s;", signature, strings.Join(roles, ", "))})
+	}
+	return out
 }

@@ -109,8 +109,18 @@ type Reference struct{ Schema, Table, Column string }
 func Columns(m *lang.Model, r *lang.ResourceModel) []ColumnNeed {
 	c := newRuleContext(m, r, "")
 	var out []ColumnNeed
+	seen := map[string]bool{}
 	for _, k := range c.kinds {
-		out = append(out, k.columns(c)...)
+		for _, need := range k.columns(c) {
+			seen[need.Column] = true
+			out = append(out, need)
+		}
+	}
+	// The columns the rules list (column rules), unless a kind needs them.
+	for _, need := range columnNeeds(r) {
+		if !seen[need.Column] {
+			out = append(out, need)
+		}
 	}
 	if c.tenant != nil {
 		out = c.tenant.columns(c, out)

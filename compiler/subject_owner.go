@@ -34,7 +34,7 @@ func (o owner) arm(c *ruleContext, audience string, perm lang.Perm) Expr {
 			return And{o.mine(c), entry}
 		}
 		return o.mine(c)
-	case perm == lang.Write && r.GroupColumn != "" && r.GroupMinRole(perm) == lang.Member:
+	case perm == lang.Write && r.GroupColumn != "" && r.GroupMinRole(perm) == r.Roles().Lowest():
 		// Every member writes the group's rows already (the group arm), so
 		// the owner arm need not ask for membership again: owner and (no
 		// group or member), or member, is owner and no group, or member.
@@ -51,7 +51,7 @@ func (o owner) arm(c *ruleContext, audience string, perm lang.Perm) Expr {
 		// still read and delete their rows there (the owner arms of select
 		// and delete), but neither edit nor move them (SPEC §11).
 		group := c.col(r.GroupColumn)
-		member := inGroups(group, lang.Member)
+		member := inGroups(group, r.Roles().Lowest())
 		if r.GroupRequired {
 			return Paren{And{o.mine(c), member}}
 		}

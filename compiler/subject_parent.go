@@ -75,7 +75,7 @@ func (k parent) who(c *ruleContext, perm lang.Perm) Expr {
 // parentGroupMinRole is the lowest role of the parent's group a parent
 // rule gives perm.
 func parentGroupMinRole(r *lang.ResourceModel, perm lang.Perm) lang.GroupRole {
-	for _, role := range lang.GroupRoles {
+	for _, role := range r.Roles() {
 		if r.Can(lang.ParentSubject{Of: lang.GroupSubject{Role: role}}, perm) {
 			return role
 		}

@@ -71,6 +71,62 @@ $fn$;
 comment on function iam.new_group_id() is
     'A random group id in [1, 2^53): the default of iam.groups.id. Sequential ids would tell every user how many groups exist.';
 
+-- Before the steps: step 4 puts it on iam.group_roles as triggers. Every
+-- build writes the roles of the .iam files into that table (an upsert of
+-- their ranks, then a delete of the roles no longer declared); these say,
+-- plainly, why a build that would take access from members stops.
+create or replace function iam.guard_group_roles() returns trigger
+    language plpgsql
+    set search_path = pg_catalog, pg_temp
+as $fn$
+declare
+    n bigint;
+    swapped record;
+begin
+    if tg_op = 'DELETE' then
+        -- A role still held: the membership's foreign key would refuse the
+        -- delete anyway (23503), with a message about constraints.
+        select count(*) into n from iam.group_members m where m.role = old.name;
+        if n > 0 then
+            raise exception using
+                errcode = '23503',
+                message = format('group role %s is still held by %s membership(s), and the .iam files no longer declare it', old.name, n),
+                detail = 'Removing the role would take from those members what rules for it (and for the roles below it) give them; nothing was changed.',
+                hint = format('Declare %s again in the groups block''s roles, or move its memberships to a declared role: role %s becomes ROLE.', old.name, old.name);
+        end if;
+        return old;
+    end if;
+    -- UPDATE, once per statement: ranks that changed (a role inserted
+    -- between two moves the ones above it). Roles that memberships hold
+    -- must keep their order: a rule for one applies to the roles above it,
+    -- so swapping two would give one's members what the other had.
+    if not exists (select from old_roles) then
+        return null;
+    end if;
+    with held as (
+        select r.name, r.rank, coalesce(o.rank, r.rank) as old_rank
+        from iam.group_roles r
+        left join old_roles o on o.name = r.name
+        where exists (select from iam.group_members m where m.role = r.name)
+           or r.name = (select s.token_group_role from iam.settings s)
+    )
+    select a.name as raised, b.name as passed into swapped
+    from held a join held b on a.rank > b.rank and a.old_rank < b.old_rank
+    limit 1;
+    if found then
+        raise exception using
+            errcode = '55000',
+            message = format('the .iam files put group role %s above %s, which members hold in the other order', swapped.raised, swapped.passed),
+            detail = 'Every rule for one of them would then cover the other''s members: some would gain access, others lose it; nothing was changed.',
+            hint = 'Keep the installed order of roles members hold (new roles may go anywhere between them), or move the memberships with role X becomes Y.';
+    end if;
+    return null;
+end
+$fn$;
+
+comment on function iam.guard_group_roles() is
+    'Triggers on iam.group_roles: a build may not remove a role memberships hold (23503), nor reorder two roles memberships hold (55000); the messages say what to write in the groups block instead.';
+
 {{migrations}}
 
 -- After the steps, which read the version installed before.
@@ -347,6 +403,91 @@ $fn$;
 comment on function iam.role_rank(text) is
     '[runtime-callable] The rank of a group role (iam.group_roles: member < admin < owner); NULL for a role the .iam files do not declare. A rule for a role applies to the roles above it.';
 
+create or replace function iam.manage_role() returns text
+    language plpgsql stable parallel safe
+    set search_path = pg_catalog, pg_temp
+as $fn$
+-- The lowest role that manages a group's members: admin when the .iam
+-- files declare it, else owner. A build whose groups block says `members
+-- managed by R` replaces this function with one that answers R (after
+-- this file, so a build without it puts this one back).
+begin
+    if exists (select from iam.group_roles r where r.name = 'admin') then
+        return 'admin';
+    end if;
+    return 'owner';
+end
+$fn$;
+
+comment on function iam.manage_role() is
+    'The lowest group role that manages members (adds, removes, changes roles up to its own rank): admin when declared, else owner; a build whose groups block says members managed by R replaces it.';
+
+create or replace function iam.token_subgroups() returns table (name text, role text)
+    language plpgsql stable parallel safe
+    set search_path = pg_catalog, pg_temp
+as $fn$
+-- The Keycloak subgroups that confer a role in the group above them: none.
+-- A build whose groups block declares `token subgroup 'managers' as
+-- manager` replaces this function with one that lists them (after this
+-- file, so a build without them puts this one back).
+begin
+    return;
+end
+$fn$;
+
+comment on function iam.token_subgroups() is
+    'The Keycloak subgroups (token subgroup ... as ...) whose path under a group''s token name confers a role in that group: none; a build that declares some replaces it.';
+
+create or replace function iam.token_roles(paths text[], token_role text) returns table (group_id bigint, role text)
+    language plpgsql stable parallel safe
+    set search_path = pg_catalog, pg_temp
+as $fn$
+-- The token's group paths as memberships: a group whose token_name is a
+-- path, with the token role; and, for each declared subgroup, a group whose
+-- token_name is a path without its last segment /<subgroup>, with the
+-- subgroup's role (/campus/chicago/managers: /campus/chicago as manager).
+-- Only token names a DBA set are matched, so nobody claims a group. Not a
+-- definer: the definers that list the caller's groups call it.
+begin
+    if cardinality(paths) = 0 then
+        return;
+    end if;
+    return query
+    select g.id, token_role from iam.groups g where g.token_name = any (paths);
+    return query
+    select g.id, sub.role
+    from iam.token_subgroups() sub
+    join lateral (select left(p, -length(sub.name) - 1) as parent
+                  from unnest(paths) p
+                  where right(p, length(sub.name) + 1) = '/' || sub.name) t on true
+    join iam.groups g on g.token_name = t.parent;
+end
+$fn$;
+
+comment on function iam.token_roles(text[], text) is
+    'The memberships the token''s group paths give: groups whose token_name is a path (with the token role), and groups whose token_name is a path above a declared subgroup (with the subgroup''s role). Called by the definers that list the caller''s groups.';
+
+create or replace function iam.role_holders(min_role text) returns text
+    language plpgsql stable parallel safe
+    set search_path = pg_catalog, pg_temp
+as $fn$
+-- Who holds min_role or a higher one, for messages, highest first:
+-- 'owners and admins'.
+declare
+    names text[] := array(select r.name || 's' from iam.group_roles r
+                          where r.rank >= (select m.rank from iam.group_roles m where m.name = min_role)
+                          order by r.rank desc);
+begin
+    if cardinality(names) < 2 then
+        return coalesce(names[1], min_role || 's');
+    end if;
+    return array_to_string(names[1:cardinality(names) - 1], ', ') || ' and ' || names[cardinality(names)];
+end
+$fn$;
+
+comment on function iam.role_holders(text) is
+    'The roles at min_role or above, highest first, as the group API''s messages name them: owners and admins.';
+
 comment on table iam.groups is
     'Groups. token_name, when set by a DBA, is a Keycloak group path (e.g. /team-a): tokens naming it count as memberships.';
 
@@ -392,10 +533,9 @@ begin
         from iam.group_members gm
         where gm.user_id = me
         union all
-        select g.id, s.token_group_role
-        from iam.groups g
+        select t.group_id, t.role
+        from iam.token_roles(iam.token_groups(s.token_groups_claim), s.token_group_role) t
         where s.token_groups_claim is not null
-          and g.token_name in (select unnest(iam.token_groups(s.token_groups_claim)))
     ) m
     join iam.group_roles r on r.name = m.role
     where me is not null or s.token_groups_claim is not null
@@ -438,10 +578,11 @@ begin
         where gm.user_id = me
           and gm.role = any (roles);
     end if;
-    if s.token_groups_claim is not null and s.token_group_role = any (roles) then
+    if s.token_groups_claim is not null then
         token_groups := iam.token_groups(s.token_groups_claim);
         if cardinality(token_groups) > 0 then
-            ids := ids || array(select g.id from iam.groups g where g.token_name = any (token_groups));
+            ids := ids || array(select t.group_id from iam.token_roles(token_groups, s.token_group_role) t
+                                where t.role = any (roles));
         end if;
     end if;
     return coalesce(ids, '{}');
@@ -514,8 +655,8 @@ begin
     end if;
     select * into s from iam.settings;
     return s.token_groups_claim is not null
-       and iam.role_rank(s.token_group_role) >= min_rank
-       and exists (select from iam.groups g where g.id = gid and g.token_name = any (iam.token_groups(s.token_groups_claim)));
+       and exists (select from iam.token_roles(iam.token_groups(s.token_groups_claim), s.token_group_role) t
+                   where t.group_id = gid and iam.role_rank(t.role) >= min_rank);
 end
 $fn$;
 
@@ -530,14 +671,18 @@ as $fn$
 -- lowest group role that may put rows into a group ('' for none), and
 -- 'required' when every row must be in a group; with a tenant column, two
 -- more: the column, and its claim's path (a text[] literal, as
--- iam.claim_text takes it).
+-- iam.claim_text takes it). With column rules (write lists), the tenant's
+-- two ('' and '{}' without one), then 'columns' and the columns every
+-- writer may change: the trigger then fires on every update and notes the
+-- other columns the update changes, for the update policy
+-- (iam.check_columns).
 declare
     owner_column text := tg_argv[0];
     group_column text := tg_argv[1];
     create_role text := nullif(tg_argv[2], '');
     group_required boolean := tg_argv[3] = 'required';
     tenant_column text := coalesce(tg_argv[4], '');
-    caller text := iam.caller_id();
+    caller text;
     new_row jsonb := to_jsonb(new);
     old_row jsonb;
     new_owner text;
@@ -548,6 +693,8 @@ declare
     -- table (looked up only when there is one to raise).
     tbl_schema name := tg_table_schema;
     tbl_name name := tg_table_name;
+    free_columns text[];
+    written text[];
 begin
     if owner_column <> '' then
         new_owner := new_row ->> owner_column;
@@ -557,12 +704,17 @@ begin
     end if;
     -- The tenant is the token's, for every request (the admin role too);
     -- only roles that bypass RLS (backend jobs) write other tenants' rows.
-    if tenant_column <> '' and not iam.bypasses_rls() then
+    -- An update that leaves it as it is needs no check (and asks the
+    -- database nothing).
+    if tenant_column <> ''
+       and (tg_op = 'INSERT' or (new_row -> tenant_column) is distinct from (to_jsonb(old) -> tenant_column))
+       and not iam.bypasses_rls() then
         new := iam.guard_tenant(new, case when tg_op = 'UPDATE' then to_jsonb(old) end, tenant_column, tg_argv[5]::text[], tg_table_schema, tg_table_name);
     end if;
 
     if tg_op = 'INSERT' then
         if owner_column <> '' then
+            caller := iam.caller_id();
             if caller is null then
                 if iam.privileged() then
                     return new;
@@ -600,11 +752,37 @@ begin
         return new;
     end if;
 
-    -- UPDATE: the trigger fires only when the owner or group column is set.
+    -- UPDATE: the trigger fires only when the owner or group column is set,
+    -- or on every update with column rules.
     old_row := to_jsonb(old);
+    if tg_nargs > 6 and tg_argv[6] = 'columns' then
+        -- Column rules: the columns this update changes, but those every
+        -- writer may change, compared in memory (no query per row). The
+        -- update policy's WITH CHECK, which PostgreSQL evaluates right
+        -- after the BEFORE triggers, reads the note (iam.check_columns).
+        free_columns := coalesce(tg_argv[7:tg_nargs - 1], '{}');
+        written := array(select k from jsonb_object_keys(new_row) k
+                         where k <> all (free_columns) and new_row -> k is distinct from old_row -> k
+                         order by k);
+        -- In a BEFORE trigger a stored generated column is NULL in NEW
+        -- (computed later): such a column is not written by the caller.
+        if exists (select from unnest(written) k where jsonb_typeof(new_row -> k) = 'null') then
+            written := array(select k from unnest(written) k
+                             where not exists (select from pg_attribute a
+                                               where a.attrelid = tg_relid and a.attname = k and a.attgenerated <> ''));
+        end if;
+        perform set_config('iam.written_columns', to_jsonb(written)::text, true);
+    end if;
+    if (owner_column = '' or new_owner is not distinct from (old_row ->> owner_column))
+       and (group_column = '' or new_group is not distinct from (old_row ->> group_column)::bigint) then
+        -- Neither the owner nor the group changes: nothing more to check,
+        -- and nothing asked of the database.
+        return new;
+    end if;
     if iam.privileged() then
         return new;
     end if;
+    caller := iam.caller_id();
     if owner_column <> '' and new_owner is distinct from (old_row ->> owner_column) then
         select n.nspname, c.relname into tbl_schema, tbl_name from pg_class c join pg_namespace n on n.oid = c.relnamespace
         where c.oid = coalesce(pg_partition_root(tg_relid), tg_relid);
@@ -708,6 +886,52 @@ comment on function iam.guard_tenant(anyelement, jsonb, text, text[], name, name
 
 comment on function iam.guard_row() is
     'Trigger: fills the owner column from the JWT on INSERT and rejects a forged owner; keeps the owner immutable; lets rows into a group only for callers with the create role there, and lets only the owner move a row. RLS cannot compare OLD and NEW, so this is a trigger; it gives clear errors, and the policies enforce the same rules again.';
+
+create or replace function iam.check_columns(tbl regclass, wide boolean, names text[], allowed boolean[]) returns boolean
+    language plpgsql volatile
+    set search_path = pg_catalog, pg_temp
+as $fn$
+-- Column rules, in the WITH CHECK of an update policy: the row guard noted
+-- which columns the update of this row changes (iam.written_columns);
+-- wide is whether a write rule without a column list holds on the row;
+-- names are the columns write rules list and allowed, for each, whether a
+-- rule listing it holds. A noted column is refused (42501, naming it)
+-- unless wide or allowed. The note is consumed: an update the row guard
+-- did not see is refused, not let through. In-memory work: the conditions
+-- are the policy's own, their sub-selects once per statement.
+declare
+    noted text := current_setting('iam.written_columns', true);
+    col text;
+    mine text[];
+begin
+    perform set_config('iam.written_columns', '', true);
+    if noted is null or noted = '' then
+        raise exception using
+            errcode = '42501',
+            message = format('the row guard did not note the columns of this update of %s', tbl),
+            detail = 'The column rules of this table are checked with what the row guard (trigger iam_guard_row) notes of each updated row; it did not run.',
+            hint = 'Enable the trigger iam_guard_row on the table (iamc apply puts it back).';
+    end if;
+    if wide then
+        return true;
+    end if;
+    for col in select jsonb_array_elements_text(noted::jsonb) loop
+        if not coalesce(allowed[array_position(names, col)], false) then
+            mine := array(select names[i] from generate_subscripts(names, 1) i where allowed[i] order by i);
+            raise exception using
+                errcode = '42501',
+                message = format('you cannot change column %s of %s', col, tbl),
+                detail = case when cardinality(mine) = 0 then 'Your rights on this row let you change none of its columns.'
+                              else format('Your rights on this row let you change only %s.', array_to_string(mine, ', ')) end,
+                hint = format('Leave %s out of the request (a PATCH sends only the columns it changes).', col);
+        end if;
+    end loop;
+    return true;
+end
+$fn$;
+
+comment on function iam.check_columns(regclass, boolean, text[], boolean[]) is
+    'Column rules: in the WITH CHECK of the update policy of a table with write lists, refuses (42501, naming it) a column the row guard saw change that the caller may not write on this row. Answers only about the caller''s own update.';
 
 create or replace function iam.check_group_entry(
     table_schema name, table_name name, group_column text,
@@ -943,7 +1167,7 @@ begin
     if my_role is null or iam.role_rank(my_role) < iam.role_rank(min_role) then
         raise exception using
             errcode = '42501',
-            message = format('only %s of group %s can %s', case min_role when 'owner' then 'owners' else 'owners and admins' end, gid, action),
+            message = format('only %s of group %s can %s', iam.role_holders(min_role), gid, action),
             detail = case when my_role is null then 'Your token''s groups make you a member; they give access to rows, not the right to manage the group.'
                           else format('Your role in this group is %s.', my_role) end,
             hint = 'Ask an owner of the group.';
@@ -1095,11 +1319,12 @@ begin
     perform iam.check_role_name(member_role);
     -- Lock first, then check the caller's role (see iam.lock_group).
     perform iam.lock_group(gid);
-    my_role := iam.require_group_role(gid, 'admin', 'add members');
-    if member_role = 'owner' and my_role <> 'owner' then
+    my_role := iam.require_group_role(gid, iam.manage_role(), 'add members');
+    -- Nobody gives a role above their own (so only owners make owners).
+    if iam.role_rank(member_role) > iam.role_rank(my_role) then
         raise exception using errcode = '42501',
-            message = format('only owners of group %s can add owners', gid),
-            hint = 'Add the user as member or admin.';
+            message = format('only %s of group %s can add %ss', iam.role_holders(member_role), gid, member_role),
+            hint = format('Add the user with a role up to yours (%s).', my_role);
     end if;
     if exists (select from iam.group_members where group_id = gid and user_id = uid) then
         raise exception using errcode = '23505',
@@ -1141,16 +1366,16 @@ begin
     end if;
     -- Lock first, then check the caller's role (see iam.lock_group).
     perform iam.lock_group(gid);
-    my_role := iam.require_group_role(gid, 'admin', 'remove members');
+    my_role := iam.require_group_role(gid, iam.manage_role(), 'remove members');
     select role into their_role from iam.group_members where group_id = gid and user_id = uid;
     if their_role is null then
         raise exception using errcode = 'PT404',
             message = format('%s is not a member of group %s', left(uid, 100), gid),
             hint = 'GET /group_members lists the group''s members.';
     end if;
-    if their_role = 'owner' and my_role <> 'owner' then
+    if iam.role_rank(their_role) > iam.role_rank(my_role) then
         raise exception using errcode = '42501',
-            message = format('admins cannot remove owners of group %s', gid),
+            message = format('%ss cannot remove %ss of group %s', my_role, their_role, gid),
             hint = 'Ask an owner of the group.';
     end if;
     perform iam.check_keeps_owner(gid, uid, 'be removed');
@@ -1166,6 +1391,7 @@ declare
     uid text := iam.normalize_user_id(member_id);
     my_role text;
     their_role text;
+    top_role text;
 begin
     if gid is null then
         perform iam.refuse_null('group_id', 'Pass the group''s id, as create_group returned it.');
@@ -1173,16 +1399,19 @@ begin
     perform iam.check_role_name(member_role);
     -- Lock first, then check the caller's role (see iam.lock_group).
     perform iam.lock_group(gid);
-    my_role := iam.require_group_role(gid, 'admin', 'change roles');
+    my_role := iam.require_group_role(gid, iam.manage_role(), 'change roles');
     select role into their_role from iam.group_members where group_id = gid and user_id = uid;
     if their_role is null then
         raise exception using errcode = 'PT404',
             message = format('%s is not a member of group %s', left(uid, 100), gid),
             hint = 'Use add_group_member to add them.';
     end if;
-    if (their_role = 'owner' or member_role = 'owner') and my_role <> 'owner' then
+    -- Nobody gives or takes a role above their own (so only owners make
+    -- or unmake owners).
+    top_role := case when iam.role_rank(their_role) > iam.role_rank(member_role) then their_role else member_role end;
+    if iam.role_rank(top_role) > iam.role_rank(my_role) then
         raise exception using errcode = '42501',
-            message = format('only owners of group %s can make or unmake owners', gid),
+            message = format('only %s of group %s can make or unmake %ss', iam.role_holders(top_role), gid, top_role),
             hint = 'Ask an owner of the group.';
     end if;
     if member_role <> 'owner' then
@@ -1244,11 +1473,11 @@ $fn$;
 comment on function iam.create_group(text) is
     '[runtime-callable] Creates a group owned by the caller; returns its id.';
 comment on function iam.add_group_member(bigint, text, text) is
-    '[runtime-callable] Owners and admins of the group add a member (only owners add owners).';
+    '[runtime-callable] The group''s managers (iam.manage_role() and above: owners and admins by default) add a member, with a role up to their own (only owners add owners).';
 comment on function iam.remove_group_member(bigint, text) is
-    '[runtime-callable] Owners and admins of the group remove a member; admins cannot remove owners; the last owner stays.';
+    '[runtime-callable] The group''s managers (owners and admins by default) remove a member whose role is not above their own (admins cannot remove owners); the last owner stays.';
 comment on function iam.set_group_member_role(bigint, text, text) is
-    '[runtime-callable] Owners and admins of the group change a member''s role; only owners make or unmake owners; the last owner stays.';
+    '[runtime-callable] The group''s managers (owners and admins by default) change a member''s role, neither role above their own (only owners make or unmake owners); the last owner stays.';
 comment on function iam.leave_group(bigint) is
     '[runtime-callable] The caller leaves the group, unless they are its last owner.';
 comment on function iam.delete_group(bigint) is

@@ -67,3 +67,17 @@ if not exists (select from pg_catalog.pg_constraint c
     alter table iam.settings add constraint settings_token_group_role_fkey
         foreign key (token_group_role) references iam.group_roles (name);
 end if;
+-- A build that would remove a role members hold, or swap two they hold,
+-- is refused with a message saying what to declare instead
+-- (iam.guard_group_roles, defined before the steps).
+if not exists (select from pg_catalog.pg_trigger t
+               where t.tgrelid = 'iam.group_roles'::pg_catalog.regclass and t.tgname = 'group_roles_kept') then
+    create trigger group_roles_kept before delete on iam.group_roles
+        for each row execute function iam.guard_group_roles();
+end if;
+if not exists (select from pg_catalog.pg_trigger t
+               where t.tgrelid = 'iam.group_roles'::pg_catalog.regclass and t.tgname = 'group_roles_ordered') then
+    create trigger group_roles_ordered after update on iam.group_roles
+        referencing old table as old_roles
+        for each statement execute function iam.guard_group_roles();
+end if;
