@@ -39,6 +39,7 @@ func (c *checker) columnList(p *Permission) []ColumnRef {
 // columnRules checks what a column list may be on: write (any subject that
 // may write), read of anonymous and authenticated.
 func (c *checker) columnRules(res *ResourceModel, name []string) {
+	c.columnPage(res, name)
 	for _, rule := range res.Rules {
 		for _, p := range rule.Perms {
 			cols, listed := rule.Columns[p]
@@ -66,6 +67,19 @@ func (c *checker) columnRules(res *ResourceModel, name []string) {
 				}
 			}
 		}
+	}
+}
+
+// columnPage: a page function returns whole rows, so some role must read
+// them whole.
+func (c *checker) columnPage(res *ResourceModel, name []string) {
+	if res.PageKey == "" || !res.anyoneCan(Read) {
+		return
+	}
+	_, userLimited := res.ReadColumns(false)
+	_, anonLimited := res.ReadColumns(true)
+	if userLimited && (anonLimited || !res.Can(AnonymousSubject{}, Read)) {
+		c.errs.addAt(res.PagePos, "page by in %s: every read rule lists columns, and the page function returns whole rows, so nobody could call it; remove page by (list with GET /%s?select=...&order=%s.desc)", displayName(name), res.Table, res.PageKey)
 	}
 }
 
