@@ -183,6 +183,8 @@ func groupAPISection(m *lang.Model) *Section {
 	for _, fn := range groupFunctions {
 		// A member is added with the lowest role unless the call names one.
 		fn.params = strings.Replace(fn.params, "default 'member'", "default "+quoteLiteral(string(g.Order().Lowest())), 1)
+		// Who manages members, as the groups block says.
+		fn.doc = strings.Replace(fn.doc, "owners and admins", holders(g), 1)
 		name := qualify(api, fn.name)
 		object = &Object{Kind: ObjectFunction, Schema: api, Name: fn.name}
 		add(fn.why, "create or replace function %s(%s) returns %s\n    language sql volatile\n    set search_path = pg_catalog, pg_temp\nas $fn$select iam.%s(%s)$fn$;",

@@ -57,7 +57,7 @@ func roleExtras(m *lang.Model) []Statement {
 		fn := &Object{Kind: ObjectFunction, Schema: "iam", Name: "manage_role"}
 		out = append(out, Statement{
 			Why: fmt.Sprintf("members managed by %s (%s:%d): the lowest role that adds, removes and changes members.", g.Manager(), g.ManagedByPos.Filename, g.ManagedByPos.Line),
-			SQL: fmt.Sprintf("create or replace function iam.manage_role() returns text\n    language sql immutable parallel safe\n    set search_path = pg_catalog, pg_temp\nas $fn$select %s::text$fn$;",
+			SQL: fmt.Sprintf("create or replace function iam.manage_role() returns text\n    language sql stable parallel safe\n    set search_path = pg_catalog, pg_temp\nas $fn$select %s::text$fn$;",
 				quoteLiteral(string(g.Manager()))),
 			Object: fn,
 		}, Statement{
@@ -77,7 +77,7 @@ func roleExtras(m *lang.Model) []Statement {
 		out = append(out, Statement{
 			Why: fmt.Sprintf("%s (%s:%d): a token listing <a group's token name>/<subgroup> is that group's member with the subgroup's role.",
 				strings.Join(said, ", "), first.Filename, first.Line),
-			SQL: fmt.Sprintf("create or replace function iam.token_subgroups() returns table (name text, role text)\n    language sql immutable parallel safe\n    set search_path = pg_catalog, pg_temp\nas $fn$select * from (values %s) s(name, role)$fn$;",
+			SQL: fmt.Sprintf("create or replace function iam.token_subgroups() returns table (name text, role text)\n    language sql stable parallel safe\n    set search_path = pg_catalog, pg_temp\nas $fn$select * from (values %s) s(name, role)$fn$;",
 				strings.Join(rows, ", ")),
 			Object: fn,
 		}, Statement{
@@ -86,4 +86,18 @@ func roleExtras(m *lang.Model) []Statement {
 		})
 	}
 	return out
+}
+
+// holders is how messages name the roles that manage members, highest
+// first: "owners and admins" (iam.role_holders in the runtime).
+func holders(g lang.GroupSettings) string {
+	roles := g.ManagerRoles()
+	names := make([]string, len(roles))
+	for i, r := range roles {
+		names[i] = string(r) + "s"
+	}
+	if len(names) == 1 {
+		return names[0]
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " and " + names[len(names)-1]
 }
