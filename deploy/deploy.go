@@ -66,7 +66,11 @@ type Plan struct {
 	Drift    []Drift    // changed outside iamc and left as it is by apply
 	Warnings []string   // what apply leaves that weakens the files' rules
 	Removed  []Resource // tables that are no longer resources
-	Record   *Record    // the last apply, nil when none
+	// GroupRoles says what the files do to the installed group roles and
+	// the memberships holding them (the order before and after, then one
+	// line each); nil when they leave them as they are.
+	GroupRoles []string
+	Record     *Record // the last apply, nil when none
 	// DriftKnown: the record can tell drift from changes of the files.
 	DriftKnown bool
 	// RuntimeInstalled is the runtime version found, 0 for none.
@@ -262,6 +266,10 @@ func (r *run) prepare(ctx context.Context) error {
 			return err
 		}
 	}
+	groupRoles, manager, err := r.readGroupRoles(ctx)
+	if err != nil {
+		return err
+	}
 	steps, pending, err := r.steps(ctx)
 	if err != nil {
 		return err
@@ -307,6 +315,9 @@ func (r *run) prepare(ctx context.Context) error {
 		return err
 	}
 	p.Warnings = append(p.Warnings, w...)
+	if r.model.Groups.Declared {
+		p.GroupRoles = groupRoleNotes(groupRoles, manager, r.model.Groups)
+	}
 	r.plan = p
 	return nil
 }

@@ -65,6 +65,13 @@ func (p *Plan) WriteText(w io.Writer) error {
 		b.WriteString("\n")
 	}
 
+	if len(p.GroupRoles) > 0 {
+		b.WriteString("\nGroup roles: " + p.GroupRoles[0] + "\n")
+		for _, n := range p.GroupRoles[1:] {
+			b.WriteString("  " + n + "\n")
+		}
+	}
+
 	if len(p.Drift) > 0 {
 		b.WriteString("\nDrift that apply does not repair:\n")
 		for _, d := range p.Drift {

@@ -136,7 +136,7 @@ var snapshotQueries = []string{
 	where r.oid = any(@tables::oid[]) and r.relkind = 'p' and t.level > 0 and not c.oid = any(@tables::oid[])`,
 
 	// Grants, one object per object and grantee (the owner's own rights
-	// left out): managed tables, their partitions and their sequences, the relations of
+	// left out): managed tables, their partitions, their columns and their sequences, the relations of
 	// schema iam, the API views, every function read above, and the
 	// schemas iamc grants usage on. NULL ACLs are the defaults
 	// (acldefault: PUBLIC may execute a function).
@@ -152,6 +152,14 @@ var snapshotQueries = []string{
 	         pg_partition_tree(r.oid) t
 	    join pg_class c on c.oid = t.relid join pg_namespace n on n.oid = c.relnamespace
 	    where r.oid = any(@tables::oid[]) and r.relkind = 'p' and t.level > 0 and not c.oid = any(@tables::oid[])
+	  union all
+	    -- Column privileges of managed tables (column rules: read (id, name)).
+	    select 'column', format('%I.%I.%I', n.nspname, c.relname, a.attname), format('%I.%I', n.nspname, c.relname),
+	           a.attacl, c.relowner, 'c'::"char"
+	    from pg_attribute a
+	    join pg_class c on c.oid = a.attrelid
+	    join pg_namespace n on n.oid = c.relnamespace
+	    where a.attrelid = any(@tables::oid[]) and a.attnum > 0 and not a.attisdropped and a.attacl is not null
 	  union all
 	    select 'sequence', format('%I.%I', n.nspname, s.relname), format('%I.%I', tn.nspname, t.relname),
 	           s.relacl, s.relowner, 's'::"char"

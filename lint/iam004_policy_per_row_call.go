@@ -14,7 +14,10 @@ import (
 // request over a large table becomes a sequential scan with a function call
 // per row. Calls of STABLE or IMMUTABLE SQL functions that PostgreSQL can
 // inline (no SECURITY DEFINER, no SET clause) and of built-in C functions
-// are fine and not reported.
+// are fine and not reported. So are calls in a WITH CHECK of functions
+// whose comment says [row-local]: they look only at the row being written
+// and at settings, never at a table (iam.check_columns, the column rules'
+// check), and WITH CHECK runs for written rows only, never to filter.
 //
 // The expression is read from pg_policies (qual and with_check) with
 // PostgreSQL's parser (pg_query); each function is looked up in pg_proc
@@ -40,11 +43,17 @@ type proc struct {
 	Volatile  string // v, s, i
 	SecDef    bool
 	Config    []string
+	Comment   string
 }
+
+// rowLocal is the comment marker of a function that looks only at the row
+// being written and at settings.
+const rowLocal = "[row-local]"
+
 
 const procColumns = `p.oid, n.nspname::text, p.proname::text, p.pronargs::int, p.pronargdefaults::int,
        p.provariadic <> 0, p.oid::pg_catalog.regprocedure::text, l.lanname::text, p.provolatile::text,
-       p.prosecdef, coalesce(p.proconfig, '{}')`
+       p.prosecdef, coalesce(p.proconfig, '{}'), coalesce(pg_catalog.obj_description(p.oid, 'pg_proc'), '')`
 
 // perRowCost says why calling p once per row is a problem, or "" if it is not.
 func (p proc) perRowCost() string {
@@ -92,7 +101,7 @@ where d.classid = 'pg_catalog.pg_policy'::pg_catalog.regclass
 	for rows.Next() {
 		var pol uint32
 		var p proc
-		if err := rows.Scan(&pol, &p.OID, &p.Schema, &p.Name, &p.Nargs, &p.Ndefaults, &p.Variadic, &p.Sig, &p.Lang, &p.Volatile, &p.SecDef, &p.Config); err != nil {
+		if err := rows.Scan(&pol, &p.OID, &p.Schema, &p.Name, &p.Nargs, &p.Ndefaults, &p.Variadic, &p.Sig, &p.Lang, &p.Volatile, &p.SecDef, &p.Config, &p.Comment); err != nil {
 			rows.Close()
 			return nil, err
 		}
@@ -111,10 +120,11 @@ where d.classid = 'pg_catalog.pg_policy'::pg_catalog.regclass
 	builtinNames := map[string]bool{}
 	for _, pol := range policies {
 		var calls []call
-		for _, expr := range []string{pol.Using, pol.Check} {
+		for i, expr := range []string{pol.Using, pol.Check} {
 			if expr == "" {
 				continue
 			}
+			check := i == 1
 			cs, err := policyCalls(expr)
 			if err != nil {
 				// A server newer than the parser may print syntax it does
@@ -131,6 +141,7 @@ where d.classid = 'pg_catalog.pg_policy'::pg_catalog.regclass
 				if !c.PerRow {
 					continue
 				}
+				c.InCheck = check
 				calls = append(calls, c)
 				if c.Schema == "" {
 					builtinNames[c.Name] = true
@@ -176,7 +187,7 @@ where n.nspname = 'pg_catalog' and p.proname = any($1::text[])`, names)
 				}
 			}
 			p, cost := resolve(candidates, c.Args)
-			if cost == "" || seen[p.OID] {
+			if cost == "" || seen[p.OID] || c.InCheck && strings.Contains(p.Comment, rowLocal) {
 				continue
 			}
 			seen[p.OID] = true

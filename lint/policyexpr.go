@@ -21,6 +21,8 @@ type call struct {
 	// RowArgs: an argument refers to a column, so no sub-select can hoist
 	// the call out of the per-row part.
 	RowArgs bool
+	// InCheck: the call is in a WITH CHECK (set by IAM004).
+	InCheck bool
 }
 
 // QualifiedName is schema.name, or name for a pg_catalog function.
