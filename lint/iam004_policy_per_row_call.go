@@ -50,7 +50,6 @@ type proc struct {
 // being written and at settings.
 const rowLocal = "[row-local]"
 
-
 const procColumns = `p.oid, n.nspname::text, p.proname::text, p.pronargs::int, p.pronargdefaults::int,
        p.provariadic <> 0, p.oid::pg_catalog.regprocedure::text, l.lanname::text, p.provolatile::text,
        p.prosecdef, coalesce(p.proconfig, '{}'), coalesce(pg_catalog.obj_description(p.oid, 'pg_proc'), '')`

@@ -931,7 +931,7 @@ end
 $fn$;
 
 comment on function iam.check_columns(regclass, boolean, text[], boolean[]) is
-    'Column rules: in the WITH CHECK of the update policy of a table with write lists, refuses (42501, naming it) a column the row guard saw change that the caller may not write on this row. Answers only about the caller''s own update.';
+    '[row-local] Column rules: in the WITH CHECK of the update policy of a table with write lists, refuses (42501, naming it) a column the row guard saw change that the caller may not write on this row. It reads only its arguments and a setting of the transaction, no table (iamc lint, IAM004).';
 
 create or replace function iam.check_group_entry(
     table_schema name, table_name name, group_column text,
