@@ -153,9 +153,9 @@ var beforeBuild = []string{
 		"  hint: iamc build creates it (expected before the first build): create index stores_group_id_id_iam_idx on app.stores (group_id, id) where group_id is not null;",
 	"../policies/stores.iam:9:16: warning: column app.stores.group_id has no foreign key to iam.groups(id): rows can name groups that do not exist, and deleting a group leaves its id in them\n" +
 		"  hint: iamc build adds it (expected before the first build): stores_group_id_iam_fk, on delete set null",
-	"../policies/stores.iam:18:1: warning: row-level security is off on app.products: every role with a privilege on it sees and changes every row\n" +
+	"../policies/stores.iam:20:1: warning: row-level security is off on app.products: every role with a privilege on it sees and changes every row\n" +
 		"  hint: iamc build enables and forces it (expected before the first build); if it was built, something turned it off since",
-	"../policies/stores.iam:19:3: warning: no index of app.products leads with store_id, id: the policies look rows up by their parent (and the page function walks it in id order), so without one every request reads the whole table\n" +
+	"../policies/stores.iam:21:3: warning: no index of app.products leads with store_id, id: the policies look rows up by their parent (and the page function walks it in id order), so without one every request reads the whole table\n" +
 		"  hint: iamc build creates it (expected before the first build): create index products_store_id_id_iam_idx on app.products (store_id, id);",
 	exTodos + ": warning: row-level security is off on app.todos: every role with a privilege on it sees and changes every row\n" +
 		"  hint: iamc build enables and forces it (expected before the first build); if it was built, something turned it off since",
@@ -497,7 +497,7 @@ create table other.hidden (id bigint primary key);`,
 			template: "example",
 			setup:    `alter table app.products drop constraint products_store_id_fkey;`,
 			want: []string{
-				"../policies/stores.iam:19:3: error: column store_id of app.products is not a foreign key to app.stores.id: the parent rules follow it to one parent row\n" +
+				"../policies/stores.iam:21:3: error: column store_id of app.products is not a foreign key to app.stores.id: the parent rules follow it to one parent row\n" +
 					"  hint: alter table app.products add foreign key (store_id) references app.stores (id) on delete cascade;",
 			},
 		},

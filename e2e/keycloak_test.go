@@ -61,8 +61,8 @@ func TestShippedConfig(t *testing.T) {
 		})
 		step(t, "bob is not affected; an anonymous request still reaches the privileges", func(t *testing.T) {
 			wantRows(t, api.do(t, request{method: "GET", path: "/todos", token: bobTok}), todos, []row{})
-			// 401 from the schema privilege: no deny list refusal.
-			wantError(t, api.do(t, request{method: "GET", path: "/todos"}), http.StatusUnauthorized, "42501", "permission denied for schema app")
+			// 401 from the table privilege: no deny list refusal.
+			wantError(t, api.do(t, request{method: "GET", path: "/todos"}), http.StatusUnauthorized, "42501", "permission denied for table todos")
 		})
 		step(t, "unblocked, alice sees her todo again", func(t *testing.T) {
 			if _, err := su.Exec(t.Context(), "select iam.unblock_subject($1)", alice.sub); err != nil {

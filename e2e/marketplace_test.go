@@ -6,7 +6,9 @@ package e2e
 // their access from their store.
 
 import (
+	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -49,6 +51,68 @@ func marketplaceScenario(t *testing.T, api *client, su *pgx.Conn, tok tokens) {
 		wantStatus(t, patch(tok.bob, "/products?id=eq.1", readme(`{"stock": 9}`)), http.StatusNoContent)
 		bread.Stock = 9
 		wantSame(t, "app.products", superRows[product](t, su, productsSQL), []product{bread})
+	})
+	// Column rules: staff change the stock only.
+	step(t, "staff changing the price too get 403, naming the column, and nothing changes", func(t *testing.T) {
+		e := wantError(t, patch(tok.bob, "/products?id=eq.1", readme(`{"stock": 8, "price": 1}`)), http.StatusForbidden, "42501", "you cannot change column price of app.products")
+		if e.Details == nil || !strings.Contains(*e.Details, "only stock") {
+			t.Errorf("details %v, want the columns bob may change", e.Details)
+		}
+		wantSame(t, "app.products", superRows[product](t, su, productsSQL), []product{bread})
+	})
+	step(t, "a bulk PATCH of the price by staff changes no product; of the stock, every one", func(t *testing.T) {
+		wantStatus(t, post(tok.alice, "/products", readme(`{"store_id": 1, "name": "rolls", "price": 1, "stock": 30}`)), http.StatusCreated)
+		rolls := product{Store: 1, Name: "rolls", Stock: 30}
+		if err := su.QueryRow(t.Context(), "select id from app.products where name = 'rolls'").Scan(&rolls.ID); err != nil {
+			t.Fatal(err)
+		}
+		wantError(t, patch(tok.bob, "/products?store_id=eq.1", readme(`{"price": 0}`)), http.StatusForbidden, "42501", "you cannot change column price")
+		wantSame(t, "app.products", superRows[product](t, su, productsSQL), []product{bread, rolls})
+		wantStatus(t, patch(tok.bob, "/products?store_id=eq.1", readme(`{"stock": 0}`)), http.StatusNoContent)
+		bread.Stock, rolls.Stock = 0, 0
+		wantSame(t, "app.products", superRows[product](t, su, productsSQL), []product{bread, rolls})
+		wantStatus(t, api.do(t, request{method: "DELETE", path: fmt.Sprintf("/products?id=eq.%d", rolls.ID), token: tok.alice}), http.StatusNoContent)
+		wantStatus(t, patch(tok.alice, "/products?id=eq.1", readme(`{"price": 4, "stock": 9}`)), http.StatusNoContent)
+		bread.Stock = 9
+		wantSame(t, "app.products", superRows[product](t, su, productsSQL), []product{bread})
+	})
+	step(t, "an upsert (resolution=merge-duplicates) by staff changes nothing; by the owner, the product", func(t *testing.T) {
+		// A key PostgREST can upsert on (id is generated always, and
+		// PostgreSQL refuses an id in an insert, 428C9, for everyone).
+		if _, err := su.Exec(t.Context(), "create unique index products_store_name on app.products (store_id, name)"); err != nil {
+			t.Fatal(err)
+		}
+		defer su.Exec(t.Context(), "drop index app.products_store_name")
+		upsert := func(token string, price, stock int) response {
+			return api.do(t, request{method: "POST", path: "/products?on_conflict=store_id,name", token: token, prefer: "resolution=merge-duplicates",
+				body: []map[string]any{{"store_id": 1, "name": "bread", "price": price, "stock": stock}}})
+		}
+		// The proposed row meets the insert policy first: staff do not
+		// create products, whatever the columns.
+		wantError(t, upsert(tok.bob, 1, 9), http.StatusForbidden, "42501", "row-level security")
+		wantError(t, upsert(tok.bob, 4, 8), http.StatusForbidden, "42501", "row-level security")
+		wantSame(t, "app.products", superRows[product](t, su, productsSQL), []product{bread})
+		wantStatus(t, upsert(tok.alice, 5, 7), http.StatusOK) // PostgREST 12: 200 when every row merged
+		bread.Stock = 7
+		wantSame(t, "app.products", superRows[product](t, su, productsSQL), []product{bread})
+	})
+	step(t, "anonymous visitors read the stores' id and name: select=id,name is 200, select=* (the default) 401", func(t *testing.T) {
+		type store struct {
+			ID   int64  `json:"id"`
+			Name string `json:"name"`
+		}
+		wantSame(t, "GET /stores?select=id,name", apiRows[store](t, get(t, api, "", "/stores?select=id,name")), []store{{1, "alice's bakery"}})
+		wantError(t, get(t, api, "", "/stores"), http.StatusUnauthorized, "42501", "permission denied for table stores")
+		wantError(t, get(t, api, "", "/stores?select=id,owner_id"), http.StatusUnauthorized, "42501", "permission denied for table stores")
+		resp := api.do(t, request{method: "GET", path: "/stores?select=id", prefer: "count=exact"})
+		wantStatus(t, resp, http.StatusOK)
+		if got := resp.header.Get("Content-Range"); got != "0-0/1" {
+			t.Errorf("count=exact: Content-Range %q, want 0-0/1", got)
+		}
+		// Signed in, whole rows.
+		if rows := apiRows[map[string]any](t, get(t, api, tok.dave, "/stores")); len(rows) != 1 || rows[0]["owner_id"] == nil {
+			t.Errorf("dave's GET /stores: %v, want the whole store", rows)
+		}
 	})
 	step(t, "a member of the staff deletes nothing, a stranger changes nothing", func(t *testing.T) {
 		wantStatus(t, api.do(t, request{method: "DELETE", path: "/products?id=eq.1", token: tok.bob}), http.StatusNoContent)

@@ -162,8 +162,8 @@ func TestPreRequest(t *testing.T) {
 				wantError(t, get(api, realm.token(t, other)), http.StatusUnauthorized, "PGRST301", "")
 			}
 		})
-		step(t, "anonymous requests are not refused by it: the schema privilege answers", func(t *testing.T) {
-			wantError(t, get(api, ""), http.StatusUnauthorized, "42501", "permission denied for schema app")
+		step(t, "anonymous requests are not refused by it: the table privilege answers", func(t *testing.T) {
+			wantError(t, get(api, ""), http.StatusUnauthorized, "42501", "permission denied for table todos")
 		})
 	})
 

@@ -62,6 +62,7 @@ var runtimeExecutable = []executable{
 	{"iam.claim_match(text[])", "web_user", false, "policies (column = claim rules): a claim of the caller's token"},
 	{"iam.user_id_text(text)", "web_user", true, "policies when identity is text: the caller's id"},
 	{"iam.user_id_uuid(text)", "web_user", true, "policies, page functions: the caller's id"},
+	{"iam.check_columns(regclass, boolean, text[], boolean[])", "web_user", false, "update policy of a table with column rules (app.products): refuses a column the caller's own update changed; reads only its arguments and a setting"},
 	// Views of the group API (a view's function calls are checked as the caller).
 	{"iam.my_groups()", "web_user", true, "app.groups: the caller's groups and roles"},
 	{"iam.role_rank(text)", "web_user", true, "iam.check_group_entry (row guard): the rank of a declared role, the same for everyone"},

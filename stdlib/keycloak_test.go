@@ -212,7 +212,7 @@ func TestKeycloakTokens(t *testing.T) {
 			t.Fatalf("role %q, want db-anon-role %q", realmOnly.Role, conf["db-anon-role"])
 		}
 		_, err := todosAs(t, db, realmOnly)
-		WantSQLError(t, err, "42501", "permission denied for schema app")
+		WantSQLError(t, err, "42501", "permission denied for table todos")
 	})
 }
 

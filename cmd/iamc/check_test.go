@@ -198,8 +198,8 @@ func TestCheckDatabase(t *testing.T) {
 			"../../policies/stores.iam:8:16: warning IAM320: no index of app.stores leads with owner_id, id: the policies compare it with the caller's id (and the page function walks it in id order), so without one every request reads the whole table",
 			"../../policies/stores.iam:9:16: warning IAM320: no index of app.stores leads with group_id, id: the policies look rows up by the caller's groups, and deleting a group looks up its rows (and the page function walks it in id order), so without one every request reads the whole table",
 			"../../policies/stores.iam:9:16: warning IAM323: column app.stores.group_id has no foreign key to iam.groups(id): rows can name groups that do not exist, and deleting a group leaves its id in them",
-			"../../policies/stores.iam:18:1: warning IAM315: row-level security is off on app.products: every role with a privilege on it sees and changes every row",
-			"../../policies/stores.iam:19:3: warning IAM320: no index of app.products leads with store_id, id: the policies look rows up by their parent (and the page function walks it in id order), so without one every request reads the whole table",
+			"../../policies/stores.iam:20:1: warning IAM315: row-level security is off on app.products: every role with a privilege on it sees and changes every row",
+			"../../policies/stores.iam:21:3: warning IAM320: no index of app.products leads with store_id, id: the policies look rows up by their parent (and the page function walks it in id order), so without one every request reads the whole table",
 			"../../policies/todos.iam:4:1: warning IAM315: row-level security is off on app.todos: every role with a privilege on it sees and changes every row",
 			"../../policies/todos.iam:5:16: warning IAM320: no index of app.todos leads with owner_id, id: the policies compare it with the caller's id (and the page function walks it in id order), so without one every request reads the whole table",
 			"../../policies/todos.iam:6:16: warning IAM320: no index of app.todos leads with group_id, id: the policies look rows up by the caller's groups, and deleting a group looks up its rows (and the page function walks it in id order), so without one every request reads the whole table",
@@ -245,7 +245,7 @@ func TestCheckDatabase(t *testing.T) {
 		}
 		want := []string{"chats.iam:5 IAM315", "chats.iam:5 IAM190", "chats.iam:6 IAM320", "chats.iam:7 IAM320", "chats.iam:7 IAM323",
 			"notes.iam:8 IAM315", "notes.iam:9 IAM320", "notes.iam:10 IAM320", "notes.iam:11 IAM320", "notes.iam:11 IAM323",
-			"stores.iam:7 IAM315", "stores.iam:8 IAM320", "stores.iam:9 IAM320", "stores.iam:9 IAM323", "stores.iam:18 IAM315", "stores.iam:19 IAM320",
+			"stores.iam:7 IAM315", "stores.iam:8 IAM320", "stores.iam:9 IAM320", "stores.iam:9 IAM323", "stores.iam:20 IAM315", "stores.iam:21 IAM320",
 			"todos.iam:5 IAM320", "todos.iam:6 IAM320", "todos.iam:6 IAM323"}
 		if diff := cmp.Diff(want, codes); diff != "" {
 			t.Errorf("findings (-want +got):\n%s", diff)
