@@ -179,6 +179,67 @@ create policy "iam: anonymous can select" on app.catalog
 comment on policy "iam: anonymous can select" on app.catalog is 'iamc: anonymous can read (policies/tasks.iam:20)';
 
 -- ============================================================================
+-- resource app.steps (policies/tasks.iam:26)
+--   parent owner can read, create, write, delete  (line 29)
+--   parent group member can read, write  (line 30)
+-- ============================================================================
+
+-- Deny by default: with RLS on and forced, a row is visible only through a policy below, even to the table owner.
+alter table app.steps enable row level security;
+alter table app.steps force row level security;
+
+-- Grant exactly the commands the rules allow; everything else stays denied at the privilege level too.
+revoke all on table app.steps from public, web_user, web_anon;
+grant usage on schema app to web_user;
+grant select, insert, update, delete on table app.steps to web_user;
+
+-- serial columns need USAGE on their sequence to insert (identity columns need nothing).
+call iam.grant_serial_sequences('app.steps'::regclass, 'web_user');
+
+-- The parent arm is task_id = any(<the keys of the tasks rows the caller may use>): this index serves it.
+create index if not exists steps_task_id_iam_idx on app.steps (task_id);
+
+-- Fill the owner from the JWT on insert and refuse a forged one; keep it fixed; let rows into a group only with the create role there, and let only the owner move them; and, on every update, note which columns it changes beyond those every writer may change (after 'columns'): the update policy refuses a change its rules do not allow on the row (RLS cannot compare old and new rows, a trigger can).
+create or replace trigger iam_guard_row
+    before insert or update on app.steps
+    for each row execute function iam.guard_row('', '', '', '', 'columns', 'done');
+
+-- The update policy checks the columns an update changes with this, as the caller.
+grant execute on function iam.check_columns(regclass, boolean, text[], boolean[]) to web_user;
+
+-- Policies are replaced as a set: drop every policy name iamc uses, then create the ones the rules call for.
+drop policy if exists "iam: authenticated can select" on app.steps;
+drop policy if exists "iam: authenticated can insert" on app.steps;
+drop policy if exists "iam: authenticated can update" on app.steps;
+drop policy if exists "iam: authenticated can delete" on app.steps;
+drop policy if exists "iam: anonymous can select" on app.steps;
+drop policy if exists "iam: anonymous can insert" on app.steps;
+drop policy if exists "iam: anonymous can update" on app.steps;
+drop policy if exists "iam: anonymous can delete" on app.steps;
+
+create policy "iam: authenticated can select" on app.steps
+    as permissive for select to web_user
+    using (task_id = any (array(select p1.id from app.tasks p1 where p1.owner_id = (select iam.user_id_uuid('sub')) or p1.group_id = any ((select iam.group_ids('member'))::bigint[]))));
+comment on policy "iam: authenticated can select" on app.steps is 'iamc: parent owner can read (policies/tasks.iam:29); parent group member can read (policies/tasks.iam:30)';
+
+create policy "iam: authenticated can insert" on app.steps
+    as permissive for insert to web_user
+    with check (task_id = any (array(select p1.id from app.tasks p1 where p1.owner_id = (select iam.user_id_uuid('sub')))));
+comment on policy "iam: authenticated can insert" on app.steps is 'iamc: parent owner can create (policies/tasks.iam:29)';
+
+create policy "iam: authenticated can update" on app.steps
+    as permissive for update to web_user
+    using (task_id = any (array(select p1.id from app.tasks p1 where p1.owner_id = (select iam.user_id_uuid('sub')) or p1.group_id = any ((select iam.group_ids('member'))::bigint[]))))
+    with check ((task_id = any (array(select p1.id from app.tasks p1 where p1.owner_id = (select iam.user_id_uuid('sub')) or p1.group_id = any ((select iam.group_ids('member'))::bigint[]))))
+        and iam.check_columns('app.steps'::regclass, task_id = any (array(select p1.id from app.tasks p1 where p1.owner_id = (select iam.user_id_uuid('sub')))), '{"done"}'::text[], array[true]));
+comment on policy "iam: authenticated can update" on app.steps is 'iamc: parent owner can write (policies/tasks.iam:29); parent group member can write (policies/tasks.iam:30)';
+
+create policy "iam: authenticated can delete" on app.steps
+    as permissive for delete to web_user
+    using (task_id = any (array(select p1.id from app.tasks p1 where p1.owner_id = (select iam.user_id_uuid('sub')))));
+comment on policy "iam: authenticated can delete" on app.steps is 'iamc: parent owner can delete (policies/tasks.iam:29)';
+
+-- ============================================================================
 -- resource app.tasks (policies/tasks.iam:6)
 --   owner column owner_id
 --   group column group_id
