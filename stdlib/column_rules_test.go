@@ -60,10 +60,10 @@ func TestColumnRulesMatrix(t *testing.T) {
 		t.Fatalf("%v\n%s", err, out)
 	}
 	var (
-		tara   = KeycloakUser("tara", "0b000000-0000-4000-8000-0000000000b1") // owns the task, a member of the group
-		gus    = KeycloakUser("gus", "0b000000-0000-4000-8000-0000000000b2")  // owns the group
-		ali    = KeycloakUser("ali", "0b000000-0000-4000-8000-0000000000b3")  // an admin of the group
-		mel    = KeycloakUser("mel", "0b000000-0000-4000-8000-0000000000b4")  // a member
+		tara   = KeycloakUser("tara", "0b000000-0000-4000-8000-0000000000b1")  // owns the task, a member of the group
+		gus    = KeycloakUser("gus", "0b000000-0000-4000-8000-0000000000b2")   // owns the group
+		ali    = KeycloakUser("ali", "0b000000-0000-4000-8000-0000000000b3")   // an admin of the group
+		mel    = KeycloakUser("mel", "0b000000-0000-4000-8000-0000000000b4")   // a member
 		steve  = KeycloakUser("steve", "0b000000-0000-4000-8000-0000000000b5") // in no group
 		people = []Person{tara, gus, ali, mel, steve, Anonymous}
 	)
