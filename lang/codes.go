@@ -147,9 +147,9 @@ var codes = []Code{
 	{ID: "IAM150", Level: LevelError, Title: "a permission other than read, create, write or delete",
 		Example: "resource app.todos {\n  owner column owner_id\n  owner can read, wirte\n}\n",
 		formats: []string{"unknown permission %q: expected read, create, write or delete%s"}},
-	{ID: "IAM151", Level: LevelError, Title: "a group role other than member, admin or owner",
+	{ID: "IAM151", Level: LevelError, Title: "a group role the groups block does not declare (member, admin or owner unless it says roles)",
 		Example: "groups {\n  api schema app\n}\nresource app.todos {\n  group column group_id\n  group boss can read\n}\n",
-		formats: []string{"unknown group role %q: expected member, admin or owner"}},
+		formats: []string{formatUnknownGroupRole}},
 	{ID: "IAM152", Level: LevelError, Title: "a permission granted twice to the same subject",
 		Example: "resource app.todos {\n  owner column owner_id\n  owner can read\n  owner can write, read\n}\n",
 		formats: []string{"%s is already granted %s (at %s)"}},
@@ -165,6 +165,17 @@ var codes = []Code{
 	{ID: "IAM156", Level: LevelError, Title: "a required group column no group role can create in",
 		Example: "groups {\n  api schema app\n}\nresource app.chats {\n  owner column owner_id\n  group column group_id required\n  owner can read, create\n  group member can read\n}\n",
 		formats: []string{"the group column of %s is required, but no group role can create: nobody could insert a row; add e.g. `group member can create`"}},
+
+	// Custom group roles: grouproles.go.
+	{ID: "IAM157", Level: LevelError, Title: "a bad order of group roles: a name declared twice, not a bare word, one a rule would misread, or not ending with owner",
+		Example: "groups {\n  api schema app\n  roles viewer < editor\n}\n",
+		formats: []string{formatRoleTwice, formatRoleNotOwnerLast, formatRoleQuoted, formatRoleReserved}},
+	{ID: "IAM158", Level: LevelError, Title: "a bad token subgroup: a path rather than a name, declared twice, or without the token claim",
+		Example: "groups {\n  api schema app\n  token claim 'groups' as member\n  token subgroup '/campus/managers' as admin\n}\n",
+		formats: []string{formatSubgroupBad, formatSubgroupTwice, formatSubgroupNoClaim}},
+	{ID: "IAM159", Level: LevelError, Title: "a role move from a role still declared, or from one role to two",
+		Example: "groups {\n  api schema app\n  role admin becomes member\n}\n",
+		formats: []string{formatMoveTwice, formatMoveDeclared}},
 
 	// Parents.
 	{ID: "IAM160", Level: LevelError, Title: "a parent declared twice",
@@ -214,6 +225,14 @@ var codes = []Code{
 	{ID: "IAM175", Level: LevelError, Title: "anonymous readers of a resource with a tenant column",
 		Example: "resource app.notes {\n  tenant column org_id from claim 'org_id'\n  anonymous can read\n}\n",
 		formats: []string{"anonymous can read in %s: a request without a token has no tenant claim, so it could read no row of a resource with a tenant column; remove the rule (or the tenant column)"}},
+
+	// Column rules: columns.go.
+	{ID: "IAM176", Level: LevelError, Title: "a column list where columns cannot be limited: on create or delete, on a read other than anonymous's or authenticated's, beside a whole-row read of the same role, or for a page function",
+		Example: "resource app.todos {\n  owner column owner_id\n  owner can read (id, title), create\n}\n",
+		formats: []string{formatColumnsPerm, formatColumnsReadSubject, formatColumnsReadWhole, formatColumnsPage}},
+	{ID: "IAM177", Level: LevelError, Title: "a column listed twice, or the owner column in a write list",
+		Example: "resource app.todos {\n  owner column owner_id\n  owner can read, write (title, title)\n}\n",
+		formats: []string{formatColumnTwice, formatColumnOwner}},
 
 	// Warnings: warnings.go, ignore.go.
 	{ID: "IAM180", Level: LevelWarning, Title: "a group rule that can never apply: no request can put a row into a group",

@@ -17,6 +17,16 @@ import (
 // for anonymous and authenticated only (column privileges belong to a
 // database role, not to a row).
 
+// The message formats of the column rules' errors (codes.go gives each its code).
+const (
+	formatColumnTwice        = "column %s is listed twice"
+	formatColumnsPerm        = "%s can %s (...): a column list goes with write (the columns a subject may change) or with read of anonymous and authenticated (column grants); %s takes whole rows"
+	formatColumnsReadSubject = "%s can read (...): column reads are grants to a database role, and only anonymous and authenticated name one (the runtime roles); other subjects read whole rows, so list the columns on anonymous or authenticated instead"
+	formatColumnsReadWhole   = "authenticated can read (...) in %s: column reads are grants to the authenticated role, and %s can read gives it whole rows, so every signed-in caller would read every column of every row; drop the list, or the whole-row read"
+	formatColumnOwner        = "%s can write (... %s ...): the owner column never changes; leave it out of the list"
+	formatColumnsPage        = "page by in %s: every read rule lists columns, and the page function returns whole rows, so nobody could call it; remove page by (list with GET /%s?select=...&order=%s.desc)"
+)
+
 // columnList reads the columns of one permission.
 func (c *checker) columnList(p *Permission) []ColumnRef {
 	var out []ColumnRef
@@ -27,7 +37,7 @@ func (c *checker) columnList(p *Permission) []ColumnRef {
 		}
 		name := id.Name()
 		if seen[name] {
-			c.errs.add(id.Pos, "column %s is listed twice", name)
+			c.errs.add(id.Pos, formatColumnTwice, name)
 			continue
 		}
 		seen[name] = true
@@ -52,17 +62,17 @@ func (c *checker) columnRules(res *ResourceModel, name []string) {
 			at := cols[0].Pos
 			switch {
 			case p == Create || p == Delete:
-				c.errs.addAt(at, "%s can %s (...): a column list goes with write (the columns a subject may change) or with read of anonymous and authenticated (column grants); %s takes whole rows", rule.Subject, p, p)
+				c.errs.addAt(at, formatColumnsPerm, rule.Subject, p, p)
 			case p == Read && !runsAsRole(rule.Subject):
-				c.errs.addAt(at, "%s can read (...): column reads are grants to a database role, and only anonymous and authenticated name one (the runtime roles); other subjects read whole rows, so list the columns on anonymous or authenticated instead", rule.Subject)
+				c.errs.addAt(at, formatColumnsReadSubject, rule.Subject)
 			case p == Read && rule.Subject == (AuthenticatedSubject{}):
 				if whole := res.wholeRowReader(); whole != nil {
-					c.errs.addAt(at, "authenticated can read (...) in %s: column reads are grants to the authenticated role, and %s can read gives it whole rows, so every signed-in caller would read every column of every row; drop the list, or the whole-row read", displayName(name), whole)
+					c.errs.addAt(at, formatColumnsReadWhole, displayName(name), whole)
 				}
 			case p == Write:
 				for _, col := range cols {
 					if col.Name == res.OwnerColumn {
-						c.errs.addAt(col.Pos, "%s can write (... %s ...): the owner column never changes; leave it out of the list", rule.Subject, col.Name)
+						c.errs.addAt(col.Pos, formatColumnOwner, rule.Subject, col.Name)
 					}
 				}
 			}
@@ -79,7 +89,7 @@ func (c *checker) columnPage(res *ResourceModel, name []string) {
 	_, userLimited := res.ReadColumns(false)
 	_, anonLimited := res.ReadColumns(true)
 	if userLimited && (anonLimited || !res.Can(AnonymousSubject{}, Read)) {
-		c.errs.addAt(res.PagePos, "page by in %s: every read rule lists columns, and the page function returns whole rows, so nobody could call it; remove page by (list with GET /%s?select=...&order=%s.desc)", displayName(name), res.Table, res.PageKey)
+		c.errs.addAt(res.PagePos, formatColumnsPage, displayName(name), res.Table, res.PageKey)
 	}
 }
 

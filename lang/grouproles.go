@@ -15,6 +15,20 @@ import (
 // are read in name order), so every name of a role is checked once all
 // files are: groupOrder.
 
+// The message formats of the group roles' errors (codes.go gives each its code).
+const (
+	formatRoleTwice        = "group role %s is declared twice in the order (first at %s)"
+	formatRoleNotOwnerLast = "the highest group role is owner (a group's creator, the role it always keeps, the only one that makes owners and deletes the group): end the order with `< owner`"
+	formatSubgroupBad      = "bad token subgroup %s: name one Keycloak subgroup, without slashes (token subgroup 'managers' as manager: /campus/chicago/managers confers manager in the group /campus/chicago)"
+	formatSubgroupTwice    = "token subgroup %s is declared twice (first at %s)"
+	formatMoveTwice        = "role %s becomes one role (first at %s)"
+	formatRoleQuoted       = "bad group role %s: a group role is a bare name (letters, digits and _), e.g. editor"
+	formatRoleReserved     = "bad group role %s: it reads as part of a rule (group %s ...); pick another name"
+	formatUnknownGroupRole = "unknown group role %q: expected %s"
+	formatSubgroupNoClaim  = "token subgroup needs `token claim 'groups' as ROLE`: the claim that lists the Keycloak group paths"
+	formatMoveDeclared     = "role %s becomes %s, but %s is declared: a role that becomes another is one the files no longer declare"
+)
+
 // roleChecks collects what names a group role until the order is known.
 type roleChecks struct {
 	refs      []roleRef
@@ -74,7 +88,7 @@ func (c *checker) groupRolesItem(it *GroupsItem, seen map[string]lexer.Position)
 			}
 			role := GroupRole(id.Name())
 			if prev, dup := at[role]; dup {
-				c.errs.add(id.Pos, "group role %s is declared twice in the order (first at %s)", role, where(prev))
+				c.errs.add(id.Pos, formatRoleTwice, role, where(prev))
 				ok = false
 				continue
 			}
@@ -85,7 +99,7 @@ func (c *checker) groupRolesItem(it *GroupsItem, seen map[string]lexer.Position)
 			return
 		}
 		if order[len(order)-1] != GroupOwner {
-			c.errs.add(it.RoleOrder.Pos, "the highest group role is owner (a group's creator, the role it always keeps, the only one that makes owners and deletes the group): end the order with `< owner`")
+			c.errs.add(it.RoleOrder.Pos, formatRoleNotOwnerLast)
 			return
 		}
 		g.Roles = order
@@ -98,12 +112,12 @@ func (c *checker) groupRolesItem(it *GroupsItem, seen map[string]lexer.Position)
 		name := c.literal(it.Subgroup.Name, "subgroup")
 		switch {
 		case name == "" || strings.Contains(name, "/"):
-			c.errs.add(it.Subgroup.Name.Pos, "bad token subgroup %s: name one Keycloak subgroup, without slashes (token subgroup 'managers' as manager: /campus/chicago/managers confers manager in the group /campus/chicago)", it.Subgroup.Name.Raw)
+			c.errs.add(it.Subgroup.Name.Pos, formatSubgroupBad, it.Subgroup.Name.Raw)
 			return
 		}
 		for _, prev := range g.TokenSubgroups {
 			if prev.Name == name {
-				c.errs.add(it.Pos, "token subgroup %s is declared twice (first at %s)", it.Subgroup.Name.Raw, whereAt(prev.Pos))
+				c.errs.add(it.Pos, formatSubgroupTwice, it.Subgroup.Name.Raw, whereAt(prev.Pos))
 				return
 			}
 		}
@@ -118,7 +132,7 @@ func (c *checker) groupRolesItem(it *GroupsItem, seen map[string]lexer.Position)
 		from := GroupRole(m.From.Name())
 		for _, prev := range g.RoleMoves {
 			if prev.From == from {
-				c.errs.add(m.From.Pos, "role %s becomes one role (first at %s)", from, whereAt(prev.Pos))
+				c.errs.add(m.From.Pos, formatMoveTwice, from, whereAt(prev.Pos))
 				return
 			}
 		}
@@ -136,9 +150,9 @@ func (c *checker) groupRoleName(id *Ident) bool {
 	}
 	switch name := id.Name(); {
 	case id.Quoted():
-		c.errs.add(id.Pos, "bad group role %s: a group role is a bare name (letters, digits and _), e.g. editor", id.Raw)
+		c.errs.add(id.Pos, formatRoleQuoted, id.Raw)
 	case reservedGroupRoles[name]:
-		c.errs.add(id.Pos, "bad group role %s: it reads as part of a rule (group %s ...); pick another name", name, name)
+		c.errs.add(id.Pos, formatRoleReserved, name, name)
 	default:
 		return true
 	}
@@ -156,7 +170,7 @@ func (c *checker) groupOrder() {
 	known := func(id *Ident) (GroupRole, bool) {
 		role := GroupRole(id.Name())
 		if order.Rank(role) == 0 {
-			c.errs.add(id.Pos, "unknown group role %q: expected %s", id.Raw, orList(order))
+			c.errs.add(id.Pos, formatUnknownGroupRole, id.Raw, orList(order))
 			return "", false
 		}
 		return role, true
@@ -173,11 +187,11 @@ func (c *checker) groupOrder() {
 		}
 	}
 	if len(g.TokenSubgroups) > 0 && g.TokenClaim == "" {
-		c.errs.addAt(g.TokenSubgroups[0].Pos, "token subgroup needs `token claim 'groups' as ROLE`: the claim that lists the Keycloak group paths")
+		c.errs.addAt(g.TokenSubgroups[0].Pos, formatSubgroupNoClaim)
 	}
 	for _, m := range g.RoleMoves {
 		if order.Rank(m.From) > 0 {
-			c.errs.addAt(m.Pos, "role %s becomes %s, but %s is declared: a role that becomes another is one the files no longer declare", m.From, m.To, m.From)
+			c.errs.addAt(m.Pos, formatMoveDeclared, m.From, m.To, m.From)
 		}
 	}
 

@@ -78,18 +78,22 @@ func ruleWords(rule RuleModel) string {
 
 // covers reports whether a grant of p to other gives s p too: a read
 // that reads for s (everyone's, a lower group role's), or any permission
-// of a lower role of the same group (or of the parent's group).
-func covers(other, s Subject, p Perm) bool {
-	if other == s {
+// of a lower role of the same group (or of the parent's group), ranked by
+// the resource's order of roles; and, with column lists, on at least the
+// columns s's own grant names (a write of stock does not cover a write of
+// every column).
+func (r *ResourceModel) covers(other, s Subject, p Perm) bool {
+	if other == s || !r.coversColumns(other, s, p) {
 		return false
 	}
-	if p == Read && other.ReadsFor(s) {
+	if p == Read && r.ReadCovers(other, s) {
 		return true
 	}
+	order := r.Roles()
 	lower := func(a, b Subject) bool {
 		ga, ok1 := a.(GroupSubject)
 		gb, ok2 := b.(GroupSubject)
-		return ok1 && ok2 && rank(ga.Role) < rank(gb.Role)
+		return ok1 && ok2 && order.Rank(ga.Role) < order.Rank(gb.Role)
 	}
 	if lower(other, s) {
 		return true
@@ -97,6 +101,29 @@ func covers(other, s Subject, p Perm) bool {
 	po, ok1 := other.(ParentSubject)
 	ps, ok2 := s.(ParentSubject)
 	return ok1 && ok2 && lower(po.Of, ps.Of)
+}
+
+// coversColumns: other's grant of p names no columns, or every column s's
+// grant names.
+func (r *ResourceModel) coversColumns(other, s Subject, p Perm) bool {
+	theirs, limited := r.Columns(other, p)
+	if !limited {
+		return true
+	}
+	mine, mineLimited := r.Columns(s, p)
+	if !mineLimited {
+		return false
+	}
+	have := map[string]bool{}
+	for _, c := range theirs {
+		have[c.Name] = true
+	}
+	for _, c := range mine {
+		if !have[c.Name] {
+			return false
+		}
+	}
+	return true
 }
 
 func (c *checker) resourceWarnings(w *ErrorList, res *ResourceModel) {
@@ -122,7 +149,7 @@ func (c *checker) resourceWarnings(w *ErrorList, res *ResourceModel) {
 		for _, p := range rule.Perms {
 			found := ""
 			for _, other := range res.Rules {
-				if covers(other.Subject, rule.Subject, p) && res.Can(other.Subject, p) {
+				if res.covers(other.Subject, rule.Subject, p) && res.Can(other.Subject, p) {
 					found = fmt.Sprintf("%s can %s (at %s)", other.Subject, p, whereAt(other.Pos))
 					break
 				}
