@@ -93,14 +93,15 @@ func GraphOf(m *lang.Model) Graph {
 	}
 	if anyGroups || m.Groups.Declared {
 		// The role order: a rule for a role applies to the roles above it.
-		for i := len(lang.GroupRoles) - 1; i > 0; i-- {
-			hi, lo := lang.GroupRoles[i], lang.GroupRoles[i-1]
+		order := m.Groups.Order() // the groups block's order of roles
+		for i := len(order) - 1; i > 0; i-- {
+			hi, lo := order[i], order[i-1]
 			if groupRolesUsed[hi] || groupRolesUsed[lo] || i == 1 && len(groupRolesUsed) > 0 {
 				g.Edges = append(g.Edges, Edge{From: subjectNode(lang.GroupSubject{Role: hi}), To: subjectNode(lang.GroupSubject{Role: lo}),
 					Label: "has the rights of", Dashed: true})
 			}
 		}
-		for _, role := range lang.GroupRoles {
+		for _, role := range order {
 			if !groupRolesUsed[role] {
 				continue
 			}

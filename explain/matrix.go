@@ -89,8 +89,9 @@ func matrixOf(m *lang.Model, r *lang.ResourceModel) Matrix {
 		row(lang.OwnerSubject{}, "the caller whose id is in "+r.OwnerColumn, nil)
 	}
 	if r.GroupColumn != "" {
-		for i, role := range lang.GroupRoles {
-			lower := lang.GroupRoles[:i]
+		order := r.Roles() // the groups block's order of roles
+		for i, role := range order {
+			lower := order[:i]
 			row(lang.GroupSubject{Role: role}, fmt.Sprintf("%ss of the row's group (%s)", role, r.GroupColumn), func(p lang.Perm) string {
 				for _, l := range lower {
 					if r.Can(lang.GroupSubject{Role: l}, p) {
@@ -124,7 +125,7 @@ func matrixOf(m *lang.Model, r *lang.ResourceModel) Matrix {
 				if !ok {
 					return ""
 				}
-				for _, lower := range lang.GroupRoles {
+				for _, lower := range r.Roles() {
 					if lower == g.Role {
 						break
 					}
