@@ -502,6 +502,15 @@ create table other.hidden (id bigint primary key);`,
 			},
 		},
 		{
+			name:     "a column a rule lists that the table does not have",
+			template: "example",
+			setup:    `alter table app.products rename column stock to in_stock;`,
+			want: []string{
+				"../policies/stores.iam:28:34: error: column stock does not exist in app.products\n" +
+					"  hint: name a column of app.products: id, store_id, name, price, in_stock, created_at",
+			},
+		},
+		{
 			name:     "--schemas",
 			template: "example",
 			setup:    `create schema other; create table other.hidden (id bigint primary key); create table app.memos (id bigint primary key);`,
