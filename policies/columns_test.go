@@ -203,6 +203,17 @@ func TestMarketplaceColumnAttacks(t *testing.T) {
 			t.Errorf("sam's upsert of the stock: %d rows, %+v", n, p)
 		}
 	})
+	t.Run("an update the row guard did not see is refused, not let through", func(t *testing.T) {
+		ids := freshProducts(t, db, 1)
+		before := snapshot(ids)
+		db.Exec(t, "alter table app.products disable trigger iam_guard_row")
+		defer db.Exec(t, "alter table app.products enable trigger iam_guard_row")
+		_, err := as(sam).Exec("PATCH", "update app.products set stock = 1 where id = $1", ids[0])
+		WantSQLError(t, err, "42501", "the row guard did not note the columns of this update of app.products")
+		_, err = as(sam).Exec("PATCH", "update app.products set price = 1 where id = $1", ids[0])
+		WantSQLError(t, err, "42501", "the row guard did not note")
+		unchanged(t, ids, before)
+	})
 	t.Run("moving a product is a change of store_id", func(t *testing.T) {
 		ids := freshProducts(t, db, 1)
 		before := snapshot(ids)
