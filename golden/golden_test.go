@@ -100,6 +100,7 @@ var wantErrors = map[string][]errorAt{
 		{"policies/tasks.iam:10:38", "done", "column done is listed twice"},
 		{"policies/tasks.iam:11:27", "id", "authenticated can read (...) in app.tasks: column reads are grants to the authenticated role, and owner can read gives it whole rows"},
 		{"policies/tasks.iam:15:11", "id", "page by in app.catalog: every read rule lists columns"},
+		{"policies/tasks.iam:25:23", "id", "anonymous can read (...) in app.notes opens every row to signed-in callers too, and owner can read gives the authenticated role whole rows"},
 	},
 	"err-write-without-read": {
 		{"policies/todos.iam:3:21", "write", "owner can write but not read in app.todos"},

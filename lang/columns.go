@@ -24,6 +24,7 @@ const (
 	formatColumnsReadSubject = "%s can read (...): column reads are grants to a database role, and only anonymous and authenticated name one (the runtime roles); other subjects read whole rows, so list the columns on anonymous or authenticated instead"
 	formatColumnsReadWhole   = "authenticated can read (...) in %s: column reads are grants to the authenticated role, and %s can read gives it whole rows, so every signed-in caller would read every column of every row; drop the list, or the whole-row read"
 	formatColumnOwner        = "%s can write (... %s ...): the owner column never changes; leave it out of the list"
+	formatColumnsAnonWhole   = "anonymous can read (...) in %s opens every row to signed-in callers too, and %s can read gives the authenticated role whole rows, so every signed-in caller would read every column of every row: column reads are per role, not per row; add `authenticated can read` if that is meant"
 	formatColumnsPage        = "page by in %s: every read rule lists columns, and the page function returns whole rows, so nobody could call it; remove page by (list with GET /%s?select=...&order=%s.desc)"
 )
 
@@ -65,6 +66,13 @@ func (c *checker) columnRules(res *ResourceModel, name []string) {
 				c.errs.addAt(at, formatColumnsPerm, rule.Subject, p, p)
 			case p == Read && !runsAsRole(rule.Subject):
 				c.errs.addAt(at, formatColumnsReadSubject, rule.Subject)
+			case p == Read && rule.Subject == (AnonymousSubject{}) && !res.Can(AuthenticatedSubject{}, Read):
+				// The anonymous rule opens every row to signed-in callers
+				// too, who read them with the authenticated role's grant:
+				// whole rows when another subject reads whole rows.
+				if whole := res.wholeRowReader(); whole != nil {
+					c.errs.addAt(at, formatColumnsAnonWhole, displayName(name), whole)
+				}
 			case p == Read && rule.Subject == (AuthenticatedSubject{}):
 				if whole := res.wholeRowReader(); whole != nil {
 					c.errs.addAt(at, formatColumnsReadWhole, displayName(name), whole)

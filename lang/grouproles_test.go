@@ -168,6 +168,7 @@ resource app.tasks {
   owner can read, create, write, delete
   group member can read, write (done, note)
   group admin can write (review, note)
+  authenticated can read
 }
 resource app.catalog {
   anonymous can read (id, name)
@@ -197,7 +198,7 @@ resource app.catalog {
 		limited   bool
 	}{
 		{tasks, true, []string{"id", "Title"}, true},
-		{tasks, false, nil, false}, // the owner reads whole rows
+		{tasks, false, nil, false}, // authenticated reads whole rows
 		{catalog, true, []string{"id", "name"}, true},
 		{catalog, false, []string{"id", "name", "price"}, true}, // an anonymous read opens the rows to signed-in callers
 	} {

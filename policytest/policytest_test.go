@@ -213,8 +213,36 @@ func TestRemovingARuleFails(t *testing.T) {
 	}
 }
 
-// ruleLine is a rule of a resource block: `  group member can read, create`.
-var ruleLine = regexp.MustCompile(`(?m)^(\s*)(owner|authenticated|anonymous|group (?:member|admin|owner)|parent owner|parent group (?:member|admin|owner)|parent (?:readers|writers|deleters)) can ([a-z, ]+)$`)
+// ruleLine is a rule of a resource block: `  group member can read, create`,
+// a permission perhaps with its columns (`read (id, name)`).
+var ruleLine = regexp.MustCompile(`(?m)^(\s*)(owner|authenticated|anonymous|group (?:member|admin|owner)|parent owner|parent group (?:member|admin|owner)|parent (?:readers|writers|deleters)) can ([a-z_, ()]+)$`)
+
+// rulePerms are the permissions of a rule as written, each with its
+// column list: "read (id, name)", "write".
+func rulePerms(s string) []string {
+	var out []string
+	depth, start := 0, 0
+	for i, r := range s {
+		switch r {
+		case '(':
+			depth++
+		case ')':
+			depth--
+		case ',':
+			if depth == 0 {
+				out = append(out, strings.TrimSpace(s[start:i]))
+				start = i + 1
+			}
+		}
+	}
+	return append(out, strings.TrimSpace(s[start:]))
+}
+
+// permOf is the permission of an item of rulePerms: "read (id, name)" is read.
+func permOf(item string) lang.Perm {
+	name, _, _ := strings.Cut(item, " ")
+	return lang.Perm(name)
+}
 
 // resourceBlock is a resource of a .iam file: `resource app.todos { ... }`
 // (a resource block holds no braces).
@@ -252,8 +280,8 @@ func (m mutant) apply(text string) string {
 				return line
 			}
 			var keep []string
-			for _, p := range strings.Split(sub[3], ",") {
-				if p = strings.TrimSpace(p); p != string(m.perm) {
+			for _, p := range rulePerms(sub[3]) {
+				if permOf(p) != m.perm {
 					keep = append(keep, p)
 				}
 			}
@@ -292,8 +320,8 @@ func mutants(t *testing.T) []mutant {
 				if granted[sub[2]] == nil {
 					granted[sub[2]] = map[lang.Perm]bool{}
 				}
-				for _, p := range strings.Split(sub[3], ",") {
-					granted[sub[2]][lang.Perm(strings.TrimSpace(p))] = true
+				for _, p := range rulePerms(sub[3]) {
+					granted[sub[2]][permOf(p)] = true
 				}
 			}
 			subjects := []string{"owner", "authenticated", "anonymous"}

@@ -139,9 +139,9 @@ revoke all on table app.groups, app.group_members from public, web_user, web_ano
 grant select on table app.groups, app.group_members to web_user;
 
 -- ============================================================================
--- resource app.catalog (policies/tasks.iam:19)
---   anonymous can read  (line 20)
---   authenticated can read  (line 21)
+-- resource app.catalog (policies/tasks.iam:16)
+--   anonymous can read  (line 17)
+--   authenticated can read  (line 18)
 -- ============================================================================
 
 -- Deny by default: with RLS on and forced, a row is visible only through a policy below, even to the table owner.
@@ -171,17 +171,17 @@ drop policy if exists "iam: anonymous can delete" on app.catalog;
 create policy "iam: authenticated can select" on app.catalog
     as permissive for select to web_user
     using (true);
-comment on policy "iam: authenticated can select" on app.catalog is 'iamc: anonymous can read (policies/tasks.iam:20); authenticated can read (policies/tasks.iam:21)';
+comment on policy "iam: authenticated can select" on app.catalog is 'iamc: anonymous can read (policies/tasks.iam:17); authenticated can read (policies/tasks.iam:18)';
 
 create policy "iam: anonymous can select" on app.catalog
     as permissive for select to web_anon
     using (true);
-comment on policy "iam: anonymous can select" on app.catalog is 'iamc: anonymous can read (policies/tasks.iam:20)';
+comment on policy "iam: anonymous can select" on app.catalog is 'iamc: anonymous can read (policies/tasks.iam:17)';
 
 -- ============================================================================
--- resource app.steps (policies/tasks.iam:26)
---   parent owner can read, create, write, delete  (line 29)
---   parent group member can read, write  (line 30)
+-- resource app.steps (policies/tasks.iam:23)
+--   parent owner can read, create, write, delete  (line 26)
+--   parent group member can read, write  (line 27)
 -- ============================================================================
 
 -- Deny by default: with RLS on and forced, a row is visible only through a policy below, even to the table owner.
@@ -220,34 +220,33 @@ drop policy if exists "iam: anonymous can delete" on app.steps;
 create policy "iam: authenticated can select" on app.steps
     as permissive for select to web_user
     using (task_id = any (array(select p1.id from app.tasks p1 where p1.owner_id = (select iam.user_id_uuid('sub')) or p1.group_id = any ((select iam.group_ids('member'))::bigint[]))));
-comment on policy "iam: authenticated can select" on app.steps is 'iamc: parent owner can read (policies/tasks.iam:29); parent group member can read (policies/tasks.iam:30)';
+comment on policy "iam: authenticated can select" on app.steps is 'iamc: parent owner can read (policies/tasks.iam:26); parent group member can read (policies/tasks.iam:27)';
 
 create policy "iam: authenticated can insert" on app.steps
     as permissive for insert to web_user
     with check (task_id = any (array(select p1.id from app.tasks p1 where p1.owner_id = (select iam.user_id_uuid('sub')))));
-comment on policy "iam: authenticated can insert" on app.steps is 'iamc: parent owner can create (policies/tasks.iam:29)';
+comment on policy "iam: authenticated can insert" on app.steps is 'iamc: parent owner can create (policies/tasks.iam:26)';
 
 create policy "iam: authenticated can update" on app.steps
     as permissive for update to web_user
     using (task_id = any (array(select p1.id from app.tasks p1 where p1.owner_id = (select iam.user_id_uuid('sub')) or p1.group_id = any ((select iam.group_ids('member'))::bigint[]))))
     with check ((task_id = any (array(select p1.id from app.tasks p1 where p1.owner_id = (select iam.user_id_uuid('sub')) or p1.group_id = any ((select iam.group_ids('member'))::bigint[]))))
         and iam.check_columns('app.steps'::regclass, task_id = any (array(select p1.id from app.tasks p1 where p1.owner_id = (select iam.user_id_uuid('sub')))), '{"done"}'::text[], array[true]));
-comment on policy "iam: authenticated can update" on app.steps is 'iamc: parent owner can write (policies/tasks.iam:29); parent group member can write (policies/tasks.iam:30)';
+comment on policy "iam: authenticated can update" on app.steps is 'iamc: parent owner can write (policies/tasks.iam:26); parent group member can write (policies/tasks.iam:27)';
 
 create policy "iam: authenticated can delete" on app.steps
     as permissive for delete to web_user
     using (task_id = any (array(select p1.id from app.tasks p1 where p1.owner_id = (select iam.user_id_uuid('sub')))));
-comment on policy "iam: authenticated can delete" on app.steps is 'iamc: parent owner can delete (policies/tasks.iam:29)';
+comment on policy "iam: authenticated can delete" on app.steps is 'iamc: parent owner can delete (policies/tasks.iam:26)';
 
 -- ============================================================================
--- resource app.tasks (policies/tasks.iam:6)
+-- resource app.tasks (policies/tasks.iam:4)
 --   owner column owner_id
 --   group column group_id
 --   page by id
---   anonymous can read  (line 11)
---   owner can read, create, write, delete  (line 12)
---   group member can read, write  (line 13)
---   group admin can write, delete  (line 14)
+--   owner can read, create, write, delete  (line 9)
+--   group member can read, write  (line 10)
+--   group admin can write, delete  (line 11)
 -- ============================================================================
 
 -- Deny by default: with RLS on and forced, a row is visible only through a policy below, even to the table owner.
@@ -258,8 +257,6 @@ alter table app.tasks force row level security;
 revoke all on table app.tasks from public, web_user, web_anon;
 grant usage on schema app to web_user;
 grant select, insert, update, delete on table app.tasks to web_user;
-grant usage on schema app to web_anon;
-grant select (id, title, done) on table app.tasks to web_anon;
 
 -- serial columns need USAGE on their sequence to insert (identity columns need nothing).
 call iam.grant_serial_sequences('app.tasks'::regclass, 'web_user');
@@ -328,18 +325,14 @@ drop policy if exists "iam: anonymous can delete" on app.tasks;
 
 create policy "iam: authenticated can select" on app.tasks
     as permissive for select to web_user
-    using (true);
-comment on policy "iam: authenticated can select" on app.tasks is 'iamc: anonymous can read (policies/tasks.iam:11); owner can read (policies/tasks.iam:12); group member can read (policies/tasks.iam:13)';
-
-create policy "iam: anonymous can select" on app.tasks
-    as permissive for select to web_anon
-    using (true);
-comment on policy "iam: anonymous can select" on app.tasks is 'iamc: anonymous can read (policies/tasks.iam:11)';
+    using (owner_id = (select iam.user_id_uuid('sub'))
+        or (group_id = any ((select iam.group_ids('member'))::bigint[]) and group_id is not null));
+comment on policy "iam: authenticated can select" on app.tasks is 'iamc: owner can read (policies/tasks.iam:9); group member can read (policies/tasks.iam:10)';
 
 create policy "iam: authenticated can insert" on app.tasks
     as permissive for insert to web_user
     with check (owner_id = (select iam.user_id_uuid('sub')) and group_id is null);
-comment on policy "iam: authenticated can insert" on app.tasks is 'iamc: owner can create (policies/tasks.iam:12)';
+comment on policy "iam: authenticated can insert" on app.tasks is 'iamc: owner can create (policies/tasks.iam:9)';
 
 create policy "iam: authenticated can update" on app.tasks
     as permissive for update to web_user
@@ -348,13 +341,13 @@ create policy "iam: authenticated can update" on app.tasks
     with check (((owner_id = (select iam.user_id_uuid('sub')) and group_id is null)
         or (group_id = any ((select iam.group_ids('member'))::bigint[]) and group_id is not null))
         and iam.check_columns('app.tasks'::regclass, (owner_id = (select iam.user_id_uuid('sub')) and (group_id is null or group_id = any ((select iam.group_ids('member'))::bigint[]))), '{"done","note","progress","review"}'::text[], array[(group_id = any ((select iam.group_ids('member'))::bigint[]) and group_id is not null), true, (group_id = any ((select iam.group_ids('member'))::bigint[]) and group_id is not null), (group_id = any ((select iam.group_ids('admin'))::bigint[]) and group_id is not null)]));
-comment on policy "iam: authenticated can update" on app.tasks is 'iamc: owner can write (policies/tasks.iam:12); group member can write (policies/tasks.iam:13); group admin can write (policies/tasks.iam:14)';
+comment on policy "iam: authenticated can update" on app.tasks is 'iamc: owner can write (policies/tasks.iam:9); group member can write (policies/tasks.iam:10); group admin can write (policies/tasks.iam:11)';
 
 create policy "iam: authenticated can delete" on app.tasks
     as permissive for delete to web_user
     using (owner_id = (select iam.user_id_uuid('sub'))
         or (group_id = any ((select iam.group_ids('admin'))::bigint[]) and group_id is not null));
-comment on policy "iam: authenticated can delete" on app.tasks is 'iamc: owner can delete (policies/tasks.iam:12); group admin can delete (policies/tasks.iam:14)';
+comment on policy "iam: authenticated can delete" on app.tasks is 'iamc: owner can delete (policies/tasks.iam:9); group admin can delete (policies/tasks.iam:11)';
 
 -- List pages by id: the policy is a filter, so /tasks?order=id.desc&limit=50 reads every row the caller can see and sorts them; this walks the (column, id) indexes once per policy arm and stops after a page. It runs as the caller, so RLS still decides every row. Bitmap scans, parallel workers and JIT are off inside (none of them can stop after a page), and its plans are generic: planned once per connection, not per call.
 create or replace function app.tasks_page(before app.tasks.id%type default null, page_size integer default 50, group_id bigint default null)
@@ -369,6 +362,9 @@ as $fn$
 <<page>>
 declare
     before_key bigint;
+    caller_id uuid;
+    caller_groups bigint[];
+    floor_key bigint;
 begin
     if tasks_page.page_size is null or tasks_page.page_size < 1 or tasks_page.page_size > 1000 then
         raise exception using errcode = '22023',
@@ -378,22 +374,67 @@ begin
     end if;
     page.before_key := coalesce(tasks_page.before, 9223372036854775807);
     if tasks_page.group_id is not null then
-        return query
-            select t.* from app.tasks t
-            where t.group_id = tasks_page.group_id
-              and t.id < page.before_key
-            order by t.id desc
-            limit tasks_page.page_size;
+        if tasks_page.group_id = any (iam.group_ids('member')) then
+            return query
+                select t.* from app.tasks t
+                where t.group_id = tasks_page.group_id
+                  and t.id < page.before_key
+                order by t.id desc
+                limit tasks_page.page_size;
+        else
+            page.caller_id := iam.user_id_uuid('sub');
+            return query
+                select t.* from app.tasks t
+                where t.owner_id = page.caller_id
+                  and t.group_id is not distinct from tasks_page.group_id
+                  and t.id < page.before_key
+                order by t.id desc
+                limit tasks_page.page_size;
+        end if;
         return;
     end if;
+    page.caller_id := iam.user_id_uuid('sub');
+    page.caller_groups := coalesce(iam.group_ids('member'), '{}');
+    page.floor_key := -9223372036854775808;
+    if cardinality(page.caller_groups) >= tasks_page.page_size then
+        select case when count(*) >= tasks_page.page_size then min(h.k) else page.floor_key end into page.floor_key
+        from (
+            select h.k from (select distinct unnest(page.caller_groups) as id) g
+            cross join lateral (
+                select t.id as k from app.tasks t
+                where t.group_id = g.id
+                  and t.owner_id is distinct from page.caller_id
+                  and t.id < page.before_key
+                order by t.id desc
+                limit 1) h
+            order by h.k desc
+            limit tasks_page.page_size) h;
+    end if;
     return query
+    select p.* from (
+        (
         select t.* from app.tasks t
-        where t.id < page.before_key
+        where t.owner_id = page.caller_id
+          and t.id < page.before_key
         order by t.id desc
-        limit tasks_page.page_size;
+        limit tasks_page.page_size)
+        union all
+        (
+        select t.* from (select distinct unnest(page.caller_groups) as id) g
+        cross join lateral (
+            select t.* from app.tasks t
+            where t.group_id = g.id
+              and t.owner_id is distinct from page.caller_id
+              and t.id < page.before_key
+              and t.id >= page.floor_key
+            order by t.id desc
+            limit tasks_page.page_size) t)
+    ) p
+    order by p.id desc
+    limit tasks_page.page_size;
 end
 $fn$;
-comment on function app.tasks_page(app.tasks.id%type, integer, bigint) is 'iamc (page by id, policies/tasks.iam:9): GET /rpc/tasks_page?before=<id>&page_size=<1..1000>&group_id=<group> returns the rows of app.tasks the caller may read, newest id first: the rows of the table ordered by id desc with the same filters, read with one index walk per policy arm.';
+comment on function app.tasks_page(app.tasks.id%type, integer, bigint) is 'iamc (page by id, policies/tasks.iam:7): GET /rpc/tasks_page?before=<id>&page_size=<1..1000>&group_id=<group> returns the rows of app.tasks the caller may read, newest id first: the rows of the table ordered by id desc with the same filters, read with one index walk per policy arm.';
 
 -- Only the roles that may read the table may call it.
 revoke all on function app.tasks_page(app.tasks.id%type, integer, bigint) from public, web_user, web_anon;
