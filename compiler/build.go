@@ -477,7 +477,7 @@ func (b *resourceBuild) rowGuard() {
 // columnGuard is the row guard of a resource with write lists: it fires
 // on every update (any column may be one a subject may not change) and
 // notes the columns each update changes beyond those every writer may
-// (arguments: the six of guard_row, the tenant's '' and '{}' without one,
+// (arguments: the six of guard_row, the tenant's ” and '{}' without one,
 // then 'columns' and those columns).
 func (b *resourceBuild) columnGuard(why string, args []string) {
 	args = append(args, quoteLiteral("columns"))

@@ -227,9 +227,9 @@ var codes = []Code{
 		formats: []string{"anonymous can read in %s: a request without a token has no tenant claim, so it could read no row of a resource with a tenant column; remove the rule (or the tenant column)"}},
 
 	// Column rules: columns.go.
-	{ID: "IAM176", Level: LevelError, Title: "a column list where columns cannot be limited: on create or delete, on a read other than anonymous's or authenticated's, beside a whole-row read of the authenticated role, or for a page function",
+	{ID: "IAM176", Level: LevelError, Title: "a column list where columns cannot be limited: on create or delete, on a read other than anonymous's or authenticated's, beside a whole-row read of the authenticated role, in single-role mode, or for a page function",
 		Example: "resource app.todos {\n  owner column owner_id\n  owner can read (id, title), create\n}\n",
-		formats: []string{formatColumnsPerm, formatColumnsReadSubject, formatColumnsReadWhole, formatColumnsAnonWhole, formatColumnsPage}},
+		formats: []string{formatColumnsPerm, formatColumnsReadSubject, formatColumnsReadWhole, formatColumnsAnonWhole, formatColumnsSingle, formatColumnsPage}},
 	{ID: "IAM177", Level: LevelError, Title: "a column listed twice, or the owner column in a write list",
 		Example: "resource app.todos {\n  owner column owner_id\n  owner can read, write (title, title)\n}\n",
 		formats: []string{formatColumnTwice, formatColumnOwner}},

@@ -25,6 +25,7 @@ const (
 	formatColumnsReadWhole   = "authenticated can read (...) in %s: column reads are grants to the authenticated role, and %s can read gives it whole rows, so every signed-in caller would read every column of every row; drop the list, or the whole-row read"
 	formatColumnOwner        = "%s can write (... %s ...): the owner column never changes; leave it out of the list"
 	formatColumnsAnonWhole   = "anonymous can read (...) in %s opens every row to signed-in callers too, and %s can read gives the authenticated role whole rows, so every signed-in caller would read every column of every row: column reads are per role, not per row; add `authenticated can read` if that is meant"
+	formatColumnsSingle      = "%s can read (...): column reads are grants to a database role, and in single-role mode one role serves requests with and without a token, so a list cannot tell them apart; read whole rows, or declare the two roles"
 	formatColumnsPage        = "page by in %s: every read rule lists columns, and the page function returns whole rows, so nobody could call it; remove page by (list with GET /%s?select=...&order=%s.desc)"
 )
 
@@ -64,6 +65,8 @@ func (c *checker) columnRules(res *ResourceModel, name []string) {
 			switch {
 			case p == Create || p == Delete:
 				c.errs.addAt(at, formatColumnsPerm, rule.Subject, p, p)
+			case p == Read && c.model.Roles.Single:
+				c.errs.addAt(at, formatColumnsSingle, rule.Subject)
 			case p == Read && !runsAsRole(rule.Subject):
 				c.errs.addAt(at, formatColumnsReadSubject, rule.Subject)
 			case p == Read && rule.Subject == (AnonymousSubject{}) && !res.Can(AuthenticatedSubject{}, Read):

@@ -234,3 +234,17 @@ func mustCheck(t *testing.T, files ...src) *lang.Model {
 	}
 	return m
 }
+
+// TestColumnReadsInSingleRoleMode: one role serves requests with and
+// without a token, so a column read list cannot tell them apart.
+func TestColumnReadsInSingleRoleMode(t *testing.T) {
+	files, err := parseAll(t, src{"p/a.iam", "roles {\n  single role web_user\n}\nresource app.t {\n  anonymous can read (id, name)\n}\n"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = lang.Check(files)
+	want := "p/a.iam:5:23: anonymous can read (...): column reads are grants to a database role, and in single-role mode one role serves requests with and without a token, so a list cannot tell them apart; read whole rows, or declare the two roles"
+	if err == nil || err.Error() != want {
+		t.Errorf("got %v, want %s", err, want)
+	}
+}

@@ -66,7 +66,7 @@ delete from iam.group_roles where name not in ('member', 'admin', 'owner');
 -- Functions are executable by PUBLIC unless revoked; only the authenticated role may call the helpers policies and triggers use.
 revoke all on all routines in schema iam from public, web_user, web_anon;
 grant usage on schema iam to web_user;
-grant execute on function iam.claims(), iam.user_id_text(text), iam.user_id_uuid(text), iam.bypasses_rls(), iam.caller_id(), iam.identity_claim(), iam.has_realm_role(text), iam.is_admin(), iam.role_rank(text), iam.my_groups(), iam.group_ids(text), iam.group_role(bigint), iam.check_group_entry(name, name, text, bigint, text, boolean), iam.privileged(), iam.may_enter_group(bigint, text, boolean) to web_user;
+grant execute on function iam.claims(), iam.user_id_text(text), iam.user_id_uuid(text), iam.bypasses_rls(), iam.caller_id(), iam.identity_claim(), iam.has_realm_role(text), iam.is_admin(), iam.role_rank(text), iam.my_groups(), iam.group_ids(text), iam.group_role(bigint), iam.check_group_entry(name, name, text, bigint, text, boolean), iam.privileged(), iam.may_enter_group(bigint, text, boolean), iam.has_client_role(text, text), iam.claim_text(text[]), iam.claim_match(text[]), iam.guard_tenant(anyelement, jsonb, text, text[], name, name) to web_user;
 
 -- The optional db-pre-request (iam.check_request) runs for every request, anonymous ones too: both runtime roles may call it.
 grant usage on schema iam to web_anon;
@@ -199,10 +199,10 @@ call iam.grant_serial_sequences('app.steps'::regclass, 'web_user');
 -- The parent arm is task_id = any(<the keys of the tasks rows the caller may use>): this index serves it.
 create index if not exists steps_task_id_iam_idx on app.steps (task_id);
 
--- Fill the owner from the JWT on insert and refuse a forged one; keep it fixed; let rows into a group only with the create role there, and let only the owner move them; and, on every update, note which columns it changes beyond those every writer may change (after 'columns'): the update policy refuses a change its rules do not allow on the row (RLS cannot compare old and new rows, a trigger can).
+-- Fill the owner from the JWT on insert and refuse a forged one; keep it fixed; let rows into a group only with the create role there, and let only the owner move them (RLS cannot compare old and new rows, a trigger can). With column rules, on every update: note which columns it changes beyond those every writer may change (after 'columns'); the update policy refuses a change its rules do not allow on the row.
 create or replace trigger iam_guard_row
     before insert or update on app.steps
-    for each row execute function iam.guard_row('', '', '', '', 'columns', 'done');
+    for each row execute function iam.guard_row('', '', '', '', '', '{}', 'columns', 'done');
 
 -- The update policy checks the columns an update changes with this, as the caller.
 grant execute on function iam.check_columns(regclass, boolean, text[], boolean[]) to web_user;
@@ -305,10 +305,10 @@ begin
 end
 $do$;
 
--- Fill the owner from the JWT on insert and refuse a forged one; keep it fixed; let rows into a group only with the create role there, and let only the owner move them; and, on every update, note which columns it changes beyond those every writer may change (after 'columns'): the update policy refuses a change its rules do not allow on the row (RLS cannot compare old and new rows, a trigger can).
+-- Fill the owner from the JWT on insert and refuse a forged one; keep it fixed; let rows into a group only with the create role there, and let only the owner move them (RLS cannot compare old and new rows, a trigger can). With column rules, on every update: note which columns it changes beyond those every writer may change (after 'columns'); the update policy refuses a change its rules do not allow on the row.
 create or replace trigger iam_guard_row
     before insert or update on app.tasks
-    for each row execute function iam.guard_row('owner_id', 'group_id', '', '', 'columns', 'note');
+    for each row execute function iam.guard_row('owner_id', 'group_id', '', '', '', '{}', 'columns', 'note');
 
 -- The update policy checks the columns an update changes with this, as the caller.
 grant execute on function iam.check_columns(regclass, boolean, text[], boolean[]) to web_user;
