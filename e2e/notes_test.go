@@ -119,7 +119,10 @@ func TestSingleRolePostgREST(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		text := string(b)
+		// Column reads are grants to a database role, which in single-role
+		// mode serves requests with and without a token alike: the checker
+		// refuses them there, so the stores' anonymous rule goes.
+		text := strings.Replace(string(b), "  anonymous can read (id, name)\n", "", 1)
 		if filepath.Base(p) == "iam.iam" {
 			text = strings.Replace(text, "  authenticated web_user\n  anonymous web_anon\n", "  single role web_user\n", 1)
 			if !strings.Contains(text, "single role web_user") {

@@ -41,6 +41,14 @@ func singleRoleIAM(t *testing.T) string {
 	return strings.Replace(string(b), slots, "  single role web_user\n", 1)
 }
 
+// singleRoleColumns is a file of the example without its column reads:
+// they are grants to a database role, which in single-role mode serves
+// requests with and without a token alike, so the checker refuses them
+// there (SPEC §5, column rules); the stores' anonymous rule goes.
+func singleRoleColumns(text string) string {
+	return strings.Replace(text, "  anonymous can read (id, name)\n", "", 1)
+}
+
 // exampleWith is a copy of the example's .iam files in a temporary
 // directory, with iamText as its iam.iam (the settings), to build.
 func exampleWith(t *testing.T, iamText string) string {
@@ -53,7 +61,7 @@ func exampleWith(t *testing.T, iamText string) string {
 		if name != "iam.iam" {
 			b, err := os.ReadFile(p)
 			NoError(t, err)
-			text = string(b)
+			text = singleRoleColumns(string(b))
 		}
 		NoError(t, os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644))
 	}
