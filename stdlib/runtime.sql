@@ -35,13 +35,13 @@ end
 $do$;
 
 create table if not exists iam.migrations (
-    step integer primary key,
-    name text not null,
+    name text primary key,
+    step integer not null,
     applied_at timestamptz not null default now()
 );
 
 comment on table iam.migrations is
-    'The steps of stdlib/migrations (the runtime''s table changes) that ran here, and when. A step runs only where iam.runtime says an older version; runtimes 1 to 3 ran none (their tables are those of the steps up to their version).';
+    'The steps of stdlib/migrations (the runtime''s table changes) that ran here, by file name, with the runtime version that brought each (step), and when. A step runs only where iam.runtime says an older version; runtimes 1 to 3 ran none (their tables are those of the steps up to their version).';
 
 -- Before the steps: iam.groups.id defaults to it (step 4).
 create or replace function iam.new_group_id() returns bigint

@@ -32,8 +32,14 @@ var migrationFiles embed.FS
 // number, and is written so that running it again changes nothing (IF NOT
 // EXISTS, or a look at the catalog first): a database whose version was
 // set back by hand comes out the same.
+//
+// A version may bring more than one step while it is unreleased (work on
+// separate tables lands separately): NNNN_words.sql first, then
+// NNNNb_words.sql, NNNNc_words.sql ..., all run where the installed
+// version is older than NNNN, in that order.
 type Migration struct {
 	Version int    // runs where the installed runtime is older
+	Part    string // "" for the version's first step, then "b", "c", ...
 	Name    string // the file name without .sql, e.g. 0002_deny_list
 	Body    string // the file: the statements of a PL/pgSQL block
 }
@@ -41,7 +47,7 @@ type Migration struct {
 // Migrations are the steps, in the order they run.
 var Migrations = loadMigrations()
 
-var migrationName = regexp.MustCompile(`^([0-9]{4})_[a-z0-9_]+\.sql$`)
+var migrationName = regexp.MustCompile(`^([0-9]{4})([b-z]?)_[a-z0-9_]+\.sql$`)
 
 func loadMigrations() []Migration {
 	files, err := fs.Glob(migrationFiles, "migrations/*.sql")
@@ -49,18 +55,18 @@ func loadMigrations() []Migration {
 		panic(err)
 	}
 	var out []Migration
-	for _, f := range files { // fs.Glob sorts: numbers ascend
+	for _, f := range files { // fs.Glob sorts: numbers ascend, NNNN_ before NNNNb_
 		name := strings.TrimPrefix(f, "migrations/")
 		m := migrationName.FindStringSubmatch(name)
 		if m == nil {
-			panic(fmt.Sprintf("stdlib/migrations/%s: a step is named NNNN_words.sql", name))
+			panic(fmt.Sprintf("stdlib/migrations/%s: a step is named NNNN_words.sql (or NNNNb_words.sql, a version's second step)", name))
 		}
 		body, err := migrationFiles.ReadFile(f)
 		if err != nil {
 			panic(err)
 		}
 		n, _ := strconv.Atoi(m[1])
-		out = append(out, Migration{Version: n, Name: strings.TrimSuffix(name, ".sql"), Body: string(body)})
+		out = append(out, Migration{Version: n, Part: m[2], Name: strings.TrimSuffix(name, ".sql"), Body: string(body)})
 	}
 	return out
 }
@@ -89,8 +95,8 @@ begin
 
 %[3]s
 
-    insert into iam.migrations (step, name) values (%[1]d, '%[2]s')
-    on conflict (step) do update set name = excluded.name, applied_at = now();
+    insert into iam.migrations (name, step) values ('%[2]s', %[1]d)
+    on conflict (name) do update set step = excluded.step, applied_at = now();
 end
 $step$;`, m.Version, m.Name, strings.Join(lines, "\n"))
 }

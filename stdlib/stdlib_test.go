@@ -29,24 +29,31 @@ func TestVersionIsOneNumber(t *testing.T) {
 }
 
 // TestMigrationsAreNumberedSteps: each step is numbered with the runtime
-// version that brought it (a database knows its steps by its version),
-// once, in order, and none is newer than this runtime.
+// version that brought it (a database knows its steps by its version), in
+// order, and none is newer than this runtime. A version's steps are
+// NNNN_, then NNNNb_, NNNNc_ ... with no letter skipped (a released
+// version's steps are frozen: only Version, not yet released, may get one).
 func TestMigrationsAreNumberedSteps(t *testing.T) {
 	if len(Migrations) == 0 {
 		t.Fatal("no steps in stdlib/migrations")
 	}
-	last := 0
+	last, lastPart := 0, ""
 	for _, m := range Migrations {
-		if m.Version <= last {
-			t.Errorf("%s: step %d comes after step %d; numbers ascend and appear once", m.Name, m.Version, last)
+		switch {
+		case m.Version < last:
+			t.Errorf("%s: step %d comes after step %d; numbers ascend", m.Name, m.Version, last)
+		case m.Version == last && (lastPart == "" && m.Part != "b" || lastPart != "" && m.Part != string(rune(lastPart[0]+1))):
+			t.Errorf("%s: the steps of version %d are %04d_, %04db_, %04dc_ ... with no letter skipped or repeated", m.Name, m.Version, m.Version, m.Version, m.Version)
+		case m.Version > last && m.Part != "":
+			t.Errorf("%s: the first step of version %d is %04d_words.sql, without a letter", m.Name, m.Version, m.Version)
 		}
 		if m.Version < 1 || m.Version > Version {
 			t.Errorf("%s: step %d is not a runtime version from 1 to %d", m.Name, m.Version, Version)
 		}
-		if !strings.HasPrefix(m.Name, fmt.Sprintf("%04d_", m.Version)) {
-			t.Errorf("%s: the name does not start with its number %04d", m.Name, m.Version)
+		if !strings.HasPrefix(m.Name, fmt.Sprintf("%04d%s_", m.Version, m.Part)) {
+			t.Errorf("%s: the name does not start with its number %04d%s", m.Name, m.Version, m.Part)
 		}
-		last = m.Version
+		last, lastPart = m.Version, m.Part
 	}
 }
 

@@ -173,12 +173,12 @@ func upgradeFrom(t *testing.T, s *pgtest.Server, version int32, current string) 
 	}
 
 	// Applied again, the build runs no step and changes nothing.
-	steps := Scalar[string](t, db, `select string_agg(step || ' ' || applied_at, ', ' order by step) from iam.migrations`)
+	steps := Scalar[string](t, db, `select string_agg(name || ' ' || applied_at, ', ' order by name) from iam.migrations`)
 	objects, data := catalogObjects(t, db), applicationData(t, db)
 	if out, err := ApplyScript(ctx, s, db.Name, current); err != nil {
 		t.Fatalf("applying the current build again: %v\n%s", err, out)
 	}
-	if got := Scalar[string](t, db, `select string_agg(step || ' ' || applied_at, ', ' order by step) from iam.migrations`); got != steps {
+	if got := Scalar[string](t, db, `select string_agg(name || ' ' || applied_at, ', ' order by name) from iam.migrations`); got != steps {
 		t.Errorf("applied again, the build ran steps: %s, before %s", got, steps)
 	}
 	if diff := cmp.Diff(objects, catalogObjects(t, db)); diff != "" {
@@ -189,10 +189,10 @@ func upgradeFrom(t *testing.T, s *pgtest.Server, version int32, current string) 
 	}
 }
 
-// stepsRun lists the steps iam.migrations says ran in db, by number.
+// stepsRun lists the steps iam.migrations says ran in db, by name.
 func stepsRun(t *testing.T, db *Database) string {
 	t.Helper()
-	return Scalar[string](t, db, `select coalesce(string_agg(step::text, ' ' order by step), '') from iam.migrations`)
+	return Scalar[string](t, db, `select coalesce(string_agg(name, ' ' order by name), '') from iam.migrations`)
 }
 
 // stepsAfter lists the steps numbered above a runtime version: those a
@@ -201,7 +201,7 @@ func stepsAfter(version int) string {
 	var out []string
 	for _, m := range stdlib.Migrations {
 		if m.Version > version {
-			out = append(out, strconv.Itoa(m.Version))
+			out = append(out, m.Name)
 		}
 	}
 	return strings.Join(out, " ")
@@ -233,31 +233,31 @@ func TestMigrationStepsRunOnlyWhenOlder(t *testing.T) {
 	team := CreateGroup(t, db, Alice, "team")
 	AddMember(t, db, Alice, team, BobID, "admin")
 	data := applicationData(t, db)
-	ranAt := func(step int) string {
+	ranAt := func(step stdlib.Migration) string {
 		t.Helper()
-		return Scalar[string](t, db, `select coalesce((select applied_at::text from iam.migrations where step = $1), 'never')`, step)
+		return Scalar[string](t, db, `select coalesce((select applied_at::text from iam.migrations where name = $1), 'never')`, step.Name)
 	}
 	last := stdlib.Migrations[len(stdlib.Migrations)-1]
-	before := ranAt(last.Version)
+	before := ranAt(last)
 
 	db.Exec(t, `drop index iam.group_members_user_id_idx`)
 	apply("applying again")
 	if got := Scalar[bool](t, db, `select to_regclass('iam.group_members_user_id_idx') is null`); !got {
 		t.Errorf("a step ran again at the installed version: the index it made (dropped by hand) is back")
 	}
-	if got := ranAt(last.Version); got != before {
-		t.Errorf("step %d ran again at the installed version (applied %s, before %s)", last.Version, got, before)
+	if got := ranAt(last); got != before {
+		t.Errorf("step %s ran again at the installed version (applied %s, before %s)", last.Name, got, before)
 	}
 
 	// One version back: only the steps above it run.
 	db.Exec(t, `update iam.runtime set version = $1`, last.Version-1)
-	first := ranAt(stdlib.Migrations[0].Version)
+	first := ranAt(stdlib.Migrations[0])
 	apply("applying over a version set back by one")
-	if got := ranAt(last.Version); got == before {
-		t.Errorf("step %d did not run over version %d", last.Version, last.Version-1)
+	if got := ranAt(last); got == before {
+		t.Errorf("step %s did not run over version %d", last.Name, last.Version-1)
 	}
-	if got := ranAt(stdlib.Migrations[0].Version); got != first {
-		t.Errorf("step %d ran over version %d", stdlib.Migrations[0].Version, last.Version-1)
+	if got := ranAt(stdlib.Migrations[0]); got != first {
+		t.Errorf("step %s ran over version %d", stdlib.Migrations[0].Name, last.Version-1)
 	}
 
 	// Back to nothing: every step runs again, the first one too (the index
