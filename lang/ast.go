@@ -126,12 +126,15 @@ type GroupsItem struct {
 	ManagedBy *Ident         `parser:"| 'members' 'managed' 'by' @@"`
 	Subgroup  *TokenSubgroup `parser:"| 'token' 'subgroup' @@"`
 	RoleMove  *RoleMove      `parser:"| 'role' @@"`
+	// People (people.go): the user directory's claims, email visibility.
+	Profile         *ProfileClaim `parser:"| @@"`
+	MembersSeeEmail bool          `parser:"| @('members' 'see' 'email')"`
 }
 
 // Limit is a quota of the group API: `max groups per user 200`.
 type Limit struct {
 	Pos   lexer.Position
-	What  []string `parser:"@('groups' | 'members' | 'created' | 'per' | 'user' | 'group')+"`
+	What  []string `parser:"@('groups' | 'members' | 'created' | 'per' | 'user' | 'group' | 'invitations')+"`
 	Value *Ident   `parser:"@@"`
 }
 

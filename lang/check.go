@@ -22,7 +22,7 @@ var bareIdent = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_$]*$`)
 // All problems are reported at once, each with its position.
 func Check(files []*File) (*Model, error) {
 	c := &checker{
-		model:     &Model{Identity: DefaultIdentity, Roles: DefaultRoles, Timeouts: DefaultTimeouts, Groups: GroupSettings{Limits: DefaultGroupLimits}},
+		model:     &Model{Identity: DefaultIdentity, Roles: DefaultRoles, Timeouts: DefaultTimeouts, Groups: GroupSettings{Limits: DefaultGroupLimits, Profile: DefaultProfileClaims}},
 		resources: map[string]*ResourceModel{},
 	}
 	for _, f := range files {
@@ -42,6 +42,7 @@ func Check(files []*File) (*Model, error) {
 	c.groupOrder()
 	c.parents()
 	c.groupsNeeded()
+	c.transfers()
 	c.claimsAreStrings()
 	if r := c.model.Roles; r.Authenticated == r.Anonymous && !r.Single {
 		c.errs.add(c.rolesPos, "the authenticated and anonymous roles must differ (both are %q); for one role with and without a token, write `single role %s`", r.Anonymous, quoteForHint(r.Anonymous))
@@ -303,6 +304,10 @@ func (c *checker) groups(g *Groups) {
 			}
 			c.groupRoleChecks.ref(it.TokenClaim.As, func(role GroupRole) { c.model.Groups.TokenRole = role })
 			c.model.Groups.TokenClaim = claim
+		case it.Profile != nil:
+			c.profileClaim(it.Profile, it.Pos, seen)
+		case it.MembersSeeEmail:
+			c.membersSeeEmail(it.Pos, seen)
 		case it.AdminRole != nil:
 			if c.once(seen, "admin role", it.Pos) {
 				role := c.literal(it.AdminRole, "admin role")
@@ -345,7 +350,7 @@ func (c *checker) limit(l *Limit, pos lexer.Position, seen map[string]lexer.Posi
 	phrase := l.Phrase()
 	field, ok := limitPhrases[phrase]
 	if !ok {
-		c.errs.add(l.Pos, "unknown limit %q: expected max groups created per user N, max groups per user N or max members per group N", "max "+phrase)
+		c.errs.add(l.Pos, "unknown limit %q: expected max groups created per user N, max groups per user N, max members per group N or max invitations per group N", "max "+phrase)
 		return
 	}
 	if !c.once(seen, "max "+phrase, pos) {
@@ -398,7 +403,11 @@ func (c *checker) rule(res *ResourceModel, r *Rule, granted map[string]map[Perm]
 	for _, item := range r.Perms {
 		id := item.Name
 		p := Perm(id.Name())
-		if !isPerm(p) {
+		if p == Transfer {
+			if !c.transferPerm(subject, id) {
+				continue
+			}
+		} else if !isPerm(p) {
 			c.errs.add(id.Pos, "unknown permission %q: expected read, create, write or delete%s", id.Raw, suggest(id.Name()))
 			continue
 		}
@@ -411,6 +420,9 @@ func (c *checker) rule(res *ResourceModel, r *Rule, granted map[string]map[Perm]
 			continue
 		}
 		granted[key][p] = id.Pos
+		if p == Transfer {
+			res.TransferPos = posOf(id.Pos)
+		}
 		perms = append(perms, p)
 		if item.Columns != nil {
 			if columns == nil {

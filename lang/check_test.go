@@ -50,7 +50,7 @@ func TestCheckErrors(t *testing.T) {
 		{"quotas: a known limit, a whole number, set once",
 			[]src{{"p/a.iam", "groups {\n  api schema app\n  max groups per group 5\n  max members per group 0\n  max groups per user x\n  max groups created per user 5\n  max groups created per user 6\n}"}},
 			[]string{
-				`p/a.iam:3:7: unknown limit "max groups per group": expected max groups created per user N, max groups per user N or max members per group N`,
+				`p/a.iam:3:7: unknown limit "max groups per group": expected max groups created per user N, max groups per user N, max members per group N or max invitations per group N`,
 				`p/a.iam:4:25: bad limit 0: max members per group takes a whole number from 1 to 1000000`,
 				`p/a.iam:5:23: bad limit x: max groups per user takes a whole number from 1 to 1000000`,
 				`p/a.iam:7:3: max groups created per user is set twice (first at p/a.iam:6:3)`,

@@ -154,6 +154,10 @@ func groupsLines(g *Groups) []line {
 			out = append(out, itemLine(it.Pos, it.EndPos, "token subgroup "+it.Subgroup.Name.Raw+" as "+ident(it.Subgroup.As)))
 		case it.RoleMove != nil:
 			out = append(out, itemLine(it.Pos, it.EndPos, "role "+ident(it.RoleMove.From)+" becomes "+ident(it.RoleMove.To)))
+		case it.Profile != nil:
+			out = append(out, itemLine(it.Pos, it.EndPos, it.Profile.Text()))
+		case it.MembersSeeEmail:
+			out = append(out, itemLine(it.Pos, it.EndPos, "members see email"))
 		}
 	}
 	return out

@@ -64,6 +64,10 @@ type GroupSettings struct {
 	// RoleMoves are roles no longer declared whose memberships take
 	// another role (`role member becomes viewer`), in the order written.
 	RoleMoves []RoleMoveModel
+	// The user directory (people.go): which claims it keeps, and whether
+	// group members see each other's email.
+	Profile         ProfileClaims
+	MembersSeeEmail bool
 }
 
 // TokenSubgroupModel: a token listing <token name>/<Name> makes its bearer
@@ -116,18 +120,20 @@ type GroupLimits struct {
 	GroupsCreatedPerUser int // groups one user may have created (and not deleted)
 	GroupsPerUser        int // database memberships of one user
 	MembersPerGroup      int // database members of one group
+	InvitationsPerGroup  int // open invitations of one group
 }
 
 // DefaultGroupLimits apply when the groups block sets none. Every policy
 // compares a row's group with the caller's groups, so GroupsPerUser bounds
 // the per-row cost of the group arm.
-var DefaultGroupLimits = GroupLimits{GroupsCreatedPerUser: 100, GroupsPerUser: 200, MembersPerGroup: 1000}
+var DefaultGroupLimits = GroupLimits{GroupsCreatedPerUser: 100, GroupsPerUser: 200, MembersPerGroup: 1000, InvitationsPerGroup: 100}
 
 // limitPhrases maps each quota as written to its field.
 var limitPhrases = map[string]func(*GroupLimits) *int{
 	"groups created per user": func(l *GroupLimits) *int { return &l.GroupsCreatedPerUser },
 	"groups per user":         func(l *GroupLimits) *int { return &l.GroupsPerUser },
 	"members per group":       func(l *GroupLimits) *int { return &l.MembersPerGroup },
+	"invitations per group":   func(l *GroupLimits) *int { return &l.InvitationsPerGroup },
 }
 
 // Timeouts are set on the runtime roles (ALTER ROLE ... SET), which
@@ -233,6 +239,7 @@ type ResourceModel struct {
 	Tenant        *TenantModel // the tenant column; nil when none
 	Rules         []RuleModel  // as written, in file order
 	Pos           Pos          // where `resource` was written
+	TransferPos   Pos          // where `owner can transfer` grants transfer; zero when nothing does
 	// GroupRoles is the model's order of the membership roles (nil in a
 	// model built by hand: the default order).
 	GroupRoles RoleOrder

@@ -24,6 +24,9 @@ func (p Pos) String() string {
 	return fmt.Sprintf("%s:%d:%d", p.Filename, p.Line, p.Column)
 }
 
+// IsValid reports whether p points somewhere (line 1 or later).
+func (p Pos) IsValid() bool { return p.Line > 0 }
+
 func posOf(p lexer.Position) Pos {
 	return Pos{Filename: p.Filename, Offset: p.Offset, Line: p.Line, Column: p.Column}
 }
