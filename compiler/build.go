@@ -131,17 +131,21 @@ func runtimeSection(m *lang.Model) *Section {
 		Statement{
 			Why: "The settings of the .iam files, read by the helpers (which claim is the user id, the token's audience and expiry, token groups, admin role, the group API's quotas).",
 			SQL: fmt.Sprintf("insert into iam.settings (singleton, identity_claim, identity_type, audience, expiry_required, token_groups_claim, token_group_role, admin_role, "+
-				"max_groups_created_per_user, max_groups_per_user, max_members_per_group)\n"+
-				"values (true, %s, %s, %s, %t, %s, %s, %s, %d, %d, %d)\n"+
+				"max_groups_created_per_user, max_groups_per_user, max_members_per_group, max_invitations_per_group, "+
+				"username_claim, email_claim, name_claim, members_see_email)\n"+
+				"values (true, %s, %s, %s, %t, %s, %s, %s, %d, %d, %d, %d, %s, %s, %s, %t)\n"+
 				"on conflict (singleton) do update set identity_claim = excluded.identity_claim, identity_type = excluded.identity_type, "+
 				"audience = excluded.audience, expiry_required = excluded.expiry_required, "+
 				"token_groups_claim = excluded.token_groups_claim, token_group_role = excluded.token_group_role, admin_role = excluded.admin_role, "+
 				"max_groups_created_per_user = excluded.max_groups_created_per_user, max_groups_per_user = excluded.max_groups_per_user, "+
-				"max_members_per_group = excluded.max_members_per_group;",
+				"max_members_per_group = excluded.max_members_per_group, max_invitations_per_group = excluded.max_invitations_per_group, "+
+				"username_claim = excluded.username_claim, email_claim = excluded.email_claim, name_claim = excluded.name_claim, "+
+				"members_see_email = excluded.members_see_email;",
 				quoteLiteral(m.Identity.Claim), quoteLiteral(string(m.Identity.Type)),
 				literalOrNull(m.Identity.Audience), !m.Identity.ExpiryOptional,
 				literalOrNull(g.TokenClaim), literalOrNull(string(g.TokenRole)), literalOrNull(g.AdminRole),
-				g.Limits.GroupsCreatedPerUser, g.Limits.GroupsPerUser, g.Limits.MembersPerGroup),
+				g.Limits.GroupsCreatedPerUser, g.Limits.GroupsPerUser, g.Limits.MembersPerGroup, g.Limits.InvitationsPerGroup,
+				literalOrNull(g.Profile.Username), literalOrNull(g.Profile.Email), literalOrNull(g.Profile.Name), g.MembersSeeEmail),
 		},
 		pruneRoles,
 		Statement{
@@ -173,14 +177,17 @@ func groupAPISection(m *lang.Model) *Section {
 		"       /rpc/set_group_member_role, /rpc/leave_group, /rpc/delete_group",
 		"  GET  /groups, /group_members",
 	}}
+	s.Header = append(s.Header, peopleHeader...)
 	var object *Object // what the next statement creates
 	add := func(why, format string, args ...any) {
 		s.Statements = append(s.Statements, Statement{Why: why, SQL: fmt.Sprintf(format, args...), Object: object})
 		object = nil
 	}
 	add("", "grant usage on schema %s to %s;", quoteIdent(api), user)
+	add("Runtime 3's add_group_member took a user id only; runtime 4's also takes a username or an email (a new signature).",
+		"drop function if exists %s(bigint, text, text);", qualify(api, "add_group_member"))
 	var signatures []string
-	for _, fn := range groupFunctions {
+	for _, fn := range append(groupFunctions, peopleFunctions...) {
 		// A member is added with the lowest role unless the call names one.
 		fn.params = strings.Replace(fn.params, "default 'member'", "default "+quoteLiteral(string(g.Order().Lowest())), 1)
 		// Who manages members, as the groups block says.
@@ -203,22 +210,27 @@ func groupAPISection(m *lang.Model) *Section {
 	add("The caller's groups and their role in each (token groups included). security_barrier: no filter runs before the membership check.",
 		"create or replace view %s with (security_barrier) as\nselect g.id, g.name, mg.role as my_role, g.created_at\nfrom iam.groups g\njoin (select distinct on (m.group_id) m.group_id, m.role from iam.my_groups() m join iam.group_roles r on r.name = m.role order by m.group_id, r.rank desc) mg on mg.group_id = g.id;", groups)
 	object = &Object{Kind: ObjectView, Schema: api, Name: "group_members"}
-	add("The members of the caller's groups, nobody else's.",
-		"create or replace view %s with (security_barrier) as\nselect m.group_id, m.user_id, m.role, m.added_at\nfrom iam.group_members m\nwhere %s;", members, String(inGroups(Col{Alias: "m", Name: "group_id"}, g.Order().Lowest())))
-	add("", "revoke all on table %s, %s from public, %s;", groups, members, runtimeRoles(m))
-	add("", "grant select on table %s, %s to %s;", groups, members, user)
+	add("The members of the caller's groups, nobody else's, with their username and name from the user directory (email only where the groups block says members see email).",
+		"%s", groupMembersView(m, members))
+	views := []string{groups, members}
+	for _, v := range peopleViews(api) {
+		object = &Object{Kind: ObjectView, Schema: api, Name: v.name}
+		add(v.why, "%s", v.sql)
+		views = append(views, qualify(api, v.name))
+	}
+	add("", "revoke all on table %s from public, %s;", strings.Join(views, ", "), runtimeRoles(m))
+	add("", "grant select on table %s to %s;", strings.Join(views, ", "), user)
 	return s
 }
 
 // groupFunctions is the group API: the HTTP parameter names, and the iam
 // function each wraps.
-var groupFunctions = []struct {
-	name, params, types, returns, args, why, doc string
-}{
+var groupFunctions = []groupFunction{
 	{"create_group", "name text", "text", "bigint", "name", "POST /rpc/create_group {\"name\"}",
 		`POST /rpc/create_group {"name"}: creates a group and makes the caller its owner; returns the new id.`},
-	{"add_group_member", "group_id bigint, user_id text, role text default 'member'", "bigint, text, text", "void", "group_id, user_id, role", "",
-		`POST /rpc/add_group_member {"group_id","user_id","role"}: owners and admins add members (only owners add owners).`},
+	{"add_group_member", "group_id bigint, user_id text default null, role text default 'member', username text default null, email text default null",
+		"bigint, text, text, text, text", "void", "group_id, user_id, role, username, email", "",
+		`POST /rpc/add_group_member {"group_id","user_id"|"username"|"email","role"}: owners and admins add members (only owners add owners); a username or email finds only people who share a group with the caller.`},
 	{"remove_group_member", "group_id bigint, user_id text", "bigint, text", "void", "group_id, user_id", "",
 		`POST /rpc/remove_group_member {"group_id","user_id"}: owners and admins remove members; admins cannot remove owners; the last owner stays.`},
 	{"set_group_member_role", "group_id bigint, user_id text, role text", "bigint, text, text", "void", "group_id, user_id, role", "",
@@ -227,6 +239,12 @@ var groupFunctions = []struct {
 		`POST /rpc/leave_group {"group_id"}: the caller leaves the group, unless they are its last owner.`},
 	{"delete_group", "group_id bigint", "bigint", "void", "group_id", "",
 		`POST /rpc/delete_group {"group_id"}: owners delete the group; rows in it follow the foreign key iamc created (set null, or cascade when the group is required).`},
+}
+
+// groupFunction is one function of the group API: the HTTP parameter
+// names, and the iam function of the same name it wraps.
+type groupFunction struct {
+	name, params, types, returns, args, why, doc string
 }
 
 func literalOrNull(s string) string {
@@ -280,6 +298,7 @@ func resourceSection(m *lang.Model, r *lang.ResourceModel, indexes indexNames) *
 	}
 	b.rowGuard()
 	b.policies()
+	b.transfer()
 	if r.PageKey != "" {
 		b.out = append(b.out, pageStatements(m, r)...)
 	}
@@ -343,6 +362,7 @@ func (b *resourceBuild) grants() {
 			anonCmds = append(anonCmds, grantOf(c.cmd, r, true))
 		}
 	}
+	authCmds = transferCommands(r, authCmds)
 	for _, g := range []struct {
 		role string
 		cmds []string

@@ -73,9 +73,10 @@ resource app.nothing { owner column o }`)
 				t.Errorf("%s: unexpected %q", tt.table, d)
 			}
 		}
-		// Every section drops all eight policy names, whatever it creates.
-		if n := strings.Count(sql, "drop policy if exists \"iam: "); n != 8 {
-			t.Errorf("%s: %d policy drops, want 8", tt.table, n)
+		// Every section drops all nine policy names (eight commands and
+		// owner can transfer's), whatever it creates.
+		if n := strings.Count(sql, "drop policy if exists \"iam: "); n != 9 {
+			t.Errorf("%s: %d policy drops, want 9", tt.table, n)
 		}
 	}
 }

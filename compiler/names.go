@@ -58,7 +58,8 @@ func PolicyNames() []string {
 			names = append(names, PolicyName(aud, c.cmd))
 		}
 	}
-	return names
+	// owner can transfer's (people.go): a policy of its own.
+	return append(names, PolicyName(audienceAuthenticated, "transfer"))
 }
 
 // PolicyName is the policy iamc creates for an audience and a command:

@@ -112,7 +112,7 @@ resource app.todos {
 
 func TestPolicyNames(t *testing.T) {
 	names := PolicyNames()
-	if len(names) != 8 || names[0] != "iam: authenticated can select" || names[7] != "iam: anonymous can delete" {
+	if len(names) != 9 || names[0] != "iam: authenticated can select" || names[7] != "iam: anonymous can delete" || names[8] != "iam: authenticated can transfer" {
 		t.Errorf("PolicyNames() = %q", names)
 	}
 	// Every policy a resource section drops or creates is one of them.
@@ -137,7 +137,7 @@ func TestPolicyNames(t *testing.T) {
 			}
 		}
 	}
-	if found != 8+5 {
-		t.Errorf("found %d policy statements, want 8 drops and 5 creates", found)
+	if found != 9+5 {
+		t.Errorf("found %d policy statements, want 9 drops and 5 creates", found)
 	}
 }

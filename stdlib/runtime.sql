@@ -783,14 +783,19 @@ begin
         return new;
     end if;
     caller := iam.caller_id();
-    if owner_column <> '' and new_owner is distinct from (old_row ->> owner_column) then
+    -- The owner changes only through the resource's transfer function
+    -- (owner can transfer): iam.grant_transfer leaves a grant for its own
+    -- transaction (on the table, a partitioned one's root), and
+    -- iam.take_transfer checks it and who gets the row.
+    if owner_column <> '' and new_owner is distinct from (old_row ->> owner_column)
+       and not iam.take_transfer(coalesce(pg_partition_root(tg_relid), tg_relid), new_row, old_row ->> owner_column, new_owner, new_group, create_role) then
         select n.nspname, c.relname into tbl_schema, tbl_name from pg_class c join pg_namespace n on n.oid = c.relnamespace
         where c.oid = coalesce(pg_partition_root(tg_relid), tg_relid);
         raise exception using
             errcode = '42501',
             message = format('the owner of a row of %I.%I cannot be changed', tbl_schema, tbl_name),
             detail = format('%s is fixed when the row is created.', owner_column),
-            hint = format('Leave %s out of the update; ownership transfer is not offered by this version of iamc.', owner_column);
+            hint = format('Leave %s out of the update; where the .iam file says owner can transfer, the owner hands the row over with POST /rpc/%s_transfer.', owner_column, tbl_name);
     end if;
     if group_column <> '' then
         old_group := (old_row ->> group_column)::bigint;
@@ -1262,6 +1267,7 @@ declare
     gid bigint;
     clean_name text := iam.clean_group_name(group_name);
 begin
+    perform iam.sync_user(false);
     perform iam.check_user_quota(me, true);
     -- Ids are random (iam.new_group_id): on the rare collision, draw again.
     loop
@@ -1271,6 +1277,7 @@ begin
         exit when gid is not null;
     end loop;
     insert into iam.group_members (group_id, user_id, role, added_by) values (gid, me, 'owner', me);
+    perform iam.audit('group.create', gid, me, null, null, jsonb_build_object('name', clean_name, 'role', 'owner'));
     return gid;
 end
 $fn$;
@@ -1304,22 +1311,39 @@ $fn$;
 comment on function iam.lock_group(bigint) is
     'Serialises the membership changes of one group: the group API (definer functions) calls it before it checks the caller''s role; PT404 for a caller in no way a member, before any lock. Not a definer itself, and not granted to the runtime roles: it runs with the rights of the API function that calls it.';
 
-create or replace function iam.add_group_member(gid bigint, member_id text, member_role text) returns void
+-- Runtime 4 names the new member by user id, username or email (runtime 3
+-- took a user id only): the three-argument form goes.
+drop function if exists iam.add_group_member(bigint, text, text);
+
+create or replace function iam.add_group_member(gid bigint, member_id text, member_role text, member_username text, member_email text)
+    returns void
     language plpgsql volatile security definer
     set search_path = pg_catalog, pg_temp
 as $fn$
+-- A username or an email is looked up only after the caller is known to
+-- manage the group, and only among the people who share a group with the
+-- caller (iam.find_user): neither a stranger nor a group's owner can use
+-- this to learn whether anyone else exists.
 declare
     me text := iam.require_caller();
     my_role text;
-    uid text := iam.normalize_user_id(member_id);
+    uid text;
 begin
+    perform iam.sync_user(false);
     if gid is null then
         perform iam.refuse_null('group_id', 'Pass the group''s id, as create_group returned it.');
     end if;
     perform iam.check_role_name(member_role);
+    perform iam.check_one_person(member_id, member_username, member_email, 'user_id, username or email');
+    if member_id is not null then
+        uid := iam.normalize_user_id(member_id);
+    end if;
     -- Lock first, then check the caller's role (see iam.lock_group).
     perform iam.lock_group(gid);
     my_role := iam.require_group_role(gid, iam.manage_role(), 'add members');
+    if uid is null then
+        uid := iam.find_user(member_username, member_email);
+    end if;
     -- Nobody gives a role above their own (so only owners make owners).
     if iam.role_rank(member_role) > iam.role_rank(my_role) then
         raise exception using errcode = '42501',
@@ -1334,6 +1358,8 @@ begin
     perform iam.check_group_quota(gid);
     perform iam.check_user_quota(uid, false);
     insert into iam.group_members (group_id, user_id, role, added_by) values (gid, uid, member_role, me);
+    perform iam.audit('member.add', gid, uid, null, null, jsonb_strip_nulls(jsonb_build_object('role', member_role,
+        'by', case when member_username is not null then 'username' when member_email is not null then 'email' end)));
 end
 $fn$;
 
@@ -1380,6 +1406,7 @@ begin
     end if;
     perform iam.check_keeps_owner(gid, uid, 'be removed');
     delete from iam.group_members where group_id = gid and user_id = uid;
+    perform iam.audit('member.remove', gid, uid, null, jsonb_build_object('role', their_role), null);
 end
 $fn$;
 
@@ -1417,7 +1444,10 @@ begin
     if member_role <> 'owner' then
         perform iam.check_keeps_owner(gid, uid, 'be demoted');
     end if;
-    update iam.group_members set role = member_role where group_id = gid and user_id = uid;
+    if their_role is distinct from member_role then
+        update iam.group_members set role = member_role where group_id = gid and user_id = uid;
+        perform iam.audit('member.role', gid, uid, null, jsonb_build_object('role', their_role), jsonb_build_object('role', member_role));
+    end if;
 end
 $fn$;
 
@@ -1427,6 +1457,7 @@ create or replace function iam.leave_group(gid bigint) returns void
 as $fn$
 declare
     me text := iam.require_caller();
+    my_role text;
 begin
     if gid is null then
         perform iam.refuse_null('group_id', 'Pass the group''s id, as create_group returned it.');
@@ -1444,7 +1475,9 @@ begin
         perform iam.refuse_not_in_group(gid);
     end if;
     perform iam.check_keeps_owner(gid, me, 'leave');
-    delete from iam.group_members where group_id = gid and user_id = me;
+    delete from iam.group_members where group_id = gid and user_id = me
+    returning role into my_role;
+    perform iam.audit('member.leave', gid, me, null, jsonb_build_object('role', my_role), null);
 end
 $fn$;
 
@@ -1462,6 +1495,11 @@ begin
     -- Lock first, then check the caller's role (see iam.lock_group).
     perform iam.lock_group(gid);
     perform iam.require_group_role(gid, 'owner', 'delete the group');
+    -- The entry names what went: the group, its members and their roles.
+    perform iam.audit('group.delete', gid, null, null,
+        jsonb_build_object('name', g.name, 'members', (select jsonb_object_agg(m.user_id, m.role) from iam.group_members m where m.group_id = gid)),
+        null)
+    from iam.groups g where g.id = gid;
     delete from iam.groups where id = gid;
 end
 $fn$;
@@ -1472,8 +1510,8 @@ $fn$;
 -- the marker iamc lint's IAM008 looks for.
 comment on function iam.create_group(text) is
     '[runtime-callable] Creates a group owned by the caller; returns its id.';
-comment on function iam.add_group_member(bigint, text, text) is
-    '[runtime-callable] The group''s managers (iam.manage_role() and above: owners and admins by default) add a member, with a role up to their own (only owners add owners).';
+comment on function iam.add_group_member(bigint, text, text, text, text) is
+    '[runtime-callable] The group''s managers (iam.manage_role() and above: owners and admins by default) add a member, with a role up to their own (only owners add owners), named by user id, or by username or email among the people who share a group with the caller.';
 comment on function iam.remove_group_member(bigint, text) is
     '[runtime-callable] The group''s managers (owners and admins by default) remove a member whose role is not above their own (admins cannot remove owners); the last owner stays.';
 comment on function iam.set_group_member_role(bigint, text, text) is
@@ -1610,6 +1648,8 @@ begin
     on conflict on constraint blocked_subjects_pkey do update
         set reason = excluded.reason, tokens_issued_before = excluded.tokens_issued_before,
             blocked_at = now(), blocked_by = current_user;
+    perform iam.audit('subject.block', null, iam.canonical_subject(subject), null, null,
+        jsonb_build_object('reason', reason, 'tokens_issued_before', tokens_issued_before));
 end
 $fn$;
 
@@ -1625,6 +1665,9 @@ declare
 begin
     delete from iam.blocked_subjects b where b.subject = iam.canonical_subject(unblock_subject.subject);
     get diagnostics removed = row_count;
+    if removed > 0 then
+        perform iam.audit('subject.unblock', null, iam.canonical_subject(unblock_subject.subject), null, null, null);
+    end if;
     return removed > 0;
 end
 $fn$;
@@ -1736,7 +1779,7 @@ comment on function iam.check_count(text, text) is
     'Raises 22023 (HTTP 400) for Prefer: count=planned or count=estimated on a protected relation: a table with row-level security or a partition of one, any view, any /rpc/ function, or a name no relation has. headers is request.headers, path request.path. Called by iam.check_request.';
 
 create or replace function iam.check_request() returns void
-    language plpgsql stable security definer
+    language plpgsql volatile security definer
     set search_path = pg_catalog, pg_temp
 as $fn$
 -- PostgREST's db-pre-request (policies/postgrest.conf sets it): runs after
@@ -1745,7 +1788,10 @@ as $fn$
 -- token's audience and expiry, the deny list (the runtime refuses a blocked
 -- subject anyway wherever it computes the caller's id). The subject is read
 -- as text whatever its JSON type, so a malformed claim cannot dodge the
--- list. Nothing is written.
+-- list. Then, in a write request only, the caller's profile in the user
+-- directory (iam.sync_user: a probe, and a write only when the token says
+-- something new or the last one is a minute old); GET and HEAD run READ
+-- ONLY and write nothing. Volatile for that write.
 declare
     s iam.settings;
     claims jsonb := iam.claims();
@@ -1757,12 +1803,774 @@ begin
     raw := nullif(claims ->> s.identity_claim, '');
     if raw is not null then
         perform iam.refuse_blocked(iam.canonical_subject(raw), raw);
+        if current_setting('transaction_read_only') = 'off' then
+            perform iam.sync_user(false);
+        end if;
     end if;
 end
 $fn$;
 
 comment on function iam.check_request() is
-    '[runtime-callable] PostgREST db-pre-request: refuses Prefer: count=planned/estimated on protected relations (22023, HTTP 400), a token without the declared audience or without exp (28000, HTTP 403) and a subject on iam.blocked_subjects (28000, HTTP 403) before the request''s query runs, whatever the request touches. Definer: the settings and the deny list are not readable by the runtime roles.';
+    '[runtime-callable] PostgREST db-pre-request: refuses Prefer: count=planned/estimated on protected relations (22023, HTTP 400), a token without the declared audience or without exp (28000, HTTP 403) and a subject on iam.blocked_subjects (28000, HTTP 403) before the request''s query runs, whatever the request touches; in write requests, keeps the caller''s profile in iam.users. Definer: the settings, the deny list and the directory are not readable by the runtime roles.';
+
+-- ---------------------------------------------------------------------------
+-- People: the user directory, invitations, ownership transfer and the audit
+-- trail (SPEC §11, "People"). The tables are step 0004b's.
+-- ---------------------------------------------------------------------------
+
+comment on table iam.audit_log is
+    'Every change of who may do what, appended in the transaction of the change: group and membership changes, invitations, ownership transfers, blocks, iamc apply runs. Append-only: a trigger refuses UPDATE, DELETE and TRUNCATE; iam.purge_audit_log(days) removes old entries. actor is the caller''s user id (NULL for a DBA''s SQL), db_role the login role (session_user).';
+
+create or replace function iam.audit(action text, gid bigint, subject text, object text, old_value jsonb, new_value jsonb)
+    returns void
+    language plpgsql volatile
+    set search_path = pg_catalog, pg_temp
+as $fn$
+-- Called by the functions that change who may do what, in their
+-- transaction, after the change: a failed change leaves no entry, and an
+-- entry never stands without its change. Not a definer: it runs with the
+-- rights of its caller (the group API's definers, the owner role's block
+-- and unblock); no runtime role may call it.
+begin
+    insert into iam.audit_log (actor, action, group_id, subject, object, old_value, new_value)
+    values (iam.caller_id(), action, gid, subject, object, old_value, new_value);
+end
+$fn$;
+
+comment on function iam.audit(text, bigint, text, text, jsonb, jsonb) is
+    'Appends one entry to iam.audit_log: the caller (iam.caller_id), the action, the group, the subject (a user id), the object (an invitation, a row) and the old and new values. Called by the functions that make the change; granted to nobody.';
+
+create or replace function iam.audit_log_append_only() returns trigger
+    language plpgsql
+    set search_path = pg_catalog, pg_temp
+as $fn$
+-- UPDATE never; DELETE only from iam.purge_audit_log, which says so for its
+-- own statement; TRUNCATE never. The owner role and superusers can still
+-- drop the trigger (DDL, which plan reports as drift): the guarantee is
+-- against ordinary SQL, by every role.
+begin
+    if tg_op = 'DELETE' and current_setting('iam.purging_audit_log', true) = 'on' then
+        return old;
+    end if;
+    raise exception using
+        errcode = '42501',
+        message = format('iam.audit_log is append-only: %s is refused', tg_op),
+        detail = 'Entries record changes of who may do what; they are never changed or removed one by one.',
+        hint = 'To remove entries older than N days, run select iam.purge_audit_log(N) as the owner role.';
+end
+$fn$;
+
+comment on function iam.audit_log_append_only() is
+    'Trigger of iam.audit_log: refuses UPDATE, TRUNCATE and DELETE (but that of iam.purge_audit_log).';
+
+create or replace trigger audit_log_append_only
+    before update or delete on iam.audit_log
+    for each row execute function iam.audit_log_append_only();
+
+create or replace trigger audit_log_no_truncate
+    before truncate on iam.audit_log
+    for each statement execute function iam.audit_log_append_only();
+
+create or replace function iam.purge_audit_log(days integer) returns bigint
+    language plpgsql volatile
+    set search_path = pg_catalog, pg_temp
+as $fn$
+-- Retention: the one way entries go. Not a definer, and granted to nobody:
+-- only the owner role (and superusers) may run it. The purge is itself an
+-- entry, which stays.
+declare
+    removed bigint;
+    cutoff timestamptz;
+begin
+    if days is null or days < 1 then
+        raise exception using errcode = '22023',
+            message = 'days must be at least 1',
+            detail = 'Entries older than this many days are removed; the newest day always stays.',
+            hint = 'For example: select iam.purge_audit_log(365);';
+    end if;
+    cutoff := now() - make_interval(days => days);
+    perform set_config('iam.purging_audit_log', 'on', true);
+    delete from iam.audit_log where at < cutoff;
+    get diagnostics removed = row_count;
+    perform set_config('iam.purging_audit_log', 'off', true);
+    perform iam.audit('audit.purge', null, null, null, null, jsonb_build_object('older_than', cutoff, 'removed', removed));
+    return removed;
+end
+$fn$;
+
+comment on function iam.purge_audit_log(integer) is
+    'Retention of the audit trail: removes the entries of iam.audit_log older than this many days (at least 1) and records that it did; returns how many. Owner role only.';
+
+comment on table iam.users is
+    'The user directory: each user''s username, email (with email_verified) and name as their last write request''s token said (the claims of the .iam groups block), first and last seen. Filled by iam.sync_user; read only by the iam functions: no request lists it.';
+
+create or replace function iam.profile_claim(claims jsonb, claim text, max_length integer) returns text
+    language plpgsql immutable parallel safe
+    set search_path = pg_catalog, pg_temp
+as $fn$
+-- A profile claim as the directory keeps it: a JSON string, trimmed, at
+-- most max_length characters, without control characters; anything else
+-- is not kept (NULL) rather than refused: a profile never fails a request.
+declare
+    value text;
+begin
+    if claim is null or jsonb_typeof(claims -> claim) is distinct from 'string' then
+        return null;
+    end if;
+    value := btrim(claims ->> claim);
+    if value = '' or char_length(value) > max_length or value ~ E'[\\u0001-\\u001f\\u007f-\\u009f]' then
+        return null;
+    end if;
+    return value;
+end
+$fn$;
+
+comment on function iam.profile_claim(jsonb, text, integer) is
+    'A claim of the token as the user directory keeps it: a non-empty string of at most max_length characters without control characters, trimmed; NULL otherwise.';
+
+create or replace function iam.sync_user(force boolean) returns iam.users
+    language plpgsql volatile security definer
+    set search_path = pg_catalog, pg_temp
+as $fn$
+-- The caller's profile from their token: inserted the first time, updated
+-- when a claim changed or (force, or) the last update is a minute old, and
+-- otherwise only read (a primary-key probe), so most requests write
+-- nothing. Never waits: a profile another request of the same user is
+-- updating is left to it (skip locked). Never refuses: a request without a
+-- usable user id gets NULL (the functions that need one refuse it
+-- themselves). Only in read-write transactions: callers check.
+declare
+    s iam.settings;
+    claims jsonb := iam.claims();
+    raw text;
+    me text;
+    u iam.users;
+    p_username text;
+    p_email text;
+    p_verified boolean;
+    p_name text;
+begin
+    select * into s from iam.settings;
+    if jsonb_typeof(claims -> s.identity_claim) is distinct from 'string' then
+        return null;
+    end if;
+    raw := nullif(claims ->> s.identity_claim, '');
+    if raw is null or char_length(raw) > 1000 then
+        return null;
+    end if;
+    if s.identity_type = 'uuid' then
+        if raw !~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' then
+            return null;
+        end if;
+        me := lower(raw);
+    else
+        me := raw;
+    end if;
+    p_username := iam.profile_claim(claims, s.username_claim, 255);
+    p_email := iam.profile_claim(claims, s.email_claim, 320);
+    -- Keycloak's email_verified: an address the user typed but did not
+    -- confirm is kept, never found (iam.find_user), never shown as theirs.
+    p_verified := p_email is not null and coalesce(claims -> 'email_verified' = 'true'::jsonb, false);
+    p_name := iam.profile_claim(claims, s.name_claim, 255);
+
+    select * into u from iam.users where user_id = me;
+    if not found then
+        insert into iam.users (user_id, username, email, email_verified, name)
+        values (me, p_username, p_email, p_verified, p_name)
+        on conflict (user_id) do nothing
+        returning * into u;
+        if found then
+            return u;
+        end if;
+        select * into u from iam.users where user_id = me;
+    end if;
+    if force or u.last_seen < now() - interval '1 minute'
+       or u.username is distinct from p_username or u.email is distinct from p_email
+       or u.email_verified is distinct from p_verified or u.name is distinct from p_name then
+        update iam.users set username = p_username, email = p_email, email_verified = p_verified,
+                             name = p_name, last_seen = now()
+        where user_id = (select x.user_id from iam.users x where x.user_id = me for update skip locked)
+        returning * into u;
+    end if;
+    return u;
+end
+$fn$;
+
+comment on function iam.sync_user(boolean) is
+    'Keeps the caller''s row of iam.users in step with their token (the profile claims of the groups block); writes only when something changed or a minute passed (always with force). NULL without a usable user id. Called in write requests by iam.check_request, the group API and sync_profile; granted to nobody.';
+
+create or replace function iam.sync_profile() returns jsonb
+    language plpgsql volatile security definer
+    set search_path = pg_catalog, pg_temp
+as $fn$
+-- POST /rpc/sync_profile: how a user who only ever reads enters the
+-- directory (GET and HEAD write nothing). Returns the caller's own profile.
+declare
+    me text := iam.require_caller();
+    u iam.users;
+begin
+    u := iam.sync_user(true);
+    if u.user_id is null then
+        select * into u from iam.users where user_id = me;
+    end if;
+    return jsonb_build_object('user_id', me, 'username', u.username, 'name', u.name, 'email', u.email,
+                              'email_verified', coalesce(u.email_verified, false),
+                              'first_seen', u.first_seen, 'last_seen', u.last_seen);
+end
+$fn$;
+
+comment on function iam.sync_profile() is
+    '[runtime-callable] POST /rpc/sync_profile: puts the caller''s profile (username, email, name from their token) into the user directory now, and returns it; the caller''s own data only.';
+
+create or replace function iam.check_one_person(user_id text, username text, email text, params text) returns void
+    language plpgsql immutable
+    set search_path = pg_catalog, pg_temp
+as $fn$
+begin
+    if num_nonnulls(user_id, username, email) <> 1 then
+        raise exception using errcode = '22023',
+            message = format('name exactly one of %s', params),
+            detail = format('The request names %s of them.', case num_nonnulls(user_id, username, email) when 0 then 'none' else 'more than one' end),
+            hint = 'For example {"group_id": 1, "username": "bob"}.';
+    end if;
+end
+$fn$;
+
+comment on function iam.check_one_person(text, text, text, text) is
+    'Raises 22023 unless exactly one of a user id, a username and an email names the person a call is about.';
+
+create or replace function iam.find_user(username text, email text) returns text
+    language plpgsql stable security definer
+    set search_path = pg_catalog, pg_temp
+as $fn$
+-- Finds a user by exact username or verified email (case-insensitive),
+-- only among the people who share a group with the caller (database
+-- memberships): whoever the caller can see in GET /group_members. A name
+-- nobody has and a name of someone else get the same PT404, word for
+-- word: no request tells whether a stranger exists. A name two profiles
+-- held (Keycloak renamed one user and gave the name to another) is the one
+-- seen last, before the shared group is asked for, so an old profile
+-- never stands in for the current holder.
+declare
+    me text := iam.require_caller();
+    found_id text;
+    shown text := left(coalesce(username, email), 100);
+begin
+    if username is not null then
+        select u.user_id into found_id from iam.users u
+        where lower(u.username) = lower(find_user.username)
+        order by u.last_seen desc, u.user_id limit 1;
+    else
+        select u.user_id into found_id from iam.users u
+        where lower(u.email) = lower(find_user.email) and u.email_verified
+        order by u.last_seen desc, u.user_id limit 1;
+    end if;
+    if found_id is null or not exists (
+        select from iam.group_members mine
+        join iam.group_members theirs on theirs.group_id = mine.group_id
+        where mine.user_id = me and theirs.user_id = found_id) then
+        raise exception using errcode = 'PT404',
+            message = format('no one who shares a group with you has the %s %s', case when username is not null then 'username' else 'email' end, shown),
+            detail = 'People are found by username or email only among those who share a group with you; whether anyone else has this name is not told.',
+            hint = 'Invite them instead: POST /rpc/create_invitation, and send them the token.';
+    end if;
+    return found_id;
+end
+$fn$;
+
+comment on function iam.find_user(text, text) is
+    'The user id of the person with this exact username or verified email who shares a group with the caller; PT404, the same for everyone else and for nobody. Called by the group API; granted to nobody.';
+
+create or replace function iam.managed_group_ids() returns bigint[]
+    language plpgsql stable parallel safe security definer
+    set search_path = pg_catalog, pg_temp
+as $fn$
+-- The groups whose invitations and audit trail the caller reads: those
+-- where a membership row makes them admin or higher (membership rows
+-- manage a group; a token group gives access to rows only).
+declare
+    me text := iam.caller_id();
+begin
+    if me is null then
+        return '{}';
+    end if;
+    return coalesce((select array_agg(m.group_id) from iam.group_members m
+                     join iam.group_roles r on r.name = m.role
+                     where m.user_id = me and r.rank >= iam.role_rank(iam.manage_role())), '{}');
+end
+$fn$;
+
+comment on function iam.managed_group_ids() is
+    '[runtime-callable] Ids of the groups the caller manages (a membership row with iam.manage_role() or higher: admin by default): the rows of GET /group_invitations and GET /group_audit.';
+
+-- Invitations ----------------------------------------------------------------
+
+comment on table iam.invitations is
+    'Invitations to groups: the SHA-256 of a random token (the token itself is never stored), the role it gives, how often it may be used and until when. Written by iam.create_invitation, accept_invitation and revoke_invitation; no runtime role reads it.';
+
+create or replace function iam.new_invitation_token() returns text
+    language plpgsql volatile
+    set search_path = pg_catalog, pg_temp
+as $fn$
+-- 32 bytes from two version 4 uuids of gen_random_uuid (PostgreSQL's strong
+-- random source, core since 13; 244 of the 256 bits are random), as
+-- base64url without padding: 43 characters a URL or a JSON string carries
+-- unchanged.
+begin
+    return rtrim(translate(encode(decode(
+        replace(gen_random_uuid()::text || gen_random_uuid()::text, '-', ''), 'hex'), 'base64'), '+/', '-_'), '=');
+end
+$fn$;
+
+comment on function iam.new_invitation_token() is
+    'A new invitation token: 43 characters of base64url carrying 244 random bits (two gen_random_uuid). Stored only as its SHA-256.';
+
+create or replace function iam.refuse_invitation() returns void
+    language plpgsql immutable
+    set search_path = pg_catalog, pg_temp
+as $fn$
+-- One answer for an unknown, expired, revoked or used-up token: whoever
+-- holds a token learns nothing from the refusal but that it does not work.
+begin
+    raise exception using
+        errcode = 'PT404',
+        message = 'this invitation is not valid',
+        detail = 'The token is unknown, expired, revoked or used up (the four are not told apart).',
+        hint = 'Ask whoever invited you for a new invitation.';
+end
+$fn$;
+
+comment on function iam.refuse_invitation() is
+    'Raises PT404 (HTTP 404): the one answer to a token that does not make anyone a member.';
+
+create or replace function iam.create_invitation(gid bigint, invite_role text, expires_in interval, max_uses integer) returns jsonb
+    language plpgsql volatile security definer
+    set search_path = pg_catalog, pg_temp
+as $fn$
+-- The group's managers invite (iam.manage_role() and above: owners and
+-- admins by default), each to a role up to their own, as they add members
+-- (so only owners invite owners). The token is returned once and stored
+-- only as its SHA-256.
+declare
+    me text := iam.require_caller();
+    my_role text;
+    s iam.settings;
+    token text := iam.new_invitation_token();
+    inv iam.invitations;
+    open_count bigint;
+begin
+    perform iam.sync_user(false);
+    if gid is null then
+        perform iam.refuse_null('group_id', 'Pass the group''s id, as create_group returned it.');
+    end if;
+    perform iam.check_role_name(invite_role);
+    if expires_in is null then
+        perform iam.refuse_null('expires_in', 'Pass how long the invitation stays valid, e.g. "7 days" or "2 hours".');
+    end if;
+    if max_uses is null then
+        perform iam.refuse_null('max_uses', 'Pass how many people may use the invitation, e.g. 1.');
+    end if;
+    select * into s from iam.settings;
+    if expires_in <= interval '0' or expires_in > interval '30 days' then
+        raise exception using errcode = '22023',
+            message = format('expires_in must be more than 0 and at most 30 days, not %s', left(expires_in::text, 100)),
+            detail = 'An invitation is a secret that makes anyone holding it a member: it expires within 30 days.',
+            hint = 'Pass e.g. "7 days" or "2 hours"; invite again when it expired.';
+    end if;
+    if max_uses < 1 or max_uses > s.max_members_per_group then
+        raise exception using errcode = '22023',
+            message = format('max_uses must be from 1 to %s, not %s', s.max_members_per_group, max_uses),
+            detail = 'A group has at most max members per group members (the .iam groups block).',
+            hint = 'Pass 1 for one person, more for a link several people use.';
+    end if;
+    -- Lock first, then check the caller's role (see iam.lock_group).
+    perform iam.lock_group(gid);
+    my_role := iam.require_group_role(gid, iam.manage_role(), 'invite people');
+    -- Nobody invites to a role above their own (so only owners invite owners).
+    if iam.role_rank(invite_role) > iam.role_rank(my_role) then
+        raise exception using errcode = '42501',
+            message = format('only %s of group %s can invite %ss', iam.role_holders(invite_role), gid, invite_role),
+            hint = format('Invite with a role up to yours (%s).', my_role);
+    end if;
+    -- Invitations that can no longer be used go (the audit trail keeps
+    -- their history); the open ones count against the quota.
+    delete from iam.invitations i
+    where i.group_id = gid and (i.revoked_at is not null or i.expires_at <= now() or i.uses >= i.max_uses);
+    select count(*) into open_count from iam.invitations i where i.group_id = gid;
+    if open_count >= s.max_invitations_per_group then
+        raise exception using errcode = 'PT429',
+            message = format('group %s has %s open invitations, the most it may have', gid, open_count),
+            detail = 'The limit is max invitations per group in the .iam groups block.',
+            hint = 'Revoke invitations nobody will use (GET /group_invitations lists them), or wait for them to expire.';
+    end if;
+    loop
+        insert into iam.invitations (id, group_id, role, token_sha256, max_uses, expires_at, created_by)
+        values (iam.new_group_id(), gid, invite_role, sha256(convert_to(token, 'UTF8')), max_uses, now() + expires_in, me)
+        on conflict (id) do nothing
+        returning * into inv;
+        exit when inv.id is not null;
+    end loop;
+    perform iam.audit('invitation.create', gid, null, 'invitation ' || inv.id, null,
+        jsonb_build_object('role', inv.role, 'max_uses', inv.max_uses, 'expires_at', inv.expires_at));
+    return jsonb_build_object('invitation_id', inv.id, 'token', token, 'group_id', gid, 'role', inv.role,
+                              'max_uses', inv.max_uses, 'expires_at', inv.expires_at);
+end
+$fn$;
+
+comment on function iam.create_invitation(bigint, text, interval, integer) is
+    '[runtime-callable] Owners and admins of the group create an invitation (only owners invite owners); returns its id and the token, which is stored only as its SHA-256.';
+
+create or replace function iam.accept_invitation(token text) returns jsonb
+    language plpgsql volatile security definer
+    set search_path = pg_catalog, pg_temp
+as $fn$
+-- The invitation is found by the hash of the token, then the group is
+-- locked (as every membership change locks it, so this and revoke, or two
+-- accepts, run one after the other), then the invitation is read again,
+-- locked, and checked: two accepts of a single-use invitation at once make
+-- exactly one member, the other is refused like a used-up token.
+declare
+    me text := iam.require_caller();
+    digest bytea;
+    gid bigint;
+    inv iam.invitations;
+    old_role text;
+begin
+    perform iam.sync_user(false);
+    if token is null or token = '' then
+        perform iam.refuse_null('token', 'Pass the token of the invitation, as create_invitation returned it.');
+    end if;
+    digest := sha256(convert_to(token, 'UTF8'));
+    select i.group_id into gid from iam.invitations i where i.token_sha256 = digest;
+    if gid is null then
+        perform iam.refuse_invitation();
+    end if;
+    perform from iam.groups g where g.id = gid for update;
+    select * into inv from iam.invitations i where i.token_sha256 = digest for update;
+    if inv.id is null or inv.revoked_at is not null or inv.expires_at <= now() or inv.uses >= inv.max_uses then
+        perform iam.refuse_invitation();
+    end if;
+    select m.role into old_role from iam.group_members m where m.group_id = gid and m.user_id = me;
+    if old_role is not null and iam.role_rank(old_role) >= iam.role_rank(inv.role) then
+        raise exception using errcode = '23505',
+            message = format('you are already a member of group %s, as %s', gid, old_role),
+            detail = format('The invitation is for %s; an invitation never lowers a role, and this one would not raise yours.', inv.role),
+            hint = 'Nothing was changed, and the invitation is not used up; GET /groups lists your groups.';
+    end if;
+    if old_role is null then
+        perform iam.check_group_quota(gid);
+        perform iam.check_user_quota(me, false);
+        insert into iam.group_members (group_id, user_id, role, added_by) values (gid, me, inv.role, inv.created_by);
+    else
+        update iam.group_members m set role = inv.role where m.group_id = gid and m.user_id = me;
+    end if;
+    update iam.invitations i set uses = i.uses + 1 where i.id = inv.id;
+    perform iam.audit('invitation.accept', gid, me, 'invitation ' || inv.id,
+        case when old_role is not null then jsonb_build_object('role', old_role) end,
+        jsonb_build_object('role', inv.role, 'invited_by', inv.created_by));
+    return jsonb_build_object('group_id', gid, 'role', inv.role);
+end
+$fn$;
+
+comment on function iam.accept_invitation(text) is
+    '[runtime-callable] POST /rpc/accept_invitation {"token"}: makes the caller a member of the invitation''s group with its role (or raises their role to it); PT404 for an unknown, expired, revoked or used-up token alike.';
+
+create or replace function iam.revoke_invitation(invitation_id bigint) returns void
+    language plpgsql volatile security definer
+    set search_path = pg_catalog, pg_temp
+as $fn$
+declare
+    me text := iam.require_caller();
+    gid bigint;
+    inv iam.invitations;
+begin
+    if invitation_id is null then
+        perform iam.refuse_null('invitation_id', 'Pass the invitation''s id, as create_invitation returned it or GET /group_invitations lists it.');
+    end if;
+    select i.group_id into gid from iam.invitations i where i.id = invitation_id;
+    -- An invitation of a group the caller is not in answers as one that
+    -- does not exist.
+    if gid is null or iam.group_role(gid) is null then
+        raise exception using errcode = 'PT404',
+            message = format('invitation %s is not an invitation of your groups', invitation_id),
+            detail = 'No invitation with this id belongs to a group you are in: it does not exist, or it is another group''s (the two are not told apart).',
+            hint = 'GET /group_invitations lists the open invitations of the groups you manage.';
+    end if;
+    perform iam.lock_group(gid);
+    perform iam.require_group_role(gid, iam.manage_role(), 'revoke invitations');
+    select * into inv from iam.invitations i where i.id = invitation_id for update;
+    if inv.id is null or inv.revoked_at is not null then
+        return; -- revoked (or cleared) meanwhile: nothing to do
+    end if;
+    update iam.invitations i set revoked_at = now(), revoked_by = me where i.id = inv.id;
+    perform iam.audit('invitation.revoke', gid, null, 'invitation ' || inv.id,
+        jsonb_build_object('role', inv.role, 'uses', inv.uses, 'max_uses', inv.max_uses, 'expires_at', inv.expires_at), null);
+end
+$fn$;
+
+comment on function iam.revoke_invitation(bigint) is
+    '[runtime-callable] Owners and admins of the group revoke one of its invitations; PT404 for an id that is not an invitation of the caller''s groups.';
+
+-- Ownership transfer ---------------------------------------------------------
+
+create or replace function iam.transfer_group(gid bigint, to_user_id text, to_username text, to_email text) returns void
+    language plpgsql volatile security definer
+    set search_path = pg_catalog, pg_temp
+as $fn$
+-- An owner hands the group to another of its members: they become an
+-- owner, the caller steps down to the role below owner (admin), so the
+-- group keeps an owner and its old owner keeps managing it. created_by
+-- (which the quota of groups created per user counts) stays: the group
+-- was created by them.
+declare
+    me text := iam.require_caller();
+    recipient text;
+    their_role text;
+    step_down text;
+begin
+    if gid is null then
+        perform iam.refuse_null('group_id', 'Pass the group''s id, as create_group returned it.');
+    end if;
+    perform iam.check_one_person(to_user_id, to_username, to_email, 'user_id, username or email');
+    if to_user_id is not null then
+        recipient := iam.normalize_user_id(to_user_id);
+    end if;
+    perform iam.lock_group(gid);
+    perform iam.require_group_role(gid, 'owner', 'hand the group over');
+    if recipient is null then
+        recipient := iam.find_user(to_username, to_email);
+    end if;
+    select m.role into their_role from iam.group_members m where m.group_id = gid and m.user_id = recipient;
+    if their_role is null then
+        raise exception using errcode = 'PT404',
+            message = format('%s is not a member of group %s', left(coalesce(to_username, to_email, recipient), 100), gid),
+            hint = 'A group is handed to one of its members: add them first (or invite them).';
+    end if;
+    if recipient = me then
+        raise exception using errcode = '22023',
+            message = format('you already own group %s', gid),
+            hint = 'Name the member who is to own it.';
+    end if;
+    select r.name into step_down from iam.group_roles r
+    where r.rank < (select o.rank from iam.group_roles o where o.name = 'owner')
+    order by r.rank desc limit 1;
+    update iam.group_members m set role = 'owner' where m.group_id = gid and m.user_id = recipient;
+    update iam.group_members m set role = step_down where m.group_id = gid and m.user_id = me;
+    perform iam.audit('group.transfer', gid, recipient, null,
+        jsonb_build_object('role', their_role, 'owner_role', 'owner'),
+        jsonb_build_object('role', 'owner', 'owner_role', step_down));
+end
+$fn$;
+
+comment on function iam.transfer_group(bigint, text, text, text) is
+    '[runtime-callable] An owner of the group hands it to another member: they become owner, the caller admin.';
+
+comment on table iam.transfer_grants is
+    'Grants of the row transfers running now: a <table>_transfer function writes one (iam.grant_transfer) for its own transaction (the table, from whom, to whom), the row guard and the transfer policy read it, and the transfer removes it before it returns. Empty between transactions.';
+
+create or replace function iam.transfer_pending(tbl regclass) returns boolean
+    language plpgsql stable parallel safe security definer
+    set search_path = pg_catalog, pg_temp
+as $fn$
+-- The transfer policy of a resource asks this once per statement: is a
+-- transfer of one of this table's rows under way in the caller's own
+-- transaction? Almost always no, without a lookup: a transaction that
+-- wrote nothing yet has no transaction id, and a grant is a write.
+declare
+    tx xid8 := pg_current_xact_id_if_assigned();
+begin
+    return tx is not null
+       and exists (select from iam.transfer_grants g where g.txid = tx and g.table_oid = tbl);
+end
+$fn$;
+
+comment on function iam.transfer_pending(regclass) is
+    '[runtime-callable] Is a transfer of a row of this table under way in the caller''s own transaction (a <table>_transfer function)? Asked by the resource''s transfer policy.';
+
+create or replace function iam.grant_transfer(tbl regclass, row_key text, to_user_id text, to_username text, to_email text)
+    returns text
+    language plpgsql volatile security definer
+    set search_path = pg_catalog, pg_temp
+as $fn$
+-- Checks the recipient and leaves the grant the row guard and the
+-- transfer policy look for; returns the recipient's id. The table must be
+-- a resource iamc offers transfers on: its transfer policy exists.
+declare
+    me text := iam.require_caller();
+    recipient text;
+begin
+    perform iam.sync_user(false);
+    if row_key is null then
+        perform iam.refuse_null('id', 'Pass the row''s key.');
+    end if;
+    perform iam.check_one_person(to_user_id, to_username, to_email, 'user_id, username or email');
+    if not exists (select from pg_policy p where p.polrelid = tbl and p.polname = 'iam: authenticated can transfer') then
+        raise exception using errcode = '42501',
+            message = format('rows of %s cannot be handed over', tbl),
+            hint = 'The .iam file offers transfers with owner can transfer.';
+    end if;
+    if to_user_id is not null then
+        -- A user id names anyone in the directory: ids are not guessed
+        -- (uuids), and knowing one is knowing the person.
+        recipient := iam.normalize_user_id(to_user_id);
+        if not exists (select from iam.users u where u.user_id = recipient) then
+            raise exception using errcode = 'PT404',
+                message = format('%s is not in the user directory', left(recipient, 100)),
+                detail = 'A row is handed only to someone the directory knows: a user who made a write request or called POST /rpc/sync_profile.',
+                hint = 'Ask them to sign in and call POST /rpc/sync_profile once.';
+        end if;
+    else
+        recipient := iam.find_user(to_username, to_email);
+    end if;
+    if recipient = me then
+        raise exception using errcode = '22023',
+            message = 'you already own this row',
+            hint = 'Name the user who is to own it.';
+    end if;
+    insert into iam.transfer_grants (table_oid, from_user, to_user) values (tbl, me, recipient)
+    on conflict (txid, table_oid) do update set from_user = excluded.from_user, to_user = excluded.to_user, used = false;
+    return recipient;
+end
+$fn$;
+
+comment on function iam.grant_transfer(regclass, text, text, text, text) is
+    '[runtime-callable] Part of every <table>_transfer function: checks who is to get the row (in the user directory, or found by name among the people who share a group with the caller) and records the grant for this transaction only. Alone it changes no row: the caller must then own the row, and the row guard checks the grant.';
+
+create or replace function iam.take_transfer(tbl oid, new_row jsonb, from_user text, to_user text, gid bigint, create_role text)
+    returns boolean
+    language plpgsql volatile security definer
+    set search_path = pg_catalog, pg_temp
+as $fn$
+-- The row guard asks this when an update changes a row's owner: is it the
+-- transfer granted in the caller's own transaction (from the caller, to
+-- that user, on this table), not yet used? A grant hands over one row. A
+-- row in a group goes only to a member who may put rows into the group (a
+-- row in a group is owned by such a member), and only while the caller is
+-- still a member (§11: a former member's edits of the row are over; they
+-- delete it instead). Records the transfer in the audit trail, with the
+-- row's group (whose owners and admins read it).
+declare
+    me text := iam.caller_id();
+    tx xid8 := pg_current_xact_id_if_assigned();
+    g iam.transfer_grants;
+    their_rank integer;
+begin
+    select * into g from iam.transfer_grants t
+    where t.txid = tx and t.table_oid = tbl and not t.used
+    for update;
+    if me is null or tx is null or g.txid is null or from_user is distinct from me
+       or g.from_user <> me or g.to_user is distinct from to_user then
+        return false;
+    end if;
+    if gid is not null then
+        if iam.group_role(gid) is null then
+            raise exception using errcode = '42501',
+                message = format('you can no longer hand over this row: it is in group %s, which you are not in', gid),
+                hint = 'Delete the row instead, or ask to be added to the group again.';
+        end if;
+        select r.rank into their_rank from iam.group_members m join iam.group_roles r on r.name = m.role
+        where m.group_id = gid and m.user_id = to_user;
+        if their_rank is null or their_rank < coalesce(iam.role_rank(create_role), 1) then
+            raise exception using errcode = '42501',
+                message = format('%s cannot own a row of group %s', left(to_user, 100), gid),
+                detail = format('A row in a group is owned by a member who may put rows into it (%s or higher).', coalesce(create_role, 'any role')),
+                hint = 'Add them to the group with that role first, or move the row out of the group.';
+        end if;
+    end if;
+    update iam.transfer_grants t set used = true where t.txid = g.txid and t.table_oid = tbl;
+    perform iam.audit('row.transfer', gid, to_user, format('%s %s', tbl::regclass, left(iam.row_key(tbl, new_row), 100)),
+        jsonb_build_object('owner', from_user), jsonb_build_object('owner', to_user));
+    return true;
+end
+$fn$;
+
+comment on function iam.take_transfer(oid, jsonb, text, text, bigint, text) is
+    '[runtime-callable] Row guard: is this change of owner the transfer granted in the caller''s own transaction, to a recipient who may own the row there? Uses the grant up (one row) and records the transfer in the audit trail.';
+
+create or replace function iam.finish_transfer(tbl regclass) returns void
+    language plpgsql volatile security definer
+    set search_path = pg_catalog, pg_temp
+as $fn$
+-- After the update: the grant goes (it was for this transaction only).
+begin
+    delete from iam.transfer_grants t where t.txid = pg_current_xact_id_if_assigned() and t.table_oid = tbl;
+end
+$fn$;
+
+comment on function iam.finish_transfer(regclass) is
+    '[runtime-callable] Part of every <table>_transfer function, after the update: removes the caller''s grant of this transaction.';
+
+create or replace function iam.row_key(tbl oid, r jsonb) returns text
+    language plpgsql stable
+    set search_path = pg_catalog, pg_temp
+as $fn$
+-- The row's single-column primary key as text (for the audit trail), or
+-- NULL when the table has none.
+begin
+    return (select r ->> a.attname::text
+            from pg_index i join pg_attribute a on a.attrelid = i.indrelid and a.attnum = i.indkey[0]
+            where i.indrelid = tbl and i.indisprimary and i.indnatts = 1);
+end
+$fn$;
+
+comment on function iam.row_key(oid, jsonb) is
+    'The value of the table''s one-column primary key in a row (as jsonb), as text; NULL without one.';
+
+create or replace function iam.transfer_recipient(tbl regclass) returns text
+    language plpgsql stable security definer
+    set search_path = pg_catalog, pg_temp
+as $fn$
+begin
+    return (select g.to_user from iam.transfer_grants g
+            where g.txid = pg_current_xact_id_if_assigned() and g.table_oid = tbl and g.from_user = iam.caller_id());
+end
+$fn$;
+
+comment on function iam.transfer_recipient(regclass) is
+    '[runtime-callable] Part of every <table>_transfer function: the user the caller''s own transaction is handing a row of this table to (iam.grant_transfer), or NULL.';
+
+create or replace function iam.refuse_not_owner(tbl text, key_column text, row_key text) returns void
+    language plpgsql immutable
+    set search_path = pg_catalog, pg_temp
+as $fn$
+begin
+    raise exception using errcode = 'PT404',
+        message = format('you own no row of %s with %s %s', tbl, key_column, left(row_key, 100)),
+        detail = 'The row does not exist, or it is not yours (the two are not told apart).',
+        hint = 'Only a row''s owner hands it over.';
+end
+$fn$;
+
+comment on function iam.refuse_not_owner(text, text, text) is
+    'Raises PT404 (HTTP 404): a <table>_transfer function found no row of the caller''s with that key, whether it exists or not.';
+
+-- Shares: when a resource offers row shares, granting and revoking one is
+-- a change of who may do what, and its function records it like the rest:
+-- perform iam.audit('share.grant' | 'share.revoke', <the row''s group>,
+-- <the recipient>, '<table> <key>', <old>, <new>).
+
+-- A DBA links a group to a Keycloak group path by hand (update iam.groups
+-- set token_name = ...): every token naming the path then counts as a
+-- member, so that is a change of who may do what too.
+create or replace function iam.audit_token_name() returns trigger
+    language plpgsql
+    set search_path = pg_catalog, pg_temp
+as $fn$
+begin
+    if new.token_name is distinct from old.token_name then
+        perform iam.audit('group.link', new.id, null, null,
+            jsonb_build_object('token_name', old.token_name), jsonb_build_object('token_name', new.token_name));
+    end if;
+    return null;
+end
+$fn$;
+
+comment on function iam.audit_token_name() is
+    'Trigger of iam.groups: records a change of token_name (the Keycloak group path whose tokens count as members) in the audit trail.';
+
+create or replace trigger groups_audit_token_name
+    after update of token_name on iam.groups
+    for each row execute function iam.audit_token_name();
 
 -- ---------------------------------------------------------------------------
 -- Keycloak roles and claims: what rules grant by besides the user id

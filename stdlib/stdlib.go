@@ -170,17 +170,34 @@ var RequestFunctions = []string{
 	"iam.claim_text(text[])",
 	"iam.claim_match(text[])",
 	"iam.guard_tenant(anyelement, jsonb, text, text[], name, name)",
+	// People (SPEC §11): the views of invitations and the audit trail, and
+	// the row guard's and the transfer policy's questions about a transfer.
+	"iam.managed_group_ids()",
+	"iam.transfer_pending(regclass)",
+	"iam.take_transfer(oid, jsonb, text, text, bigint, text)",
 }
 
 // APIFunctions are the group API functions the API schema's wrappers call
 // as the caller; each checks the caller's rights itself.
 var APIFunctions = []string{
 	"iam.create_group(text)",
-	"iam.add_group_member(bigint, text, text)",
+	"iam.add_group_member(bigint, text, text, text, text)",
 	"iam.remove_group_member(bigint, text)",
 	"iam.set_group_member_role(bigint, text, text)",
 	"iam.leave_group(bigint)",
 	"iam.delete_group(bigint)",
+	// People (SPEC §11): the directory, invitations, ownership transfer
+	// (a resource's <table>_transfer runs as the caller, under the table's
+	// policies, and calls the two definers around its update).
+	"iam.sync_profile()",
+	"iam.create_invitation(bigint, text, interval, integer)",
+	"iam.accept_invitation(text)",
+	"iam.revoke_invitation(bigint)",
+	"iam.transfer_group(bigint, text, text, text)",
+	"iam.grant_transfer(regclass, text, text, text, text)",
+	"iam.finish_transfer(regclass)",
+	"iam.transfer_recipient(regclass)",
+	"iam.refuse_not_owner(text, text, text)",
 }
 
 // PreRequest is the function to configure as PostgREST's db-pre-request

@@ -206,9 +206,9 @@ insert into iam.group_roles (name, rank) values ('member', 1), ('admin', 2), ('o
 on conflict (name) do update set rank = excluded.rank where iam.group_roles.rank is distinct from excluded.rank;
 
 -- The settings of the .iam files, read by the helpers (which claim is the user id, the token's audience and expiry, token groups, admin role, the group API's quotas).
-insert into iam.settings (singleton, identity_claim, identity_type, audience, expiry_required, token_groups_claim, token_group_role, admin_role, max_groups_created_per_user, max_groups_per_user, max_members_per_group)
-values (true, 'sub', 'uuid', 'todo-api', true, 'groups', 'member', null, 100, 200, 1000)
-on conflict (singleton) do update set identity_claim = excluded.identity_claim, identity_type = excluded.identity_type, audience = excluded.audience, expiry_required = excluded.expiry_required, token_groups_claim = excluded.token_groups_claim, token_group_role = excluded.token_group_role, admin_role = excluded.admin_role, max_groups_created_per_user = excluded.max_groups_created_per_user, max_groups_per_user = excluded.max_groups_per_user, max_members_per_group = excluded.max_members_per_group;
+insert into iam.settings (singleton, identity_claim, identity_type, audience, expiry_required, token_groups_claim, token_group_role, admin_role, max_groups_created_per_user, max_groups_per_user, max_members_per_group, max_invitations_per_group, username_claim, email_claim, name_claim, members_see_email)
+values (true, 'sub', 'uuid', 'todo-api', true, 'groups', 'member', null, 100, 200, 1000, 100, 'preferred_username', 'email', 'name', false)
+on conflict (singleton) do update set identity_claim = excluded.identity_claim, identity_type = excluded.identity_type, audience = excluded.audience, expiry_required = excluded.expiry_required, token_groups_claim = excluded.token_groups_claim, token_group_role = excluded.token_group_role, admin_role = excluded.admin_role, max_groups_created_per_user = excluded.max_groups_created_per_user, max_groups_per_user = excluded.max_groups_per_user, max_members_per_group = excluded.max_members_per_group, max_invitations_per_group = excluded.max_invitations_per_group, username_claim = excluded.username_claim, email_claim = excluded.email_claim, name_claim = excluded.name_claim, members_see_email = excluded.members_see_email;
 
 -- Roles the files no longer declare go; one a membership still holds cannot (23503), so no member loses a role silently.
 delete from iam.group_roles where name not in ('member', 'admin', 'owner');
@@ -216,19 +216,25 @@ delete from iam.group_roles where name not in ('member', 'admin', 'owner');
 -- Functions are executable by PUBLIC unless revoked; only the authenticated role may call the helpers policies and triggers use.
 revoke all on all routines in schema iam from public, web_user, web_anon;
 grant usage on schema iam to web_user;
-grant execute on function iam.claims(), iam.user_id_text(text), iam.user_id_uuid(text), iam.bypasses_rls(), iam.caller_id(), iam.identity_claim(), iam.has_realm_role(text), iam.is_admin(), iam.role_rank(text), iam.my_groups(), iam.group_ids(text), iam.group_role(bigint), iam.check_group_entry(name, name, text, bigint, text, boolean), iam.privileged(), iam.may_enter_group(bigint, text, boolean), iam.has_client_role(text, text), iam.claim_text(text[]), iam.claim_match(text[]), iam.guard_tenant(anyelement, jsonb, text, text[], name, name) to web_user;
+grant execute on function iam.claims(), iam.user_id_text(text), iam.user_id_uuid(text), iam.bypasses_rls(), iam.caller_id(), iam.identity_claim(), iam.has_realm_role(text), iam.is_admin(), iam.role_rank(text), iam.my_groups(), iam.group_ids(text), iam.group_role(bigint), iam.check_group_entry(name, name, text, bigint, text, boolean), iam.privileged(), iam.may_enter_group(bigint, text, boolean), iam.has_client_role(text, text), iam.claim_text(text[]), iam.claim_match(text[]), iam.guard_tenant(anyelement, jsonb, text, text[], name, name), iam.managed_group_ids(), iam.transfer_pending(regclass), iam.take_transfer(oid, jsonb, text, text, bigint, text) to web_user;
 
 -- The optional db-pre-request (iam.check_request) runs for every request, anonymous ones too: both runtime roles may call it.
 grant usage on schema iam to web_anon;
 grant execute on function iam.check_request() to web_user, web_anon;
 
 -- ============================================================================
--- group API in schema app (policies/iam.iam:31)
+-- group API in schema app (policies/iam.iam:36)
 --   POST /rpc/create_group, /rpc/add_group_member, /rpc/remove_group_member,
 --        /rpc/set_group_member_role, /rpc/leave_group, /rpc/delete_group
 --   GET  /groups, /group_members
+--   POST /rpc/create_invitation, /rpc/accept_invitation, /rpc/revoke_invitation,
+--        /rpc/transfer_group, /rpc/sync_profile
+--   GET  /group_invitations, /group_audit
 -- ============================================================================
 grant usage on schema app to web_user;
+
+-- Runtime 3's add_group_member took a user id only; runtime 4's also takes a username or an email (a new signature).
+drop function if exists app.add_group_member(bigint, text, text);
 
 -- POST /rpc/create_group {"name"}
 create or replace function app.create_group(name text) returns bigint
@@ -237,11 +243,11 @@ create or replace function app.create_group(name text) returns bigint
 as $fn$select iam.create_group(name)$fn$;
 comment on function app.create_group(text) is 'POST /rpc/create_group {"name"}: creates a group and makes the caller its owner; returns the new id.';
 
-create or replace function app.add_group_member(group_id bigint, user_id text, role text default 'member') returns void
+create or replace function app.add_group_member(group_id bigint, user_id text default null, role text default 'member', username text default null, email text default null) returns void
     language sql volatile
     set search_path = pg_catalog, pg_temp
-as $fn$select iam.add_group_member(group_id, user_id, role)$fn$;
-comment on function app.add_group_member(bigint, text, text) is 'POST /rpc/add_group_member {"group_id","user_id","role"}: owners and admins add members (only owners add owners).';
+as $fn$select iam.add_group_member(group_id, user_id, role, username, email)$fn$;
+comment on function app.add_group_member(bigint, text, text, text, text) is 'POST /rpc/add_group_member {"group_id","user_id"|"username"|"email","role"}: owners and admins add members (only owners add owners); a username or email finds only people who share a group with the caller.';
 
 create or replace function app.remove_group_member(group_id bigint, user_id text) returns void
     language sql volatile
@@ -267,12 +273,43 @@ create or replace function app.delete_group(group_id bigint) returns void
 as $fn$select iam.delete_group(group_id)$fn$;
 comment on function app.delete_group(bigint) is 'POST /rpc/delete_group {"group_id"}: owners delete the group; rows in it follow the foreign key iamc created (set null, or cascade when the group is required).';
 
+-- POST /rpc/sync_profile: how a user who only reads enters the user directory.
+create or replace function app.sync_profile() returns jsonb
+    language sql volatile
+    set search_path = pg_catalog, pg_temp
+as $fn$select iam.sync_profile()$fn$;
+comment on function app.sync_profile() is 'POST /rpc/sync_profile: puts the caller''s profile (username, email, name from the token) into the user directory and returns it. GET and HEAD requests write nothing, so a user who only reads calls this once to be found.';
+
+create or replace function app.create_invitation(group_id bigint, role text default 'member', expires_in interval default '7 days', max_uses integer default 1) returns jsonb
+    language sql volatile
+    set search_path = pg_catalog, pg_temp
+as $fn$select iam.create_invitation(group_id, role, expires_in, max_uses)$fn$;
+comment on function app.create_invitation(bigint, text, interval, integer) is 'POST /rpc/create_invitation {"group_id","role","expires_in","max_uses"}: owners and admins invite (only owners invite owners); returns {"invitation_id","token",...}. The token is shown once: only its SHA-256 is stored.';
+
+create or replace function app.accept_invitation(token text) returns jsonb
+    language sql volatile
+    set search_path = pg_catalog, pg_temp
+as $fn$select iam.accept_invitation(token)$fn$;
+comment on function app.accept_invitation(text) is 'POST /rpc/accept_invitation {"token"}: the caller becomes a member of the group with the invitation''s role (or is raised to it); returns {"group_id","role"}. An unknown, expired, revoked or used-up token answers 404, the same for all four.';
+
+create or replace function app.revoke_invitation(invitation_id bigint) returns void
+    language sql volatile
+    set search_path = pg_catalog, pg_temp
+as $fn$select iam.revoke_invitation(invitation_id)$fn$;
+comment on function app.revoke_invitation(bigint) is 'POST /rpc/revoke_invitation {"invitation_id"}: owners and admins revoke an invitation of their group.';
+
+create or replace function app.transfer_group(group_id bigint, user_id text default null, username text default null, email text default null) returns void
+    language sql volatile
+    set search_path = pg_catalog, pg_temp
+as $fn$select iam.transfer_group(group_id, user_id, username, email)$fn$;
+comment on function app.transfer_group(bigint, text, text, text) is 'POST /rpc/transfer_group {"group_id","user_id"|"username"|"email"}: an owner hands the group to another member, who becomes owner; the caller becomes admin.';
+
 -- The wrappers run as the caller and call these; each checks the caller's rights itself.
-grant execute on function iam.create_group(text), iam.add_group_member(bigint, text, text), iam.remove_group_member(bigint, text), iam.set_group_member_role(bigint, text, text), iam.leave_group(bigint), iam.delete_group(bigint) to web_user;
+grant execute on function iam.create_group(text), iam.add_group_member(bigint, text, text, text, text), iam.remove_group_member(bigint, text), iam.set_group_member_role(bigint, text, text), iam.leave_group(bigint), iam.delete_group(bigint), iam.sync_profile(), iam.create_invitation(bigint, text, interval, integer), iam.accept_invitation(text), iam.revoke_invitation(bigint), iam.transfer_group(bigint, text, text, text), iam.grant_transfer(regclass, text, text, text, text), iam.finish_transfer(regclass), iam.transfer_recipient(regclass), iam.refuse_not_owner(text, text, text) to web_user;
 
 -- The wrappers run as the caller; the iam functions they call check every rule.
-revoke all on function app.create_group(text), app.add_group_member(bigint, text, text), app.remove_group_member(bigint, text), app.set_group_member_role(bigint, text, text), app.leave_group(bigint), app.delete_group(bigint) from public, web_anon;
-grant execute on function app.create_group(text), app.add_group_member(bigint, text, text), app.remove_group_member(bigint, text), app.set_group_member_role(bigint, text, text), app.leave_group(bigint), app.delete_group(bigint) to web_user;
+revoke all on function app.create_group(text), app.add_group_member(bigint, text, text, text, text), app.remove_group_member(bigint, text), app.set_group_member_role(bigint, text, text), app.leave_group(bigint), app.delete_group(bigint), app.sync_profile(), app.create_invitation(bigint, text, interval, integer), app.accept_invitation(text), app.revoke_invitation(bigint), app.transfer_group(bigint, text, text, text) from public, web_anon;
+grant execute on function app.create_group(text), app.add_group_member(bigint, text, text, text, text), app.remove_group_member(bigint, text), app.set_group_member_role(bigint, text, text), app.leave_group(bigint), app.delete_group(bigint), app.sync_profile(), app.create_invitation(bigint, text, interval, integer), app.accept_invitation(text), app.revoke_invitation(bigint), app.transfer_group(bigint, text, text, text) to web_user;
 
 -- The caller's groups and their role in each (token groups included). security_barrier: no filter runs before the membership check.
 create or replace view app.groups with (security_barrier) as
@@ -280,13 +317,27 @@ select g.id, g.name, mg.role as my_role, g.created_at
 from iam.groups g
 join (select distinct on (m.group_id) m.group_id, m.role from iam.my_groups() m join iam.group_roles r on r.name = m.role order by m.group_id, r.rank desc) mg on mg.group_id = g.id;
 
--- The members of the caller's groups, nobody else's.
+-- The members of the caller's groups, nobody else's, with their username and name from the user directory (email only where the groups block says members see email).
 create or replace view app.group_members with (security_barrier) as
-select m.group_id, m.user_id, m.role, m.added_at
+select m.group_id, m.user_id, m.role, m.added_at, u.username, u.name, null::text as email
 from iam.group_members m
+left join iam.users u on u.user_id = m.user_id
 where m.group_id = any ((select iam.group_ids('member'))::bigint[]);
-revoke all on table app.groups, app.group_members from public, web_user, web_anon;
-grant select on table app.groups, app.group_members to web_user;
+
+-- The open invitations of the groups the caller manages (owner or admin by a membership row); never the token, which is not stored.
+create or replace view app.group_invitations with (security_barrier) as
+select i.id, i.group_id, i.role, i.max_uses, i.uses, i.expires_at, i.created_by, i.created_at
+from iam.invitations i
+where i.group_id = any ((select iam.managed_group_ids())::bigint[])
+  and i.revoked_at is null and i.expires_at > now() and i.uses < i.max_uses;
+
+-- The audit trail of the groups the caller manages: who changed who may do what, and when. Not its id or transaction id (counters of the whole database).
+create or replace view app.group_audit with (security_barrier) as
+select a.at, a.group_id, a.action, a.actor, a.subject, a.object, a.old_value, a.new_value
+from iam.audit_log a
+where a.group_id = any ((select iam.managed_group_ids())::bigint[]);
+revoke all on table app.groups, app.group_members, app.group_invitations, app.group_audit from public, web_user, web_anon;
+grant select on table app.groups, app.group_members, app.group_invitations, app.group_audit to web_user;
 
 -- ============================================================================
 -- resource app.chats (policies/chats.iam:5)
@@ -372,6 +423,7 @@ drop policy if exists "iam: anonymous can select" on app.chats;
 drop policy if exists "iam: anonymous can insert" on app.chats;
 drop policy if exists "iam: anonymous can update" on app.chats;
 drop policy if exists "iam: anonymous can delete" on app.chats;
+drop policy if exists "iam: authenticated can transfer" on app.chats;
 
 create policy "iam: authenticated can select" on app.chats
     as permissive for select to web_user

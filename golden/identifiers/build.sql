@@ -206,9 +206,9 @@ insert into iam.group_roles (name, rank) values ('member', 1), ('admin', 2), ('o
 on conflict (name) do update set rank = excluded.rank where iam.group_roles.rank is distinct from excluded.rank;
 
 -- The settings of the .iam files, read by the helpers (which claim is the user id, the token's audience and expiry, token groups, admin role, the group API's quotas).
-insert into iam.settings (singleton, identity_claim, identity_type, audience, expiry_required, token_groups_claim, token_group_role, admin_role, max_groups_created_per_user, max_groups_per_user, max_members_per_group)
-values (true, 'sub', 'uuid', null, true, null, null, null, 100, 200, 1000)
-on conflict (singleton) do update set identity_claim = excluded.identity_claim, identity_type = excluded.identity_type, audience = excluded.audience, expiry_required = excluded.expiry_required, token_groups_claim = excluded.token_groups_claim, token_group_role = excluded.token_group_role, admin_role = excluded.admin_role, max_groups_created_per_user = excluded.max_groups_created_per_user, max_groups_per_user = excluded.max_groups_per_user, max_members_per_group = excluded.max_members_per_group;
+insert into iam.settings (singleton, identity_claim, identity_type, audience, expiry_required, token_groups_claim, token_group_role, admin_role, max_groups_created_per_user, max_groups_per_user, max_members_per_group, max_invitations_per_group, username_claim, email_claim, name_claim, members_see_email)
+values (true, 'sub', 'uuid', null, true, null, null, null, 100, 200, 1000, 100, 'preferred_username', 'email', 'name', false)
+on conflict (singleton) do update set identity_claim = excluded.identity_claim, identity_type = excluded.identity_type, audience = excluded.audience, expiry_required = excluded.expiry_required, token_groups_claim = excluded.token_groups_claim, token_group_role = excluded.token_group_role, admin_role = excluded.admin_role, max_groups_created_per_user = excluded.max_groups_created_per_user, max_groups_per_user = excluded.max_groups_per_user, max_members_per_group = excluded.max_members_per_group, max_invitations_per_group = excluded.max_invitations_per_group, username_claim = excluded.username_claim, email_claim = excluded.email_claim, name_claim = excluded.name_claim, members_see_email = excluded.members_see_email;
 
 -- Roles the files no longer declare go; one a membership still holds cannot (23503), so no member loses a role silently.
 delete from iam.group_roles where name not in ('member', 'admin', 'owner');
@@ -216,7 +216,7 @@ delete from iam.group_roles where name not in ('member', 'admin', 'owner');
 -- Functions are executable by PUBLIC unless revoked; only the authenticated role may call the helpers policies and triggers use.
 revoke all on all routines in schema iam from public, web_user, web_anon;
 grant usage on schema iam to web_user;
-grant execute on function iam.claims(), iam.user_id_text(text), iam.user_id_uuid(text), iam.bypasses_rls(), iam.caller_id(), iam.identity_claim(), iam.has_realm_role(text), iam.is_admin(), iam.role_rank(text), iam.my_groups(), iam.group_ids(text), iam.group_role(bigint), iam.check_group_entry(name, name, text, bigint, text, boolean), iam.privileged(), iam.may_enter_group(bigint, text, boolean), iam.has_client_role(text, text), iam.claim_text(text[]), iam.claim_match(text[]), iam.guard_tenant(anyelement, jsonb, text, text[], name, name) to web_user;
+grant execute on function iam.claims(), iam.user_id_text(text), iam.user_id_uuid(text), iam.bypasses_rls(), iam.caller_id(), iam.identity_claim(), iam.has_realm_role(text), iam.is_admin(), iam.role_rank(text), iam.my_groups(), iam.group_ids(text), iam.group_role(bigint), iam.check_group_entry(name, name, text, bigint, text, boolean), iam.privileged(), iam.may_enter_group(bigint, text, boolean), iam.has_client_role(text, text), iam.claim_text(text[]), iam.claim_match(text[]), iam.guard_tenant(anyelement, jsonb, text, text[], name, name), iam.managed_group_ids(), iam.transfer_pending(regclass), iam.take_transfer(oid, jsonb, text, text, bigint, text) to web_user;
 
 -- The optional db-pre-request (iam.check_request) runs for every request, anonymous ones too: both runtime roles may call it.
 grant usage on schema iam to web_anon;
@@ -284,6 +284,7 @@ drop policy if exists "iam: anonymous can select" on "Mixed Case"."Order-Items";
 drop policy if exists "iam: anonymous can insert" on "Mixed Case"."Order-Items";
 drop policy if exists "iam: anonymous can update" on "Mixed Case"."Order-Items";
 drop policy if exists "iam: anonymous can delete" on "Mixed Case"."Order-Items";
+drop policy if exists "iam: authenticated can transfer" on "Mixed Case"."Order-Items";
 
 create policy "iam: authenticated can select" on "Mixed Case"."Order-Items"
     as permissive for select to web_user
@@ -398,6 +399,7 @@ drop policy if exists "iam: anonymous can select" on app."café";
 drop policy if exists "iam: anonymous can insert" on app."café";
 drop policy if exists "iam: anonymous can update" on app."café";
 drop policy if exists "iam: anonymous can delete" on app."café";
+drop policy if exists "iam: authenticated can transfer" on app."café";
 
 create policy "iam: authenticated can select" on app."café"
     as permissive for select to web_user
@@ -515,6 +517,7 @@ drop policy if exists "iam: anonymous can select" on app.customer_relationship_m
 drop policy if exists "iam: anonymous can insert" on app.customer_relationship_management_contact_history_entries_v2_xyz;
 drop policy if exists "iam: anonymous can update" on app.customer_relationship_management_contact_history_entries_v2_xyz;
 drop policy if exists "iam: anonymous can delete" on app.customer_relationship_management_contact_history_entries_v2_xyz;
+drop policy if exists "iam: authenticated can transfer" on app.customer_relationship_management_contact_history_entries_v2_xyz;
 
 create policy "iam: authenticated can select" on app.customer_relationship_management_contact_history_entries_v2_xyz
     as permissive for select to web_user
@@ -583,6 +586,7 @@ drop policy if exists "iam: anonymous can select" on app."注文履歴注文履�
 drop policy if exists "iam: anonymous can insert" on app."注文履歴注文履歴注文履歴注文履歴注文履歴日";
 drop policy if exists "iam: anonymous can update" on app."注文履歴注文履歴注文履歴注文履歴注文履歴日";
 drop policy if exists "iam: anonymous can delete" on app."注文履歴注文履歴注文履歴注文履歴注文履歴日";
+drop policy if exists "iam: authenticated can transfer" on app."注文履歴注文履歴注文履歴注文履歴注文履歴日";
 
 create policy "iam: authenticated can select" on app."注文履歴注文履歴注文履歴注文履歴注文履歴日"
     as permissive for select to web_user
@@ -684,6 +688,7 @@ drop policy if exists "iam: anonymous can select" on app."🙂 emoji";
 drop policy if exists "iam: anonymous can insert" on app."🙂 emoji";
 drop policy if exists "iam: anonymous can update" on app."🙂 emoji";
 drop policy if exists "iam: anonymous can delete" on app."🙂 emoji";
+drop policy if exists "iam: authenticated can transfer" on app."🙂 emoji";
 
 create policy "iam: authenticated can select" on app."🙂 emoji"
     as permissive for select to web_user
@@ -751,6 +756,7 @@ drop policy if exists "iam: anonymous can select" on "group"."table";
 drop policy if exists "iam: anonymous can insert" on "group"."table";
 drop policy if exists "iam: anonymous can update" on "group"."table";
 drop policy if exists "iam: anonymous can delete" on "group"."table";
+drop policy if exists "iam: authenticated can transfer" on "group"."table";
 
 create policy "iam: authenticated can select" on "group"."table"
     as permissive for select to web_user
@@ -827,6 +833,7 @@ drop policy if exists "iam: anonymous can select" on "order"."select";
 drop policy if exists "iam: anonymous can insert" on "order"."select";
 drop policy if exists "iam: anonymous can update" on "order"."select";
 drop policy if exists "iam: anonymous can delete" on "order"."select";
+drop policy if exists "iam: authenticated can transfer" on "order"."select";
 
 create policy "iam: authenticated can select" on "order"."select"
     as permissive for select to web_user
@@ -944,6 +951,7 @@ drop policy if exists "iam: anonymous can select" on "日本"."注文";
 drop policy if exists "iam: anonymous can insert" on "日本"."注文";
 drop policy if exists "iam: anonymous can update" on "日本"."注文";
 drop policy if exists "iam: anonymous can delete" on "日本"."注文";
+drop policy if exists "iam: authenticated can transfer" on "日本"."注文";
 
 create policy "iam: authenticated can select" on "日本"."注文"
     as permissive for select to web_user

@@ -206,9 +206,9 @@ insert into iam.group_roles (name, rank) values ('member', 1), ('admin', 2), ('o
 on conflict (name) do update set rank = excluded.rank where iam.group_roles.rank is distinct from excluded.rank;
 
 -- The settings of the .iam files, read by the helpers (which claim is the user id, the token's audience and expiry, token groups, admin role, the group API's quotas).
-insert into iam.settings (singleton, identity_claim, identity_type, audience, expiry_required, token_groups_claim, token_group_role, admin_role, max_groups_created_per_user, max_groups_per_user, max_members_per_group)
-values (true, 'sub', 'uuid', null, true, null, null, null, 100, 200, 1000)
-on conflict (singleton) do update set identity_claim = excluded.identity_claim, identity_type = excluded.identity_type, audience = excluded.audience, expiry_required = excluded.expiry_required, token_groups_claim = excluded.token_groups_claim, token_group_role = excluded.token_group_role, admin_role = excluded.admin_role, max_groups_created_per_user = excluded.max_groups_created_per_user, max_groups_per_user = excluded.max_groups_per_user, max_members_per_group = excluded.max_members_per_group;
+insert into iam.settings (singleton, identity_claim, identity_type, audience, expiry_required, token_groups_claim, token_group_role, admin_role, max_groups_created_per_user, max_groups_per_user, max_members_per_group, max_invitations_per_group, username_claim, email_claim, name_claim, members_see_email)
+values (true, 'sub', 'uuid', null, true, null, null, null, 100, 200, 1000, 100, 'preferred_username', 'email', 'name', false)
+on conflict (singleton) do update set identity_claim = excluded.identity_claim, identity_type = excluded.identity_type, audience = excluded.audience, expiry_required = excluded.expiry_required, token_groups_claim = excluded.token_groups_claim, token_group_role = excluded.token_group_role, admin_role = excluded.admin_role, max_groups_created_per_user = excluded.max_groups_created_per_user, max_groups_per_user = excluded.max_groups_per_user, max_members_per_group = excluded.max_members_per_group, max_invitations_per_group = excluded.max_invitations_per_group, username_claim = excluded.username_claim, email_claim = excluded.email_claim, name_claim = excluded.name_claim, members_see_email = excluded.members_see_email;
 
 -- Roles the files no longer declare go; one a membership still holds cannot (23503), so no member loses a role silently.
 delete from iam.group_roles where name not in ('member', 'admin', 'owner');
@@ -216,7 +216,7 @@ delete from iam.group_roles where name not in ('member', 'admin', 'owner');
 -- Functions are executable by PUBLIC unless revoked; only the authenticated role may call the helpers policies and triggers use.
 revoke all on all routines in schema iam from public, web_user, web_anon;
 grant usage on schema iam to web_user;
-grant execute on function iam.claims(), iam.user_id_text(text), iam.user_id_uuid(text), iam.bypasses_rls(), iam.caller_id(), iam.identity_claim(), iam.has_realm_role(text), iam.is_admin(), iam.role_rank(text), iam.my_groups(), iam.group_ids(text), iam.group_role(bigint), iam.check_group_entry(name, name, text, bigint, text, boolean), iam.privileged(), iam.may_enter_group(bigint, text, boolean), iam.has_client_role(text, text), iam.claim_text(text[]), iam.claim_match(text[]), iam.guard_tenant(anyelement, jsonb, text, text[], name, name) to web_user;
+grant execute on function iam.claims(), iam.user_id_text(text), iam.user_id_uuid(text), iam.bypasses_rls(), iam.caller_id(), iam.identity_claim(), iam.has_realm_role(text), iam.is_admin(), iam.role_rank(text), iam.my_groups(), iam.group_ids(text), iam.group_role(bigint), iam.check_group_entry(name, name, text, bigint, text, boolean), iam.privileged(), iam.may_enter_group(bigint, text, boolean), iam.has_client_role(text, text), iam.claim_text(text[]), iam.claim_match(text[]), iam.guard_tenant(anyelement, jsonb, text, text[], name, name), iam.managed_group_ids(), iam.transfer_pending(regclass), iam.take_transfer(oid, jsonb, text, text, bigint, text) to web_user;
 
 -- The optional db-pre-request (iam.check_request) runs for every request, anonymous ones too: both runtime roles may call it.
 grant usage on schema iam to web_anon;
@@ -283,6 +283,7 @@ drop policy if exists "iam: anonymous can select" on app.carts;
 drop policy if exists "iam: anonymous can insert" on app.carts;
 drop policy if exists "iam: anonymous can update" on app.carts;
 drop policy if exists "iam: anonymous can delete" on app.carts;
+drop policy if exists "iam: authenticated can transfer" on app.carts;
 
 create policy "iam: authenticated can select" on app.carts
     as permissive for select to web_user
@@ -366,6 +367,7 @@ drop policy if exists "iam: anonymous can select" on app.orders;
 drop policy if exists "iam: anonymous can insert" on app.orders;
 drop policy if exists "iam: anonymous can update" on app.orders;
 drop policy if exists "iam: anonymous can delete" on app.orders;
+drop policy if exists "iam: authenticated can transfer" on app.orders;
 
 create policy "iam: authenticated can select" on app.orders
     as permissive for select to web_user
@@ -406,6 +408,7 @@ drop policy if exists "iam: anonymous can select" on shop.alpha;
 drop policy if exists "iam: anonymous can insert" on shop.alpha;
 drop policy if exists "iam: anonymous can update" on shop.alpha;
 drop policy if exists "iam: anonymous can delete" on shop.alpha;
+drop policy if exists "iam: authenticated can transfer" on shop.alpha;
 
 create policy "iam: authenticated can select" on shop.alpha
     as permissive for select to web_user
@@ -470,6 +473,7 @@ drop policy if exists "iam: anonymous can select" on shop.zeta;
 drop policy if exists "iam: anonymous can insert" on shop.zeta;
 drop policy if exists "iam: anonymous can update" on shop.zeta;
 drop policy if exists "iam: anonymous can delete" on shop.zeta;
+drop policy if exists "iam: authenticated can transfer" on shop.zeta;
 
 create policy "iam: authenticated can select" on shop.zeta
     as permissive for select to web_user
