@@ -160,6 +160,9 @@ func Apply(ctx context.Context, conn *pgx.Conn, in Input, opts Options) (*Result
 	if res.RecordID, err = writeRecord(ctx, r.tx, rec, r.recordable()); err != nil {
 		return res, err
 	}
+	if err := auditApply(ctx, r.tx, res.RecordID, rec, r.plan); err != nil {
+		return res, err
+	}
 	if err := r.tx.Commit(ctx); err != nil {
 		return res, r.explain(err, "committing")
 	}

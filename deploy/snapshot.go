@@ -237,8 +237,10 @@ var snapshotQueries = []string{
 	                and k.refclassid = 'pg_proc'::regclass and pn.nspname = 'iam')`,
 
 	// The row guard (@guard), and any trigger calling a function of
-	// schema iam, on managed tables.
-	`select 'trigger', format('%I.%I', n.nspname, c.relname), format('%I on %I.%I', t.tgname, n.nspname, c.relname),
+	// schema iam, on managed tables; and every trigger on the runtime's
+	// own tables (the audit trail's append-only guard), with the runtime.
+	`select 'trigger', case when n.nspname = 'iam' then '' else format('%I.%I', n.nspname, c.relname) end,
+	        format('%I on %I.%I', t.tgname, n.nspname, c.relname),
 	        jsonb_build_object('definition', pg_get_triggerdef(t.oid),
 	                           'enabled', case t.tgenabled when 'O' then 'enabled' when 'D' then 'disabled' when 'R' then 'replica only' when 'A' then 'always' end)
 	from pg_trigger t
@@ -246,7 +248,8 @@ var snapshotQueries = []string{
 	join pg_namespace n on n.oid = c.relnamespace
 	join pg_proc p on p.oid = t.tgfoid
 	join pg_namespace pn on pn.oid = p.pronamespace
-	where t.tgrelid = any(@tables::oid[]) and not t.tgisinternal and (t.tgname = @guard or pn.nspname = 'iam')`,
+	where not t.tgisinternal
+	  and (t.tgrelid = any(@tables::oid[]) and (t.tgname = @guard or pn.nspname = 'iam') or n.nspname = 'iam')`,
 
 	// Every policy on a managed table, iamc's and others' (PostgreSQL ORs
 	// permissive policies, so any of them changes who sees what).

@@ -306,16 +306,16 @@ func (r *run) cleanup(ctx context.Context) ([]step, error) {
 	return out, rows.Err()
 }
 
-// goneFunction is a page function the last apply created and the build no
-// longer creates.
+// goneFunction is a page or transfer function the last apply created and
+// the build no longer creates.
 type goneFunction struct {
 	name      qualifiedName
 	signature string // regprocedure, for the drop
 }
 
-// goneFunctions finds the page functions (known by the comment iamc gives
-// them) that the last apply recorded and the build no longer creates, with
-// their exact signatures.
+// goneFunctions finds the page and transfer functions (known by the
+// comments iamc gives them) that the last apply recorded and the build no
+// longer creates, with their exact signatures.
 func (r *run) goneFunctions(ctx context.Context) ([]goneFunction, error) {
 	if r.rec == nil {
 		return nil, nil
@@ -336,8 +336,8 @@ func (r *run) goneFunctions(ctx context.Context) ([]goneFunction, error) {
 	rows, err := r.tx.Query(ctx, `select n.nspname, p.proname, p.oid::regprocedure::text
 	    from pg_proc p join pg_namespace n on n.oid = p.pronamespace
 	    where (n.nspname, p.proname) in (select * from unnest($1::text[], $2::text[]))
-	      and starts_with(obj_description(p.oid, 'pg_proc'), $3)
-	    order by 3`, fs, fn, compiler.PageCommentPrefix)
+	      and (starts_with(obj_description(p.oid, 'pg_proc'), $3) or starts_with(obj_description(p.oid, 'pg_proc'), $4))
+	    order by 3`, fs, fn, compiler.PageCommentPrefix, compiler.TransferCommentPrefix)
 	if err != nil {
 		return nil, fmt.Errorf("reading the functions iamc no longer creates: %w", err)
 	}

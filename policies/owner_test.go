@@ -48,13 +48,14 @@ type ownedTable struct {
 	groupIndexWhere string
 	inRoom          bool      // every row is in a group (group column required)
 	seed            [3]string // texts of alice's two rows and bob's one
+	transfer        bool      // owner can transfer: the transfer policy too
 }
 
 var ownedTables = []ownedTable{
 	{name: "app.todos", noun: "todo", path: "/todos", text: "title", index: "todos_owner_id_id_iam_idx",
 		groupIndex: "todos_group_id_id_iam_idx", groupFK: "todos_group_id_iam_fk", onDelete: "SET NULL",
-		groupIndexWhere: " WHERE (group_id IS NOT NULL)",
-		seed:            [3]string{"buy milk", "walk the dog", "bob: call mum"}},
+		groupIndexWhere: " WHERE (group_id IS NOT NULL)", transfer: true,
+		seed: [3]string{"buy milk", "walk the dog", "bob: call mum"}},
 	{name: "app.chats", noun: "chat message", path: "/chats", text: "body", index: "chats_owner_id_id_iam_idx",
 		groupIndex: "chats_group_id_id_iam_idx", groupFK: "chats_group_id_iam_fk", onDelete: "CASCADE",
 		inRoom: true, seed: [3]string{"hi bob", "lunch at noon?", "bob: sure"}},
@@ -435,12 +436,19 @@ func TestBuildAppliesCleanlyTwice(t *testing.T) {
 				where c.oid = $1::regclass`, table.name, table.index, table.groupIndex, table.groupFK).
 				Scan(&got.RLS, &got.Forced, &got.Policies, &got.Triggers, &got.OwnerIndex, &got.GroupIndex, &got.GroupFK, &got.Indexes, &got.ForeignKeys, &got.WebUser, &got.WebAnon)
 			NoError(t, err)
+			policies := []string{
+				"iam: authenticated can delete", "iam: authenticated can insert",
+				"iam: authenticated can select", "iam: authenticated can update",
+			}
+			if table.transfer { // owner can transfer: a policy of its own
+				policies = []string{
+					"iam: authenticated can delete", "iam: authenticated can insert",
+					"iam: authenticated can select", "iam: authenticated can transfer", "iam: authenticated can update",
+				}
+			}
 			want := protection{
 				RLS: true, Forced: true,
-				Policies: []string{
-					"iam: authenticated can delete", "iam: authenticated can insert",
-					"iam: authenticated can select", "iam: authenticated can update",
-				},
+				Policies:    policies,
 				Triggers:    []string{"iam_guard_row"},
 				OwnerIndex:  fmt.Sprintf("CREATE INDEX %s ON %s USING btree (owner_id, id)", table.index, table.name),
 				GroupIndex:  fmt.Sprintf("CREATE INDEX %s ON %s USING btree (group_id, id)%s", table.groupIndex, table.name, table.groupIndexWhere),

@@ -32,12 +32,21 @@ type executable struct {
 // CREATE TRIGGER, but what it calls runs as the caller.
 var runtimeExecutable = []executable{
 	// The group API: PostgREST's /rpc/... endpoints, thin invoker wrappers.
-	{"app.add_group_member(bigint, text, text)", "web_user", false, "POST /rpc/add_group_member"},
+	{"app.add_group_member(bigint, text, text, text, text)", "web_user", false, "POST /rpc/add_group_member"},
 	{"app.create_group(text)", "web_user", false, "POST /rpc/create_group"},
 	{"app.delete_group(bigint)", "web_user", false, "POST /rpc/delete_group"},
 	{"app.leave_group(bigint)", "web_user", false, "POST /rpc/leave_group"},
 	{"app.remove_group_member(bigint, text)", "web_user", false, "POST /rpc/remove_group_member"},
 	{"app.set_group_member_role(bigint, text, text)", "web_user", false, "POST /rpc/set_group_member_role"},
+	// People: the directory, invitations, ownership (SPEC §11, "People").
+	{"app.accept_invitation(text)", "web_user", false, "POST /rpc/accept_invitation"},
+	{"app.create_invitation(bigint, text, interval, integer)", "web_user", false, "POST /rpc/create_invitation"},
+	{"app.revoke_invitation(bigint)", "web_user", false, "POST /rpc/revoke_invitation"},
+	{"app.sync_profile()", "web_user", false, "POST /rpc/sync_profile"},
+	{"app.transfer_group(bigint, text, text, text)", "web_user", false, "POST /rpc/transfer_group"},
+	// Transfer functions (owner can transfer): invoker, the policies and the row guard decide.
+	{"app.stores_transfer(bigint, text, text, text)", "web_user", false, "POST /rpc/stores_transfer"},
+	{"app.todos_transfer(bigint, text, text, text)", "web_user", false, "POST /rpc/todos_transfer"},
 	// Page functions: invoker, RLS decides every row.
 	{"app.chats_page(bigint, integer, bigint)", "web_user", false, "GET /rpc/chats_page"},
 	{"app.todos_page(bigint, integer, bigint)", "web_user", false, "GET /rpc/todos_page"},
@@ -45,12 +54,22 @@ var runtimeExecutable = []executable{
 	{"app.products_page(bigint, integer, bigint)", "web_user", false, "GET /rpc/products_page (store_id: the products of one store)"},
 	{"app.notes_page(bigint, integer, bigint)", "web_user", false, "GET /rpc/notes_page (the caller's tenant only)"},
 	// What the wrappers call: each checks the caller's role in the group first.
-	{"iam.add_group_member(bigint, text, text)", "web_user", true, "app.add_group_member; requires the caller's admin role in the group"},
+	{"iam.add_group_member(bigint, text, text, text, text)", "web_user", true, "app.add_group_member; requires the caller's admin role in the group, then finds a username or email only among the people who share a group with the caller"},
 	{"iam.create_group(text)", "web_user", true, "app.create_group; the caller becomes the owner"},
 	{"iam.delete_group(bigint)", "web_user", true, "app.delete_group; requires the caller's owner role"},
 	{"iam.leave_group(bigint)", "web_user", true, "app.leave_group; the caller's own membership"},
 	{"iam.remove_group_member(bigint, text)", "web_user", true, "app.remove_group_member; requires the caller's admin role"},
 	{"iam.set_group_member_role(bigint, text, text)", "web_user", true, "app.set_group_member_role; requires the caller's admin role"},
+	{"iam.accept_invitation(text)", "web_user", true, "app.accept_invitation; the caller's own membership, only with a valid token"},
+	{"iam.create_invitation(bigint, text, interval, integer)", "web_user", true, "app.create_invitation; requires the caller's admin role (owner to invite owners)"},
+	{"iam.revoke_invitation(bigint)", "web_user", true, "app.revoke_invitation; requires the caller's admin role; PT404 alike for other groups' invitations and none"},
+	{"iam.sync_profile()", "web_user", true, "app.sync_profile; writes and returns the caller's own profile"},
+	{"iam.transfer_group(bigint, text, text, text)", "web_user", true, "app.transfer_group; requires the caller's owner role, the recipient a member"},
+	// What the transfer functions call as the caller around their update.
+	{"iam.grant_transfer(regclass, text, text, text, text)", "web_user", true, "<table>_transfer: checks the recipient, a grant for the caller's own transaction; alone it changes no row"},
+	{"iam.finish_transfer(regclass)", "web_user", true, "<table>_transfer: removes the caller's own grant"},
+	{"iam.transfer_recipient(regclass)", "web_user", true, "<table>_transfer: the recipient of the caller's own grant"},
+	{"iam.refuse_not_owner(text, text, text)", "web_user", false, "<table>_transfer: raises PT404, answers about nothing"},
 	// The db-pre-request: every request, anonymous ones too; refuses the caller's own subject.
 	{"iam.check_request()", "web_anon", true, "db-pre-request, anonymous requests"},
 	{"iam.check_request()", "web_user", true, "db-pre-request"},
@@ -65,6 +84,10 @@ var runtimeExecutable = []executable{
 	{"iam.check_columns(regclass, boolean, text[], boolean[])", "web_user", false, "update policy of a table with column rules (app.products): refuses a column the caller's own update changed; reads only its arguments and a setting"},
 	// Views of the group API (a view's function calls are checked as the caller).
 	{"iam.my_groups()", "web_user", true, "app.groups: the caller's groups and roles"},
+	{"iam.managed_group_ids()", "web_user", true, "app.group_invitations, app.group_audit: the groups the caller manages"},
+	// The transfer policy and the row guard: about the caller's own transaction.
+	{"iam.transfer_pending(regclass)", "web_user", true, "transfer policy: is a transfer under way in the caller's own transaction?"},
+	{"iam.take_transfer(oid, jsonb, text, text, bigint, text)", "web_user", true, "row guard: is this change of owner the caller's own granted transfer?"},
 	{"iam.role_rank(text)", "web_user", true, "iam.check_group_entry (row guard): the rank of a declared role, the same for everyone"},
 	// Called as the caller by invoker helpers above or by the row guard trigger.
 	{"iam.bypasses_rls()", "web_user", false, "iam.privileged: is current_user a superuser or BYPASSRLS?"},

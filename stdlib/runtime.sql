@@ -2026,18 +2026,26 @@ create or replace function iam.check_one_person(user_id text, username text, ema
     language plpgsql immutable
     set search_path = pg_catalog, pg_temp
 as $fn$
+-- None: "user_id is required", as before usernames and emails (a client
+-- that sends none gets the answer it always got); more than one: which?
 begin
-    if num_nonnulls(user_id, username, email) <> 1 then
+    if num_nonnulls(user_id, username, email) = 0 then
         raise exception using errcode = '22023',
-            message = format('name exactly one of %s', params),
-            detail = format('The request names %s of them.', case num_nonnulls(user_id, username, email) when 0 then 'none' else 'more than one' end),
+            message = 'user_id is required',
+            detail = format('The request names nobody: pass one of %s.', params),
+            hint = 'For example {"group_id": 1, "username": "bob"}; users are identified by the sub claim of their token.';
+    end if;
+    if num_nonnulls(user_id, username, email) > 1 then
+        raise exception using errcode = '22023',
+            message = format('name one person: one of %s, not several', params),
+            detail = 'The request names more than one of them.',
             hint = 'For example {"group_id": 1, "username": "bob"}.';
     end if;
 end
 $fn$;
 
 comment on function iam.check_one_person(text, text, text, text) is
-    'Raises 22023 unless exactly one of a user id, a username and an email names the person a call is about.';
+    'Raises 22023 unless exactly one of a user id, a username and an email names the person a call is about (none: user_id is required).';
 
 create or replace function iam.find_user(username text, email text) returns text
     language plpgsql stable security definer

@@ -340,13 +340,13 @@ revoke all on table app.groups, app.group_members, app.group_invitations, app.gr
 grant select on table app.groups, app.group_members, app.group_invitations, app.group_audit to web_user;
 
 -- ============================================================================
--- resource app.todos (policies/todos.iam:5)
+-- resource app.todos (policies/todos.iam:4)
 --   owner column owner_id
 --   group column group_id
 --   page by id
---   owner can read, create, write, delete, transfer  (line 10)
---   group member can read, create, write  (line 11)
---   group admin can delete  (line 12)
+--   owner can read, create, write, delete, transfer  (line 9)
+--   group member can read, create, write  (line 10)
+--   group admin can delete  (line 11)
 -- ============================================================================
 
 -- Deny by default: with RLS on and forced, a row is visible only through a policy below, even to the table owner.
@@ -428,12 +428,12 @@ create policy "iam: authenticated can select" on app.todos
     as permissive for select to web_user
     using (owner_id = (select iam.user_id_uuid('sub'))
         or (group_id = any ((select iam.group_ids('member'))::bigint[]) and group_id is not null));
-comment on policy "iam: authenticated can select" on app.todos is 'iamc: owner can read (policies/todos.iam:10); group member can read (policies/todos.iam:11)';
+comment on policy "iam: authenticated can select" on app.todos is 'iamc: owner can read (policies/todos.iam:9); group member can read (policies/todos.iam:10)';
 
 create policy "iam: authenticated can insert" on app.todos
     as permissive for insert to web_user
     with check (owner_id = (select iam.user_id_uuid('sub')) and (group_id is null or group_id = any ((select iam.group_ids('member'))::bigint[])));
-comment on policy "iam: authenticated can insert" on app.todos is 'iamc: owner can create (policies/todos.iam:10); group member can create (policies/todos.iam:11)';
+comment on policy "iam: authenticated can insert" on app.todos is 'iamc: owner can create (policies/todos.iam:9); group member can create (policies/todos.iam:10)';
 
 create policy "iam: authenticated can update" on app.todos
     as permissive for update to web_user
@@ -441,20 +441,20 @@ create policy "iam: authenticated can update" on app.todos
         or (group_id = any ((select iam.group_ids('member'))::bigint[]) and group_id is not null))
     with check ((owner_id = (select iam.user_id_uuid('sub')) and group_id is null)
         or (group_id = any ((select iam.group_ids('member'))::bigint[]) and group_id is not null));
-comment on policy "iam: authenticated can update" on app.todos is 'iamc: owner can write (policies/todos.iam:10); group member can write (policies/todos.iam:11)';
+comment on policy "iam: authenticated can update" on app.todos is 'iamc: owner can write (policies/todos.iam:9); group member can write (policies/todos.iam:10)';
 
 create policy "iam: authenticated can delete" on app.todos
     as permissive for delete to web_user
     using (owner_id = (select iam.user_id_uuid('sub'))
         or (group_id = any ((select iam.group_ids('admin'))::bigint[]) and group_id is not null));
-comment on policy "iam: authenticated can delete" on app.todos is 'iamc: owner can delete (policies/todos.iam:10); group admin can delete (policies/todos.iam:12)';
+comment on policy "iam: authenticated can delete" on app.todos is 'iamc: owner can delete (policies/todos.iam:9); group admin can delete (policies/todos.iam:11)';
 
 -- owner can transfer: the owner may change the owner column of their row only while iam.transfer_row runs in their own transaction; the row guard checks who gets it.
 create policy "iam: authenticated can transfer" on app.todos
     as permissive for update to web_user
     using (owner_id = (select iam.user_id_uuid('sub')) and (select iam.transfer_pending('app.todos'::regclass)))
     with check ((select iam.transfer_pending('app.todos'::regclass)));
-comment on policy "iam: authenticated can transfer" on app.todos is 'iamc: owner can transfer (policies/todos.iam:10): opened only by a transfer under way in the caller''s own transaction (iam.transfer_row)';
+comment on policy "iam: authenticated can transfer" on app.todos is 'iamc: owner can transfer (policies/todos.iam:9): opened only by a transfer under way in the caller''s own transaction (iam.transfer_row)';
 
 -- POST /rpc/todos_transfer: the owner hands a row over. Runs as the caller: the policies and the row guard decide. The row is locked through a cursor and changed WHERE CURRENT OF it: an update whose WHERE reads the table's columns must leave a row the caller can still read, and a row handed over is no longer theirs to read.
 create or replace function app.todos_transfer(id app.todos.id%type, user_id text default null, username text default null, email text default null)
@@ -471,7 +471,7 @@ update app.todos set owner_id = iam.transfer_recipient('app.todos'::regclass)::u
 close iam_transfer;
 select iam.finish_transfer('app.todos'::regclass);
 $fn$;
-comment on function app.todos_transfer(app.todos.id%type, text, text, text) is 'iamc (owner can transfer, policies/todos.iam:10): POST /rpc/todos_transfer {"id", "user_id"|"username"|"email"}: the owner of the row whose id is id hands it to another user; the row keeps its group, whose members keep what the rules give them.';
+comment on function app.todos_transfer(app.todos.id%type, text, text, text) is 'iamc (owner can transfer, policies/todos.iam:9): POST /rpc/todos_transfer {"id", "user_id"|"username"|"email"}: the owner of the row whose id is id hands it to another user; the row keeps its group, whose members keep what the rules give them.';
 revoke all on function app.todos_transfer(app.todos.id%type, text, text, text) from public, web_user, web_anon;
 grant execute on function app.todos_transfer(app.todos.id%type, text, text, text) to web_user;
 
@@ -560,7 +560,7 @@ begin
     limit todos_page.page_size;
 end
 $fn$;
-comment on function app.todos_page(app.todos.id%type, integer, bigint) is 'iamc (page by id, policies/todos.iam:8): GET /rpc/todos_page?before=<id>&page_size=<1..1000>&group_id=<group> returns the rows of app.todos the caller may read, newest id first: the rows of the table ordered by id desc with the same filters, read with one index walk per policy arm.';
+comment on function app.todos_page(app.todos.id%type, integer, bigint) is 'iamc (page by id, policies/todos.iam:7): GET /rpc/todos_page?before=<id>&page_size=<1..1000>&group_id=<group> returns the rows of app.todos the caller may read, newest id first: the rows of the table ordered by id desc with the same filters, read with one index walk per policy arm.';
 
 -- Only the roles that may read the table may call it.
 revoke all on function app.todos_page(app.todos.id%type, integer, bigint) from public, web_user, web_anon;
