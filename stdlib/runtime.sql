@@ -1497,7 +1497,8 @@ begin
     perform iam.require_group_role(gid, 'owner', 'delete the group');
     -- The entry names what went: the group, its members and their roles.
     perform iam.audit('group.delete', gid, null, null,
-        jsonb_build_object('name', g.name, 'members', (select jsonb_object_agg(m.user_id, m.role) from iam.group_members m where m.group_id = gid)),
+        jsonb_build_object('name', g.name, 'members', (select jsonb_agg(jsonb_build_object('user_id', m.user_id, 'role', m.role) order by m.user_id)
+                                                       from iam.group_members m where m.group_id = gid)),
         null)
     from iam.groups g where g.id = gid;
     delete from iam.groups where id = gid;
@@ -2151,6 +2152,22 @@ $fn$;
 comment on function iam.refuse_invitation() is
     'Raises PT404 (HTTP 404): the one answer to a token that does not make anyone a member.';
 
+create or replace function iam.invitation_usable(inv iam.invitations, at timestamptz) returns boolean
+    language plpgsql immutable
+    set search_path = pg_catalog, pg_temp
+as $fn$
+-- Can the invitation still make someone a member at this time? Not once
+-- revoked, expired (expires_at is the first moment it no longer works) or
+-- used max_uses times. The time is an argument: accept_invitation passes
+-- now(), tests any time they like.
+begin
+    return inv.revoked_at is null and at < inv.expires_at and inv.uses < inv.max_uses;
+end
+$fn$;
+
+comment on function iam.invitation_usable(iam.invitations, timestamptz) is
+    'Whether an invitation can still be accepted at a time: not revoked, not expired (at < expires_at), not used up.';
+
 create or replace function iam.create_invitation(gid bigint, invite_role text, expires_in interval, max_uses integer) returns jsonb
     language plpgsql volatile security definer
     set search_path = pg_catalog, pg_temp
@@ -2203,7 +2220,7 @@ begin
     -- Invitations that can no longer be used go (the audit trail keeps
     -- their history); the open ones count against the quota.
     delete from iam.invitations i
-    where i.group_id = gid and (i.revoked_at is not null or i.expires_at <= now() or i.uses >= i.max_uses);
+    where i.group_id = gid and not iam.invitation_usable(i, now());
     select count(*) into open_count from iam.invitations i where i.group_id = gid;
     if open_count >= s.max_invitations_per_group then
         raise exception using errcode = 'PT429',
@@ -2255,7 +2272,7 @@ begin
     end if;
     perform from iam.groups g where g.id = gid for update;
     select * into inv from iam.invitations i where i.token_sha256 = digest for update;
-    if inv.id is null or inv.revoked_at is not null or inv.expires_at <= now() or inv.uses >= inv.max_uses then
+    if inv.id is null or not iam.invitation_usable(inv, now()) then
         perform iam.refuse_invitation();
     end if;
     select m.role into old_role from iam.group_members m where m.group_id = gid and m.user_id = me;
