@@ -67,7 +67,10 @@ func TestGroupAPIErrorStatuses(t *testing.T) {
 		{"a null user_id", tok.alice, "add_group_member", body{"group_id": home, "user_id": nil}, http.StatusBadRequest, "22023", "user_id is required"},
 		{"a null role", tok.alice, "add_group_member", body{"group_id": home, "user_id": dave.sub, "role": nil}, http.StatusBadRequest, "22023", "role is required"},
 		// A parameter left out is PostgREST's: no function has those parameters.
-		{"user_id left out", tok.alice, "add_group_member", body{"group_id": home}, http.StatusNotFound, "PGRST202", "Could not find the function"},
+		{"user_id left out", tok.alice, "remove_group_member", body{"group_id": home}, http.StatusNotFound, "PGRST202", "Could not find the function"},
+		// add_group_member names the member by user_id, username or email,
+		// each optional in the signature: naming nobody is the function's 400.
+		{"nobody named", tok.alice, "add_group_member", body{"group_id": home}, http.StatusBadRequest, "22023", "user_id is required"},
 		{"a user id that is not a uuid", tok.alice, "add_group_member", body{"group_id": home, "user_id": "f:ldap:dave"}, http.StatusBadRequest, "22023", "is not a uuid"},
 		{"a user id of 5000 characters", tok.alice, "add_group_member", body{"group_id": home, "user_id": strings.Repeat("d", 5000)}, http.StatusBadRequest, "22023", "user_id is too long"},
 		{"an unknown role", tok.alice, "add_group_member", body{"group_id": home, "user_id": dave.sub, "role": "superuser"}, http.StatusBadRequest, "22023", "unknown group role"},

@@ -879,7 +879,7 @@ func TestTransferRow(t *testing.T) {
 			{"to a user id the directory does not know", alice, []any{"id", mine, "user_id", UserID(dave)}, "PT404", UserID(dave) + " is not in the user directory"},
 			{"to a stranger by username", alice, []any{"id", mine, "username", username(carol)}, "PT404", "no one who shares a group with you has the username"},
 			{"to nobody by email", alice, []any{"id", mine, "email", "nobody@example.com"}, "PT404", "no one who shares a group with you has the email"},
-			{"to oneself", alice, []any{"id", mine, "user_id", UserID(alice)}, "22023", "you already own this row"},
+			{"to oneself", alice, []any{"id", mine, "user_id", UserID(alice)}, "22023", "you cannot hand a row to yourself"},
 			{"into a group the recipient is not in", alice, []any{"id", inSide, "user_id", UserID(carol)}, "42501", fmt.Sprintf("cannot own a row of group %d", side)},
 			{"anonymous", Anonymous, []any{"id", mine, "user_id", UserID(carol)}, "42501", "permission denied"},
 			{"without a user id", NoSub, []any{"id", mine, "user_id", UserID(carol)}, "28000", "groups need a signed-in user"},

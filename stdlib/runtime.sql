@@ -2449,7 +2449,7 @@ begin
     end if;
     if recipient = me then
         raise exception using errcode = '22023',
-            message = 'you already own this row',
+            message = 'you cannot hand a row to yourself',
             hint = 'Name the user who is to own it.';
     end if;
     insert into iam.transfer_grants (table_oid, from_user, to_user) values (tbl, me, recipient)

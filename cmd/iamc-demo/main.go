@@ -23,6 +23,7 @@ var users = map[string]user{
 	"alice":     keycloakUser("a1ce0000-0000-4000-8000-00000000a11c", "alice").in("acme"),
 	"bob":       keycloakUser("b0b00000-0000-4000-8000-000000000b0b", "bob").in("acme"),
 	"dave":      keycloakUser("da7e0000-0000-4000-8000-00000000da7e", "dave").in("globex"),
+	"erin":      keycloakUser("e1e10000-0000-4000-8000-00000000e1e1", "erin").in("globex"),
 	"olga":      keycloakUser("0196a000-0000-4000-8000-0000000001a0", "olga").in("acme", "org-admin"),
 	"greta":     keycloakUser("96e7a000-0000-4000-8000-000000096e7a", "greta").in("globex", "org-admin"),
 	"mo":        keycloakUser("30000000-0000-4000-8000-00000000003d", "mo").in("globex", "moderator"),
@@ -98,6 +99,18 @@ var steps = []step{
 	{who: "greta", method: "GET", path: "/notes", want: rows(), note: "globex's org-admin: none of acme's"},
 	{who: "mo", method: "GET", path: "/chats", want: rows(1, 2), note: "a moderator reads every room"},
 	{who: "mo", method: "DELETE", path: "/chats?id=eq.2", want: rows(2), note: "and deletes any message"},
+
+	// People: alice invites dave into the bakery staff with a one-time
+	// token (no need to know his user id), and reads who changed what.
+	{who: "alice", method: "POST", path: "/rpc/create_invitation", body: `{"group_id": {group}, "max_uses": 1}`, want: aToken(), note: "she sends the token to dave (a link, a message)"},
+	{who: "dave", method: "POST", path: "/rpc/accept_invitation", body: `{"token": "{token}"}`, want: anObject(), note: "dave is staff now"},
+	{who: "dave", method: "PATCH", path: "/products?id=eq.1", body: `{"stock": 8}`, want: rows(1), note: "and changes the store's products"},
+	{who: "erin", method: "POST", path: "/rpc/accept_invitation", body: `{"token": "{token}"}`, want: refused("PT404"), note: "used up: the same answer as an expired, revoked or unknown token"},
+	{who: "alice", method: "GET", path: "/group_audit?group_id=eq.{group}&order=at", want: entries(
+		"group.create      by alice, about alice",
+		"member.add        by alice, about bob",
+		"invitation.create by alice, an invitation",
+		"invitation.accept by dave, about dave, an invitation"), note: "the staff group's audit trail: owners and admins read it"},
 
 	// Revocation: bob's token stays valid until it expires; a DBA blocks him
 	// and the runtime refuses him at once (no PostgREST setting needed).

@@ -66,20 +66,29 @@ type outcome struct {
 	done     bool   // a function call that returned nothing
 	value    *int64 // a function call's result
 	newGroup bool   // the script's expectation of create_group: some random id (see walkThrough)
+	object   bool   // a function call that returned a JSON object (answer holds it)
+	token    bool   // ... an invitation's token among its keys
+	answer   string // the object, as the detail line shows it
+	entries  []string
 	ids      []int64
 	summary  string
 	state    string // SQLSTATE; "" on success
 	msg      string
 }
 
-func rows(ids ...int64) outcome       { return outcome{ids: ids} }
-func done() outcome                   { return outcome{done: true} }
-func returns(v int64) outcome         { return outcome{value: &v} }
-func newGroup() outcome               { return outcome{newGroup: true} }
-func refused(state string) outcome    { return outcome{state: state} }
-func summary(text string) outcome     { return outcome{summary: text} }
-func (o outcome) failed() bool        { return o.state != "" }
-func (o outcome) same(w outcome) bool { return o.String() == w.String() && o.summary == w.summary }
+func rows(ids ...int64) outcome    { return outcome{ids: ids} }
+func done() outcome                { return outcome{done: true} }
+func returns(v int64) outcome      { return outcome{value: &v} }
+func newGroup() outcome            { return outcome{newGroup: true} }
+func refused(state string) outcome { return outcome{state: state} }
+func summary(text string) outcome  { return outcome{summary: text} }
+func anObject() outcome            { return outcome{object: true} }
+func aToken() outcome              { return outcome{object: true, token: true} }
+func entries(e ...string) outcome  { return outcome{entries: e} }
+func (o outcome) failed() bool     { return o.state != "" }
+func (o outcome) same(w outcome) bool {
+	return o.String() == w.String() && o.summary == w.summary && strings.Join(o.entries, "\n") == strings.Join(w.entries, "\n")
+}
 
 // String is the "SQL outcome" column. Two outcomes are the same when their
 // strings and summaries are: the error message is shown, but not compared.
@@ -89,6 +98,12 @@ func (o outcome) String() string {
 		return "ERROR " + o.state
 	case o.summary != "":
 		return "rows per owner:"
+	case o.token:
+		return "returns a token"
+	case o.object:
+		return "returns an object"
+	case o.entries != nil:
+		return fmt.Sprintf("%d entries:", len(o.entries))
 	case o.done:
 		return "done"
 	case o.newGroup:
@@ -117,7 +132,7 @@ func httpStatus(method string, anonymous bool, o outcome) int {
 		switch {
 		case o.done: // a void function
 			return http.StatusNoContent
-		case o.value != nil: // a function's result
+		case o.value != nil, o.object: // a function's result
 			return http.StatusOK
 		}
 		switch method {
@@ -188,7 +203,8 @@ func (d *demo) walkThrough(ctx context.Context, w io.Writer, steps []step) error
 	fmt.Fprintf(w, "\nWalk-through: each request runs as PostgREST 12 runs it, on a connection as the login role\n")
 	fmt.Fprintf(w, "authenticator: one transaction (READ ONLY for GET), role and JWT claims set with set_config.\n")
 	fmt.Fprintf(w, "Keycloak tokens: alice sub=%s, bob sub=%s,\n", users["alice"].sub(), users["bob"].sub())
-	fmt.Fprintf(w, "dave sub=%s, carol sub=%s (LDAP-federated), \"no sub\" a token without sub;\nall with role web_user.\n", users["dave"].sub(), users["carol"].sub())
+	fmt.Fprintf(w, "dave sub=%s, erin sub=%s,\n", users["dave"].sub(), users["erin"].sub())
+	fmt.Fprintf(w, "carol sub=%s (LDAP-federated), \"no sub\" a token without sub; all with role web_user.\n", users["carol"].sub())
 	fmt.Fprintf(w, "anonymous: no token, role web_anon.\n\n")
 	fmt.Fprintf(w, rowFormat, wNum, "#", wWho, "who", wReq, "HTTP request", wOut, "SQL outcome", wHTTP, "PostgREST", "expected?")
 	fmt.Fprintf(w, rowFormat, wNum, "--", wWho, strings.Repeat("-", wWho), wReq, strings.Repeat("-", wReq),
@@ -196,11 +212,11 @@ func (d *demo) walkThrough(ctx context.Context, w io.Writer, steps []step) error
 
 	// create_group answers a random id: the script names the group it
 	// created {group}, replaced in later paths and bodies by that id.
-	group := ""
+	group, token := "", ""
 	unexpected := 0
 	for i, st := range steps {
 		st.path = strings.ReplaceAll(st.path, "{group}", group)
-		st.body = strings.ReplaceAll(st.body, "{group}", group)
+		st.body = strings.ReplaceAll(strings.ReplaceAll(st.body, "{group}", group), "{token}", token)
 		var got outcome
 		var request, answer string
 		if st.final {
@@ -225,6 +241,15 @@ func (d *demo) walkThrough(ctx context.Context, w io.Writer, steps []step) error
 			group = strconv.FormatInt(*got.value, 10)
 			st.want = got
 		}
+		if got.token {
+			var inv struct {
+				Token string `json:"token"`
+			}
+			if err := json.Unmarshal([]byte(got.answer), &inv); err == nil {
+				token = inv.Token
+				got.answer = fmt.Sprintf("token %s... (%d characters, shown once: the database keeps only its SHA-256)", inv.Token[:8], len(inv.Token))
+			}
+		}
 		verdict := "✓"
 		if !got.same(st.want) {
 			verdict = "UNEXPECTED"
@@ -240,6 +265,12 @@ func (d *demo) walkThrough(ctx context.Context, w io.Writer, steps []step) error
 		}
 		if got.summary != "" {
 			detail(got.summary)
+		}
+		if got.answer != "" {
+			detail("answer " + got.answer)
+		}
+		for _, e := range got.entries {
+			detail("  " + e)
 		}
 		if got.failed() {
 			detail("ERROR:  " + got.msg)
@@ -264,12 +295,16 @@ func (d *demo) walkThrough(ctx context.Context, w io.Writer, steps []step) error
 // request runs one step as PostgREST would, and reports what the database
 // did. Only errors that are not a database's answer are returned as errors.
 func (d *demo) request(ctx context.Context, db *pgx.Conn, u user, st step) (outcome, error) {
+	if strings.HasPrefix(st.path, "/group_audit") {
+		return auditTrail(ctx, db, pgrest.Request{Method: st.method, Path: st.path, Role: u.role, Claims: u.claims}, st.path)
+	}
 	query, args, err := translate(st.method, st.path, st.body)
 	if err != nil {
 		return outcome{}, err
 	}
 	req := pgrest.Request{Method: st.method, Path: st.path, Role: u.role, Claims: u.claims}
 	var ids []int64
+	var answer string
 	rpc := strings.HasPrefix(st.path, "/rpc/") && st.method == "POST"
 	if strings.HasPrefix(st.path, "/rpc/") && st.method == "GET" {
 		// Query-string arguments are untyped too.
@@ -282,6 +317,10 @@ func (d *demo) request(ctx context.Context, db *pgx.Conn, u user, st step) (outc
 			var result string
 			if err := tx.QueryRow(ctx, query, append([]any{pgx.QueryExecModeSimpleProtocol}, args...)...).Scan(&result); err != nil {
 				return err
+			}
+			if strings.HasPrefix(result, "{") {
+				answer = result
+				return nil
 			}
 			if result != "" {
 				var id int64
@@ -306,7 +345,12 @@ func (d *demo) request(ctx context.Context, db *pgx.Conn, u user, st step) (outc
 		return outcome{}, err
 	}
 	if rpc {
-		if len(ids) == 0 {
+		switch {
+		case answer != "":
+			o := anObject()
+			o.answer, o.token = answer, strings.Contains(answer, `"token"`)
+			return o, nil
+		case len(ids) == 0:
 			return done(), nil
 		}
 		return returns(ids[0]), nil
@@ -501,4 +545,54 @@ order by 1 desc, 2`)
 		}
 	}
 	return summary(strings.Join(parts, "; ")), nil
+}
+
+// auditTrail is GET /group_audit?group_id=eq.<id>&order=at: the group's
+// entries, each shown as action, actor and subject by name.
+func auditTrail(ctx context.Context, db *pgx.Conn, req pgrest.Request, path string) (outcome, error) {
+	p, err := url.Parse(path)
+	if err != nil {
+		return outcome{}, err
+	}
+	gid, _ := strings.CutPrefix(p.Query().Get("group_id"), "eq.")
+	var lines []string
+	err = pgrest.Do(ctx, db, req, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `select action, coalesce(actor, ''), coalesce(subject, ''), coalesce(object, '') from app.group_audit
+		    where group_id = $1::bigint order by at`, gid)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var action, actor, subject, object string
+			if err := rows.Scan(&action, &actor, &subject, &object); err != nil {
+				return err
+			}
+			line := fmt.Sprintf("%-17s by %s", action, nameOf(actor))
+			if subject != "" {
+				line += ", about " + nameOf(subject)
+			}
+			if strings.HasPrefix(object, "invitation ") {
+				line += ", an invitation"
+			}
+			lines = append(lines, line)
+		}
+		return rows.Err()
+	})
+	if o, ok := refusal(err); ok {
+		return o, nil
+	}
+	if err != nil {
+		return outcome{}, err
+	}
+	return entries(lines...), nil
+}
+
+// nameOf is the demo's name of a user id.
+func nameOf(id string) string {
+	for n, u := range users {
+		if u.sub() == id {
+			return n
+		}
+	}
+	return id
 }
