@@ -102,7 +102,7 @@ var codes = []Code{
 		formats: []string{"bad %s %s: write a whole number and a unit (ms, s, min, h), e.g. %s 5s, or 0 for none"}},
 	{ID: "IAM128", Level: LevelError, Title: "a group quota iamc does not know",
 		Example: "groups {\n  api schema app\n  max groups per group 5\n}\n",
-		formats: []string{"unknown limit %q: expected max groups created per user N, max groups per user N or max members per group N"}},
+		formats: []string{"unknown limit %q: expected max groups created per user N, max groups per user N, max members per group N or max invitations per group N"}},
 	{ID: "IAM129", Level: LevelError, Title: "a group quota that is not a whole number from 1 to 1000000",
 		Example: "groups {\n  api schema app\n  max members per group 0\n}\n",
 		formats: []string{"bad limit %s: max %s takes a whole number from 1 to %d"}},
@@ -112,6 +112,12 @@ var codes = []Code{
 	{ID: "IAM131", Level: LevelError, Title: "a group column without a groups block",
 		Example: "resource app.todos {\n  owner column owner_id\n  group column group_id\n  owner can read, create\n  group member can read\n}\n",
 		formats: []string{"%s has a group column but no groups block declares the group API: add `groups { api schema %s }` (the schema PostgREST serves)"}},
+	{ID: "IAM132", Level: LevelError, Title: "an empty profile claim of the user directory",
+		Example: "groups {\n  api schema app\n  email claim ''\n}\n",
+		formats: []string{"the %s claim is empty: name the token claim (Keycloak's is %s), or write %s claim none to keep no %s"}},
+	{ID: "IAM133", Level: LevelError, Title: "owner can transfer without a groups block",
+		Example: "resource app.todos {\n  owner column owner_id\n  owner can read, transfer\n}\n",
+		formats: []string{"owner can transfer in %s needs a groups block: the transfer function finds the recipient in the user directory, part of the group API (add `groups { api schema %s }`)"}},
 
 	// Resources.
 	{ID: "IAM140", Level: LevelError, Title: "a resource declared twice",
@@ -142,6 +148,12 @@ var codes = []Code{
 	{ID: "IAM147", Level: LevelError, Title: "page by on a resource nobody can read",
 		Example: "resource app.todos {\n  owner column owner_id\n  page by id\n  owner can create\n}\n",
 		formats: []string{"page by in %s: nobody can read its rows, so a page would always be empty; add a read rule or remove page by"}},
+	{ID: "IAM148", Level: LevelError, Title: "transfer granted to a subject other than the owner",
+		Example: "resource app.todos {\n  owner column owner_id\n  authenticated can read, transfer\n}\n",
+		formats: []string{"%s cannot be granted transfer: only a row's owner hands it over (owner can transfer)"}},
+	{ID: "IAM149", Level: LevelError, Title: "owner can transfer without owner can read",
+		Example: "groups {\n  api schema app\n}\nresource app.todos {\n  owner column owner_id\n  owner can create, transfer\n}\n",
+		formats: []string{"owner can transfer but not read in %s: the transfer updates the row, and PostgreSQL only lets UPDATE reach rows the caller can read; add read"}},
 
 	// Rules.
 	{ID: "IAM150", Level: LevelError, Title: "a permission other than read, create, write or delete",
