@@ -35,6 +35,9 @@ import (
 
 var personSeq atomic.Int64
 
+// errRolledBack ends a request that must change nothing.
+var errRolledBack = errors.New("rolled back by the test")
+
 // person is a signed-in user nobody else in the database is: a user id
 // and a username of their own (name plus a number), email
 // <username>@example.com, verified.
@@ -907,6 +910,28 @@ func TestTransferRow(t *testing.T) {
 				msg = "new row violates row-level security policy"
 			}
 			wantRefused(t, db, before, err, "42501", msg)
+		}
+		// The row guard's question, asked outside a trigger, says no: it
+		// neither uses a grant up nor records a transfer.
+		err = (Requester{T: t, DB: db, Who: alice, Path: "/rpc/f"}).Do("POST", func(tx pgx.Tx) error {
+			if _, err := tx.Exec(t.Context(), `select iam.grant_transfer('app.todos', $1, $2, null, null)`, fmt.Sprint(inSide), UserID(bob)); err != nil {
+				return err
+			}
+			var granted bool
+			if err := tx.QueryRow(t.Context(), `select iam.take_transfer('app.todos'::regclass, jsonb_build_object('id', $1::bigint), $2, $3, $4, 'member')`,
+				inSide, UserID(alice), UserID(bob), side).Scan(&granted); err != nil {
+				return err
+			}
+			if granted {
+				return errors.New("take_transfer granted a transfer outside the row guard")
+			}
+			return errRolledBack
+		})
+		if !errors.Is(err, errRolledBack) {
+			t.Errorf("take_transfer outside a trigger: %v", err)
+		}
+		if after := peopleState(t, db); after != before {
+			t.Errorf("take_transfer outside a trigger changed the tables:\nbefore %s\nafter  %s", before, after)
 		}
 	})
 

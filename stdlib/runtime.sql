@@ -2500,6 +2500,12 @@ declare
     g iam.transfer_grants;
     their_rank integer;
 begin
+    -- Only the row guard asks (a trigger): called from anywhere else, an
+    -- RPC of the caller's own could use the grant up and record a transfer
+    -- that never happened.
+    if pg_trigger_depth() = 0 then
+        return false;
+    end if;
     select * into g from iam.transfer_grants t
     where t.txid = tx and t.table_oid = tbl and not t.used
     for update;
