@@ -243,7 +243,7 @@ func build(ctx context.Context, su *pgx.Conn, rows int, seed int64) (BuildInfo, 
 		`create table bench.chats_copy (like app.chats including all)`,
 		copyForeignKeys("app.todos", "bench.todos_copy"),
 		copyForeignKeys("app.chats", "bench.chats_copy"),
-		`truncate app.todos, app.chats, app.notes, app.products, app.stores, bench.todos_copy, bench.chats_copy, iam.group_members, iam.groups restart identity`,
+		`truncate app.todos, app.chats, app.notes, app.products, app.stores, bench.todos_copy, bench.chats_copy, iam.invitations, iam.group_members, iam.groups restart identity`,
 		fmt.Sprintf(`select setseed(%g)`, seedFraction(seed)),
 	)
 	if err == nil {
