@@ -51,6 +51,9 @@ func roleExtras(m *lang.Model) []Statement {
 			Why: fmt.Sprintf("role %s becomes %s (%s:%d): the memberships holding %s, which the files no longer declare, take %s.",
 				mv.From, mv.To, mv.Pos.Filename, mv.Pos.Line, mv.From, mv.To),
 			SQL: fmt.Sprintf("update iam.group_members set role = %s where role = %s;", quoteLiteral(string(mv.To)), quoteLiteral(string(mv.From))),
+		}, Statement{
+			// People: open invitations to the role move with its memberships.
+			SQL: fmt.Sprintf("update iam.invitations set role = %s where role = %s;", quoteLiteral(string(mv.To)), quoteLiteral(string(mv.From))),
 		})
 	}
 	if !g.ManagerByDefault() {

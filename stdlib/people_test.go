@@ -1170,3 +1170,54 @@ func TestGroupAudit(t *testing.T) {
 		t.Errorf("GET /group_audit columns: %s", cols)
 	}
 }
+
+// TestInvitationsFollowRoleChanges: the group roles are the .iam files'
+// (custom group roles). A role move (role member becomes viewer) moves the
+// open invitations to the role with its memberships; a role the files no
+// longer declare that only invitations hold goes, and its invitations
+// with it (they would give a role nobody has): the build is not stopped
+// by them, as it is by a role members hold.
+func TestInvitationsFollowRoleChanges(t *testing.T) {
+	// A directory of its own: the example's rules name member.
+	build := func(groupsExtra string) string {
+		t.Helper()
+		dir := t.TempDir()
+		NoError(t, os.WriteFile(dir+"/iam.iam", []byte("groups {\n  api schema app\n"+groupsExtra+"}\n"), 0o644))
+		NoError(t, os.WriteFile(dir+"/todos.iam", []byte("resource app.todos {\n  owner column owner_id\n  group column group_id\n"+
+			"  owner can read, create\n  group owner can read\n}\n"), 0o644))
+		script, err := BuildScript(dir)
+		NoError(t, err)
+		return script
+	}
+	apply := func(db *Database, script string) {
+		t.Helper()
+		if out, err := ApplyScript(t.Context(), db.Server, db.Name, script); err != nil {
+			t.Fatalf("%v\n%s", err, out)
+		}
+	}
+	db := NewDatabase(t, "people_roles", "schema.sql")
+	CloseWhenDone(t, db)
+	apply(db, build(""))
+	olivia := person("olivia")
+	team := newGroup(t, db, olivia, "team")
+	toMember, toAdmin := invite(t, db, olivia, team, "member", 1), invite(t, db, olivia, team, "admin", 1)
+
+	// member becomes viewer: the member invitation now gives viewer.
+	apply(db, build("  roles viewer < admin < owner\n  role member becomes viewer\n"))
+	roleOf := func(id int64) string {
+		return Scalar[string](t, db, `select coalesce((select role from iam.invitations where id = $1), 'gone')`, id)
+	}
+	if a, b := roleOf(toMember.ID), roleOf(toAdmin.ID); a != "viewer" || b != "admin" {
+		t.Errorf("invitations after role member becomes viewer: %s, %s; want viewer, admin", a, b)
+	}
+	out := mustCall(t, db, person("newcomer"), "accept_invitation", "token", toMember.Token)
+	if !strings.Contains(out, `"role": "viewer"`) {
+		t.Errorf("accepting the moved invitation: %s, want viewer", out)
+	}
+
+	// admin is no longer declared; only the open invitation holds it.
+	apply(db, build("  roles viewer < owner\n"))
+	if a, b := roleOf(toMember.ID), roleOf(toAdmin.ID); a != "viewer" || b != "gone" {
+		t.Errorf("invitations after admin went: %s, %s; want viewer (used), gone", a, b)
+	}
+}

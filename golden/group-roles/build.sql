@@ -207,6 +207,7 @@ on conflict (name) do update set rank = excluded.rank where iam.group_roles.rank
 
 -- role member becomes viewer (policies/iam.iam:12): the memberships holding member, which the files no longer declare, take viewer.
 update iam.group_members set role = 'viewer' where role = 'member';
+update iam.invitations set role = 'viewer' where role = 'member';
 
 -- members managed by moderator (policies/iam.iam:8): the lowest role that adds, removes and changes members.
 create or replace function iam.manage_role() returns text

@@ -32,10 +32,12 @@ create index if not exists users_email_idx on iam.users (lower(email)) where ema
 -- presents it a member of the group with the role, up to max_uses times,
 -- until it expires or is revoked. Ids are random (iam.new_group_id), as
 -- group ids are: a sequence would count the invitations of every group.
+-- An invitation to a role the .iam files no longer declare goes with it
+-- (a role move, role X becomes Y, moves invitations as memberships).
 create table if not exists iam.invitations (
     id bigint primary key,
     group_id bigint not null references iam.groups (id) on delete cascade,
-    role text not null references iam.group_roles (name),
+    role text not null references iam.group_roles (name) on delete cascade,
     token_sha256 bytea not null unique check (length(token_sha256) = 32),
     max_uses integer not null check (max_uses >= 1),
     uses integer not null default 0 check (uses between 0 and max_uses),
