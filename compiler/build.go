@@ -297,11 +297,13 @@ func resourceSection(m *lang.Model, r *lang.ResourceModel, indexes indexNames) *
 		b.out = append(b.out, t.columnDefault(r, b.table))
 	}
 	b.rowGuard()
+	b.sharesBeforePolicies()
 	b.policies()
 	b.transfer()
 	if r.PageKey != "" {
 		b.out = append(b.out, pageStatements(m, r)...)
 	}
+	b.sharesAfterPolicies()
 	return &Section{Resource: r, Header: resourceHeader(r), Statements: b.out}
 }
 

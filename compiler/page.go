@@ -130,6 +130,11 @@ type pageArm struct {
 	// caller who does not read the whole group gets the group's rows
 	// walked under the policies (instead of the arms' inGroup walks).
 	groupFilter bool
+	// groupSetup and groupQuery are inGroup as a setup and a query, for a
+	// page of one group that merges several arms' rows in it (inGroup is
+	// that page when one arm alone has rows there).
+	groupSetup block
+	groupQuery func(earlier []string) string
 }
 
 // andEach is "\n<indent>and <condition>" for each condition.
@@ -213,6 +218,7 @@ func oneGroup(c *pageContext, arms []*pageArm, everyone bool) block {
 	var readers []string
 	var own block
 	filtered := false
+	var walkers []*pageArm // the arms with rows of their own in the group
 	for _, a := range arms {
 		if a.bypass != "" {
 			readers = append(readers, a.bypass)
@@ -222,11 +228,17 @@ func oneGroup(c *pageContext, arms []*pageArm, everyone bool) block {
 		if a.reader != "" {
 			readers = append(readers, a.reader)
 		}
+		if a.inGroup != nil {
+			walkers = append(walkers, a)
+		}
 		own = append(own, a.inGroup...)
 		filtered = filtered || a.groupFilter
 	}
-	if filtered {
+	switch {
+	case filtered:
 		own = groupWalk
+	case len(walkers) > 1:
+		own = mergedGroupWalks(c, walkers)
 	}
 	if len(readers) == 0 {
 		return own
@@ -234,6 +246,25 @@ func oneGroup(c *pageContext, arms []*pageArm, everyone bool) block {
 	var branch block
 	branch.addIf(strings.Join(readers, " or "), groupWalk, own)
 	return branch
+}
+
+// mergedGroupWalks is a page of one group for a caller who reads only
+// some of its rows, through several arms (their own, those shared with
+// them): each arm's newest rows in the group, disjoint, then the newest of
+// all.
+func mergedGroupWalks(c *pageContext, arms []*pageArm) block {
+	var b block
+	var earlier, parts []string
+	for _, a := range arms {
+		b = append(b, a.groupSetup...)
+		parts = append(parts, indentBy("(\n"+a.groupQuery(earlier)+")", 1))
+		if a.exclude != "" {
+			earlier = append(earlier, a.exclude)
+		}
+	}
+	b.add("return query\nselect p.* from (\n%s\n) p\norder by p.%s desc\nlimit %s;",
+		strings.Join(parts, "\n    union all\n"), c.key, c.size)
+	return b
 }
 
 // pageFunction is the function and its comment and grants around a body.

@@ -23,6 +23,7 @@ const (
 	// ObjectPartitions is the partitions of a resource's table (Table),
 	// which iam.lock_partitions locks down.
 	ObjectPartitions ObjectKind = "partitions"
+	ObjectTable      ObjectKind = "table" // a share table (share.go)
 )
 
 // Object is what a generated statement creates or replaces, so that plan
@@ -61,6 +62,9 @@ func describe(sql string) *Object {
 			panic("a runtime function without a schema: " + sql)
 		}
 		return &Object{Kind: ObjectFunction, Schema: parts[0].GetString_().GetSval(), Name: parts[1].GetString_().GetSval()}
+	case node.GetCreateStmt() != nil:
+		rel := node.GetCreateStmt().Relation
+		return &Object{Kind: ObjectTable, Schema: rel.Schemaname, Name: rel.Relname}
 	case node.GetViewStmt() != nil:
 		v := node.GetViewStmt().View
 		return &Object{Kind: ObjectView, Schema: v.Schemaname, Name: v.Relname}

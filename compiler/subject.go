@@ -30,6 +30,7 @@ var subjectKinds = []func(m *lang.Model, r *lang.ResourceModel) subjectKind{
 	parentKind,
 	roleKind,
 	claimKind,
+	sharedKind,
 	adminKind,
 }
 

@@ -96,8 +96,11 @@ func (g group) page(c *pageContext) *pageArm {
 	col := String(c.col(g.column))
 	callerGroups := String(groupIDs(role))
 	return &pageArm{
-		reader: fmt.Sprintf("%s = any (%s)", c.groupParam, callerGroups),
-		decls:  []string{"caller_groups bigint[];", "floor_key bigint;"},
+		// Rows of the caller's groups are this arm's: later arms (rows
+		// shared with the caller) leave them out.
+		exclude: fmt.Sprintf("not coalesce(%s = any (page.caller_groups), false)", col),
+		reader:  fmt.Sprintf("%s = any (%s)", c.groupParam, callerGroups),
+		decls:   []string{"caller_groups bigint[];", "floor_key bigint;"},
 		setup: func(earlier []string) block {
 			b := block{fmt.Sprintf("page.caller_groups := coalesce(%s, '{}');", callerGroups)}
 			b.add("page.floor_key := %d;", int64(-maxBigint-1))

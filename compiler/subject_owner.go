@@ -107,8 +107,13 @@ func (o owner) page(c *pageContext) *pageArm {
 	}
 	if g := c.r.GroupColumn; g != "" {
 		// In one group, the caller's own rows there, from the same index.
-		arm.inGroup = block{callerID, c.walk(fmt.Sprintf("%s = page.caller_id\n      and %s is not distinct from %s\n      and ",
-			col, String(c.col(g)), c.groupParam))}
+		inGroup := fmt.Sprintf("%s = page.caller_id\n      and %s is not distinct from %s\n      and ", col, String(c.col(g)), c.groupParam)
+		arm.inGroup = block{callerID, c.walk(inGroup)}
+		arm.groupSetup = block{callerID}
+		arm.groupQuery = func([]string) string {
+			return fmt.Sprintf("select t.* from %s t\nwhere %s = page.caller_id\n  and %s is not distinct from %s\n  and %s\norder by t.%s desc\nlimit %s",
+				c.table, col, String(c.col(g)), c.groupParam, c.cursor, c.key, c.size)
+		}
 	}
 	return arm
 }

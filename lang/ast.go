@@ -166,6 +166,8 @@ type ResourceItem struct {
 	PageBy      *Ident       `parser:"| 'page' 'by' @@"`
 	Parent      *ParentDecl  `parser:"| 'parent' @@"`
 	Tenant      *Tenant      `parser:"| @@"`
+	Share       *ShareItem   `parser:"| 'share' @@"` // share.go
+	ShareLimit  *ShareLimit  `parser:"| 'max' @@"`   // share.go
 	Rule        *Rule        `parser:"| @@"`
 }
 
@@ -216,7 +218,7 @@ type RuleSubject struct {
 	// Keycloak is a Keycloak role: `role 'moderator'` (a realm role) or
 	// `role 'editor' of client 'todo-app'` (lang/keycloak.go).
 	Keycloak *KeycloakRole `parser:"| 'role' @@"`
-	Who      string        `parser:"| @('owner' | 'authenticated' | 'anonymous')"`
+	Who      string        `parser:"| @('owner' | 'authenticated' | 'anonymous' | 'shared')"`
 }
 
 // ParentOf is the subject of a parent rule, on the parent row: its owner,

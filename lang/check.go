@@ -43,6 +43,7 @@ func Check(files []*File) (*Model, error) {
 	c.parents()
 	c.groupsNeeded()
 	c.transfers()
+	c.sharesAcrossResources()
 	c.claimsAreStrings()
 	if r := c.model.Roles; r.Authenticated == r.Anonymous && !r.Single {
 		c.errs.add(c.rolesPos, "the authenticated and anonymous roles must differ (both are %q); for one role with and without a token, write `single role %s`", r.Anonymous, quoteForHint(r.Anonymous))
@@ -186,10 +187,19 @@ func (c *checker) resource(r *Resource) {
 	c.resources[key] = res
 	c.model.Resources = append(c.model.Resources, res)
 
-	var ownerColPos *lexer.Position
+	var ownerColPos, shareLimitPos *lexer.Position
 	granted := map[string]map[Perm]lexer.Position{}
+	shareLimits := map[string]lexer.Position{}
+	shares := declaresShares(r)
 	for _, it := range r.Items {
 		switch {
+		case it.Share != nil:
+			c.share(res, it, name)
+		case it.ShareLimit != nil:
+			if shareLimitPos == nil {
+				shareLimitPos = &it.Pos
+			}
+			c.shareLimit(res, it.ShareLimit, it.Pos, shareLimits)
 		case it.OwnerColumn != nil:
 			if ownerColPos != nil {
 				c.errs.add(it.Pos, "owner column is declared twice in %s (first at %s)", displayName(name), where(*ownerColPos))
@@ -227,7 +237,7 @@ func (c *checker) resource(r *Resource) {
 		case it.Tenant != nil:
 			c.tenant(res, it.Tenant, it.Pos, name)
 		case it.Rule != nil:
-			c.rule(res, it.Rule, granted)
+			c.rule(res, it.Rule, granted, shares)
 		}
 	}
 	c.pageKey(res, name)
@@ -237,6 +247,7 @@ func (c *checker) resource(r *Resource) {
 	}
 	// What ranks group roles waits for the order (groupOrder).
 	c.groupRoleChecks.resources = append(c.groupRoleChecks.resources, pendingResource{res: res, name: name, granted: granted})
+	c.shareRules(res, name, granted, shareLimitPos)
 }
 
 // pageKey checks what a page function needs: a key that is neither the
@@ -262,7 +273,7 @@ func (c *checker) pageKey(res *ResourceModel, name []string) {
 func (c *checker) groupRules(res *ResourceModel, name []string, granted map[string]map[Perm]lexer.Position) {
 	if res.HasGroupRules() && res.GroupColumn == "" {
 		for _, role := range res.Roles() {
-			for _, p := range AllPerms {
+			for _, p := range append(AllPerms, Share) {
 				if pos, ok := granted["group "+string(role)][p]; ok {
 					c.errs.add(pos, "group rules need a group column in %s: add `group column group_id`", displayName(name))
 					return
@@ -389,7 +400,7 @@ func quoteForHint(name string) string {
 	return `"` + strings.ReplaceAll(name, `"`, `""`) + `"`
 }
 
-func (c *checker) rule(res *ResourceModel, r *Rule, granted map[string]map[Perm]lexer.Position) {
+func (c *checker) rule(res *ResourceModel, r *Rule, granted map[string]map[Perm]lexer.Position, shares bool) {
 	subject, ok := c.subject(r.Subject)
 	if !ok {
 		return
@@ -407,8 +418,8 @@ func (c *checker) rule(res *ResourceModel, r *Rule, granted map[string]map[Perm]
 			if !c.transferPerm(subject, id) {
 				continue
 			}
-		} else if !isPerm(p) {
-			c.errs.add(id.Pos, "unknown permission %q: expected read, create, write or delete%s", id.Raw, suggest(id.Name()))
+		} else if !isPerm(p) && p != Share {
+			c.errs.add(id.Pos, "unknown permission %q: expected %s%s", id.Raw, permList(shares), suggest(id.Name()))
 			continue
 		}
 		if prev, dup := granted[key][p]; dup {
@@ -467,6 +478,8 @@ func (c *checker) subject(s *RuleSubject) (Subject, bool) {
 		return OwnerSubject{}, true
 	case "authenticated":
 		return AuthenticatedSubject{}, true
+	case "shared":
+		return SharedSubject{}, true
 	default:
 		return AnonymousSubject{}, true
 	}
@@ -577,9 +590,13 @@ func (c *checker) writesNeedReads(res *ResourceModel, name []string, granted map
 			continue
 		}
 		for _, p := range rule.Perms {
-			if p == Write || p == Delete {
+			switch p {
+			case Write, Delete:
 				c.errs.add(granted[s.String()][p], "%s can %s but not read in %s: PostgreSQL only lets UPDATE and DELETE reach rows the caller can read; %s",
 					s, p, displayName(name), s.ReadHint())
+			case Share:
+				c.errs.add(granted[s.String()][p], "%s can share but not read in %s: one shares rows one can read; %s",
+					s, displayName(name), s.ReadHint())
 			}
 		}
 	}

@@ -187,6 +187,10 @@ func resourceLines(r *Resource) []line {
 			out = append(out, itemLine(it.Pos, it.EndPos, text))
 		case it.Tenant != nil:
 			out = append(out, itemLine(it.Pos, it.EndPos, "tenant column "+ident(it.Tenant.Column)+" from claim "+it.Tenant.Claim.Raw))
+		case it.Share != nil:
+			out = append(out, itemLine(it.Pos, it.EndPos, shareText(it.Share)))
+		case it.ShareLimit != nil:
+			out = append(out, itemLine(it.Pos, it.EndPos, "max "+it.ShareLimit.Phrase()+" "+it.ShareLimit.Value.Raw))
 		case it.Rule != nil:
 			out = append(out, itemLine(it.Pos, it.EndPos, ruleText(it.Rule)))
 		}

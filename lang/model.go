@@ -240,6 +240,7 @@ type ResourceModel struct {
 	Rules         []RuleModel  // as written, in file order
 	Pos           Pos          // where `resource` was written
 	TransferPos   Pos          // where `owner can transfer` grants transfer; zero when nothing does
+	Shares        Shares       // row shares (share.go); Declared false when none
 	// GroupRoles is the model's order of the membership roles (nil in a
 	// model built by hand: the default order).
 	GroupRoles RoleOrder
