@@ -45,11 +45,14 @@ func SharedPageFunctionName(r *lang.ResourceModel) string {
 	return derivedName(r.Schema, r.Table, "shared_page")
 }
 
-// ShareRoomFunctionName is the helper the share API asks whether a
-// recipient may take one more share (max shares per recipient).
-func ShareRoomFunctionName(r *lang.ResourceModel) string {
-	return derivedName(r.Schema, r.Table, "share_room")
+// ShareQuotaFunctionName is the trigger function that keeps a share table
+// within its quotas (max shares per row and per recipient).
+func ShareQuotaFunctionName(r *lang.ResourceModel) string {
+	return derivedName(r.Schema, r.Table, "share_quota")
 }
+
+// ShareQuotaTrigger is the trigger on a share table that calls it.
+const ShareQuotaTrigger = "iam_share_quota"
 
 // ShareAPINames are the share API's functions in the API schema:
 // <table>_share, <table>_unshare and <table>_shares.
@@ -245,7 +248,7 @@ func (s *shareBuild) helpers() {
 	s.createIn(ObjectFunction, shareSchema, fn, "",
 		fmt.Sprintf("The rows of %s shared with the caller (by user and by group) whose share grants perm: the shared arm of the policies, once per statement (an InitPlan). "+
 			"A definer: the share table is not readable by the runtime roles. It answers only about the caller.", r.QualifiedName()),
-		"create or replace function %s(perm text) returns bigint[]\n    language plpgsql stable security definer\n    set search_path = pg_catalog, pg_temp\nas $fn$\n<<shared>>\ndeclare\n%s\nbegin\n%s\nend\n$fn$;",
+		"create or replace function %s(perm text) returns bigint[]\n    language plpgsql stable parallel safe security definer\n    set search_path = pg_catalog, pg_temp\nas $fn$\n<<shared>>\ndeclare\n%s\nbegin\n%s\nend\n$fn$;",
 		name, decls.text(1), body.text(1))
 	s.add("", "comment on function %s is %s;", sig, quoteLiteral(prefix+"[runtime-callable] The ids of the rows shared with the caller (directly or through their groups) whose share grants perm (read, write or delete). Policies call it as (select ...) so it runs once per statement."))
 	grant(sig)
@@ -275,35 +278,55 @@ func (s *shareBuild) helpers() {
 		s.createIn(ObjectFunction, shareSchema, fn, "",
 			fmt.Sprintf("The newest page of the ids of the rows of %s shared with the caller below a cursor: the shared arm of %s, one backward walk of the (principal, row) index per principal.",
 				r.QualifiedName(), qualify(r.Schema, PageFunctionName(r))),
-			"create or replace function %s(before bigint, page_size integer) returns bigint[]\n    language plpgsql stable security definer\n    set search_path = pg_catalog, pg_temp\nas $fn$\n<<page>>\ndeclare\n%s\nbegin\n%s\nend\n$fn$;",
+			"create or replace function %s(before bigint, page_size integer) returns bigint[]\n    language plpgsql stable parallel safe security definer\n    set search_path = pg_catalog, pg_temp\nas $fn$\n<<page>>\ndeclare\n%s\nbegin\n%s\nend\n$fn$;",
 			name, decls.text(1), body.text(1))
 		s.add("", "comment on function %s is %s;", sig, quoteLiteral(prefix+"[runtime-callable] The newest page_size ids below before of the rows shared with the caller (directly or through their groups), newest first: the page function's shared arm."))
 		grant(sig)
 	}
 
-	// Whether a recipient may take one more share (the share API's quota).
-	fn = ShareRoomFunctionName(r)
+	// The quotas, checked by a trigger: a definer (it counts shares the
+	// caller cannot see) that no one can call as a function, so it answers
+	// nobody about anyone's shares but by refusing this one.
+	fn = ShareQuotaFunctionName(r)
 	name = qualify(shareSchema, fn)
-	param := func(p string) string { return quoteIdent(fn) + "." + p }
-	max := s.sh.Limits.PerRecipient
+	perRow, perRecipient := s.sh.Limits.PerRow, s.sh.Limits.PerRecipient
+	what := sqlText(r.QualifiedName())
+	file := sqlText(fmt.Sprintf("%s:%d", s.sh.Pos.Filename, s.sh.Pos.Line))
 	s.createIn(ObjectFunction, shareSchema, fn, "",
-		fmt.Sprintf("max shares per recipient (%d): may a user or a group receive one more share of %s? Locks the recipient first, so that concurrent shares with them cannot pass the limit together. "+
-			"A definer (it counts shares the caller cannot see); it answers yes or no, never a count.", max, r.QualifiedName()),
-		`create or replace function %[1]s(user_id %[2]s, group_id bigint) returns boolean
-    language plpgsql volatile security definer
+		fmt.Sprintf("The quotas of the shares of %s: max shares per row (%d) and per recipient (%d), one user or group. Each count is taken under a lock "+
+			"(the row's, then the recipient's), so concurrent shares cannot pass a quota together. A definer trigger function: it counts shares the caller cannot see, and cannot be called otherwise.",
+			r.QualifiedName(), perRow, perRecipient),
+		`create or replace function %[1]s() returns trigger
+    language plpgsql security definer
     set search_path = pg_catalog, pg_temp
 as $fn$
 begin
-    perform pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended(%[3]s || coalesce('user ' || %[4]s::text, 'group ' || %[5]s::text), 0));
-    if %[4]s is not null then
-        return (select count(*) from (select from %[6]s s where s.user_id = %[4]s limit %[7]d) x) < %[7]d;
+    perform pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended(%[2]s, new.row_id));
+    if (select count(*) from (select from %[3]s s where s.row_id = new.row_id limit %[4]d) x) >= %[4]d then
+        raise exception using errcode = 'PT429',
+            message = pg_catalog.format('the row of %[6]s with %[8]s %%s has %[4]d shares, the most it may have', new.row_id),
+            detail = 'The limit is max shares per row of %[6]s (%[7]s).',
+            hint = 'Unshare it with someone first, or ask an administrator to raise the limit.';
     end if;
-    return (select count(*) from (select from %[6]s s where s.group_id = %[5]s limit %[7]d) x) < %[7]d;
+    perform pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended(%[9]s || coalesce('user ' || new.user_id::text, 'group ' || new.group_id::text), 0));
+    if (select count(*) from (
+            select from %[3]s s
+            where s.user_id = new.user_id or s.group_id = new.group_id
+            limit %[5]d) x) >= %[5]d then
+        raise exception using errcode = 'PT429',
+            message = pg_catalog.format('%%s cannot receive more shares of %[6]s', coalesce('user ' || new.user_id::text, 'group ' || new.group_id::text)),
+            detail = 'The limit is max shares per recipient of %[6]s (%[7]s).',
+            hint = 'A user can remove shares made to them; or ask an administrator to raise the limit.';
+    end if;
+    return new;
 end
-$fn$;`, name, s.id, quoteLiteral("iamc share "+r.QualifiedName()+" with "), param("user_id"), param("group_id"), store, max)
-	sig = fmt.Sprintf("%s(%s, bigint)", name, s.id)
-	s.add("", "comment on function %s is %s;", sig, quoteLiteral(prefix+"[runtime-callable] Whether the user (or group) may receive one more share of this resource under max shares per recipient: true or false, never a count. Called by the share API."))
-	grant(sig)
+$fn$;`, name, quoteLiteral("iamc share "+r.QualifiedName()), store, perRow, perRecipient, what, file, sqlText(s.sh.Key), quoteLiteral("iamc share "+r.QualifiedName()+" with "))
+	sig = name + "()"
+	s.add("", "comment on function %s is %s;", sig, quoteLiteral(prefix+"Keeps the share table within max shares per row and per recipient (a trigger; PT429 past either)."))
+	s.add("A trigger function runs only as a trigger; nobody needs EXECUTE.",
+		"revoke all on function %s from public, %s, %s;", sig, quoteIdent(s.m.Roles.Authenticated), quoteIdent(s.m.Roles.Anonymous))
+	s.createIn(ObjectTrigger, shareSchema, ShareQuotaTrigger, ShareTableName(r), "",
+		"create or replace trigger %s\n    before insert on %s\n    for each row execute function %s();", ShareQuotaTrigger, store, name)
 }
 
 // sharer is who may share a row (t): every subject granted share, or nil.

@@ -103,8 +103,6 @@ func (s *shareBuild) api() {
 		"who":      sqlText(subjectsWith(m, r, lang.Share, false)),
 		"managers": sqlText(subjectsWith(m, r, lang.Share, true)),
 		"groups":   String(groupIDs(lang.Member)),
-		"room":     qualify(shareSchema, ShareRoomFunctionName(r)),
-		"perRow":   fmt.Sprint(s.sh.Limits.PerRow),
 		"file":     sqlText(fmt.Sprintf("%s:%d", s.sh.Pos.Filename, s.sh.Pos.Line)),
 		"lockKey":  quoteLiteral("iamc share " + what),
 	}
@@ -251,15 +249,7 @@ perform pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended({{lockKey}}
 			block{fmt.Sprintf(`raise exception using errcode = '23505',
     message = pg_catalog.format('the row of %s with %s %%s is already shared with %%s', %s, %s),
     hint = 'To change what it grants, unshare it and share it again.';`, sqlText(what), sqlText(s.sh.Key), p(key), recipientText(fn))}, nil)
-		body.addIf(fill(fmt.Sprintf("(select count(*) from (select from {{store}} s where s.row_id = %s limit {{perRow}}) x) >= {{perRow}}", p(key)), v),
-			block{fill(fmt.Sprintf(`raise exception using errcode = 'PT429',
-    message = pg_catalog.format('the row of {{what}} with {{keyName}} %%s has {{perRow}} shares, the most it may have', %s),
-    detail = 'The limit is max shares per row of {{what}} ({{file}}).',
-    hint = 'Unshare it with someone first, or ask an administrator to raise the limit.';`, p(key)), v)}, nil)
-		body.addIf(fmt.Sprintf("not %s(f.recipient, %s)", v["room"], p("group_id")), block{fill(fmt.Sprintf(`raise exception using errcode = 'PT429',
-    message = pg_catalog.format('%%s cannot receive more shares of {{what}}', %s),
-    detail = 'The limit is max shares per recipient of {{what}} ({{file}}).',
-    hint = 'A user can remove shares made to them; or ask an administrator to raise the limit.';`, recipientText(fn)), v)}, nil)
+		body.add("-- max shares per row and per recipient: the share table's trigger (%s) refuses past them.", ShareQuotaTrigger)
 		body.add("insert into %s (row_id, user_id, group_id, can_write, can_delete, shared_by)\nvalues (%s, f.recipient, %s, f.can_write, f.can_delete, f.caller);",
 			s.store, p(key), p("group_id"))
 		function(fn, fmt.Sprintf("%s bigint, %s, permissions text[] default '{read}'", key, recipientParams), "bigint, text, bigint, text[]", "void", "volatile", decls, body,
