@@ -110,7 +110,7 @@ func newMatrixAs(t *testing.T, db *Database, table ownedTable, anon Person, sing
 	if table.inRoom {
 		m.aliceRoom, m.bobRoom = rooms(t, db)
 	}
-	db.Exec(t, m.expand("truncate {table} restart identity"))
+	db.Exec(t, m.expand("truncate {table} restart identity cascade"))
 	db.Exec(t, m.expand("insert into {table} ({text}, owner_id, group_id) values ($1, $4, $6), ($2, $4, $6), ($3, $5, $7)"),
 		table.seed[0], table.seed[1], table.seed[2], AliceID, BobID, m.aliceRoom, m.bobRoom)
 	m.seeded = []Row{
@@ -588,9 +588,10 @@ resource app.notes {
 
 // TestOwnerQueriesUseTheOwnerIndex: with 200,000 todos of 2,000 owners, the
 // queries PostgREST sends for a user find their rows through the owner
-// index — OR-ed with the group index (a BitmapOr), since todos.iam also
-// lets group members read — with the user id and the user's groups each
-// computed once (two InitPlans), never per row. A deliberately bad policy
+// index — OR-ed with the group index and the primary key (a BitmapOr),
+// since todos.iam also lets group members and those a todo is shared with
+// read — with the user id, the user's groups and shared ids each computed
+// once (three InitPlans), never per row. A deliberately bad policy
 // that calls a function per row shows the check can fail.
 func TestOwnerQueriesUseTheOwnerIndex(t *testing.T) {
 	db := NewDatabase(t, "plans", "schema.sql")
@@ -640,8 +641,9 @@ func TestOwnerQueriesUseTheOwnerIndex(t *testing.T) {
 		t.Fatalf("owner1 counts %d todos, want 100 of 200000", count)
 	}
 
-	// The policy's two arms: owner_id = <user id>, group_id = any(<groups>).
-	ownerAndGroup := []string{"todos_owner_id_id_iam_idx", "todos_group_id_id_iam_idx"}
+	// The policy's three arms: owner_id = <user id>, group_id = any(<groups>),
+	// id = any(<shared ids>).
+	ownerAndGroup := TodosArms
 	queries := []struct {
 		name    string
 		sql     string
@@ -655,7 +657,7 @@ func TestOwnerQueriesUseTheOwnerIndex(t *testing.T) {
 	for _, q := range queries {
 		t.Run(q.name+" finds owner1's todos through the indexes, the user id and groups computed once", func(t *testing.T) {
 			plan := explainAs(t, db, owner1, fmt.Sprintf(q.sql, "app.todos"), q.args...)
-			if problems := PlanProblems(plan, 2, q.indexes...); len(problems) > 0 {
+			if problems := PlanProblems(plan, TodosInitPlans, q.indexes...); len(problems) > 0 {
 				t.Errorf("plan %+v:\n%s", plan, strings.Join(problems, "\n"))
 			}
 			if len(q.indexes) > 1 && !slices.Contains(plan.Nodes, "BitmapOr") {
@@ -666,7 +668,7 @@ func TestOwnerQueriesUseTheOwnerIndex(t *testing.T) {
 	for _, q := range queries[:2] {
 		t.Run(q.name+" under a per-row function policy is reported as not scaling", func(t *testing.T) {
 			plan := explainAs(t, db, owner1, fmt.Sprintf(q.sql, "app_bad.todos"), q.args...)
-			problems := PlanProblems(plan, 2, q.indexes...)
+			problems := PlanProblems(plan, TodosInitPlans, q.indexes...)
 			if !slices.ContainsFunc(problems, func(p string) bool { return strings.Contains(p, "is_mine(owner_id)") }) ||
 				!slices.ContainsFunc(problems, func(p string) bool { return strings.Contains(p, "todos_owner_id_id_iam_idx is not used") }) {
 				t.Errorf("plan %+v: problems %q, want the unused owner index and the per-row is_mine call", plan, problems)

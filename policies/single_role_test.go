@@ -180,7 +180,7 @@ func TestSingleRoleIdentity(t *testing.T) {
 			gid := CreateGroup(t, db, owner, "tokened")
 			db.Exec(t, "update iam.groups set token_name = '/single-role-test-'||id where id = $1", gid)
 			defer db.Exec(t, "update iam.groups set token_name = null where id = $1", gid)
-			db.Exec(t, "truncate app.todos restart identity")
+			db.Exec(t, "truncate app.todos restart identity cascade")
 			db.Exec(t, "insert into app.todos (title, owner_id, group_id) values ('shared', $1, $2)", UserID(owner), gid)
 			db.Exec(t, "truncate app.chats restart identity")
 			db.Exec(t, "insert into app.chats (body, owner_id, group_id) values ('in the room', $1, $2)", UserID(owner), gid)
@@ -205,7 +205,7 @@ func TestSingleRoleIdentity(t *testing.T) {
 		db := single
 		owner := KeycloakUser("owner", "7e570000-0000-4000-8000-000000000002")
 		owner.Claims["role"] = "something_else"
-		db.Exec(t, "truncate app.todos restart identity")
+		db.Exec(t, "truncate app.todos restart identity cascade")
 		db.Exec(t, "insert into app.todos (title, owner_id) values ('mine', $1)", UserID(owner))
 		got, err := pageIDs(t, db, owner, "/todos", "select id from app.todos")
 		NoError(t, err)

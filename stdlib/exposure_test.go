@@ -70,6 +70,15 @@ var runtimeExecutable = []executable{
 	{"iam.finish_transfer(regclass)", "web_user", true, "<table>_transfer: removes the caller's own grant"},
 	{"iam.transfer_recipient(regclass)", "web_user", true, "<table>_transfer: the recipient of the caller's own grant"},
 	{"iam.refuse_not_owner(text, text, text)", "web_user", false, "<table>_transfer: raises PT404, answers about nothing"},
+	// The share API of todos (share by id): invoker; the share table's
+	// policies decide every write, the todos policies which rows it sees.
+	{"app.todos_share(bigint, text, bigint, text[])", "web_user", false, "POST /rpc/todos_share"},
+	{"app.todos_shares(bigint)", "web_user", false, "GET /rpc/todos_shares"},
+	{"app.todos_unshare(bigint, text, bigint)", "web_user", false, "POST /rpc/todos_unshare"},
+	// The shared arm: the rows shared with the caller, read through a definer
+	// (the share table is not readable by the runtime roles).
+	{"iam.app_todos_shared(text)", "web_user", true, "policies of app.todos and of its share table: the caller's shared rows"},
+	{"iam.app_todos_shared_page(bigint, integer)", "web_user", true, "app.todos_page: the newest page of the caller's shared rows"},
 	// The db-pre-request: every request, anonymous ones too; refuses the caller's own subject.
 	{"iam.check_request()", "web_anon", true, "db-pre-request, anonymous requests"},
 	{"iam.check_request()", "web_user", true, "db-pre-request"},

@@ -347,6 +347,8 @@ grant select on table app.groups, app.group_members, app.group_invitations, app.
 --   owner can read, create, write, delete, transfer  (line 9)
 --   group member can read, create, write  (line 10)
 --   group admin can delete  (line 11)
+--   owner can share  (line 21)
+--   shared can read, write, delete  (line 22)
 -- ============================================================================
 
 -- Deny by default: with RLS on and forced, a row is visible only through a policy below, even to the table owner.
@@ -413,6 +415,140 @@ create or replace trigger iam_guard_row
     before insert or update of owner_id, group_id on app.todos
     for each row execute function iam.guard_row('owner_id', 'group_id', 'member', '');
 
+-- Shares of app.todos rows (share by id): one row per share, with a user or a group, granting read and, per share, write and delete. Created once: iamc does not change an existing share table, and keeps it (and its shares) when the files no longer share the resource.
+create table if not exists iam.app_todos_shares (
+    row_id bigint not null references app.todos (id) on delete cascade,
+    user_id uuid,
+    group_id bigint references iam.groups (id) on delete cascade,
+    can_write boolean not null default false,
+    can_delete boolean not null default false,
+    shared_by uuid not null,
+    shared_at timestamptz not null default now(),
+    constraint one_recipient check (num_nonnulls(user_id, group_id) = 1)
+);
+comment on table iam.app_todos_shares is 'iamc: the shares of app.todos (share by id, policies/todos.iam:18). Written through the share API (app.todos_share, app.todos_unshare, app.todos_shares), read by the policies through iam.app_todos_shared.';
+
+-- A user's shared rows, read once per statement by the policies (an index on (principal, row)); unique: one share per user and row.
+create unique index if not exists app_todos_shares_user_id_iam_idx on iam.app_todos_shares (user_id, row_id) where user_id is not null;
+
+-- A group's shared rows, likewise; unique: one share per group and row.
+create unique index if not exists app_todos_shares_group_id_iam_idx on iam.app_todos_shares (group_id, row_id) where group_id is not null;
+
+-- The shares of a row: listed and counted by the share API, deleted with the row (the foreign key's cascade).
+create index if not exists app_todos_shares_row_id_iam_idx on iam.app_todos_shares (row_id);
+
+-- Deny by default, the owner role too: the definer helpers read it through their own policy, requests write it through the share API's.
+alter table iam.app_todos_shares enable row level security;
+alter table iam.app_todos_shares force row level security;
+
+-- The share API runs as the caller: it reads and writes the table under the policies below. No other privilege.
+revoke all on table iam.app_todos_shares from public, web_user, web_anon;
+grant select, insert, delete on table iam.app_todos_shares to web_user;
+
+-- The rows of app.todos shared with the caller (by user and by group) whose share grants perm: the shared arm of the policies, once per statement (an InitPlan). A definer: the share table is not readable by the runtime roles. It answers only about the caller.
+create or replace function iam.app_todos_shared(perm text) returns bigint[]
+    language plpgsql stable parallel safe security definer
+    set search_path = pg_catalog, pg_temp
+as $fn$
+<<shared>>
+declare
+    caller uuid := iam.user_id_uuid('sub');
+    caller_groups bigint[];
+begin
+    if app_todos_shared.perm is null or app_todos_shared.perm not in ('read', 'write', 'delete') then
+        raise exception using errcode = '22023',
+            message = pg_catalog.format('unknown share permission %s', coalesce(app_todos_shared.perm, 'null')),
+            hint = 'A share grants read, write or delete.';
+    end if;
+    if shared.caller is null then
+        return '{}';
+    end if;
+    shared.caller_groups := coalesce(iam.group_ids('member'), '{}');
+    return array(
+        select s.row_id from iam.app_todos_shares s
+        where s.user_id = shared.caller
+          and (app_todos_shared.perm = 'read' or app_todos_shared.perm = 'write' and s.can_write or app_todos_shared.perm = 'delete' and s.can_delete)
+        union
+        select s.row_id from iam.app_todos_shares s
+        where s.group_id = any (shared.caller_groups)
+          and (app_todos_shared.perm = 'read' or app_todos_shared.perm = 'write' and s.can_write or app_todos_shared.perm = 'delete' and s.can_delete));
+end
+$fn$;
+comment on function iam.app_todos_shared(text) is 'iamc (share by id of app.todos, policies/todos.iam:18): [runtime-callable] The ids of the rows shared with the caller (directly or through their groups) whose share grants perm (read, write or delete). Policies call it as (select ...) so it runs once per statement.';
+revoke all on function iam.app_todos_shared(text) from public, web_user, web_anon;
+grant execute on function iam.app_todos_shared(text) to web_user;
+
+-- The newest page of the ids of the rows of app.todos shared with the caller below a cursor: the shared arm of app.todos_page, one backward walk of the (principal, row) index per principal.
+create or replace function iam.app_todos_shared_page(before bigint, page_size integer) returns bigint[]
+    language plpgsql stable parallel safe security definer
+    set search_path = pg_catalog, pg_temp
+as $fn$
+<<page>>
+declare
+    caller uuid := iam.user_id_uuid('sub');
+    caller_groups bigint[];
+begin
+    if page.caller is null then
+        return '{}';
+    end if;
+    page.caller_groups := coalesce(iam.group_ids('member'), '{}');
+    return array(
+        select p.row_id from (
+        (select s.row_id from iam.app_todos_shares s
+         where s.user_id = page.caller and s.row_id < app_todos_shared_page.before
+         order by s.row_id desc
+         limit app_todos_shared_page.page_size)
+        union
+        (select h.row_id from unnest(page.caller_groups) g (id)
+         cross join lateral (
+             select s.row_id from iam.app_todos_shares s
+             where s.group_id = g.id and s.row_id < app_todos_shared_page.before
+             order by s.row_id desc
+             limit app_todos_shared_page.page_size) h)
+        ) p
+        order by p.row_id desc
+        limit app_todos_shared_page.page_size);
+end
+$fn$;
+comment on function iam.app_todos_shared_page(bigint, integer) is 'iamc (share by id of app.todos, policies/todos.iam:18): [runtime-callable] The newest page_size ids below before of the rows shared with the caller (directly or through their groups), newest first: the page function''s shared arm.';
+revoke all on function iam.app_todos_shared_page(bigint, integer) from public, web_user, web_anon;
+grant execute on function iam.app_todos_shared_page(bigint, integer) to web_user;
+
+-- The quotas of the shares of app.todos: max shares per row (100) and per recipient (10000), one user or group. Each count is taken under a lock (the row's, then the recipient's), so concurrent shares cannot pass a quota together. A definer trigger function: it counts shares the caller cannot see, and cannot be called otherwise.
+create or replace function iam.app_todos_share_quota() returns trigger
+    language plpgsql security definer
+    set search_path = pg_catalog, pg_temp
+as $fn$
+begin
+    perform pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended('iamc share app.todos', new.row_id));
+    if (select count(*) from (select from iam.app_todos_shares s where s.row_id = new.row_id limit 100) x) >= 100 then
+        raise exception using errcode = 'PT429',
+            message = pg_catalog.format('the row of app.todos with id %s has 100 shares, the most it may have', new.row_id),
+            detail = 'The limit is max shares per row of app.todos (policies/todos.iam:18).',
+            hint = 'Unshare it with someone first, or ask an administrator to raise the limit.';
+    end if;
+    perform pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended('iamc share app.todos with ' || coalesce('user ' || new.user_id::text, 'group ' || new.group_id::text), 0));
+    if (select count(*) from (
+            select from iam.app_todos_shares s
+            where s.user_id = new.user_id or s.group_id = new.group_id
+            limit 10000) x) >= 10000 then
+        raise exception using errcode = 'PT429',
+            message = pg_catalog.format('%s cannot receive more shares of app.todos', coalesce('user ' || new.user_id::text, 'group ' || new.group_id::text)),
+            detail = 'The limit is max shares per recipient of app.todos (policies/todos.iam:18).',
+            hint = 'A user can remove shares made to them; or ask an administrator to raise the limit.';
+    end if;
+    return new;
+end
+$fn$;
+comment on function iam.app_todos_share_quota() is 'iamc (share by id of app.todos, policies/todos.iam:18): Keeps the share table within max shares per row and per recipient (a trigger; PT429 past either).';
+
+-- A trigger function runs only as a trigger; nobody needs EXECUTE.
+revoke all on function iam.app_todos_share_quota() from public, web_user, web_anon;
+
+create or replace trigger iam_share_quota
+    before insert on iam.app_todos_shares
+    for each row execute function iam.app_todos_share_quota();
+
 -- Policies are replaced as a set: drop every policy name iamc uses, then create the ones the rules call for.
 drop policy if exists "iam: authenticated can select" on app.todos;
 drop policy if exists "iam: authenticated can insert" on app.todos;
@@ -427,8 +563,9 @@ drop policy if exists "iam: authenticated can transfer" on app.todos;
 create policy "iam: authenticated can select" on app.todos
     as permissive for select to web_user
     using (owner_id = (select iam.user_id_uuid('sub'))
-        or (group_id = any ((select iam.group_ids('member'))::bigint[]) and group_id is not null));
-comment on policy "iam: authenticated can select" on app.todos is 'iamc: owner can read (policies/todos.iam:9); group member can read (policies/todos.iam:10)';
+        or (group_id = any ((select iam.group_ids('member'))::bigint[]) and group_id is not null)
+        or id = any ((select iam.app_todos_shared('read'))::bigint[]));
+comment on policy "iam: authenticated can select" on app.todos is 'iamc: owner can read (policies/todos.iam:9); group member can read (policies/todos.iam:10); shared can read (policies/todos.iam:22)';
 
 create policy "iam: authenticated can insert" on app.todos
     as permissive for insert to web_user
@@ -438,16 +575,19 @@ comment on policy "iam: authenticated can insert" on app.todos is 'iamc: owner c
 create policy "iam: authenticated can update" on app.todos
     as permissive for update to web_user
     using ((owner_id = (select iam.user_id_uuid('sub')) and group_id is null)
-        or (group_id = any ((select iam.group_ids('member'))::bigint[]) and group_id is not null))
+        or (group_id = any ((select iam.group_ids('member'))::bigint[]) and group_id is not null)
+        or id = any ((select iam.app_todos_shared('write'))::bigint[]))
     with check ((owner_id = (select iam.user_id_uuid('sub')) and group_id is null)
-        or (group_id = any ((select iam.group_ids('member'))::bigint[]) and group_id is not null));
-comment on policy "iam: authenticated can update" on app.todos is 'iamc: owner can write (policies/todos.iam:9); group member can write (policies/todos.iam:10)';
+        or (group_id = any ((select iam.group_ids('member'))::bigint[]) and group_id is not null)
+        or id = any ((select iam.app_todos_shared('write'))::bigint[]));
+comment on policy "iam: authenticated can update" on app.todos is 'iamc: owner can write (policies/todos.iam:9); group member can write (policies/todos.iam:10); shared can write (policies/todos.iam:22)';
 
 create policy "iam: authenticated can delete" on app.todos
     as permissive for delete to web_user
     using (owner_id = (select iam.user_id_uuid('sub'))
-        or (group_id = any ((select iam.group_ids('admin'))::bigint[]) and group_id is not null));
-comment on policy "iam: authenticated can delete" on app.todos is 'iamc: owner can delete (policies/todos.iam:9); group admin can delete (policies/todos.iam:11)';
+        or (group_id = any ((select iam.group_ids('admin'))::bigint[]) and group_id is not null)
+        or id = any ((select iam.app_todos_shared('delete'))::bigint[]));
+comment on policy "iam: authenticated can delete" on app.todos is 'iamc: owner can delete (policies/todos.iam:9); group admin can delete (policies/todos.iam:11); shared can delete (policies/todos.iam:22)';
 
 -- owner can transfer: the owner may change the owner column of their row only while iam.transfer_row runs in their own transaction; the row guard checks who gets it.
 create policy "iam: authenticated can transfer" on app.todos
@@ -491,6 +631,7 @@ declare
     caller_id uuid;
     caller_groups bigint[];
     floor_key bigint;
+    shared_ids bigint[];
 begin
     if todos_page.page_size is null or todos_page.page_size < 1 or todos_page.page_size > 1000 then
         raise exception using errcode = '22023',
@@ -509,13 +650,28 @@ begin
                 limit todos_page.page_size;
         else
             page.caller_id := iam.user_id_uuid('sub');
+            page.shared_ids := iam.app_todos_shared('read');
             return query
+            select p.* from (
+                (
                 select t.* from app.todos t
                 where t.owner_id = page.caller_id
                   and t.group_id is not distinct from todos_page.group_id
                   and t.id < page.before_key
                 order by t.id desc
-                limit todos_page.page_size;
+                limit todos_page.page_size)
+                union all
+                (
+                select t.* from app.todos t
+                where t.id = any (page.shared_ids)
+                  and t.group_id is not distinct from todos_page.group_id
+                  and t.owner_id is distinct from page.caller_id
+                  and t.id < page.before_key
+                order by t.id desc
+                limit todos_page.page_size)
+            ) p
+            order by p.id desc
+            limit todos_page.page_size;
         end if;
         return;
     end if;
@@ -536,6 +692,7 @@ begin
             order by h.k desc
             limit todos_page.page_size) h;
     end if;
+    page.shared_ids := iam.app_todos_shared_page(page.before_key, todos_page.page_size);
     return query
     select p.* from (
         (
@@ -555,6 +712,15 @@ begin
               and t.id >= page.floor_key
             order by t.id desc
             limit todos_page.page_size) t)
+        union all
+        (
+        select t.* from app.todos t
+        where t.id = any (page.shared_ids)
+          and t.owner_id is distinct from page.caller_id
+          and not coalesce(t.group_id = any (page.caller_groups), false)
+          and t.id < page.before_key
+        order by t.id desc
+        limit todos_page.page_size)
     ) p
     order by p.id desc
     limit todos_page.page_size;
@@ -565,5 +731,269 @@ comment on function app.todos_page(app.todos.id%type, integer, bigint) is 'iamc 
 -- Only the roles that may read the table may call it.
 revoke all on function app.todos_page(app.todos.id%type, integer, bigint) from public, web_user, web_anon;
 grant execute on function app.todos_page(app.todos.id%type, integer, bigint) to web_user;
+
+-- The share table's policies, replaced as a set. Who may share a row, and what, is the resource's own conditions on it (the same subjects as its policies).
+drop policy if exists "iam: authenticated can select" on iam.app_todos_shares;
+drop policy if exists "iam: authenticated can insert" on iam.app_todos_shares;
+drop policy if exists "iam: authenticated can delete" on iam.app_todos_shares;
+drop policy if exists "iam: owner can select" on iam.app_todos_shares;
+
+create policy "iam: authenticated can select" on iam.app_todos_shares
+    as permissive for select to web_user
+    using (exists (select from app.todos t where t.id = app_todos_shares.row_id and t.owner_id = (select iam.user_id_uuid('sub')))
+        or user_id = (select iam.user_id_uuid('sub')));
+comment on policy "iam: authenticated can select" on iam.app_todos_shares is 'iamc: those who may share a row see its shares; a user sees the shares made to them; share by id (policies/todos.iam:18)';
+
+create policy "iam: authenticated can insert" on iam.app_todos_shares
+    as permissive for insert to web_user
+    with check (shared_by = (select iam.user_id_uuid('sub'))
+        and (user_id is null or user_id is distinct from (select iam.user_id_uuid('sub')))
+        and (group_id is null or group_id = any ((select iam.group_ids('member'))::bigint[]))
+        and exists (select from app.todos t where t.id = app_todos_shares.row_id and t.owner_id = (select iam.user_id_uuid('sub')) and (not app_todos_shares.can_write or ((t.owner_id = (select iam.user_id_uuid('sub')) and t.group_id is null) or (t.group_id = any ((select iam.group_ids('member'))::bigint[]) and t.group_id is not null) or t.id = any ((select iam.app_todos_shared('write'))::bigint[]))) and (not app_todos_shares.can_delete or (t.owner_id = (select iam.user_id_uuid('sub')) or (t.group_id = any ((select iam.group_ids('admin'))::bigint[]) and t.group_id is not null) or t.id = any ((select iam.app_todos_shared('delete'))::bigint[])))));
+comment on policy "iam: authenticated can insert" on iam.app_todos_shares is 'iamc: a share is made by one who may share the row, in their name, granting no more than the rules let shares grant and the sharer holds; share by id (policies/todos.iam:18)';
+
+create policy "iam: authenticated can delete" on iam.app_todos_shares
+    as permissive for delete to web_user
+    using (exists (select from app.todos t where t.id = app_todos_shares.row_id and t.owner_id = (select iam.user_id_uuid('sub')))
+        or user_id = (select iam.user_id_uuid('sub')));
+comment on policy "iam: authenticated can delete" on iam.app_todos_shares is 'iamc: those who manage a row (who may share it but through a share) unshare its shares, a re-sharer what they shared, a user a share made to them; share by id (policies/todos.iam:18)';
+
+create policy "iam: owner can select" on iam.app_todos_shares
+    as permissive for select to api_owner
+    using (true);
+comment on policy "iam: owner can select" on iam.app_todos_shares is 'iamc: the definer helpers (owned by the owner role) read every share: the policies call them for the caller''s shared rows; share by id (policies/todos.iam:18)';
+
+-- The share API of app.todos (app.todos_share, app.todos_unshare, app.todos_shares): share, unshare, list. They run as the caller; the share table's policies check every write again.
+create or replace function app.todos_share(id bigint, user_id text default null, group_id bigint default null, permissions text[] default '{read}')
+    returns void
+    language plpgsql volatile security invoker
+    set search_path = pg_catalog, pg_temp
+as $fn$
+<<f>>
+declare
+    caller uuid := iam.user_id_uuid('sub');
+    recipient uuid;
+    can_write boolean := false;
+    can_delete boolean := false;
+    may_share boolean;
+    holds_write boolean;
+    holds_delete boolean;
+    perm text;
+begin
+    if f.caller is null then
+        raise exception using errcode = '28000',
+            message = 'sharing needs a user id',
+            detail = 'The request carries no sub claim.',
+            hint = 'Sign in: shares are made and managed by signed-in users.';
+    end if;
+    if todos_share.id is null then
+        raise exception using errcode = '22023',
+            message = 'id is required',
+            hint = 'Name the row by its id.';
+    end if;
+    if (todos_share.user_id is null) = (todos_share.group_id is null) then
+        raise exception using errcode = '22023',
+            message = 'name one recipient: user_id or group_id',
+            hint = 'A share is with one user or one group; call again for each.';
+    end if;
+    if todos_share.user_id is not null then
+        begin
+            f.recipient := todos_share.user_id::uuid;
+        exception when invalid_text_representation then
+            raise exception using errcode = '22023',
+                message = pg_catalog.format('user_id %s is not a uuid', pg_catalog.quote_literal(pg_catalog.left(todos_share.user_id, 100))),
+                hint = 'A user id is the sub claim of their token.';
+        end;
+    end if;
+    if f.recipient = f.caller then
+        raise exception using errcode = '22023',
+            message = 'you cannot share a row with yourself',
+            hint = 'Name another user.';
+    end if;
+    if todos_share.permissions is null then
+        raise exception using errcode = '22023',
+            message = 'permissions is required',
+            hint = 'List what the share grants, e.g. ["read", "write"]; read is always granted.';
+    end if;
+    foreach f.perm in array todos_share.permissions loop
+        case f.perm
+            when 'read' then null;
+            when 'write' then f.can_write := true;
+            when 'delete' then f.can_delete := true;
+            else
+                raise exception using errcode = '22023',
+                    message = pg_catalog.format('unknown permission %s', coalesce(pg_catalog.quote_literal(pg_catalog.left(f.perm, 100)), 'null')),
+                    hint = 'A share grants read, write or delete (read always).';
+        end case;
+    end loop;
+    select coalesce(t.owner_id = (select iam.user_id_uuid('sub')), false),
+           coalesce(((t.owner_id = (select iam.user_id_uuid('sub')) and t.group_id is null) or (t.group_id = any ((select iam.group_ids('member'))::bigint[]) and t.group_id is not null) or t.id = any ((select iam.app_todos_shared('write'))::bigint[])), false),
+           coalesce((t.owner_id = (select iam.user_id_uuid('sub')) or (t.group_id = any ((select iam.group_ids('admin'))::bigint[]) and t.group_id is not null) or t.id = any ((select iam.app_todos_shared('delete'))::bigint[])), false)
+    into f.may_share, f.holds_write, f.holds_delete
+    from app.todos t
+    where t.id = todos_share.id;
+    if not found then
+        raise exception using errcode = 'PT404',
+            message = pg_catalog.format('app.todos has no row with id %s', todos_share.id),
+            detail = 'It does not exist, or you cannot read it: the answer is the same.',
+            hint = 'A row shared with you can be read while its share lasts.';
+    end if;
+    if not f.may_share then
+        raise exception using errcode = '42501',
+            message = pg_catalog.format('you cannot share the row of app.todos with id %s', todos_share.id),
+            detail = 'Who may share a row of app.todos: its owner.',
+            hint = 'Ask someone who may share it.';
+    end if;
+    if f.can_write and not f.holds_write then
+        raise exception using errcode = '42501',
+            message = pg_catalog.format('you cannot share write on the row of app.todos with id %s: you cannot write it', todos_share.id),
+            detail = 'A share never grants more than its sharer holds.',
+            hint = 'Share with the permissions you have.';
+    end if;
+    if f.can_delete and not f.holds_delete then
+        raise exception using errcode = '42501',
+            message = pg_catalog.format('you cannot share delete on the row of app.todos with id %s: you cannot delete it', todos_share.id),
+            detail = 'A share never grants more than its sharer holds.',
+            hint = 'Share with the permissions you have.';
+    end if;
+    if todos_share.group_id is not null and not coalesce(todos_share.group_id = any (iam.group_ids('member')), false) then
+        raise exception using errcode = 'PT404',
+            message = pg_catalog.format('you are not a member of group %s', todos_share.group_id),
+            hint = 'Share with a group you are in.';
+    end if;
+    -- One change to the shares of a row at a time: the checks below hold until commit.
+    perform pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended('iamc share app.todos', todos_share.id));
+    if exists (select from iam.app_todos_shares s where s.row_id = todos_share.id and (s.user_id = f.recipient or s.group_id = todos_share.group_id)) then
+        raise exception using errcode = '23505',
+            message = pg_catalog.format('the row of app.todos with id %s is already shared with %s', todos_share.id, coalesce('user ' || f.recipient::text, 'group ' || todos_share.group_id::text)),
+            hint = 'To change what it grants, unshare it and share it again.';
+    end if;
+    -- max shares per row and per recipient: the share table's trigger (iam_share_quota) refuses past them.
+    insert into iam.app_todos_shares (row_id, user_id, group_id, can_write, can_delete, shared_by)
+    values (todos_share.id, f.recipient, todos_share.group_id, f.can_write, f.can_delete, f.caller);
+end
+$fn$;
+comment on function app.todos_share(bigint, text, bigint, text[]) is 'iamc (share by id of app.todos, policies/todos.iam:18): POST /rpc/todos_share {"id", "user_id" or "group_id", "permissions"}: shares a row the caller may share with a user, or with a group the caller is in, granting read and what permissions lists (no more than the caller holds).';
+revoke all on function app.todos_share(bigint, text, bigint, text[]) from public, web_user, web_anon;
+grant execute on function app.todos_share(bigint, text, bigint, text[]) to web_user;
+
+create or replace function app.todos_unshare(id bigint, user_id text default null, group_id bigint default null)
+    returns void
+    language plpgsql volatile security invoker
+    set search_path = pg_catalog, pg_temp
+as $fn$
+<<f>>
+declare
+    caller uuid := iam.user_id_uuid('sub');
+    recipient uuid;
+    may_manage boolean;
+    may_share boolean;
+begin
+    if f.caller is null then
+        raise exception using errcode = '28000',
+            message = 'sharing needs a user id',
+            detail = 'The request carries no sub claim.',
+            hint = 'Sign in: shares are made and managed by signed-in users.';
+    end if;
+    if todos_unshare.id is null then
+        raise exception using errcode = '22023',
+            message = 'id is required',
+            hint = 'Name the row by its id.';
+    end if;
+    if (todos_unshare.user_id is null) = (todos_unshare.group_id is null) then
+        raise exception using errcode = '22023',
+            message = 'name one recipient: user_id or group_id',
+            hint = 'A share is with one user or one group; call again for each.';
+    end if;
+    if todos_unshare.user_id is not null then
+        begin
+            f.recipient := todos_unshare.user_id::uuid;
+        exception when invalid_text_representation then
+            raise exception using errcode = '22023',
+                message = pg_catalog.format('user_id %s is not a uuid', pg_catalog.quote_literal(pg_catalog.left(todos_unshare.user_id, 100))),
+                hint = 'A user id is the sub claim of their token.';
+        end;
+    end if;
+    select coalesce(t.owner_id = (select iam.user_id_uuid('sub')), false),
+           coalesce(t.owner_id = (select iam.user_id_uuid('sub')), false)
+    into f.may_manage, f.may_share
+    from app.todos t
+    where t.id = todos_unshare.id;
+    if not found then
+        raise exception using errcode = 'PT404',
+            message = pg_catalog.format('app.todos has no row with id %s', todos_unshare.id),
+            detail = 'It does not exist, or you cannot read it: the answer is the same.',
+            hint = 'A row shared with you can be read while its share lasts.';
+    end if;
+    if f.may_manage or f.recipient = f.caller then
+        delete from iam.app_todos_shares s
+        where s.row_id = todos_unshare.id and (s.user_id = f.recipient or s.group_id = todos_unshare.group_id);
+        if not found then
+            raise exception using errcode = 'PT404',
+                message = pg_catalog.format('the row of app.todos with id %s is not shared with %s', todos_unshare.id, coalesce('user ' || f.recipient::text, 'group ' || todos_unshare.group_id::text)),
+                hint = 'GET /rpc/todos_shares?id=... lists its shares.';
+        end if;
+    else
+        raise exception using errcode = '42501',
+            message = pg_catalog.format('you cannot unshare the row of app.todos with id %s', todos_unshare.id),
+            detail = 'Who may unshare it: its owner; a user may remove a share made to them.',
+            hint = 'Ask someone who manages it.';
+    end if;
+end
+$fn$;
+comment on function app.todos_unshare(bigint, text, bigint) is 'iamc (share by id of app.todos, policies/todos.iam:18): POST /rpc/todos_unshare {"id", "user_id" or "group_id"}: removes a share, at once (the next statement no longer sees it): those who manage the row remove any, a user a share made to them.';
+revoke all on function app.todos_unshare(bigint, text, bigint) from public, web_user, web_anon;
+grant execute on function app.todos_unshare(bigint, text, bigint) to web_user;
+
+create or replace function app.todos_shares(id bigint)
+    returns table (user_id text, group_id bigint, permissions text[], shared_by text, shared_at timestamptz)
+    language plpgsql stable security invoker
+    set search_path = pg_catalog, pg_temp
+as $fn$
+<<f>>
+declare
+    caller uuid := iam.user_id_uuid('sub');
+    may_share boolean;
+begin
+    if f.caller is null then
+        raise exception using errcode = '28000',
+            message = 'sharing needs a user id',
+            detail = 'The request carries no sub claim.',
+            hint = 'Sign in: shares are made and managed by signed-in users.';
+    end if;
+    if todos_shares.id is null then
+        raise exception using errcode = '22023',
+            message = 'id is required',
+            hint = 'Name the row by its id.';
+    end if;
+    select coalesce(t.owner_id = (select iam.user_id_uuid('sub')), false)
+    into f.may_share
+    from app.todos t
+    where t.id = todos_shares.id;
+    if not found then
+        raise exception using errcode = 'PT404',
+            message = pg_catalog.format('app.todos has no row with id %s', todos_shares.id),
+            detail = 'It does not exist, or you cannot read it: the answer is the same.',
+            hint = 'A row shared with you can be read while its share lasts.';
+    end if;
+    if not f.may_share then
+        raise exception using errcode = '42501',
+            message = pg_catalog.format('you cannot see the shares of the row of app.todos with id %s', todos_shares.id),
+            detail = 'Who sees the shares of a row of app.todos: those who may share it (its owner).',
+            hint = 'Ask someone who may share it.';
+    end if;
+    return query
+    select s.user_id::text, s.group_id,
+           array['read'] || case when s.can_write then array['write'] else '{}'::text[] end
+                         || case when s.can_delete then array['delete'] else '{}'::text[] end,
+           s.shared_by::text, s.shared_at
+    from iam.app_todos_shares s
+    where s.row_id = todos_shares.id
+    order by s.shared_at, s.user_id, s.group_id;
+end
+$fn$;
+comment on function app.todos_shares(bigint) is 'iamc (share by id of app.todos, policies/todos.iam:18): GET /rpc/todos_shares?id=: the shares of a row the caller may share (user_id or group_id, permissions, shared_by, shared_at), oldest first.';
+revoke all on function app.todos_shares(bigint) from public, web_user, web_anon;
+grant execute on function app.todos_shares(bigint) to web_user;
 
 commit;

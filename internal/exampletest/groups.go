@@ -217,7 +217,7 @@ func (c *Crew) Seed(tbl GroupTable) []GroupRow {
 	if tbl.Required {
 		own = c.Room
 	}
-	c.DB.Exec(c.T, c.Expand(tbl, "truncate {table} restart identity"))
+	c.DB.Exec(c.T, c.Expand(tbl, "truncate {table} restart identity cascade"))
 	c.DB.Exec(c.T, c.Expand(tbl, `insert into {table} ({text}, owner_id, group_id) values
 		('alice''s own', $1, $5), ('alice''s, in team', $1, $3), ('mia''s, in team', $2, $3), ('otto''s, in club', $4, $6)`),
 		c.AliceID, c.MiaID, c.Team, c.OttoID, own, c.Club)

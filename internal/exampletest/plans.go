@@ -15,10 +15,19 @@ import (
 // Plans: the shape of an EXPLAIN (FORMAT JSON) plan, without timings.
 // ---------------------------------------------------------------------------
 
+// TodosArms are the indexes the arms of the todos policies read: the
+// owner's, the group's, and the primary key for the rows shared with the
+// caller (id = any(<shared ids>), share by id); TodosInitPlans are the
+// values a statement computes once: the caller's id, groups and shared ids.
+var TodosArms = []string{"todos_owner_id_id_iam_idx", "todos_group_id_id_iam_idx", "todos_pkey"}
+
+const TodosInitPlans = 3
+
 // PlanShape is what matters in a plan of a policy-filtered query.
 type PlanShape struct {
 	Nodes     []string // node types, depth first
 	Indexes   []string // indexes read by Index Scan, Index Only Scan, Bitmap Index Scan
+	Walks     []string // indexes walked by Index Scan, Index Only Scan (not a bitmap)
 	SeqScans  []string // relations read by Seq Scan (every row of the table)
 	InitPlans int      // subplans run once per statement
 	SubPlans  int      // subplans run per row
@@ -58,6 +67,9 @@ func WalkPlan(explain []byte) (PlanShape, error) {
 		switch n.NodeType {
 		case "Index Scan", "Index Only Scan", "Bitmap Index Scan":
 			shape.Indexes = append(shape.Indexes, n.IndexName)
+			if n.NodeType != "Bitmap Index Scan" {
+				shape.Walks = append(shape.Walks, n.IndexName)
+			}
 		case "Seq Scan":
 			shape.SeqScans = append(shape.SeqScans, n.RelationName)
 		}

@@ -48,6 +48,7 @@ func TestPlanWalker(t *testing.T) {
 			wantShape: PlanShape{
 				Nodes:   []string{"Limit", "Index Scan"},
 				Indexes: []string{"todos_pkey"},
+				Walks:   []string{"todos_pkey"},
 				Filters: []string{"app_bad.is_mine(owner_id)"},
 			},
 			wantProblems: []string{
