@@ -246,11 +246,11 @@ func (s *shareBuild) helpers() {
 	body.add("return array(\n    %s);", strings.Join(parts, "\n    union\n    "))
 	sig := name + "(text)"
 	s.createIn(ObjectFunction, shareSchema, fn, "",
-		fmt.Sprintf("The rows of %s shared with the caller (by user and by group) whose share grants perm: the shared arm of the policies, once per statement (an InitPlan). "+
+		fmt.Sprintf("The rows of %s shared with the caller "+s.how()+" whose share grants perm: the shared arm of the policies, once per statement (an InitPlan). "+
 			"A definer: the share table is not readable by the runtime roles. It answers only about the caller.", r.QualifiedName()),
 		"create or replace function %s(perm text) returns bigint[]\n    language plpgsql stable parallel safe security definer\n    set search_path = pg_catalog, pg_temp\nas $fn$\n<<shared>>\ndeclare\n%s\nbegin\n%s\nend\n$fn$;",
 		name, decls.text(1), body.text(1))
-	s.add("", "comment on function %s is %s;", sig, quoteLiteral(prefix+"[runtime-callable] The ids of the rows shared with the caller (directly or through their groups) whose share grants perm (read, write or delete). Policies call it as (select ...) so it runs once per statement."))
+	s.add("", "comment on function %s is %s;", sig, quoteLiteral(prefix+"[runtime-callable] The ids of the rows shared with the caller "+s.how()+" whose share grants perm (read, write or delete). Policies call it as (select ...) so it runs once per statement."))
 	grant(sig)
 
 	// The newest page of the caller's shared ids, for the page function.
@@ -280,7 +280,7 @@ func (s *shareBuild) helpers() {
 				r.QualifiedName(), qualify(r.Schema, PageFunctionName(r))),
 			"create or replace function %s(before bigint, page_size integer) returns bigint[]\n    language plpgsql stable parallel safe security definer\n    set search_path = pg_catalog, pg_temp\nas $fn$\n<<page>>\ndeclare\n%s\nbegin\n%s\nend\n$fn$;",
 			name, decls.text(1), body.text(1))
-		s.add("", "comment on function %s is %s;", sig, quoteLiteral(prefix+"[runtime-callable] The newest page_size ids below before of the rows shared with the caller (directly or through their groups), newest first: the page function's shared arm."))
+		s.add("", "comment on function %s is %s;", sig, quoteLiteral(prefix+"[runtime-callable] The newest page_size ids below before of the rows shared with the caller "+s.how()+", newest first: the page function's shared arm."))
 		grant(sig)
 	}
 
@@ -327,6 +327,17 @@ $fn$;`, name, quoteLiteral("iamc share "+r.QualifiedName()), store, perRow, perR
 		"revoke all on function %s from public, %s, %s;", sig, quoteIdent(s.m.Roles.Authenticated), quoteIdent(s.m.Roles.Anonymous))
 	s.createIn(ObjectTrigger, shareSchema, ShareQuotaTrigger, ShareTableName(r), "",
 		"create or replace trigger %s\n    before insert on %s\n    for each row execute function %s();", ShareQuotaTrigger, store, name)
+}
+
+// how says how rows reach the caller: "(directly or through their groups)".
+func (s *shareBuild) how() string {
+	switch {
+	case s.sh.Users && s.sh.Groups:
+		return "(directly or through their groups)"
+	case s.sh.Users:
+		return "(with them by name)"
+	}
+	return "(through their groups)"
 }
 
 // sharer is who may share a row (t): every subject granted share, or nil.

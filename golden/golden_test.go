@@ -120,6 +120,16 @@ var wantErrors = map[string][]errorAt{
 		{"policies/todos.iam:10:16", "group_id", "the group column of app.chats is required, but no group role can create"},
 		{"policies/todos.iam:14:20", "read", "group rules need a group column in app.notes"},
 	},
+	"err-shares": {
+		{"policies/bad.iam:3:3", "share", "shares of app.a would grant nothing"},
+		{"policies/bad.iam:3:3", "share", "nobody may share rows of app.a: add `owner can share`"},
+		{"policies/bad.iam:3:12", "o", "share by o in app.a: a share points at a row by a unique key"},
+		{"policies/bad.iam:3:26", "friends", `unknown share recipient "friends"`},
+		{"policies/bad.iam:10:3", "shared", "shared rules in app.b need rows that can be shared"},
+		{"policies/bad.iam:11:3", "max", "max shares in app.b, which declares no shares"},
+		{"policies/bad.iam:11:22", "0", "bad limit 0: max shares per row"},
+		{"policies/bad.iam:16:3", "share", "nobody may share rows of app.c"},
+	},
 	"err-unterminated-block": {
 		{"policies/todos.iam:4:1", "", "unexpected end of file"},
 	},

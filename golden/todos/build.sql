@@ -445,7 +445,7 @@ alter table iam.app_todos_shares force row level security;
 revoke all on table iam.app_todos_shares from public, web_user, web_anon;
 grant select, insert, delete on table iam.app_todos_shares to web_user;
 
--- The rows of app.todos shared with the caller (by user and by group) whose share grants perm: the shared arm of the policies, once per statement (an InitPlan). A definer: the share table is not readable by the runtime roles. It answers only about the caller.
+-- The rows of app.todos shared with the caller (directly or through their groups) whose share grants perm: the shared arm of the policies, once per statement (an InitPlan). A definer: the share table is not readable by the runtime roles. It answers only about the caller.
 create or replace function iam.app_todos_shared(perm text) returns bigint[]
     language plpgsql stable parallel safe security definer
     set search_path = pg_catalog, pg_temp

@@ -1,0 +1,163 @@
+package compiler
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/iamc/iamc/internal/pgrest"
+	"github.com/iamc/iamc/internal/pgtest"
+)
+
+// TestSharesReshareDatabase applies golden/shares-reshare (text identity;
+// the owner and the admins of a document's team share it; those it is
+// shared with share it on, within what they hold) to a real PostgreSQL and
+// makes every request as PostgREST would: who may share, re-share and
+// unshare what, from both sides.
+func TestSharesReshareDatabase(t *testing.T) {
+	ctx := context.Background()
+	s := pgtest.New(t)
+	roles, err := os.ReadFile(filepath.Join("..", "policies", "roles.sql"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := Compile(filepath.Join("..", "golden", "shares-reshare", "policies"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sql := range []string{string(roles), `
+create schema app authorization api_owner;
+create schema api authorization api_owner;
+create table app.docs (id bigint generated always as identity primary key, title text not null,
+    owner_id text not null, team_id bigint);
+alter table app.docs owner to api_owner;`, out.Script()} {
+		if err := s.Exec(ctx, "postgres", sql); err != nil {
+			t.Fatal(err)
+		}
+	}
+	conn, err := pgx.Connect(ctx, s.URL("postgres", "authenticator"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	su, err := pgx.Connect(ctx, s.URL("postgres", "postgres"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer su.Close(ctx)
+
+	// call runs sql as user (a POST), returning the first column of its
+	// first row as text, or the error.
+	call := func(user, sql string, args ...any) (string, error) {
+		var got string
+		req := pgrest.Request{Method: "POST", Path: "/rpc", Role: "web_user", Claims: map[string]any{"sub": user, "role": "web_user"}}
+		err := pgrest.Do(ctx, conn, req, func(tx pgx.Tx) error {
+			if !strings.HasPrefix(sql, "insert") {
+				sql = "select coalesce((" + sql + ")::text, '')"
+			}
+			return tx.QueryRow(ctx, sql, args...).Scan(&got)
+		})
+		return got, err
+	}
+	must := func(user, sql string, args ...any) string {
+		t.Helper()
+		got, err := call(user, sql, args...)
+		if err != nil {
+			t.Fatalf("%s: %s: %v", user, sql, err)
+		}
+		return got
+	}
+	refused := func(user, code, msg, sql string, args ...any) {
+		t.Helper()
+		var before string
+		if err := su.QueryRow(ctx, "select coalesce(string_agg(format('%s %s %s %s %s', row_id, user_id, group_id, can_write, shared_by), ', ' order by 1), '') from iam.app_docs_shares").Scan(&before); err != nil {
+			t.Fatal(err)
+		}
+		_, err := call(user, sql, args...)
+		if got := pgrest.SQLState(err); got != code || !strings.Contains(fmt.Sprint(err), msg) {
+			t.Errorf("%s: %s: got %v, want SQLSTATE %s %q", user, sql, err, code, msg)
+		}
+		var after string
+		if err := su.QueryRow(ctx, "select coalesce(string_agg(format('%s %s %s %s %s', row_id, user_id, group_id, can_write, shared_by), ', ' order by 1), '') from iam.app_docs_shares").Scan(&after); err != nil {
+			t.Fatal(err)
+		}
+		if before != after {
+			t.Errorf("%s: a refused %s changed the shares:\n%s\n%s", user, sql, before, after)
+		}
+	}
+	sees := func(user string) []string {
+		t.Helper()
+		var got []string
+		req := pgrest.Request{Method: "GET", Path: "/docs", Role: "web_user", Claims: map[string]any{"sub": user, "role": "web_user"}}
+		err := pgrest.Do(ctx, conn, req, func(tx pgx.Tx) error {
+			rows, err := tx.Query(ctx, "select title from app.docs order by id")
+			if err != nil {
+				return err
+			}
+			got, err = pgx.CollectRows(rows, pgx.RowTo[string])
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+
+	team := must("olivia", "api.create_group('team')")
+	must("olivia", "api.add_group_member("+team+", 'adam', 'admin')")
+	must("olivia", "api.add_group_member("+team+", 'mia', 'member')")
+	must("olivia", "api.add_group_member("+team+", 'alice', 'member')")
+	doc := must("alice", "insert into app.docs (title, team_id) values ('plan', "+team+") returning id::text")
+	share := func(by, with, perms string) string {
+		return fmt.Sprintf("api.docs_share(id => %s, user_id => '%s', permissions => '%s')", doc, with, perms)
+	}
+
+	// The admins of the doc's team share it (they hold write); members do not.
+	must("adam", share("adam", "erin", "{read,write}"))
+	refused("mia", "42501", "you cannot share the row of app.docs", share("mia", "mia2", "{read}"))
+	// erin, who got write, shares on: read to frank, write to gina.
+	must("erin", share("erin", "frank", "{read}"))
+	must("erin", share("erin", "gina", "{read,write}"))
+	// frank, who got read, cannot share write on; read he can.
+	refused("frank", "42501", "you cannot share write on the row of app.docs", share("frank", "hank", "{write}"))
+	must("frank", share("frank", "hank", "{read}"))
+	// Shares grant read and write only (shared can read, write, share).
+	refused("adam", "22023", "a share of app.docs cannot grant delete", share("adam", "ivan", "{read,delete}"))
+	for _, who := range []string{"erin", "frank", "gina", "hank"} {
+		if got := sees(who); !cmp.Equal(got, []string{"plan"}) {
+			t.Errorf("%s sees %v, want the shared doc", who, got)
+		}
+	}
+	if got := sees("ivan"); len(got) != 0 {
+		t.Errorf("ivan sees %v", got)
+	}
+
+	// Unsharing: a re-sharer removes only the shares they made.
+	refused("frank", "PT404", "has no share of yours with user gina", fmt.Sprintf("api.docs_unshare(id => %s, user_id => 'gina')", doc))
+	must("erin", fmt.Sprintf("api.docs_unshare(id => %s, user_id => 'frank')", doc))
+	// The team's admin manages every share, whoever made it.
+	must("adam", fmt.Sprintf("api.docs_unshare(id => %s, user_id => 'hank')", doc))
+	if got := sees("frank"); len(got) != 0 {
+		t.Errorf("frank still sees %v after his share went", got)
+	}
+	if got := sees("hank"); len(got) != 0 {
+		t.Errorf("hank still sees %v after his share went", got)
+	}
+	// A member of the team reads the doc but cannot see its shares.
+	refused("mia", "42501", "you cannot see the shares of the row of app.docs", fmt.Sprintf("(select count(*) from api.docs_shares(id => %s))", doc))
+	if got := must("erin", fmt.Sprintf("(select string_agg(user_id || ':' || array_to_string(permissions, '+'), ' ' order by user_id) from api.docs_shares(id => %s))", doc)); got != "erin:read+write gina:read+write" {
+		t.Errorf("the shares erin lists: %q", got)
+	}
+	// erin is in no group: sharing with the team is refused as with any
+	// group one is not in; adam, a member, shares with it.
+	refused("erin", "PT404", "you are not a member of group", fmt.Sprintf("api.docs_share(id => %s, group_id => %s)", doc, team))
+	must("adam", fmt.Sprintf("api.docs_share(id => %s, group_id => %s)", doc, team))
+	// A user id of a text identity is any text of 1 to 1000 characters.
+	refused("alice", "22023", "user_id must be 1 to 1000 characters", share("alice", "", "{read}"))
+}
