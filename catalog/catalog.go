@@ -208,6 +208,11 @@ func (c *catalogCheck) checkResource(r *lang.ResourceModel) error {
 			return err
 		}
 	}
+	if r.Shares.Declared && isTable {
+		if err := c.checkShareKey(r, t.OID); err != nil {
+			return err
+		}
+	}
 	// What the rules need of each column (compiler.Columns: every kind of
 	// subject says what its conditions read).
 	for _, need := range compiler.Columns(m, r) {

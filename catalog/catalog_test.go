@@ -399,6 +399,34 @@ resource app.untenanted {
 			},
 		},
 		{
+			name: "share keys: missing, not an integer, not unique",
+			setup: `create schema app authorization api_owner;
+set role api_owner;
+create table app.ok (id bigint primary key, owner_id uuid not null);
+create table app.nokey (id bigint primary key, owner_id uuid not null);
+create table app.textkey (code text primary key, owner_id uuid not null);
+create table app.notunique (id bigint primary key, n integer, owner_id uuid not null);
+create index on app.ok (owner_id);
+create index on app.nokey (owner_id);
+create index on app.textkey (owner_id);
+create index on app.notunique (owner_id);
+alter table app.ok enable row level security;
+alter table app.nokey enable row level security;
+alter table app.textkey enable row level security;
+alter table app.notunique enable row level security;`,
+			iam: `groups { api schema app }
+resource app.ok { owner column owner_id  share by id with users  owner can read, share  shared can read }
+resource app.nokey { owner column owner_id  share by key with users  owner can read, share  shared can read }
+resource app.textkey { owner column owner_id  share by code with users  owner can read, share  shared can read }
+resource app.notunique { owner column owner_id  share by n with users  owner can read, share  shared can read }`,
+			want: []string{
+				"p/a.iam:3:54: error: column key does not exist in app.nokey\n  hint: alter table app.nokey add column key bigint;",
+				"p/a.iam:4:56: error: column app.textkey.code is text, but shares point at rows by it (iam.app_textkey_shares.row_id is bigint)\n  hint: share by an integer key (an identity or serial primary key)",
+				"p/a.iam:5:58: error: share key n of app.notunique is not a unique, not-null column on its own: a share names one row by it, and the share table's foreign key refers to it\n" +
+					"  hint: share by the primary key, or: alter table app.notunique alter column n set not null, add unique (n);",
+			},
+		},
+		{
 			name:     "row-level security off, no primary key",
 			template: "example",
 			setup: `alter table app.todos disable row level security;
