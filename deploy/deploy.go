@@ -152,6 +152,7 @@ func Apply(ctx context.Context, conn *pgx.Conn, in Input, opts Options) (*Result
 			Views:     stored(r.a.views),
 			Indexes:   stored(r.indexNames()),
 			Schemas:   r.a.schemas,
+			Tables:    stored(r.a.tables),
 		},
 	}
 	if rec.Sources == nil {
@@ -453,6 +454,11 @@ func (r *run) recordable() Snapshot {
 		resources[t.Name] = true
 	}
 	out := Snapshot{}
+	for _, o := range r.desired {
+		if o.Kind == "table" {
+			resources[o.Table] = true // a share table, and what is on it
+		}
+	}
 	for k, o := range r.desired {
 		if o.Table == "" || resources[o.Table] {
 			out[k] = o
@@ -471,6 +477,7 @@ func (r *run) recordedScope(ctx context.Context) (*scope, error) {
 		views:     unstored(r.rec.scope.Views),
 		indexes:   unstored(r.rec.scope.Indexes),
 		schemas:   r.rec.scope.Schemas,
+		created:   unstored(r.rec.scope.Tables),
 	}
 	var s, n []string
 	for _, t := range r.rec.Resources {
@@ -512,7 +519,7 @@ func (r *run) tableOf(schema, table string) *managedTable {
 }
 
 func (r *run) scope() *scope {
-	sc := &scope{functions: r.a.functions, views: r.a.views, schemas: r.a.schemas, tables: []uint32{}}
+	sc := &scope{functions: r.a.functions, views: r.a.views, schemas: r.a.schemas, tables: []uint32{}, created: r.a.tables}
 	for _, t := range r.tables {
 		sc.tables = append(sc.tables, t.oid)
 	}
@@ -527,6 +534,19 @@ func (r *run) scope() *scope {
 			if !seen[q] {
 				seen[q] = true
 				sc.indexes = append(sc.indexes, q)
+			}
+		}
+	}
+	// Share tables the last apply created and the build no longer does
+	// are read too: the plan shows what apply takes off them.
+	if r.rec != nil {
+		made := map[qualifiedName]bool{}
+		for _, q := range sc.created {
+			made[q] = true
+		}
+		for _, q := range unstored(r.rec.scope.Tables) {
+			if !made[q] {
+				sc.created = append(slices.Clone(sc.created), q)
 			}
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -31,7 +32,7 @@ func (o Object) Key() string { return o.Kind + " " + o.Name }
 type Snapshot map[string]Object
 
 // kinds orders the kinds of objects in a plan.
-var kinds = []string{"runtime", "settings", "schema", "function", "procedure", "event trigger", "view", "rls", "partition", "grant", "index", "foreign key", "column default", "trigger", "policy"}
+var kinds = []string{"runtime", "settings", "schema", "function", "procedure", "event trigger", "view", "table", "rls", "partition", "grant", "index", "foreign key", "column default", "trigger", "policy"}
 
 func kindRank(k string) int {
 	for i, x := range kinds {
@@ -69,6 +70,10 @@ type scope struct {
 	views     []qualifiedName // views the build creates
 	indexes   []qualifiedName // indexes the build creates, and those the last apply recorded
 	schemas   []string        // schemas whose grants are read
+	// created are the tables the build creates (share tables), and those
+	// the last apply recorded: read by name (they may not exist yet), and
+	// with what is on them, like the managed tables.
+	created []qualifiedName
 }
 
 // The snapshot queries. Each returns kind, table, name and the attributes
@@ -79,6 +84,20 @@ type scope struct {
 // row guard's trigger name, @et the partitions' event trigger and @ddl the
 // schema of its function.
 var snapshotQueries = []string{
+	// Tables the build creates (share tables): their columns, constraints,
+	// owner and comment. (Their policies, grants, indexes, triggers and row
+	// level security are read with the managed tables'.)
+	`select 'table', format('%I.%I', n.nspname, c.relname), format('%I.%I', n.nspname, c.relname),
+	        jsonb_build_object('columns', (select string_agg(format('%I %s%s', a.attname, format_type(a.atttypid, a.atttypmod),
+	                                                                case when a.attnotnull then ' not null' else '' end), ', ' order by a.attnum)
+	                                       from pg_attribute a where a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped),
+	                           'constraints', coalesce((select string_agg(pg_get_constraintdef(k.oid), ', ' order by k.conname)
+	                                                    from pg_constraint k where k.conrelid = c.oid), ''),
+	                           'owner', pg_get_userbyid(c.relowner)::text,
+	                           'comment', coalesce(obj_description(c.oid, 'pg_class'), ''))
+	from pg_class c join pg_namespace n on n.oid = c.relnamespace
+	where c.relkind in ('r', 'p') and (n.nspname, c.relname) in (select * from unnest(@cs::text[], @cn::text[]))`,
+
 	// The owners of schema iam and of iam_ddl (the event trigger's
 	// function, a superuser's).
 	`select 'schema', '', quote_ident(n.nspname), jsonb_build_object('owner', pg_get_userbyid(n.nspowner)::text)
@@ -274,7 +293,22 @@ func takeSnapshot(ctx context.Context, tx pgx.Tx, sc *scope) (Snapshot, error) {
 	fs, fn := splitNames(sc.functions)
 	vs, vn := splitNames(sc.views)
 	is, in := splitNames(sc.indexes)
-	args := pgx.NamedArgs{"et": compiler.PartitionTrigger, "ddl": stdlib.DDLSchema, "tables": sc.tables, "fs": fs, "fn": fn, "vs": vs, "vn": vn, "is": is, "in": in, "schemas": sc.schemas, "guard": compiler.GuardTrigger,
+	cs, cn := splitNames(sc.created)
+	tables := slices.Clone(sc.tables)
+	if len(sc.created) > 0 {
+		rows, err := tx.Query(ctx, `select c.oid from unnest($1::text[], $2::text[]) t(s, n)
+		    join pg_namespace ns on ns.nspname = t.s
+		    join pg_class c on c.relnamespace = ns.oid and c.relname = t.n and c.relkind in ('r', 'p')`, cs, cn)
+		if err != nil {
+			return nil, fmt.Errorf("reading the catalog: %w", err)
+		}
+		oids, err := pgx.CollectRows(rows, pgx.RowTo[uint32])
+		if err != nil {
+			return nil, fmt.Errorf("reading the catalog: %w", err)
+		}
+		tables = append(tables, oids...)
+	}
+	args := pgx.NamedArgs{"et": compiler.PartitionTrigger, "ddl": stdlib.DDLSchema, "tables": tables, "cs": cs, "cn": cn, "fs": fs, "fn": fn, "vs": vs, "vn": vn, "is": is, "in": in, "schemas": sc.schemas, "guard": compiler.GuardTrigger,
 		// LIKE reads _ as any character: escape it to match the suffix itself.
 		"idx": "%" + strings.ReplaceAll("_"+compiler.IndexSuffix, "_", `\_`) + "%"}
 	for _, q := range snapshotQueries {

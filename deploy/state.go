@@ -81,6 +81,7 @@ type recordedScope struct {
 	Views     []storedName `json:"views"`
 	Indexes   []storedName `json:"indexes"`
 	Schemas   []string     `json:"schemas"`
+	Tables    []storedName `json:"tables,omitempty"` // share tables
 }
 
 func stored(qs []qualifiedName) []storedName {

@@ -36,7 +36,8 @@ type analysis struct {
 	indexes   []*indexStmt
 	functions []qualifiedName
 	views     []qualifiedName
-	schemas   []string // schemas whose grants iamc manages: iam, the API schema, the resources' schemas
+	tables    []qualifiedName // tables the build creates for resources: share tables (compiler.ObjectTable)
+	schemas   []string        // schemas whose grants iamc manages: iam, the API schema, the resources' schemas
 }
 
 // analyze lists the statements of a build (the script without its begin
@@ -81,6 +82,12 @@ func analyze(out *compiler.Output) (*analysis, error) {
 					a.functions = append(a.functions, qualifiedName{o.Schema, o.Name})
 				case compiler.ObjectView:
 					a.views = append(a.views, qualifiedName{o.Schema, o.Name})
+				case compiler.ObjectTable:
+					// The runtime's own tables are its business (stdlib);
+					// a resource's section creates its share table.
+					if sec.Resource != nil {
+						a.tables = append(a.tables, qualifiedName{o.Schema, o.Name})
+					}
 				}
 			}
 			a.steps = append(a.steps, s)

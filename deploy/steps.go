@@ -129,7 +129,64 @@ func (r *run) steps(ctx context.Context) ([]step, []Object, error) {
 	if preamble {
 		out = append(out, cleanup...)
 	}
+	for _, g := range r.gone {
+		if g.late {
+			out = append(out, step{section: "functions no longer in the files", sql: "drop function if exists " + g.signature + ";"})
+		}
+	}
 	return out, pending, nil
+}
+
+// goneShareTables: a share table the last apply created that the build no
+// longer creates (the files stopped sharing the resource, or it went)
+// keeps its rows, its indexes and its forced row level security, and
+// loses iamc's policies, the quota trigger and the runtime roles'
+// privileges: nobody but superusers and BYPASSRLS roles reads it, and the
+// share functions it used can go.
+func (r *run) goneShareTables(ctx context.Context) ([]step, error) {
+	if r.rec == nil {
+		return nil, nil
+	}
+	built := map[qualifiedName]bool{}
+	for _, q := range r.a.tables {
+		built[q] = true
+	}
+	var s, n []string
+	for _, q := range unstored(r.rec.scope.Tables) {
+		if !built[q] {
+			s, n = append(s, q.schema), append(n, q.name)
+		}
+	}
+	if len(s) == 0 {
+		return nil, nil
+	}
+	rows, err := r.tx.Query(ctx, `select n.nspname, c.relname, format('%I.%I', n.nspname, c.relname)
+	    from unnest($1::text[], $2::text[]) t(s, n)
+	    join pg_namespace n on n.nspname = t.s
+	    join pg_class c on c.relnamespace = n.oid and c.relname = t.n and c.relkind in ('r', 'p')
+	    order by 3`, s, n)
+	if err != nil {
+		return nil, fmt.Errorf("reading the share tables iamc no longer creates: %w", err)
+	}
+	defer rows.Close()
+	var out []step
+	runtimeRoles := ident(r.model.Roles.Authenticated) + ", " + ident(r.model.Roles.Anonymous)
+	for rows.Next() {
+		var q qualifiedName
+		var display string
+		if err := rows.Scan(&q.schema, &q.name, &display); err != nil {
+			return nil, fmt.Errorf("reading the share tables iamc no longer creates: %w", err)
+		}
+		table := qualify(q.schema, q.name)
+		section := "share table " + display + ", no longer in the files"
+		for _, p := range compiler.ShareTablePolicies {
+			out = append(out, step{section: section, sql: fmt.Sprintf("drop policy if exists %s on %s;", ident(compiler.PolicyName(p.Audience, p.Command)), table)})
+		}
+		out = append(out,
+			step{section: section, sql: fmt.Sprintf("drop trigger if exists %s on %s;", ident(compiler.ShareQuotaTrigger), table)},
+			step{section: section, sql: fmt.Sprintf("revoke all on table %s from %s;", table, runtimeRoles)})
+	}
+	return out, rows.Err()
 }
 
 // cleanup drops what iamc created and the files no longer call for:
@@ -148,8 +205,15 @@ func (r *run) steps(ctx context.Context) ([]step, []Object, error) {
 func (r *run) cleanup(ctx context.Context) ([]step, error) {
 	var out []step
 	for _, g := range r.gone {
-		out = append(out, step{section: "functions no longer in the files", sql: "drop function if exists " + g.signature + ";"})
+		if !g.late {
+			out = append(out, step{section: "functions no longer in the files", sql: "drop function if exists " + g.signature + ";"})
+		}
 	}
+	shares, err := r.goneShareTables(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out = append(out, shares...)
 	if len(r.tables) == 0 {
 		return out, nil
 	}
@@ -306,11 +370,14 @@ func (r *run) cleanup(ctx context.Context) ([]step, error) {
 	return out, rows.Err()
 }
 
-// goneFunction is a page or transfer function the last apply created and
-// the build no longer creates.
+// goneFunction is a page, transfer or share function the last apply
+// created and the build no longer creates.
 type goneFunction struct {
 	name      qualifiedName
 	signature string // regprocedure, for the drop
+	// late: dropped after the build's sections (a share helper: the
+	// resource's old policies call it until its section replaces them).
+	late bool
 }
 
 // goneFunctions finds the page and transfer functions (known by the
@@ -326,18 +393,20 @@ func (r *run) goneFunctions(ctx context.Context) ([]goneFunction, error) {
 	}
 	var fs, fn []string
 	for _, f := range unstored(r.rec.scope.Functions) {
-		if f.schema != "iam" && !built[f] {
+		if !built[f] {
 			fs, fn = append(fs, f.schema), append(fn, f.name)
 		}
 	}
 	if len(fs) == 0 {
 		return nil, nil
 	}
-	rows, err := r.tx.Query(ctx, `select n.nspname, p.proname, p.oid::regprocedure::text
+	// The runtime's functions in iam carry neither comment: they stay.
+	rows, err := r.tx.Query(ctx, `select n.nspname, p.proname, p.oid::regprocedure::text, starts_with(obj_description(p.oid, 'pg_proc'), $5)
 	    from pg_proc p join pg_namespace n on n.oid = p.pronamespace
 	    where (n.nspname, p.proname) in (select * from unnest($1::text[], $2::text[]))
-	      and (starts_with(obj_description(p.oid, 'pg_proc'), $3) or starts_with(obj_description(p.oid, 'pg_proc'), $4))
-	    order by 3`, fs, fn, compiler.PageCommentPrefix, compiler.TransferCommentPrefix)
+	      and (starts_with(obj_description(p.oid, 'pg_proc'), $3) or starts_with(obj_description(p.oid, 'pg_proc'), $4)
+	           or starts_with(obj_description(p.oid, 'pg_proc'), $5))
+	    order by 3`, fs, fn, compiler.PageCommentPrefix, compiler.TransferCommentPrefix, compiler.ShareCommentPrefix)
 	if err != nil {
 		return nil, fmt.Errorf("reading the functions iamc no longer creates: %w", err)
 	}
@@ -345,7 +414,7 @@ func (r *run) goneFunctions(ctx context.Context) ([]goneFunction, error) {
 	var out []goneFunction
 	for rows.Next() {
 		var g goneFunction
-		if err := rows.Scan(&g.name.schema, &g.name.name, &g.signature); err != nil {
+		if err := rows.Scan(&g.name.schema, &g.name.name, &g.signature, &g.late); err != nil {
 			return nil, fmt.Errorf("reading the functions iamc no longer creates: %w", err)
 		}
 		out = append(out, g)
