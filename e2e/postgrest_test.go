@@ -154,6 +154,12 @@ func TestPostgREST(t *testing.T) {
 				api := startPostgREST(t, bin, s, db, cfg)
 				groupsScenario(t, api, su, tok)
 			})
+			t.Run("sharing todos", func(t *testing.T) {
+				db := setup.db + "_shares"
+				su := newDatabase(t, s, db, script)
+				api := startPostgREST(t, bin, s, db, cfg)
+				sharingScenario(t, api, su, tok)
+			})
 			t.Run("marketplace", func(t *testing.T) {
 				db := setup.db + "_market"
 				su := newDatabase(t, s, db, script)
