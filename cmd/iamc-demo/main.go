@@ -74,6 +74,18 @@ var steps = []step{
 	{who: "bob", method: "GET", path: "/todos", want: rows(3), note: "removal is immediate"},
 	{who: "alice", method: "DELETE", path: "/todos?id=eq.2", want: rows(2)},
 
+	// Shares: one todo with one more person, with per-share permissions.
+	{who: "alice", method: "POST", path: "/todos", body: `{"title": "plan the trip"}`, want: rows(6), note: "todo 6: the refused inserts above used up ids 4 and 5"},
+	{who: "alice", method: "POST", path: "/rpc/todos_share", body: `{"id": 6, "user_id": "` + users["bob"].sub() + `", "permissions": ["read", "write"]}`, want: done(), note: "she shares todo 6 with bob: read and write"},
+	{who: "bob", method: "GET", path: "/todos", want: rows(3, 6), note: "his own and the one shared with him"},
+	{who: "bob", method: "GET", path: "/rpc/todos_page", want: rows(6, 3), note: "the page function includes it"},
+	{who: "bob", method: "PATCH", path: "/todos?id=eq.6", body: `{"done": true}`, want: rows(6), note: "his share lets him write"},
+	{who: "bob", method: "DELETE", path: "/todos?id=eq.6", want: rows(), note: "but not delete"},
+	{who: "bob", method: "POST", path: "/rpc/todos_share", body: `{"id": 6, "user_id": "` + users["dave"].sub() + `"}`, want: refused("42501"), note: "what he received he cannot share on"},
+	{who: "dave", method: "POST", path: "/rpc/todos_share", body: `{"id": 6, "user_id": "` + users["bob"].sub() + `"}`, want: refused("PT404"), note: "a todo dave cannot read answers as one that does not exist"},
+	{who: "alice", method: "POST", path: "/rpc/todos_unshare", body: `{"id": 6, "user_id": "` + users["bob"].sub() + `"}`, want: done()},
+	{who: "bob", method: "GET", path: "/todos", want: rows(3), note: "unsharing is immediate"},
+
 	// The marketplace: products take their access from their store.
 	{who: "alice", method: "POST", path: "/stores", body: `{"name": "alice's bakery"}`, want: rows(1), note: "every signed-in user may open a store"},
 	{who: "alice", method: "POST", path: "/rpc/create_group", body: `{"name": "bakery staff"}`, want: newGroup(), note: "the store's staff"},
@@ -116,10 +128,10 @@ var steps = []step{
 	// and the runtime refuses him at once (no PostgREST setting needed).
 	{who: "api_owner", dba: "select iam.block_subject('" + users["bob"].sub() + "', 'disabled in Keycloak')", want: done(), note: "a DBA blocks bob's sub"},
 	{who: "bob", method: "GET", path: "/todos", want: refused("28000"), note: "his still-valid token is refused"},
-	{who: "alice", method: "GET", path: "/todos", want: rows(1), note: "nobody else is affected"},
+	{who: "alice", method: "GET", path: "/todos", want: rows(1, 6), note: "nobody else is affected"},
 	{who: "api_owner", dba: "select iam.unblock_subject('" + users["bob"].sub() + "')", want: done()},
 	{who: "bob", method: "GET", path: "/todos", want: rows(3), note: "unblocked"},
-	{who: "postgres", final: true, want: summary("todos: alice 1, bob 1; notes: alice 1; chats: alice 1"), note: "the final state: RLS does not apply to superusers"},
+	{who: "postgres", final: true, want: summary("todos: alice 2, bob 1; notes: alice 1; chats: alice 1"), note: "the final state: RLS does not apply to superusers"},
 }
 
 func main() {

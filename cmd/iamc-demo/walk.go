@@ -447,6 +447,13 @@ func rpcCall(fn, body string) (string, []any, error) {
 	values := map[string]string{}
 	for k, v := range fields {
 		values[k] = fmt.Sprint(v)
+		if list, ok := v.([]any); ok { // a JSON array: a PostgreSQL array literal, as PostgREST passes it
+			items := make([]string, len(list))
+			for i, x := range list {
+				items[i] = fmt.Sprint(x)
+			}
+			values[k] = "{" + strings.Join(items, ",") + "}"
+		}
 	}
 	named, args := namedArgs(values)
 	return fmt.Sprintf("select coalesce(%s(%s)::text, '')", pgx.Identifier{appSchema, fn}.Sanitize(), named), args, nil
