@@ -76,8 +76,11 @@ func TestBench(t *testing.T) {
 				t.Errorf("user %d is admin or owner of %d groups", c.u.N, len(c.u.AdminGroups))
 			}
 		}
+		if ds.SharesOf != SharesOfUser || len(ds.SharedRows) != SharesOfUser {
+			t.Errorf("user %d has %d shares (%d rows), want %d", ds.Shares.N, ds.SharesOf, len(ds.SharedRows), SharesOfUser)
+		}
 		for _, u := range ds.Normal {
-			if u.N < randomStartN {
+			if u.N < randomStartN || u.N == sharesUserN {
 				t.Errorf("special user %d among the ordinary users", u.N)
 			}
 		}
@@ -131,6 +134,8 @@ func TestBench(t *testing.T) {
 		name, query, floor string
 	}{
 		{"list without the group arm", "q1-todos", `select * from app.todos where owner_id = $1 order by id desc limit 50`},
+		{"list without the shared rows", "q1-todos", `select * from app.todos where owner_id = $1 or group_id = any (` + myGroups + `) order by id desc limit 50`},
+		{"read without the shared rows", "q2-read", `select * from app.todos where id = $2 and (owner_id = $1 or group_id = any (` + myGroups + `))`},
 		{"list of every todo", "q1-todos", `select * from app.todos where $1::uuid is not null order by id desc limit 50`},
 		{"count without the owner arm", "q4-count", `select count(*) from app.todos where group_id = any (` + myGroups + `)`},
 		{"chats of a group the user is not in", "q1-chats", `select * from app.chats where group_id = $2 and $1::uuid is not null order by id desc limit 50`},

@@ -25,15 +25,18 @@ const (
 	BigRows         = 100000 // rows of the big group (at most ROWS/10)
 	GroupShare      = 0.10   // share of the other todos put into an ordinary group
 	NumTenants      = 100    // organisations of app.notes (notes.iam's tenant): user n is in org-<n % 100>
+	SharesOfUser    = 10000  // todos shared with the user with shares (at most ROWS/2)
+	RowShareEvery   = 50     // every 50th todo is shared with one random other user
 
-	bigUserN      = 1  // user 1: owner of the big group
-	manyUserN     = 2  // user 2: a member of ManyGroups groups
-	bigMembersEnd = 11 // users 3..11: the other members of the big group (its chats are theirs too)
-	many500UserN  = 12 // user 12: a member of Many500Groups groups
-	many2000UserN = 13 // user 13: a member of every ordinary group
-	randomStartN  = 14 // users 14..NumUsers: the random members of the ordinary groups
+	bigUserN      = 1        // user 1: owner of the big group
+	manyUserN     = 2        // user 2: a member of ManyGroups groups
+	bigMembersEnd = 11       // users 3..11: the other members of the big group (its chats are theirs too)
+	many500UserN  = 12       // user 12: a member of Many500Groups groups
+	many2000UserN = 13       // user 13: a member of every ordinary group
+	randomStartN  = 14       // users 14..NumUsers: the random members of the ordinary groups
+	sharesUserN   = NumUsers // the last user (in random groups, like the others) receives SharesOfUser shares
 
-	datasetVersion = 4 // bump when the generator changes: marks old data sets stale
+	datasetVersion = 5 // bump when the generator changes: marks old data sets stale
 
 	// FloorRole is the role the floor queries run as: BYPASSRLS, not a
 	// superuser, no login. The benchmark connects with the --db (superuser)
@@ -56,6 +59,9 @@ type Dataset struct {
 	Big, Many  *User   // the special users
 	Many500    *User   // the user in 500 groups (ClassMany500)
 	Many2000   *User   // the user in 2,000 groups (ClassMany2000)
+	Shares     *User   // the user with 10,000 shares (ClassShares)
+	SharesOf   int64   // how many shares they have
+	SharedRows []int64 // the todos shared with them (their point reads)
 	Normal     []*User // every other user
 	WithGroups []*User // normal users in at least one group
 	Build      BuildInfo
@@ -69,7 +75,7 @@ type User struct {
 	Claims       map[string]any
 	Groups       []int64 // every group the user is in
 	AdminGroups  []int64 // groups where the user is admin or owner
-	Visible      []int64 // a sample of the todos the user may read and write
+	Visible      []int64 // a sample of the todos the user may read and write (shared ones with write included)
 	VisibleNotes []int64 // a sample of the notes the user may read
 	// OrgAdmin is the same user with the realm role org-admin in the token
 	// (who reads every note of the organisation).
@@ -243,7 +249,7 @@ func build(ctx context.Context, su *pgx.Conn, rows int, seed int64) (BuildInfo, 
 		`create table bench.chats_copy (like app.chats including all)`,
 		copyForeignKeys("app.todos", "bench.todos_copy"),
 		copyForeignKeys("app.chats", "bench.chats_copy"),
-		`truncate app.todos, app.chats, app.notes, app.products, app.stores, bench.todos_copy, bench.chats_copy, iam.invitations, iam.group_members, iam.groups restart identity`,
+		`truncate app.todos, app.chats, app.notes, app.products, app.stores, bench.todos_copy, bench.chats_copy, iam.app_todos_shares, iam.invitations, iam.group_members, iam.groups restart identity`,
 		fmt.Sprintf(`select setseed(%g)`, seedFraction(seed)),
 	)
 	if err == nil {
@@ -295,6 +301,30 @@ from (select i, random() as r_done, random() as r_group, random() as r_gid, 1 + 
 join bench.users u on u.n = s.owner_n`, every, big, GroupShare, NumGroups, epoch, NumUsers, rows))
 	}
 	if err == nil {
+		// Row shares (share by id in todos.iam): the user with shares
+		// receives SharesOfUser shares of other users' todos, spread over
+		// the table (every third with write, every seventh with delete);
+		// and every RowShareEvery-th todo is shared with one random other
+		// user (every third with write). Loaded as the superuser, past the
+		// share API, as the memberships are (the quota of shares per
+		// recipient is 10,000 in policies/todos.iam).
+		shareStep := max(1, rows/(SharesOfUser+SharesOfUser/100))
+		err = step("shares",
+			fmt.Sprintf(`insert into iam.app_todos_shares (row_id, user_id, can_write, can_delete, shared_by, shared_at)
+select t.id, u.id, t.id %% 3 = 0, t.id %% 7 = 0, t.owner_id, %s
+from app.todos t, bench.users u
+where u.n = %d and t.id %% %d = 0 and t.owner_id <> u.id
+order by t.id
+limit %d`, epoch, sharesUserN, shareStep, SharesOfUser),
+			fmt.Sprintf(`insert into iam.app_todos_shares (row_id, user_id, can_write, shared_by, shared_at)
+select s.i, u.id, s.i %% 3 = 0, t.owner_id, %s
+from (select i, 1 + floor(random() * %d)::int as n from generate_series(%d, %d, %d) i) s
+join bench.users u on u.n = s.n
+join app.todos t on t.id = s.i
+where t.owner_id <> u.id
+on conflict do nothing`, epoch, NumUsers, RowShareEvery, rows, RowShareEvery))
+	}
+	if err == nil {
 		// Every chat is in a group (every bigEvery-th in the big one, the
 		// others uniform), posted by a member of that group.
 		err = step("chats", fmt.Sprintf(`insert into app.chats (body, owner_id, group_id, created_at)
@@ -328,7 +358,7 @@ join bench.users u on u.n = s.owner_n`, orgSQL("u.n"), GroupShare, NumGroups, ep
 	}
 	if err == nil {
 		err = step("vacuum analyze",
-			`vacuum (analyze) app.todos, app.chats, app.notes, bench.todos_copy, bench.chats_copy, iam.groups, iam.group_members, bench.users`)
+			`vacuum (analyze) app.todos, app.chats, app.notes, bench.todos_copy, bench.chats_copy, iam.groups, iam.group_members, iam.app_todos_shares, bench.users`)
 	}
 	if err == nil {
 		err = grantFloorRole(ctx, su)
@@ -371,7 +401,7 @@ alter role %[1]s nologin bypassrls;
 grant usage on schema app, iam, bench to %[1]s;
 grant select, insert, update, delete on app.todos, app.chats, bench.todos_copy, bench.chats_copy to %[1]s;
 grant select on app.notes to %[1]s;
-grant select on iam.group_members to %[1]s;`, FloorRole))
+grant select on iam.group_members, iam.app_todos_shares to %[1]s;`, FloorRole))
 	return err
 }
 
@@ -518,6 +548,23 @@ func load(ctx context.Context, su *pgx.Conn, seed int64) (*Dataset, error) {
 	if err := r.Err(); err != nil {
 		return nil, err
 	}
+	// Todos shared with a user with write: theirs to read and write too.
+	sharedWrite := map[string][]int64{}
+	r, err = su.Query(ctx, `select s.row_id, s.user_id::text from iam.app_todos_shares s where s.can_write and s.user_id is not null and s.row_id <= $1 order by 1`, ds.TodosMax)
+	if err != nil {
+		return nil, err
+	}
+	for r.Next() {
+		var id int64
+		var uid string
+		if err := r.Scan(&id, &uid); err != nil {
+			return nil, err
+		}
+		sharedWrite[uid] = append(sharedWrite[uid], id)
+	}
+	if err := r.Err(); err != nil {
+		return nil, err
+	}
 	for _, u := range ds.Users {
 		seen := map[int64]bool{}
 		add := func(ids []int64) {
@@ -536,6 +583,7 @@ func load(ctx context.Context, su *pgx.Conn, seed int64) (*Dataset, error) {
 		for _, g := range u.Groups {
 			add(inGroup[g])
 		}
+		add(sharedWrite[u.ID])
 		sort.Slice(u.Visible, func(i, j int) bool { return u.Visible[i] < u.Visible[j] })
 	}
 
@@ -545,8 +593,13 @@ func load(ctx context.Context, su *pgx.Conn, seed int64) (*Dataset, error) {
 
 	ds.Big, ds.Many = ds.Users[bigUserN-1], ds.Users[manyUserN-1]
 	ds.Many500, ds.Many2000 = ds.Users[many500UserN-1], ds.Users[many2000UserN-1]
+	ds.Shares = ds.Users[sharesUserN-1]
+	if err := su.QueryRow(ctx, `select count(*), coalesce(array_agg(row_id order by row_id), '{}') from iam.app_todos_shares where user_id = $1::uuid and row_id <= $2`,
+		ds.Shares.ID, ds.TodosMax).Scan(&ds.SharesOf, &ds.SharedRows); err != nil {
+		return nil, err
+	}
 	for _, u := range ds.Users {
-		if u.N < randomStartN {
+		if u.N < randomStartN || u.N == sharesUserN {
 			continue // special users, reported separately
 		}
 		ds.Normal = append(ds.Normal, u)
@@ -651,10 +704,11 @@ func (ds *Dataset) Stats() string {
 		}
 	}
 	return fmt.Sprintf("%d todos, %d chats, %d notes of %d organisations; %d users (of the %d ordinary ones, %d in no group, %d in several); "+
-		"users %d, %d and %d are in %d, %d and %d groups; user %d owns the big group (%d todos, %d members)",
+		"users %d, %d and %d are in %d, %d and %d groups; user %d owns the big group (%d todos, %d members); "+
+		"user %d has %d todos shared with them (and is in %d groups)",
 		ds.TodosMax, ds.ChatsMax, ds.Rows, NumTenants, len(ds.Users), len(ds.Normal), none, several,
 		ds.Many.N, ds.Many500.N, ds.Many2000.N, len(ds.Many.Groups), len(ds.Many500.Groups), len(ds.Many2000.Groups),
-		ds.Big.N, ds.BigRows, bigMembersEnd-1)
+		ds.Big.N, ds.BigRows, bigMembersEnd-1, ds.Shares.N, ds.SharesOf, len(ds.Shares.Groups))
 }
 
 // pick returns a random element.

@@ -39,6 +39,7 @@ type Query struct {
 	Rows       bool    // returns rows (reads); writes are Exec'd
 	Special    bool    // also run for the special users (ClassMany, ClassBig)
 	GroupScale bool    // also run for the users in 500 and 2,000 groups (ClassMany500, ClassMany2000): the todos list pages
+	Shared     bool    // also run for the user with 10,000 shares (ClassShares)
 	Returning  string  // verification: appended to writes to compare what they wrote
 }
 
@@ -65,17 +66,47 @@ type job struct {
 const myGroups = `array(select m.group_id from iam.group_members m where m.user_id = $1::text)`
 const myAdminGroups = `array(select m.group_id from iam.group_members m where m.user_id = $1::text and m.role in ('admin', 'owner'))`
 
+// myShares is the floor's look-up of the todos shared with the caller
+// (whose share grants what cond says): the rows iam.app_todos_shared reads.
+func myShares(cond string) string {
+	return `array(select s.row_id from iam.app_todos_shares s where (s.user_id = $1 or s.group_id = any (` + myGroups + `))` + cond + `)`
+}
+
+// sharedProbe is the floor's look at one todo's shares: is todo $2 shared
+// with the caller (and does the share grant what cond says)?
+func sharedProbe(cond string) string {
+	return `exists (select from iam.app_todos_shares s where s.row_id = $2 and (s.user_id = $1 or s.group_id = any (` + myGroups + `))` + cond + `)`
+}
+
 func userArg(j *job) []any { return []any{j.user.ID} }
 
+// sharedPage is the floor's newest page of the todos shared with the
+// caller and not theirs nor of their groups: the newest 50 shared ids from
+// the share table's (user_id, row_id) index and one walk per group, then
+// the rows by primary key.
+const sharedPage = `(select t.* from (
+     select p.row_id from (
+       (select s.row_id from iam.app_todos_shares s where s.user_id = $1 order by s.row_id desc limit 50)
+       union
+       (select g.row_id from iam.group_members m
+        cross join lateral (select s.row_id from iam.app_todos_shares s where s.group_id = m.group_id order by s.row_id desc limit 50) g
+        where m.user_id = $1::text)
+     ) p order by p.row_id desc limit 50) p
+   join app.todos t on t.id = p.row_id
+   where t.owner_id <> $1 and not coalesce(t.group_id = any (` + myGroups + `), false))`
+
 // todosListFloors answer Q1 on todos: the page function's request too.
+// Each reads the todos shared with the caller too (share by id).
 var todosListFloors = []Floor{
 	{Name: "or", Args: userArg, SQL: `select * from app.todos
-where owner_id = $1 or group_id = any (` + myGroups + `)
+where owner_id = $1 or group_id = any (` + myGroups + `) or id = any (` + myShares("") + `)
 order by id desc limit 50`},
 	{Name: "union all", Args: userArg, SQL: `select * from (
   (select * from app.todos where owner_id = $1 order by id desc limit 50)
   union all
   (select * from app.todos where group_id = any (` + myGroups + `) and owner_id <> $1 order by id desc limit 50)
+  union all
+  ` + sharedPage + `
 ) t order by id desc limit 50`},
 	{Name: "union all, lateral per group", Args: userArg, SQL: `select * from (
   (select * from app.todos where owner_id = $1 order by id desc limit 50)
@@ -83,6 +114,8 @@ order by id desc limit 50`},
   (select t.* from iam.group_members m
    cross join lateral (select * from app.todos t where t.group_id = m.group_id and t.owner_id <> $1 order by t.id desc limit 50) t
    where m.user_id = $1::text)
+  union all
+  ` + sharedPage + `
 ) t order by id desc limit 50`},
 }
 
@@ -144,7 +177,7 @@ func SelectQueries(keys []string) ([]*Query, error) {
 func Queries() []*Query {
 	return []*Query{
 		{
-			Key: "q1-todos", Name: "Q1 todos list", Kind: kindTodosList, Method: "GET", Path: "/todos", Rows: true, Special: true, GroupScale: true,
+			Key: "q1-todos", Name: "Q1 todos list", Kind: kindTodosList, Method: "GET", Path: "/todos", Rows: true, Special: true, GroupScale: true, Shared: true,
 			RLS:     `select * from app.todos order by id desc limit 50`,
 			RLSArgs: func(*job) []any { return nil },
 			Floors:  todosListFloors,
@@ -156,7 +189,7 @@ func Queries() []*Query {
 			Floors:  chatsListFloors,
 		},
 		{
-			Key: "q1-todos-page", Name: "Q1 todos page (todos_page)", Kind: kindTodosList, Method: "GET", Path: "/rpc/todos_page", Rows: true, Special: true, GroupScale: true,
+			Key: "q1-todos-page", Name: "Q1 todos page (todos_page)", Kind: kindTodosList, Method: "GET", Path: "/rpc/todos_page", Rows: true, Special: true, GroupScale: true, Shared: true,
 			RLS:     `select * from app.todos_page()`,
 			RLSArgs: func(*job) []any { return nil },
 			Floors:  todosListFloors,
@@ -168,14 +201,17 @@ func Queries() []*Query {
 			Floors:  chatsListFloors,
 		},
 		{
-			Key: "q2-read", Name: "Q2 read todo by id", Kind: kindReadByID, Method: "GET", Path: "/todos?id=eq.{id}", Rows: true,
+			Key: "q2-read", Name: "Q2 read todo by id", Kind: kindReadByID, Method: "GET", Path: "/todos?id=eq.{id}", Rows: true, Shared: true,
 			RLS:     `select * from app.todos where id = $1`,
 			RLSArgs: func(j *job) []any { return []any{j.id} },
 			Floors: []Floor{
 				{Name: "or", Args: func(j *job) []any { return []any{j.user.ID, j.id} }, SQL: `select * from app.todos
-where id = $2 and (owner_id = $1 or group_id = any (` + myGroups + `))`},
+where id = $2 and (owner_id = $1 or group_id = any (` + myGroups + `) or ` + sharedProbe("") + `)`},
 				{Name: "exists", Args: func(j *job) []any { return []any{j.user.ID, j.id} }, SQL: `select * from app.todos t
-where id = $2 and (owner_id = $1 or exists (select from iam.group_members m where m.user_id = $1::text and m.group_id = t.group_id))`},
+where id = $2 and (owner_id = $1 or exists (select from iam.group_members m where m.user_id = $1::text and m.group_id = t.group_id)
+                   or exists (select from iam.app_todos_shares s where s.row_id = $2 and s.user_id = $1)
+                   or exists (select from iam.app_todos_shares s join iam.group_members m on m.group_id = s.group_id
+                              where s.row_id = $2 and m.user_id = $1::text))`},
 			},
 		},
 		{
@@ -185,7 +221,7 @@ where id = $2 and (owner_id = $1 or exists (select from iam.group_members m wher
 			Returning: ` returning id, done`,
 			Floors: []Floor{
 				{Name: "or", Args: func(j *job) []any { return []any{j.user.ID, j.id} }, SQL: `update app.todos set done = not done
-where id = $2 and (owner_id = $1 or group_id = any (` + myGroups + `))`},
+where id = $2 and (owner_id = $1 or group_id = any (` + myGroups + `) or ` + sharedProbe(" and s.can_write") + `)`},
 			},
 		},
 		{
@@ -193,9 +229,10 @@ where id = $2 and (owner_id = $1 or group_id = any (` + myGroups + `))`},
 			RLS:     `select count(*) from app.todos`,
 			RLSArgs: func(*job) []any { return nil },
 			Floors: []Floor{
-				{Name: "or", Args: userArg, SQL: `select count(*) from app.todos where owner_id = $1 or group_id = any (` + myGroups + `)`},
+				{Name: "or", Args: userArg, SQL: `select count(*) from app.todos where owner_id = $1 or group_id = any (` + myGroups + `) or id = any (` + myShares("") + `)`},
 				{Name: "sum of arms", Args: userArg, SQL: `select (select count(*) from app.todos where owner_id = $1)
-     + (select count(*) from app.todos where group_id = any (` + myGroups + `) and owner_id <> $1)`},
+     + (select count(*) from app.todos where group_id = any (` + myGroups + `) and owner_id <> $1)
+     + (select count(*) from app.todos where id = any (` + myShares("") + `) and owner_id <> $1 and not coalesce(group_id = any (` + myGroups + `), false))`},
 			},
 		},
 		{
@@ -253,7 +290,7 @@ where id = $3 and org_id = $2 and (owner_id = $1 or group_id = any (` + myGroups
 			Returning: ` returning id`,
 			Floors: []Floor{
 				{Name: "or", Args: func(j *job) []any { return []any{j.user.ID, j.id2} }, SQL: `delete from app.todos
-where id = $2 and (owner_id = $1 or group_id = any (` + myAdminGroups + `))`},
+where id = $2 and (owner_id = $1 or group_id = any (` + myAdminGroups + `) or ` + sharedProbe(" and s.can_delete") + `)`},
 			},
 		},
 	}
@@ -271,21 +308,25 @@ const (
 	ClassBig      UserClass = "user seeing 100k todos"
 	ClassMany500  UserClass = "user in 500 groups"
 	ClassMany2000 UserClass = "user in 2,000 groups"
+	ClassShares   UserClass = "user with 10,000 shares"
 )
 
 // SpecialClasses are the special users, in report order (after the
 // random users).
-var SpecialClasses = []UserClass{ClassMany, ClassBig, ClassMany500, ClassMany2000}
+var SpecialClasses = []UserClass{ClassMany, ClassBig, ClassMany500, ClassMany2000, ClassShares}
 
 // RunsFor says whether q is run for class: every query for random users,
 // the Special ones for the users in 50 groups and seeing 100k todos, the
-// GroupScale ones for the users in 500 and 2,000 groups.
+// GroupScale ones for the users in 500 and 2,000 groups, the Shared ones
+// for the user with 10,000 shares.
 func (q *Query) RunsFor(class UserClass) bool {
 	switch class {
 	case ClassMany, ClassBig:
 		return q.Special
 	case ClassMany500, ClassMany2000:
 		return q.GroupScale
+	case ClassShares:
+		return q.Shared
 	}
 	return true
 }
@@ -314,6 +355,8 @@ func (ds *Dataset) newJob(r *rand.Rand, q *Query, class UserClass) *job {
 		j.user = ds.Many500
 	case ClassMany2000:
 		j.user = ds.Many2000
+	case ClassShares:
+		j.user = ds.Shares
 	default:
 		switch q.Kind {
 		case kindChatsList, kindInsertChat:
@@ -343,7 +386,10 @@ func (ds *Dataset) newJob(r *rand.Rand, q *Query, class UserClass) *job {
 		}
 		j.text = fmt.Sprintf("bench message %d", r.Uint32())
 	case kindReadByID, kindUpdate:
-		if len(j.user.Visible) > 0 {
+		switch {
+		case class == ClassShares && len(ds.SharedRows) > 0:
+			j.id = pick(r, ds.SharedRows) // a todo shared with them: the shared arm decides
+		case len(j.user.Visible) > 0:
 			j.id = pick(r, j.user.Visible)
 		}
 	case kindInsertTodo:

@@ -50,13 +50,13 @@ func TestClasses(t *testing.T) {
 	for _, q := range Queries() {
 		got[q.Key] = q.Classes()
 	}
-	all := []UserClass{ClassRandom, ClassMany, ClassBig, ClassMany500, ClassMany2000}
+	all := []UserClass{ClassRandom, ClassMany, ClassBig, ClassMany500, ClassMany2000, ClassShares}
 	special := []UserClass{ClassRandom, ClassMany, ClassBig}
 	random := []UserClass{ClassRandom}
 	want := map[string][]UserClass{
 		"q1-todos": all, "q1-todos-page": all,
 		"q1-chats": special, "q1-chats-page": special, "q4-count": special,
-		"q2-read": random, "q3-update": random, "q5-todo": random, "q5-chat": random, "q6-delete": random,
+		"q2-read": {ClassRandom, ClassShares}, "q3-update": random, "q5-todo": random, "q5-chat": random, "q6-delete": random,
 		"q7-notes": random, "q7-notes-page": random, "q7-notes-admin-page": random, "q8-notes-read": random,
 	}
 	if diff := cmp.Diff(want, got); diff != "" {

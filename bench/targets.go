@@ -34,6 +34,11 @@ var Goals = []Goal{
 	{"Q7 notes page (notes_page)", "q7-notes-page", ClassRandom, 1.3},
 	{"Q7 notes page of an org-admin (notes_page)", "q7-notes-admin-page", ClassRandom, 1.3},
 	{"Q8 read note by id", "q8-notes-read", ClassRandom, 1.3},
+	// Issue 16: the list of a user with 10,000 shares, through the page
+	// function (a page function: <= 1.3); and a point read of a todo
+	// shared with them (point reads: <= 1.3).
+	{"Q1 todos page (todos_page)", "q1-todos-page", ClassShares, 1.3},
+	{"Q2 read by id", "q2-read", ClassShares, 1.3},
 }
 
 // growthKeys are the requests the growth target is checked on: the list

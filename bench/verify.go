@@ -81,7 +81,7 @@ func verifyUsers(ds *Dataset, n int, seed uint64) []*User {
 			none++
 		}
 	}
-	return append(users, ds.Many, ds.Big, ds.Users[bigMembersEnd-1], ds.Many500, ds.Many2000)
+	return append(users, ds.Many, ds.Big, ds.Users[bigMembersEnd-1], ds.Many500, ds.Many2000, ds.Shares)
 }
 
 // verifyJobs are the requests checked for a user: for lists, each of a few
@@ -146,6 +146,9 @@ func verifyJobs(ds *Dataset, r *rand.Rand, q *Query, u *User, delRow int64) (job
 				n = -1 // a group row needs the admin role
 			}
 			add(&job{id: pick(r, u.Visible)}, n)
+		}
+		if u == ds.Shares && q.Kind == kindReadByID && len(ds.SharedRows) > 0 {
+			add(&job{id: pick(r, ds.SharedRows)}, 1) // read through a share
 		}
 		for range 3 {
 			add(&job{id: 1 + r.Int64N(ds.TodosMax)}, -1)
