@@ -305,7 +305,7 @@ join bench.users u on u.n = s.owner_n`, every, big, GroupShare, NumGroups, epoch
 		// receives SharesOfUser shares of other users' todos, spread over
 		// the table (every third with write, every seventh with delete);
 		// and every RowShareEvery-th todo is shared with one random other
-		// user (every third with write). Loaded as the superuser, past the
+		// user but the user with shares (every third with write). Loaded as the superuser, past the
 		// share API, as the memberships are (the quota of shares per
 		// recipient is 10,000 in policies/todos.iam).
 		shareStep := max(1, rows/(SharesOfUser+SharesOfUser/100))
@@ -321,8 +321,8 @@ select s.i, u.id, s.i %% 3 = 0, t.owner_id, %s
 from (select i, 1 + floor(random() * %d)::int as n from generate_series(%d, %d, %d) i) s
 join bench.users u on u.n = s.n
 join app.todos t on t.id = s.i
-where t.owner_id <> u.id
-on conflict do nothing`, epoch, NumUsers, RowShareEvery, rows, RowShareEvery))
+where t.owner_id <> u.id and u.n <> %d
+on conflict do nothing`, epoch, NumUsers, RowShareEvery, rows, RowShareEvery, sharesUserN))
 	}
 	if err == nil {
 		// Every chat is in a group (every bigEvery-th in the big one, the
