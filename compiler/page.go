@@ -135,6 +135,8 @@ type pageArm struct {
 	// that page when one arm alone has rows there).
 	groupSetup block
 	groupQuery func(earlier []string) string
+	// teardown runs after the page's query (the main path, not one group's).
+	teardown block
 }
 
 // andEach is "\n<indent>and <condition>" for each condition.
@@ -190,9 +192,13 @@ func pageBody(c *pageContext, arms []*pageArm, everyone bool, before string) blo
 			earlier = append(earlier, a.exclude)
 		}
 	}
+	var teardown block
+	for _, a := range arms {
+		teardown = append(teardown, a.teardown...)
+	}
 	if len(queries) == 1 && single {
 		// One arm in order and cut already.
-		return append(body, "return query\n"+indentBy(queries[0], 1)+";")
+		return append(append(body, "return query\n"+indentBy(queries[0], 1)+";"), teardown...)
 	}
 	// A page from each arm: the newest of all.
 	var parts []string
@@ -201,7 +207,7 @@ func pageBody(c *pageContext, arms []*pageArm, everyone bool, before string) blo
 	}
 	body.add("return query\nselect p.* from (\n%s\n) p\norder by p.%s desc\nlimit %s;",
 		strings.Join(parts, "\n    union all\n"), c.key, c.size)
-	return body
+	return append(body, teardown...)
 }
 
 // oneGroup is the branch for a page of one group: its (group, key) index

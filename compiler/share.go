@@ -45,6 +45,15 @@ func SharedPageFunctionName(r *lang.ResourceModel) string {
 	return derivedName(r.Schema, r.Table, "shared_page")
 }
 
+// ShareHintSetting is the transaction-local setting a statement that reads
+// only some rows (the page function's shared arm) sets to their ids, so
+// that the policies' shared arm reads the caller's shares among them only
+// instead of all of them. It can only narrow: the helper answers the
+// caller's shares that are in the hint.
+func ShareHintSetting(r *lang.ResourceModel) string {
+	return "iam." + derivedName(r.Schema, r.Table, "shared_hint")
+}
+
 // ShareQuotaFunctionName is the trigger function that keeps a share table
 // within its quotas (max shares per row and per recipient).
 func ShareQuotaFunctionName(r *lang.ResourceModel) string {
@@ -221,19 +230,24 @@ func (s *shareBuild) helpers() {
 		s.add("", "grant execute on function %s to %s;", signature, quoteIdent(s.m.Roles.Authenticated))
 	}
 
-	// The caller's shared ids granting a permission.
+	// The caller's shared ids granting a permission: the shared arm of the
+	// policies, once per statement. For read, an index-only range of the
+	// (principal, row) indexes; the hint (below) narrows it.
 	fn := SharedFunctionName(r)
 	name := qualify(shareSchema, fn)
 	perm := quoteIdent(fn) + ".perm"
-	grants := fmt.Sprintf("(%s = 'read' or %s = 'write' and s.can_write or %s = 'delete' and s.can_delete)", perm, perm, perm)
-	var parts []string
-	if user {
-		parts = append(parts, fmt.Sprintf("select s.row_id from %s s\n    where s.user_id = shared.caller\n      and %s", store, grants))
+	hintName := quoteLiteral(ShareHintSetting(r))
+	ids := func(cond string) string {
+		var parts []string
+		if user {
+			parts = append(parts, fmt.Sprintf("select s.row_id from %s s where s.user_id = shared.caller%s", store, cond))
+		}
+		if groups {
+			parts = append(parts, fmt.Sprintf("select s.row_id from %s s where s.group_id = any (shared.caller_groups)%s", store, cond))
+		}
+		return "return array(\n    " + strings.Join(parts, "\n    union all\n    ") + ");"
 	}
-	if groups {
-		parts = append(parts, fmt.Sprintf("select s.row_id from %s s\n    where s.group_id = any (shared.caller_groups)\n      and %s", store, grants))
-	}
-	decls := block{caller}
+	decls := block{caller, "only_ids bigint[];"}
 	var body block
 	body.addIf(fmt.Sprintf("%s is null or %s not in ('read', 'write', 'delete')", perm, perm), block{fmt.Sprintf(`raise exception using errcode = '22023',
     message = pg_catalog.format('unknown share permission %%s', coalesce(%s, 'null')),
@@ -243,7 +257,11 @@ func (s *shareBuild) helpers() {
 		decls = append(decls, "caller_groups bigint[];")
 		body.add("shared.caller_groups := coalesce(%s, '{}');", String(groupIDs(lang.Member)))
 	}
-	body.add("return array(\n    %s);", strings.Join(parts, "\n    union\n    "))
+	grantsPerm := fmt.Sprintf(" and (%s = 'read' or %s = 'write' and s.can_write or %s = 'delete' and s.can_delete)", perm, perm, perm)
+	body.add("-- A statement that reads only some rows may name them (the page function\n-- does): the answer is then the caller's shares among them. A hint can only\n-- narrow what the shares give, never widen it.\nshared.only_ids := nullif(pg_catalog.current_setting(%s, true), '')::bigint[];", hintName)
+	body.addIf("shared.only_ids is not null", block{ids(" and s.row_id = any (shared.only_ids)" + grantsPerm)}, nil)
+	body.addIf(perm+" = 'read'", block{ids("")}, nil)
+	body = append(body, ids(grantsPerm))
 	sig := name + "(text)"
 	s.createIn(ObjectFunction, shareSchema, fn, "",
 		fmt.Sprintf("The rows of %s shared with the caller "+s.how()+" whose share grants perm: the shared arm of the policies, once per statement (an InitPlan). "+

@@ -65,9 +65,18 @@ func (s shared) page(c *pageContext) *pageArm {
 		return nil
 	}
 	key := quoteIdent(s.shares.Key)
-	fill := fmt.Sprintf("page.shared_ids := %s;", String(sharedCall(c.r, lang.Read)))
+	fill := block{fmt.Sprintf("page.shared_ids := %s;", String(sharedCall(c.r, lang.Read)))}
+	var teardown block
 	if s.shares.Key == c.r.PageKey {
-		fill = fmt.Sprintf("page.shared_ids := %s(page.before_key, %s);", qualify(shareSchema, SharedPageFunctionName(c.r)), c.size)
+		// The page's shared rows are these: the policies' shared arm need
+		// not read every share of the caller to check them (the hint only
+		// narrows; it is cleared after the page's query).
+		hint := quoteLiteral(ShareHintSetting(c.r))
+		fill = block{
+			fmt.Sprintf("page.shared_ids := %s(page.before_key, %s);", qualify(shareSchema, SharedPageFunctionName(c.r)), c.size),
+			fmt.Sprintf("perform pg_catalog.set_config(%s, page.shared_ids::text, true);", hint),
+		}
+		teardown = block{fmt.Sprintf("perform pg_catalog.set_config(%s, '', true);", hint)}
 	}
 	all := fmt.Sprintf("page.shared_ids := %s;", String(sharedCall(c.r, lang.Read)))
 	query := func(where string) func([]string) string {
@@ -77,10 +86,11 @@ func (s shared) page(c *pageContext) *pageArm {
 		}
 	}
 	arm := &pageArm{
-		decls:   []string{"shared_ids bigint[];"},
-		setup:   func([]string) block { return block{fill} },
-		query:   query(""),
-		ordered: true,
+		decls:    []string{"shared_ids bigint[];"},
+		setup:    func([]string) block { return fill },
+		teardown: teardown,
+		query:    query(""),
+		ordered:  true,
 	}
 	if g := c.r.GroupColumn; g != "" {
 		// In one group: the shared rows in it, among every shared id (the

@@ -730,3 +730,52 @@ func TestShareErrorsAreNoOracle(t *testing.T) {
 		})
 	}
 }
+
+// TestShareHintOnlyNarrows: the page function names its shared rows in a
+// transaction-local setting so that the policies' shared arm reads the
+// caller's shares among them only (SPEC §17). Set by hand to other rows, it
+// shows nothing more (the answer is the caller's shares among the hint:
+// the shares decide, the hint narrows); and the page function clears it, so
+// the next statement of the request sees every shared row again.
+func TestShareHintOnlyNarrows(t *testing.T) {
+	db := sharesDB(t)
+	c := newCast(t, db).in(t)
+	c.seed()
+	var seen []int64
+	err := requester{t: t, db: db, who: c.bob, path: "/rpc/f"}.do("GET", func(tx pgx.Tx) error {
+		if _, err := tx.Exec(t.Context(), "select pg_catalog.set_config('iam.app_todos_shared_hint', $1, true)", fmt.Sprintf("{%d,%d,%d}", c.todo1, c.todo2, c.todo3)); err != nil {
+			return err
+		}
+		rows, err := tx.Query(t.Context(), c.expand("select id from app.todos where id in ({1}, {2}, {3}) order by id"))
+		if err != nil {
+			return err
+		}
+		seen, err = pgx.CollectRows(rows, pgx.RowTo[int64])
+		return err
+	})
+	noError(t, err)
+	if !slices.Equal(seen, []int64{c.todo1}) {
+		t.Errorf("with a hint naming todos 1, 2 and 3, bob sees %v, want only todo 1 (shared with him)", seen)
+	}
+	err = requester{t: t, db: db, who: c.bob, path: "/rpc/todos_page"}.do("GET", func(tx pgx.Tx) error {
+		if _, err := tx.Exec(t.Context(), "select * from app.todos_page()"); err != nil {
+			return err
+		}
+		var hint string
+		if err := tx.QueryRow(t.Context(), "select coalesce(current_setting('iam.app_todos_shared_hint', true), '')").Scan(&hint); err != nil {
+			return err
+		}
+		if hint != "" {
+			t.Errorf("after todos_page the hint is %q, want it cleared", hint)
+		}
+		var n int
+		if err := tx.QueryRow(t.Context(), c.expand("select count(*) from app.todos where id = {1}")).Scan(&n); err != nil {
+			return err
+		}
+		if n != 1 {
+			t.Errorf("after todos_page, the next statement sees %d of bob's shared todo, want 1", n)
+		}
+		return nil
+	})
+	noError(t, err)
+}

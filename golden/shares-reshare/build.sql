@@ -248,6 +248,7 @@ as $fn$
 <<shared>>
 declare
     caller text := iam.user_id_text('sub');
+    only_ids bigint[];
     caller_groups bigint[];
 begin
     if app_docs_shared.perm is null or app_docs_shared.perm not in ('read', 'write', 'delete') then
@@ -259,14 +260,26 @@ begin
         return '{}';
     end if;
     shared.caller_groups := coalesce(iam.group_ids('member'), '{}');
+    -- A statement that reads only some rows may name them (the page function
+    -- does): the answer is then the caller's shares among them. A hint can only
+    -- narrow what the shares give, never widen it.
+    shared.only_ids := nullif(pg_catalog.current_setting('iam.app_docs_shared_hint', true), '')::bigint[];
+    if shared.only_ids is not null then
+        return array(
+            select s.row_id from iam.app_docs_shares s where s.user_id = shared.caller and s.row_id = any (shared.only_ids) and (app_docs_shared.perm = 'read' or app_docs_shared.perm = 'write' and s.can_write or app_docs_shared.perm = 'delete' and s.can_delete)
+            union all
+            select s.row_id from iam.app_docs_shares s where s.group_id = any (shared.caller_groups) and s.row_id = any (shared.only_ids) and (app_docs_shared.perm = 'read' or app_docs_shared.perm = 'write' and s.can_write or app_docs_shared.perm = 'delete' and s.can_delete));
+    end if;
+    if app_docs_shared.perm = 'read' then
+        return array(
+            select s.row_id from iam.app_docs_shares s where s.user_id = shared.caller
+            union all
+            select s.row_id from iam.app_docs_shares s where s.group_id = any (shared.caller_groups));
+    end if;
     return array(
-        select s.row_id from iam.app_docs_shares s
-        where s.user_id = shared.caller
-          and (app_docs_shared.perm = 'read' or app_docs_shared.perm = 'write' and s.can_write or app_docs_shared.perm = 'delete' and s.can_delete)
-        union
-        select s.row_id from iam.app_docs_shares s
-        where s.group_id = any (shared.caller_groups)
-          and (app_docs_shared.perm = 'read' or app_docs_shared.perm = 'write' and s.can_write or app_docs_shared.perm = 'delete' and s.can_delete));
+        select s.row_id from iam.app_docs_shares s where s.user_id = shared.caller and (app_docs_shared.perm = 'read' or app_docs_shared.perm = 'write' and s.can_write or app_docs_shared.perm = 'delete' and s.can_delete)
+        union all
+        select s.row_id from iam.app_docs_shares s where s.group_id = any (shared.caller_groups) and (app_docs_shared.perm = 'read' or app_docs_shared.perm = 'write' and s.can_write or app_docs_shared.perm = 'delete' and s.can_delete));
 end
 $fn$;
 comment on function iam.app_docs_shared(text) is 'iamc (share by id of app.docs, policies/docs.iam:7): [runtime-callable] The ids of the rows shared with the caller (directly or through their groups) whose share grants perm (read, write or delete). Policies call it as (select ...) so it runs once per statement.';
@@ -459,6 +472,7 @@ begin
             limit docs_page.page_size) h;
     end if;
     page.shared_ids := iam.app_docs_shared_page(page.before_key, docs_page.page_size);
+    perform pg_catalog.set_config('iam.app_docs_shared_hint', page.shared_ids::text, true);
     return query
     select p.* from (
         (
@@ -490,6 +504,7 @@ begin
     ) p
     order by p.id desc
     limit docs_page.page_size;
+    perform pg_catalog.set_config('iam.app_docs_shared_hint', '', true);
 end
 $fn$;
 comment on function app.docs_page(app.docs.id%type, integer, bigint) is 'iamc (page by id, policies/docs.iam:6): GET /rpc/docs_page?before=<id>&page_size=<1..1000>&team_id=<group> returns the rows of app.docs the caller may read, newest id first: the rows of the table ordered by id desc with the same filters, read with one index walk per policy arm.';

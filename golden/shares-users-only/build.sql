@@ -226,6 +226,7 @@ as $fn$
 <<shared>>
 declare
     caller uuid := iam.user_id_uuid('sub');
+    only_ids bigint[];
 begin
     if app_notes_shared.perm is null or app_notes_shared.perm not in ('read', 'write', 'delete') then
         raise exception using errcode = '22023',
@@ -235,10 +236,20 @@ begin
     if shared.caller is null then
         return '{}';
     end if;
+    -- A statement that reads only some rows may name them (the page function
+    -- does): the answer is then the caller's shares among them. A hint can only
+    -- narrow what the shares give, never widen it.
+    shared.only_ids := nullif(pg_catalog.current_setting('iam.app_notes_shared_hint', true), '')::bigint[];
+    if shared.only_ids is not null then
+        return array(
+            select s.row_id from iam.app_notes_shares s where s.user_id = shared.caller and s.row_id = any (shared.only_ids) and (app_notes_shared.perm = 'read' or app_notes_shared.perm = 'write' and s.can_write or app_notes_shared.perm = 'delete' and s.can_delete));
+    end if;
+    if app_notes_shared.perm = 'read' then
+        return array(
+            select s.row_id from iam.app_notes_shares s where s.user_id = shared.caller);
+    end if;
     return array(
-        select s.row_id from iam.app_notes_shares s
-        where s.user_id = shared.caller
-          and (app_notes_shared.perm = 'read' or app_notes_shared.perm = 'write' and s.can_write or app_notes_shared.perm = 'delete' and s.can_delete));
+        select s.row_id from iam.app_notes_shares s where s.user_id = shared.caller and (app_notes_shared.perm = 'read' or app_notes_shared.perm = 'write' and s.can_write or app_notes_shared.perm = 'delete' and s.can_delete));
 end
 $fn$;
 comment on function iam.app_notes_shared(text) is 'iamc (share by note_id of app.notes, policies/notes.iam:5): [runtime-callable] The ids of the rows shared with the caller (with them by name) whose share grants perm (read, write or delete). Policies call it as (select ...) so it runs once per statement.';

@@ -453,6 +453,7 @@ as $fn$
 <<shared>>
 declare
     caller uuid := iam.user_id_uuid('sub');
+    only_ids bigint[];
     caller_groups bigint[];
 begin
     if app_todos_shared.perm is null or app_todos_shared.perm not in ('read', 'write', 'delete') then
@@ -464,14 +465,26 @@ begin
         return '{}';
     end if;
     shared.caller_groups := coalesce(iam.group_ids('member'), '{}');
+    -- A statement that reads only some rows may name them (the page function
+    -- does): the answer is then the caller's shares among them. A hint can only
+    -- narrow what the shares give, never widen it.
+    shared.only_ids := nullif(pg_catalog.current_setting('iam.app_todos_shared_hint', true), '')::bigint[];
+    if shared.only_ids is not null then
+        return array(
+            select s.row_id from iam.app_todos_shares s where s.user_id = shared.caller and s.row_id = any (shared.only_ids) and (app_todos_shared.perm = 'read' or app_todos_shared.perm = 'write' and s.can_write or app_todos_shared.perm = 'delete' and s.can_delete)
+            union all
+            select s.row_id from iam.app_todos_shares s where s.group_id = any (shared.caller_groups) and s.row_id = any (shared.only_ids) and (app_todos_shared.perm = 'read' or app_todos_shared.perm = 'write' and s.can_write or app_todos_shared.perm = 'delete' and s.can_delete));
+    end if;
+    if app_todos_shared.perm = 'read' then
+        return array(
+            select s.row_id from iam.app_todos_shares s where s.user_id = shared.caller
+            union all
+            select s.row_id from iam.app_todos_shares s where s.group_id = any (shared.caller_groups));
+    end if;
     return array(
-        select s.row_id from iam.app_todos_shares s
-        where s.user_id = shared.caller
-          and (app_todos_shared.perm = 'read' or app_todos_shared.perm = 'write' and s.can_write or app_todos_shared.perm = 'delete' and s.can_delete)
-        union
-        select s.row_id from iam.app_todos_shares s
-        where s.group_id = any (shared.caller_groups)
-          and (app_todos_shared.perm = 'read' or app_todos_shared.perm = 'write' and s.can_write or app_todos_shared.perm = 'delete' and s.can_delete));
+        select s.row_id from iam.app_todos_shares s where s.user_id = shared.caller and (app_todos_shared.perm = 'read' or app_todos_shared.perm = 'write' and s.can_write or app_todos_shared.perm = 'delete' and s.can_delete)
+        union all
+        select s.row_id from iam.app_todos_shares s where s.group_id = any (shared.caller_groups) and (app_todos_shared.perm = 'read' or app_todos_shared.perm = 'write' and s.can_write or app_todos_shared.perm = 'delete' and s.can_delete));
 end
 $fn$;
 comment on function iam.app_todos_shared(text) is 'iamc (share by id of app.todos, policies/todos.iam:18): [runtime-callable] The ids of the rows shared with the caller (directly or through their groups) whose share grants perm (read, write or delete). Policies call it as (select ...) so it runs once per statement.';
@@ -693,6 +706,7 @@ begin
             limit todos_page.page_size) h;
     end if;
     page.shared_ids := iam.app_todos_shared_page(page.before_key, todos_page.page_size);
+    perform pg_catalog.set_config('iam.app_todos_shared_hint', page.shared_ids::text, true);
     return query
     select p.* from (
         (
@@ -724,6 +738,7 @@ begin
     ) p
     order by p.id desc
     limit todos_page.page_size;
+    perform pg_catalog.set_config('iam.app_todos_shared_hint', '', true);
 end
 $fn$;
 comment on function app.todos_page(app.todos.id%type, integer, bigint) is 'iamc (page by id, policies/todos.iam:7): GET /rpc/todos_page?before=<id>&page_size=<1..1000>&group_id=<group> returns the rows of app.todos the caller may read, newest id first: the rows of the table ordered by id desc with the same filters, read with one index walk per policy arm.';
