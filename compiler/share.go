@@ -259,7 +259,17 @@ func (s *shareBuild) helpers() {
 	}
 	grantsPerm := fmt.Sprintf(" and (%s = 'read' or %s = 'write' and s.can_write or %s = 'delete' and s.can_delete)", perm, perm, perm)
 	body.add("-- A statement that reads only some rows may name them (the page function\n-- does): the answer is then the caller's shares among them. A hint can only\n-- narrow what the shares give, never widen it.\nshared.only_ids := nullif(pg_catalog.current_setting(%s, true), '')::bigint[];", hintName)
-	body.addIf("shared.only_ids is not null", block{ids(" and s.row_id = any (shared.only_ids)" + grantsPerm)}, nil)
+	// From the hint: one probe of the (principal, row) index per id (offset
+	// 0 keeps the planner from joining the other way round: it cannot tell
+	// that a user has 10,000 shares and reads them all).
+	var hinted []string
+	if user {
+		hinted = append(hinted, fmt.Sprintf("select x.row_id from unnest(shared.only_ids) h (id)\n    cross join lateral (select s.row_id from %s s where s.user_id = shared.caller and s.row_id = h.id%s offset 0) x", store, grantsPerm))
+	}
+	if groups {
+		hinted = append(hinted, fmt.Sprintf("select x.row_id from unnest(shared.only_ids) h (id)\n    cross join lateral (select s.row_id from %s s where s.row_id = h.id and s.group_id = any (shared.caller_groups)%s offset 0) x", store, grantsPerm))
+	}
+	body.addIf("shared.only_ids is not null", block{"return array(\n    " + strings.Join(hinted, "\n    union all\n    ") + ");"}, nil)
 	body.addIf(perm+" = 'read'", block{ids("")}, nil)
 	body = append(body, ids(grantsPerm))
 	sig := name + "(text)"

@@ -266,9 +266,11 @@ begin
     shared.only_ids := nullif(pg_catalog.current_setting('iam.app_docs_shared_hint', true), '')::bigint[];
     if shared.only_ids is not null then
         return array(
-            select s.row_id from iam.app_docs_shares s where s.user_id = shared.caller and s.row_id = any (shared.only_ids) and (app_docs_shared.perm = 'read' or app_docs_shared.perm = 'write' and s.can_write or app_docs_shared.perm = 'delete' and s.can_delete)
+            select x.row_id from unnest(shared.only_ids) h (id)
+            cross join lateral (select s.row_id from iam.app_docs_shares s where s.user_id = shared.caller and s.row_id = h.id and (app_docs_shared.perm = 'read' or app_docs_shared.perm = 'write' and s.can_write or app_docs_shared.perm = 'delete' and s.can_delete) offset 0) x
             union all
-            select s.row_id from iam.app_docs_shares s where s.group_id = any (shared.caller_groups) and s.row_id = any (shared.only_ids) and (app_docs_shared.perm = 'read' or app_docs_shared.perm = 'write' and s.can_write or app_docs_shared.perm = 'delete' and s.can_delete));
+            select x.row_id from unnest(shared.only_ids) h (id)
+            cross join lateral (select s.row_id from iam.app_docs_shares s where s.row_id = h.id and s.group_id = any (shared.caller_groups) and (app_docs_shared.perm = 'read' or app_docs_shared.perm = 'write' and s.can_write or app_docs_shared.perm = 'delete' and s.can_delete) offset 0) x);
     end if;
     if app_docs_shared.perm = 'read' then
         return array(

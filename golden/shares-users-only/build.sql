@@ -242,7 +242,8 @@ begin
     shared.only_ids := nullif(pg_catalog.current_setting('iam.app_notes_shared_hint', true), '')::bigint[];
     if shared.only_ids is not null then
         return array(
-            select s.row_id from iam.app_notes_shares s where s.user_id = shared.caller and s.row_id = any (shared.only_ids) and (app_notes_shared.perm = 'read' or app_notes_shared.perm = 'write' and s.can_write or app_notes_shared.perm = 'delete' and s.can_delete));
+            select x.row_id from unnest(shared.only_ids) h (id)
+            cross join lateral (select s.row_id from iam.app_notes_shares s where s.user_id = shared.caller and s.row_id = h.id and (app_notes_shared.perm = 'read' or app_notes_shared.perm = 'write' and s.can_write or app_notes_shared.perm = 'delete' and s.can_delete) offset 0) x);
     end if;
     if app_notes_shared.perm = 'read' then
         return array(
