@@ -13,7 +13,8 @@ import (
 // policy's own text, so the answer is the database's.
 type Arm struct {
 	// Kind names the kind of subject: everyone, owner, group, parent,
-	// role (Keycloak roles), claim (claim matches) or admin.
+	// role (Keycloak roles), claim (claim matches), shared (row shares) or
+	// admin.
 	Kind string
 	// Role is, for a group arm, the lowest membership role it accepts.
 	Role lang.GroupRole
@@ -106,6 +107,13 @@ func PolicyArms(m *lang.Model, r *lang.ResourceModel, anonymous bool, perm lang.
 			a.Kind = "claim"
 			for _, rule := range r.Rules {
 				if _, ok := rule.Subject.(lang.ClaimSubject); ok {
+					a.Rules = appendGranting(a.Rules, rule, perm)
+				}
+			}
+		case shared:
+			a.Kind = "shared"
+			for _, rule := range r.Rules {
+				if rule.Subject == (lang.SharedSubject{}) {
 					a.Rules = appendGranting(a.Rules, rule, perm)
 				}
 			}

@@ -7,7 +7,7 @@ import (
 	"github.com/iamc/iamc/lang"
 )
 
-// Row shares (SPEC §17): `share by id with users, groups` gives a resource
+// Row shares (SPEC §21): `share by id with users, groups` gives a resource
 // a share table in schema iam, the definer helpers the policies read it
 // through, and a share API (share, unshare, list) in the groups block's
 // API schema. The shared subject kind (subject_shared.go) is its arm of

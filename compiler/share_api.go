@@ -7,7 +7,7 @@ import (
 	"github.com/iamc/iamc/lang"
 )
 
-// The share API (SPEC §17): three functions in the groups block's API
+// The share API (SPEC §21): three functions in the groups block's API
 // schema, served by PostgREST, each running as the caller:
 //
 //	POST /rpc/todos_share   {"id", "user_id" | "group_id", "permissions"}

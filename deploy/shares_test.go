@@ -18,7 +18,7 @@ const sharedTodosFile = `resource app.todos {
 `
 
 // TestShares: plan and apply know the share objects of a resource (SPEC
-// §17): the share table (kind table) with its row level security, grants,
+// §21): the share table (kind table) with its row level security, grants,
 // indexes, quota trigger and policies, grouped under it; the helpers in iam
 // and the share API. After apply, plan says no changes; a change made by
 // hand to a share table's policy is drift that apply reverts; when the

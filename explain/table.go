@@ -140,6 +140,8 @@ func (a *asker) countWhy(arm compiler.Arm, n int64, f facts, perm lang.Perm) str
 		if l := a.r.Parent; l != nil {
 			return fmt.Sprintf("whose parent row in %s.%s gives you %s", l.Schema, l.Table, perm)
 		}
+	case "shared":
+		return fmt.Sprintf("shared with you (or a group of yours), the share granting %s", perm)
 	case "admin":
 		if f.admin != nil && *f.admin {
 			return "every row: the token has the realm role " + a.m.Groups.AdminRole

@@ -150,6 +150,12 @@ func (a *asker) armWhy(arm compiler.Arm, holds bool, perm lang.Perm, f facts) st
 		default:
 			return fmt.Sprintf("the parent row (%s) does not give you %s: not its owner, not in its group with the role, or not among those its rules let", parentRow, perm)
 		}
+	case "shared":
+		// Row shares (SPEC §21): a share with the caller or a group of theirs.
+		if holds {
+			return fmt.Sprintf("%s is shared with you (or a group of yours), and the share grants %s", row, perm)
+		}
+		return fmt.Sprintf("no share of %s with you (or a group of yours) grants %s", row, perm)
 	case "admin":
 		if holds {
 			return fmt.Sprintf("the token has the realm role %s", a.m.Groups.AdminRole)

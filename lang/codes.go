@@ -156,9 +156,9 @@ var codes = []Code{
 		formats: []string{"owner can transfer but not read in %s: the transfer updates the row, and PostgreSQL only lets UPDATE reach rows the caller can read; add read"}},
 
 	// Rules.
-	{ID: "IAM150", Level: LevelError, Title: "a permission other than read, create, write or delete",
+	{ID: "IAM150", Level: LevelError, Title: "a permission other than read, create, write or delete (or share, where rows are shared)",
 		Example: "resource app.todos {\n  owner column owner_id\n  owner can read, wirte\n}\n",
-		formats: []string{"unknown permission %q: expected read, create, write or delete%s"}},
+		formats: []string{"unknown permission %q: expected %s%s"}},
 	{ID: "IAM151", Level: LevelError, Title: "a group role the groups block does not declare (member, admin or owner unless it says roles)",
 		Example: "groups {\n  api schema app\n}\nresource app.todos {\n  group column group_id\n  group boss can read\n}\n",
 		formats: []string{formatUnknownGroupRole}},
@@ -211,6 +211,36 @@ var codes = []Code{
 	{ID: "IAM166", Level: LevelError, Title: "a parent rule about an owner or group column the parent does not have",
 		Example: "resource app.g {\n  authenticated can read\n}\nresource app.f {\n  parent app.g via g_id\n  parent owner can read\n}\n",
 		formats: []string{"%s: the parent %s has no owner column", "%s: the parent %s has no group column"}},
+
+	// Row shares: share.go.
+	{ID: "IAM167", Level: LevelError, Title: "a share item that is wrong or that nobody could use",
+		Example: "groups {\n  api schema app\n}\nresource app.todos {\n  owner column owner_id\n  share by owner_id with users, friends\n  owner can read\n}\n",
+		formats: []string{
+			"share is declared twice in %s (first at %s)",
+			"unknown share recipient %q: expected users, groups or both (share by %s with users, groups)",
+			"%s is listed twice in share ... with",
+			"share by %s in %s: a share points at a row by a unique key such as the primary key, not by the owner or group column",
+			"share by %s in %s: the share API has a parameter of that name (user_id, group_id, permissions); share by another unique column",
+			"shares of %s would grant nothing: add a rule such as `shared can read` (a share grants read and, per share, what the shared rules allow)",
+			"nobody may share rows of %s: add `owner can share` (or `group admin can share`)",
+			"%s declares shares but no groups block says where the share API goes: add `groups { api schema %s }` (the schema PostgREST serves)",
+			"%s and %s both declare shares: their share APIs would both be %s_share, %s_unshare and %s_shares in schema %s; share one of them only",
+			"%s and %s both declare shares: both share tables would be iam.%s_%s_shares; share one of them only",
+		}},
+	{ID: "IAM168", Level: LevelError, Title: "a share rule without shares, or a permission sharing cannot have",
+		Example: "resource app.todos {\n  owner column owner_id\n  owner can read, share\n  shared can read\n}\n",
+		formats: []string{
+			"shared rules in %s need rows that can be shared: add `share by id with users, groups` (the key column, and with whom)",
+			"%s can share in %s, which declares no shares: add `share by id with users, groups`",
+			"shared callers cannot be granted create: a share is of a row that exists; a share grants read, write, delete (and share, to re-share)",
+			"%s can share but not read in %s: one shares rows one can read; %s",
+		}},
+	{ID: "IAM169", Level: LevelError, Title: "a share limit that is unknown or without shares",
+		Example: "resource app.todos {\n  owner column owner_id\n  max shares per row 5\n  owner can read\n}\n",
+		formats: []string{
+			"unknown limit %q: a resource takes max shares per row N or max shares per recipient N",
+			"max shares in %s, which declares no shares: add `share by id with users` or remove the limit",
+		}},
 
 	// Keycloak roles, claims, tenants, single-role mode: keycloak.go.
 	{ID: "IAM170", Level: LevelError, Title: "single role beside the authenticated or anonymous role",

@@ -9,7 +9,7 @@ import (
 
 // Row shares: a resource may let a row be shared with any number of users
 // and groups, each share granting its own subset of what the `shared`
-// rules allow (SPEC §17).
+// rules allow (SPEC §21).
 //
 //	resource app.todos {
 //	  ...

@@ -20,6 +20,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/jackc/pgx/v5"
 
+	. "github.com/iamc/iamc/internal/exampletest"
+
 	"github.com/iamc/iamc/internal/pgrest"
 )
 
@@ -29,15 +31,15 @@ func exampleWithTodos(t *testing.T, edit func(string) string) string {
 	t.Helper()
 	dir := t.TempDir()
 	paths, err := filepath.Glob("*.iam")
-	noError(t, err)
+	NoError(t, err)
 	for _, p := range paths {
 		b, err := os.ReadFile(p)
-		noError(t, err)
+		NoError(t, err)
 		text := string(b)
 		if p == "todos.iam" {
 			text = edit(text)
 		}
-		noError(t, os.WriteFile(filepath.Join(dir, p), []byte(text), 0o644))
+		NoError(t, os.WriteFile(filepath.Join(dir, p), []byte(text), 0o644))
 	}
 	return dir
 }
@@ -51,41 +53,41 @@ func TestShareQuotas(t *testing.T) {
 		s = strings.Replace(s, "max shares per row 100", "max shares per row 3", 1)
 		return strings.Replace(s, "max shares per recipient 10000", "max shares per recipient 2", 1)
 	})
-	db := newDatabase(t, "sharequotas", "schema.sql")
-	script, err := buildScript(dir)
-	noError(t, err)
-	if out, err := applyScript(t.Context(), db.server, "sharequotas", script); err != nil {
+	db := NewDatabase(t, "sharequotas", "schema.sql")
+	script, err := BuildScript(dir)
+	NoError(t, err)
+	if out, err := ApplyScript(t.Context(), db.Server, "sharequotas", script); err != nil {
 		t.Fatalf("applying: %v\n%s", err, out)
 	}
 	c := newCast(t, db).in(t)
 	c.seed() // todo 1: bob, carol, friends: the row is full
-	share := func(who person, todo int64, recipient string) error {
-		return rpc(t, db, who, "todos_share", "id", todo, "user_id", recipient, "permissions", []string{"read"})
+	share := func(who Person, todo int64, recipient string) error {
+		return RPC(t, db, who, "todos_share", "id", todo, "user_id", recipient, "permissions", []string{"read"})
 	}
 	t.Run("a fourth share of a todo", func(t *testing.T) {
-		before := snapshot(t, db)
-		wantSQLError(t, share(c.alice, c.todo1, c.erinID), "PT429", "has 3 shares, the most it may have")
-		wantUnchanged(t, db, before)
+		before := Snapshot(t, db)
+		WantSQLError(t, share(c.alice, c.todo1, c.erinID), "PT429", "has 3 shares, the most it may have")
+		WantUnchanged(t, db, before)
 	})
 	t.Run("a third share with one user, without their count", func(t *testing.T) {
-		noError(t, share(c.alice, c.todo2, c.bobID)) // bob: todos 1 and 2
+		NoError(t, share(c.alice, c.todo2, c.bobID)) // bob: todos 1 and 2
 		var third int64
-		noError(t, db.su.QueryRow(t.Context(), "insert into app.todos (title, owner_id) values ('third', $1) returning id", c.aliceID).Scan(&third))
-		before := snapshot(t, db)
+		NoError(t, db.SU.QueryRow(t.Context(), "insert into app.todos (title, owner_id) values ('third', $1) returning id", c.aliceID).Scan(&third))
+		before := Snapshot(t, db)
 		err := share(c.alice, third, c.bobID)
-		wantSQLError(t, err, "PT429", "cannot receive more shares of app.todos")
+		WantSQLError(t, err, "PT429", "cannot receive more shares of app.todos")
 		if strings.Contains(err.Error(), " 2 ") {
 			t.Errorf("the refusal tells bob's count: %v", err)
 		}
-		wantUnchanged(t, db, before)
+		WantUnchanged(t, db, before)
 	})
 	t.Run("an unshare makes room", func(t *testing.T) {
-		noError(t, rpc(t, db, c.alice, "todos_unshare", "id", c.todo1, "user_id", c.carolID))
-		noError(t, share(c.alice, c.todo1, c.erinID))
+		NoError(t, RPC(t, db, c.alice, "todos_unshare", "id", c.todo1, "user_id", c.carolID))
+		NoError(t, share(c.alice, c.todo1, c.erinID))
 	})
 	t.Run("concurrent shares of one todo stop at the quota", func(t *testing.T) {
 		var todo int64
-		noError(t, db.su.QueryRow(t.Context(), "insert into app.todos (title, owner_id) values ('popular', $1) returning id", c.aliceID).Scan(&todo))
+		NoError(t, db.SU.QueryRow(t.Context(), "insert into app.todos (title, owner_id) values ('popular', $1) returning id", c.aliceID).Scan(&todo))
 		const tries = 8
 		errs := make([]error, tries)
 		var wg sync.WaitGroup
@@ -93,14 +95,14 @@ func TestShareQuotas(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				conn, err := pgx.Connect(context.Background(), db.api.Config().ConnString())
+				conn, err := pgx.Connect(context.Background(), db.API.Config().ConnString())
 				if err != nil {
 					errs[i] = err
 					return
 				}
 				defer conn.Close(context.Background())
-				other := &database{name: db.name, server: db.server, su: db.su, api: conn}
-				errs[i] = rpc(t, other, c.alice, "todos_share", "id", todo, "user_id", fmt.Sprintf("5b000000-0000-4000-8000-%012d", i), "permissions", []string{"read"})
+				other := &Database{Name: db.Name, Server: db.Server, SU: db.SU, API: conn}
+				errs[i] = RPC(t, other, c.alice, "todos_share", "id", todo, "user_id", fmt.Sprintf("5b000000-0000-4000-8000-%012d", i), "permissions", []string{"read"})
 			}()
 		}
 		wg.Wait()
@@ -115,13 +117,13 @@ func TestShareQuotas(t *testing.T) {
 		if diff := cmp.Diff(map[string]int{"ok": 3, "PT429": tries - 3}, codes); diff != "" {
 			t.Errorf("outcomes of %d concurrent shares (-want +got):\n%s\nerrors: %v", tries, diff, errs)
 		}
-		if n := scalar[int64](t, db, "select count(*) from iam.app_todos_shares where row_id = $1", todo); n != 3 {
+		if n := Scalar[int64](t, db, "select count(*) from iam.app_todos_shares where row_id = $1", todo); n != 3 {
 			t.Errorf("the todo has %d shares, want 3", n)
 		}
 	})
 }
 
-// sharesLoad adds shares to planLoad's 300,000 todos (user k owns todo i
+// sharesLoad adds shares to PlanLoad's 300,000 todos (user k owns todo i
 // when i % 2000 = k; every 10th todo is in group i / 10 % 300 + 1): user
 // 1,999 receives 10,000 shares of other users' todos (every 30th todo),
 // read and every third write; group 7 is shared 500 todos; user 1 has 40
@@ -141,19 +143,19 @@ const sharesLoad = `
 
 var sharePages struct {
 	once sync.Once
-	db   *database
+	db   *Database
 }
 
-// sharePagesDB is planLoad with sharesLoad, built and applied; set up once.
-func sharePagesDB(t *testing.T) *database {
+// sharePagesDB is PlanLoad with sharesLoad, built and applied; set up once.
+func sharePagesDB(t *testing.T) *Database {
 	t.Helper()
 	sharePages.once.Do(func() {
-		db := newDatabase(t, "sharepages", "schema.sql")
-		script, err := buildScript(".")
-		noError(t, err)
-		_, err = applyScript(t.Context(), db.server, "sharepages", script)
-		noError(t, err)
-		db.exec(t, planLoad+sharesLoad)
+		db := NewDatabase(t, "sharepages", "schema.sql")
+		script, err := BuildScript(Dir)
+		NoError(t, err)
+		_, err = ApplyScript(t.Context(), db.Server, "sharepages", script)
+		NoError(t, err)
+		db.Exec(t, PlanLoad+sharesLoad)
 		sharePages.db = db
 	})
 	if sharePages.db == nil {
@@ -169,15 +171,15 @@ func sharePagesDB(t *testing.T) *database {
 // table's own page under RLS, in the same order: the shared rows are in.
 func TestSharedPagesAnswerAsTheTable(t *testing.T) {
 	db := sharePagesDB(t)
-	member7 := scalar[string](t, db, "select user_id from iam.group_members where group_id = 7 and user_id <> '00000000-0000-4000-8000-000000001999' order by user_id limit 1")
-	callers := []person{planUser(1999), planUser(1), keycloakUser("member of 7", member7)}
-	groupOf := func(who person) int64 {
-		return scalar[int64](t, db, "select t.group_id from app.todos t join iam.app_todos_shares s on s.row_id = t.id where s.user_id = $1::text::uuid and t.group_id is not null order by t.id desc limit 1", id(who))
+	member7 := Scalar[string](t, db, "select user_id from iam.group_members where group_id = 7 and user_id <> '00000000-0000-4000-8000-000000001999' order by user_id limit 1")
+	callers := []Person{planUser(1999), planUser(1), KeycloakUser("member of 7", member7)}
+	groupOf := func(who Person) int64 {
+		return Scalar[int64](t, db, "select t.group_id from app.todos t join iam.app_todos_shares s on s.row_id = t.id where s.user_id = $1::text::uuid and t.group_id is not null order by t.id desc limit 1", UserID(who))
 	}
 	for _, who := range callers {
-		t.Run(who.name, func(t *testing.T) {
-			shared := scalar[int64](t, db, "select count(*) from iam.app_todos_shares where user_id = $1::text::uuid or group_id in (select group_id from iam.group_members where user_id = $1::text)", id(who))
-			t.Logf("%s has %d shares", who.name, shared)
+		t.Run(who.Name, func(t *testing.T) {
+			shared := Scalar[int64](t, db, "select count(*) from iam.app_todos_shares where user_id = $1::text::uuid or group_id in (select group_id from iam.group_members where user_id = $1::text)", UserID(who))
+			t.Logf("%s has %d shares", who.Name, shared)
 			for _, size := range []int{1, 50, 1000} {
 				before := int64(0) // no cursor
 				for pageNo := 0; pageNo < 3; pageNo++ {
@@ -190,9 +192,9 @@ func TestSharedPagesAnswerAsTheTable(t *testing.T) {
 						args = append(args, before)
 					}
 					want, err := pageIDs(t, db, who, "/todos", "select id from app.todos where id < "+cursor+" order by id desc limit $1", size)
-					noError(t, err)
+					NoError(t, err)
 					got, err := pageIDs(t, db, who, "/rpc/todos_page", fn, args...)
-					noError(t, err)
+					NoError(t, err)
 					if !slices.Equal(got, want) {
 						t.Fatalf("page %d of size %d before %d: todos_page %v, the table %v", pageNo, size, before, head(got), head(want))
 					}
@@ -202,14 +204,14 @@ func TestSharedPagesAnswerAsTheTable(t *testing.T) {
 					before = got[len(got)-1]
 				}
 			}
-			if who.name == "member of 7" {
+			if who.Name == "member of 7" {
 				return
 			}
 			g := groupOf(who)
 			want, err := pageIDs(t, db, who, "/todos", "select id from app.todos where group_id = $1 order by id desc limit 50", g)
-			noError(t, err)
+			NoError(t, err)
 			got, err := pageIDs(t, db, who, "/rpc/todos_page", "select id from app.todos_page(group_id => $1)", g)
-			noError(t, err)
+			NoError(t, err)
 			if !slices.Equal(got, want) || len(got) == 0 {
 				t.Errorf("group %d (shared rows only): todos_page %v, the table %v", g, head(got), head(want))
 			}
@@ -235,28 +237,28 @@ func TestSharedRowsArePlannedOnce(t *testing.T) {
 	db := sharePagesDB(t)
 	many := planUser(1999)
 	var n int64
-	err := requester{t: t, db: db, who: many, path: "/todos"}.do("GET", func(tx pgx.Tx) error {
+	err := Requester{T: t, DB: db, Who: many, Path: "/todos"}.Do("GET", func(tx pgx.Tx) error {
 		return tx.QueryRow(t.Context(), "select count(*) from app.todos").Scan(&n)
 	})
-	noError(t, err)
-	want := scalar[int64](t, db, "select count(*) from app.todos where owner_id = $1::text::uuid or group_id in (select group_id from iam.group_members where user_id = $1::text) or id in (select row_id from iam.app_todos_shares where user_id = $1::text::uuid)", id(many))
+	NoError(t, err)
+	want := Scalar[int64](t, db, "select count(*) from app.todos where owner_id = $1::text::uuid or group_id in (select group_id from iam.group_members where user_id = $1::text) or id in (select row_id from iam.app_todos_shares where user_id = $1::text::uuid)", UserID(many))
 	if n != want || n < 10000 {
 		t.Fatalf("the user with 10,000 shares counts %d todos, want %d", n, want)
 	}
-	someShared := scalar[int64](t, db, "select row_id from iam.app_todos_shares where user_id = $1::uuid order by row_id limit 1 offset 5000", id(many))
+	someShared := Scalar[int64](t, db, "select row_id from iam.app_todos_shares where user_id = $1::uuid order by row_id limit 1 offset 5000", UserID(many))
 
 	for _, q := range []struct {
 		name, sql string
 		indexes   []string
 	}{
-		{"the list", "select * from app.todos order by id desc limit 50", todosArms},
-		{"the count", "select count(*) from app.todos", todosArms},
+		{"the list", "select * from app.todos order by id desc limit 50", TodosArms},
+		{"the count", "select count(*) from app.todos", TodosArms},
 		{"a read by id", fmt.Sprintf("select * from app.todos where id = %d", someShared), []string{"todos_pkey"}},
 		{"an update by id", fmt.Sprintf("update app.todos set done = not done where id = %d", someShared), []string{"todos_pkey"}},
 	} {
 		t.Run(q.name+": the shared ids once, the rows by index", func(t *testing.T) {
 			plan := explainAs(t, db, many, q.sql)
-			problems := planProblems(plan, todosInitPlans, q.indexes...)
+			problems := PlanProblems(plan, TodosInitPlans, q.indexes...)
 			if strings.HasPrefix(q.sql, "update") {
 				// An update applies three conditions (the update policy's
 				// USING and WITH CHECK, the select policy's USING), each
@@ -271,16 +273,16 @@ func TestSharedRowsArePlannedOnce(t *testing.T) {
 	}
 	t.Run("the page function reads a page of the shared rows", func(t *testing.T) {
 		plan := explainPage(t, db, many, "todos", "union all", "select * from app.todos_page()")
-		groups := float64(scalar[int64](t, db, "select count(*) from iam.group_members where user_id = $1", id(many)))
+		groups := float64(Scalar[int64](t, db, "select count(*) from iam.group_members where user_id = $1", UserID(many)))
 		limit := 50*(2+groups) + 50
-		if problems := pageProblems(plan, limit, todosArms...); len(problems) > 0 {
+		if problems := pageProblems(plan, limit, TodosArms...); len(problems) > 0 {
 			t.Errorf("plan %+v:\n%s", plan, strings.Join(problems, "\n"))
 		}
 		t.Logf("%+v (at most %.0f rows)", plan, limit)
 	})
 
 	t.Run("a naive share policy (exists on the share table per row) fails the same check", func(t *testing.T) {
-		db.exec(t, `
+		db.Exec(t, `
 			drop schema if exists app_bad cascade;
 			create schema app_bad;
 			create table app_bad.todos (like app.todos);
@@ -297,7 +299,7 @@ func TestSharedRowsArePlannedOnce(t *testing.T) {
 			grant select on app_bad.todos to web_user;
 			grant select on iam.app_todos_shares to web_user;`)
 		plan := explainAs(t, db, many, "select count(*) from app_bad.todos")
-		problems := planProblems(plan, todosInitPlans, todosArms...)
+		problems := PlanProblems(plan, TodosInitPlans, TodosArms...)
 		if !slices.ContainsFunc(problems, func(p string) bool {
 			return strings.Contains(p, "SubPlans run per row") || strings.Contains(p, "Seq Scan reads every row of todos")
 		}) {

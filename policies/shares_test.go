@@ -1,7 +1,7 @@
 package policies_test
 
 // Row shares of todos.iam (share by id with users, groups; owner can share;
-// shared can read, write, delete; SPEC §17), against a real PostgreSQL,
+// shared can read, write, delete; SPEC §21), against a real PostgreSQL,
 // every request made as PostgREST 12 makes it (pgrest.Do). Shares are made
 // through the share API as the users themselves (POST /rpc/todos_share),
 // except where a test seeds a table for the planner. Every refused write is
@@ -9,6 +9,7 @@ package policies_test
 // whole database as the superuser sees it afterwards (unchanged).
 
 import (
+	"context"
 	"fmt"
 	"regexp"
 	"slices"
@@ -20,6 +21,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/jackc/pgx/v5"
+
+	. "github.com/iamc/iamc/internal/exampletest"
 )
 
 // The shares database: policies/schema.sql plus the build of this
@@ -27,22 +30,22 @@ import (
 // cast (fresh users and groups) and seeds the todos it needs.
 var sharesExample struct {
 	once sync.Once
-	db   *database
+	db   *Database
 	err  error
 }
 
-func sharesDB(t *testing.T) *database {
+func sharesDB(t *testing.T) *Database {
 	t.Helper()
-	s := server(t)
+	s := Server(t)
 	sharesExample.once.Do(func() {
 		var script string
-		if sharesExample.db, sharesExample.err = createDatabase(s, "shares", "schema.sql"); sharesExample.err != nil {
+		if sharesExample.db, sharesExample.err = CreateDatabase(s, "shares", "schema.sql"); sharesExample.err != nil {
 			return
 		}
-		if script, sharesExample.err = buildScript("."); sharesExample.err != nil {
+		if script, sharesExample.err = BuildScript(Dir); sharesExample.err != nil {
 			return
 		}
-		_, sharesExample.err = applyScript(t.Context(), s, "shares", script)
+		_, sharesExample.err = ApplyScript(t.Context(), s, "shares", script)
 	})
 	if sharesExample.err != nil {
 		t.Fatalf("setting up the shares database: %v", sharesExample.err)
@@ -60,9 +63,9 @@ func sharesDB(t *testing.T) *database {
 //	erin   nobody yet: whom todo 1 gets shared with
 type cast struct {
 	t                               *testing.T
-	db                              *database
-	alice, bob, carol, dave, otto   person
-	erin                            person
+	db                              *Database
+	alice, bob, carol, dave, otto   Person
+	erin                            Person
 	friends, ottos                  int64
 	names                           map[string]string // user or group id (text) -> name
 	aliceID, bobID, carolID, daveID string
@@ -75,7 +78,7 @@ var casts struct {
 	n  int
 }
 
-func newCast(t *testing.T, db *database) *cast {
+func newCast(t *testing.T, db *Database) *cast {
 	t.Helper()
 	casts.mu.Lock()
 	casts.n++
@@ -84,7 +87,7 @@ func newCast(t *testing.T, db *database) *cast {
 	uid := func(k int) string { return fmt.Sprintf("5a%06d-0000-4000-8000-%012d", n, k) }
 	c := &cast{t: t, db: db, names: map[string]string{}}
 	for i, p := range []struct {
-		p    *person
+		p    *Person
 		id   *string
 		name string
 	}{
@@ -92,12 +95,12 @@ func newCast(t *testing.T, db *database) *cast {
 		{&c.dave, &c.daveID, "dave"}, {&c.otto, &c.ottoID, "otto"}, {&c.erin, &c.erinID, "erin"},
 	} {
 		*p.id = uid(i + 1)
-		*p.p = keycloakUser(p.name, *p.id)
+		*p.p = KeycloakUser(p.name, *p.id)
 		c.names[*p.id] = p.name
 	}
-	c.friends = createGroup(t, db, c.alice, "friends")
-	addMember(t, db, c.alice, c.friends, c.daveID, "member")
-	c.ottos = createGroup(t, db, c.otto, "otto's")
+	c.friends = CreateGroup(t, db, c.alice, "friends")
+	AddMember(t, db, c.alice, c.friends, c.daveID, "member")
+	c.ottos = CreateGroup(t, db, c.otto, "otto's")
 	c.names[strconv.FormatInt(c.friends, 10)] = "friends"
 	c.names[strconv.FormatInt(c.ottos, 10)] = "otto's"
 	return c
@@ -115,10 +118,10 @@ func (c *cast) in(t *testing.T) *cast {
 func (c *cast) seed() {
 	c.t.Helper()
 	var ids []int64
-	err := c.db.su.QueryRow(c.t.Context(), `
+	err := c.db.SU.QueryRow(c.t.Context(), `
 		with r as (insert into app.todos (title, owner_id) values ('alice''s, shared', $1), ('alice''s other', $1), ('otto''s', $2) returning id)
 		select array_agg(id order by id) from r`, c.aliceID, c.ottoID).Scan(&ids)
-	noError(c.t, err)
+	NoError(c.t, err)
 	c.todo1, c.todo2, c.todo3 = ids[0], ids[1], ids[2]
 	c.share(c.alice, c.todo1, "user_id", c.bobID, "read")
 	c.share(c.alice, c.todo1, "user_id", c.carolID, "read", "write")
@@ -126,10 +129,10 @@ func (c *cast) seed() {
 }
 
 // share is POST /rpc/todos_share as who; it must succeed.
-func (c *cast) share(who person, todo int64, kind string, recipient any, perms ...string) {
+func (c *cast) share(who Person, todo int64, kind string, recipient any, perms ...string) {
 	c.t.Helper()
-	if err := rpc(c.t, c.db, who, "todos_share", "id", todo, kind, recipient, "permissions", perms); err != nil {
-		c.t.Fatalf("%s: POST /rpc/todos_share {%d, %s %v, %v}: %v", who.name, todo, kind, recipient, perms, err)
+	if err := RPC(c.t, c.db, who, "todos_share", "id", todo, kind, recipient, "permissions", perms); err != nil {
+		c.t.Fatalf("%s: POST /rpc/todos_share {%d, %s %v, %v}: %v", who.Name, todo, kind, recipient, perms, err)
 	}
 }
 
@@ -159,24 +162,24 @@ type shareRow struct {
 // state is this cast's todos and their shares as the superuser sees them.
 func (c *cast) state() ([]todoRow, []shareRow) {
 	c.t.Helper()
-	rows, err := c.db.su.Query(c.t.Context(), "select id, title, owner_id::text from app.todos where id = any($1) order by id",
+	rows, err := c.db.SU.Query(c.t.Context(), "select id, title, owner_id::text from app.todos where id = any($1) order by id",
 		[]int64{c.todo1, c.todo2, c.todo3})
-	noError(c.t, err)
+	NoError(c.t, err)
 	todos, err := pgx.CollectRows(rows, pgx.RowToStructByPos[todoRow])
-	noError(c.t, err)
+	NoError(c.t, err)
 	for i := range todos {
 		todos[i].Owner = c.name(todos[i].Owner)
 	}
-	rows, err = c.db.su.Query(c.t.Context(), `
+	rows, err = c.db.SU.Query(c.t.Context(), `
 		select s.row_id, coalesce(s.user_id::text, s.group_id::text),
 		       concat_ws('+', 'read', case when s.can_write then 'write' end, case when s.can_delete then 'delete' end),
 		       s.shared_by::text
 		from iam.app_todos_shares s
 		where s.row_id = any($1)
 		order by 1, 2`, []int64{c.todo1, c.todo2, c.todo3})
-	noError(c.t, err)
+	NoError(c.t, err)
 	shares, err := pgx.CollectRows(rows, pgx.RowToStructByPos[shareRow])
-	noError(c.t, err)
+	NoError(c.t, err)
 	for i := range shares {
 		shares[i].Recipient, shares[i].By = c.name(shares[i].Recipient), c.name(shares[i].By)
 	}
@@ -184,10 +187,10 @@ func (c *cast) state() ([]todoRow, []shareRow) {
 }
 
 // ids runs a read as who (GET, READ ONLY) and returns the ids it sees.
-func (c *cast) ids(who person, path, sql string, args ...any) ([]int64, error) {
+func (c *cast) ids(who Person, path, sql string, args ...any) ([]int64, error) {
 	c.t.Helper()
 	var got []int64
-	err := requester{t: c.t, db: c.db, who: who, path: path}.do("GET", func(tx pgx.Tx) error {
+	err := Requester{T: c.t, DB: c.db, Who: who, Path: path}.Do("GET", func(tx pgx.Tx) error {
 		rows, err := tx.Query(c.t.Context(), c.expand(sql), args...)
 		if err != nil {
 			return err
@@ -199,10 +202,10 @@ func (c *cast) ids(who person, path, sql string, args ...any) ([]int64, error) {
 }
 
 // affected runs a write as who and returns the rows it touched.
-func (c *cast) affected(who person, method, path, sql string, args ...any) (int64, error) {
+func (c *cast) affected(who Person, method, path, sql string, args ...any) (int64, error) {
 	c.t.Helper()
 	var n int64
-	err := requester{t: c.t, db: c.db, who: who, path: path}.do(method, func(tx pgx.Tx) error {
+	err := Requester{T: c.t, DB: c.db, Who: who, Path: path}.Do(method, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(c.t.Context(), c.expand(sql), args...)
 		n = tag.RowsAffected()
 		return err
@@ -218,12 +221,12 @@ func (c *cast) expand(sql string) string {
 	).Replace(sql)
 }
 
-// Refusals of the share API (SPEC §17, errors).
+// Refusals of the share API (SPEC §21, errors).
 var (
-	cannotShare   = fails("42501", "you cannot share the row of app.todos")
-	cannotUnshare = fails("42501", "you cannot unshare the row of app.todos")
-	cannotList    = fails("42501", "you cannot see the shares of the row of app.todos")
-	noSuchTodo    = fails("PT404", "app.todos has no row with id")
+	cannotShare   = Fails("42501", "you cannot share the row of app.todos")
+	cannotUnshare = Fails("42501", "you cannot unshare the row of app.todos")
+	cannotList    = Fails("42501", "you cannot see the shares of the row of app.todos")
+	noSuchTodo    = Fails("PT404", "app.todos has no row with id")
 )
 
 // shareOp is one request of the share matrix, on todo 1.
@@ -234,14 +237,14 @@ type shareOp struct {
 	path   string
 	sql    string
 	// after is the cast's todos and shares when the write succeeds.
-	after func(c *cast, todos []todoRow, shares []shareRow, actor person) ([]todoRow, []shareRow)
+	after func(c *cast, todos []todoRow, shares []shareRow, actor Person) ([]todoRow, []shareRow)
 }
 
 var shareOps = []shareOp{
 	{name: "list", read: true, path: "/todos", sql: "select id from app.todos where id in ({1}, {2}, {3}) order by id"},
 	{name: "read", read: true, path: "/todos", sql: "select id from app.todos where id = {1}"},
 	{name: "update", method: "PATCH", path: "/todos", sql: "update app.todos set title = 'edited' where id = {1}",
-		after: func(c *cast, todos []todoRow, shares []shareRow, _ person) ([]todoRow, []shareRow) {
+		after: func(c *cast, todos []todoRow, shares []shareRow, _ Person) ([]todoRow, []shareRow) {
 			todos = slices.Clone(todos)
 			for i := range todos {
 				if todos[i].ID == c.todo1 {
@@ -251,20 +254,20 @@ var shareOps = []shareOp{
 			return todos, shares
 		}},
 	{name: "delete", method: "DELETE", path: "/todos", sql: "delete from app.todos where id = {1}",
-		after: func(c *cast, todos []todoRow, shares []shareRow, _ person) ([]todoRow, []shareRow) {
+		after: func(c *cast, todos []todoRow, shares []shareRow, _ Person) ([]todoRow, []shareRow) {
 			// The shares go with the row (the foreign key's cascade).
 			return slices.DeleteFunc(slices.Clone(todos), func(r todoRow) bool { return r.ID == c.todo1 }), slices.DeleteFunc(slices.Clone(shares), func(s shareRow) bool { return s.Todo == c.todo1 })
 		}},
 	{name: "share", method: "POST", path: "/rpc/todos_share", sql: "select app.todos_share(id => {1}, user_id => '{erin}', permissions => '{read}')",
-		after: func(c *cast, todos []todoRow, shares []shareRow, actor person) ([]todoRow, []shareRow) {
-			shares = append(slices.Clone(shares), shareRow{Todo: c.todo1, Recipient: "erin", Perms: "read", By: actor.name})
+		after: func(c *cast, todos []todoRow, shares []shareRow, actor Person) ([]todoRow, []shareRow) {
+			shares = append(slices.Clone(shares), shareRow{Todo: c.todo1, Recipient: "erin", Perms: "read", By: actor.Name})
 			slices.SortFunc(shares, func(a, b shareRow) int {
 				return strings.Compare(fmt.Sprint(a.Todo, c.rawID(a.Recipient)), fmt.Sprint(b.Todo, c.rawID(b.Recipient)))
 			})
 			return todos, shares
 		}},
 	{name: "unshare", method: "POST", path: "/rpc/todos_unshare", sql: "select app.todos_unshare(id => {1}, group_id => {friends})",
-		after: func(c *cast, todos []todoRow, shares []shareRow, _ person) ([]todoRow, []shareRow) {
+		after: func(c *cast, todos []todoRow, shares []shareRow, _ Person) ([]todoRow, []shareRow) {
 			return todos, slices.DeleteFunc(slices.Clone(shares), func(s shareRow) bool { return s.Recipient == "friends" })
 		}},
 }
@@ -282,22 +285,22 @@ func (c *cast) rawID(name string) string {
 // The five people of the matrix, in the order of its columns.
 var shareRoles = [5]string{"owner", "user share read", "user share read+write", "group share read", "stranger"}
 
-func (c *cast) byShareRole() [5]person { return [5]person{c.alice, c.bob, c.carol, c.dave, c.otto} }
+func (c *cast) byShareRole() [5]Person { return [5]Person{c.alice, c.bob, c.carol, c.dave, c.otto} }
 
-// shareMatrix: for each request on todo 1, the outcome for each person, in
+// shareMatrix: for each request on todo 1, the Outcome for each Person, in
 // the order of shareRoles. todos.iam: owner can read, create, write,
 // delete, share; shared can read, write, delete (each share its subset).
-var shareMatrix = map[string][5]outcome{
+var shareMatrix = map[string][5]Outcome{
 	//           owner            bob (read)      carol (rw)      dave (friends)  otto (stranger)
-	"list":    {sees(1, 2), sees(1), sees(1), sees(1), sees(3)},
-	"read":    {sees(1), sees(1), sees(1), sees(1), sees()},
-	"update":  {oneRow, noRowSeen, oneRow, noRowSeen, noRowSeen},
-	"delete":  {oneRow, noRowSeen, noRowSeen, noRowSeen, noRowSeen},
-	"share":   {affects(1), cannotShare, cannotShare, cannotShare, noSuchTodo},
-	"unshare": {affects(1), cannotUnshare, cannotUnshare, cannotUnshare, noSuchTodo},
+	"list":    {Sees(1, 2), Sees(1), Sees(1), Sees(1), Sees(3)},
+	"read":    {Sees(1), Sees(1), Sees(1), Sees(1), Sees()},
+	"update":  {OneRow, NoRowSeen, OneRow, NoRowSeen, NoRowSeen},
+	"delete":  {OneRow, NoRowSeen, NoRowSeen, NoRowSeen, NoRowSeen},
+	"share":   {Affects(1), cannotShare, cannotShare, cannotShare, noSuchTodo},
+	"unshare": {Affects(1), cannotUnshare, cannotUnshare, cannotUnshare, noSuchTodo},
 }
 
-// TestShareMatrix runs every request of shareOps as every person of the
+// TestShareMatrix runs every request of shareOps as every Person of the
 // matrix, on a freshly seeded todo 1 each time. A read runs READ ONLY and
 // sees exactly the expected rows (ids 1, 2, 3 stand for the seeded todos);
 // a write runs as PostgREST's return=representation and return=minimal
@@ -316,23 +319,23 @@ func TestShareMatrix(t *testing.T) {
 		for i, actor := range c.byShareRole() {
 			want := wants[i]
 			cells++
-			t.Run(fmt.Sprintf("%s (%s) %s: %s", shareRoles[i], actor.name, op.name, want), func(t *testing.T) {
+			t.Run(fmt.Sprintf("%s (%s) %s: %s", shareRoles[i], actor.Name, op.name, want), func(t *testing.T) {
 				c := c.in(t)
 				if op.read {
 					c.seed()
 					todos, shares := c.state()
-					before := snapshot(t, db)
+					before := Snapshot(t, db)
 					got, err := c.ids(actor, op.path, op.sql)
-					if wantError(t, err, want) {
-						wantIDs := make([]int64, len(want.ids))
-						for k, n := range want.ids {
+					if WantError(t, err, want) {
+						wantIDs := make([]int64, len(want.IDs))
+						for k, n := range want.IDs {
 							wantIDs[k] = []int64{c.todo1, c.todo2, c.todo3}[n-1]
 						}
 						if diff := cmp.Diff(wantIDs, got, cmpopts.EquateEmpty()); diff != "" {
 							t.Errorf("ids seen (-want +got):\n%s", diff)
 						}
 					}
-					wantUnchanged(t, db, before)
+					WantUnchanged(t, db, before)
 					c.wantState(todos, shares)
 					return
 				}
@@ -343,19 +346,19 @@ func TestShareMatrix(t *testing.T) {
 				for _, prefer := range prefers {
 					c.seed()
 					todos, shares := c.state()
-					before := snapshot(t, db)
+					before := Snapshot(t, db)
 					stmt := op.sql
 					if prefer == "return=representation" && !strings.HasPrefix(op.path, "/rpc/") {
 						stmt += " returning id"
 					}
 					n, err := c.affected(actor, op.method, op.path, stmt)
-					if wantError(t, err, want) && n != want.n {
-						t.Errorf("%s: %d rows affected, want %d", prefer, n, want.n)
+					if WantError(t, err, want) && n != want.N {
+						t.Errorf("%s: %d rows affected, want %d", prefer, n, want.N)
 					}
-					if want.changes() {
+					if want.Changes() {
 						todos, shares = op.after(c, todos, shares, actor)
 					} else {
-						wantUnchanged(t, db, before)
+						WantUnchanged(t, db, before)
 					}
 					c.wantState(todos, shares)
 				}
@@ -383,21 +386,21 @@ func (c *cast) wantState(todos []todoRow, shares []shareRow) {
 // shareCall is one call of the share API as who.
 type shareCall struct {
 	name string
-	who  func(c *cast) person
+	who  func(c *cast) Person
 	fn   string
 	args func(c *cast) []any
-	want outcome
+	want Outcome
 }
 
 // run calls the API and checks both sides: the answer, and (for a refusal)
 // the database unchanged.
 func (sc shareCall) run(t *testing.T, c *cast) {
 	t.Helper()
-	before := snapshot(t, c.db)
-	err := rpc(t, c.db, sc.who(c), sc.fn, sc.args(c)...)
-	wantError(t, err, sc.want)
-	if sc.want.code != "" {
-		wantUnchanged(t, c.db, before)
+	before := Snapshot(t, c.db)
+	err := RPC(t, c.db, sc.who(c), sc.fn, sc.args(c)...)
+	WantError(t, err, sc.want)
+	if sc.want.Code != "" {
+		WantUnchanged(t, c.db, before)
 	}
 }
 
@@ -407,17 +410,17 @@ func (sc shareCall) run(t *testing.T, c *cast) {
 // message) and the database is exactly as before.
 func TestShareAttacks(t *testing.T) {
 	db := sharesDB(t)
-	who := func(p func(c *cast) person) func(c *cast) person { return p }
-	alice := who(func(c *cast) person { return c.alice })
-	bob := who(func(c *cast) person { return c.bob })
-	carol := who(func(c *cast) person { return c.carol })
-	otto := who(func(c *cast) person { return c.otto })
+	who := func(p func(c *cast) Person) func(c *cast) Person { return p }
+	alice := who(func(c *cast) Person { return c.alice })
+	bob := who(func(c *cast) Person { return c.bob })
+	carol := who(func(c *cast) Person { return c.carol })
+	otto := who(func(c *cast) Person { return c.otto })
 	calls := []shareCall{
 		{"a read share made write: bob shares todo 1 with himself, write", bob, "todos_share",
 			func(c *cast) []any {
 				return []any{"id", c.todo1, "user_id", c.bobID, "permissions", []string{"read", "write"}}
 			},
-			fails("22023", "you cannot share a row with yourself")},
+			Fails("22023", "you cannot share a row with yourself")},
 		{"a read share made write through an accomplice: bob shares todo 1 with erin, write", bob, "todos_share",
 			func(c *cast) []any {
 				return []any{"id", c.todo1, "user_id", c.erinID, "permissions", []string{"write"}}
@@ -434,57 +437,57 @@ func TestShareAttacks(t *testing.T) {
 			func(c *cast) []any { return []any{"id", c.todo1, "user_id", c.ottoID, "permissions", []string{"read"}} }, cannotShare},
 		{"unshare someone else's share: bob removes carol's share", bob, "todos_unshare",
 			func(c *cast) []any { return []any{"id", c.todo1, "user_id", c.carolID} }, cannotUnshare},
-		{"unshare a group share as a member of the group: dave", who(func(c *cast) person { return c.dave }), "todos_unshare",
+		{"unshare a group share as a member of the group: dave", who(func(c *cast) Person { return c.dave }), "todos_unshare",
 			func(c *cast) []any { return []any{"id", c.todo1, "group_id", c.friends} }, cannotUnshare},
 		{"list the shares of a todo one only received", bob, "todos_shares",
 			func(c *cast) []any { return []any{"id", c.todo1} }, cannotList},
 		{"share with a group one is not in: alice shares with otto's group", alice, "todos_share",
 			func(c *cast) []any { return []any{"id", c.todo1, "group_id", c.ottos, "permissions", []string{"read"}} },
-			fails("PT404", "you are not a member of group")},
+			Fails("PT404", "you are not a member of group")},
 		{"share with a group that does not exist (the same answer)", alice, "todos_share",
 			func(c *cast) []any {
 				return []any{"id", c.todo1, "group_id", int64(1), "permissions", []string{"read"}}
 			},
-			fails("PT404", "you are not a member of group 1")},
+			Fails("PT404", "you are not a member of group 1")},
 		{"share twice with the same user", alice, "todos_share",
 			func(c *cast) []any {
 				return []any{"id", c.todo1, "user_id", c.bobID, "permissions", []string{"read", "write"}}
 			},
-			fails("23505", "is already shared with user")},
+			Fails("23505", "is already shared with user")},
 		{"share twice with the same group", alice, "todos_share",
 			func(c *cast) []any {
 				return []any{"id", c.todo1, "group_id", c.friends, "permissions", []string{"read"}}
 			},
-			fails("23505", "is already shared with group")},
+			Fails("23505", "is already shared with group")},
 		{"a bad permission name", alice, "todos_share",
 			func(c *cast) []any {
 				return []any{"id", c.todo1, "user_id", c.erinID, "permissions", []string{"read", "admin"}}
 			},
-			fails("22023", "unknown permission 'admin'")},
+			Fails("22023", "unknown permission 'admin'")},
 		{"a permission that is no permission of a share", alice, "todos_share",
 			func(c *cast) []any {
 				return []any{"id", c.todo1, "user_id", c.erinID, "permissions", []string{"create"}}
 			},
-			fails("22023", "unknown permission 'create'")},
+			Fails("22023", "unknown permission 'create'")},
 		{"a null permission", alice, "todos_share",
 			func(c *cast) []any { return []any{"id", c.todo1, "user_id", c.erinID, "permissions", []*string{nil}} },
-			fails("22023", "unknown permission null")},
+			Fails("22023", "unknown permission null")},
 		{"no permissions", alice, "todos_share",
 			func(c *cast) []any { return []any{"id", c.todo1, "user_id", c.erinID, "permissions", nil} },
-			fails("22023", "permissions is required")},
+			Fails("22023", "permissions is required")},
 		{"both a user and a group", alice, "todos_share",
 			func(c *cast) []any { return []any{"id", c.todo1, "user_id", c.erinID, "group_id", c.friends} },
-			fails("22023", "name one recipient: user_id or group_id")},
+			Fails("22023", "name one recipient: user_id or group_id")},
 		{"neither a user nor a group", alice, "todos_share",
-			func(c *cast) []any { return []any{"id", c.todo1} }, fails("22023", "name one recipient")},
+			func(c *cast) []any { return []any{"id", c.todo1} }, Fails("22023", "name one recipient")},
 		{"a user id that is not a uuid", alice, "todos_share",
-			func(c *cast) []any { return []any{"id", c.todo1, "user_id", "bob"} }, fails("22023", "user_id 'bob' is not a uuid")},
+			func(c *cast) []any { return []any{"id", c.todo1, "user_id", "bob"} }, Fails("22023", "user_id 'bob' is not a uuid")},
 		{"no id", alice, "todos_share",
-			func(c *cast) []any { return []any{"id", nil, "user_id", c.erinID} }, fails("22023", "id is required")},
-		{"anonymous", who(func(c *cast) person { return anonymous }), "todos_share",
-			func(c *cast) []any { return []any{"id", c.todo1, "user_id", c.erinID} }, fails("42501", "permission denied")},
+			func(c *cast) []any { return []any{"id", nil, "user_id", c.erinID} }, Fails("22023", "id is required")},
+		{"anonymous", who(func(c *cast) Person { return Anonymous }), "todos_share",
+			func(c *cast) []any { return []any{"id", c.todo1, "user_id", c.erinID} }, Fails("42501", "permission denied")},
 		{"unshare a user the todo is not shared with", alice, "todos_unshare",
-			func(c *cast) []any { return []any{"id", c.todo1, "user_id", c.erinID} }, fails("PT404", "is not shared with user")},
+			func(c *cast) []any { return []any{"id", c.todo1, "user_id", c.erinID} }, Fails("PT404", "is not shared with user")},
 	}
 	for _, sc := range calls {
 		t.Run(sc.name, func(t *testing.T) {
@@ -499,29 +502,29 @@ func TestShareAttacks(t *testing.T) {
 		c.seed()
 		for _, a := range []struct {
 			name, sql string
-			want      outcome
+			want      Outcome
 		}{
-			{"bob makes his read share write", "update iam.app_todos_shares set can_write = true where row_id = {1}", fails("42501", "permission denied for table app_todos_shares")},
+			{"bob makes his read share write", "update iam.app_todos_shares set can_write = true where row_id = {1}", Fails("42501", "permission denied for table app_todos_shares")},
 			{"bob inserts a write share for himself", "insert into iam.app_todos_shares (row_id, user_id, can_write, shared_by) values ({1}, '{bob}', true, '{bob}')",
-				fails("42501", "new row violates row-level security policy")},
+				Fails("42501", "new row violates row-level security policy")},
 			{"bob inserts a share for erin in alice's name", "insert into iam.app_todos_shares (row_id, user_id, shared_by) values ({1}, '{erin}', '{alice}')",
-				fails("42501", "new row violates row-level security policy")},
+				Fails("42501", "new row violates row-level security policy")},
 			{"bob inserts a share for erin in his name", "insert into iam.app_todos_shares (row_id, user_id, shared_by) values ({1}, '{erin}', '{bob}')",
-				fails("42501", "new row violates row-level security policy")},
-			{"bob deletes carol's share", "delete from iam.app_todos_shares where user_id = '{carol}'", affects(0)},
+				Fails("42501", "new row violates row-level security policy")},
+			{"bob deletes carol's share", "delete from iam.app_todos_shares where user_id = '{carol}'", Affects(0)},
 		} {
 			t.Run(a.name, func(t *testing.T) {
-				before := snapshot(t, db)
+				before := Snapshot(t, db)
 				n, err := c.affected(c.bob, "POST", "/rpc/f", a.sql)
-				if wantError(t, err, a.want) && n != a.want.n {
-					t.Errorf("%d rows, want %d", n, a.want.n)
+				if WantError(t, err, a.want) && n != a.want.N {
+					t.Errorf("%d rows, want %d", n, a.want.N)
 				}
-				wantUnchanged(t, db, before)
+				WantUnchanged(t, db, before)
 			})
 		}
 		t.Run("bob reads only his own share", func(t *testing.T) {
 			var got []string
-			err := requester{t: t, db: db, who: c.bob, path: "/rpc/f"}.do("GET", func(tx pgx.Tx) error {
+			err := Requester{T: t, DB: db, Who: c.bob, Path: "/rpc/f"}.Do("GET", func(tx pgx.Tx) error {
 				rows, err := tx.Query(t.Context(), "select user_id::text from iam.app_todos_shares where user_id is not null order by 1")
 				if err != nil {
 					return err
@@ -529,7 +532,7 @@ func TestShareAttacks(t *testing.T) {
 				got, err = pgx.CollectRows(rows, pgx.RowTo[string])
 				return err
 			})
-			noError(t, err)
+			NoError(t, err)
 			if diff := cmp.Diff([]string{c.bobID}, got); diff != "" {
 				t.Errorf("the shares bob reads (-want +got):\n%s", diff)
 			}
@@ -544,31 +547,31 @@ func TestShareAttacks(t *testing.T) {
 func TestShareNeverGrantsMoreThanTheSharerHolds(t *testing.T) {
 	db := sharesDB(t)
 	c := newCast(t, db).in(t)
-	team := createGroup(t, db, c.otto, "otto's team")
-	addMember(t, db, c.otto, team, c.aliceID, "member")
+	team := CreateGroup(t, db, c.otto, "otto's team")
+	AddMember(t, db, c.otto, team, c.aliceID, "member")
 	var todo int64
-	err := requester{t: t, db: db, who: c.alice, path: "/todos"}.do("POST", func(tx pgx.Tx) error {
+	err := Requester{T: t, DB: db, Who: c.alice, Path: "/todos"}.Do("POST", func(tx pgx.Tx) error {
 		return tx.QueryRow(t.Context(), "insert into app.todos (title, group_id) values ('alice''s, in otto''s team', $1) returning id", team).Scan(&todo)
 	})
-	noError(t, err)
-	noError(t, rpc(t, db, c.otto, "remove_group_member", "group_id", team, "user_id", c.aliceID))
+	NoError(t, err)
+	NoError(t, RPC(t, db, c.otto, "remove_group_member", "group_id", team, "user_id", c.aliceID))
 
-	shareCall{"write", func(c *cast) person { return c.alice }, "todos_share",
+	shareCall{"write", func(c *cast) Person { return c.alice }, "todos_share",
 		func(c *cast) []any {
 			return []any{"id", todo, "user_id", c.erinID, "permissions", []string{"read", "write"}}
 		},
-		fails("42501", "you cannot share write on the row of app.todos with id")}.run(t, c)
-	shareCall{"delete, which she holds", func(c *cast) person { return c.alice }, "todos_share",
+		Fails("42501", "you cannot share write on the row of app.todos with id")}.run(t, c)
+	shareCall{"delete, which she holds", func(c *cast) Person { return c.alice }, "todos_share",
 		func(c *cast) []any {
 			return []any{"id", todo, "user_id", c.erinID, "permissions", []string{"read", "delete"}}
-		}, affects(0)}.run(t, c)
+		}, Affects(0)}.run(t, c)
 	n, err := c.affected(c.erin, "PATCH", "/todos", "update app.todos set title = 'erin' where id = $1", todo)
-	noError(t, err)
+	NoError(t, err)
 	if n != 0 {
 		t.Errorf("erin edited the todo through a share without write: %d rows", n)
 	}
 	n, err = c.affected(c.erin, "DELETE", "/todos", "delete from app.todos where id = $1", todo)
-	noError(t, err)
+	NoError(t, err)
 	if n != 1 {
 		t.Errorf("erin deleted %d rows through a share with delete, want 1", n)
 	}
@@ -583,52 +586,52 @@ func TestUnshareIsImmediate(t *testing.T) {
 	db := sharesDB(t)
 	c := newCast(t, db).in(t)
 	c.seed()
-	visible := func(who person) []int64 {
+	visible := func(who Person) []int64 {
 		t.Helper()
 		got, err := c.ids(who, "/todos", "select id from app.todos where id = {1}")
-		noError(t, err)
+		NoError(t, err)
 		return got
 	}
-	for _, p := range []person{c.bob, c.carol, c.dave} {
+	for _, p := range []Person{c.bob, c.carol, c.dave} {
 		if got := visible(p); len(got) != 1 {
-			t.Fatalf("before: %s sees %v", p.name, got)
+			t.Fatalf("before: %s sees %v", p.Name, got)
 		}
 	}
 
 	// carol is in the middle of a request when alice unshares.
 	ctx := t.Context()
-	tx, err := apiConn(t, db).Begin(ctx)
-	noError(t, err)
+	tx, err := apiConnShares(t, db).Begin(ctx)
+	NoError(t, err)
 	defer tx.Rollback(ctx)
 	_, err = tx.Exec(ctx, "select set_config('role', 'web_user', true), set_config('request.jwt.claims', $1, true)", fmt.Sprintf(`{"sub": %q, "role": "web_user"}`, c.carolID))
-	noError(t, err)
+	NoError(t, err)
 	var n int
-	noError(t, tx.QueryRow(ctx, c.expand("select count(*) from app.todos where id = {1}")).Scan(&n))
+	NoError(t, tx.QueryRow(ctx, c.expand("select count(*) from app.todos where id = {1}")).Scan(&n))
 	if n != 1 {
 		t.Fatalf("carol's first statement sees %d rows", n)
 	}
-	noError(t, rpc(t, db, c.alice, "todos_unshare", "id", c.todo1, "user_id", c.carolID))
-	noError(t, tx.QueryRow(ctx, c.expand("select count(*) from app.todos where id = {1}")).Scan(&n))
+	NoError(t, RPC(t, db, c.alice, "todos_unshare", "id", c.todo1, "user_id", c.carolID))
+	NoError(t, tx.QueryRow(ctx, c.expand("select count(*) from app.todos where id = {1}")).Scan(&n))
 	if n != 0 {
 		t.Errorf("the next statement of carol's request still sees the todo after the unshare")
 	}
 	tag, err := tx.Exec(ctx, c.expand("update app.todos set title = 'too late' where id = {1}"))
-	noError(t, err)
+	NoError(t, err)
 	if tag.RowsAffected() != 0 {
 		t.Errorf("carol's request still changed the todo after the unshare")
 	}
-	noError(t, tx.Rollback(ctx))
+	NoError(t, tx.Rollback(ctx))
 	if got := visible(c.carol); len(got) != 0 {
 		t.Errorf("carol's next request sees %v after the unshare", got)
 	}
 
 	// dave leaves friends: the group's share is no longer his.
-	noError(t, rpc(t, db, c.dave, "leave_group", "group_id", c.friends))
+	NoError(t, RPC(t, db, c.dave, "leave_group", "group_id", c.friends))
 	if got := visible(c.dave); len(got) != 0 {
 		t.Errorf("dave sees %v after leaving friends", got)
 	}
 	// bob removes the share made to him.
-	noError(t, rpc(t, db, c.bob, "todos_unshare", "id", c.todo1, "user_id", c.bobID))
+	NoError(t, RPC(t, db, c.bob, "todos_unshare", "id", c.todo1, "user_id", c.bobID))
 	if got := visible(c.bob); len(got) != 0 {
 		t.Errorf("bob sees %v after removing his share", got)
 	}
@@ -637,13 +640,13 @@ func TestUnshareIsImmediate(t *testing.T) {
 		t.Errorf("shares left (-want +got):\n%s", diff)
 	}
 	// Deleting the group deletes its shares; deleting the todo its shares.
-	noError(t, rpc(t, db, c.alice, "delete_group", "group_id", c.friends))
+	NoError(t, RPC(t, db, c.alice, "delete_group", "group_id", c.friends))
 	c.share(c.alice, c.todo1, "user_id", c.erinID, "read")
 	if _, shares := c.state(); len(shares) != 1 || shares[0].Recipient != "erin" {
 		t.Errorf("shares after the group went: %v, want erin's only", shares)
 	}
 	n64, err := c.affected(c.alice, "DELETE", "/todos", "delete from app.todos where id = {1}")
-	noError(t, err)
+	NoError(t, err)
 	if n64 != 1 {
 		t.Fatalf("alice deleted %d todos", n64)
 	}
@@ -664,7 +667,7 @@ func TestShareList(t *testing.T) {
 		By          string
 	}
 	var got []listed
-	err := requester{t: t, db: db, who: c.alice, path: "/rpc/todos_shares"}.do("GET", func(tx pgx.Tx) error {
+	err := Requester{T: t, DB: db, Who: c.alice, Path: "/rpc/todos_shares"}.Do("GET", func(tx pgx.Tx) error {
 		rows, err := tx.Query(t.Context(), "select coalesce(user_id, ''), coalesce(group_id::text, ''), permissions, shared_by from app.todos_shares(id => $1)", c.todo1)
 		if err != nil {
 			return err
@@ -672,7 +675,7 @@ func TestShareList(t *testing.T) {
 		got, err = pgx.CollectRows(rows, pgx.RowToStructByPos[listed])
 		return err
 	})
-	noError(t, err)
+	NoError(t, err)
 	for i := range got {
 		got[i].User, got[i].Group, got[i].By = c.name(got[i].User), c.name(got[i].Group), c.name(got[i].By)
 	}
@@ -694,7 +697,7 @@ func TestShareErrorsAreNoOracle(t *testing.T) {
 	db := sharesDB(t)
 	c := newCast(t, db).in(t)
 	c.seed()
-	missing := scalar[int64](t, db, "select coalesce(max(id), 0) + 1000000 from app.todos")
+	missing := Scalar[int64](t, db, "select coalesce(max(id), 0) + 1000000 from app.todos")
 	calls := []struct {
 		fn   string
 		args func(id int64) []any
@@ -712,15 +715,15 @@ func TestShareErrorsAreNoOracle(t *testing.T) {
 	for _, call := range calls {
 		t.Run(fmt.Sprintf("%s %v", call.fn, call.args(0)[2:]), func(t *testing.T) {
 			answer := func(id int64) string {
-				before := snapshot(t, db)
+				before := Snapshot(t, db)
 				var err error
 				if call.fn == "todos_shares" {
 					_, err = c.ids(c.otto, "/rpc/todos_shares", "select 1::bigint from app.todos_shares(id => $1)", id)
 				} else {
-					err = rpc(t, db, c.otto, call.fn, call.args(id)...)
+					err = RPC(t, db, c.otto, call.fn, call.args(id)...)
 				}
-				wantUnchanged(t, db, before)
-				wantError(t, err, noSuchTodo)
+				WantUnchanged(t, db, before)
+				WantError(t, err, noSuchTodo)
 				return digits.ReplaceAllString(fmt.Sprintf("%#v", err), "N")
 			}
 			unseen, none := answer(c.todo1), answer(missing)
@@ -733,7 +736,7 @@ func TestShareErrorsAreNoOracle(t *testing.T) {
 
 // TestShareHintOnlyNarrows: the page function names its shared rows in a
 // transaction-local setting so that the policies' shared arm reads the
-// caller's shares among them only (SPEC §17). Set by hand to other rows, it
+// caller's shares among them only (SPEC §21). Set by hand to other rows, it
 // shows nothing more (the answer is the caller's shares among the hint:
 // the shares decide, the hint narrows); and the page function clears it, so
 // the next statement of the request sees every shared row again.
@@ -742,7 +745,7 @@ func TestShareHintOnlyNarrows(t *testing.T) {
 	c := newCast(t, db).in(t)
 	c.seed()
 	var seen []int64
-	err := requester{t: t, db: db, who: c.bob, path: "/rpc/f"}.do("GET", func(tx pgx.Tx) error {
+	err := Requester{T: t, DB: db, Who: c.bob, Path: "/rpc/f"}.Do("GET", func(tx pgx.Tx) error {
 		if _, err := tx.Exec(t.Context(), "select pg_catalog.set_config('iam.app_todos_shared_hint', $1, true)", fmt.Sprintf("{%d,%d,%d}", c.todo1, c.todo2, c.todo3)); err != nil {
 			return err
 		}
@@ -753,11 +756,11 @@ func TestShareHintOnlyNarrows(t *testing.T) {
 		seen, err = pgx.CollectRows(rows, pgx.RowTo[int64])
 		return err
 	})
-	noError(t, err)
+	NoError(t, err)
 	if !slices.Equal(seen, []int64{c.todo1}) {
 		t.Errorf("with a hint naming todos 1, 2 and 3, bob sees %v, want only todo 1 (shared with him)", seen)
 	}
-	err = requester{t: t, db: db, who: c.bob, path: "/rpc/todos_page"}.do("GET", func(tx pgx.Tx) error {
+	err = Requester{T: t, DB: db, Who: c.bob, Path: "/rpc/todos_page"}.Do("GET", func(tx pgx.Tx) error {
 		if _, err := tx.Exec(t.Context(), "select * from app.todos_page()"); err != nil {
 			return err
 		}
@@ -777,5 +780,15 @@ func TestShareHintOnlyNarrows(t *testing.T) {
 		}
 		return nil
 	})
-	noError(t, err)
+	NoError(t, err)
+}
+
+// apiConnShares is a new connection as authenticator, PostgREST's login
+// role, for a request held open while others run.
+func apiConnShares(t *testing.T, db *Database) *pgx.Conn {
+	t.Helper()
+	conn, err := pgx.Connect(t.Context(), db.API.Config().ConnString())
+	NoError(t, err)
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	return conn
 }

@@ -66,7 +66,7 @@ delete from iam.group_roles where name not in ('member', 'admin', 'owner');
 -- Functions are executable by PUBLIC unless revoked; only the authenticated role may call the helpers policies and triggers use.
 revoke all on all routines in schema iam from public, web_user, web_anon;
 grant usage on schema iam to web_user;
-grant execute on function iam.claims(), iam.user_id_text(text), iam.user_id_uuid(text), iam.bypasses_rls(), iam.caller_id(), iam.identity_claim(), iam.has_realm_role(text), iam.is_admin(), iam.role_rank(text), iam.my_groups(), iam.group_ids(text), iam.group_role(bigint), iam.check_group_entry(name, name, text, bigint, text, boolean), iam.privileged(), iam.may_enter_group(bigint, text, boolean) to web_user;
+grant execute on function iam.claims(), iam.user_id_text(text), iam.user_id_uuid(text), iam.bypasses_rls(), iam.caller_id(), iam.identity_claim(), iam.has_realm_role(text), iam.is_admin(), iam.role_rank(text), iam.my_groups(), iam.group_ids(text), iam.group_role(bigint), iam.check_group_entry(name, name, text, bigint, text, boolean), iam.privileged(), iam.may_enter_group(bigint, text, boolean), iam.has_client_role(text, text), iam.claim_text(text[]), iam.claim_match(text[]), iam.guard_tenant(anyelement, jsonb, text, text[], name, name) to web_user;
 
 -- The optional db-pre-request (iam.check_request) runs for every request, anonymous ones too: both runtime roles may call it.
 grant usage on schema iam to web_anon;
