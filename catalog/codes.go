@@ -103,6 +103,9 @@ var codes = []catalogCode{
 	code("IAM325", LevelError, "a parent column that is not a foreign key to the parent's key",
 		"parent app.stores via store_id, where store_id has no foreign key to app.stores(id)",
 		"column %s of %s is not a foreign key to %s.%s.%s: the parent rules follow it to one parent row"),
+	code("IAM326", LevelError, "a share key that is not unique and not null on its own",
+		"share by position with users, where position is not unique",
+		"share key %s of %s is not a unique, not-null column on its own: a share names one row by it, and the share table's foreign key refers to it"),
 
 	// The schemas PostgREST serves.
 	code("IAM330", LevelWarning, "an exposed table with no resource and row-level security off",

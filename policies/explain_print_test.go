@@ -26,7 +26,8 @@ func TestExplainText(t *testing.T) {
 		"app.todos as " + c.MiaID + " (role web_user)\n",
 		"row id=2: owner " + c.AliceID + ", group " + team + " (your role: member), visible to you\n",
 		"select             allowed  group member can read, create, write (todos.iam:10:3): your role in group " + team + " is member",
-		"delete             denied   not the owner (the row is owned by " + c.AliceID + "); your role in group " + team + " is member; delete takes admin\n",
+		"delete             denied   not the owner (the row is owned by " + c.AliceID + "); your role in group " + team + " is member; delete takes admin; no share of the row with you (or a group of yours) grants delete\n",
+		"shared       no  no share of the row with you (or a group of yours) grants delete",
 		"group admin  no  your role in group " + team + " is member; delete takes admin",
 		"group admin can delete at todos.iam:11:3",
 	} {
