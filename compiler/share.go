@@ -251,6 +251,7 @@ func (s *shareBuild) helpers() {
 	var body block
 	body.addIf(fmt.Sprintf("%s is null or %s not in ('read', 'write', 'delete')", perm, perm), block{fmt.Sprintf(`raise exception using errcode = '22023',
     message = pg_catalog.format('unknown share permission %%s', coalesce(%s, 'null')),
+    detail = 'The shared arm of a policy asks for read, write or delete.',
     hint = 'A share grants read, write or delete.';`, perm)}, nil)
 	body.addIf("shared.caller is null", block{"return '{}';"}, nil)
 	if groups {

@@ -117,17 +117,20 @@ func (s *shareBuild) api() {
     hint = 'Sign in: shares are made and managed by signed-in users.';`, v)}, nil)
 		b.addIf(p(key)+" is null", block{fill(`raise exception using errcode = '22023',
     message = '{{keyName}} is required',
+    detail = '{{keyName}} is null.',
     hint = 'Name the row by its {{keyName}}.';`, v)}, nil)
 		if !recipient {
 			return b
 		}
-		b.addIf(fmt.Sprintf("(%s is null) = (%s is null)", p("user_id"), p("group_id")), block{`raise exception using errcode = '22023',
+		b.addIf(fmt.Sprintf("(%s is null) = (%s is null)", p("user_id"), p("group_id")), block{fmt.Sprintf(`raise exception using errcode = '22023',
     message = 'name one recipient: user_id or group_id',
-    hint = 'A share is with one user or one group; call again for each.';`}, nil)
+    detail = case when %s is null then 'Neither is given.' else 'Both are given.' end,
+    hint = 'A share is with one user or one group; call again for each.';`, p("user_id"))}, nil)
 		var userCheck block
 		if !s.sh.Users {
 			userCheck = block{fill(`raise exception using errcode = '22023',
     message = 'rows of {{what}} are shared with groups, not users',
+    detail = 'The share item of {{what}} says with groups ({{file}}).',
     hint = 'Pass group_id: a group you are in.';`, v)}
 		} else if s.id == "uuid" {
 			userCheck = block{fmt.Sprintf(`begin
@@ -135,19 +138,22 @@ func (s *shareBuild) api() {
 exception when invalid_text_representation then
     raise exception using errcode = '22023',
         message = pg_catalog.format('user_id %%s is not a uuid', pg_catalog.quote_literal(pg_catalog.left(%s, 100))),
+        detail = 'User ids are uuids (the identity type of the .iam files).',
         hint = 'A user id is the %s claim of their token.';
 end;`, p("user_id"), p("user_id"), sqlText(m.Identity.Claim))}
 		} else {
 			userCheck = block{fmt.Sprintf(`if pg_catalog.length(%s) not between 1 and 1000 then
     raise exception using errcode = '22023',
         message = 'user_id must be 1 to 1000 characters',
+        detail = pg_catalog.format('It has %%s characters.', pg_catalog.length(%s)),
         hint = 'A user id is the %s claim of their token.';
-end if;`, p("user_id"), sqlText(m.Identity.Claim)), fmt.Sprintf("f.recipient := %s;", p("user_id"))}
+end if;`, p("user_id"), p("user_id"), sqlText(m.Identity.Claim)), fmt.Sprintf("f.recipient := %s;", p("user_id"))}
 		}
 		b.addIf(p("user_id")+" is not null", userCheck, nil)
 		if !s.sh.Groups {
 			b.addIf(p("group_id")+" is not null", block{fill(`raise exception using errcode = '22023',
     message = 'rows of {{what}} are shared with users, not groups',
+    detail = 'The share item of {{what}} says with users ({{file}}).',
     hint = 'Pass user_id: the user''s id.';`, v)}, nil)
 		}
 		return b
@@ -191,9 +197,11 @@ end if;`, p("user_id"), sqlText(m.Identity.Claim)), fmt.Sprintf("f.recipient := 
 		body := checks(fn, true)
 		body.addIf("f.recipient = f.caller", block{`raise exception using errcode = '22023',
     message = 'you cannot share a row with yourself',
+    detail = 'user_id is your own id.',
     hint = 'Name another user.';`}, nil)
 		body.addIf(p("permissions")+" is null", block{`raise exception using errcode = '22023',
     message = 'permissions is required',
+    detail = 'permissions is null.',
     hint = 'List what the share grants, e.g. ["read", "write"]; read is always granted.';`}, nil)
 		body.add(`foreach f.perm in array %s loop
     case f.perm
@@ -203,6 +211,7 @@ end if;`, p("user_id"), sqlText(m.Identity.Claim)), fmt.Sprintf("f.recipient := 
         else
             raise exception using errcode = '22023',
                 message = pg_catalog.format('unknown permission %%s', coalesce(pg_catalog.quote_literal(pg_catalog.left(f.perm, 100)), 'null')),
+                detail = 'The permissions of a share are read, write and delete.',
                 hint = 'A share grants read, write or delete (read always).';
     end case;
 end loop;`, p("permissions"))
@@ -241,6 +250,7 @@ end loop;`, p("permissions"))
 		if s.sh.Groups {
 			body.addIf(fmt.Sprintf("%s is not null and not coalesce(%s = any (%s), false)", p("group_id"), p("group_id"), v["groups"]), block{fmt.Sprintf(`raise exception using errcode = 'PT404',
     message = pg_catalog.format('you are not a member of group %%s', %s),
+    detail = 'It does not exist, or you are not in it: the answer is the same.',
     hint = 'Share with a group you are in.';`, p("group_id"))}, nil)
 		}
 		body = append(body, fill(`-- One change to the shares of a row at a time: the checks below hold until commit.
@@ -248,6 +258,7 @@ perform pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended({{lockKey}}
 		body.addIf(fmt.Sprintf("exists (select from %s s where s.row_id = %s and (s.user_id = f.recipient or s.group_id = %s))", s.store, p(key), p("group_id")),
 			block{fmt.Sprintf(`raise exception using errcode = '23505',
     message = pg_catalog.format('the row of %s with %s %%s is already shared with %%s', %s, %s),
+    detail = 'A row is shared with a user or a group once.',
     hint = 'To change what it grants, unshare it and share it again.';`, sqlText(what), sqlText(s.sh.Key), p(key), recipientText(fn))}, nil)
 		body.add("-- max shares per row and per recipient: the share table's trigger (%s) refuses past them.", ShareQuotaTrigger)
 		body.add("insert into %s (row_id, user_id, group_id, can_write, can_delete, shared_by)\nvalues (%s, f.recipient, %s, f.can_write, f.can_delete, f.caller);",
@@ -267,6 +278,7 @@ perform pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended({{lockKey}}
 		del := fmt.Sprintf("delete from %s s\nwhere s.row_id = %s and (s.user_id = f.recipient or s.group_id = %s)", s.store, p(key), p("group_id"))
 		notShared := fmt.Sprintf(`raise exception using errcode = 'PT404',
     message = pg_catalog.format('the row of %s with %s %%s is not shared with %%s', %s, %s),
+    detail = 'There is no such share to remove.',
     hint = 'GET /rpc/%s?%s=... lists its shares.';`, sqlText(what), sqlText(s.sh.Key), p(key), recipientText(fn), listFn, sqlText(s.sh.Key))
 		manage := block{del + ";"}
 		manage.addIf("not found", block{notShared}, nil)
@@ -279,6 +291,7 @@ perform pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended({{lockKey}}
 			own := block{del + "\n  and s.shared_by = f.caller;"}
 			own.addIf("not found", block{fmt.Sprintf(`raise exception using errcode = 'PT404',
     message = pg_catalog.format('the row of %s with %s %%s has no share of yours with %%s', %s, %s),
+    detail = 'There is no share you made with them: the answer is the same whoever else shared it.',
     hint = 'Those it is shared with unshare only the shares they made.';`, sqlText(what), sqlText(s.sh.Key), p(key), recipientText(fn))}, nil)
 			otherwise = block{"if f.may_share then\n" + own.text(1) + "\nelse\n" + refuse.text(1) + "\nend if;"}
 		}

@@ -254,6 +254,7 @@ begin
     if app_docs_shared.perm is null or app_docs_shared.perm not in ('read', 'write', 'delete') then
         raise exception using errcode = '22023',
             message = pg_catalog.format('unknown share permission %s', coalesce(app_docs_shared.perm, 'null')),
+            detail = 'The shared arm of a policy asks for read, write or delete.',
             hint = 'A share grants read, write or delete.';
     end if;
     if shared.caller is null then
@@ -574,17 +575,20 @@ begin
     if docs_share.id is null then
         raise exception using errcode = '22023',
             message = 'id is required',
+            detail = 'id is null.',
             hint = 'Name the row by its id.';
     end if;
     if (docs_share.user_id is null) = (docs_share.group_id is null) then
         raise exception using errcode = '22023',
             message = 'name one recipient: user_id or group_id',
+            detail = case when docs_share.user_id is null then 'Neither is given.' else 'Both are given.' end,
             hint = 'A share is with one user or one group; call again for each.';
     end if;
     if docs_share.user_id is not null then
         if pg_catalog.length(docs_share.user_id) not between 1 and 1000 then
             raise exception using errcode = '22023',
                 message = 'user_id must be 1 to 1000 characters',
+                detail = pg_catalog.format('It has %s characters.', pg_catalog.length(docs_share.user_id)),
                 hint = 'A user id is the sub claim of their token.';
         end if;
         f.recipient := docs_share.user_id;
@@ -592,11 +596,13 @@ begin
     if f.recipient = f.caller then
         raise exception using errcode = '22023',
             message = 'you cannot share a row with yourself',
+            detail = 'user_id is your own id.',
             hint = 'Name another user.';
     end if;
     if docs_share.permissions is null then
         raise exception using errcode = '22023',
             message = 'permissions is required',
+            detail = 'permissions is null.',
             hint = 'List what the share grants, e.g. ["read", "write"]; read is always granted.';
     end if;
     foreach f.perm in array docs_share.permissions loop
@@ -607,6 +613,7 @@ begin
             else
                 raise exception using errcode = '22023',
                     message = pg_catalog.format('unknown permission %s', coalesce(pg_catalog.quote_literal(pg_catalog.left(f.perm, 100)), 'null')),
+                    detail = 'The permissions of a share are read, write and delete.',
                     hint = 'A share grants read, write or delete (read always).';
         end case;
     end loop;
@@ -643,6 +650,7 @@ begin
     if docs_share.group_id is not null and not coalesce(docs_share.group_id = any (iam.group_ids('member')), false) then
         raise exception using errcode = 'PT404',
             message = pg_catalog.format('you are not a member of group %s', docs_share.group_id),
+            detail = 'It does not exist, or you are not in it: the answer is the same.',
             hint = 'Share with a group you are in.';
     end if;
     -- One change to the shares of a row at a time: the checks below hold until commit.
@@ -650,6 +658,7 @@ begin
     if exists (select from iam.app_docs_shares s where s.row_id = docs_share.id and (s.user_id = f.recipient or s.group_id = docs_share.group_id)) then
         raise exception using errcode = '23505',
             message = pg_catalog.format('the row of app.docs with id %s is already shared with %s', docs_share.id, coalesce('user ' || f.recipient::text, 'group ' || docs_share.group_id::text)),
+            detail = 'A row is shared with a user or a group once.',
             hint = 'To change what it grants, unshare it and share it again.';
     end if;
     -- max shares per row and per recipient: the share table's trigger (iam_share_quota) refuses past them.
@@ -682,17 +691,20 @@ begin
     if docs_unshare.id is null then
         raise exception using errcode = '22023',
             message = 'id is required',
+            detail = 'id is null.',
             hint = 'Name the row by its id.';
     end if;
     if (docs_unshare.user_id is null) = (docs_unshare.group_id is null) then
         raise exception using errcode = '22023',
             message = 'name one recipient: user_id or group_id',
+            detail = case when docs_unshare.user_id is null then 'Neither is given.' else 'Both are given.' end,
             hint = 'A share is with one user or one group; call again for each.';
     end if;
     if docs_unshare.user_id is not null then
         if pg_catalog.length(docs_unshare.user_id) not between 1 and 1000 then
             raise exception using errcode = '22023',
                 message = 'user_id must be 1 to 1000 characters',
+                detail = pg_catalog.format('It has %s characters.', pg_catalog.length(docs_unshare.user_id)),
                 hint = 'A user id is the sub claim of their token.';
         end if;
         f.recipient := docs_unshare.user_id;
@@ -714,6 +726,7 @@ begin
         if not found then
             raise exception using errcode = 'PT404',
                 message = pg_catalog.format('the row of app.docs with id %s is not shared with %s', docs_unshare.id, coalesce('user ' || f.recipient::text, 'group ' || docs_unshare.group_id::text)),
+                detail = 'There is no such share to remove.',
                 hint = 'GET /rpc/docs_shares?id=... lists its shares.';
         end if;
     else
@@ -724,6 +737,7 @@ begin
             if not found then
                 raise exception using errcode = 'PT404',
                     message = pg_catalog.format('the row of app.docs with id %s has no share of yours with %s', docs_unshare.id, coalesce('user ' || f.recipient::text, 'group ' || docs_unshare.group_id::text)),
+                    detail = 'There is no share you made with them: the answer is the same whoever else shared it.',
                     hint = 'Those it is shared with unshare only the shares they made.';
             end if;
         else
@@ -758,6 +772,7 @@ begin
     if docs_shares.id is null then
         raise exception using errcode = '22023',
             message = 'id is required',
+            detail = 'id is null.',
             hint = 'Name the row by its id.';
     end if;
     select coalesce((t.owner_id = (select iam.user_id_text('sub')) or (t.team_id = any ((select iam.group_ids('admin'))::bigint[]) and t.team_id is not null) or t.id = any ((select iam.app_docs_shared('read'))::bigint[])), false)

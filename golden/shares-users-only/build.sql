@@ -231,6 +231,7 @@ begin
     if app_notes_shared.perm is null or app_notes_shared.perm not in ('read', 'write', 'delete') then
         raise exception using errcode = '22023',
             message = pg_catalog.format('unknown share permission %s', coalesce(app_notes_shared.perm, 'null')),
+            detail = 'The shared arm of a policy asks for read, write or delete.',
             hint = 'A share grants read, write or delete.';
     end if;
     if shared.caller is null then
@@ -383,11 +384,13 @@ begin
     if notes_share.note_id is null then
         raise exception using errcode = '22023',
             message = 'note_id is required',
+            detail = 'note_id is null.',
             hint = 'Name the row by its note_id.';
     end if;
     if (notes_share.user_id is null) = (notes_share.group_id is null) then
         raise exception using errcode = '22023',
             message = 'name one recipient: user_id or group_id',
+            detail = case when notes_share.user_id is null then 'Neither is given.' else 'Both are given.' end,
             hint = 'A share is with one user or one group; call again for each.';
     end if;
     if notes_share.user_id is not null then
@@ -396,22 +399,26 @@ begin
         exception when invalid_text_representation then
             raise exception using errcode = '22023',
                 message = pg_catalog.format('user_id %s is not a uuid', pg_catalog.quote_literal(pg_catalog.left(notes_share.user_id, 100))),
+                detail = 'User ids are uuids (the identity type of the .iam files).',
                 hint = 'A user id is the sub claim of their token.';
         end;
     end if;
     if notes_share.group_id is not null then
         raise exception using errcode = '22023',
             message = 'rows of app.notes are shared with users, not groups',
+            detail = 'The share item of app.notes says with users (policies/notes.iam:5).',
             hint = 'Pass user_id: the user''s id.';
     end if;
     if f.recipient = f.caller then
         raise exception using errcode = '22023',
             message = 'you cannot share a row with yourself',
+            detail = 'user_id is your own id.',
             hint = 'Name another user.';
     end if;
     if notes_share.permissions is null then
         raise exception using errcode = '22023',
             message = 'permissions is required',
+            detail = 'permissions is null.',
             hint = 'List what the share grants, e.g. ["read", "write"]; read is always granted.';
     end if;
     foreach f.perm in array notes_share.permissions loop
@@ -422,6 +429,7 @@ begin
             else
                 raise exception using errcode = '22023',
                     message = pg_catalog.format('unknown permission %s', coalesce(pg_catalog.quote_literal(pg_catalog.left(f.perm, 100)), 'null')),
+                    detail = 'The permissions of a share are read, write and delete.',
                     hint = 'A share grants read, write or delete (read always).';
         end case;
     end loop;
@@ -460,6 +468,7 @@ begin
     if exists (select from iam.app_notes_shares s where s.row_id = notes_share.note_id and (s.user_id = f.recipient or s.group_id = notes_share.group_id)) then
         raise exception using errcode = '23505',
             message = pg_catalog.format('the row of app.notes with note_id %s is already shared with %s', notes_share.note_id, coalesce('user ' || f.recipient::text, 'group ' || notes_share.group_id::text)),
+            detail = 'A row is shared with a user or a group once.',
             hint = 'To change what it grants, unshare it and share it again.';
     end if;
     -- max shares per row and per recipient: the share table's trigger (iam_share_quota) refuses past them.
@@ -492,11 +501,13 @@ begin
     if notes_unshare.note_id is null then
         raise exception using errcode = '22023',
             message = 'note_id is required',
+            detail = 'note_id is null.',
             hint = 'Name the row by its note_id.';
     end if;
     if (notes_unshare.user_id is null) = (notes_unshare.group_id is null) then
         raise exception using errcode = '22023',
             message = 'name one recipient: user_id or group_id',
+            detail = case when notes_unshare.user_id is null then 'Neither is given.' else 'Both are given.' end,
             hint = 'A share is with one user or one group; call again for each.';
     end if;
     if notes_unshare.user_id is not null then
@@ -505,12 +516,14 @@ begin
         exception when invalid_text_representation then
             raise exception using errcode = '22023',
                 message = pg_catalog.format('user_id %s is not a uuid', pg_catalog.quote_literal(pg_catalog.left(notes_unshare.user_id, 100))),
+                detail = 'User ids are uuids (the identity type of the .iam files).',
                 hint = 'A user id is the sub claim of their token.';
         end;
     end if;
     if notes_unshare.group_id is not null then
         raise exception using errcode = '22023',
             message = 'rows of app.notes are shared with users, not groups',
+            detail = 'The share item of app.notes says with users (policies/notes.iam:5).',
             hint = 'Pass user_id: the user''s id.';
     end if;
     select coalesce(t.author = (select iam.user_id_uuid('sub')), false),
@@ -530,6 +543,7 @@ begin
         if not found then
             raise exception using errcode = 'PT404',
                 message = pg_catalog.format('the row of app.notes with note_id %s is not shared with %s', notes_unshare.note_id, coalesce('user ' || f.recipient::text, 'group ' || notes_unshare.group_id::text)),
+                detail = 'There is no such share to remove.',
                 hint = 'GET /rpc/notes_shares?note_id=... lists its shares.';
         end if;
     else
@@ -563,6 +577,7 @@ begin
     if notes_shares.note_id is null then
         raise exception using errcode = '22023',
             message = 'note_id is required',
+            detail = 'note_id is null.',
             hint = 'Name the row by its note_id.';
     end if;
     select coalesce(t.author = (select iam.user_id_uuid('sub')), false)

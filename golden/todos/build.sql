@@ -459,6 +459,7 @@ begin
     if app_todos_shared.perm is null or app_todos_shared.perm not in ('read', 'write', 'delete') then
         raise exception using errcode = '22023',
             message = pg_catalog.format('unknown share permission %s', coalesce(app_todos_shared.perm, 'null')),
+            detail = 'The shared arm of a policy asks for read, write or delete.',
             hint = 'A share grants read, write or delete.';
     end if;
     if shared.caller is null then
@@ -806,11 +807,13 @@ begin
     if todos_share.id is null then
         raise exception using errcode = '22023',
             message = 'id is required',
+            detail = 'id is null.',
             hint = 'Name the row by its id.';
     end if;
     if (todos_share.user_id is null) = (todos_share.group_id is null) then
         raise exception using errcode = '22023',
             message = 'name one recipient: user_id or group_id',
+            detail = case when todos_share.user_id is null then 'Neither is given.' else 'Both are given.' end,
             hint = 'A share is with one user or one group; call again for each.';
     end if;
     if todos_share.user_id is not null then
@@ -819,17 +822,20 @@ begin
         exception when invalid_text_representation then
             raise exception using errcode = '22023',
                 message = pg_catalog.format('user_id %s is not a uuid', pg_catalog.quote_literal(pg_catalog.left(todos_share.user_id, 100))),
+                detail = 'User ids are uuids (the identity type of the .iam files).',
                 hint = 'A user id is the sub claim of their token.';
         end;
     end if;
     if f.recipient = f.caller then
         raise exception using errcode = '22023',
             message = 'you cannot share a row with yourself',
+            detail = 'user_id is your own id.',
             hint = 'Name another user.';
     end if;
     if todos_share.permissions is null then
         raise exception using errcode = '22023',
             message = 'permissions is required',
+            detail = 'permissions is null.',
             hint = 'List what the share grants, e.g. ["read", "write"]; read is always granted.';
     end if;
     foreach f.perm in array todos_share.permissions loop
@@ -840,6 +846,7 @@ begin
             else
                 raise exception using errcode = '22023',
                     message = pg_catalog.format('unknown permission %s', coalesce(pg_catalog.quote_literal(pg_catalog.left(f.perm, 100)), 'null')),
+                    detail = 'The permissions of a share are read, write and delete.',
                     hint = 'A share grants read, write or delete (read always).';
         end case;
     end loop;
@@ -876,6 +883,7 @@ begin
     if todos_share.group_id is not null and not coalesce(todos_share.group_id = any (iam.group_ids('member')), false) then
         raise exception using errcode = 'PT404',
             message = pg_catalog.format('you are not a member of group %s', todos_share.group_id),
+            detail = 'It does not exist, or you are not in it: the answer is the same.',
             hint = 'Share with a group you are in.';
     end if;
     -- One change to the shares of a row at a time: the checks below hold until commit.
@@ -883,6 +891,7 @@ begin
     if exists (select from iam.app_todos_shares s where s.row_id = todos_share.id and (s.user_id = f.recipient or s.group_id = todos_share.group_id)) then
         raise exception using errcode = '23505',
             message = pg_catalog.format('the row of app.todos with id %s is already shared with %s', todos_share.id, coalesce('user ' || f.recipient::text, 'group ' || todos_share.group_id::text)),
+            detail = 'A row is shared with a user or a group once.',
             hint = 'To change what it grants, unshare it and share it again.';
     end if;
     -- max shares per row and per recipient: the share table's trigger (iam_share_quota) refuses past them.
@@ -915,11 +924,13 @@ begin
     if todos_unshare.id is null then
         raise exception using errcode = '22023',
             message = 'id is required',
+            detail = 'id is null.',
             hint = 'Name the row by its id.';
     end if;
     if (todos_unshare.user_id is null) = (todos_unshare.group_id is null) then
         raise exception using errcode = '22023',
             message = 'name one recipient: user_id or group_id',
+            detail = case when todos_unshare.user_id is null then 'Neither is given.' else 'Both are given.' end,
             hint = 'A share is with one user or one group; call again for each.';
     end if;
     if todos_unshare.user_id is not null then
@@ -928,6 +939,7 @@ begin
         exception when invalid_text_representation then
             raise exception using errcode = '22023',
                 message = pg_catalog.format('user_id %s is not a uuid', pg_catalog.quote_literal(pg_catalog.left(todos_unshare.user_id, 100))),
+                detail = 'User ids are uuids (the identity type of the .iam files).',
                 hint = 'A user id is the sub claim of their token.';
         end;
     end if;
@@ -948,6 +960,7 @@ begin
         if not found then
             raise exception using errcode = 'PT404',
                 message = pg_catalog.format('the row of app.todos with id %s is not shared with %s', todos_unshare.id, coalesce('user ' || f.recipient::text, 'group ' || todos_unshare.group_id::text)),
+                detail = 'There is no such share to remove.',
                 hint = 'GET /rpc/todos_shares?id=... lists its shares.';
         end if;
     else
@@ -981,6 +994,7 @@ begin
     if todos_shares.id is null then
         raise exception using errcode = '22023',
             message = 'id is required',
+            detail = 'id is null.',
             hint = 'Name the row by its id.';
     end if;
     select coalesce(t.owner_id = (select iam.user_id_uuid('sub')), false)
