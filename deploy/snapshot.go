@@ -257,8 +257,9 @@ var snapshotQueries = []string{
 
 	// The row guard (@guard), and any trigger calling a function of
 	// schema iam, on managed tables; and every trigger on the runtime's
-	// own tables (the audit trail's append-only guard), with the runtime.
-	`select 'trigger', case when n.nspname = 'iam' then '' else format('%I.%I', n.nspname, c.relname) end,
+	// own tables (the audit trail's append-only guard), with the runtime
+	// (but a share table's quota trigger with its share table, a managed table).
+	`select 'trigger', case when n.nspname = 'iam' and not t.tgrelid = any(@tables::oid[]) then '' else format('%I.%I', n.nspname, c.relname) end,
 	        format('%I on %I.%I', t.tgname, n.nspname, c.relname),
 	        jsonb_build_object('definition', pg_get_triggerdef(t.oid),
 	                           'enabled', case t.tgenabled when 'O' then 'enabled' when 'D' then 'disabled' when 'R' then 'replica only' when 'A' then 'always' end)

@@ -42,6 +42,156 @@ begin
 end
 $do$;
 
+-- Partitioned resources: new partitions are locked down as they are created or attached (row-level security enabled and forced, no privilege but their owner's), by an event trigger whose function a superuser owns. Run by a superuser where a resource's table is partitioned; otherwise nothing.
+do $do$
+-- The event trigger that locks down new partitions of a table with
+-- row-level security as they are created or attached (iamc build's preamble,
+-- before it switches to the owner role). Only a superuser may create an
+-- event trigger, and the function it runs must belong to a superuser too:
+-- it runs as whoever runs the DDL, a superuser included, so a function the
+-- owner role could change would run the owner role's code with a
+-- superuser's rights. Hence its own schema, iam_ddl, owned by a superuser
+-- (the owner role owns schema iam and could replace anything in it). Run
+-- by anyone else, or where no resource is partitioned, this does nothing.
+declare
+    p record;
+begin
+    if not coalesce((select r.rolsuper from pg_catalog.pg_roles r where r.rolname = current_user), false)
+       or not exists (select from pg_catalog.pg_class c
+                      where c.oid = any (array[pg_catalog.to_regclass('app.notes')]::pg_catalog.oid[]) and c.relkind = 'p') then
+        return;
+    end if;
+    create schema if not exists iam_ddl;
+    if not (select r.rolsuper from pg_catalog.pg_namespace n join pg_catalog.pg_roles r on r.oid = n.nspowner where n.nspname = 'iam_ddl') then
+        alter schema iam_ddl owner to current_user;
+    end if;
+    revoke all on schema iam_ddl from public;
+    comment on schema iam_ddl is 'iamc: the function of the event trigger iam_lock_partitions, owned by a superuser (it runs as whoever runs DDL).';
+
+    create or replace function iam_ddl.lock_partitions() returns event_trigger
+        language plpgsql
+        set search_path = pg_catalog, pg_temp
+    as $fn$
+    -- A partition is a table of its own: queried directly, the row-level
+    -- security of its parent does not apply (PostgreSQL applies only the
+    -- policies of the table a query names). After a command that creates or
+    -- attaches a partition, changes one, or grants a privilege, every
+    -- partition it concerns whose root table (or any ancestor) has row-level
+    -- security gets what iamc gives every partition of a resource: row-level
+    -- security enabled and forced with no policy, no privilege for anyone
+    -- but its owner, and the owner of its root table as owner. It is then
+    -- reached only through its parent. This runs as the role that ran the
+    -- command and touches only partitions that role may change; an error
+    -- here fails the command: a partition is never left open.
+    declare
+        cmd record;
+        tables oid[] := '{}';
+        everywhere boolean := false;
+        p record;
+        done text[];
+    begin
+        if current_setting('iam_ddl.locking', true) = 'on' then
+            return; -- the statements below
+        end if;
+        for cmd in select * from pg_event_trigger_ddl_commands() loop
+            if cmd.command_tag = 'GRANT' then
+                -- GRANT does not say on which table: every partition.
+                everywhere := everywhere or cmd.object_type = 'TABLE';
+            elsif cmd.classid = 'pg_class'::regclass then
+                tables := tables || cmd.objid;
+            end if;
+        end loop;
+        if not everywhere and cardinality(tables) = 0 then
+            return;
+        end if;
+        perform set_config('iam_ddl.locking', 'on', true);
+        for p in
+            select c.oid::regclass as part, c.relkind, c.relrowsecurity, c.relforcerowsecurity, c.relowner,
+                   r.oid::regclass as root, r.relowner as root_owner,
+                   (select string_agg(case when a.grantee = 0 then 'public' else quote_ident(pg_get_userbyid(a.grantee)) end, ', '
+                                      order by a.grantee)
+                    from (select distinct x.grantee from aclexplode(c.relacl) x where x.grantee <> c.relowner) a) as grantees
+            from (select t.relid from unnest(tables) x(oid), pg_partition_tree(x.oid) t
+                  union
+                  select x.oid from pg_class x where everywhere and x.relispartition) concerned
+            join pg_class c on c.oid = concerned.relid
+            join pg_class r on r.oid = pg_partition_root(c.oid)
+            where c.relispartition
+              and exists (select from pg_partition_ancestors(c.oid) a join pg_class ac on ac.oid = a.relid
+                          where a.relid <> c.oid and ac.relrowsecurity)
+              and pg_has_role(current_user, c.relowner, 'USAGE')
+            order by c.oid
+        loop
+            done := '{}';
+            if p.grantees is not null then
+                execute format('revoke all on table %s from %s cascade', p.part, p.grantees);
+                done := done || format('revoked the privileges of %s', p.grantees);
+            end if;
+            if p.relkind <> 'f' and not (p.relrowsecurity and p.relforcerowsecurity) then
+                execute format('alter table %s enable row level security, force row level security', p.part);
+                done := done || 'enabled and forced row-level security'::text;
+            end if;
+            if p.relowner <> p.root_owner then
+                begin
+                    execute format('alter table %s owner to %I', p.part, pg_get_userbyid(p.root_owner));
+                    done := done || format('made %I its owner', pg_get_userbyid(p.root_owner));
+                exception when others then
+                    raise warning using
+                        message = format('partition %s is owned by %s, not by %s, the owner of %s', p.part, pg_get_userbyid(p.relowner), pg_get_userbyid(p.root_owner), p.root),
+                        detail = sqlerrm,
+                        hint = format('alter table %s owner to %I; iamc build changes its partitions as the owner role.', p.part, pg_get_userbyid(p.root_owner));
+                end;
+            end if;
+            if cardinality(done) > 0 then
+                raise notice using
+                    message = format('iam: locked down partition %s of %s: %s', p.part, p.root, array_to_string(done, ', ')),
+                    detail = format('Queried directly, a partition skips the policies of %s; it is reached through %s only.', p.root, p.root);
+            end if;
+        end loop;
+        perform set_config('iam_ddl.locking', '', true);
+    end
+    $fn$;
+    if not (select r.rolsuper from pg_catalog.pg_proc f join pg_catalog.pg_roles r on r.oid = f.proowner
+            where f.oid = 'iam_ddl.lock_partitions()'::pg_catalog.regprocedure) then
+        alter function iam_ddl.lock_partitions() owner to current_user;
+    end if;
+    revoke all on function iam_ddl.lock_partitions() from public;
+    comment on function iam_ddl.lock_partitions() is 'iamc: the event trigger iam_lock_partitions runs it after CREATE TABLE, CREATE FOREIGN TABLE, ALTER TABLE and GRANT: a partition of a table with row-level security gets row-level security enabled and forced, no privilege but its owner''s, and its root table''s owner.';
+
+    if not exists (select from pg_catalog.pg_event_trigger e
+                   where e.evtname = 'iam_lock_partitions' and e.evtevent = 'ddl_command_end'
+                     and e.evtfoid = 'iam_ddl.lock_partitions()'::pg_catalog.regprocedure
+                     and e.evttags::text[] operator(pg_catalog.@>) array['CREATE TABLE', 'CREATE FOREIGN TABLE', 'ALTER TABLE', 'GRANT']) then
+        drop event trigger if exists iam_lock_partitions;
+        create event trigger iam_lock_partitions on ddl_command_end
+            when tag in ('CREATE TABLE', 'CREATE FOREIGN TABLE', 'ALTER TABLE', 'GRANT')
+            execute function iam_ddl.lock_partitions();
+    end if;
+    -- Always: also under session_replication_role = replica.
+    if (select e.evtenabled from pg_catalog.pg_event_trigger e where e.evtname = 'iam_lock_partitions') <> 'A' then
+        alter event trigger iam_lock_partitions enable always;
+    end if;
+    if not (select r.rolsuper from pg_catalog.pg_event_trigger e join pg_catalog.pg_roles r on r.oid = e.evtowner
+            where e.evtname = 'iam_lock_partitions') then
+        alter event trigger iam_lock_partitions owner to current_user;
+    end if;
+    comment on event trigger iam_lock_partitions is 'iamc: locks down new partitions of tables with row-level security (iam_ddl.lock_partitions).';
+
+    -- The partitions of the resources take their table's owner, as the
+    -- event trigger gives new ones (pg_partman, run by a superuser before
+    -- this build, leaves them the superuser's): the build, run as the owner
+    -- role, must be able to lock them down and change the table.
+    for p in
+        select c.oid::pg_catalog.regclass as part, r.relowner
+        from pg_catalog.pg_class r, pg_catalog.pg_partition_tree(r.oid) t
+        join pg_catalog.pg_class c on c.oid = t.relid
+        where r.oid = any (array[pg_catalog.to_regclass('app.notes')]::pg_catalog.oid[]) and r.relkind = 'p' and t.level > 0 and c.relowner <> r.relowner
+    loop
+        execute pg_catalog.format('alter table %s owner to %I', p.part, pg_catalog.pg_get_userbyid(p.relowner));
+    end loop;
+end
+$do$;
+
 -- Everything below is created as, and owned by, the owner role.
 set local role api_owner;
 
@@ -56,9 +206,9 @@ insert into iam.group_roles (name, rank) values ('member', 1), ('admin', 2), ('o
 on conflict (name) do update set rank = excluded.rank where iam.group_roles.rank is distinct from excluded.rank;
 
 -- The settings of the .iam files, read by the helpers (which claim is the user id, the token's audience and expiry, token groups, admin role, the group API's quotas).
-insert into iam.settings (singleton, identity_claim, identity_type, audience, expiry_required, token_groups_claim, token_group_role, admin_role, max_groups_created_per_user, max_groups_per_user, max_members_per_group)
-values (true, 'sub', 'uuid', null, true, null, null, null, 100, 200, 1000)
-on conflict (singleton) do update set identity_claim = excluded.identity_claim, identity_type = excluded.identity_type, audience = excluded.audience, expiry_required = excluded.expiry_required, token_groups_claim = excluded.token_groups_claim, token_group_role = excluded.token_group_role, admin_role = excluded.admin_role, max_groups_created_per_user = excluded.max_groups_created_per_user, max_groups_per_user = excluded.max_groups_per_user, max_members_per_group = excluded.max_members_per_group;
+insert into iam.settings (singleton, identity_claim, identity_type, audience, expiry_required, token_groups_claim, token_group_role, admin_role, max_groups_created_per_user, max_groups_per_user, max_members_per_group, max_invitations_per_group, username_claim, email_claim, name_claim, members_see_email)
+values (true, 'sub', 'uuid', null, true, null, null, null, 100, 200, 1000, 100, 'preferred_username', 'email', 'name', false)
+on conflict (singleton) do update set identity_claim = excluded.identity_claim, identity_type = excluded.identity_type, audience = excluded.audience, expiry_required = excluded.expiry_required, token_groups_claim = excluded.token_groups_claim, token_group_role = excluded.token_group_role, admin_role = excluded.admin_role, max_groups_created_per_user = excluded.max_groups_created_per_user, max_groups_per_user = excluded.max_groups_per_user, max_members_per_group = excluded.max_members_per_group, max_invitations_per_group = excluded.max_invitations_per_group, username_claim = excluded.username_claim, email_claim = excluded.email_claim, name_claim = excluded.name_claim, members_see_email = excluded.members_see_email;
 
 -- Roles the files no longer declare go; one a membership still holds cannot (23503), so no member loses a role silently.
 delete from iam.group_roles where name not in ('member', 'admin', 'owner');
@@ -66,7 +216,7 @@ delete from iam.group_roles where name not in ('member', 'admin', 'owner');
 -- Functions are executable by PUBLIC unless revoked; only the authenticated role may call the helpers policies and triggers use.
 revoke all on all routines in schema iam from public, web_user, web_anon;
 grant usage on schema iam to web_user;
-grant execute on function iam.claims(), iam.user_id_text(text), iam.user_id_uuid(text), iam.bypasses_rls(), iam.caller_id(), iam.identity_claim(), iam.has_realm_role(text), iam.is_admin(), iam.role_rank(text), iam.my_groups(), iam.group_ids(text), iam.group_role(bigint), iam.check_group_entry(name, name, text, bigint, text, boolean), iam.privileged(), iam.may_enter_group(bigint, text, boolean), iam.has_client_role(text, text), iam.claim_text(text[]), iam.claim_match(text[]), iam.guard_tenant(anyelement, jsonb, text, text[], name, name) to web_user;
+grant execute on function iam.claims(), iam.user_id_text(text), iam.user_id_uuid(text), iam.bypasses_rls(), iam.caller_id(), iam.identity_claim(), iam.has_realm_role(text), iam.is_admin(), iam.role_rank(text), iam.my_groups(), iam.group_ids(text), iam.group_role(bigint), iam.check_group_entry(name, name, text, bigint, text, boolean), iam.privileged(), iam.may_enter_group(bigint, text, boolean), iam.has_client_role(text, text), iam.claim_text(text[]), iam.claim_match(text[]), iam.guard_tenant(anyelement, jsonb, text, text[], name, name), iam.managed_group_ids(), iam.transfer_pending(regclass), iam.take_transfer(oid, jsonb, text, text, bigint, text) to web_user;
 
 -- The optional db-pre-request (iam.check_request) runs for every request, anonymous ones too: both runtime roles may call it.
 grant usage on schema iam to web_anon;
@@ -77,8 +227,14 @@ grant execute on function iam.check_request() to web_user, web_anon;
 --   POST /rpc/create_group, /rpc/add_group_member, /rpc/remove_group_member,
 --        /rpc/set_group_member_role, /rpc/leave_group, /rpc/delete_group
 --   GET  /groups, /group_members
+--   POST /rpc/create_invitation, /rpc/accept_invitation, /rpc/revoke_invitation,
+--        /rpc/transfer_group, /rpc/sync_profile
+--   GET  /group_invitations, /group_audit
 -- ============================================================================
 grant usage on schema app to web_user;
+
+-- Runtime 3's add_group_member took a user id only; runtime 4's also takes a username or an email (a new signature).
+drop function if exists app.add_group_member(bigint, text, text);
 
 -- POST /rpc/create_group {"name"}
 create or replace function app.create_group(name text) returns bigint
@@ -87,11 +243,11 @@ create or replace function app.create_group(name text) returns bigint
 as $fn$select iam.create_group(name)$fn$;
 comment on function app.create_group(text) is 'POST /rpc/create_group {"name"}: creates a group and makes the caller its owner; returns the new id.';
 
-create or replace function app.add_group_member(group_id bigint, user_id text, role text default 'member') returns void
+create or replace function app.add_group_member(group_id bigint, user_id text default null, role text default 'member', username text default null, email text default null) returns void
     language sql volatile
     set search_path = pg_catalog, pg_temp
-as $fn$select iam.add_group_member(group_id, user_id, role)$fn$;
-comment on function app.add_group_member(bigint, text, text) is 'POST /rpc/add_group_member {"group_id","user_id","role"}: owners and admins add members (only owners add owners).';
+as $fn$select iam.add_group_member(group_id, user_id, role, username, email)$fn$;
+comment on function app.add_group_member(bigint, text, text, text, text) is 'POST /rpc/add_group_member {"group_id","user_id"|"username"|"email","role"}: owners and admins add members (only owners add owners); a username or email finds only people who share a group with the caller.';
 
 create or replace function app.remove_group_member(group_id bigint, user_id text) returns void
     language sql volatile
@@ -117,12 +273,43 @@ create or replace function app.delete_group(group_id bigint) returns void
 as $fn$select iam.delete_group(group_id)$fn$;
 comment on function app.delete_group(bigint) is 'POST /rpc/delete_group {"group_id"}: owners delete the group; rows in it follow the foreign key iamc created (set null, or cascade when the group is required).';
 
+-- POST /rpc/sync_profile: how a user who only reads enters the user directory.
+create or replace function app.sync_profile() returns jsonb
+    language sql volatile
+    set search_path = pg_catalog, pg_temp
+as $fn$select iam.sync_profile()$fn$;
+comment on function app.sync_profile() is 'POST /rpc/sync_profile: puts the caller''s profile (username, email, name from the token) into the user directory and returns it. GET and HEAD requests write nothing, so a user who only reads calls this once to be found.';
+
+create or replace function app.create_invitation(group_id bigint, role text default 'member', expires_in interval default '7 days', max_uses integer default 1) returns jsonb
+    language sql volatile
+    set search_path = pg_catalog, pg_temp
+as $fn$select iam.create_invitation(group_id, role, expires_in, max_uses)$fn$;
+comment on function app.create_invitation(bigint, text, interval, integer) is 'POST /rpc/create_invitation {"group_id","role","expires_in","max_uses"}: owners and admins invite (only owners invite owners); returns {"invitation_id","token",...}. The token is shown once: only its SHA-256 is stored.';
+
+create or replace function app.accept_invitation(token text) returns jsonb
+    language sql volatile
+    set search_path = pg_catalog, pg_temp
+as $fn$select iam.accept_invitation(token)$fn$;
+comment on function app.accept_invitation(text) is 'POST /rpc/accept_invitation {"token"}: the caller becomes a member of the group with the invitation''s role (or is raised to it); returns {"group_id","role"}. An unknown, expired, revoked or used-up token answers 404, the same for all four.';
+
+create or replace function app.revoke_invitation(invitation_id bigint) returns void
+    language sql volatile
+    set search_path = pg_catalog, pg_temp
+as $fn$select iam.revoke_invitation(invitation_id)$fn$;
+comment on function app.revoke_invitation(bigint) is 'POST /rpc/revoke_invitation {"invitation_id"}: owners and admins revoke an invitation of their group.';
+
+create or replace function app.transfer_group(group_id bigint, user_id text default null, username text default null, email text default null) returns void
+    language sql volatile
+    set search_path = pg_catalog, pg_temp
+as $fn$select iam.transfer_group(group_id, user_id, username, email)$fn$;
+comment on function app.transfer_group(bigint, text, text, text) is 'POST /rpc/transfer_group {"group_id","user_id"|"username"|"email"}: an owner hands the group to another member, who becomes owner; the caller becomes admin.';
+
 -- The wrappers run as the caller and call these; each checks the caller's rights itself.
-grant execute on function iam.create_group(text), iam.add_group_member(bigint, text, text), iam.remove_group_member(bigint, text), iam.set_group_member_role(bigint, text, text), iam.leave_group(bigint), iam.delete_group(bigint) to web_user;
+grant execute on function iam.create_group(text), iam.add_group_member(bigint, text, text, text, text), iam.remove_group_member(bigint, text), iam.set_group_member_role(bigint, text, text), iam.leave_group(bigint), iam.delete_group(bigint), iam.sync_profile(), iam.create_invitation(bigint, text, interval, integer), iam.accept_invitation(text), iam.revoke_invitation(bigint), iam.transfer_group(bigint, text, text, text), iam.grant_transfer(regclass, text, text, text, text), iam.finish_transfer(regclass), iam.transfer_recipient(regclass), iam.refuse_not_owner(text, text, text) to web_user;
 
 -- The wrappers run as the caller; the iam functions they call check every rule.
-revoke all on function app.create_group(text), app.add_group_member(bigint, text, text), app.remove_group_member(bigint, text), app.set_group_member_role(bigint, text, text), app.leave_group(bigint), app.delete_group(bigint) from public, web_anon;
-grant execute on function app.create_group(text), app.add_group_member(bigint, text, text), app.remove_group_member(bigint, text), app.set_group_member_role(bigint, text, text), app.leave_group(bigint), app.delete_group(bigint) to web_user;
+revoke all on function app.create_group(text), app.add_group_member(bigint, text, text, text, text), app.remove_group_member(bigint, text), app.set_group_member_role(bigint, text, text), app.leave_group(bigint), app.delete_group(bigint), app.sync_profile(), app.create_invitation(bigint, text, interval, integer), app.accept_invitation(text), app.revoke_invitation(bigint), app.transfer_group(bigint, text, text, text) from public, web_anon;
+grant execute on function app.create_group(text), app.add_group_member(bigint, text, text, text, text), app.remove_group_member(bigint, text), app.set_group_member_role(bigint, text, text), app.leave_group(bigint), app.delete_group(bigint), app.sync_profile(), app.create_invitation(bigint, text, interval, integer), app.accept_invitation(text), app.revoke_invitation(bigint), app.transfer_group(bigint, text, text, text) to web_user;
 
 -- The caller's groups and their role in each (token groups included). security_barrier: no filter runs before the membership check.
 create or replace view app.groups with (security_barrier) as
@@ -130,13 +317,27 @@ select g.id, g.name, mg.role as my_role, g.created_at
 from iam.groups g
 join (select distinct on (m.group_id) m.group_id, m.role from iam.my_groups() m join iam.group_roles r on r.name = m.role order by m.group_id, r.rank desc) mg on mg.group_id = g.id;
 
--- The members of the caller's groups, nobody else's.
+-- The members of the caller's groups, nobody else's, with their username and name from the user directory (email only where the groups block says members see email).
 create or replace view app.group_members with (security_barrier) as
-select m.group_id, m.user_id, m.role, m.added_at
+select m.group_id, m.user_id, m.role, m.added_at, u.username, u.name, null::text as email
 from iam.group_members m
+left join iam.users u on u.user_id = m.user_id
 where m.group_id = any ((select iam.group_ids('member'))::bigint[]);
-revoke all on table app.groups, app.group_members from public, web_user, web_anon;
-grant select on table app.groups, app.group_members to web_user;
+
+-- The open invitations of the groups the caller manages (owner or admin by a membership row); never the token, which is not stored.
+create or replace view app.group_invitations with (security_barrier) as
+select i.id, i.group_id, i.role, i.max_uses, i.uses, i.expires_at, i.created_by, i.created_at
+from iam.invitations i
+where i.group_id = any ((select iam.managed_group_ids())::bigint[])
+  and i.revoked_at is null and i.expires_at > now() and i.uses < i.max_uses;
+
+-- The audit trail of the groups the caller manages: who changed who may do what, and when. Not its id or transaction id (counters of the whole database).
+create or replace view app.group_audit with (security_barrier) as
+select a.at, a.group_id, a.action, a.actor, a.subject, a.object, a.old_value, a.new_value
+from iam.audit_log a
+where a.group_id = any ((select iam.managed_group_ids())::bigint[]);
+revoke all on table app.groups, app.group_members, app.group_invitations, app.group_audit from public, web_user, web_anon;
+grant select on table app.groups, app.group_members, app.group_invitations, app.group_audit to web_user;
 
 -- ============================================================================
 -- resource app.notes (policies/notes.iam:3)
@@ -148,6 +349,9 @@ grant select on table app.groups, app.group_members to web_user;
 -- Deny by default: with RLS on and forced, a row is visible only through a policy below, even to the table owner.
 alter table app.notes enable row level security;
 alter table app.notes force row level security;
+
+-- A partition queried directly skips this table's policies: each partition (if the table is partitioned) gets row-level security enabled and forced with no policy, and no privilege but its owner's.
+call iam.lock_partitions('app.notes'::regclass);
 
 -- Grant exactly the commands the rules allow; everything else stays denied at the privilege level too.
 revoke all on table app.notes from public, web_user, web_anon;
@@ -302,6 +506,7 @@ drop policy if exists "iam: anonymous can select" on app.notes;
 drop policy if exists "iam: anonymous can insert" on app.notes;
 drop policy if exists "iam: anonymous can update" on app.notes;
 drop policy if exists "iam: anonymous can delete" on app.notes;
+drop policy if exists "iam: authenticated can transfer" on app.notes;
 
 create policy "iam: authenticated can select" on app.notes
     as permissive for select to web_user
