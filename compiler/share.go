@@ -63,6 +63,18 @@ func ShareQuotaFunctionName(r *lang.ResourceModel) string {
 // ShareQuotaTrigger is the trigger on a share table that calls it.
 const ShareQuotaTrigger = "iam_share_quota"
 
+// ShareAuditFunctionName is the trigger function that records each share
+// made and removed in the audit trail (share.grant, share.revoke).
+func ShareAuditFunctionName(r *lang.ResourceModel) string {
+	return derivedName(r.Schema, r.Table, "share_audit")
+}
+
+// ShareAuditTrigger is the trigger on a share table that calls it.
+const ShareAuditTrigger = "iam_share_audit"
+
+// ShareTriggers are the triggers iamc puts on a share table.
+var ShareTriggers = []string{ShareQuotaTrigger, ShareAuditTrigger}
+
 // ShareAPINames are the share API's functions in the API schema:
 // <table>_share, <table>_unshare and <table>_shares.
 func ShareAPINames(r *lang.ResourceModel) (share, unshare, list string) {
@@ -356,6 +368,49 @@ $fn$;`, name, quoteLiteral("iamc share "+r.QualifiedName()), store, perRow, perR
 		"revoke all on function %s from public, %s, %s;", sig, quoteIdent(s.m.Roles.Authenticated), quoteIdent(s.m.Roles.Anonymous))
 	s.createIn(ObjectTrigger, shareSchema, ShareQuotaTrigger, ShareTableName(r), "",
 		"create or replace trigger %s\n    before insert on %s\n    for each row execute function %s();", ShareQuotaTrigger, store, name)
+
+	// The audit trail (§11): a share made or removed is a change of who
+	// may do what. A trigger, so every way a share comes or goes is
+	// recorded: the share API, the row's or the group's deletion (the
+	// foreign keys' cascade), a DBA's SQL. A definer: iam.audit is granted
+	// to nobody.
+	fn = ShareAuditFunctionName(r)
+	name = qualify(shareSchema, fn)
+	s.createIn(ObjectFunction, shareSchema, fn, "",
+		fmt.Sprintf("The audit trail of the shares of %s: share.grant when a share is made, share.revoke when it goes (unshared, or with its row or group), in the transaction of the change. "+
+			"A definer trigger function: iam.audit is granted to nobody.", r.QualifiedName()),
+		`create or replace function %[1]s() returns trigger
+    language plpgsql security definer
+    set search_path = pg_catalog, pg_temp
+as $fn$
+declare
+    s %[2]s;
+    permissions jsonb;
+begin
+    if tg_op = 'INSERT' then
+        s := new;
+    else
+        s := old;
+    end if;
+    permissions := pg_catalog.jsonb_build_object('permissions', pg_catalog.to_jsonb(array['read']
+        || case when s.can_write then array['write'] else '{}'::text[] end
+        || case when s.can_delete then array['delete'] else '{}'::text[] end));
+    if tg_op = 'INSERT' then
+        perform iam.audit('share.grant', s.group_id, s.user_id::text, %[3]s || ' ' || s.row_id::text, null,
+            permissions || pg_catalog.jsonb_build_object('shared_by', s.shared_by::text));
+    else
+        perform iam.audit('share.revoke', s.group_id, s.user_id::text, %[3]s || ' ' || s.row_id::text,
+            permissions || pg_catalog.jsonb_build_object('shared_by', s.shared_by::text), null);
+    end if;
+    return null;
+end
+$fn$;`, name, store, quoteLiteral(s.table))
+	sig = name + "()"
+	s.add("", "comment on function %s is %s;", sig, quoteLiteral(prefix+"Records each share made (share.grant) and removed (share.revoke) in iam.audit_log (a trigger)."))
+	s.add("A trigger function runs only as a trigger; nobody needs EXECUTE.",
+		"revoke all on function %s from public, %s, %s;", sig, quoteIdent(s.m.Roles.Authenticated), quoteIdent(s.m.Roles.Anonymous))
+	s.createIn(ObjectTrigger, shareSchema, ShareAuditTrigger, ShareTableName(r), "",
+		"create or replace trigger %s\n    after insert or delete on %s\n    for each row execute function %s();", ShareAuditTrigger, store, name)
 }
 
 // how says how rows reach the caller: "(directly or through their groups)".

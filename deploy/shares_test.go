@@ -68,13 +68,13 @@ func TestShares(t *testing.T) {
 	golden(t, "plan-shares-removed.txt", text(t, p))
 	e.apply(Options{})
 	checks := map[string]string{
-		`select count(*)::text from pg_policy where polrelid = 'iam.app_todos_shares'::regclass`:                                                            "0",
-		`select count(*)::text from pg_trigger where tgrelid = 'iam.app_todos_shares'::regclass and not tgisinternal`:                                       "0",
-		`select has_table_privilege('web_user', 'iam.app_todos_shares', 'select,insert,delete')::text`:                                                      "false",
-		`select (relrowsecurity and relforcerowsecurity)::text from pg_class where oid = 'iam.app_todos_shares'::regclass`:                                  "true",
-		`select count(*)::text from iam.app_todos_shares`:                                                                                                   "1",
-		`select count(*)::text from pg_proc where proname in ('app_todos_shared', 'app_todos_share_quota', 'todos_share', 'todos_unshare', 'todos_shares')`: "0",
-		`select count(*)::text from pg_policy where polrelid = 'app.todos'::regclass and pg_get_expr(polqual, polrelid) like '%shared%'`:                    "0",
+		`select count(*)::text from pg_policy where polrelid = 'iam.app_todos_shares'::regclass`:                                                                                     "0",
+		`select count(*)::text from pg_trigger where tgrelid = 'iam.app_todos_shares'::regclass and not tgisinternal`:                                                                "0",
+		`select has_table_privilege('web_user', 'iam.app_todos_shares', 'select,insert,delete')::text`:                                                                               "false",
+		`select (relrowsecurity and relforcerowsecurity)::text from pg_class where oid = 'iam.app_todos_shares'::regclass`:                                                           "true",
+		`select count(*)::text from iam.app_todos_shares`:                                                                                                                            "1",
+		`select count(*)::text from pg_proc where proname in ('app_todos_shared', 'app_todos_share_quota', 'app_todos_share_audit', 'todos_share', 'todos_unshare', 'todos_shares')`: "0",
+		`select count(*)::text from pg_policy where polrelid = 'app.todos'::regclass and pg_get_expr(polqual, polrelid) like '%shared%'`:                                             "0",
 	}
 	for sql, want := range checks {
 		if got := e.query(sql); got != want {

@@ -140,7 +140,7 @@ func (r *run) steps(ctx context.Context) ([]step, []Object, error) {
 // goneShareTables: a share table the last apply created that the build no
 // longer creates (the files stopped sharing the resource, or it went)
 // keeps its rows, its indexes and its forced row level security, and
-// loses iamc's policies, the quota trigger and the runtime roles'
+// loses iamc's policies, the quota and audit triggers and the runtime roles'
 // privileges: nobody but superusers and BYPASSRLS roles reads it, and the
 // share functions it used can go.
 func (r *run) goneShareTables(ctx context.Context) ([]step, error) {
@@ -182,9 +182,10 @@ func (r *run) goneShareTables(ctx context.Context) ([]step, error) {
 		for _, p := range compiler.ShareTablePolicies {
 			out = append(out, step{section: section, sql: fmt.Sprintf("drop policy if exists %s on %s;", ident(compiler.PolicyName(p.Audience, p.Command)), table)})
 		}
-		out = append(out,
-			step{section: section, sql: fmt.Sprintf("drop trigger if exists %s on %s;", ident(compiler.ShareQuotaTrigger), table)},
-			step{section: section, sql: fmt.Sprintf("revoke all on table %s from %s;", table, runtimeRoles)})
+		for _, t := range compiler.ShareTriggers {
+			out = append(out, step{section: section, sql: fmt.Sprintf("drop trigger if exists %s on %s;", ident(t), table)})
+		}
+		out = append(out, step{section: section, sql: fmt.Sprintf("revoke all on table %s from %s;", table, runtimeRoles)})
 	}
 	return out, rows.Err()
 }

@@ -792,3 +792,69 @@ func apiConnShares(t *testing.T, db *Database) *pgx.Conn {
 	t.Cleanup(func() { conn.Close(context.Background()) })
 	return conn
 }
+
+// TestShareAuditTrail: every share made and removed is an entry of
+// iam.audit_log (share.grant, share.revoke), in the transaction of the
+// change, whatever removed it (the API, the group's or the row's
+// deletion); a refused share leaves none. A group's owners and admins see
+// the entries of shares with their group in GET /group_audit.
+func TestShareAuditTrail(t *testing.T) {
+	db := sharesDB(t)
+	c := newCast(t, db).in(t)
+	c.seed()
+	err := RPC(t, db, c.bob, "todos_share", "id", c.todo1, "user_id", c.erinID, "permissions", []string{"read"})
+	WantError(t, err, cannotShare)
+	NoError(t, RPC(t, db, c.alice, "todos_unshare", "id", c.todo1, "user_id", c.carolID))
+	NoError(t, RPC(t, db, c.alice, "delete_group", "group_id", c.friends))
+	n, err := c.affected(c.alice, "DELETE", "/todos", "delete from app.todos where id = {1}")
+	NoError(t, err)
+	if n != 1 {
+		t.Fatalf("alice deleted %d todos", n)
+	}
+
+	type entry struct{ Actor, Action, Group, Subject, Old, New string }
+	rows, err := db.SU.Query(t.Context(), `select coalesce(actor, '-'), action, coalesce(group_id::text, '-'), coalesce(subject, '-'),
+	        coalesce(old_value::text, '-'), coalesce(new_value::text, '-')
+	    from iam.audit_log where object = $1 order by id`, fmt.Sprint("app.todos ", c.todo1))
+	NoError(t, err)
+	got, err := pgx.CollectRows(rows, pgx.RowToStructByPos[entry])
+	NoError(t, err)
+	name := func(s string) string {
+		for id, n := range c.names {
+			s = strings.ReplaceAll(s, id, n)
+		}
+		return s
+	}
+	for i := range got {
+		e := &got[i]
+		e.Actor, e.Group, e.Subject, e.Old, e.New = name(e.Actor), name(e.Group), name(e.Subject), name(e.Old), name(e.New)
+	}
+	want := []entry{
+		{"alice", "share.grant", "-", "bob", "-", `{"shared_by": "alice", "permissions": ["read"]}`},
+		{"alice", "share.grant", "-", "carol", "-", `{"shared_by": "alice", "permissions": ["read", "write"]}`},
+		{"alice", "share.grant", "friends", "-", "-", `{"shared_by": "alice", "permissions": ["read"]}`},
+		{"alice", "share.revoke", "-", "carol", `{"shared_by": "alice", "permissions": ["read", "write"]}`, "-"},
+		{"alice", "share.revoke", "friends", "-", `{"shared_by": "alice", "permissions": ["read"]}`, "-"}, // with the group
+		{"alice", "share.revoke", "-", "bob", `{"shared_by": "alice", "permissions": ["read"]}`, "-"},     // with the todo
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("iam.audit_log of todo 1 (-want +got):\n%s", diff)
+	}
+
+	// A group's owner sees the shares with the group; its members do not.
+	c2 := newCast(t, db).in(t)
+	c2.seed()
+	audit := func(who Person) string {
+		var s string
+		NoError(t, Requester{T: t, DB: db, Who: who, Path: "/group_audit"}.Do("GET", func(tx pgx.Tx) error {
+			return tx.QueryRow(t.Context(), `select coalesce(string_agg(action || ' ' || object, ', ' order by at, action), '') from app.group_audit where group_id = $1 and action like 'share.%'`, c2.friends).Scan(&s)
+		}))
+		return s
+	}
+	if got, want := audit(c2.alice), fmt.Sprint("share.grant app.todos ", c2.todo1); got != want {
+		t.Errorf("alice (owner of friends) reads %q in /group_audit, want %q", got, want)
+	}
+	if got := audit(c2.dave); got != "" {
+		t.Errorf("dave (a member of friends) reads %q in /group_audit", got)
+	}
+}

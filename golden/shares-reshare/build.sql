@@ -564,6 +564,42 @@ create or replace trigger iam_share_quota
     before insert on iam.app_docs_shares
     for each row execute function iam.app_docs_share_quota();
 
+-- The audit trail of the shares of app.docs: share.grant when a share is made, share.revoke when it goes (unshared, or with its row or group), in the transaction of the change. A definer trigger function: iam.audit is granted to nobody.
+create or replace function iam.app_docs_share_audit() returns trigger
+    language plpgsql security definer
+    set search_path = pg_catalog, pg_temp
+as $fn$
+declare
+    s iam.app_docs_shares;
+    permissions jsonb;
+begin
+    if tg_op = 'INSERT' then
+        s := new;
+    else
+        s := old;
+    end if;
+    permissions := pg_catalog.jsonb_build_object('permissions', pg_catalog.to_jsonb(array['read']
+        || case when s.can_write then array['write'] else '{}'::text[] end
+        || case when s.can_delete then array['delete'] else '{}'::text[] end));
+    if tg_op = 'INSERT' then
+        perform iam.audit('share.grant', s.group_id, s.user_id::text, 'app.docs' || ' ' || s.row_id::text, null,
+            permissions || pg_catalog.jsonb_build_object('shared_by', s.shared_by::text));
+    else
+        perform iam.audit('share.revoke', s.group_id, s.user_id::text, 'app.docs' || ' ' || s.row_id::text,
+            permissions || pg_catalog.jsonb_build_object('shared_by', s.shared_by::text), null);
+    end if;
+    return null;
+end
+$fn$;
+comment on function iam.app_docs_share_audit() is 'iamc (share by id of app.docs, policies/docs.iam:7): Records each share made (share.grant) and removed (share.revoke) in iam.audit_log (a trigger).';
+
+-- A trigger function runs only as a trigger; nobody needs EXECUTE.
+revoke all on function iam.app_docs_share_audit() from public, web_user, web_anon;
+
+create or replace trigger iam_share_audit
+    after insert or delete on iam.app_docs_shares
+    for each row execute function iam.app_docs_share_audit();
+
 -- Policies are replaced as a set: drop every policy name iamc uses, then create the ones the rules call for.
 drop policy if exists "iam: authenticated can select" on app.docs;
 drop policy if exists "iam: authenticated can insert" on app.docs;
