@@ -161,3 +161,99 @@ alter table app.docs owner to api_owner;`, out.Script()} {
 	// A user id of a text identity is any text of 1 to 1000 characters.
 	refused("alice", "22023", "user_id must be 1 to 1000 characters", share("alice", "", "{read}"))
 }
+
+// TestSharesWriteListDatabase: a share's write follows the shared rule's
+// column list (`shared can write (title)`, SPEC §5 column rules): bob, with
+// a write share, changes the title and nothing else; the owner, whose
+// write has no list, changes anything.
+func TestSharesWriteListDatabase(t *testing.T) {
+	ctx := context.Background()
+	s := pgtest.New(t)
+	roles, err := os.ReadFile(filepath.Join("..", "policies", "roles.sql"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "notes.iam"), []byte(`identity {
+  claim 'sub'
+  type text
+}
+groups {
+  api schema api
+}
+resource app.notes {
+  owner column owner_id
+  share by id with users
+  owner can read, create, write, delete, share
+  shared can read, write (title)
+}
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := Compile(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sql := range []string{string(roles), `
+create schema app authorization api_owner;
+create schema api authorization api_owner;
+create table app.notes (id bigint generated always as identity primary key, title text not null,
+    body text not null default '', owner_id text not null);
+alter table app.notes owner to api_owner;`, out.Script()} {
+		if err := s.Exec(ctx, "postgres", sql); err != nil {
+			t.Fatal(err)
+		}
+	}
+	conn, err := pgx.Connect(ctx, s.URL("postgres", "authenticator"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	exec := func(user, method, sql string) (int64, error) {
+		var n int64
+		req := pgrest.Request{Method: method, Path: "/notes", Role: "web_user", Claims: map[string]any{"sub": user, "role": "web_user"}}
+		err := pgrest.Do(ctx, conn, req, func(tx pgx.Tx) error {
+			tag, err := tx.Exec(ctx, sql)
+			n = tag.RowsAffected()
+			return err
+		})
+		return n, err
+	}
+	if _, err := exec("alice", "POST", "insert into app.notes (title) values ('plan')"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := exec("alice", "POST", "select api.notes_share(id => 1, user_id => 'bob', permissions => '{read,write}')"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := exec("alice", "POST", "select api.notes_share(id => 1, user_id => 'carol', permissions => '{read}')"); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		user, sql string
+		n         int64
+		code      string
+	}{
+		{"bob", "update app.notes set title = 'plan b' where id = 1", 1, ""},
+		{"bob", "update app.notes set body = 'mine' where id = 1", 0, "42501"},
+		{"bob", "update app.notes set title = 'plan c', body = 'mine' where id = 1", 0, "42501"},
+		{"carol", "update app.notes set title = 'plan c' where id = 1", 0, ""},
+		{"alice", "update app.notes set body = 'hers' where id = 1", 1, ""},
+	} {
+		n, err := exec(c.user, "PATCH", c.sql)
+		if got := pgrest.SQLState(err); got != c.code || n != c.n {
+			t.Errorf("%s: %s: %d rows, error %v; want %d rows, SQLSTATE %q", c.user, c.sql, n, err, c.n, c.code)
+		}
+	}
+	su, err := pgx.Connect(ctx, s.URL("postgres", "postgres"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer su.Close(ctx)
+	var title, body string
+	if err := su.QueryRow(ctx, "select title, body from app.notes where id = 1").Scan(&title, &body); err != nil {
+		t.Fatal(err)
+	}
+	if title != "plan b" || body != "hers" {
+		t.Errorf("the note is %q, %q; want \"plan b\", \"hers\"", title, body)
+	}
+}
