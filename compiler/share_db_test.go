@@ -162,11 +162,11 @@ alter table app.docs owner to api_owner;`, out.Script()} {
 	refused("alice", "22023", "user_id must be 1 to 1000 characters", share("alice", "", "{read}"))
 }
 
-// TestSharesWriteListDatabase: a share's write follows the shared rule's
-// column list (`shared can write (title)`, SPEC §5 column rules): bob, with
-// a write share, changes the title and nothing else; the owner, whose
-// write has no list, changes anything.
-func TestSharesWriteListDatabase(t *testing.T) {
+// inlineShareDB applies policy (one .iam file) and ddl to a fresh
+// PostgreSQL and returns a connection as PostgREST's authenticator and one
+// as the superuser.
+func inlineShareDB(t *testing.T, policy, ddl string) (conn, su *pgx.Conn) {
+	t.Helper()
 	ctx := context.Background()
 	s := pgtest.New(t)
 	roles, err := os.ReadFile(filepath.Join("..", "policies", "roles.sql"))
@@ -174,7 +174,49 @@ func TestSharesWriteListDatabase(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "notes.iam"), []byte(`identity {
+	if err := os.WriteFile(filepath.Join(dir, "p.iam"), []byte(policy), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := Compile(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sql := range []string{string(roles), ddl, out.Script()} {
+		if err := s.Exec(ctx, "postgres", sql); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if conn, err = pgx.Connect(ctx, s.URL("postgres", "authenticator")); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(ctx) })
+	if su, err = pgx.Connect(ctx, s.URL("postgres", "postgres")); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { su.Close(ctx) })
+	return conn, su
+}
+
+// inlineExec runs sql as the user of claims (as PostgREST would for
+// method), returning the rows it affected.
+func inlineExec(conn *pgx.Conn, claims map[string]any, method, sql string) (int64, error) {
+	var n int64
+	req := pgrest.Request{Method: method, Path: "/notes", Role: "web_user", Claims: claims}
+	err := pgrest.Do(context.Background(), conn, req, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(context.Background(), sql)
+		n = tag.RowsAffected()
+		return err
+	})
+	return n, err
+}
+
+// TestSharesWriteListDatabase: a share's write follows the shared rule's
+// column list (`shared can write (title)`, SPEC §5 column rules): bob, with
+// a write share, changes the title and nothing else; the owner, whose
+// write has no list, changes anything.
+func TestSharesWriteListDatabase(t *testing.T) {
+	ctx := context.Background()
+	conn, su := inlineShareDB(t, `identity {
   claim 'sub'
   type text
 }
@@ -187,37 +229,14 @@ resource app.notes {
   owner can read, create, write, delete, share
   shared can read, write (title)
 }
-`), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	out, err := Compile(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, sql := range []string{string(roles), `
+`, `
 create schema app authorization api_owner;
 create schema api authorization api_owner;
 create table app.notes (id bigint generated always as identity primary key, title text not null,
     body text not null default '', owner_id text not null);
-alter table app.notes owner to api_owner;`, out.Script()} {
-		if err := s.Exec(ctx, "postgres", sql); err != nil {
-			t.Fatal(err)
-		}
-	}
-	conn, err := pgx.Connect(ctx, s.URL("postgres", "authenticator"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
+alter table app.notes owner to api_owner;`)
 	exec := func(user, method, sql string) (int64, error) {
-		var n int64
-		req := pgrest.Request{Method: method, Path: "/notes", Role: "web_user", Claims: map[string]any{"sub": user, "role": "web_user"}}
-		err := pgrest.Do(ctx, conn, req, func(tx pgx.Tx) error {
-			tag, err := tx.Exec(ctx, sql)
-			n = tag.RowsAffected()
-			return err
-		})
-		return n, err
+		return inlineExec(conn, map[string]any{"sub": user, "role": "web_user"}, method, sql)
 	}
 	if _, err := exec("alice", "POST", "insert into app.notes (title) values ('plan')"); err != nil {
 		t.Fatal(err)
@@ -244,16 +263,69 @@ alter table app.notes owner to api_owner;`, out.Script()} {
 			t.Errorf("%s: %s: %d rows, error %v; want %d rows, SQLSTATE %q", c.user, c.sql, n, err, c.n, c.code)
 		}
 	}
-	su, err := pgx.Connect(ctx, s.URL("postgres", "postgres"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer su.Close(ctx)
 	var title, body string
 	if err := su.QueryRow(ctx, "select title, body from app.notes where id = 1").Scan(&title, &body); err != nil {
 		t.Fatal(err)
 	}
 	if title != "plan b" || body != "hers" {
 		t.Errorf("the note is %q, %q; want \"plan b\", \"hers\"", title, body)
+	}
+}
+
+// TestSharesTenantDatabase: with a tenant column the shared arm holds only
+// within the caller's tenant (SPEC §21 choices): a share made to bob shows
+// him the note while his token names the note's organisation, and nothing
+// (no read, no write) while it names another.
+func TestSharesTenantDatabase(t *testing.T) {
+	ctx := context.Background()
+	conn, su := inlineShareDB(t, `identity {
+  claim 'sub'
+  type text
+}
+groups {
+  api schema api
+}
+resource app.notes {
+  owner column owner_id
+  tenant column org_id from claim 'org_id'
+  share by id with users
+  owner can read, create, write, delete, share
+  shared can read, write
+}
+`, `
+create schema app authorization api_owner;
+create schema api authorization api_owner;
+create table app.notes (id bigint generated always as identity primary key, title text not null,
+    owner_id text not null, org_id text not null);
+alter table app.notes owner to api_owner;`)
+	exec := func(user, org, method, sql string) (int64, error) {
+		return inlineExec(conn, map[string]any{"sub": user, "role": "web_user", "org_id": org}, method, sql)
+	}
+	if _, err := exec("alice", "acme", "POST", "insert into app.notes (title, org_id) values ('plan', 'acme')"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := exec("alice", "acme", "POST", "select api.notes_share(id => 1, user_id => 'bob', permissions => '{read,write}')"); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		org, method, sql string
+		n                int64
+	}{
+		{"acme", "GET", "select from app.notes", 1},
+		{"acme", "PATCH", "update app.notes set title = 'plan b' where id = 1", 1},
+		{"globex", "GET", "select from app.notes", 0},
+		{"globex", "PATCH", "update app.notes set title = 'plan c' where id = 1", 0},
+	} {
+		n, err := exec("bob", c.org, c.method, c.sql)
+		if err != nil || n != c.n {
+			t.Errorf("bob in %s: %s: %d rows, error %v; want %d rows", c.org, c.sql, n, err, c.n)
+		}
+	}
+	var title string
+	if err := su.QueryRow(ctx, "select title from app.notes where id = 1").Scan(&title); err != nil {
+		t.Fatal(err)
+	}
+	if title != "plan b" {
+		t.Errorf("the note's title is %q, want \"plan b\"", title)
 	}
 }
