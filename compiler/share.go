@@ -289,7 +289,7 @@ func (s *shareBuild) helpers() {
 	s.createIn(ObjectFunction, shareSchema, fn, "",
 		fmt.Sprintf("The rows of %s shared with the caller "+s.how()+" whose share grants perm: the shared arm of the policies, once per statement (an InitPlan). "+
 			"A definer: the share table is not readable by the runtime roles. It answers only about the caller.", r.QualifiedName()),
-		"create or replace function %s(perm text) returns bigint[]\n    language plpgsql stable parallel safe security definer\n    set search_path = pg_catalog, pg_temp\nas $fn$\n<<shared>>\ndeclare\n%s\nbegin\n%s\nend\n$fn$;",
+		"create or replace function %s(perm text) returns bigint[]\n    language plpgsql stable parallel unsafe security definer\n    set search_path = pg_catalog, pg_temp\nas $fn$\n<<shared>>\ndeclare\n%s\nbegin\n%s\nend\n$fn$;",
 		name, decls.text(1), body.text(1))
 	s.add("", "comment on function %s is %s;", sig, quoteLiteral(prefix+"[runtime-callable] The ids of the rows shared with the caller "+s.how()+" whose share grants perm (read, write or delete). Policies call it as (select ...) so it runs once per statement."))
 	grant(sig)
@@ -319,7 +319,7 @@ func (s *shareBuild) helpers() {
 		s.createIn(ObjectFunction, shareSchema, fn, "",
 			fmt.Sprintf("The newest page of the ids of the rows of %s shared with the caller below a cursor: the shared arm of %s, one backward walk of the (principal, row) index per principal.",
 				r.QualifiedName(), qualify(r.Schema, PageFunctionName(r))),
-			"create or replace function %s(before bigint, page_size integer) returns bigint[]\n    language plpgsql stable parallel safe security definer\n    set search_path = pg_catalog, pg_temp\nas $fn$\n<<page>>\ndeclare\n%s\nbegin\n%s\nend\n$fn$;",
+			"create or replace function %s(before bigint, page_size integer) returns bigint[]\n    language plpgsql stable parallel unsafe security definer\n    set search_path = pg_catalog, pg_temp\nas $fn$\n<<page>>\ndeclare\n%s\nbegin\n%s\nend\n$fn$;",
 			name, decls.text(1), body.text(1))
 		s.add("", "comment on function %s is %s;", sig, quoteLiteral(prefix+"[runtime-callable] The newest page_size ids below before of the rows shared with the caller "+s.how()+", newest first: the page function's shared arm."))
 		grant(sig)

@@ -62,8 +62,8 @@ func TestGeneratedExample(t *testing.T) {
 	}{
 		{"RLS no longer forced", `alter table app.todos no force row level security`,
 			"IAM003", "app.todos"},
-		{"a definer helper executable by PUBLIC", `grant execute on function iam.group_ids(text) to public`,
-			"IAM002", "iam.group_ids(text)"},
+		{"a definer helper executable by PUBLIC", `grant execute on function iam.compute_group_ids(text) to public`,
+			"IAM002", "iam.compute_group_ids(text)"},
 		{"a definer helper without its search_path", `alter function iam.caller_id() reset search_path`,
 			"IAM001", "iam.caller_id()"},
 		{"the caller's id computed per row", `alter policy "iam: authenticated can update" on app.chats

@@ -175,6 +175,7 @@ where n.nspname = 'pg_catalog' and p.proname = any($1::text[])`, names)
 
 	for _, f := range all {
 		seen := map[uint32]bool{}
+		var err error
 		for _, c := range f.calls {
 			var candidates []proc
 			if c.Schema == "" {
@@ -186,6 +187,12 @@ where n.nspname = 'pg_catalog' and p.proname = any($1::text[])`, names)
 				}
 			}
 			p, cost := resolve(candidates, c.Args)
+			if cost == "" && p.OID != 0 && !seen[p.OID] {
+				// An inlined SQL function costs what its body calls.
+				if cost, err = inlinedCost(ctx, e, p, 0); err != nil {
+					return nil, err
+				}
+			}
 			if cost == "" || seen[p.OID] || c.InCheck && strings.Contains(p.Comment, rowLocal) {
 				continue
 			}
@@ -202,6 +209,54 @@ where n.nspname = 'pg_catalog' and p.proname = any($1::text[])`, names)
 		}
 	}
 	return out, nil
+}
+
+// inlinedCost says why calling an inlinable SQL function p once per row is
+// a problem: PostgreSQL puts its body in the policy, so a function its body
+// calls that cannot be inlined runs for every row (the runtime's readers of
+// the caller's context, iam.user_id_uuid and iam.group_ids, call their
+// computing halves when the statement has not computed them yet). Qualified
+// calls are looked up in pg_proc; pg_catalog's built-ins are fine.
+func inlinedCost(ctx context.Context, e *env, p proc, depth int) (string, error) {
+	if p.Lang != "sql" || p.SecDef || len(p.Config) > 0 || depth > 3 {
+		return "", nil
+	}
+	var body string
+	if err := e.tx.QueryRow(ctx, `select p.prosrc from pg_catalog.pg_proc p where p.oid = $1`, p.OID).Scan(&body); err != nil {
+		return "", fmt.Errorf("reading the body of %s: %w", p.Sig, err)
+	}
+	calls, err := policyCalls("(" + strings.TrimSuffix(strings.TrimSpace(body), ";") + ")")
+	if err != nil {
+		return "", nil // not a single expression: PostgreSQL does not inline it either
+	}
+	for _, c := range calls {
+		if c.Schema == "" {
+			continue
+		}
+		rows, err := e.tx.Query(ctx, `
+select `+procColumns+`
+from pg_catalog.pg_proc p
+join pg_catalog.pg_namespace n on n.oid = p.pronamespace
+join pg_catalog.pg_language l on l.oid = p.prolang
+where n.nspname = $1 and p.proname = $2`, c.Schema, c.Name)
+		if err != nil {
+			return "", err
+		}
+		procs, err := pgx.CollectRows(rows, pgx.RowToStructByPos[proc])
+		if err != nil {
+			return "", err
+		}
+		inner, cost := resolve(procs, c.Args)
+		if cost == "" && inner.OID != 0 {
+			if cost, err = inlinedCost(ctx, e, inner, depth+1); err != nil {
+				return "", err
+			}
+		}
+		if cost != "" {
+			return fmt.Sprintf("sql, inlined, calls %s: %s", inner.Sig, cost), nil
+		}
+	}
+	return "", nil
 }
 
 // resolve picks the function a call with n arguments means among

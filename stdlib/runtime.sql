@@ -227,14 +227,80 @@ $fn$;
 comment on function iam.refuse_user_id_type(text, jsonb) is
     'Raises 28000: the named claim holds a number, object, array or boolean where a user id (a JSON string) belongs.';
 
-create or replace function iam.user_id_text(claim text) returns text
-    language plpgsql stable parallel safe security definer
+-- ---------------------------------------------------------------------------
+-- The caller's context: who the caller is (their user id, checked against
+-- the deny list) and their groups (each role's group ids), computed at most
+-- once per statement and read by everything that asks in that statement:
+-- the arms of every policy (each (select ...) is an InitPlan of its own),
+-- the row guard, the page functions, the shared-rows helpers.
+--
+-- Where: transaction-local settings (set_config(..., true)), keyed by the
+-- statement's start (statement_timestamp(), one per client statement) and
+-- the request's claims, so a later statement, or a statement with other
+-- claims, computes afresh; a change of memberships, groups, group roles,
+-- settings or the deny list in this transaction clears them at once
+-- (iam.forget_caller, a statement trigger on each). The readers below are
+-- SQL functions PostgreSQL inlines into the policy: a statement that finds
+-- the context pays for reading a setting, not for a function call.
+--
+-- Writing a setting is not allowed while a parallel plan runs, so every
+-- function that may compute the context is PARALLEL UNSAFE, and so are the
+-- policies that call them: a statement on a protected table is planned
+-- without parallel workers (SPEC, "The caller's context").
+--
+-- Trust: a role that may run SQL can write these settings, as it can write
+-- request.jwt.claims itself; PostgREST's clients can do neither.
+-- ---------------------------------------------------------------------------
+
+create or replace function iam.caller_key() returns text
+    language sql stable parallel unsafe
+as $fn$
+    -- Inlined (no SET clause): functions and operators are schema-qualified.
+    select pg_catalog.statement_timestamp()::pg_catalog.text
+        operator(pg_catalog.||) ' '
+        operator(pg_catalog.||) coalesce(pg_catalog.current_setting('request.jwt.claims', true), '')
+$fn$;
+
+comment on function iam.caller_key() is
+    'The key of the caller''s context: this statement''s start and the request''s claims. A context saved under another key is not read.';
+
+create or replace function iam.forget_caller() returns trigger
+    language plpgsql
+    set search_path = pg_catalog, pg_temp
+as $fn$
+-- After any statement that changes who is in which group, the groups, their
+-- roles, the settings or the deny list: the next question about the caller
+-- in this transaction is answered afresh.
+begin
+    perform set_config('iam.caller_key', '', true);
+    perform set_config('iam.caller_groups_key', '', true);
+    return null;
+end
+$fn$;
+
+comment on function iam.forget_caller() is
+    'Statement trigger: clears the caller''s context of this transaction after a change of memberships, groups, group roles, settings or the deny list.';
+
+create or replace trigger forget_caller after insert or update or delete or truncate on iam.group_members
+    for each statement execute function iam.forget_caller();
+create or replace trigger forget_caller after insert or update or delete or truncate on iam.groups
+    for each statement execute function iam.forget_caller();
+create or replace trigger forget_caller after insert or update or delete or truncate on iam.group_roles
+    for each statement execute function iam.forget_caller();
+create or replace trigger forget_caller after insert or update or delete or truncate on iam.settings
+    for each statement execute function iam.forget_caller();
+create or replace trigger forget_caller after insert or update or delete or truncate on iam.blocked_subjects
+    for each statement execute function iam.forget_caller();
+
+create or replace function iam.compute_user_id_text(claim text) returns text
+    language plpgsql stable parallel unsafe security definer
     set search_path = pg_catalog, pg_temp
 as $fn$
 -- Only a JSON string is a user id: a number, object or array in the claim is
 -- refused rather than turned into text that could equal someone's id.
--- (No exception block: see iam.user_id_uuid.) Definer: it reads the deny
--- list, keyed by iam.canonical_subject.
+-- (No exception block: see iam.compute_user_id_uuid.) Definer: it reads the
+-- deny list, keyed by iam.canonical_subject. Remembers its answer for the
+-- statement (iam.user_id_text reads it).
 declare
     value jsonb := iam.claims() -> claim;
     raw text;
@@ -247,33 +313,51 @@ begin
         perform iam.refuse_user_id_type(claim, value);
     end if;
     raw := nullif(value #>> '{}', '');
-    if raw is not null then
-        deny_key := iam.canonical_subject(raw);
-        if exists (select from iam.blocked_subjects b where b.subject = deny_key) then
-            perform iam.refuse_blocked(deny_key, raw);
-        end if;
+    if raw is null then
+        return null;
     end if;
+    deny_key := iam.canonical_subject(raw);
+    if exists (select from iam.blocked_subjects b where b.subject = deny_key) then
+        perform iam.refuse_blocked(deny_key, raw);
+    end if;
+    perform set_config('iam.caller_key', iam.caller_key(), true),
+            set_config('iam.caller_claim', 'text ' || claim, true),
+            set_config('iam.caller_uid', raw, true);
     return raw;
 end
 $fn$;
 
-comment on function iam.user_id_text(text) is
-    '[runtime-callable] The caller''s user id as text, from the named claim; NULL when the request has none (or an empty one); SQLSTATE 28000 when the claim is not a JSON string or the subject is blocked. Policies call it as (select ...) so it runs once per statement.';
+comment on function iam.compute_user_id_text(text) is
+    '[runtime-callable] iam.user_id_text when the statement has not computed it yet: the caller''s user id as text from the named claim, checked (28000 when not a string, or blocked), and remembered for the statement.';
 
-create or replace function iam.user_id_uuid(claim text) returns uuid
-    language plpgsql stable parallel safe security definer
+create or replace function iam.user_id_text(claim text) returns text
+    language sql stable parallel unsafe
+as $fn$
+    select case
+        when pg_catalog.current_setting('iam.caller_key', true) operator(pg_catalog.=) iam.caller_key()
+         and pg_catalog.current_setting('iam.caller_claim', true) operator(pg_catalog.=) ('text ' operator(pg_catalog.||) claim)
+        then pg_catalog.current_setting('iam.caller_uid', true)
+        else iam.compute_user_id_text(claim)
+    end
+$fn$;
+
+comment on function iam.user_id_text(text) is
+    '[runtime-callable] The caller''s user id as text, from the named claim; NULL when the request has none (or an empty one); SQLSTATE 28000 when the claim is not a JSON string or the subject is blocked. Computed once per statement (the caller''s context); policies call it as (select ...).';
+
+create or replace function iam.compute_user_id_uuid(claim text) returns uuid
+    language plpgsql stable parallel unsafe security definer
     set search_path = pg_catalog, pg_temp
 as $fn$
 -- The text is checked before the cast instead of catching the cast's error:
--- an exception block starts a subtransaction, which PostgreSQL forbids in a
--- parallel query (a count over a large table is planned in parallel).
--- Definer: it reads the deny list, where a uuid is kept in lower case.
+-- an exception block starts a subtransaction, which costs more than the
+-- check. Definer: it reads the deny list, where a uuid is kept in lower
+-- case. Remembers its answer for the statement (iam.user_id_uuid reads it).
 declare
     value jsonb := iam.claims() -> claim;
     raw text;
 begin
-    -- iam.user_id_text's type check, inline (not a call of it): this runs
-    -- once per statement and a nested call costs as much as the check.
+    -- iam.compute_user_id_text's type check, inline (not a call of it): a
+    -- nested call costs as much as the check.
     if value is null or jsonb_typeof(value) = 'null' then
         return null;
     end if;
@@ -281,6 +365,9 @@ begin
         perform iam.refuse_user_id_type(claim, value);
     end if;
     raw := nullif(value #>> '{}', '');
+    if raw is null then
+        return null;
+    end if;
     if raw !~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' then
         raise exception using
             errcode = '28000',
@@ -288,17 +375,35 @@ begin
             detail = format('This API identifies users by the uuid in the %s claim; the token carries %s.', claim, left(raw, 100)),
             hint = 'Use a token whose subject is a uuid, or declare `identity { type text }` when users come from a federated provider.';
     end if;
-    -- One primary-key probe per statement (this runs in an InitPlan); an
-    -- empty list costs about as much as an empty index.
-    if exists (select from iam.blocked_subjects b where b.subject = lower(raw)) then
-        perform iam.refuse_blocked(lower(raw), raw);
+    -- One primary-key probe per statement; an empty list costs about as
+    -- much as an empty index.
+    raw := lower(raw);
+    if exists (select from iam.blocked_subjects b where b.subject = raw) then
+        perform iam.refuse_blocked(raw, value #>> '{}');
     end if;
+    perform set_config('iam.caller_key', iam.caller_key(), true),
+            set_config('iam.caller_claim', 'uuid ' || claim, true),
+            set_config('iam.caller_uid', raw, true);
     return raw::uuid;
 end
 $fn$;
 
+comment on function iam.compute_user_id_uuid(text) is
+    '[runtime-callable] iam.user_id_uuid when the statement has not computed it yet: the caller''s user id as a uuid from the named claim, checked (28000 when not a uuid, or blocked), and remembered for the statement.';
+
+create or replace function iam.user_id_uuid(claim text) returns uuid
+    language sql stable parallel unsafe
+as $fn$
+    select case
+        when pg_catalog.current_setting('iam.caller_key', true) operator(pg_catalog.=) iam.caller_key()
+         and pg_catalog.current_setting('iam.caller_claim', true) operator(pg_catalog.=) ('uuid ' operator(pg_catalog.||) claim)
+        then pg_catalog.current_setting('iam.caller_uid', true)::pg_catalog.uuid
+        else iam.compute_user_id_uuid(claim)
+    end
+$fn$;
+
 comment on function iam.user_id_uuid(text) is
-    '[runtime-callable] The caller''s user id as a uuid, cast once; NULL when the request has none; SQLSTATE 28000 (HTTP 403 in PostgREST) when it is not a uuid or the subject is blocked. Policies call it as (select ...) so it runs once per statement.';
+    '[runtime-callable] The caller''s user id as a uuid, cast once; NULL when the request has none; SQLSTATE 28000 (HTTP 403 in PostgREST) when it is not a uuid or the subject is blocked. Computed once per statement (the caller''s context); policies call it as (select ...).';
 
 create or replace function iam.bypasses_rls() returns boolean
     language plpgsql stable parallel safe
@@ -319,7 +424,7 @@ comment on table iam.settings is
     'The identity and group settings of the .iam files, written by every iamc build; read by the helpers below.';
 
 create or replace function iam.caller_id() returns text
-    language plpgsql stable parallel safe security definer
+    language plpgsql stable parallel unsafe security definer
     set search_path = pg_catalog, pg_temp
 as $fn$
 declare
@@ -349,7 +454,7 @@ comment on function iam.identity_claim() is
     '[runtime-callable] The JWT claim holding the user id, for error messages.';
 
 create or replace function iam.has_realm_role(role_name text) returns boolean
-    language plpgsql stable parallel safe
+    language plpgsql stable parallel unsafe
     set search_path = pg_catalog, pg_temp
 as $fn$
 -- Only an array counts: jsonb's ? also matches an object's keys and a bare
@@ -371,7 +476,7 @@ comment on function iam.has_realm_role(text) is
     'Does the Keycloak token list this realm role in realm_access.roles? Used for the declared admin role.';
 
 create or replace function iam.is_admin() returns boolean
-    language plpgsql stable parallel safe security definer
+    language plpgsql stable parallel unsafe security definer
     set search_path = pg_catalog, pg_temp
 as $fn$
 declare
@@ -516,7 +621,7 @@ comment on function iam.token_groups(text) is
     'The group paths the token lists in the named claim (Keycloak''s Group Membership mapper): its string elements; {} when the claim is missing or not an array.';
 
 create or replace function iam.my_groups() returns table (group_id bigint, role text)
-    language plpgsql stable parallel safe security definer
+    language plpgsql stable parallel unsafe security definer
     set search_path = pg_catalog, pg_temp
 as $fn$
 -- Database memberships, plus the groups named in the token's groups claim
@@ -546,25 +651,22 @@ $fn$;
 comment on function iam.my_groups() is
     '[runtime-callable] The caller''s groups and role in each (a group may appear twice, highest role first). Definer: group tables are not readable by the runtime roles.';
 
-create or replace function iam.group_ids(min_role text) returns bigint[]
-    language plpgsql stable parallel safe security definer
+create or replace function iam.compute_group_ids(min_role text) returns bigint[]
+    language plpgsql stable parallel unsafe security definer
     set search_path = pg_catalog, pg_temp
 as $fn$
--- Every statement with a group rule pays for this once (an InitPlan), so it
--- is written for speed: the settings read once, the user id taken directly
--- (not through iam.caller_id), the roles at or above min_role read once
--- (a call of iam.role_rank per membership row costs more than the lookup),
--- one index lookup of the caller's memberships, and token groups looked up
--- by the unique index on token_name only when the token lists some. The
--- same answer as iam.my_groups() filtered by role; a group may appear
--- twice, which = any does not mind.
+-- The caller's groups, for every role at once: one index lookup of their
+-- memberships (and, when the token lists groups, one of the token names),
+-- remembered for the statement as each role's group ids (a role's ids are
+-- the groups where the caller has that role or a higher one), so the other
+-- roles' arms of the statement's policies read them too. A group may
+-- appear twice (a membership and a token group), which = any does not mind.
 declare
-    roles text[] := array(select r.name from iam.group_roles r
-                          where r.rank >= (select m.rank from iam.group_roles m where m.name = min_role));
     s iam.settings;
     me text;
-    ids bigint[];
     token_groups text[];
+    ids bigint[];
+    ranks integer[];
 begin
     select * into s from iam.settings;
     if s.identity_type = 'uuid' then
@@ -572,28 +674,51 @@ begin
     else
         me := iam.user_id_text(s.identity_claim);
     end if;
-    if me is not null then
-        select array_agg(gm.group_id) into ids
-        from iam.group_members gm
-        where gm.user_id = me
-          and gm.role = any (roles);
-    end if;
     if s.token_groups_claim is not null then
         token_groups := iam.token_groups(s.token_groups_claim);
-        if cardinality(token_groups) > 0 then
-            ids := ids || array(select t.group_id from iam.token_roles(token_groups, s.token_group_role) t
-                                where t.role = any (roles));
-        end if;
     end if;
-    return coalesce(ids, '{}');
+    if me is not null then
+        select array_agg(gm.group_id), array_agg(r.rank) into ids, ranks
+        from iam.group_members gm
+        join iam.group_roles r on r.name = gm.role
+        where gm.user_id = me;
+    end if;
+    if cardinality(token_groups) > 0 then
+        select ids || array_agg(t.group_id), ranks || array_agg(r.rank) into ids, ranks
+        from iam.token_roles(token_groups, s.token_group_role) t
+        join iam.group_roles r on r.name = t.role;
+    end if;
+    -- Role names are identifiers (the .iam files'); a name that could not
+    -- be a setting's is not remembered, and asked afresh.
+    perform set_config('iam.caller_groups_' || r.name,
+                       coalesce(array(select u.id from unnest(ids, ranks) u (id, rank) where u.rank >= r.rank), '{}')::text, true)
+    from iam.group_roles r
+    where r.name ~ '^[a-z_][a-z0-9_]*$';
+    perform set_config('iam.caller_groups_key', iam.caller_key(), true);
+    return coalesce(current_setting('iam.caller_groups_' || min_role, true)::bigint[],
+                    array(select u.id from unnest(ids, ranks) u (id, rank)
+                          where u.rank >= (select r.rank from iam.group_roles r where r.name = min_role)));
 end
 $fn$;
 
+comment on function iam.compute_group_ids(text) is
+    '[runtime-callable] iam.group_ids when the statement has not computed the caller''s groups yet: computes them for every role and remembers them for the statement.';
+
+create or replace function iam.group_ids(min_role text) returns bigint[]
+    language sql stable parallel unsafe
+as $fn$
+    select coalesce(
+        case when pg_catalog.current_setting('iam.caller_groups_key', true) operator(pg_catalog.=) iam.caller_key()
+             then pg_catalog.current_setting('iam.caller_groups_' operator(pg_catalog.||) min_role, true)::pg_catalog.int8[]
+        end,
+        iam.compute_group_ids(min_role))
+$fn$;
+
 comment on function iam.group_ids(text) is
-    '[runtime-callable] Ids of the groups where the caller has min_role or higher. Policies call it as (select ...)::bigint[] so it runs once per statement and group_id = any(...) can use an index.';
+    '[runtime-callable] Ids of the groups where the caller has min_role or higher. Computed once per statement for every role (the caller''s context); policies call it as (select ...)::bigint[] so that group_id = any(...) can use an index.';
 
 create or replace function iam.group_role(gid bigint) returns text
-    language plpgsql stable parallel safe security definer
+    language plpgsql stable parallel unsafe security definer
     set search_path = pg_catalog, pg_temp
 as $fn$
 begin
@@ -629,7 +754,7 @@ comment on function iam.privileged() is
     'Roles the row guard lets set owners and move rows: superusers, BYPASSRLS roles, and the declared admin realm role.';
 
 create or replace function iam.may_enter_group(gid bigint, create_role text, group_required boolean) returns boolean
-    language plpgsql stable parallel safe security definer
+    language plpgsql stable parallel unsafe security definer
     set search_path = pg_catalog, pg_temp
 as $fn$
 -- The row guard asks this for every insert into a group, so it answers for
@@ -2111,7 +2236,7 @@ comment on function iam.find_user(text, text) is
     'The user id of the person with this exact username or verified email who shares a group with the caller; PT404, the same for everyone else and for nobody. Called by the group API; granted to nobody.';
 
 create or replace function iam.managed_group_ids() returns bigint[]
-    language plpgsql stable parallel safe security definer
+    language plpgsql stable parallel unsafe security definer
     set search_path = pg_catalog, pg_temp
 as $fn$
 -- The groups whose invitations and audit trail the caller reads: those
@@ -2631,7 +2756,7 @@ create or replace trigger groups_audit_token_name
 -- ---------------------------------------------------------------------------
 
 create or replace function iam.has_client_role(client text, role_name text) returns boolean
-    language plpgsql stable parallel safe
+    language plpgsql stable parallel unsafe
     set search_path = pg_catalog, pg_temp
 as $fn$
 -- A role of one client, where Keycloak puts it: resource_access.<client>.roles.
@@ -2673,7 +2798,7 @@ comment on function iam.claim_text(text[]) is
     'A string claim of the token (NULL when missing, empty or not a string): the tenant of a resource with a tenant column.';
 
 create or replace function iam.claim_match(variadic path text[]) returns text
-    language plpgsql stable parallel safe
+    language plpgsql stable parallel unsafe
     set search_path = pg_catalog, pg_temp
 as $fn$
 -- iam.claim_text for a rule that grants rows by the claim (keeper = claim

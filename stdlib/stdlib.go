@@ -154,6 +154,13 @@ var RequestFunctions = []string{
 	"iam.claims()",
 	"iam.user_id_text(text)",
 	"iam.user_id_uuid(text)",
+	// The caller's context (runtime.sql): the readers above are inlined
+	// into the policies, so their key and their computing halves are
+	// called as the caller.
+	"iam.caller_key()",
+	"iam.compute_user_id_text(text)",
+	"iam.compute_user_id_uuid(text)",
+	"iam.compute_group_ids(text)",
 	"iam.bypasses_rls()",
 	"iam.caller_id()",
 	"iam.identity_claim()",

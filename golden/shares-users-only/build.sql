@@ -216,7 +216,7 @@ delete from iam.group_roles where name not in ('member', 'admin', 'owner');
 -- Functions are executable by PUBLIC unless revoked; only the authenticated role may call the helpers policies and triggers use.
 revoke all on all routines in schema iam from public, web_user, web_anon;
 grant usage on schema iam to web_user;
-grant execute on function iam.claims(), iam.user_id_text(text), iam.user_id_uuid(text), iam.bypasses_rls(), iam.caller_id(), iam.identity_claim(), iam.has_realm_role(text), iam.is_admin(), iam.role_rank(text), iam.my_groups(), iam.group_ids(text), iam.group_role(bigint), iam.check_group_entry(name, name, text, bigint, text, boolean), iam.privileged(), iam.may_enter_group(bigint, text, boolean), iam.has_client_role(text, text), iam.claim_text(text[]), iam.claim_match(text[]), iam.guard_tenant(anyelement, jsonb, text, text[], name, name), iam.managed_group_ids(), iam.transfer_pending(regclass), iam.take_transfer(oid, jsonb, text, text, bigint, text) to web_user;
+grant execute on function iam.claims(), iam.user_id_text(text), iam.user_id_uuid(text), iam.caller_key(), iam.compute_user_id_text(text), iam.compute_user_id_uuid(text), iam.compute_group_ids(text), iam.bypasses_rls(), iam.caller_id(), iam.identity_claim(), iam.has_realm_role(text), iam.is_admin(), iam.role_rank(text), iam.my_groups(), iam.group_ids(text), iam.group_role(bigint), iam.check_group_entry(name, name, text, bigint, text, boolean), iam.privileged(), iam.may_enter_group(bigint, text, boolean), iam.has_client_role(text, text), iam.claim_text(text[]), iam.claim_match(text[]), iam.guard_tenant(anyelement, jsonb, text, text[], name, name), iam.managed_group_ids(), iam.transfer_pending(regclass), iam.take_transfer(oid, jsonb, text, text, bigint, text) to web_user;
 
 -- The optional db-pre-request (iam.check_request) runs for every request, anonymous ones too: both runtime roles may call it.
 grant usage on schema iam to web_anon;
@@ -424,7 +424,7 @@ grant select, insert, delete on table iam.app_notes_shares to web_user;
 
 -- The rows of app.notes shared with the caller (with them by name) whose share grants perm: the shared arm of the policies, once per statement (an InitPlan). A definer: the share table is not readable by the runtime roles. It answers only about the caller.
 create or replace function iam.app_notes_shared(perm text) returns bigint[]
-    language plpgsql stable parallel safe security definer
+    language plpgsql stable parallel unsafe security definer
     set search_path = pg_catalog, pg_temp
 as $fn$
 <<shared>>
