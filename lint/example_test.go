@@ -64,8 +64,8 @@ func TestGeneratedExample(t *testing.T) {
 			"IAM003", "app.todos"},
 		{"a definer helper executable by PUBLIC", `grant execute on function iam.compute_group_ids(text) to public`,
 			"IAM002", "iam.compute_group_ids(text)"},
-		{"a definer helper without its search_path", `alter function iam.caller_id() reset search_path`,
-			"IAM001", "iam.caller_id()"},
+		{"a definer helper without its search_path", `alter function iam.compute_caller_id() reset search_path`,
+			"IAM001", "iam.compute_caller_id()"},
 		{"the caller's id computed per row", `alter policy "iam: authenticated can update" on app.chats
 			using (owner_id = iam.user_id_uuid('sub')) with check (owner_id = (select iam.user_id_uuid('sub')))`,
 			"IAM004", `app.chats policy "iam: authenticated can update"`},

@@ -104,13 +104,14 @@ var runtimeExecutable = []executable{
 	{"iam.role_rank(text)", "web_user", true, "iam.check_group_entry (row guard): the rank of a declared role, the same for everyone"},
 	// Called as the caller by invoker helpers above or by the row guard trigger.
 	{"iam.bypasses_rls()", "web_user", false, "iam.privileged: is current_user a superuser or BYPASSRLS?"},
-	{"iam.caller_id()", "web_user", true, "row guard, iam.has_realm_role: the caller's id"},
+	{"iam.caller_id()", "web_user", false, "row guard, iam.has_realm_role: the caller's id (reads the caller's context, inlined)"},
+	{"iam.compute_caller_id()", "web_user", true, "iam.caller_id: the caller's id as canonical text, once per statement (reads iam.settings)"},
 	{"iam.check_group_entry(name, name, text, bigint, text, boolean)", "web_user", false, "row guard: explains why the caller may not enter a group"},
 	{"iam.claims()", "web_user", false, "iam.has_realm_role: the caller's token"},
 	{"iam.group_role(bigint)", "web_user", true, "iam.check_group_entry: the caller's role in one group"},
 	{"iam.identity_claim()", "web_user", true, "row guard error messages: the configured claim name"},
 	{"iam.is_admin()", "web_user", true, "iam.privileged: does the caller's token carry the admin role?"},
-	{"iam.may_enter_group(bigint, text, boolean)", "web_user", true, "row guard: may the caller put a row into this group?"},
+	{"iam.may_enter_group(bigint, text, boolean)", "web_user", false, "row guard: may the caller put a row into this group? (the caller's groups, from the caller's context)"},
 	{"iam.privileged()", "web_user", false, "row guard: may the caller set owners and move rows?"},
 	{"iam.guard_tenant(anyelement, jsonb, text, text[], name, name)", "web_user", false, "row guard: the tenant of the row the caller writes, against the caller's token"},
 }

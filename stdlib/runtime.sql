@@ -272,8 +272,9 @@ as $fn$
 -- roles, the settings or the deny list: the next question about the caller
 -- in this transaction is answered afresh.
 begin
-    perform set_config('iam.caller_key', '', true);
-    perform set_config('iam.caller_groups_key', '', true);
+    perform set_config('iam.caller_key', '', true),
+            set_config('iam.caller_id_key', '', true),
+            set_config('iam.caller_groups_key', '', true);
     return null;
 end
 $fn$;
@@ -423,23 +424,45 @@ comment on function iam.bypasses_rls() is
 comment on table iam.settings is
     'The identity and group settings of the .iam files, written by every iamc build; read by the helpers below.';
 
-create or replace function iam.caller_id() returns text
+create or replace function iam.compute_caller_id() returns text
     language plpgsql stable parallel unsafe security definer
     set search_path = pg_catalog, pg_temp
 as $fn$
+-- iam.caller_id when the statement has not asked yet: the identity claim
+-- and type from the settings, the id from the caller's context (computed
+-- there once), remembered in canonical text ('' for none).
 declare
     s iam.settings;
+    me text;
 begin
     select * into s from iam.settings;
     if s.identity_type = 'uuid' then
-        return iam.user_id_uuid(s.identity_claim)::text;
+        me := iam.user_id_uuid(s.identity_claim)::text;
+    else
+        me := iam.user_id_text(s.identity_claim);
     end if;
-    return iam.user_id_text(s.identity_claim);
+    perform set_config('iam.caller_id_key', iam.caller_key(), true),
+            set_config('iam.caller_id', coalesce(me, ''), true);
+    return me;
 end
 $fn$;
 
+comment on function iam.compute_caller_id() is
+    '[runtime-callable] iam.caller_id when the statement has not asked yet: reads iam.settings (definer) and remembers the answer for the statement.';
+
+create or replace function iam.caller_id() returns text
+    language sql stable parallel unsafe
+as $fn$
+    select case
+        when pg_catalog.current_setting('iam.caller_id_key', true) operator(pg_catalog.=) iam.caller_key()
+        then case when pg_catalog.current_setting('iam.caller_id', true) operator(pg_catalog.=) '' then null
+                  else pg_catalog.current_setting('iam.caller_id', true) end
+        else iam.compute_caller_id()
+    end
+$fn$;
+
 comment on function iam.caller_id() is
-    '[runtime-callable] The caller''s user id in canonical text form (a uuid is normalised), as stored in iam.group_members; NULL without one. Definer: it reads iam.settings.';
+    '[runtime-callable] The caller''s user id in canonical text form (a uuid is normalised), as stored in iam.group_members; NULL without one. Once per statement (the caller''s context).';
 
 create or replace function iam.identity_claim() returns text
     language plpgsql stable parallel safe security definer
@@ -674,7 +697,11 @@ begin
     else
         me := iam.user_id_text(s.identity_claim);
     end if;
-    if s.token_groups_claim is not null then
+    -- Most tokens carry no groups claim: a look at the raw text spares the
+    -- parse (a claim name written with JSON escapes is not seen, which
+    -- only withholds its groups).
+    if s.token_groups_claim is not null
+       and strpos(current_setting('request.jwt.claims', true), '"' || s.token_groups_claim || '"') > 0 then
         token_groups := iam.token_groups(s.token_groups_claim);
     end if;
     if me is not null then
@@ -754,16 +781,13 @@ comment on function iam.privileged() is
     'Roles the row guard lets set owners and move rows: superusers, BYPASSRLS roles, and the declared admin realm role.';
 
 create or replace function iam.may_enter_group(gid bigint, create_role text, group_required boolean) returns boolean
-    language plpgsql stable parallel unsafe security definer
+    language plpgsql stable parallel unsafe
     set search_path = pg_catalog, pg_temp
 as $fn$
--- The row guard asks this for every insert into a group, so it answers for
--- the one group with primary-key probes instead of listing all the
--- caller's groups: the same answer as gid = any (iam.group_ids(create_role)).
-declare
-    min_rank integer;
-    me text;
-    s iam.settings;
+-- The row guard asks this for every insert into a group. The insert
+-- policy's group arm asks for the caller's groups in the same statement
+-- (group_id = any (iam.group_ids(...))), so the answer comes from the
+-- caller's context both compute once.
 begin
     if gid is null then
         return not group_required;
@@ -771,22 +795,12 @@ begin
     if create_role is null then
         return false;
     end if;
-    min_rank := iam.role_rank(create_role);
-    me := iam.caller_id();
-    if me is not null and exists (
-        select from iam.group_members gm
-        where gm.group_id = gid and gm.user_id = me and iam.role_rank(gm.role) >= min_rank) then
-        return true;
-    end if;
-    select * into s from iam.settings;
-    return s.token_groups_claim is not null
-       and exists (select from iam.token_roles(iam.token_groups(s.token_groups_claim), s.token_group_role) t
-                   where t.group_id = gid and iam.role_rank(t.role) >= min_rank);
+    return gid = any (iam.group_ids(create_role));
 end
 $fn$;
 
 comment on function iam.may_enter_group(bigint, text, boolean) is
-    '[runtime-callable] May the caller put a row into this group (NULL: no group)? The row guard asks it first and explains a no with iam.check_group_entry.';
+    'May the caller put a row into this group (NULL: no group)? gid = any (iam.group_ids(create_role)), from the caller''s context. The row guard asks it first and explains a no with iam.check_group_entry.';
 
 create or replace function iam.guard_row() returns trigger
     language plpgsql

@@ -161,6 +161,7 @@ var RequestFunctions = []string{
 	"iam.compute_user_id_text(text)",
 	"iam.compute_user_id_uuid(text)",
 	"iam.compute_group_ids(text)",
+	"iam.compute_caller_id()",
 	"iam.bypasses_rls()",
 	"iam.caller_id()",
 	"iam.identity_claim()",
