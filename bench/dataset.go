@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -147,7 +148,7 @@ func Prepare(ctx context.Context, su *pgx.Conn, rows int, seed int64, mode Setup
 		return nil, fmt.Errorf("--reuse: the database holds no data set for --rows %d --seed %d (bench.meta differs or is missing); run without --reuse to build it", rows, seed)
 	case mode == SetupAlways || !matches:
 		fmt.Fprintf(log, "building the data set: %d todos, %d chats, %d users, %d groups ...\n", rows, rows, NumUsers, NumGroups+1)
-		if info, err = build(ctx, su, rows, seed); err != nil {
+		if info, err = build(ctx, su, rows, seed, log); err != nil {
 			return nil, fmt.Errorf("building the data set: %w", err)
 		}
 	default:
@@ -210,20 +211,52 @@ func metaMatches(ctx context.Context, su *pgx.Conn, rows int, seed int64) (bool,
 	return ok, err
 }
 
+// buildChunk is how many rows of a big table one statement of the build
+// inserts: each chunk prints a progress line.
+const buildChunk = 1000000
+
 // build creates the data set with set-based SQL, as superuser, with
 // session_replication_role = replica (the row guard and foreign key
-// triggers do not fire while loading), then VACUUM ANALYZE.
-func build(ctx context.Context, su *pgx.Conn, rows int, seed int64) (BuildInfo, error) {
+// triggers do not fire while loading), then VACUUM ANALYZE. It prints a
+// line to log after each step, and after each chunk of buildChunk rows of
+// the big tables (a 10M-row build takes minutes).
+func build(ctx context.Context, su *pgx.Conn, rows int, seed int64, log io.Writer) (BuildInfo, error) {
 	start := time.Now()
 	var info BuildInfo
+	elapsed := func() string { return fmt.Sprintf("%.0f s", time.Since(start).Seconds()) }
+	exec := func(name, sql string) error {
+		if _, err := su.Exec(ctx, sql); err != nil {
+			return fmt.Errorf("%s: %w\n%s", name, err, sql)
+		}
+		return nil
+	}
 	step := func(name string, sqls ...string) error {
 		t := time.Now()
 		for _, sql := range sqls {
-			if _, err := su.Exec(ctx, sql); err != nil {
-				return fmt.Errorf("%s: %w\n%s", name, err, sql)
+			if err := exec(name, sql); err != nil {
+				return err
 			}
 		}
 		info.Steps = append(info.Steps, Step{Name: name, Secs: time.Since(t).Seconds()})
+		fmt.Fprintf(log, "  %s: done (%s)\n", name, elapsed())
+		return nil
+	}
+	// chunked is a step inserting rows 1..rows in chunks of buildChunk:
+	// sql(lo, hi) inserts rows lo..hi. The chunks draw random() in the
+	// same order as one statement would, so the data set is the same.
+	chunked := func(name string, sql func(lo, hi int) string) error {
+		t := time.Now()
+		for lo := 1; lo <= rows; lo += buildChunk {
+			hi := min(rows, lo+buildChunk-1)
+			if err := exec(name, sql(lo, hi)); err != nil {
+				return err
+			}
+			if rows > buildChunk {
+				fmt.Fprintf(log, "  %s: %s of %s rows (%s)\n", name, thousands(hi), thousands(rows), elapsed())
+			}
+		}
+		info.Steps = append(info.Steps, Step{Name: name, Secs: time.Since(t).Seconds()})
+		fmt.Fprintf(log, "  %s: done (%s)\n", name, elapsed())
 		return nil
 	}
 	every := bigEvery(rows)
@@ -292,13 +325,15 @@ from bench.users where n = %d or n between 3 and %d`, big, bigUserN, epoch, bigU
 	if err == nil {
 		// Owners uniform over all users; every bigEvery-th row in the big
 		// group; of the others, GroupShare in an ordinary group.
-		err = step("todos", fmt.Sprintf(`insert into app.todos (title, done, owner_id, group_id, created_at)
+		err = chunked("todos", func(lo, hi int) string {
+			return fmt.Sprintf(`insert into app.todos (title, done, owner_id, group_id, created_at)
 select 'todo ' || s.i, s.r_done < 0.25, u.id,
        case when s.i %% %d = 0 then %d when s.r_group < %g then 1 + floor(s.r_gid * %d)::bigint end,
        %s + s.i * interval '1 second'
 from (select i, random() as r_done, random() as r_group, random() as r_gid, 1 + floor(random() * %d)::int as owner_n
-      from generate_series(1, %d) i) s
-join bench.users u on u.n = s.owner_n`, every, big, GroupShare, NumGroups, epoch, NumUsers, rows))
+      from generate_series(%d, %d) i) s
+join bench.users u on u.n = s.owner_n`, every, big, GroupShare, NumGroups, epoch, NumUsers, lo, hi)
+		})
 	}
 	if err == nil {
 		// Row shares (share by id in todos.iam): the user with shares
@@ -327,36 +362,49 @@ on conflict do nothing`, epoch, NumUsers, RowShareEvery, rows, RowShareEvery, sh
 	if err == nil {
 		// Every chat is in a group (every bigEvery-th in the big one, the
 		// others uniform), posted by a member of that group.
-		err = step("chats", fmt.Sprintf(`insert into app.chats (body, owner_id, group_id, created_at)
+		err = chunked("chats", func(lo, hi int) string {
+			return fmt.Sprintf(`insert into app.chats (body, owner_id, group_id, created_at)
 select 'message ' || s.i, m.members[1 + floor(s.r_member * cardinality(m.members))::int], s.gid,
        %s + s.i * interval '1 second'
 from (select i, case when i %% %d = 0 then %d else 1 + floor(random() * %d)::bigint end as gid, random() as r_member
-      from generate_series(1, %d) i) s
+      from generate_series(%d, %d) i) s
 join (select group_id, array_agg(user_id::uuid order by user_id) as members from iam.group_members group by group_id) m
-  on m.group_id = s.gid`, epoch, every, big, NumGroups, rows))
+  on m.group_id = s.gid`, epoch, every, big, NumGroups, lo, hi)
+		})
 	}
 	if err == nil {
 		// Notes of NumTenants organisations: owners uniform over all users,
 		// each note in its owner's organisation; GroupShare of them in an
 		// ordinary group (whose members are of every organisation: the
 		// group arm finds the members of the note's own organisation).
-		err = step("notes", fmt.Sprintf(`insert into app.notes (org_id, owner_id, group_id, body, created_at)
+		err = chunked("notes", func(lo, hi int) string {
+			return fmt.Sprintf(`insert into app.notes (org_id, owner_id, group_id, body, created_at)
 select %s, u.id, case when s.r_group < %g then 1 + floor(s.r_gid * %d)::bigint end, 'note ' || s.i,
        %s + s.i * interval '1 second'
 from (select i, random() as r_group, random() as r_gid, 1 + floor(random() * %d)::int as owner_n
-      from generate_series(1, %d) i) s
-join bench.users u on u.n = s.owner_n`, orgSQL("u.n"), GroupShare, NumGroups, epoch, NumUsers, rows))
+      from generate_series(%d, %d) i) s
+join bench.users u on u.n = s.owner_n`, orgSQL("u.n"), GroupShare, NumGroups, epoch, NumUsers, lo, hi)
+		})
 	}
 	if err == nil {
-		err = step("insert floor copies",
-			`insert into bench.todos_copy overriding system value select * from app.todos`,
-			`insert into bench.chats_copy overriding system value select * from app.chats`,
+		err = chunked("floor copy of todos", func(lo, hi int) string {
+			return fmt.Sprintf(`insert into bench.todos_copy overriding system value select * from app.todos where id between %d and %d`, lo, hi)
+		})
+	}
+	if err == nil {
+		err = chunked("floor copy of chats", func(lo, hi int) string {
+			return fmt.Sprintf(`insert into bench.chats_copy overriding system value select * from app.chats where id between %d and %d`, lo, hi)
+		})
+	}
+	if err == nil {
+		err = step("floor copies' sequences",
 			`select setval(pg_get_serial_sequence('bench.todos_copy', 'id'), (select max(id) from bench.todos_copy))`,
 			`select setval(pg_get_serial_sequence('bench.chats_copy', 'id'), (select max(id) from bench.chats_copy))`,
 			`reset session_replication_role`,
 		)
 	}
 	if err == nil {
+		fmt.Fprintf(log, "  vacuum analyze ... (%s)\n", elapsed())
 		err = step("vacuum analyze",
 			`vacuum (analyze) app.todos, app.chats, app.notes, bench.todos_copy, bench.chats_copy, iam.groups, iam.group_members, iam.app_todos_shares, bench.users`)
 	}
@@ -403,6 +451,15 @@ grant select, insert, update, delete on app.todos, app.chats, bench.todos_copy, 
 grant select on app.notes to %[1]s;
 grant select on iam.group_members, iam.app_todos_shares to %[1]s;`, FloorRole))
 	return err
+}
+
+// thousands writes n with comma separators: 10,000,000.
+func thousands(n int) string {
+	s := strconv.Itoa(n)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
 }
 
 func seedFraction(seed int64) float64 {
