@@ -33,10 +33,16 @@ type Options struct {
 	Setup       SetupMode
 	Investigate bool     // also compare plan options for the list page
 	Only        []string // keys of the queries to run (Query.Key); all when empty
-	JSON        string   // write the report as JSON here
-	SVG         string   // write the ratio-vs-size plot here (several sizes)
-	Out         io.Writer
-	Log         io.Writer
+	// HTTP: time the requests through a real PostgREST (PostgREST, or
+	// postgrest on PATH, configured from PostgRESTConf) instead of in
+	// process; only the default configuration, no plan options.
+	HTTP          bool
+	PostgREST     string
+	PostgRESTConf string
+	JSON          string // write the report as JSON here
+	SVG           string // write the ratio-vs-size plot here (several sizes)
+	Out           io.Writer
+	Log           io.Writer
 }
 
 // Report is everything measured, as written to --json.
@@ -58,6 +64,7 @@ type SizeReport struct {
 	Build         BuildInfo       `json:"build"`
 	Configs       []*ConfigReport `json:"configs"`
 	Investigation *Investigation  `json:"investigation,omitempty"`
+	HTTP          *HTTPReport     `json:"http,omitempty"` // --http
 }
 
 // ConfigReport is one planner configuration at one size.
@@ -94,6 +101,14 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	if _, err := SelectQueries(o.Only); err != nil {
 		return nil, fmt.Errorf("--queries: %w", err)
+	}
+	if o.HTTP {
+		if _, _, err := FindPostgREST(o.PostgREST); err != nil {
+			return nil, err
+		}
+		if o.PostgRESTConf == "" {
+			return nil, errors.New("--http needs the PostgREST configuration to run (postgrest.conf)")
+		}
 	}
 	if o.Setup == SetupNever && len(o.Rows) > 1 {
 		return nil, errors.New("--reuse with several --rows sizes: a database holds one data set")
@@ -168,6 +183,13 @@ func runSize(ctx context.Context, o Options, su *pgx.Conn, rows int) (*SizeRepor
 
 	queries, err := SelectQueries(o.Only)
 	if err != nil {
+		return sr, err
+	}
+	if o.HTTP {
+		sr.HTTP, err = runHTTP(ctx, o, su, ds, queries)
+		if sr.HTTP != nil && err == nil {
+			printHTTP(o.Out, rows, sr.HTTP)
+		}
 		return sr, err
 	}
 	maxClients := 0

@@ -268,6 +268,7 @@ func build(ctx context.Context, su *pgx.Conn, rows int, seed int64, log io.Write
 		`set session_replication_role = replica`,
 		`set maintenance_work_mem = '256MB'`,
 		`create schema if not exists bench`,
+		`drop schema if exists `+FloorSchema+` cascade`, // --http's views over the tables below
 		`drop table if exists bench.meta, bench.users, bench.todos_copy, bench.chats_copy`,
 		`create table bench.meta (
     singleton boolean primary key default true check (singleton),

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -34,9 +35,16 @@ returns before anything is timed.
 --db must connect as a superuser (the data set is loaded with
 session_replication_role = replica); requests connect as --api-user.
 A database holding other data in app.todos, app.chats or iam.groups is refused.
---ephemeral starts a throwaway PostgreSQL instead (make bench).`,
+--ephemeral starts a throwaway PostgreSQL instead (make bench).
+
+--http sends the requests through a real PostgREST (postgrest on PATH, or
+--postgrest), started from <policies>/postgrest.conf with an RS256 key made
+for the run: the RLS endpoint against the floor endpoint, unprotected views
+in schema bench_open served by the same PostgREST, the floor's filter in the
+query string.`,
 		Example: `  iamc bench --ephemeral --rows 100000,1000000 --json out/bench.json --svg out/bench.svg
-  iamc bench --db postgres://postgres@localhost/bench --rows 1000000 --clients 1,2 --duration 10s`,
+  iamc bench --db postgres://postgres@localhost/bench --rows 1000000 --clients 1,2 --duration 10s
+  iamc bench --ephemeral --http --rows 1000000 --duration 5s --json out/bench-http.json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			switch {
@@ -51,6 +59,16 @@ A database holding other data in app.todos, app.chats or iam.groups is refused.
 				return errors.New("give either --db URL or --ephemeral")
 			}
 			o.Rows, o.Clients = rows, clientsList
+			if o.HTTP {
+				if !cmd.Flags().Changed("clients") {
+					o.Clients = []int{1, 2, 8}
+				}
+				// Before a server is started or a data set built.
+				if _, _, err := bench.FindPostgREST(o.PostgREST); err != nil {
+					return err
+				}
+				o.PostgRESTConf = filepath.Join(policyDir, "postgrest.conf")
+			}
 			if o.APIPassword == "" {
 				o.APIPassword = envOr("IAMC_BENCH_API_PASSWORD", "mypass")
 			}
@@ -82,7 +100,7 @@ A database holding other data in app.todos, app.chats or iam.groups is refused.
 	f := cmd.Flags()
 	f.StringVar(&o.DB, "db", "", "superuser URL of a database with policies/ applied")
 	f.BoolVar(&ephemeral, "ephemeral", false, "start a throwaway PostgreSQL (pgserver) and set it up from --policies")
-	f.StringVar(&policyDir, "policies", defaultDir, "with --ephemeral: the directory holding roles.sql, schema.sql and the .iam files")
+	f.StringVar(&policyDir, "policies", defaultDir, "with --ephemeral: the directory holding roles.sql, schema.sql and the .iam files; with --http, its postgrest.conf configures PostgREST")
 	f.StringVar(&o.APIUser, "api-user", "authenticator", "the login role requests connect as (PostgREST's db-uri user)")
 	f.StringVar(&o.APIPassword, "api-password", "", "its password (default: $IAMC_BENCH_API_PASSWORD, else mypass as in policies/roles.sql)")
 	f.BoolVar(&o.PreRequest, "pre-request", false, "also run the db-pre-request (iam.check_request) before every RLS request, as the shipped postgrest.conf does")
@@ -94,6 +112,8 @@ A database holding other data in app.todos, app.chats or iam.groups is refused.
 	f.BoolVar(&reuse, "reuse", false, "never build: use the data set in the database (bench.meta must match)")
 	f.StringSliceVar(&o.Only, "queries", nil, "run only these queries, by key (q1-todos, q1-todos-page, q4-count, ...), comma-separated")
 	f.BoolVar(&o.Investigate, "plans", true, "also compare plan options for the list pages (settings, extra indexes, statistics)")
+	f.BoolVar(&o.HTTP, "http", false, "time the requests through a real PostgREST (on PATH, or --postgrest) instead of in process: the RLS endpoint against unprotected views with the floor's filter in the query string (default --clients 1,2,8)")
+	f.StringVar(&o.PostgREST, "postgrest", "", "with --http: the postgrest binary (default: postgrest on PATH)")
 	f.StringVar(&o.JSON, "json", "", "write the report as JSON to FILE")
 	f.StringVar(&o.SVG, "svg", "", "with several --rows: write the plot of ratio vs table size to FILE")
 	return cmd
