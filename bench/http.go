@@ -464,7 +464,13 @@ func runHTTP(ctx context.Context, o Options, su *pgx.Conn, ds *Dataset, queries 
 	defer pg.Stop()
 	fmt.Fprintf(o.Log, "%s started (%s), %s; floor: schema %s\n", version, pg.URL, strings.Join(rep.Settings, " "), FloorSchema)
 
-	pool, err := pgxpool.New(ctx, o.DB)
+	// A connection per client: each inserts the rows its deletes delete.
+	pc, err := pgxpool.ParseConfig(o.DB)
+	if err != nil {
+		return nil, fmt.Errorf("parsing --db: %w", err)
+	}
+	pc.MaxConns = int32(maxClients + 1)
+	pool, err := pgxpool.NewWithConfig(ctx, pc)
 	if err != nil {
 		return nil, fmt.Errorf("connecting to --db: %w", err)
 	}

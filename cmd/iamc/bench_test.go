@@ -21,7 +21,7 @@ func TestBenchHTTP(t *testing.T) {
 	}
 	out := filepath.Join(t.TempDir(), "bench.json")
 	stdout, stderr, err := run(t, "bench", "--ephemeral", "--policies", "../../policies", "--http",
-		"--rows", "2000", "--duration", "200ms", "--clients", "1", "--json", out)
+		"--rows", "2000", "--duration", "200ms", "--clients", "8", "--json", out) // 8: more clients than pgxpool.New would give connections
 	if err != nil {
 		t.Fatalf("iamc bench --http: %v\n%s\n%s", err, stdout, stderr)
 	}
