@@ -55,6 +55,7 @@ const MaxGrowth = 1.5
 // Check is a target measured: met or not.
 type Check struct {
 	Target  string  `json:"target"`
+	Key     string  `json:"key,omitempty"` // Query.Key, for a goal's check
 	User    string  `json:"user"`
 	Clients int     `json:"clients"`
 	Limit   float64 `json:"limit"`
@@ -73,7 +74,7 @@ func CheckGoals(results []*Result) []Check {
 				continue
 			}
 			out = append(out, Check{
-				Target: fmt.Sprintf("%s: ratio <= %.1f", g.Name, g.MaxRatio), User: string(g.User), Clients: r.Clients,
+				Target: fmt.Sprintf("%s: ratio <= %.1f", g.Name, g.MaxRatio), Key: g.Key, User: string(g.User), Clients: r.Clients,
 				Limit: g.MaxRatio, Value: r.Ratio, Met: r.Ratio <= g.MaxRatio,
 			})
 		}
