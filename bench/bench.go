@@ -258,7 +258,7 @@ func runSize(ctx context.Context, o Options, su *pgx.Conn, rows int) (*SizeRepor
 					}
 				}
 			}
-			cr.Targets = CheckGoals(cr.Results)
+			cr.Targets = CheckGoals(cr.Results, rows)
 			// Each miss, measured: where its extra time goes.
 			cr.Causes, err = ExplainMisses(ctx, p, ds, queries, cr.Results, cr.Targets, seed)
 			return err

@@ -12,33 +12,38 @@ type Goal struct {
 	Key      string    // Query.Key
 	User     UserClass // who makes the request
 	MaxRatio float64
+	MaxRows  int // checked only up to this many rows (0: at every size)
 }
 
-// Goals are the ratio targets, in report order.
+// Goals are the ratio targets, in report order: issue 20's (the fixed
+// cost of a request, at 1M and 10M rows), then the earlier issues' where
+// issue 20 sets none.
 var Goals = []Goal{
-	{"Q1 todos list", "q1-todos", ClassRandom, 1.2},
-	{"Q1 chats list (one group)", "q1-chats", ClassRandom, 1.2},
-	{"Q1 todos page (todos_page)", "q1-todos-page", ClassRandom, 1.2},
-	{"Q1 chats page, one group (chats_page)", "q1-chats-page", ClassRandom, 1.2},
-	{"Q2 read by id", "q2-read", ClassRandom, 1.2},
-	{"Q3 update", "q3-update", ClassRandom, 1.2},
-	{"Q6 delete", "q6-delete", ClassRandom, 1.2},
-	{"Q4 count", "q4-count", ClassRandom, 1.5},
-	{"Q5 insert own todo", "q5-todo", ClassRandom, 1.3},
-	{"Q5 insert chat into group", "q5-chat", ClassRandom, 1.3},
-	{"Q1 todos list", "q1-todos", ClassMany, 1.5},
-	{"Q1 todos list", "q1-todos", ClassBig, 1.5},
-	{"Q1 todos page (todos_page)", "q1-todos-page", ClassMany, 1.5},
-	{"Q1 todos page (todos_page)", "q1-todos-page", ClassBig, 1.5},
+	// Issue 20 §2: one caller context per statement.
+	{Name: "Q2 read by id", Key: "q2-read", User: ClassRandom, MaxRatio: 1.1},
+	{Name: "Q3 update", Key: "q3-update", User: ClassRandom, MaxRatio: 1.1},
+	{Name: "Q6 delete", Key: "q6-delete", User: ClassRandom, MaxRatio: 1.1},
+	{Name: "Q5 insert own todo", Key: "q5-todo", User: ClassRandom, MaxRatio: 1.2},
+	{Name: "Q5 insert chat into group", Key: "q5-chat", User: ClassRandom, MaxRatio: 1.2},
+	{Name: "Q1 todos page (todos_page)", Key: "q1-todos-page", User: ClassRandom, MaxRatio: 1.2},
+	{Name: "Q1 chats page, one group (chats_page)", Key: "q1-chats-page", User: ClassRandom, MaxRatio: 1.2},
+	{Name: "Q1 todos page (todos_page)", Key: "q1-todos-page", User: ClassMany, MaxRatio: 1.2},
+	{Name: "Q1 todos page (todos_page)", Key: "q1-todos-page", User: ClassBig, MaxRatio: 1.2},
+	{Name: "Q4 count", Key: "q4-count", User: ClassRandom, MaxRatio: 1.5},
+	{Name: "Q1 todos list", Key: "q1-todos", User: ClassRandom, MaxRatio: 1.2, MaxRows: 1000000},
+	// Issue 4, where issue 20 sets no target.
+	{Name: "Q1 chats list (one group)", Key: "q1-chats", User: ClassRandom, MaxRatio: 1.2},
+	{Name: "Q1 todos list", Key: "q1-todos", User: ClassMany, MaxRatio: 1.5},
+	{Name: "Q1 todos list", Key: "q1-todos", User: ClassBig, MaxRatio: 1.5},
 	// Issue 17: notes of 100 organisations (tenants) at 1M rows.
-	{"Q7 notes page (notes_page)", "q7-notes-page", ClassRandom, 1.3},
-	{"Q7 notes page of an org-admin (notes_page)", "q7-notes-admin-page", ClassRandom, 1.3},
-	{"Q8 read note by id", "q8-notes-read", ClassRandom, 1.3},
+	{Name: "Q7 notes page (notes_page)", Key: "q7-notes-page", User: ClassRandom, MaxRatio: 1.3},
+	{Name: "Q7 notes page of an org-admin (notes_page)", Key: "q7-notes-admin-page", User: ClassRandom, MaxRatio: 1.3},
+	{Name: "Q8 read note by id", Key: "q8-notes-read", User: ClassRandom, MaxRatio: 1.3},
 	// Issue 16: the list of a user with 10,000 shares, through the page
 	// function (a page function: <= 1.3); and a point read of a todo
 	// shared with them (point reads: <= 1.3).
-	{"Q1 todos page (todos_page)", "q1-todos-page", ClassShares, 1.3},
-	{"Q2 read by id", "q2-read", ClassShares, 1.3},
+	{Name: "Q1 todos page (todos_page)", Key: "q1-todos-page", User: ClassShares, MaxRatio: 1.3},
+	{Name: "Q2 read by id", Key: "q2-read", User: ClassShares, MaxRatio: 1.3},
 }
 
 // growthKeys are the requests the growth target is checked on: the list
@@ -66,9 +71,12 @@ type Check struct {
 // CheckGoals compares the results of one configuration with Goals, one
 // check per goal and clients value measured. A goal without results is
 // left out (the run did not measure it).
-func CheckGoals(results []*Result) []Check {
+func CheckGoals(results []*Result, rows int) []Check {
 	var out []Check
 	for _, g := range Goals {
+		if g.MaxRows > 0 && rows > g.MaxRows {
+			continue
+		}
 		for _, r := range results {
 			if r.Key != g.Key || r.User != g.User || r.Ratio == 0 {
 				continue
