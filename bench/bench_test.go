@@ -100,6 +100,24 @@ func TestBench(t *testing.T) {
 		if err := su.QueryRow(ctx, `select count(*) from app.chats where group_id is null`).Scan(&ungrouped); err != nil || ungrouped != 0 {
 			t.Errorf("chats without a group: %d (%v)", ungrouped, err)
 		}
+		// The marketplace: ROWS/100 stores, most with a staff group, ROWS
+		// products, every one in a store.
+		var stores, grouped, products, orphans, copies int64
+		if err := su.QueryRow(ctx, `select (select count(*) from app.stores), (select count(group_id) from app.stores),
+  (select count(*) from app.products), (select count(*) from app.products p where not exists (select from app.stores s where s.id = p.store_id)),
+  (select count(*) from bench.products_copy)`).Scan(&stores, &grouped, &products, &orphans, &copies); err != nil {
+			t.Fatal(err)
+		}
+		if stores != int64(numStores(testRows)) || products != testRows || orphans != 0 || copies != products || len(ds.Stores) != int(stores) {
+			t.Errorf("%d stores (%d loaded), %d products (%d without a store), %d copies; want %d stores, %d products, none without a store, as many copies",
+				stores, len(ds.Stores), products, orphans, copies, numStores(testRows), testRows)
+		}
+		if grouped < stores*8/10 || grouped == stores {
+			t.Errorf("%d of %d stores have a staff group: want most, not all", grouped, stores)
+		}
+		if ds.ProductsMax != testRows || len(ds.OwnedStores) == 0 || len(ds.StaffedProducts) == 0 {
+			t.Errorf("products max %d, %d stores of ordinary users, %d products with ordinary staff", ds.ProductsMax, len(ds.OwnedStores), len(ds.StaffedProducts))
+		}
 		// The marker: a second Prepare with the same rows and seed reuses it.
 		again, err := Prepare(ctx, su, testRows, 1, SetupAuto, io.Discard)
 		if err != nil {
@@ -143,6 +161,10 @@ func TestBench(t *testing.T) {
 		{"update of member rows only", "q3-update", `update app.todos set done = not done where id = $2 and group_id = any (` + myGroups + `)`},
 		{"notes of every organisation", "q7-notes-page", `select * from app.notes where $2::text is not null and (owner_id = $1 or group_id = any (` + myGroups + `)) order by id desc limit 50`},
 		{"an org-admin's notes of every organisation", "q7-notes-admin-page", `select * from app.notes where $1::text is not null order by id desc limit 50`},
+		{"products in the wrong order", "q9-products-page", `select * from app.products where store_id = $1 order by id limit 50`},
+		{"a product update by the store owner only", "q10-product-update", `update app.products t set stock = stock + 1 where id = $2 and exists (select from app.stores s where s.id = t.store_id and s.owner_id = $1)`},
+		{"a product update without a check", "q10-product-update", `update app.products set stock = stock + 1 where id = $2 and $1::uuid is not null`},
+		{"a product inserted with another price", "q11-product-insert", `insert into bench.products_copy (store_id, name, price) values ($1, $2, $3 + 1)`},
 	}
 	for _, w := range wrong {
 		t.Run("detects a wrong floor: "+w.name, func(t *testing.T) {
@@ -185,7 +207,8 @@ func TestBench(t *testing.T) {
 			t.Fatal(err)
 		}
 		var extra int
-		if err := su.QueryRow(ctx, `select count(*) from app.todos where id > $1`, ds.TodosMax).Scan(&extra); err != nil || extra != 0 {
+		if err := su.QueryRow(ctx, `select (select count(*) from app.todos where id > $1) + (select count(*) from app.products where id > $2)
+  + (select count(*) from bench.products_copy where id > $2)`, ds.TodosMax, ds.ProductsMax).Scan(&extra); err != nil || extra != 0 {
 			t.Errorf("after Cleanup, %d rows of runs left (%v)", extra, err)
 		}
 	})

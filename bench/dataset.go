@@ -28,6 +28,8 @@ const (
 	NumTenants      = 100    // organisations of app.notes (notes.iam's tenant): user n is in org-<n % 100>
 	SharesOfUser    = 10000  // todos shared with the user with shares (at most ROWS/2)
 	RowShareEvery   = 50     // every 50th todo is shared with one random other user
+	ProductsOfStore = 100    // products per store on average: ROWS/100 stores (at least 10)
+	StoreInGroup    = 0.9    // share of the stores with a staff group (a random ordinary group)
 
 	bigUserN      = 1        // user 1: owner of the big group
 	manyUserN     = 2        // user 2: a member of ManyGroups groups
@@ -37,7 +39,7 @@ const (
 	randomStartN  = 14       // users 14..NumUsers: the random members of the ordinary groups
 	sharesUserN   = NumUsers // the last user (in random groups, like the others) receives SharesOfUser shares
 
-	datasetVersion = 5 // bump when the generator changes: marks old data sets stale
+	datasetVersion = 6 // bump when the generator changes: marks old data sets stale
 
 	// FloorRole is the role the floor queries run as: BYPASSRLS, not a
 	// superuser, no login. The benchmark connects with the --db (superuser)
@@ -66,7 +68,35 @@ type Dataset struct {
 	Normal     []*User // every other user
 	WithGroups []*User // normal users in at least one group
 	Build      BuildInfo
+	// The marketplace (stores.iam): every store, and a sample of the
+	// products with their store.
+	Stores      []*Store // Stores[i].ID == i+1
+	ProductsMax int64    // ids above this were created by a benchmark run
+	Products    []Product
+	// OwnedStores are the stores of ordinary users (their inserts);
+	// StaffedProducts the products of stores whose group has an ordinary
+	// member (their staff's updates); Staff the ordinary members of a group.
+	OwnedStores     []*Store
+	StaffedProducts []Product
+	Staff           map[int64][]*User
+	storeProducts   map[int64][]int64 // store -> its products in the sample
+	groupStores     map[int64][]int64 // group -> its stores
 }
+
+// Store is one store of app.stores.
+type Store struct {
+	ID    int64
+	Owner *User
+	Group int64 // the staff group; 0: none
+}
+
+// Product is one product of app.products (of the sample the data set keeps).
+type Product struct {
+	ID, Store int64
+}
+
+// numStores is how many stores a data set of rows products has.
+func numStores(rows int) int { return max(10, rows/ProductsOfStore) }
 
 // User is one user of the data set.
 type User struct {
@@ -78,6 +108,7 @@ type User struct {
 	AdminGroups  []int64 // groups where the user is admin or owner
 	Visible      []int64 // a sample of the todos the user may read and write (shared ones with write included)
 	VisibleNotes []int64 // a sample of the notes the user may read
+	Stores       []int64 // the stores the user owns
 	// OrgAdmin is the same user with the realm role org-admin in the token
 	// (who reads every note of the organisation).
 	OrgAdmin *User
@@ -147,7 +178,8 @@ func Prepare(ctx context.Context, su *pgx.Conn, rows int, seed int64, mode Setup
 	case mode == SetupNever && !matches:
 		return nil, fmt.Errorf("--reuse: the database holds no data set for --rows %d --seed %d (bench.meta differs or is missing); run without --reuse to build it", rows, seed)
 	case mode == SetupAlways || !matches:
-		fmt.Fprintf(log, "building the data set: %d todos, %d chats, %d users, %d groups ...\n", rows, rows, NumUsers, NumGroups+1)
+		fmt.Fprintf(log, "building the data set: %d todos, %d chats, %d notes, %d products of %d stores, %d users, %d groups ...\n",
+			rows, rows, rows, rows, numStores(rows), NumUsers, NumGroups+1)
 		if info, err = build(ctx, su, rows, seed, log); err != nil {
 			return nil, fmt.Errorf("building the data set: %w", err)
 		}
@@ -202,7 +234,8 @@ func checkDatabase(ctx context.Context, su *pgx.Conn) error {
 func metaMatches(ctx context.Context, su *pgx.Conn, rows int, seed int64) (bool, error) {
 	var ok bool
 	err := su.QueryRow(ctx, `select to_regclass('bench.meta') is not null
-  and to_regclass('bench.todos_copy') is not null and to_regclass('bench.chats_copy') is not null`).Scan(&ok)
+  and to_regclass('bench.todos_copy') is not null and to_regclass('bench.chats_copy') is not null
+  and to_regclass('bench.products_copy') is not null`).Scan(&ok)
 	if err != nil || !ok {
 		return false, err
 	}
@@ -269,21 +302,23 @@ func build(ctx context.Context, su *pgx.Conn, rows int, seed int64, log io.Write
 		`set maintenance_work_mem = '256MB'`,
 		`create schema if not exists bench`,
 		`drop schema if exists `+FloorSchema+` cascade`, // --http's views over the tables below
-		`drop table if exists bench.meta, bench.users, bench.todos_copy, bench.chats_copy`,
+		`drop table if exists bench.meta, bench.users, bench.todos_copy, bench.chats_copy, bench.products_copy`,
 		`create table bench.meta (
     singleton boolean primary key default true check (singleton),
     rows bigint not null, seed bigint not null, version integer not null,
     todos_max bigint not null, chats_max bigint not null,
-    big_group bigint not null, big_rows bigint not null,
+    big_group bigint not null, big_rows bigint not null, products_max bigint not null,
     built_at timestamptz not null default now(), build_seconds double precision not null)`,
 		`create table bench.users (n integer primary key, id uuid not null unique)`,
 		// The floor of an insert: an unprotected copy with the same columns,
 		// defaults, identity, indexes and foreign keys; no RLS, no trigger.
 		`create table bench.todos_copy (like app.todos including all)`,
 		`create table bench.chats_copy (like app.chats including all)`,
+		`create table bench.products_copy (like app.products including all)`,
 		copyForeignKeys("app.todos", "bench.todos_copy"),
 		copyForeignKeys("app.chats", "bench.chats_copy"),
-		`truncate app.todos, app.chats, app.notes, app.products, app.stores, bench.todos_copy, bench.chats_copy, iam.app_todos_shares, iam.invitations, iam.group_members, iam.groups restart identity`,
+		copyForeignKeys("app.products", "bench.products_copy"),
+		`truncate app.todos, app.chats, app.notes, app.products, app.stores, bench.todos_copy, bench.chats_copy, bench.products_copy, iam.app_todos_shares, iam.invitations, iam.group_members, iam.groups restart identity`,
 		fmt.Sprintf(`select setseed(%g)`, seedFraction(seed)),
 	)
 	if err == nil {
@@ -388,6 +423,26 @@ join bench.users u on u.n = s.owner_n`, orgSQL("u.n"), GroupShare, NumGroups, ep
 		})
 	}
 	if err == nil {
+		// The marketplace: ROWS/100 stores, owners uniform over all users,
+		// StoreInGroup of them with a random ordinary group as their staff
+		// (its ~10 members); ROWS products, each in a store drawn uniformly
+		// (about 100 per store).
+		stores := numStores(rows)
+		err = step("stores and products",
+			fmt.Sprintf(`insert into app.stores (id, name, owner_id, group_id, created_at) overriding system value
+select s.i, 'store ' || s.i, u.id, case when s.r_group < %g then 1 + floor(s.r_gid * %d)::bigint end,
+       %s + s.i * interval '1 second'
+from (select i, random() as r_group, random() as r_gid, 1 + floor(random() * %d)::int as owner_n
+      from generate_series(1, %d) i) s
+join bench.users u on u.n = s.owner_n`, StoreInGroup, NumGroups, epoch, NumUsers, stores),
+			`select setval(pg_get_serial_sequence('app.stores', 'id'), (select max(id) from app.stores))`,
+			fmt.Sprintf(`insert into app.products (id, store_id, name, price, stock, created_at) overriding system value
+select i, 1 + floor(random() * %d)::bigint, 'product ' || i, round((1 + random() * 99)::numeric, 2),
+       floor(random() * 100)::int, %s + i * interval '1 second'
+from generate_series(1, %d) i`, stores, epoch, rows),
+			`select setval(pg_get_serial_sequence('app.products', 'id'), (select max(id) from app.products))`)
+	}
+	if err == nil {
 		err = chunked("floor copy of todos", func(lo, hi int) string {
 			return fmt.Sprintf(`insert into bench.todos_copy overriding system value select * from app.todos where id between %d and %d`, lo, hi)
 		})
@@ -398,16 +453,22 @@ join bench.users u on u.n = s.owner_n`, orgSQL("u.n"), GroupShare, NumGroups, ep
 		})
 	}
 	if err == nil {
+		err = chunked("floor copy of products", func(lo, hi int) string {
+			return fmt.Sprintf(`insert into bench.products_copy overriding system value select * from app.products where id between %d and %d`, lo, hi)
+		})
+	}
+	if err == nil {
 		err = step("floor copies' sequences",
 			`select setval(pg_get_serial_sequence('bench.todos_copy', 'id'), (select max(id) from bench.todos_copy))`,
 			`select setval(pg_get_serial_sequence('bench.chats_copy', 'id'), (select max(id) from bench.chats_copy))`,
+			`select setval(pg_get_serial_sequence('bench.products_copy', 'id'), (select max(id) from bench.products_copy))`,
 			`reset session_replication_role`,
 		)
 	}
 	if err == nil {
 		fmt.Fprintf(log, "  vacuum analyze ... (%s)\n", elapsed())
 		err = step("vacuum analyze",
-			`vacuum (analyze) app.todos, app.chats, app.notes, bench.todos_copy, bench.chats_copy, iam.groups, iam.group_members, iam.app_todos_shares, bench.users`)
+			`vacuum (analyze) app.todos, app.chats, app.notes, app.stores, app.products, bench.todos_copy, bench.chats_copy, bench.products_copy, iam.groups, iam.group_members, iam.app_todos_shares, bench.users`)
 	}
 	if err == nil {
 		err = grantFloorRole(ctx, su)
@@ -418,9 +479,9 @@ join bench.users u on u.n = s.owner_n`, orgSQL("u.n"), GroupShare, NumGroups, ep
 	}
 	info.Took = time.Since(start)
 	info.Secs = info.Took.Seconds()
-	_, err = su.Exec(ctx, fmt.Sprintf(`insert into bench.meta (rows, seed, version, todos_max, chats_max, big_group, big_rows, build_seconds)
+	_, err = su.Exec(ctx, fmt.Sprintf(`insert into bench.meta (rows, seed, version, todos_max, chats_max, big_group, big_rows, products_max, build_seconds)
 select %d, %d, %d, (select coalesce(max(id), 0) from app.todos), (select coalesce(max(id), 0) from app.chats), %d,
-       (select count(*) from app.todos where group_id = %d), %g`, rows, seed, datasetVersion, big, big, info.Secs))
+       (select count(*) from app.todos where group_id = %d), (select coalesce(max(id), 0) from app.products), %g`, rows, seed, datasetVersion, big, big, info.Secs))
 	return info, err
 }
 
@@ -448,9 +509,14 @@ end
 $do$;
 alter role %[1]s nologin bypassrls;
 grant usage on schema app, iam, bench to %[1]s;
-grant select, insert, update, delete on app.todos, app.chats, bench.todos_copy, bench.chats_copy to %[1]s;
-grant select on app.notes to %[1]s;
-grant select on iam.group_members, iam.app_todos_shares to %[1]s;`, FloorRole))
+grant select, insert, update, delete on app.todos, app.chats, app.products, bench.todos_copy, bench.chats_copy, bench.products_copy to %[1]s;
+grant select on app.notes, app.stores to %[1]s;
+grant select on iam.group_members, iam.app_todos_shares to %[1]s;
+-- The row guard of app.products (column rules) fires on every update, for
+-- a role that bypasses RLS too, and its expressions name this helper:
+-- PostgreSQL checks EXECUTE on every function of an expression before it
+-- evaluates any part of it.
+grant execute on function iam.bypasses_rls() to %[1]s;`, FloorRole))
 	return err
 }
 
@@ -472,7 +538,7 @@ func seedFraction(seed int64) float64 {
 }
 
 // benchTables are the tables the runs write.
-const benchTables = "app.todos, app.chats, bench.todos_copy, bench.chats_copy"
+const benchTables = "app.todos, app.chats, app.products, bench.todos_copy, bench.chats_copy, bench.products_copy"
 
 // Cleanup removes what benchmark runs added (rows above the data set's
 // maximum ids) and vacuums (without ANALYZE: the statistics stay those of
@@ -481,8 +547,10 @@ func Cleanup(ctx context.Context, su *pgx.Conn) error {
 	_, err := su.Exec(ctx, `with
   a as (delete from app.todos where id > (select todos_max from bench.meta)),
   b as (delete from app.chats where id > (select chats_max from bench.meta)),
-  c as (delete from bench.todos_copy where id > (select todos_max from bench.meta))
-delete from bench.chats_copy where id > (select chats_max from bench.meta)`)
+  c as (delete from bench.todos_copy where id > (select todos_max from bench.meta)),
+  d as (delete from bench.chats_copy where id > (select chats_max from bench.meta)),
+  e as (delete from app.products where id > (select products_max from bench.meta))
+delete from bench.products_copy where id > (select products_max from bench.meta)`)
 	if err != nil {
 		return fmt.Errorf("removing the rows of earlier runs: %w", err)
 	}
@@ -518,8 +586,8 @@ func HoldAutovacuum(ctx context.Context, su *pgx.Conn) (func() error, error) {
 func load(ctx context.Context, su *pgx.Conn, seed int64) (*Dataset, error) {
 	ds := &Dataset{Seed: seed}
 	var rows int64
-	if err := su.QueryRow(ctx, `select rows, todos_max, chats_max, big_group, big_rows from bench.meta`).
-		Scan(&rows, &ds.TodosMax, &ds.ChatsMax, &ds.BigGroup, &ds.BigRows); err != nil {
+	if err := su.QueryRow(ctx, `select rows, todos_max, chats_max, big_group, big_rows, products_max from bench.meta`).
+		Scan(&rows, &ds.TodosMax, &ds.ChatsMax, &ds.BigGroup, &ds.BigRows, &ds.ProductsMax); err != nil {
 		return nil, err
 	}
 	ds.Rows = int(rows)
@@ -665,7 +733,99 @@ func load(ctx context.Context, su *pgx.Conn, seed int64) (*Dataset, error) {
 			ds.WithGroups = append(ds.WithGroups, u)
 		}
 	}
+	if err := loadStores(ctx, su, ds, byID); err != nil {
+		return nil, fmt.Errorf("loading the stores: %w", err)
+	}
 	return ds, nil
+}
+
+// ordinary says whether u is one of ds.Normal (not a special user).
+func ordinary(u *User) bool { return u.N >= randomStartN && u.N != sharesUserN }
+
+// loadStores reads every store and a sample of ~200,000 products (every
+// k-th id), and who may write them: the store's owner, and the members of
+// its staff group.
+func loadStores(ctx context.Context, su *pgx.Conn, ds *Dataset, byID map[string]*User) error {
+	ds.Staff = map[int64][]*User{}
+	ds.storeProducts = map[int64][]int64{}
+	ds.groupStores = map[int64][]int64{}
+	for _, u := range ds.Normal {
+		for _, g := range u.Groups {
+			ds.Staff[g] = append(ds.Staff[g], u)
+		}
+	}
+	r, err := su.Query(ctx, `select id, owner_id::text, coalesce(group_id, 0) from app.stores order by id`)
+	if err != nil {
+		return err
+	}
+	for r.Next() {
+		s := &Store{}
+		var owner string
+		if err := r.Scan(&s.ID, &owner, &s.Group); err != nil {
+			return err
+		}
+		if s.ID != int64(len(ds.Stores))+1 {
+			return fmt.Errorf("store ids are not 1..n: store %d after %d stores", s.ID, len(ds.Stores))
+		}
+		if s.Owner = byID[owner]; s.Owner == nil {
+			return fmt.Errorf("store %d: owner %s is not a user of the data set", s.ID, owner)
+		}
+		ds.Stores = append(ds.Stores, s)
+		s.Owner.Stores = append(s.Owner.Stores, s.ID)
+		if ordinary(s.Owner) {
+			ds.OwnedStores = append(ds.OwnedStores, s)
+		}
+		if s.Group != 0 {
+			ds.groupStores[s.Group] = append(ds.groupStores[s.Group], s.ID)
+		}
+	}
+	if err := r.Err(); err != nil {
+		return err
+	}
+	if len(ds.Stores) == 0 {
+		return errors.New("app.stores is empty")
+	}
+	k := max(1, ds.ProductsMax/200000)
+	r, err = su.Query(ctx, `select id, store_id from app.products where id <= $1 and id % $2 = 0 order by id`, ds.ProductsMax, k)
+	if err != nil {
+		return err
+	}
+	for r.Next() {
+		var p Product
+		if err := r.Scan(&p.ID, &p.Store); err != nil {
+			return err
+		}
+		ds.Products = append(ds.Products, p)
+		ds.storeProducts[p.Store] = append(ds.storeProducts[p.Store], p.ID)
+		if g := ds.Stores[p.Store-1].Group; g != 0 && len(ds.Staff[g]) > 0 {
+			ds.StaffedProducts = append(ds.StaffedProducts, p)
+		}
+	}
+	if err := r.Err(); err != nil {
+		return err
+	}
+	if len(ds.Products) == 0 || len(ds.OwnedStores) == 0 || len(ds.StaffedProducts) == 0 {
+		return fmt.Errorf("%d products sampled, %d stores of ordinary users, %d products with ordinary staff: want some of each",
+			len(ds.Products), len(ds.OwnedStores), len(ds.StaffedProducts))
+	}
+	return nil
+}
+
+// writableProducts are products (of the sample) u may write by
+// construction: of the stores u owns and of the stores whose group u is in.
+func (ds *Dataset) writableProducts(u *User) []int64 {
+	var out []int64
+	for _, s := range u.Stores {
+		out = append(out, ds.storeProducts[s]...)
+	}
+	for _, g := range u.Groups {
+		for _, s := range ds.groupStores[g] {
+			if ds.Stores[s-1].Owner != u {
+				out = append(out, ds.storeProducts[s]...)
+			}
+		}
+	}
+	return out
 }
 
 // keycloakClaims is the payload of a Keycloak access token for the user,
@@ -761,12 +921,19 @@ func (ds *Dataset) Stats() string {
 			several++
 		}
 	}
+	grouped := 0
+	for _, s := range ds.Stores {
+		if s.Group != 0 {
+			grouped++
+		}
+	}
 	return fmt.Sprintf("%d todos, %d chats, %d notes of %d organisations; %d users (of the %d ordinary ones, %d in no group, %d in several); "+
 		"users %d, %d and %d are in %d, %d and %d groups; user %d owns the big group (%d todos, %d members); "+
-		"user %d has %d todos shared with them (and is in %d groups)",
+		"user %d has %d todos shared with them (and is in %d groups); %d stores (%d with a staff group), %d products",
 		ds.TodosMax, ds.ChatsMax, ds.Rows, NumTenants, len(ds.Users), len(ds.Normal), none, several,
 		ds.Many.N, ds.Many500.N, ds.Many2000.N, len(ds.Many.Groups), len(ds.Many500.Groups), len(ds.Many2000.Groups),
-		ds.Big.N, ds.BigRows, bigMembersEnd-1, ds.Shares.N, ds.SharesOf, len(ds.Shares.Groups))
+		ds.Big.N, ds.BigRows, bigMembersEnd-1, ds.Shares.N, ds.SharesOf, len(ds.Shares.Groups),
+		len(ds.Stores), grouped, ds.ProductsMax)
 }
 
 // pick returns a random element.

@@ -148,7 +148,8 @@ func request(ctx context.Context, db pgrest.Beginner, q *Query, s side, j *job) 
 // expectOne: requests that must touch exactly one row by construction.
 func (q *Query) expectOne() bool {
 	switch q.Kind {
-	case kindReadByID, kindUpdate, kindInsertTodo, kindInsertChat, kindDelete, kindNotesRead:
+	case kindReadByID, kindUpdate, kindInsertTodo, kindInsertChat, kindDelete, kindNotesRead,
+		kindProductRead, kindProductUpdate, kindProductInsert:
 		return true
 	}
 	return false

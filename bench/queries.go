@@ -22,6 +22,10 @@ const (
 	kindNotesList                  // a random user, in their organisation
 	kindNotesRead                  // a random user, one of the notes they can see
 	kindNotesAdminList             // a random user with the realm role org-admin
+	kindProductsList               // a random user, a random store
+	kindProductRead                // a random user, a random product
+	kindProductUpdate              // a member of a store's staff group, a product of the store
+	kindProductInsert              // a store's owner, into that store
 )
 
 // Query is one benchmarked request: the SQL PostgREST's role runs with RLS
@@ -55,9 +59,11 @@ type Floor struct {
 // job is one request: who, and its parameters.
 type job struct {
 	user  *User
-	id    int64  // the row (read, update, delete)
-	id2   int64  // the floor's row for a delete (each side deletes its own)
-	group int64  // the group (chats)
+	id    int64 // the row (read, update, delete)
+	id2   int64 // the floor's row for a delete (each side deletes its own)
+	group int64 // the group (chats)
+	store int64 // the store (products)
+	price float64
 	text  string // title or body of an insert
 }
 
@@ -144,6 +150,32 @@ order by id desc limit 50`},
    where m.user_id = $1::text)
 ) t order by id desc limit 50`},
 }
+
+// productsOfStore answers the products of one store: reading is granted
+// to every signed-in user (stores.iam), so the floor is the plain query.
+var productsOfStore = []Floor{{Name: "the store", Args: storeArg,
+	SQL: `select * from app.products where store_id = $1 order by id desc limit 50`}}
+
+func storeArg(j *job) []any { return []any{j.store} }
+
+// mayWriteStore is the authorization a careful app writes into an update
+// of a product (t) for user $1: the store is theirs, or its group is one
+// of theirs (staff change the stock, the only column the update changes).
+const mayWriteStore = `exists (select from app.stores s where s.id = t.store_id
+  and (s.owner_id = $1 or exists (select from iam.group_members m where m.group_id = s.group_id and m.user_id = $1::text)))`
+
+// productUpdateFloors: the same update with RLS off and the authorization
+// in the statement, on app.products (whose row guard trigger, iamc's,
+// still fires) and on the unprotected copy (no trigger).
+var productUpdateFloors = []Floor{
+	{Name: "exists", Args: productArgs, SQL: `update app.products t set stock = stock + 1 where id = $2 and ` + mayWriteStore},
+	{Name: "in (stores)", Args: productArgs, SQL: `update app.products set stock = stock + 1
+where id = $2 and store_id in (select s.id from app.stores s
+  where s.owner_id = $1 or s.group_id in (select m.group_id from iam.group_members m where m.user_id = $1::text))`},
+	{Name: "exists, copy table", Args: productArgs, SQL: `update bench.products_copy t set stock = stock + 1 where id = $2 and ` + mayWriteStore},
+}
+
+func productArgs(j *job) []any { return []any{j.user.ID, j.id} }
 
 // orgArgs are the user's id and organisation.
 func orgArgs(j *job) []any { return []any{j.user.ID, j.user.Org} }
@@ -284,6 +316,40 @@ where id = $3 and org_id = $2 and (owner_id = $1 or group_id = any (` + myGroups
 			},
 		},
 		{
+			Key: "q9-products", Name: "Q9 products of one store", Kind: kindProductsList, Method: "GET", Path: "/products?store_id=eq.{store}&order=id.desc&limit=50", Rows: true,
+			RLS:     `select * from app.products where store_id = $1 order by id desc limit 50`,
+			RLSArgs: storeArg,
+			Floors:  productsOfStore,
+		},
+		{
+			Key: "q9-products-page", Name: "Q9 products page of one store (products_page)", Kind: kindProductsList, Method: "GET", Path: "/rpc/products_page?store_id={store}", Rows: true,
+			RLS:     `select * from app.products_page(store_id => $1)`,
+			RLSArgs: storeArg,
+			Floors:  productsOfStore,
+		},
+		{
+			Key: "q10-product-read", Name: "Q10 read product by id", Kind: kindProductRead, Method: "GET", Path: "/products?id=eq.{id}", Rows: true,
+			RLS:     `select * from app.products where id = $1`,
+			RLSArgs: func(j *job) []any { return []any{j.id} },
+			Floors: []Floor{{Name: "by id", Args: func(j *job) []any { return []any{j.id} },
+				SQL: `select * from app.products where id = $1`}},
+		},
+		{
+			Key: "q10-product-update", Name: "Q10 update product stock (store staff)", Kind: kindProductUpdate, Method: "PATCH", Path: "/products?id=eq.{id}",
+			RLS:       `update app.products set stock = stock + 1 where id = $1`,
+			RLSArgs:   func(j *job) []any { return []any{j.id} },
+			Returning: ` returning id, store_id`, // not stock: the copy table's and the table's drift apart as each side updates its own
+			Floors:    productUpdateFloors,
+		},
+		{
+			Key: "q11-product-insert", Name: "Q11 insert product (store owner)", Kind: kindProductInsert, Method: "POST", Path: "/products",
+			RLS:       `insert into app.products (store_id, name, price) values ($1, $2, $3)`,
+			RLSArgs:   func(j *job) []any { return []any{j.store, j.text, j.price} },
+			Returning: ` returning store_id, name, price, stock`,
+			Floors: []Floor{{Name: "copy table", Args: func(j *job) []any { return []any{j.store, j.text, j.price} },
+				SQL: `insert into bench.products_copy (store_id, name, price) values ($1, $2, $3)`}},
+		},
+		{
 			Key: "q6-delete", Name: "Q6 delete todo", Kind: kindDelete, Method: "DELETE", Path: "/todos?id=eq.{id}",
 			RLS:       `delete from app.todos where id = $1`,
 			RLSArgs:   func(j *job) []any { return []any{j.id} },
@@ -375,6 +441,13 @@ func (ds *Dataset) newJob(r *rand.Rand, q *Query, class UserClass) *job {
 			}
 		case kindNotesAdminList:
 			j.user = pick(r, ds.Normal).OrgAdmin
+		case kindProductUpdate:
+			p := pick(r, ds.StaffedProducts)
+			j.id, j.store = p.ID, p.Store
+			j.user = pick(r, ds.Staff[ds.Stores[p.Store-1].Group])
+		case kindProductInsert:
+			s := pick(r, ds.OwnedStores)
+			j.user, j.store = s.Owner, s.ID
 		default:
 			j.user = pick(r, ds.Normal)
 		}
@@ -398,6 +471,13 @@ func (ds *Dataset) newJob(r *rand.Rand, q *Query, class UserClass) *job {
 		if len(j.user.VisibleNotes) > 0 {
 			j.id = pick(r, j.user.VisibleNotes)
 		}
+	case kindProductsList:
+		j.store = 1 + r.Int64N(int64(len(ds.Stores)))
+	case kindProductRead:
+		j.id = pick(r, ds.Products).ID
+	case kindProductInsert:
+		j.text = fmt.Sprintf("bench product %d", r.Uint32())
+		j.price = float64(100+r.IntN(9900)) / 100
 	}
 	return j
 }

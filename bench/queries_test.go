@@ -58,6 +58,7 @@ func TestClasses(t *testing.T) {
 		"q1-chats": special, "q1-chats-page": special, "q4-count": special,
 		"q2-read": {ClassRandom, ClassShares}, "q3-update": random, "q5-todo": random, "q5-chat": random, "q6-delete": random,
 		"q7-notes": random, "q7-notes-page": random, "q7-notes-admin-page": random, "q8-notes-read": random,
+		"q9-products": random, "q9-products-page": random, "q10-product-read": random, "q10-product-update": random, "q11-product-insert": random,
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("classes per query (-want +got):\n%s", diff)

@@ -49,6 +49,15 @@ func TestCheckGoals(t *testing.T) {
 		}, []Check{
 			{Target: "Q2 read by id: ratio <= 1.1", User: "random user", Clients: 1, Limit: 1.1, Value: 1.05, Met: true},
 		}},
+		{"the products of one store: the page function, reads and writes at 1.3, the table's list page unchecked", 1000000, []*Result{
+			res("q9-products", ClassRandom, 1, 2.5), res("q9-products-page", ClassRandom, 1, 1.3), res("q10-product-update", ClassRandom, 2, 1.31),
+			res("q11-product-insert", ClassRandom, 1, 1.1), res("q10-product-read", ClassRandom, 1, 1.05),
+		}, []Check{
+			{Target: "Q9 products page of one store (products_page): ratio <= 1.3", User: "random user", Clients: 1, Limit: 1.3, Value: 1.3, Met: true},
+			{Target: "Q10 read product by id: ratio <= 1.3", User: "random user", Clients: 1, Limit: 1.3, Value: 1.05, Met: true},
+			{Target: "Q10 update product stock (store staff): ratio <= 1.3", User: "random user", Clients: 2, Limit: 1.3, Value: 1.31, Met: false},
+			{Target: "Q11 insert product (store owner): ratio <= 1.3", User: "random user", Clients: 1, Limit: 1.3, Value: 1.1, Met: true},
+		}},
 		{"a run that measured nothing checks nothing", 1000000, []*Result{res("q2-read", ClassRandom, 1, 0)}, nil},
 	}
 	for _, c := range cases {

@@ -65,14 +65,19 @@ func answer(ctx context.Context, db pgrest.Beginner, q *Query, s side, j *job) (
 	return got, err
 }
 
-// verifyUsers is the sample the check runs for: random users, users in no
-// group, and the special users (a member of the big group and the users in
-// 50, 500 and 2,000 groups among them).
+// verifyUsers is the sample the check runs for: random users, owners of
+// stores and members of a store's staff group, users in no group, and the
+// special users (a member of the big group and the users in 50, 500 and
+// 2,000 groups among them).
 func verifyUsers(ds *Dataset, n int, seed uint64) []*User {
 	r := rand.New(rand.NewPCG(seed, 7))
 	var users []*User
 	for i := 0; i < n && i < len(ds.Normal); i++ {
 		users = append(users, pick(r, ds.Normal))
+	}
+	for range 3 {
+		p := pick(r, ds.StaffedProducts)
+		users = append(users, pick(r, ds.OwnedStores).Owner, pick(r, ds.Staff[ds.Stores[p.Store-1].Group]))
 	}
 	none := 0
 	for _, u := range ds.Normal {
@@ -138,6 +143,35 @@ func verifyJobs(ds *Dataset, r *rand.Rand, q *Query, u *User, delRow int64) (job
 		}
 		for range 3 {
 			add(&job{id: 1 + r.Int64N(int64(ds.Rows))}, -1)
+		}
+	case kindProductsList:
+		for range 2 {
+			add(&job{store: 1 + r.Int64N(int64(len(ds.Stores)))}, -1)
+		}
+	case kindProductRead:
+		for range 2 {
+			add(&job{id: pick(r, ds.Products).ID}, 1) // every signed-in user reads every product
+		}
+	case kindProductUpdate:
+		// Products of the user's stores and of their staff groups' stores,
+		// then random ones (mostly of others: no row).
+		mine := ds.writableProducts(u)
+		for i := 0; i < 3 && len(mine) > 0; i++ {
+			add(&job{id: pick(r, mine)}, 1)
+		}
+		for range 3 {
+			add(&job{id: pick(r, ds.Products).ID}, -1)
+		}
+	case kindProductInsert:
+		// Into their own stores, and into stores of the groups they are an
+		// admin or owner of (group admins create products too). A store
+		// of another is refused (42501) by RLS, and not compared.
+		stores := slices.Clone(u.Stores)
+		for _, g := range u.AdminGroups {
+			stores = append(stores, ds.groupStores[g]...)
+		}
+		for i := 0; i < 3 && len(stores) > 0; i++ {
+			add(&job{store: pick(r, stores), text: fmt.Sprintf("check %d", r.Uint32()), price: 12.5}, 1)
 		}
 	case kindReadByID, kindUpdate, kindDelete:
 		for i := 0; i < 3 && len(u.Visible) > 0; i++ {
@@ -236,6 +270,10 @@ func describeJob(q *Query, j *job) string {
 		return fmt.Sprintf("todo %d", j.id)
 	case kindNotesRead:
 		return fmt.Sprintf("note %d", j.id)
+	case kindProductsList, kindProductInsert:
+		return fmt.Sprintf("store %d", j.store)
+	case kindProductRead, kindProductUpdate:
+		return fmt.Sprintf("product %d", j.id)
 	}
 	return "the request"
 }

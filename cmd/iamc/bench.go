@@ -110,7 +110,7 @@ query string.`,
 	f.Int64Var(&o.Seed, "seed", 1, "data set and request seed")
 	f.BoolVar(&setup, "setup", false, "rebuild the data set even when bench.meta matches")
 	f.BoolVar(&reuse, "reuse", false, "never build: use the data set in the database (bench.meta must match)")
-	f.StringSliceVar(&o.Only, "queries", nil, "run only these queries, by key (q1-todos, q1-todos-page, q4-count, ...), comma-separated")
+	f.StringSliceVar(&o.Only, "queries", nil, "run only these queries, by key (q1-todos, q1-todos-page, q4-count, q9-products-page, ...), comma-separated")
 	f.BoolVar(&o.Investigate, "plans", true, "also compare plan options for the list pages (settings, extra indexes, statistics)")
 	f.BoolVar(&o.HTTP, "http", false, "time the requests through a real PostgREST (on PATH, or --postgrest) instead of in process: the RLS endpoint against unprotected views with the floor's filter in the query string (default --clients 1,2,8)")
 	f.StringVar(&o.PostgREST, "postgrest", "", "with --http: the postgrest binary (default: postgrest on PATH)")
