@@ -64,7 +64,19 @@ type httpRequest struct {
 // httpJob is a job with what only the HTTP form needs.
 type httpJob struct {
 	*job
-	done bool // the value an update writes
+	done  bool // the value an update of a todo writes
+	stock int  // the stock an update or insert of a product writes
+}
+
+// newHTTPJob draws what only the HTTP form of q needs: the value an
+// update writes (the same on both sides; the SQL forms compute it in the
+// statement), and a new product's stock.
+func newHTTPJob(r *rand.Rand, q *Query, j *job) *httpJob {
+	hj := &httpJob{job: j, done: r.IntN(2) == 0}
+	if q.Kind == kindProductUpdate || q.Kind == kindProductInsert {
+		hj.stock = r.IntN(1000)
+	}
+	return hj
 }
 
 // httpQuery is the HTTP form of a Query.
@@ -86,6 +98,11 @@ func jsonBody(v map[string]any) []byte {
 
 const page = "order=id.desc&limit=50"
 
+// productBody is a new product of j's store.
+func productBody(j *httpJob) []byte {
+	return jsonBody(map[string]any{"store_id": j.store, "name": j.text, "price": j.price, "stock": j.stock})
+}
+
 // httpForms are the HTTP forms of the queries, by key.
 func httpForms() map[string]*httpQuery {
 	get := func(path string) httpRequest { return httpRequest{method: "GET", path: path} }
@@ -101,6 +118,11 @@ func httpForms() map[string]*httpQuery {
 	notesListFloor := func(j *httpJob, a *floorAccess) httpRequest {
 		return floorGet("/notes?" + a.notesRead() + "&" + page)
 	}
+	productsOfStore := func(j *httpJob) string {
+		return fmt.Sprintf("/products?store_id=eq.%d&%s", j.store, page)
+	}
+	productsFloor := func(j *httpJob, a *floorAccess) httpRequest { return floorGet(productsOfStore(j)) }
+	const productsFloorText = "GET /products?store_id=eq.<store>&order=id.desc&limit=50 (every signed-in user reads every product)"
 	const (
 		todosFloorText = "GET /todos?or=(owner_id.eq.<user>,group_id.in.(<groups>),id.in.(<shared>))&order=id.desc&limit=50"
 		chatsFloorText = "GET /chats?group_id=eq.<group>&or=(owner_id.eq.<user>,group_id.in.(<groups>))&order=id.desc&limit=50"
@@ -222,6 +244,54 @@ func httpForms() map[string]*httpQuery {
 				return floorGet(fmt.Sprintf("/notes?id=eq.%d&%s", j.id, a.notesRead()))
 			},
 			form: HTTPForm{RLS: "GET /notes?id=eq.<id>", Floor: "GET /notes?id=eq.<id>&org_id=eq.<org>&or=(owner_id.eq.<user>,group_id.in.(<groups>))"},
+		},
+		{
+			Query: &Query{Key: "q9-products"},
+			rls:   func(j *httpJob) httpRequest { return get(productsOfStore(j)) },
+			floor: productsFloor,
+			form:  HTTPForm{RLS: "GET /products?store_id=eq.<store>&order=id.desc&limit=50", Floor: productsFloorText},
+		},
+		{
+			Query: &Query{Key: "q9-products-page"},
+			rls:   func(j *httpJob) httpRequest { return get(fmt.Sprintf("/rpc/products_page?store_id=%d", j.store)) },
+			floor: productsFloor,
+			form:  HTTPForm{RLS: "GET /rpc/products_page?store_id=<store>", Floor: productsFloorText},
+		},
+		{
+			Query: &Query{Key: "q10-product-read"},
+			rls:   func(j *httpJob) httpRequest { return get(fmt.Sprintf("/products?id=eq.%d", j.id)) },
+			floor: func(j *httpJob, a *floorAccess) httpRequest {
+				return floorGet(fmt.Sprintf("/products?id=eq.%d", j.id))
+			},
+			form: HTTPForm{RLS: "GET /products?id=eq.<id>", Floor: "GET /products?id=eq.<id> (every signed-in user reads every product)"},
+		},
+		{
+			// The SQL forms add one to the stock; a PATCH sends the new
+			// value, the same on both sides.
+			Query: &Query{Key: "q10-product-update"},
+			rls: func(j *httpJob) httpRequest {
+				return httpRequest{method: "PATCH", path: fmt.Sprintf("/products?id=eq.%d", j.id), prefer: "return=minimal",
+					body: jsonBody(map[string]any{"stock": j.stock})}
+			},
+			floor: func(j *httpJob, a *floorAccess) httpRequest {
+				return httpRequest{method: "PATCH", path: fmt.Sprintf("/products_copy?id=eq.%d&%s", j.id, a.productsWrite()), profile: FloorSchema,
+					prefer: "return=minimal", body: jsonBody(map[string]any{"stock": j.stock})}
+			},
+			verifySelect: "*", // the filter applies to the returned rows too; the PATCH sets the stock, so the copy's row is the table's
+			form: HTTPForm{RLS: `PATCH /products?id=eq.<id> {"stock": <n>}, Prefer: return=minimal`,
+				Floor: `PATCH /products_copy?id=eq.<id>&store_id=in.(<stores of the user and of their groups>), the same body (bench.products_copy: no row guard)`},
+		},
+		{
+			Query: &Query{Key: "q11-product-insert"},
+			rls: func(j *httpJob) httpRequest {
+				return httpRequest{method: "POST", path: "/products", prefer: "return=minimal", body: productBody(j)}
+			},
+			floor: func(j *httpJob, a *floorAccess) httpRequest {
+				return httpRequest{method: "POST", path: "/products_copy", profile: FloorSchema, prefer: "return=minimal", body: productBody(j)}
+			},
+			verifySelect: "store_id,name,price,stock",
+			form: HTTPForm{RLS: `POST /products {"store_id": <store>, "name": ..., "price": ..., "stock": <n>}, Prefer: return=minimal`,
+				Floor: `POST /products_copy, the same body (bench.products_copy; PostgREST puts no condition on an insert: the store is not checked)`},
 		},
 		{
 			Query: &Query{Key: "q6-delete"},
@@ -582,7 +652,7 @@ func verifyHTTP(ctx context.Context, e *httpEnv, queries []*httpQuery, users []*
 		for _, u := range users {
 			jobs, want := verifyJobs(e.ds, r, q.Query, u, delRows[u.N])
 			for i, j := range jobs {
-				hj := &httpJob{job: j, done: r.IntN(2) == 0}
+				hj := newHTTPJob(r, q.Query, j)
 				desc := describeJob(q.Query, j)
 				fail := func(detail string) error {
 					return &WrongAnswerError{Query: q.Name, Floor: "HTTP " + q.form.Floor, Config: "http", User: u, Job: desc, Detail: detail}
@@ -713,7 +783,7 @@ func measureHTTP(ctx context.Context, e *httpEnv, q *httpQuery, class UserClass,
 						return nil
 					}
 					timed := now.Sub(t0) >= warm
-					j := &httpJob{job: e.ds.newJob(r, q.Query, class), done: r.IntN(2) == 0}
+					j := newHTTPJob(r, q.Query, e.ds.newJob(r, q.Query, class))
 					if q.Kind == kindDelete {
 						u, ids, err := pool.next(ctx, fc, r)
 						if err != nil {
@@ -798,7 +868,7 @@ func printHTTP(w io.Writer, rows int, hr *HTTPReport) {
 			ms(r.FloorS.MedianMS), ms(r.FloorS.P95MS), tps(r.FloorS.TPS), ratio(r.Ratio))
 	}
 	t.write(w)
-	fmt.Fprintf(w, "\nrequests (the floor: schema %s, unprotected views, with Accept-Profile / Content-Profile; <groups>, <shared> looked up before timing):\n", FloorSchema)
+	fmt.Fprintf(w, "\nrequests (the floor: schema %s, unprotected views, with Accept-Profile / Content-Profile; <groups>, <shared>, <stores> looked up before timing):\n", FloorSchema)
 	for _, f := range hr.Requests {
 		fmt.Fprintf(w, "  %s: RLS %s\n  %s  floor %s\n", f.Key, f.RLS, strings.Repeat(" ", len(f.Key)), f.Floor)
 	}

@@ -28,18 +28,23 @@ const FloorSchema = "bench_open"
 const floorPreRequest = "bench.pre_request"
 
 // setupFloorSchema (re)creates FloorSchema: views over app.todos,
-// app.chats and app.notes (reads, updates and deletes, as the SQL floor
-// runs them on the tables as FloorRole) and over the copy tables
-// bench.todos_copy and bench.chats_copy (inserts: no RLS and no row
-// guard, as the SQL floor's), granted to web_user; and bench.pre_request.
-// It then checks that a read of the view as web_user plans no policy.
+// app.chats, app.notes and app.products (reads, updates and deletes, as
+// the SQL floor runs them on the tables as FloorRole) and over the copy
+// tables bench.todos_copy, bench.chats_copy and bench.products_copy
+// (inserts: no RLS and no row guard, as the SQL floor's; and the update
+// of a product: app.products has column rules, so its row guard fires on
+// every update, through a view too), granted to web_user; and
+// bench.pre_request. It then checks that a read of the view as web_user
+// plans no policy.
 func setupFloorSchema(ctx context.Context, su *pgx.Conn) error {
 	views := []struct{ name, of, grant string }{
 		{"todos", "app.todos", "select, update, delete"},
 		{"chats", "app.chats", "select"},
 		{"notes", "app.notes", "select"},
+		{"products", "app.products", "select"},
 		{"todos_copy", "bench.todos_copy", "select, insert"},
 		{"chats_copy", "bench.chats_copy", "select, insert"},
+		{"products_copy", "bench.products_copy", "select, insert, update"},
 	}
 	sqls := []string{
 		`drop schema if exists ` + FloorSchema + ` cascade`,
@@ -74,7 +79,9 @@ $$`, floorPreRequest, FloorSchema),
 	}
 	// The views really are unprotected: as web_user, each plans as the
 	// same statement on the table as FloorRole (BYPASSRLS), not as it does
-	// on the table as web_user (the policies' filters).
+	// on the table as web_user (the policies' filters). Not the products
+	// view: the select policy of app.products is true, so its reads plan
+	// alike either way, and its writes go to the copy (no RLS at all).
 	for _, c := range []struct{ view, table string }{
 		{`select * from %s.todos order by id desc limit 50`, "app"},
 		{`select * from %s.todos where id = 1`, "app"},
@@ -139,6 +146,7 @@ type floorAccess struct {
 	user, org                       string
 	groups, adminGroups             []int64
 	shared, sharedWrite, sharedDele []int64
+	stores                          []int64 // whose products the user may update: their own and their groups'
 }
 
 // todosRead is the filter of the todos the user reads: the select policy
@@ -169,6 +177,14 @@ func (a *floorAccess) notesRead() string {
 	return "org_id=eq." + a.org + "&" + orFilter("owner_id.eq."+a.user, inArm("group_id", a.groups))
 }
 
+// productsWrite is the update policy of app.products (stores.iam): the
+// product's store is the user's, or its staff group is one of theirs
+// (members change the stock, the only column the request sets). No store:
+// in.() matches no row.
+func (a *floorAccess) productsWrite() string {
+	return "store_id=in.(" + idList(a.stores) + ")"
+}
+
 // orFilter is PostgREST's or=(...) of the arms that are not empty.
 func orFilter(arms ...string) string {
 	var keep []string
@@ -185,20 +201,24 @@ func inArm(col string, ids []int64) string {
 	if len(ids) == 0 {
 		return ""
 	}
+	return col + ".in.(" + idList(ids) + ")"
+}
+
+// idList is ids, comma-separated.
+func idList(ids []int64) string {
 	var b strings.Builder
-	b.WriteString(col + ".in.(")
 	for i, id := range ids {
 		if i > 0 {
 			b.WriteByte(',')
 		}
 		b.WriteString(strconv.FormatInt(id, 10))
 	}
-	b.WriteByte(')')
 	return b.String()
 }
 
-// loadFloorAccess looks up every user's groups (from the data set) and
-// shares (from iam.app_todos_shares), untimed.
+// loadFloorAccess looks up every user's groups and the stores whose
+// products they may update (from the data set) and shares (from
+// iam.app_todos_shares), untimed.
 func loadFloorAccess(ctx context.Context, su *pgx.Conn, ds *Dataset) (map[int]*floorAccess, error) {
 	type share struct {
 		row           int64
@@ -245,7 +265,11 @@ func loadFloorAccess(ctx context.Context, su *pgx.Conn, ds *Dataset) (map[int]*f
 		for _, g := range u.Groups {
 			add(byGroup[g])
 		}
-		for _, ids := range []*[]int64{&a.shared, &a.sharedWrite, &a.sharedDele} {
+		a.stores = append(a.stores, u.Stores...)
+		for _, g := range u.Groups {
+			a.stores = append(a.stores, ds.groupStores[g]...)
+		}
+		for _, ids := range []*[]int64{&a.shared, &a.sharedWrite, &a.sharedDele, &a.stores} {
 			slices.Sort(*ids)
 			*ids = slices.Compact(*ids)
 		}
