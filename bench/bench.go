@@ -27,6 +27,7 @@ import (
 type Options struct {
 	Target
 	Rows        []int         // data set sizes, in order
+	OtherRows   int           // rows of chats, notes and the insert floors' copies: min(rows, OtherRows); 0: rows
 	Clients     []int         // concurrent clients
 	Duration    time.Duration // per (query, user class, clients) run
 	Seed        int64
@@ -60,6 +61,7 @@ type Report struct {
 // SizeReport is one data set size.
 type SizeReport struct {
 	Rows          int             `json:"rows"`
+	OtherRows     int             `json:"other_rows"` // chats, notes and the insert floors' copy tables
 	Dataset       string          `json:"dataset"`
 	Build         BuildInfo       `json:"build"`
 	Configs       []*ConfigReport `json:"configs"`
@@ -94,6 +96,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		if n < 1000 {
 			return nil, fmt.Errorf("--rows %d: at least 1000", n)
 		}
+	}
+	if o.OtherRows != 0 && o.OtherRows < 1000 {
+		return nil, fmt.Errorf("--other-rows %d: at least 1000", o.OtherRows)
 	}
 	for _, c := range o.Clients {
 		if c < 1 || c > 32 {
@@ -162,12 +167,17 @@ func WriteJSON(path string, rep *Report) error {
 }
 
 func runSize(ctx context.Context, o Options, su *pgx.Conn, rows int) (*SizeReport, error) {
-	fmt.Fprintf(o.Out, "\n=== ROWS=%d ===\n", rows)
-	ds, err := Prepare(ctx, su, rows, o.Seed, o.Setup, o.Log)
+	size := Size{Rows: rows, OtherRows: o.OtherRows}
+	if size.Other() == rows {
+		fmt.Fprintf(o.Out, "\n=== ROWS=%d ===\n", rows)
+	} else {
+		fmt.Fprintf(o.Out, "\n=== ROWS=%d (chats, notes and the insert floors' copies: %d) ===\n", rows, size.Other())
+	}
+	ds, err := PrepareSize(ctx, su, size, o.Seed, o.Setup, o.Log)
 	if err != nil {
 		return nil, err
 	}
-	sr := &SizeReport{Rows: rows, Dataset: ds.Stats(), Build: ds.Build}
+	sr := &SizeReport{Rows: rows, OtherRows: ds.OtherRows, Dataset: ds.Stats(), Build: ds.Build}
 	fmt.Fprintf(o.Out, "data set: %s\n          %s\n", ds.Build, sr.Dataset)
 	release, err := HoldAutovacuum(ctx, su)
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // The shape of the data set. Only the row count (and the seed) vary.
@@ -48,6 +49,32 @@ const (
 	FloorRole = "bench_floor"
 )
 
+// Size is the size of a data set: Rows todos; chats, notes and the insert
+// floors' copy tables hold OtherRows rows (at most Rows), so that a run at
+// 100M todos need not build (and store) 100M of each of them too.
+type Size struct {
+	Rows      int
+	OtherRows int // 0: Rows
+}
+
+// Other is the row count of chats, notes and the copy tables: OtherRows,
+// at most Rows, Rows when unset.
+func (s Size) Other() int {
+	if s.OtherRows <= 0 {
+		return s.Rows
+	}
+	return min(s.Rows, s.OtherRows)
+}
+
+// String names the size as the log and the errors do: "1000000 rows" or
+// "100000000 rows (1000000 of the other tables)".
+func (s Size) String() string {
+	if s.Other() == s.Rows {
+		return fmt.Sprintf("%d rows", s.Rows)
+	}
+	return fmt.Sprintf("%d rows (%d of the other tables)", s.Rows, s.Other())
+}
+
 // Dataset is a built data set as the driver needs it: the users, their
 // groups and a sample of the todos each can see.
 type Dataset struct {
@@ -57,6 +84,8 @@ type Dataset struct {
 	ChatsMax int64
 	BigGroup int64
 	BigRows  int64 // todos in the big group
+
+	OtherRows int // rows of chats, notes and the copy tables (Size.Other)
 
 	Users      []*User // Users[i].N == i+1
 	Big, Many  *User   // the special users
@@ -156,7 +185,8 @@ const (
 	SetupNever                   // --reuse: never rebuild; fail unless bench.meta matches
 )
 
-// bigEvery: every bigEvery-th todo (and chat) is in the big group.
+// bigEvery: every bigEvery-th todo (and chat) is in the big group (rows:
+// the table's row count).
 func bigEvery(rows int) int {
 	return max(10, rows/BigRows)
 }
@@ -166,21 +196,27 @@ func bigEvery(rows int) int {
 // superuser connection to a database where policies/schema.sql and the
 // iamc build of policies/ are applied.
 func Prepare(ctx context.Context, su *pgx.Conn, rows int, seed int64, mode SetupMode, log io.Writer) (*Dataset, error) {
+	return PrepareSize(ctx, su, Size{Rows: rows}, seed, mode, log)
+}
+
+// PrepareSize is Prepare for a data set whose other tables are smaller
+// than app.todos (Size.OtherRows).
+func PrepareSize(ctx context.Context, su *pgx.Conn, size Size, seed int64, mode SetupMode, log io.Writer) (*Dataset, error) {
 	if err := checkDatabase(ctx, su); err != nil {
 		return nil, err
 	}
 	var info BuildInfo
-	matches, err := metaMatches(ctx, su, rows, seed)
+	matches, err := metaMatches(ctx, su, size, seed)
 	if err != nil {
 		return nil, err
 	}
 	switch {
 	case mode == SetupNever && !matches:
-		return nil, fmt.Errorf("--reuse: the database holds no data set for --rows %d --seed %d (bench.meta differs or is missing); run without --reuse to build it", rows, seed)
+		return nil, fmt.Errorf("--reuse: the database holds no data set of %s for --seed %d (bench.meta differs or is missing); run without --reuse to build it", size, seed)
 	case mode == SetupAlways || !matches:
 		fmt.Fprintf(log, "building the data set: %d todos, %d chats, %d notes, %d products of %d stores, %d users, %d groups ...\n",
-			rows, rows, rows, rows, numStores(rows), NumUsers, NumGroups+1)
-		if info, err = build(ctx, su, rows, seed, log); err != nil {
+			size.Rows, size.Other(), size.Other(), size.Rows, numStores(size.Rows), NumUsers, NumGroups+1)
+		if info, err = build(ctx, su, size, seed, log); err != nil {
 			return nil, fmt.Errorf("building the data set: %w", err)
 		}
 	default:
@@ -231,7 +267,7 @@ func checkDatabase(ctx context.Context, su *pgx.Conn) error {
 	return nil
 }
 
-func metaMatches(ctx context.Context, su *pgx.Conn, rows int, seed int64) (bool, error) {
+func metaMatches(ctx context.Context, su *pgx.Conn, size Size, seed int64) (bool, error) {
 	var ok bool
 	err := su.QueryRow(ctx, `select to_regclass('bench.meta') is not null
   and to_regclass('bench.todos_copy') is not null and to_regclass('bench.chats_copy') is not null
@@ -239,73 +275,119 @@ func metaMatches(ctx context.Context, su *pgx.Conn, rows int, seed int64) (bool,
 	if err != nil || !ok {
 		return false, err
 	}
-	err = su.QueryRow(ctx, `select exists (select from bench.meta where rows = $1 and seed = $2 and version = $3)`,
-		rows, seed, datasetVersion).Scan(&ok)
+	// A bench.meta of before --other-rows has no other_rows: its other
+	// tables hold rows rows.
+	err = su.QueryRow(ctx, `select exists (select from bench.meta m where rows = $1 and seed = $2 and version = $3
+  and coalesce((to_jsonb(m)->>'other_rows')::bigint, rows) = $4)`,
+		size.Rows, seed, datasetVersion, size.Other()).Scan(&ok)
 	return ok, err
 }
 
-// buildChunk is how many rows of a big table one statement of the build
-// inserts: each chunk prints a progress line.
-const buildChunk = 1000000
+// buildChunk is the fewest rows of a big table one statement of the build
+// inserts; a bigger table is inserted in buildChunks statements (5,000,000
+// rows each at 100M). Each chunk prints a progress line. (A variable, for
+// the tests.)
+var buildChunk = 1000000
+
+const buildChunks = 20
+
+// chunkRows is how many rows one statement inserts into a table of rows.
+func chunkRows(rows int) int { return max(buildChunk, (rows+buildChunks-1)/buildChunks) }
+
+// bulkTables are the tables the build fills in bulk. Their secondary
+// indexes (neither unique nor backing a constraint: the (owner_id, id),
+// (group_id, id) and tenant indexes `iamc build` creates for the policies
+// and page functions) are dropped before the load and created again after
+// it from their definitions (pg_get_indexdef), in the load's transaction:
+// building an index once is faster than maintaining it row by row, and if
+// the build fails the transaction's rollback restores them.
+var bulkTables = []string{"app.todos", "app.chats", "app.notes", "bench.todos_copy", "bench.chats_copy"}
+
+// secondaryIndexes lists the indexes of bulkTables that build drops and
+// recreates: qualified name and definition.
+const secondaryIndexes = `select format('%I.%I', n.nspname, c.relname), pg_get_indexdef(i.indexrelid)
+from pg_index i
+join pg_class c on c.oid = i.indexrelid
+join pg_namespace n on n.oid = c.relnamespace
+where i.indrelid in (select to_regclass(t) from unnest($1::text[]) t)
+  and not i.indisunique
+  and not exists (select from pg_constraint k where k.conindid = i.indexrelid)
+order by 1`
+
+// execer is a connection or a transaction.
+type execer interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+}
 
 // build creates the data set with set-based SQL, as superuser, with
 // session_replication_role = replica (the row guard and foreign key
-// triggers do not fire while loading), then VACUUM ANALYZE. It prints a
-// line to log after each step, and after each chunk of buildChunk rows of
-// the big tables (a 10M-row build takes minutes).
-func build(ctx context.Context, su *pgx.Conn, rows int, seed int64, log io.Writer) (BuildInfo, error) {
+// triggers do not fire while loading), then VACUUM ANALYZE. The tables
+// are emptied first; the load (users, groups, todos, shares, chats,
+// notes, the copies, and the secondary indexes built after them) is one
+// transaction. It prints each step to log as it starts and ends, and each
+// chunk of the big tables with an estimate of the time left (a 100M-row
+// build takes most of an hour).
+func build(ctx context.Context, su *pgx.Conn, size Size, seed int64, log io.Writer) (info BuildInfo, err error) {
 	start := time.Now()
-	var info BuildInfo
-	elapsed := func() string { return fmt.Sprintf("%.0f s", time.Since(start).Seconds()) }
+	rows, other := size.Rows, size.Other()
+	since := func(t time.Time) string { return time.Since(t).Round(time.Second).String() }
+	var db execer = su
 	exec := func(name, sql string) error {
-		if _, err := su.Exec(ctx, sql); err != nil {
+		if _, err := db.Exec(ctx, sql); err != nil {
 			return fmt.Errorf("%s: %w\n%s", name, err, sql)
 		}
 		return nil
 	}
+	begin := func(name string) time.Time {
+		fmt.Fprintf(log, "  %s ... (build %s)\n", name, since(start))
+		return time.Now()
+	}
+	end := func(name string, t time.Time) {
+		info.Steps = append(info.Steps, Step{Name: name, Secs: time.Since(t).Seconds()})
+		fmt.Fprintf(log, "  %s: done in %s (build %s)\n", name, since(t), since(start))
+	}
 	step := func(name string, sqls ...string) error {
-		t := time.Now()
+		t := begin(name)
 		for _, sql := range sqls {
 			if err := exec(name, sql); err != nil {
 				return err
 			}
 		}
-		info.Steps = append(info.Steps, Step{Name: name, Secs: time.Since(t).Seconds()})
-		fmt.Fprintf(log, "  %s: done (%s)\n", name, elapsed())
+		end(name, t)
 		return nil
 	}
-	// chunked is a step inserting rows 1..rows in chunks of buildChunk:
+	// chunked is a step inserting rows 1..total in chunks (chunkRows):
 	// sql(lo, hi) inserts rows lo..hi. The chunks draw random() in the
 	// same order as one statement would, so the data set is the same.
-	chunked := func(name string, sql func(lo, hi int) string) error {
-		t := time.Now()
-		for lo := 1; lo <= rows; lo += buildChunk {
-			hi := min(rows, lo+buildChunk-1)
+	chunked := func(name string, total int, sql func(lo, hi int) string) error {
+		t := begin(name)
+		chunk := chunkRows(total)
+		for lo := 1; lo <= total; lo += chunk {
+			hi := min(total, lo+chunk-1)
 			if err := exec(name, sql(lo, hi)); err != nil {
 				return err
 			}
-			if rows > buildChunk {
-				fmt.Fprintf(log, "  %s: %s of %s rows (%s)\n", name, thousands(hi), thousands(rows), elapsed())
+			if total > chunk {
+				fmt.Fprintf(log, "  %s\n", progress(name, hi, total, time.Since(t)))
 			}
 		}
-		info.Steps = append(info.Steps, Step{Name: name, Secs: time.Since(t).Seconds()})
-		fmt.Fprintf(log, "  %s: done (%s)\n", name, elapsed())
+		end(name, t)
 		return nil
 	}
-	every := bigEvery(rows)
+	every, everyChat := bigEvery(rows), bigEvery(other)
 	big := NumGroups + 1
 	// A fixed clock, so that the same seed gives the same rows.
 	const epoch = `timestamptz '2025-01-01 00:00:00+00'`
 
-	err := step("schema",
+	err = step("schema",
 		`set session_replication_role = replica`,
-		`set maintenance_work_mem = '256MB'`,
+		`set maintenance_work_mem = '1GB'`,
 		`create schema if not exists bench`,
 		`drop schema if exists `+FloorSchema+` cascade`, // --http's views over the tables below
 		`drop table if exists bench.meta, bench.users, bench.todos_copy, bench.chats_copy, bench.products_copy`,
 		`create table bench.meta (
     singleton boolean primary key default true check (singleton),
-    rows bigint not null, seed bigint not null, version integer not null,
+    rows bigint not null, other_rows bigint not null, seed bigint not null, version integer not null,
     todos_max bigint not null, chats_max bigint not null,
     big_group bigint not null, big_rows bigint not null, products_max bigint not null,
     built_at timestamptz not null default now(), build_seconds double precision not null)`,
@@ -321,47 +403,81 @@ func build(ctx context.Context, su *pgx.Conn, rows int, seed int64, log io.Write
 		`truncate app.todos, app.chats, app.notes, app.products, app.stores, bench.todos_copy, bench.chats_copy, bench.products_copy, iam.app_todos_shares, iam.invitations, iam.group_members, iam.groups restart identity`,
 		fmt.Sprintf(`select setseed(%g)`, seedFraction(seed)),
 	)
+	if err != nil {
+		return info, err
+	}
+	defer func() {
+		if err != nil {
+			_, _ = su.Exec(context.Background(), `reset session_replication_role`)
+		}
+	}()
+	tx, err := su.Begin(ctx)
+	if err != nil {
+		return info, err
+	}
+	defer func() {
+		if err != nil {
+			_ = tx.Rollback(context.Background())
+		}
+	}()
+	db = tx
+	type index struct{ name, def string }
+	var indexes []index
+	r, err := tx.Query(ctx, secondaryIndexes, bulkTables)
 	if err == nil {
-		err = step("users and groups",
-			fmt.Sprintf(`insert into bench.users (n, id)
+		indexes, err = pgx.CollectRows(r, func(row pgx.CollectableRow) (index, error) {
+			var ix index
+			return ix, row.Scan(&ix.name, &ix.def)
+		})
+	}
+	if err != nil {
+		return info, fmt.Errorf("listing the indexes of %s: %w", strings.Join(bulkTables, ", "), err)
+	}
+	for _, ix := range indexes {
+		if err := exec("dropping the secondary indexes", "drop index "+ix.name); err != nil {
+			return info, err
+		}
+	}
+	fmt.Fprintf(log, "  dropped the %d secondary indexes of %s (built again after the load)\n", len(indexes), strings.Join(bulkTables, ", "))
+	err = step("users and groups",
+		fmt.Sprintf(`insert into bench.users (n, id)
 select n, overlay(overlay(md5('iamc-bench/%d/' || n) placing '4' from 13 for 1) placing '8' from 17 for 1)::uuid
 from generate_series(1, %d) n`, seed, NumUsers),
-			fmt.Sprintf(`insert into iam.groups (id, name, created_by, created_at) overriding system value
+		fmt.Sprintf(`insert into iam.groups (id, name, created_by, created_at) overriding system value
 select g, 'group ' || g, 'bench', %s from generate_series(1, %d) g
 union all
 select %d, 'big', (select id::text from bench.users where n = %d), %s`, epoch, NumGroups, big, bigUserN, epoch),
-			`select setval(pg_get_serial_sequence('iam.groups', 'id'), (select max(id) from iam.groups))`,
-			// Random members (the users after the special ones): some users
-			// land in several groups, some in none.
-			fmt.Sprintf(`insert into iam.group_members (group_id, user_id, role, added_by, added_at)
+		`select setval(pg_get_serial_sequence('iam.groups', 'id'), (select max(id) from iam.groups))`,
+		// Random members (the users after the special ones): some users
+		// land in several groups, some in none.
+		fmt.Sprintf(`insert into iam.group_members (group_id, user_id, role, added_by, added_at)
 select p.g, u.id::text, case p.k when 1 then 'owner' when 2 then 'admin' else 'member' end, 'bench', %s
 from (select g, k, %d + floor(random() * %d)::int as n
       from generate_series(1, %d) g cross join generate_series(1, %d) k) p
 join bench.users u on u.n = p.n
 on conflict do nothing`, epoch, randomStartN, NumUsers-randomStartN+1, NumGroups, MembersPerGroup),
-			fmt.Sprintf(`insert into iam.group_members (group_id, user_id, role, added_by, added_at)
+		fmt.Sprintf(`insert into iam.group_members (group_id, user_id, role, added_by, added_at)
 select g, (select id::text from bench.users where n = %d), case when g %% 400 = 0 then 'admin' else 'member' end, 'bench', %s
 from generate_series(%d, %d, %d) g`, manyUserN, epoch, NumGroups/ManyGroups, NumGroups, NumGroups/ManyGroups),
-			// The users in 500 and 2,000 groups. The group API's quota (200
-			// groups per user by default, SPEC: groups block) does not apply
-			// here: the memberships are loaded directly as the superuser, as
-			// a DBA who raised the quota could have added them (and token
-			// groups are not counted by the quota at all).
-			fmt.Sprintf(`insert into iam.group_members (group_id, user_id, role, added_by, added_at)
+		// The users in 500 and 2,000 groups. The group API's quota (200
+		// groups per user by default, SPEC: groups block) does not apply
+		// here: the memberships are loaded directly as the superuser, as
+		// a DBA who raised the quota could have added them (and token
+		// groups are not counted by the quota at all).
+		fmt.Sprintf(`insert into iam.group_members (group_id, user_id, role, added_by, added_at)
 select g, (select id::text from bench.users where n = %d), 'member', 'bench', %s
 from generate_series(%d, %d, %d) g`, many500UserN, epoch, NumGroups/Many500Groups, NumGroups, NumGroups/Many500Groups),
-			fmt.Sprintf(`insert into iam.group_members (group_id, user_id, role, added_by, added_at)
+		fmt.Sprintf(`insert into iam.group_members (group_id, user_id, role, added_by, added_at)
 select g, (select id::text from bench.users where n = %d), 'member', 'bench', %s
 from generate_series(1, %d) g`, many2000UserN, epoch, Many2000Groups),
-			fmt.Sprintf(`insert into iam.group_members (group_id, user_id, role, added_by, added_at)
+		fmt.Sprintf(`insert into iam.group_members (group_id, user_id, role, added_by, added_at)
 select %d, id::text, case n when %d then 'owner' else 'member' end, 'bench', %s
 from bench.users where n = %d or n between 3 and %d`, big, bigUserN, epoch, bigUserN, bigMembersEnd),
-		)
-	}
+	)
 	if err == nil {
 		// Owners uniform over all users; every bigEvery-th row in the big
 		// group; of the others, GroupShare in an ordinary group.
-		err = chunked("todos", func(lo, hi int) string {
+		err = chunked("todos", rows, func(lo, hi int) string {
 			return fmt.Sprintf(`insert into app.todos (title, done, owner_id, group_id, created_at)
 select 'todo ' || s.i, s.r_done < 0.25, u.id,
        case when s.i %% %d = 0 then %d when s.r_group < %g then 1 + floor(s.r_gid * %d)::bigint end,
@@ -398,14 +514,14 @@ on conflict do nothing`, epoch, NumUsers, RowShareEvery, rows, RowShareEvery, sh
 	if err == nil {
 		// Every chat is in a group (every bigEvery-th in the big one, the
 		// others uniform), posted by a member of that group.
-		err = chunked("chats", func(lo, hi int) string {
+		err = chunked("chats", other, func(lo, hi int) string {
 			return fmt.Sprintf(`insert into app.chats (body, owner_id, group_id, created_at)
 select 'message ' || s.i, m.members[1 + floor(s.r_member * cardinality(m.members))::int], s.gid,
        %s + s.i * interval '1 second'
 from (select i, case when i %% %d = 0 then %d else 1 + floor(random() * %d)::bigint end as gid, random() as r_member
       from generate_series(%d, %d) i) s
 join (select group_id, array_agg(user_id::uuid order by user_id) as members from iam.group_members group by group_id) m
-  on m.group_id = s.gid`, epoch, every, big, NumGroups, lo, hi)
+  on m.group_id = s.gid`, epoch, everyChat, big, NumGroups, lo, hi)
 		})
 	}
 	if err == nil {
@@ -413,7 +529,7 @@ join (select group_id, array_agg(user_id::uuid order by user_id) as members from
 		// each note in its owner's organisation; GroupShare of them in an
 		// ordinary group (whose members are of every organisation: the
 		// group arm finds the members of the note's own organisation).
-		err = chunked("notes", func(lo, hi int) string {
+		err = chunked("notes", other, func(lo, hi int) string {
 			return fmt.Sprintf(`insert into app.notes (org_id, owner_id, group_id, body, created_at)
 select %s, u.id, case when s.r_group < %g then 1 + floor(s.r_gid * %d)::bigint end, 'note ' || s.i,
        %s + s.i * interval '1 second'
@@ -442,47 +558,81 @@ select i, 1 + floor(random() * %d)::bigint, 'product ' || i, round((1 + random()
 from generate_series(1, %d) i`, stores, epoch, rows),
 			`select setval(pg_get_serial_sequence('app.products', 'id'), (select max(id) from app.products))`)
 	}
+	// The insert floors' copies hold the first other rows of the tables
+	// (all of them unless --other-rows is smaller); their identities go on
+	// from the tables' (so that Cleanup finds what runs inserted).
 	if err == nil {
-		err = chunked("floor copy of todos", func(lo, hi int) string {
+		err = chunked("floor copy of todos", other, func(lo, hi int) string {
 			return fmt.Sprintf(`insert into bench.todos_copy overriding system value select * from app.todos where id between %d and %d`, lo, hi)
 		})
 	}
 	if err == nil {
-		err = chunked("floor copy of chats", func(lo, hi int) string {
+		err = chunked("floor copy of chats", other, func(lo, hi int) string {
 			return fmt.Sprintf(`insert into bench.chats_copy overriding system value select * from app.chats where id between %d and %d`, lo, hi)
 		})
 	}
 	if err == nil {
-		err = chunked("floor copy of products", func(lo, hi int) string {
+		err = chunked("floor copy of products", rows, func(lo, hi int) string {
 			return fmt.Sprintf(`insert into bench.products_copy overriding system value select * from app.products where id between %d and %d`, lo, hi)
 		})
 	}
 	if err == nil {
 		err = step("floor copies' sequences",
-			`select setval(pg_get_serial_sequence('bench.todos_copy', 'id'), (select max(id) from bench.todos_copy))`,
-			`select setval(pg_get_serial_sequence('bench.chats_copy', 'id'), (select max(id) from bench.chats_copy))`,
-			`select setval(pg_get_serial_sequence('bench.products_copy', 'id'), (select max(id) from bench.products_copy))`,
-			`reset session_replication_role`,
+			`select setval(pg_get_serial_sequence('bench.todos_copy', 'id'), (select max(id) from app.todos))`,
+			`select setval(pg_get_serial_sequence('bench.chats_copy', 'id'), (select max(id) from app.chats))`,
+			`select setval(pg_get_serial_sequence('bench.products_copy', 'id'), (select max(id) from app.products))`,
 		)
 	}
 	if err == nil {
-		fmt.Fprintf(log, "  vacuum analyze ... (%s)\n", elapsed())
-		err = step("vacuum analyze",
-			`vacuum (analyze) app.todos, app.chats, app.notes, app.stores, app.products, bench.todos_copy, bench.chats_copy, bench.products_copy, iam.groups, iam.group_members, iam.app_todos_shares, bench.users`)
+		t := begin("indexes")
+		for _, ix := range indexes {
+			ti := time.Now()
+			if err = exec("indexes", ix.def); err != nil {
+				break
+			}
+			fmt.Fprintf(log, "  indexes: %s built in %s (build %s)\n", ix.name, since(ti), since(start))
+		}
+		if err == nil {
+			end("indexes", t)
+		}
 	}
+	if err != nil {
+		return info, err
+	}
+	if err = tx.Commit(ctx); err != nil {
+		return info, fmt.Errorf("committing the data set: %w", err)
+	}
+	db = su
+	err = step("vacuum analyze",
+		`reset session_replication_role`,
+		`vacuum (analyze) app.todos, app.chats, app.notes, app.stores, app.products, bench.todos_copy, bench.chats_copy, bench.products_copy, iam.groups, iam.group_members, iam.app_todos_shares, bench.users`)
 	if err == nil {
 		err = grantFloorRole(ctx, su)
 	}
 	if err != nil {
-		_, _ = su.Exec(ctx, `reset session_replication_role`)
 		return info, err
 	}
 	info.Took = time.Since(start)
 	info.Secs = info.Took.Seconds()
-	_, err = su.Exec(ctx, fmt.Sprintf(`insert into bench.meta (rows, seed, version, todos_max, chats_max, big_group, big_rows, products_max, build_seconds)
-select %d, %d, %d, (select coalesce(max(id), 0) from app.todos), (select coalesce(max(id), 0) from app.chats), %d,
-       (select count(*) from app.todos where group_id = %d), (select coalesce(max(id), 0) from app.products), %g`, rows, seed, datasetVersion, big, big, info.Secs))
-	return info, err
+	_, err = su.Exec(ctx, fmt.Sprintf(`insert into bench.meta (rows, other_rows, seed, version, todos_max, chats_max, big_group, big_rows, products_max, build_seconds)
+select %d, %d, %d, %d, (select coalesce(max(id), 0) from app.todos), (select coalesce(max(id), 0) from app.chats), %d,
+       (select count(*) from app.todos where group_id = %d), (select coalesce(max(id), 0) from app.products), %g`, rows, other, seed, datasetVersion, big, big, info.Secs))
+	if err != nil {
+		return info, fmt.Errorf("recording bench.meta: %w", err)
+	}
+	fmt.Fprintf(log, "  data set built in %s\n", since(start))
+	return info, nil
+}
+
+// progress is the line a chunked step prints after a chunk: done of total
+// rows in took, and the time left at the same pace.
+func progress(name string, done, total int, took time.Duration) string {
+	s := fmt.Sprintf("%s: %s of %s rows (%s", name, thousands(done), thousands(total), took.Round(time.Second))
+	if done < total && done > 0 {
+		left := time.Duration(float64(took) * float64(total-done) / float64(done))
+		s += fmt.Sprintf(", ~%s left", left.Round(time.Second))
+	}
+	return s + ")"
 }
 
 // copyForeignKeys is a DO block that gives the copy table the foreign keys
@@ -585,12 +735,12 @@ func HoldAutovacuum(ctx context.Context, su *pgx.Conn) (func() error, error) {
 // load reads the users, their groups and a sample of visible todos.
 func load(ctx context.Context, su *pgx.Conn, seed int64) (*Dataset, error) {
 	ds := &Dataset{Seed: seed}
-	var rows int64
-	if err := su.QueryRow(ctx, `select rows, todos_max, chats_max, big_group, big_rows, products_max from bench.meta`).
-		Scan(&rows, &ds.TodosMax, &ds.ChatsMax, &ds.BigGroup, &ds.BigRows, &ds.ProductsMax); err != nil {
+	var rows, other int64
+	if err := su.QueryRow(ctx, `select rows, coalesce((to_jsonb(m)->>'other_rows')::bigint, rows), todos_max, chats_max, big_group, big_rows, products_max from bench.meta m`).
+		Scan(&rows, &other, &ds.TodosMax, &ds.ChatsMax, &ds.BigGroup, &ds.BigRows, &ds.ProductsMax); err != nil {
 		return nil, err
 	}
-	ds.Rows = int(rows)
+	ds.Rows, ds.OtherRows = int(rows), int(other)
 
 	byID := map[string]*User{}
 	r, err := su.Query(ctx, `select n, id::text from bench.users order by n`)
@@ -930,7 +1080,7 @@ func (ds *Dataset) Stats() string {
 	return fmt.Sprintf("%d todos, %d chats, %d notes of %d organisations; %d users (of the %d ordinary ones, %d in no group, %d in several); "+
 		"users %d, %d and %d are in %d, %d and %d groups; user %d owns the big group (%d todos, %d members); "+
 		"user %d has %d todos shared with them (and is in %d groups); %d stores (%d with a staff group), %d products",
-		ds.TodosMax, ds.ChatsMax, ds.Rows, NumTenants, len(ds.Users), len(ds.Normal), none, several,
+		ds.TodosMax, ds.ChatsMax, ds.OtherRows, NumTenants, len(ds.Users), len(ds.Normal), none, several,
 		ds.Many.N, ds.Many500.N, ds.Many2000.N, len(ds.Many.Groups), len(ds.Many500.Groups), len(ds.Many2000.Groups),
 		ds.Big.N, ds.BigRows, bigMembersEnd-1, ds.Shares.N, ds.SharesOf, len(ds.Shares.Groups),
 		len(ds.Stores), grouped, ds.ProductsMax)

@@ -142,7 +142,7 @@ func verifyJobs(ds *Dataset, r *rand.Rand, q *Query, u *User, delRow int64) (job
 			add(&job{id: pick(r, u.VisibleNotes)}, 1)
 		}
 		for range 3 {
-			add(&job{id: 1 + r.Int64N(int64(ds.Rows))}, -1)
+			add(&job{id: 1 + r.Int64N(int64(ds.OtherRows))}, -1)
 		}
 	case kindProductsList:
 		for range 2 {

@@ -41,10 +41,14 @@ A database holding other data in app.todos, app.chats or iam.groups is refused.
 --postgrest), started from <policies>/postgrest.conf with an RS256 key made
 for the run: the RLS endpoint against the floor endpoint, unprotected views
 in schema bench_open served by the same PostgREST, the floor's filter in the
-query string.`,
+query string.
+
+--other-rows N keeps chats, notes and the insert floors' copy tables at N rows
+while app.todos holds --rows (make bench-100m: 100M todos, 1M of the others).`,
 		Example: `  iamc bench --ephemeral --rows 100000,1000000 --json out/bench.json --svg out/bench.svg
   iamc bench --db postgres://postgres@localhost/bench --rows 1000000 --clients 1,2 --duration 10s
-  iamc bench --ephemeral --http --rows 1000000 --duration 5s --json out/bench-http.json`,
+  iamc bench --ephemeral --http --rows 1000000 --duration 5s --json out/bench-http.json
+  iamc bench --ephemeral --rows 1000000,100000000 --other-rows 1000000 --plans=false --queries q1-todos-page,q2-read`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			switch {
@@ -104,7 +108,8 @@ query string.`,
 	f.StringVar(&o.APIUser, "api-user", "authenticator", "the login role requests connect as (PostgREST's db-uri user)")
 	f.StringVar(&o.APIPassword, "api-password", "", "its password (default: $IAMC_BENCH_API_PASSWORD, else mypass as in policies/roles.sql)")
 	f.BoolVar(&o.PreRequest, "pre-request", false, "also run the db-pre-request (iam.check_request) before every RLS request, as the shipped postgrest.conf does")
-	f.IntSliceVar(&rows, "rows", []int{1000000}, "todos and chats per table; several sizes, comma-separated, are run in turn")
+	f.IntSliceVar(&rows, "rows", []int{1000000}, "todos (and chats and notes, up to --other-rows) per table; several sizes, comma-separated, are run in turn")
+	f.IntVar(&o.OtherRows, "other-rows", 0, "rows of chats, notes and the insert floors' copy tables: at most this many (default: as --rows); for a run at 100M todos")
 	f.IntSliceVar(&clientsList, "clients", []int{1, 2}, "concurrent clients, comma-separated")
 	f.DurationVar(&o.Duration, "duration", 10*time.Second, "timed run per query, user class and clients value")
 	f.Int64Var(&o.Seed, "seed", 1, "data set and request seed")
