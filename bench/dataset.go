@@ -214,6 +214,9 @@ func PrepareSize(ctx context.Context, su *pgx.Conn, size Size, seed int64, mode 
 	case mode == SetupNever && !matches:
 		return nil, fmt.Errorf("--reuse: the database holds no data set of %s for --seed %d (bench.meta differs or is missing); run without --reuse to build it", size, seed)
 	case mode == SetupAlways || !matches:
+		if err := checkDisk(ctx, su, size, log); err != nil {
+			return nil, err
+		}
 		fmt.Fprintf(log, "building the data set: %d todos, %d chats, %d notes, %d products of %d stores, %d users, %d groups ...\n",
 			size.Rows, size.Other(), size.Other(), size.Rows, numStores(size.Rows), NumUsers, NumGroups+1)
 		if info, err = build(ctx, su, size, seed, log); err != nil {

@@ -44,7 +44,9 @@ in schema bench_open served by the same PostgREST, the floor's filter in the
 query string.
 
 --other-rows N keeps chats, notes and the insert floors' copy tables at N rows
-while app.todos holds --rows (make bench-100m: 100M todos, 1M of the others).`,
+while app.todos holds --rows (make bench-100m: 100M todos, 1M of the others).
+Before building, the data set's size on disk is estimated and the build is
+refused when the data directory's file system has less than 1.2 times it free.`,
 		Example: `  iamc bench --ephemeral --rows 100000,1000000 --json out/bench.json --svg out/bench.svg
   iamc bench --db postgres://postgres@localhost/bench --rows 1000000 --clients 1,2 --duration 10s
   iamc bench --ephemeral --http --rows 1000000 --duration 5s --json out/bench-http.json
