@@ -55,6 +55,7 @@ type Report struct {
 	Seed     int64         `json:"seed"`
 	Sizes    []*SizeReport `json:"sizes"`
 	Growth   []Check       `json:"growth,omitempty"` // Q1 between sizes ten times apart
+	Scale    []Check       `json:"scale,omitempty"`  // the page functions, read and writes between sizes 100 times apart (1M, 100M)
 	Build    *BuildBench   `json:"build_benchmark,omitempty"`
 }
 
@@ -141,6 +142,8 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	rep.Growth = CheckGrowth(rep.Sizes)
 	printChecks(o.Out, "Growth target (the cost of a list page must follow the user's visible rows)", rep.Growth)
+	rep.Scale = CheckScale(rep.Sizes)
+	printChecks(o.Out, fmt.Sprintf("Scale target (at %d times the rows, the RLS medians of the page functions, read, update, insert and delete within %.1f times)", ScaleFactor, MaxScale), rep.Scale)
 	if len(rep.Sizes) > 1 {
 		if o.SVG != "" {
 			if err := os.WriteFile(o.SVG, []byte(PlotSVG(rep)), 0o644); err != nil {

@@ -101,3 +101,31 @@ func TestCheckGrowth(t *testing.T) {
 		}
 	}
 }
+
+func TestCheckScale(t *testing.T) {
+	size := func(rows int, medians map[string]float64) *SizeReport {
+		var results []*Result
+		for key, m := range medians {
+			results = append(results,
+				&Result{Key: key, User: ClassRandom, Clients: 1, RLS: Stats{MedianMS: m}},
+				&Result{Key: key, User: ClassBig, Clients: 1, RLS: Stats{MedianMS: 100 * m}}) // not the scale target's user
+		}
+		return &SizeReport{Rows: rows, Configs: []*ConfigReport{{Config: Config{Name: "default"}, Results: results}}}
+	}
+	small := size(1000000, map[string]float64{"q1-todos-page": 0.8, "q2-read": 0.4, "q5-todo": 0.5, "q6-delete": 0.4, "q4-count": 1})
+	big := size(100000000, map[string]float64{"q1-todos-page": 1.0, "q2-read": 0.53, "q5-todo": 0.5, "q4-count": 60})
+	got := CheckScale([]*SizeReport{small, big})
+	want := []Check{
+		{Target: "Q1 todos page (todos_page) median at 100000000 rows / at 1000000 rows (default): <= 1.3", User: "random user", Clients: 1, Limit: 1.3, Value: 1.0 / 0.8, Met: true},
+		{Target: "Q2 read by id median at 100000000 rows / at 1000000 rows (default): <= 1.3", User: "random user", Clients: 1, Limit: 1.3, Value: 0.53 / 0.4, Met: false},
+		{Target: "Q5 insert own todo median at 100000000 rows / at 1000000 rows (default): <= 1.3", User: "random user", Clients: 1, Limit: 1.3, Value: 1, Met: true},
+	}
+	// q6-delete was not run at 100M and q4-count is not a scale request:
+	// no check for either.
+	if diff := cmp.Diff(want, got, cmpopts.EquateApprox(0, 1e-9)); diff != "" {
+		t.Errorf("CheckScale (-want +got):\n%s", diff)
+	}
+	if got := CheckScale([]*SizeReport{small, size(10000000, map[string]float64{"q2-read": 0.4})}); len(got) != 0 {
+		t.Errorf("sizes ten times apart: got scale checks %+v, want none (the growth check's)", got)
+	}
+}
