@@ -24,7 +24,7 @@ func newBenchCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "bench",
 		Short: "Measure what the policies cost: each request with RLS against a hand-written floor",
-		Long: `Build a data set (10,000 users, 2,000 groups, --rows todos and chats) in a
+		Long: `Build a data set (10,000 users, 2,000 groups, --rows todos, chats and notes) in a
 database where policies/ is applied, then time each request the way PostgREST
 runs it (a transaction as web_user with Keycloak claims, READ ONLY for reads)
 against the floor: the best hand-written query for the same user with RLS off.
