@@ -27,7 +27,7 @@ import (
 type Options struct {
 	Target
 	Rows        []int         // data set sizes, in order
-	OtherRows   int           // rows of chats, notes and the insert floors' copies: min(rows, OtherRows); 0: rows
+	OtherRows   int           // rows of chats, notes, products and the insert floors' copies: min(rows, OtherRows); 0: rows
 	Clients     []int         // concurrent clients
 	Duration    time.Duration // per (query, user class, clients) run
 	Seed        int64
@@ -62,7 +62,7 @@ type Report struct {
 // SizeReport is one data set size.
 type SizeReport struct {
 	Rows          int             `json:"rows"`
-	OtherRows     int             `json:"other_rows"` // chats, notes and the insert floors' copy tables
+	OtherRows     int             `json:"other_rows"` // chats, notes, products and the insert floors' copy tables
 	Dataset       string          `json:"dataset"`
 	Build         BuildInfo       `json:"build"`
 	Configs       []*ConfigReport `json:"configs"`
@@ -174,7 +174,7 @@ func runSize(ctx context.Context, o Options, su *pgx.Conn, rows int) (*SizeRepor
 	if size.Other() == rows {
 		fmt.Fprintf(o.Out, "\n=== ROWS=%d ===\n", rows)
 	} else {
-		fmt.Fprintf(o.Out, "\n=== ROWS=%d (chats, notes and the insert floors' copies: %d) ===\n", rows, size.Other())
+		fmt.Fprintf(o.Out, "\n=== ROWS=%d (chats, notes, products and the insert floors' copies: %d) ===\n", rows, size.Other())
 	}
 	ds, err := PrepareSize(ctx, su, size, o.Seed, o.Setup, o.Log)
 	if err != nil {

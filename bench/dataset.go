@@ -49,16 +49,17 @@ const (
 	FloorRole = "bench_floor"
 )
 
-// Size is the size of a data set: Rows todos; chats, notes and the insert
-// floors' copy tables hold OtherRows rows (at most Rows), so that a run at
-// 100M todos need not build (and store) 100M of each of them too.
+// Size is the size of a data set: Rows todos; chats, notes, products (with
+// a store per ProductsOfStore) and the insert floors' copy tables hold
+// OtherRows rows (at most Rows), so that a run at 100M todos need not build
+// (and store) 100M of each of them too.
 type Size struct {
 	Rows      int
 	OtherRows int // 0: Rows
 }
 
-// Other is the row count of chats, notes and the copy tables: OtherRows,
-// at most Rows, Rows when unset.
+// Other is the row count of chats, notes, products and the copy tables:
+// OtherRows, at most Rows, Rows when unset.
 func (s Size) Other() int {
 	if s.OtherRows <= 0 {
 		return s.Rows
@@ -85,7 +86,7 @@ type Dataset struct {
 	BigGroup int64
 	BigRows  int64 // todos in the big group
 
-	OtherRows int // rows of chats, notes and the copy tables (Size.Other)
+	OtherRows int // rows of chats, notes, products and the copy tables (Size.Other)
 
 	Users      []*User // Users[i].N == i+1
 	Big, Many  *User   // the special users
@@ -218,7 +219,7 @@ func PrepareSize(ctx context.Context, su *pgx.Conn, size Size, seed int64, mode 
 			return nil, err
 		}
 		fmt.Fprintf(log, "building the data set: %d todos, %d chats, %d notes, %d products of %d stores, %d users, %d groups ...\n",
-			size.Rows, size.Other(), size.Other(), size.Rows, numStores(size.Rows), NumUsers, NumGroups+1)
+			size.Rows, size.Other(), size.Other(), size.Other(), numStores(size.Other()), NumUsers, NumGroups+1)
 		if info, err = build(ctx, su, size, seed, log); err != nil {
 			return nil, fmt.Errorf("building the data set: %w", err)
 		}
@@ -304,7 +305,7 @@ func chunkRows(rows int) int { return max(buildChunk, (rows+buildChunks-1)/build
 // it from their definitions (pg_get_indexdef), in the load's transaction:
 // building an index once is faster than maintaining it row by row, and if
 // the build fails the transaction's rollback restores them.
-var bulkTables = []string{"app.todos", "app.chats", "app.notes", "bench.todos_copy", "bench.chats_copy"}
+var bulkTables = []string{"app.todos", "app.chats", "app.notes", "app.products", "bench.todos_copy", "bench.chats_copy", "bench.products_copy"}
 
 // secondaryIndexes lists the indexes of bulkTables that build drops and
 // recreates: qualified name and definition.
@@ -378,6 +379,7 @@ func build(ctx context.Context, su *pgx.Conn, size Size, seed int64, log io.Writ
 		return nil
 	}
 	every, everyChat := bigEvery(rows), bigEvery(other)
+	stores := numStores(other)
 	big := NumGroups + 1
 	// A fixed clock, so that the same seed gives the same rows.
 	const epoch = `timestamptz '2025-01-01 00:00:00+00'`
@@ -542,24 +544,27 @@ join bench.users u on u.n = s.owner_n`, orgSQL("u.n"), GroupShare, NumGroups, ep
 		})
 	}
 	if err == nil {
-		// The marketplace: ROWS/100 stores, owners uniform over all users,
-		// StoreInGroup of them with a random ordinary group as their staff
-		// (its ~10 members); ROWS products, each in a store drawn uniformly
-		// (about 100 per store).
-		stores := numStores(rows)
-		err = step("stores and products",
+		// The marketplace: a store per ProductsOfStore products (other
+		// rows of them, like chats and notes), owners uniform over all
+		// users, StoreInGroup of them with a random ordinary group as
+		// their staff (its ~10 members); each product in a store drawn
+		// uniformly (about 100 per store).
+		err = step("stores",
 			fmt.Sprintf(`insert into app.stores (id, name, owner_id, group_id, created_at) overriding system value
 select s.i, 'store ' || s.i, u.id, case when s.r_group < %g then 1 + floor(s.r_gid * %d)::bigint end,
        %s + s.i * interval '1 second'
 from (select i, random() as r_group, random() as r_gid, 1 + floor(random() * %d)::int as owner_n
       from generate_series(1, %d) i) s
 join bench.users u on u.n = s.owner_n`, StoreInGroup, NumGroups, epoch, NumUsers, stores),
-			`select setval(pg_get_serial_sequence('app.stores', 'id'), (select max(id) from app.stores))`,
-			fmt.Sprintf(`insert into app.products (id, store_id, name, price, stock, created_at) overriding system value
+			`select setval(pg_get_serial_sequence('app.stores', 'id'), (select max(id) from app.stores))`)
+	}
+	if err == nil {
+		err = chunked("products", other, func(lo, hi int) string {
+			return fmt.Sprintf(`insert into app.products (id, store_id, name, price, stock, created_at) overriding system value
 select i, 1 + floor(random() * %d)::bigint, 'product ' || i, round((1 + random() * 99)::numeric, 2),
        floor(random() * 100)::int, %s + i * interval '1 second'
-from generate_series(1, %d) i`, stores, epoch, rows),
-			`select setval(pg_get_serial_sequence('app.products', 'id'), (select max(id) from app.products))`)
+from generate_series(%d, %d) i`, stores, epoch, lo, hi)
+		})
 	}
 	// The insert floors' copies hold the first other rows of the tables
 	// (all of them unless --other-rows is smaller); their identities go on
@@ -575,12 +580,13 @@ from generate_series(1, %d) i`, stores, epoch, rows),
 		})
 	}
 	if err == nil {
-		err = chunked("floor copy of products", rows, func(lo, hi int) string {
+		err = chunked("floor copy of products", other, func(lo, hi int) string {
 			return fmt.Sprintf(`insert into bench.products_copy overriding system value select * from app.products where id between %d and %d`, lo, hi)
 		})
 	}
 	if err == nil {
-		err = step("floor copies' sequences",
+		err = step("sequences",
+			`select setval(pg_get_serial_sequence('app.products', 'id'), (select max(id) from app.products))`,
 			`select setval(pg_get_serial_sequence('bench.todos_copy', 'id'), (select max(id) from app.todos))`,
 			`select setval(pg_get_serial_sequence('bench.chats_copy', 'id'), (select max(id) from app.chats))`,
 			`select setval(pg_get_serial_sequence('bench.products_copy', 'id'), (select max(id) from app.products))`,

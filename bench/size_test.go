@@ -11,8 +11,9 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// TestOtherRows builds a data set whose chats, notes and insert floors'
-// copies are smaller than its todos (--other-rows), in chunks small
+// TestOtherRows builds a data set whose chats, notes, products (and
+// stores) and insert floors' copies are smaller than its todos
+// (--other-rows), in chunks small
 // enough to print progress, and checks the sizes, the progress lines, the
 // indexes (the same definitions after the load as before it), that the
 // rows do not depend on the chunks, and that the requests on the smaller
@@ -58,6 +59,7 @@ where n.nspname in ('app', 'iam') order by 1`)
 		out := map[string]string{}
 		for table, order := range map[string]string{
 			"app.todos": "id", "app.chats": "id", "app.notes": "id", "bench.todos_copy": "id", "bench.chats_copy": "id",
+			"app.stores": "id", "app.products": "id", "bench.products_copy": "id",
 			"iam.app_todos_shares": "row_id, user_id", "iam.group_members": "group_id, user_id",
 		} {
 			var d string
@@ -79,12 +81,18 @@ where n.nspname in ('app', 'iam') order by 1`)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, log.String())
 	}
+	// The rows as built (the requests below change some: the staff's
+	// updates add to the stock).
+	chunked := digests()
 
 	t.Run("sizes", func(t *testing.T) {
 		if ds.Rows != rows || ds.OtherRows != other || ds.TodosMax != rows || ds.ChatsMax != other {
 			t.Errorf("rows %d, other rows %d, todos %d, chats %d; want %d, %d, %d, %d", ds.Rows, ds.OtherRows, ds.TodosMax, ds.ChatsMax, rows, other, rows, other)
 		}
-		for table, want := range map[string]int{"app.todos": rows, "app.chats": other, "app.notes": other, "bench.todos_copy": other, "bench.chats_copy": other} {
+		for table, want := range map[string]int{
+			"app.todos": rows, "app.chats": other, "app.notes": other, "app.products": other, "app.stores": numStores(other),
+			"bench.todos_copy": other, "bench.chats_copy": other, "bench.products_copy": other,
+		} {
 			var n int
 			if err := su.QueryRow(ctx, `select count(*) from `+table).Scan(&n); err != nil || n != want {
 				t.Errorf("%s holds %d rows (%v), want %d", table, n, err, want)
@@ -97,8 +105,11 @@ where n.nspname in ('app', 'iam') order by 1`)
 		if ds.SharesOf != SharesOfUser {
 			t.Errorf("user %d has %d shares, want %d", ds.Shares.N, ds.SharesOf, SharesOfUser)
 		}
-		if s := ds.Stats(); !strings.HasPrefix(s, "20000 todos, 5000 chats, 5000 notes") {
+		if s := ds.Stats(); !strings.HasPrefix(s, "20000 todos, 5000 chats, 5000 notes") || !strings.Contains(s, "; 50 stores (") || !strings.HasSuffix(s, "), 5000 products") {
 			t.Errorf("Stats = %q", s)
+		}
+		if ds.ProductsMax != other || len(ds.Stores) != numStores(other) {
+			t.Errorf("%d products, %d stores; want %d and %d", ds.ProductsMax, len(ds.Stores), other, numStores(other))
 		}
 		for _, u := range ds.Users {
 			for _, id := range u.VisibleNotes {
@@ -112,17 +123,20 @@ where n.nspname in ('app', 'iam') order by 1`)
 	t.Run("progress", func(t *testing.T) {
 		for _, want := range []string{
 			"disk: the data set of 20000 rows (5000 of the other tables) takes about ",
-			"building the data set: 20000 todos, 5000 chats, 5000 notes,",
+			"building the data set: 20000 todos, 5000 chats, 5000 notes, 5000 products of 50 stores,",
 			"  todos ... (build ",
 			"  todos: 4,000 of 20,000 rows (",
 			"~", // the time left
 			"  todos: 20,000 of 20,000 rows (",
 			"  chats: 4,000 of 5,000 rows (",
+			"  products: 4,000 of 5,000 rows (",
+			"  floor copy of products: 5,000 of 5,000 rows (",
 			"  floor copy of todos: 5,000 of 5,000 rows (",
 			"  todos: done in ",
 			"  shares ... (build ",
-			"  dropped the 11 secondary indexes of app.todos",
+			"  dropped the 13 secondary indexes of app.todos",
 			"  indexes: app.todos_owner_id_id_iam_idx built in ",
+			"  indexes: bench.products_copy_store_id_id_idx built in ",
 			"  vacuum analyze ... (build ",
 			"  vacuum analyze: done in ",
 			"  data set built in ",
@@ -141,8 +155,8 @@ where n.nspname in ('app', 'iam') order by 1`)
 			t.Errorf("the indexes of app and iam changed:\nbefore:\n%s\nafter:\n%s", strings.Join(before, "\n"), strings.Join(after, "\n"))
 		}
 		var n int
-		if err := su.QueryRow(ctx, `select count(*) from pg_indexes where schemaname = 'bench' and tablename in ('todos_copy', 'chats_copy')`).Scan(&n); err != nil || n != 6 {
-			t.Errorf("the copies have %d indexes (%v), want 6 (as app.todos and app.chats)", n, err)
+		if err := su.QueryRow(ctx, `select count(*) from pg_indexes where schemaname = 'bench' and tablename in ('todos_copy', 'chats_copy', 'products_copy')`).Scan(&n); err != nil || n != 8 {
+			t.Errorf("the copies have %d indexes (%v), want 8 (as app.todos, app.chats and app.products)", n, err)
 		}
 	})
 
@@ -153,7 +167,8 @@ where n.nspname in ('app', 'iam') order by 1`)
 	defer p.close()
 
 	t.Run("the requests on the smaller tables", func(t *testing.T) {
-		qs, err := SelectQueries([]string{"q1-chats-page", "q5-chat", "q5-todo", "q7-notes-page", "q8-notes-read"})
+		qs, err := SelectQueries([]string{"q1-chats-page", "q5-chat", "q5-todo", "q7-notes-page", "q8-notes-read",
+			"q9-products-page", "q10-product-read", "q10-product-update", "q11-product-insert"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -179,10 +194,13 @@ where n.nspname in ('app', 'iam') order by 1`)
 		if err := su.QueryRow(ctx, `select min(id) from bench.todos_copy where id > $1`, other).Scan(&first); err != nil || first <= rows {
 			t.Errorf("the insert floor's first row is %d (%v), want above %d", first, err, rows)
 		}
+		if err := su.QueryRow(ctx, `select min(id) from bench.products_copy where id > $1`, other).Scan(&first); err != nil || first <= ds.ProductsMax {
+			t.Errorf("the product insert floor's first row is %d (%v), want above %d", first, err, ds.ProductsMax)
+		}
 		if err := Cleanup(ctx, su); err != nil {
 			t.Fatal(err)
 		}
-		for _, table := range []string{"bench.todos_copy", "bench.chats_copy", "app.chats"} {
+		for _, table := range []string{"bench.todos_copy", "bench.chats_copy", "app.chats", "app.products", "bench.products_copy"} {
 			var n int
 			if err := su.QueryRow(ctx, `select count(*) from `+table).Scan(&n); err != nil || n != other {
 				t.Errorf("after Cleanup, %s holds %d rows (%v), want %d", table, n, err, other)
@@ -201,7 +219,6 @@ where n.nspname in ('app', 'iam') order by 1`)
 	})
 
 	t.Run("the chunks do not change the rows", func(t *testing.T) {
-		chunked := digests()
 		buildChunk = 1000000
 		if _, err := PrepareSize(ctx, su, size, 1, SetupAlways, io.Discard); err != nil {
 			t.Fatal(err)

@@ -24,13 +24,13 @@ func newBenchCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "bench",
 		Short: "Measure what the policies cost: each request with RLS against a hand-written floor",
-		Long: `Build a data set (10,000 users, 2,000 groups, --rows todos, chats and notes) in a
-database where policies/ is applied, then time each request the way PostgREST
-runs it (a transaction as web_user with Keycloak claims, READ ONLY for reads)
-against the floor: the best hand-written query for the same user with RLS off.
-Both run interleaved, with the default planner settings and with
-random_page_cost = 1.1. Every floor is checked to return exactly what RLS
-returns before anything is timed.
+		Long: `Build a data set (10,000 users, 2,000 groups, --rows todos, chats, notes and
+products of --rows/100 stores) in a database where policies/ is applied, then
+time each request the way PostgREST runs it (a transaction as web_user with
+Keycloak claims, READ ONLY for reads) against the floor: the best
+hand-written query for the same user with RLS off. Both run interleaved,
+with the default planner settings and with random_page_cost = 1.1. Every
+floor is checked to return exactly what RLS returns before anything is timed.
 
 --db must connect as a superuser (the data set is loaded with
 session_replication_role = replica); requests connect as --api-user.
@@ -43,8 +43,8 @@ for the run: the RLS endpoint against the floor endpoint, unprotected views
 in schema bench_open served by the same PostgREST, the floor's filter in the
 query string.
 
---other-rows N keeps chats, notes and the insert floors' copy tables at N rows
-while app.todos holds --rows (make bench-100m: 100M todos, 1M of the others).
+--other-rows N keeps chats, notes, products (a store per 100) and the insert
+floors' copy tables at N rows while app.todos holds --rows (make bench-100m: 100M todos, 1M of the others).
 Before building, the data set's size on disk is estimated and the build is
 refused when the data directory's file system has less than 1.2 times it free.`,
 		Example: `  iamc bench --ephemeral --rows 100000,1000000 --json out/bench.json --svg out/bench.svg
@@ -110,8 +110,8 @@ refused when the data directory's file system has less than 1.2 times it free.`,
 	f.StringVar(&o.APIUser, "api-user", "authenticator", "the login role requests connect as (PostgREST's db-uri user)")
 	f.StringVar(&o.APIPassword, "api-password", "", "its password (default: $IAMC_BENCH_API_PASSWORD, else mypass as in policies/roles.sql)")
 	f.BoolVar(&o.PreRequest, "pre-request", false, "also run the db-pre-request (iam.check_request) before every RLS request, as the shipped postgrest.conf does")
-	f.IntSliceVar(&rows, "rows", []int{1000000}, "todos (and chats and notes, up to --other-rows) per table; several sizes, comma-separated, are run in turn")
-	f.IntVar(&o.OtherRows, "other-rows", 0, "rows of chats, notes and the insert floors' copy tables: at most this many (default: as --rows); for a run at 100M todos")
+	f.IntSliceVar(&rows, "rows", []int{1000000}, "todos (and chats, notes and products, up to --other-rows) per table; several sizes, comma-separated, are run in turn")
+	f.IntVar(&o.OtherRows, "other-rows", 0, "rows of chats, notes, products and the insert floors' copy tables: at most this many (default: as --rows); for a run at 100M todos")
 	f.IntSliceVar(&clientsList, "clients", []int{1, 2}, "concurrent clients, comma-separated")
 	f.DurationVar(&o.Duration, "duration", 10*time.Second, "timed run per query, user class and clients value")
 	f.Int64Var(&o.Seed, "seed", 1, "data set and request seed")
