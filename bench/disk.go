@@ -13,10 +13,15 @@ import (
 // seed 1 at 100,000 rows on PostgreSQL 15, the indexes built after the
 // load (at 2,000,000 rows the same within 2%).
 const (
-	todoRowBytes  = 148 // app.todos, and bench.todos_copy
-	chatRowBytes  = 180 // app.chats, and bench.chats_copy
-	noteRowBytes  = 194 // app.notes
-	shareRowBytes = 171 // iam.app_todos_shares
+	todoRowBytes    = 148 // app.todos, and bench.todos_copy
+	chatRowBytes    = 180 // app.chats, and bench.chats_copy
+	noteRowBytes    = 194 // app.notes
+	productRowBytes = 138 // app.products, and bench.products_copy
+	shareRowBytes   = 171 // iam.app_todos_shares
+	// storeRowBytes: app.stores, measured on its 1,000 stores (a store per
+	// ProductsOfStore products), mostly the indexes' first pages: more
+	// than a store takes in a bigger table, and 1% of the products' rows.
+	storeRowBytes = 295
 	// titleBytes is an allowance for the longer titles and bodies of large
 	// tables ('todo 12345678': the number grows with the row count), one
 	// more alignment unit a row.
@@ -25,8 +30,9 @@ const (
 	// and the catalog.
 	fixedBytes = 16 << 20
 	// sortRowBytes: the largest index built after the load (todos'
-	// (owner_id, id), 41 bytes a row; notes' (org_id, owner_id, id), 50)
-	// is sorted in temporary files about its size.
+	// (owner_id, id), 41 bytes a row; notes' (org_id, owner_id, id), 50;
+	// products' (store_id, id) is 32) is sorted in temporary files about
+	// its size.
 	todoSortRowBytes = 41
 	noteSortRowBytes = 50
 
@@ -55,6 +61,8 @@ func EstimateDisk(size Size, walBytes int64) DiskEstimate {
 		other*(todoRowBytes+titleBytes) + // bench.todos_copy
 		2*other*(chatRowBytes+titleBytes) + // app.chats, bench.chats_copy
 		other*(noteRowBytes+titleBytes) + // app.notes
+		2*other*(productRowBytes+titleBytes) + // app.products, bench.products_copy
+		int64(numStores(int(other)))*storeRowBytes + // app.stores
 		shares*shareRowBytes + fixedBytes
 	return DiskEstimate{Tables: tables, Build: max(rows*todoSortRowBytes, other*noteSortRowBytes) + walBytes}
 }
@@ -63,7 +71,7 @@ func EstimateDisk(size Size, walBytes int64) DiskEstimate {
 // anything): their space is free again for the new data set.
 var rebuiltTables = []string{
 	"app.todos", "app.chats", "app.notes", "app.products", "app.stores",
-	"bench.todos_copy", "bench.chats_copy", "bench.users", "bench.meta",
+	"bench.todos_copy", "bench.chats_copy", "bench.products_copy", "bench.users", "bench.meta",
 	"iam.app_todos_shares", "iam.invitations", "iam.group_members", "iam.groups",
 }
 

@@ -12,11 +12,11 @@ func TestEstimateDisk(t *testing.T) {
 		size        Size
 		tables, tmp int64
 	}{
-		{"1M rows", Size{Rows: 1000000}, 1000000*(156+156+2*188+202) + (20000+10000)*171 + 16<<20, 1000000*50 + wal},
+		{"1M rows", Size{Rows: 1000000}, 1000000*(156+156+2*188+202+2*146) + 10000*295 + (20000+10000)*171 + 16<<20, 1000000*50 + wal},
 		{"100M todos, 1M of the others", Size{Rows: 100000000, OtherRows: 1000000},
-			100000000*156 + 1000000*(156+2*188+202) + (2000000+10000)*171 + 16<<20, 100000000*41 + wal},
-		{"a small data set has fewer shares of the user with shares", Size{Rows: 5000}, 5000*(156+156+2*188+202) + (100+5000)*171 + 16<<20, 5000*50 + wal},
-		{"other rows above rows are rows", Size{Rows: 1000, OtherRows: 5000}, 1000*(156+156+2*188+202) + (20+1000)*171 + 16<<20, 1000*50 + wal},
+			100000000*156 + 1000000*(156+2*188+202+2*146) + 10000*295 + (2000000+10000)*171 + 16<<20, 100000000*41 + wal},
+		{"a small data set has fewer shares of the user with shares", Size{Rows: 5000}, 5000*(156+156+2*188+202+2*146) + 50*295 + (100+5000)*171 + 16<<20, 5000*50 + wal},
+		{"other rows above rows are rows", Size{Rows: 1000, OtherRows: 5000}, 1000*(156+156+2*188+202+2*146) + 10*295 + (20+1000)*171 + 16<<20, 1000*50 + wal},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
