@@ -58,9 +58,10 @@ bench:
 
 # make bench-100m: one run at 1M and 100M todos (issue 20 §3; not in CI): the
 # page functions, read, update, insert and delete, and the scale check (each
-# RLS median at 100M within 1.3 times its median at 1M). Chats, notes and the
-# insert floors' copy tables hold 1M rows at both sizes (--other-rows). The
-# 100M build takes tens of minutes and needs ~24 GiB free (checked before it starts).
+# RLS median at 100M within 1.3 times its median at 1M). Chats, notes, products
+# and the insert floors' copy tables hold 1M rows at both sizes (--other-rows).
+# The 100M build takes tens of minutes and needs ~25 GiB free (checked before
+# it starts).
 bench-100m:
 	@PG_BIN="$$($(PG_BIN_CMD))" && export PG_BIN && mkdir -p out && \
 		$(GO) run ./cmd/iamc bench --ephemeral --rows 1000000,100000000 --other-rows 1000000 --clients 1,2 \
