@@ -46,6 +46,17 @@ type analyzedNode struct {
 	Kids        []analyzedNode `json:"Plans"`
 }
 
+// plan is the node as planNode, children included (Kids holds them: the
+// embedded planNode's Plans is shadowed by Kids' JSON key).
+func (n analyzedNode) plan() planNode {
+	p := n.planNode
+	p.Plans = nil
+	for _, k := range n.Kids {
+		p.Plans = append(p.Plans, k.plan())
+	}
+	return p
+}
+
 // initPlanMS sums the InitPlans' times (each runs once: total time x loops).
 func (n analyzedNode) initPlanMS() float64 {
 	var ms float64
@@ -108,7 +119,7 @@ func explainIn(ctx context.Context, db pgrest.Beginner, q *Query, s side, j *job
 		for _, t := range doc[0].Triggers {
 			e.helpersMS += t.Time
 		}
-		e.shape = doc[0].Plan.shape()
+		e.shape = doc[0].Plan.plan().shape()
 		return nil
 	})
 	return e, err
