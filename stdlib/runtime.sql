@@ -2720,9 +2720,14 @@ comment on function iam.transfer_recipient(regclass) is
     '[runtime-callable] Part of every <table>_transfer function: the user the caller''s own transaction is handing a row of this table to (iam.grant_transfer), or NULL.';
 
 create or replace function iam.refuse_not_owner(tbl text, key_column text, row_key text) returns void
-    language plpgsql immutable
+    language plpgsql volatile
     set search_path = pg_catalog, pg_temp
 as $fn$
+-- Volatile, though it reads nothing: a <table>_transfer function calls it
+-- under a WHERE (select ... where not exists (...)), and PostgreSQL folds an
+-- immutable call with constant arguments while planning, before the WHERE
+-- is known; PostgreSQL 18 plans SQL functions' statements with the
+-- parameters' values, so it raised for every transfer.
 begin
     raise exception using errcode = 'PT404',
         message = format('you own no row of %s with %s %s', tbl, key_column, left(row_key, 100)),
