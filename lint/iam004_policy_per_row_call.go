@@ -155,16 +155,7 @@ where d.classid = 'pg_catalog.pg_policy'::pg_catalog.regclass
 		for n := range builtinNames {
 			names = append(names, n)
 		}
-		rows, err := e.tx.Query(ctx, `
-select `+procColumns+`
-from pg_catalog.pg_proc p
-join pg_catalog.pg_namespace n on n.oid = p.pronamespace
-join pg_catalog.pg_language l on l.oid = p.prolang
-where n.nspname = 'pg_catalog' and p.proname = any($1::text[])`, names)
-		if err != nil {
-			return nil, err
-		}
-		procs, err := pgx.CollectRows(rows, pgx.RowToStructByPos[proc])
+		procs, err := loadProcs(ctx, e, "pg_catalog", names)
 		if err != nil {
 			return nil, err
 		}
@@ -233,16 +224,7 @@ func inlinedCost(ctx context.Context, e *env, p proc, depth int) (string, error)
 		if c.Schema == "" {
 			continue
 		}
-		rows, err := e.tx.Query(ctx, `
-select `+procColumns+`
-from pg_catalog.pg_proc p
-join pg_catalog.pg_namespace n on n.oid = p.pronamespace
-join pg_catalog.pg_language l on l.oid = p.prolang
-where n.nspname = $1 and p.proname = $2`, c.Schema, c.Name)
-		if err != nil {
-			return "", err
-		}
-		procs, err := pgx.CollectRows(rows, pgx.RowToStructByPos[proc])
+		procs, err := loadProcs(ctx, e, c.Schema, []string{c.Name})
 		if err != nil {
 			return "", err
 		}
@@ -257,6 +239,21 @@ where n.nspname = $1 and p.proname = $2`, c.Schema, c.Name)
 		}
 	}
 	return "", nil
+}
+
+// loadProcs reads the functions of one schema with these names (every
+// overload), as the calls of a policy or of an inlined body name them.
+func loadProcs(ctx context.Context, e *env, schema string, names []string) ([]proc, error) {
+	rows, err := e.tx.Query(ctx, `
+select `+procColumns+`
+from pg_catalog.pg_proc p
+join pg_catalog.pg_namespace n on n.oid = p.pronamespace
+join pg_catalog.pg_language l on l.oid = p.prolang
+where n.nspname = $1 and p.proname = any($2::text[])`, schema, names)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowToStructByPos[proc])
 }
 
 // resolve picks the function a call with n arguments means among
