@@ -628,11 +628,16 @@ create or replace function iam.token_groups(claim text) returns text[]
 as $fn$
 -- Only the string elements of an array name groups: a number, object or
 -- nested array is ignored rather than compared as its JSON text. PL/pgSQL
--- keeps its plan between calls; most tokens list no groups and return at
--- once.
+-- keeps its plan between calls. Most tokens carry no groups claim: a look
+-- at the raw text spares parsing the claims (a claim name written with
+-- JSON escapes is not seen, which only withholds its groups, from every
+-- caller alike).
 declare
-    value jsonb := iam.claims() -> claim;
+    value jsonb;
 begin
+    if strpos(current_setting('request.jwt.claims', true), '"' || claim || '"') is distinct from 0 then
+        value := iam.claims() -> claim;
+    end if;
     if jsonb_typeof(value) is distinct from 'array' or jsonb_array_length(value) = 0 then
         return '{}';
     end if;
@@ -697,11 +702,7 @@ begin
     else
         me := iam.user_id_text(s.identity_claim);
     end if;
-    -- Most tokens carry no groups claim: a look at the raw text spares the
-    -- parse (a claim name written with JSON escapes is not seen, which
-    -- only withholds its groups).
-    if s.token_groups_claim is not null
-       and strpos(current_setting('request.jwt.claims', true), '"' || s.token_groups_claim || '"') > 0 then
+    if s.token_groups_claim is not null then
         token_groups := iam.token_groups(s.token_groups_claim);
     end if;
     if me is not null then
